@@ -1,0 +1,154 @@
+"""dkscan's command line: audit, rules, explain.
+
+Exit codes: 0 nothing at or above ``--fail-on``; 1 findings at or above it; 2 usage or
+configuration error; 3 a named path could not be read at all.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
+SEVERITIES = ["critical", "high", "medium", "low", "info"]
+
+
+class _Group(click.Group):
+    def main(self, *args, **kwargs):  # usage errors exit 2 (click's default), keep it explicit
+        return super().main(*args, **kwargs)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dkscan")
+def main() -> None:
+    """dkscan: audit a production container stack (compose, nginx, .env, SQL, Dockerfile,
+    prometheus, nats) as one system."""
+
+
+def _use_colour(output: str | None) -> bool:
+    if os.environ.get("NO_COLOR") is not None:
+        return False
+    if output not in (None, "-"):
+        return False
+    return sys.stdout.isatty()
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--format", "formats", multiple=True, type=click.Choice(["text", "json"]),
+              help="Report format (repeatable, paired with --output).")
+@click.option("--output", "outputs", multiple=True, type=click.Path(path_type=Path),
+              help="Write the report to FILE instead of stdout (repeatable).")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
+              help="Exit 1 when a finding is at or above this severity (default: low).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="Policy file (default: .dkscan.yaml found by walking up).")
+@click.option("--select", "select", multiple=True, help="Run only these rule ids.")
+def audit(paths, formats, outputs, fail_on, config_path, select) -> None:
+    """Audit the stack in PATHS (directories and/or files; default: .)."""
+    from .config import ConfigError, find_config, load_policy
+    from .engine import audit as run_audit
+    from .fsutil import atomic_write
+    from .model import Severity
+    from .report import render
+
+    paths = list(paths) or [Path(".")]
+    missing = [p for p in paths if not os.path.lexists(p)]
+    if missing:
+        click.echo(f"dkscan: cannot read {', '.join(str(p) for p in missing)}: no such file or directory", err=True)
+        sys.exit(EXIT_UNREADABLE)
+    unreadable = [p for p in paths if not os.access(p, os.R_OK) or (p.is_dir() and not os.access(p, os.X_OK))]
+    if unreadable:
+        click.echo(f"dkscan: cannot read {', '.join(str(p) for p in unreadable)}: permission denied", err=True)
+        sys.exit(EXIT_UNREADABLE)
+    if len(outputs) > len(formats) and len(formats) > 1:
+        click.echo("dkscan: give one --format for each --output", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        cfg = config_path if config_path is not None else find_config(paths[0])
+        if config_path is not None and not config_path.exists():
+            raise ConfigError(f"{config_path}: no such file")
+        policy = load_policy(cfg)
+    except ConfigError as exc:
+        click.echo(f"dkscan: configuration error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    threshold = Severity.parse(fail_on or policy.get("fail-on", "low"))
+    from .registry import load_rules
+
+    rules = load_rules()
+    unknown = [s for s in select if s.upper() not in rules]
+    if unknown:
+        click.echo(f"dkscan: unknown rule id(s): {', '.join(unknown)}", err=True)
+        sys.exit(EXIT_USAGE)
+    result = run_audit(paths, policy, select=[s.upper() for s in select] or None)
+    formats = list(formats) or ["text"]
+    if not outputs:
+        outputs = [None] * len(formats)
+    elif len(formats) == 1 and len(outputs) > 1:
+        formats = formats * len(outputs)
+    while len(outputs) < len(formats):
+        outputs = list(outputs) + [None]
+    for fmt, out in zip(formats, outputs):
+        text = render(fmt, result, colour=_use_colour(str(out) if out else None), threshold=threshold)
+        if out is None or str(out) == "-":
+            click.echo(text, nl=False)
+        else:
+            try:
+                atomic_write(out, text)
+            except OSError as exc:
+                click.echo(f"dkscan: cannot write {out}: {exc.strerror}", err=True)
+                sys.exit(EXIT_USAGE)
+    sys.exit(EXIT_FINDINGS if result.failing(threshold) else EXIT_OK)
+
+
+@main.command("rules")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+def list_rules(fmt: str) -> None:
+    """List every rule: id, layer, severity, title."""
+    import json
+
+    from .registry import load_rules
+
+    rules = load_rules()
+    if fmt == "json":
+        data = [{"id": r.id, "name": r.name, "layer": r.layer.value, "severity": r.severity.label,
+                 "title": r.title, "files": list(r.files), "references": list(r.references), "fix": r.fix}
+                for r in rules.values()]
+        click.echo(json.dumps(data, indent=2))
+    elif fmt == "markdown":
+        click.echo("| id | name | layer | severity | title | fix |")
+        click.echo("|---|---|---|---|---|---|")
+        for r in rules.values():
+            click.echo(f"| {r.id} | {r.name} | {r.layer.value} | {r.severity.label} | {r.title.replace('|', '/')} | {r.fix} |")
+    else:
+        for r in rules.values():
+            click.echo(f"{r.id:<8} {r.layer.value:<12} {r.severity.label:<9} {r.title}")
+        click.echo(f"\n{len(rules)} rules")
+
+
+@main.command()
+@click.argument("rule_id")
+def explain(rule_id: str) -> None:
+    """Print a rule's full documentation."""
+    from .registry import load_rules
+
+    rules = load_rules()
+    r = rules.get(rule_id.upper()) or next((x for x in rules.values() if x.name == rule_id.lower()), None)
+    if r is None:
+        click.echo(f"dkscan: unknown rule '{rule_id}' (see `dkscan rules`)", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"{r.id} {r.name}  [{r.layer.value}, {r.severity.label}, fix: {r.fix}]")
+    click.echo(f"files: {', '.join(r.files)}")
+    if r.references:
+        click.echo(f"references: {'; '.join(r.references)}")
+    click.echo("")
+    click.echo(r.doc)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

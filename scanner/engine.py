@@ -1,0 +1,123 @@
+"""Run every enabled rule over the Stack, isolate failures, filter, sort.
+
+Findings are only ever removed (or re-labelled) here, in ``filter_findings``: rules report what is
+true of the stack; policy, suppressions and baselines decide what is shown.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from .config import Policy
+from .model import Finding, Location, Rule, Severity
+from .registry import load_rules
+from .secrets import Redactor, is_secret_key, url_password
+from .stack import Stack, build_stack
+
+
+@dataclass
+class Result:
+    stack: Stack
+    rules: dict[str, Rule]
+    findings: list[Finding]  # shown (not suppressed, not baselined)
+    suppressed: list[Finding] = field(default_factory=list)
+    baselined: list[Finding] = field(default_factory=list)
+    redact: Redactor = field(default_factory=Redactor)
+
+    def severity(self, f: Finding) -> Severity:
+        return f.severity if f.severity is not None else self.rules[f.rule].severity
+
+    def failing(self, threshold: Severity) -> list[Finding]:
+        return [f for f in self.findings if self.severity(f) >= threshold]
+
+
+def collect_secrets(stack: Stack) -> Redactor:
+    """Every secret value the stack holds, so no output can show one."""
+    red = Redactor()
+    for doc in stack.dotenvs:
+        for e in doc.entries:
+            if is_secret_key(e.key):
+                red.add(e.value)
+            pw = url_password(e.value)
+            if pw:
+                red.add(pw)
+    for svc in stack.services:
+        for var in svc.environment:
+            if var.value and is_secret_key(var.key):
+                red.add(var.value)
+            if var.value:
+                pw = url_password(var.value)
+                if pw:
+                    red.add(pw)
+    for doc in stack.compose_docs:
+        for node, ref in doc.refs:
+            if is_secret_key(ref.name):
+                red.add(ref.default if ref.has_default else None)
+                red.add(node.text if node.text != node.raw else None)
+    return red
+
+
+def run_rules(stack: Stack, rules: dict[str, Rule], selected: Iterable[str] | None = None) -> list[Finding]:
+    out: list[Finding] = []
+    wanted = set(selected) if selected is not None else None
+    for rule in rules.values():
+        if wanted is not None and rule.id not in wanted:
+            continue
+        try:
+            for f in rule.check(stack) or ():
+                out.append(dataclasses.replace(f, rule=rule.id))
+        except Exception as exc:  # noqa: BLE001 - a broken rule must not stop the scan
+            out.append(Finding(
+                rule="OPS082",
+                location=Location(stack.rel(stack.root) if False else ".", 1, 1),
+                message=f"rule {rule.id} ({rule.name}) raised {exc.__class__.__name__}; its findings are missing from this report",
+            ))
+    return out
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen = set()
+    out = []
+    for f in findings:
+        key = (f.rule, f.location, f.message)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(f)
+    return out
+
+
+def filter_findings(result: Result, policy: Policy) -> None:
+    """Apply policy (disabled rules, severity overrides) and hand off to suppressions/baseline."""
+    disabled = {str(x).upper() for x in policy.get("disable", []) or []}
+    overrides = {str(k).upper(): Severity.parse(v) for k, v in (policy.get("severity", {}) or {}).items()}
+    kept = []
+    for f in result.findings:
+        rule = result.rules.get(f.rule)
+        if rule is None:
+            continue
+        if f.rule in disabled or rule.name.upper() in disabled or rule.layer.value.upper() in disabled:
+            continue
+        sev = overrides.get(f.rule) or overrides.get(rule.name.upper())
+        if sev is not None:
+            f = dataclasses.replace(f, severity=sev)
+        kept.append(f)
+    result.findings = kept
+
+
+def audit(paths: list[Path], policy: Policy | None = None, select: Iterable[str] | None = None,
+          root: Path | None = None) -> Result:
+    policy = policy or Policy()
+    stack = build_stack(paths, policy, root=root)
+    rules = load_rules()
+    findings = run_rules(stack, rules, select)
+    red = collect_secrets(stack)
+    findings = [dataclasses.replace(f, message=red(f.message)) for f in findings]
+    findings = _dedupe(findings)
+    findings.sort(key=Finding.sort_key)
+    result = Result(stack, rules, findings, redact=red)
+    filter_findings(result, policy)
+    return result

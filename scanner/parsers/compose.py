@@ -1,0 +1,549 @@
+"""Compose files: positioned YAML, ``${VAR}`` interpolation, normalised ports, volumes and environment.
+
+Interpolation follows the Compose specification: ``$$`` is a literal ``$``; ``$VAR``, ``${VAR}``,
+``${VAR:-default}``, ``${VAR-default}``, ``${VAR:?err}``, ``${VAR?err}``, ``${VAR:+alt}``, ``${VAR+alt}``
+(defaults may nest). Values come from the stack's interpolation sources (``.env`` beside the compose
+file); every reference is remembered with where its value came from.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from .base import Document, ParseError
+from .yamlnodes import YMap, YNode, YScalar, YSeq, parse_yaml, walk
+
+
+@dataclass(frozen=True)
+class VarRef:
+    name: str
+    col: int  # offset of the ``$`` inside the raw scalar (0-based)
+    default: str | None  # text of the default/alt branch, when there is one
+    op: str  # "", ":-", "-", ":?", "?", ":+", "+"
+    defined: bool
+    source: str | None  # path of the file that defined it, or None
+
+    @property
+    def has_default(self) -> bool:
+        return self.op in (":-", "-")
+
+    @property
+    def required(self) -> bool:
+        return self.op in (":?", "?")
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def interpolate(raw: str, env: dict[str, tuple[str, str]]) -> tuple[str, list[VarRef], list[str]]:
+    """Return (text, refs, errors). ``env`` maps NAME -> (value, source path)."""
+    out: list[str] = []
+    refs: list[VarRef] = []
+    errors: list[str] = []
+    i, n = 0, len(raw)
+    while i < n:
+        ch = raw[i]
+        if ch != "$":
+            out.append(ch)
+            i += 1
+            continue
+        if raw.startswith("$$", i):
+            out.append("$")
+            i += 2
+            continue
+        if i + 1 < n and raw[i + 1] == "{":
+            end = _matching_brace(raw, i + 1)
+            if end < 0:
+                errors.append(f"unclosed '${{' at offset {i}")
+                out.append(raw[i:])
+                break
+            body = raw[i + 2 : end]
+            m = _NAME.match(body)
+            if not m:
+                errors.append(f"invalid interpolation '${{{body}}}'")
+                out.append(raw[i : end + 1])
+                i = end + 1
+                continue
+            name = m.group(0)
+            rest = body[m.end() :]
+            op, arg = "", None
+            for cand in (":-", ":?", ":+", "-", "?", "+"):
+                if rest.startswith(cand):
+                    op, arg = cand, rest[len(cand) :]
+                    break
+            if rest and not op:
+                errors.append(f"invalid interpolation '${{{body}}}'")
+            value = env.get(name)
+            defined = value is not None
+            refs.append(VarRef(name, i, arg, op, defined, value[1] if value else None))
+            val = value[0] if value else None
+            nested_text = None
+            if arg is not None and op in (":-", "-", ":+", "+"):
+                nested_text, nested_refs, nested_err = interpolate(arg, env)
+                refs.extend(VarRef(r.name, i + 2 + m.end() + len(op) + r.col, r.default, r.op, r.defined, r.source) for r in nested_refs)
+                errors.extend(nested_err)
+            if op == ":-":
+                out.append(val if val else (nested_text or ""))
+            elif op == "-":
+                out.append(val if val is not None else (nested_text or ""))
+            elif op == ":+":
+                out.append(nested_text or "" if val else "")
+            elif op == "+":
+                out.append(nested_text or "" if val is not None else "")
+            else:  # plain, ?, :?
+                out.append(val or "")
+            i = end + 1
+            continue
+        m = _NAME.match(raw, i + 1)
+        if m:
+            name = m.group(0)
+            value = env.get(name)
+            refs.append(VarRef(name, i, None, "", value is not None, value[1] if value else None))
+            out.append(value[0] if value else "")
+            i = m.end()
+            continue
+        out.append("$")
+        i += 1
+    return "".join(out), refs, errors
+
+
+def _matching_brace(raw: str, open_idx: int) -> int:
+    depth = 0
+    for j in range(open_idx, len(raw)):
+        c = raw[j]
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return j
+    return -1
+
+
+@dataclass
+class Port:
+    node: YNode
+    container: str  # "5432" or "8000-8010"
+    host: str | None  # published host port (None: container port only -> random host port)
+    host_ip: str | None  # None = all interfaces
+    protocol: str = "tcp"
+
+    @property
+    def container_ports(self) -> list[int]:
+        return _expand_range(self.container)
+
+    @property
+    def host_ports(self) -> list[int]:
+        return _expand_range(self.host) if self.host else []
+
+    @property
+    def public(self) -> bool:
+        """Bound to every interface (no host IP, 0.0.0.0 or ::)."""
+        return self.host_ip in (None, "", "0.0.0.0", "::", "[::]")
+
+
+def _expand_range(text: str | None) -> list[int]:
+    if not text:
+        return []
+    try:
+        if "-" in text:
+            a, b = text.split("-", 1)
+            lo, hi = int(a), int(b)
+            return list(range(lo, min(hi, lo + 1024) + 1))
+        return [int(text)]
+    except ValueError:
+        return []
+
+
+@dataclass
+class Mount:
+    node: YNode
+    type: str  # "bind" | "volume" | "tmpfs"
+    source: str | None
+    target: str
+    read_only: bool
+    propagation: str | None = None
+
+    @property
+    def is_bind(self) -> bool:
+        return self.type == "bind"
+
+
+@dataclass
+class EnvVar:
+    key: str
+    value: str | None  # interpolated; None = "KEY" without value (taken from the shell)
+    key_node: YNode
+    value_node: YNode | None
+    raw: str | None  # before interpolation
+
+
+@dataclass
+class Service:
+    name: str
+    key: YScalar
+    node: YMap
+    doc: "ComposeDocument"
+    role: str = "other"
+
+    # -- plain accessors ---------------------------------------------------------------
+    def get(self, key: str) -> YNode | None:
+        return self.node.get(key) if isinstance(self.node, YMap) else None
+
+    def str(self, key: str) -> str | None:
+        v = self.get(key)
+        return str(v) if isinstance(v, YScalar) and v.value is not None else None
+
+    @property
+    def image(self) -> str | None:
+        return self.str("image")
+
+    @property
+    def build(self) -> YNode | None:
+        return self.get("build")
+
+    @property
+    def build_context(self) -> str | None:
+        b = self.build
+        if isinstance(b, YScalar):
+            return str(b)
+        if isinstance(b, YMap):
+            return b.str("context", ".")
+        return None
+
+    @property
+    def build_dockerfile(self) -> str | None:
+        b = self.build
+        if isinstance(b, YMap):
+            return b.str("dockerfile")
+        return None
+
+    @property
+    def ports(self) -> list[Port]:
+        return parse_ports(self.get("ports"))
+
+    @property
+    def expose(self) -> list[int]:
+        out: list[int] = []
+        node = self.get("expose")
+        if isinstance(node, YSeq):
+            for item in node:
+                if isinstance(item, YScalar):
+                    out.extend(_expand_range(str(item).split("/")[0]))
+        return out
+
+    @property
+    def volumes(self) -> list[Mount]:
+        return parse_volumes(self.get("volumes"))
+
+    @property
+    def environment(self) -> list[EnvVar]:
+        return parse_environment(self.get("environment"))
+
+    def env(self, key: str) -> EnvVar | None:
+        for var in reversed(self.environment):
+            if var.key == key:
+                return var
+        return None
+
+    @property
+    def env_files(self) -> list[tuple[str, bool, YNode]]:
+        node = self.get("env_file")
+        out: list[tuple[str, bool, YNode]] = []
+        items = [node] if isinstance(node, (YScalar, YMap)) else list(node) if isinstance(node, YSeq) else []
+        for item in items:
+            if isinstance(item, YScalar) and item.value is not None:
+                out.append((str(item), True, item))
+            elif isinstance(item, YMap) and item.str("path"):
+                req = item.get("required")
+                required = not (isinstance(req, YScalar) and req.value is False)
+                out.append((item.str("path") or "", required, item.get("path")))
+        return out
+
+    def command_words(self, key: str = "command") -> list[str]:
+        node = self.get(key)
+        if isinstance(node, YScalar) and node.value is not None:
+            return _shell_split(str(node))
+        if isinstance(node, YSeq):
+            return [str(i) for i in node if isinstance(i, YScalar)]
+        return []
+
+    def command_text(self, key: str = "command") -> str:
+        node = self.get(key)
+        if isinstance(node, YScalar) and node.value is not None:
+            return str(node)
+        if isinstance(node, YSeq):
+            return " ".join(str(i) for i in node if isinstance(i, YScalar))
+        return ""
+
+    def limit(self, name: str) -> YScalar | None:
+        """``deploy.resources.limits.<name>``, else the legacy key (mem_limit, cpus, pids_limit)."""
+        deploy = self.get("deploy")
+        if isinstance(deploy, YMap):
+            res = deploy.get("resources")
+            if isinstance(res, YMap):
+                lim = res.get("limits")
+                if isinstance(lim, YMap) and isinstance(lim.get(name), YScalar):
+                    return lim.get(name)
+        legacy = {"memory": "mem_limit", "cpus": "cpus", "pids": "pids_limit"}[name]
+        v = self.get(legacy)
+        return v if isinstance(v, YScalar) else None
+
+    @property
+    def replicas(self) -> int:
+        deploy = self.get("deploy")
+        if isinstance(deploy, YMap):
+            r = deploy.get("replicas")
+            if isinstance(r, YScalar):
+                try:
+                    return max(0, int(str(r)))
+                except ValueError:
+                    pass
+        return 1
+
+    def __repr__(self) -> str:
+        return f"Service({self.name}, role={self.role})"
+
+
+def _shell_split(text: str) -> list[str]:
+    import shlex
+
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.split()
+
+
+_PORT_RE = re.compile(
+    r"^(?:(?P<ip>\[[^\]]*\]|\d+\.\d+\.\d+\.\d+|[0-9a-fA-F:]*::[0-9a-fA-F:]*):)?(?:(?P<host>[0-9]*(?:-[0-9]+)?):)?(?P<container>[0-9]+(?:-[0-9]+)?)(?:/(?P<proto>[a-z]+))?$"
+)
+
+
+def parse_ports(node: YNode | None) -> list[Port]:
+    out: list[Port] = []
+    if not isinstance(node, YSeq):
+        return out
+    for item in node:
+        if isinstance(item, YScalar) and item.value is not None:
+            text = str(item).strip()
+            m = _PORT_RE.match(text)
+            if not m:
+                continue
+            ip = m.group("ip")
+            if ip and ip.startswith("["):
+                ip = ip[1:-1]
+            host = m.group("host") or None
+            out.append(Port(item, m.group("container"), host, ip, m.group("proto") or "tcp"))
+        elif isinstance(item, YMap):
+            target = item.str("target")
+            if not target:
+                continue
+            published = item.str("published")
+            out.append(Port(item, target, published or None, item.str("host_ip"), item.str("protocol") or "tcp"))
+    return out
+
+
+_MODES = {"ro", "rw", "z", "Z", "nocopy", "shared", "rshared", "slave", "rslave", "private", "rprivate", "cached", "delegated", "consistent"}
+
+
+def parse_volumes(node: YNode | None) -> list[Mount]:
+    out: list[Mount] = []
+    if not isinstance(node, YSeq):
+        return out
+    for item in node:
+        if isinstance(item, YScalar) and item.value is not None:
+            text = str(item)
+            parts = text.split(":")
+            # Windows drive letters are out of scope; rejoin nothing.
+            mode = ""
+            if len(parts) >= 3 and all(p in _MODES for p in parts[-1].split(",")):
+                mode = parts[-1]
+                parts = parts[:-1]
+            elif len(parts) == 2 and all(p in _MODES for p in parts[-1].split(",")) and not parts[-1].startswith("/"):
+                # "/data:ro" is not valid compose, treat as target only
+                pass
+            if len(parts) == 1:
+                out.append(Mount(item, "volume", None, parts[0], False))
+                continue
+            source, target = ":".join(parts[:-1]), parts[-1]
+            modes = set(mode.split(",")) if mode else set()
+            kind = "bind" if source.startswith((".", "/", "~", "$")) else "volume"
+            prop = next((m for m in modes if m in {"shared", "rshared", "slave", "rslave", "private", "rprivate"}), None)
+            out.append(Mount(item, kind, source, target, "ro" in modes, prop))
+        elif isinstance(item, YMap):
+            kind = item.str("type") or "volume"
+            target = item.str("target") or ""
+            ro_node = item.get("read_only")
+            ro = isinstance(ro_node, YScalar) and ro_node.value in (True, "true")
+            prop = None
+            bind = item.get("bind")
+            if isinstance(bind, YMap):
+                prop = bind.str("propagation")
+            out.append(Mount(item, kind, item.str("source"), target, ro, prop))
+    return out
+
+
+def parse_environment(node: YNode | None) -> list[EnvVar]:
+    out: list[EnvVar] = []
+    if isinstance(node, YMap):
+        for key, value in node.pairs():
+            raw = value.raw if isinstance(value, YScalar) else None
+            val = None if not isinstance(value, YScalar) or value.value is None else str(value)
+            out.append(EnvVar(str(key.raw), val, key, value, raw))
+    elif isinstance(node, YSeq):
+        for item in node:
+            if not isinstance(item, YScalar) or item.value is None:
+                continue
+            text = str(item)
+            if "=" in text:
+                k, v = text.split("=", 1)
+                raw_k, _, raw_v = item.raw.partition("=")
+                out.append(EnvVar(k, v, item, item, raw_v))
+            else:
+                out.append(EnvVar(text, None, item, None, None))
+    return out
+
+
+GATEWAY_IMAGES = ("nginx", "openresty", "traefik", "caddy", "haproxy", "envoy")
+ROLE_IMAGES = (
+    ("postgres", ("postgres", "postgis", "timescaledb", "pgvector")),
+    ("redis", ("redis", "valkey", "keydb")),
+    ("minio", ("minio",)),
+    ("nats", ("nats",)),
+    ("prometheus", ("prometheus",)),
+    ("certbot", ("certbot",)),
+)
+
+
+def infer_role(name: str, svc: YMap) -> str:
+    image = svc.str("image") or ""
+    base = image.split("@")[0].rsplit("/", 1)[-1].split(":")[0].lower()
+    if any(base == g or base.startswith(g + "-") or base.endswith("-" + g) for g in GATEWAY_IMAGES):
+        return "gateway"
+    for role, names in ROLE_IMAGES:
+        if any(base == n or base.startswith(n) for n in names):
+            if role == "prometheus" and "exporter" in base:
+                return "other"
+            return role
+    if "exporter" in base:
+        return "other"
+    low = name.lower()
+    if low in ("nginx", "gateway", "proxy", "reverse-proxy", "traefik", "caddy"):
+        return "gateway"
+    for p in parse_ports(svc.get("ports")):
+        if set(p.container_ports) & {80, 443}:
+            return "gateway"
+    if svc.get("build") is not None or low in ("backend", "api", "app", "worker") or low.startswith(("backend", "api-", "app-", "worker")):
+        return "app"
+    return "other"
+
+
+@dataclass
+class ComposeDocument(Document):
+    root: YNode | None = None
+    services: dict[str, Service] = field(default_factory=dict)
+    env_sources: list[str] = field(default_factory=list)
+    refs: list[tuple[YScalar, VarRef]] = field(default_factory=list)
+    comments: list[tuple[int, str]] = field(default_factory=list)
+    merged_from: list[str] = field(default_factory=list)  # override files merged into this one
+
+    def top(self, key: str) -> YNode | None:
+        return self.root.get(key) if isinstance(self.root, YMap) else None
+
+    def scalars(self) -> Iterator[YScalar]:
+        if self.root is None:
+            return iter(())
+        return (n for n in walk(self.root) if isinstance(n, YScalar))
+
+
+_COMMENT = re.compile(r"(?:^|\s)#(.*)$")
+
+
+def yaml_comments(text: str) -> list[tuple[int, str]]:
+    """Comments (line, text after '#'); a '#' inside quotes is not a comment (good enough for suppressions)."""
+    out = []
+    for no, line in enumerate(text.splitlines(), 1):
+        if "#" not in line:
+            continue
+        in_s = in_d = False
+        for i, ch in enumerate(line):
+            if ch == "'" and not in_d:
+                in_s = not in_s
+            elif ch == '"' and not in_s:
+                in_d = not in_d
+            elif ch == "#" and not in_s and not in_d and (i == 0 or line[i - 1] in " \t"):
+                out.append((no, line[i + 1 :]))
+                break
+    return out
+
+
+def parse(text: str, path: str, env: dict[str, tuple[str, str]] | None = None,
+          env_sources: list[str] | None = None) -> ComposeDocument:
+    doc = ComposeDocument(path=path, text=text, env_sources=list(env_sources or []))
+    try:
+        root, errors = parse_yaml(text)
+        doc.errors.extend(errors)
+        doc.comments = yaml_comments(text)
+        doc.root = root
+        if root is None:
+            return doc
+        if not isinstance(root, YMap):
+            doc.errors.append(ParseError("a Compose file must be a mapping", root.line, root.col))
+            return doc
+        _interpolate_tree(doc, root, env or {})
+        services = root.get("services")
+        if services is not None and not isinstance(services, YMap):
+            doc.errors.append(ParseError("'services' must be a mapping", services.line, services.col))
+        elif isinstance(services, YMap):
+            for key, node in services.pairs():
+                if not isinstance(node, YMap):
+                    if not (isinstance(node, YScalar) and node.value is None):
+                        doc.errors.append(ParseError(f"service '{key.raw}' must be a mapping", node.line, node.col))
+                    continue
+                doc.services[str(key.raw)] = Service(str(key.raw), key, node, doc, infer_role(str(key.raw), node))
+    except Exception as exc:  # never raise out of a parser
+        doc.errors.append(ParseError(f"internal parser error: {exc.__class__.__name__}", 1, 1))
+    return doc
+
+
+def _interpolate_tree(doc: ComposeDocument, root: YNode, env: dict[str, tuple[str, str]]) -> None:
+    for node in walk(root):
+        if isinstance(node, YScalar) and node.raw and "$" in node.raw and node.tag != "!reset":
+            text, refs, errors = interpolate(node.raw, env)
+            node.text = text
+            node.vars = refs
+            if node.value is not None and not isinstance(node.value, (int, float, bool)) or node.style:
+                node.value = text
+            elif isinstance(node.value, str):
+                node.value = text
+            for r in refs:
+                doc.refs.append((node, r))
+            for e in errors:
+                doc.errors.append(ParseError(f"interpolation: {e}", node.line, node.col))
+
+
+def merge_override(base: YMap, over: YMap) -> YMap:
+    """Compose's merge of an override file into a base (mappings merged, sequences such as ports and
+    volumes appended, scalars and command lists replaced; ``!reset`` removes, ``!override`` replaces)."""
+    out = YMap()
+    out.line, out.col, out.end_line, out.end_col, out.tag = base.line, base.col, base.end_line, base.end_col, base.tag
+    out.items = dict(base.items)
+    for key, (knode, value) in over.items.items():
+        if value.tag == "!reset":
+            out.items.pop(key, None)
+            continue
+        cur = out.items.get(key)
+        if value.tag == "!override" or cur is None:
+            out.items[key] = (knode, value)
+        elif isinstance(cur[1], YMap) and isinstance(value, YMap):
+            out.items[key] = (cur[0], merge_override(cur[1], value))
+        elif isinstance(cur[1], YSeq) and isinstance(value, YSeq) and key not in ("command", "entrypoint"):
+            seq = YSeq()
+            seq.line, seq.col, seq.end_line, seq.end_col = cur[1].line, cur[1].col, cur[1].end_line, cur[1].end_col
+            seq.items = list(cur[1].items) + list(value.items)
+            out.items[key] = (cur[0], seq)
+        else:
+            out.items[key] = (knode, value)
+    return out

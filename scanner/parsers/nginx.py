@@ -1,0 +1,187 @@
+"""nginx configuration files, lexed by crossplane, built into a positioned directive tree.
+
+crossplane's lexer does the hard part (quotes, escapes, ``${}``, comments). We build the tree
+ourselves so that one unbalanced brace becomes an error at its line while the rest still parses,
+and so that fragments (conf.d files holding bare ``server`` or ``location`` blocks) need no context.
+Includes are *not* followed here: the Stack resolves them through the gateway's mounts.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from .base import Document, ParseError
+
+MAX_TOKENS = 2_000_000
+
+
+@dataclass(eq=False)
+class Directive:
+    name: str
+    args: list[str]
+    line: int
+    col: int
+    path: str
+    block: list["Directive"] | None = None
+    parent: "Directive | None" = field(default=None, repr=False)
+    end_line: int = 0  # line of the closing brace for blocks, else the directive's own line
+    quoted: list[bool] = field(default_factory=list)
+
+    @property
+    def is_block(self) -> bool:
+        return self.block is not None
+
+    def children(self, name: str | None = None) -> Iterator["Directive"]:
+        for d in self.block or ():
+            if name is None or d.name == name:
+                yield d
+
+    def __repr__(self) -> str:
+        return f"<{self.name} {' '.join(self.args)} @{self.path}:{self.line}>"
+
+
+@dataclass
+class NginxDocument(Document):
+    directives: list[Directive] = field(default_factory=list)
+    comments: list[tuple[int, str]] = field(default_factory=list)
+
+    def walk(self) -> Iterator[Directive]:
+        stack = list(reversed(self.directives))
+        while stack:
+            d = stack.pop()
+            yield d
+            if d.block:
+                stack.extend(reversed(d.block))
+
+    @property
+    def is_main(self) -> bool:
+        """A main configuration (has ``events`` or ``http`` at top level)."""
+        return any(d.name in ("events", "http", "stream", "worker_processes") for d in self.directives)
+
+
+def _lex(text: str):
+    from crossplane.lexer import _lex_file_object
+
+    return _lex_file_object(io.StringIO(text))
+
+
+def _col(lines: list[str], line: int, token: str) -> int:
+    if 0 < line <= len(lines):
+        idx = lines[line - 1].find(token)
+        if idx >= 0:
+            return idx + 1
+    return 1
+
+
+def parse(text: str, path: str) -> NginxDocument:
+    doc = NginxDocument(path=path, text=text)
+    try:
+        _build(doc)
+    except Exception as exc:  # crossplane or our builder failed: keep what we have
+        doc.errors.append(ParseError(f"internal parser error: {exc.__class__.__name__}", 1, 1))
+    return doc
+
+
+def _build(doc: NginxDocument) -> None:
+    lines = doc.lines
+    root: list[Directive] = []
+    stack: list[tuple[Directive | None, list[Directive]]] = [(None, root)]
+    tokens = _lex(doc.text)
+    current: Directive | None = None  # directive whose arguments are being read
+    count = 0
+    last_line = 1
+    for token, line, quoted in tokens:
+        count += 1
+        last_line = line
+        if count > MAX_TOKENS:
+            doc.errors.append(ParseError(f"more than {MAX_TOKENS} tokens; rest not parsed", line, 1))
+            break
+        if not quoted and token.startswith("#"):
+            doc.comments.append((line, token[1:]))
+            continue
+        parent, siblings = stack[-1]
+        if current is None:
+            if not quoted and token == "}":
+                if len(stack) == 1:
+                    doc.errors.append(ParseError('unexpected "}"', line, _col(lines, line, "}")))
+                else:
+                    blk, _ = stack.pop()
+                    if blk is not None:
+                        blk.end_line = line
+                continue
+            if not quoted and token in ("{", ";"):
+                doc.errors.append(ParseError(f'unexpected "{token}"', line, _col(lines, line, token)))
+                if token == "{":
+                    anon = Directive("", [], line, 1, doc.path, [], parent, line)
+                    stack.append((anon, anon.block))
+                continue
+            current = Directive(token, [], line, _col(lines, line, token), doc.path, None, parent, line)
+            continue
+        # reading arguments of `current`
+        if not quoted and token == ";":
+            siblings.append(current)
+            current = None
+        elif not quoted and token == "{":
+            current.block = []
+            siblings.append(current)
+            stack.append((current, current.block))
+            current = None
+        elif not quoted and token == "}":
+            doc.errors.append(ParseError(f'directive "{current.name}" is not terminated by ";"', current.line, current.col))
+            siblings.append(current)
+            current = None
+            if len(stack) > 1:
+                blk, _ = stack.pop()
+                if blk is not None:
+                    blk.end_line = line
+        else:
+            current.args.append(token)
+            current.quoted.append(bool(quoted))
+    if current is not None:
+        doc.errors.append(ParseError(f'unexpected end of file, expecting ";" or "}}" after "{current.name}"', current.line, current.col))
+        stack[-1][1].append(current)
+    while len(stack) > 1:
+        blk, _ = stack.pop()
+        if blk is not None:
+            doc.errors.append(ParseError(f'unexpected end of file, expecting "}}" to close "{blk.name}" opened here', blk.line, blk.col))
+            blk.end_line = last_line
+    doc.directives = root
+    # `if (...)` arguments: strip parentheses like crossplane does
+    for d in doc.walk():
+        if d.name == "if" and d.args:
+            if d.args[0].startswith("("):
+                d.args[0] = d.args[0][1:].lstrip()
+            if d.args[-1].endswith(")"):
+                d.args[-1] = d.args[-1][:-1].rstrip()
+            d.args[:] = [a for a in d.args if a != ""]
+
+
+def context_errors(doc: NginxDocument) -> list[ParseError]:
+    """crossplane's context and argument-count analysis, for main configs only (fragments have no
+    context of their own). Unknown directives are allowed (third-party modules)."""
+    from crossplane.analyzer import analyze
+    from crossplane.errors import NgxParserDirectiveError
+
+    errors: list[ParseError] = []
+    skip = {"add_header", "limit_req", "limit_conn", "include"}  # judged by their own rules
+
+    def visit(directives: list[Directive], ctx: tuple) -> None:
+        from crossplane.analyzer import enter_block_ctx
+
+        for d in directives:
+            if d.name == "" or d.name in skip:
+                continue
+            stmt = {"directive": d.name, "args": list(d.args), "line": d.line}
+            term = "{" if d.is_block else ";"
+            try:
+                analyze(doc.path, stmt, term, ctx, strict=False, check_ctx=True, check_args=True)
+            except NgxParserDirectiveError as exc:
+                errors.append(ParseError(exc.strerror, d.line, d.col))
+                continue
+            if d.block is not None and d.name not in ("map", "geo", "types", "split_clients", "match", "charset_map"):
+                visit(d.block, enter_block_ctx(stmt, ctx))
+
+    visit(doc.directives, ())
+    return errors

@@ -1,0 +1,210 @@
+"""PostgreSQL init scripts: psql meta-commands masked, statements parsed by libpg_query (pglast).
+
+1. Mask psql syntax with pglast's own scanner, at equal length so every offset (hence line) stays:
+   a backslash token blanks to the end of its line (a statement-ending ``\\g``/``\\gexec`` becomes
+   ``;``), ``:var``/``:'var'``/``:"var"`` become a same-length identifier or literal. Strings and
+   ``$$`` bodies are single tokens, so a backslash inside them is never touched.
+2. Parse the whole masked script with ``pglast.parse_sql`` (fast path). When PostgreSQL's grammar
+   rejects it, split it into statements with sqlparse and parse each one, so every bad statement
+   is reported at its own line and the good ones are still audited.
+3. PL/pgSQL bodies are parsed on demand with ``parse_plpgsql_json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .base import Document, ParseError, line_col
+
+
+@dataclass(eq=False)
+class Statement:
+    text: str  # original text of the statement (unmasked)
+    masked: str  # masked text that was parsed
+    offset: int  # character offset in the file
+    line: int
+    col: int
+    end_line: int
+    node: Any = None  # pglast.ast node (RawStmt.stmt), None when it failed to parse
+    error: str | None = None
+    _plpgsql: Any = field(default=None, repr=False)
+
+    @property
+    def kind(self) -> str:
+        return type(self.node).__name__ if self.node is not None else ""
+
+    def plpgsql(self) -> tuple[list | None, str | None]:
+        """(parsed PL/pgSQL JSON, error) for CREATE FUNCTION/PROCEDURE ... LANGUAGE plpgsql and DO."""
+        if self._plpgsql is None:
+            from pglast import parser
+
+            try:
+                self._plpgsql = (json.loads(parser.parse_plpgsql_json(self.masked)), None)
+            except Exception as exc:  # noqa: BLE001 - libpg_query errors come in several types
+                msg = exc.args[0] if exc.args else exc.__class__.__name__
+                self._plpgsql = (None, str(msg))
+        return self._plpgsql
+
+
+@dataclass
+class SqlDocument(Document):
+    statements: list[Statement] = field(default_factory=list)
+    masked: str = ""
+    masked_spans: list[tuple[int, int, str]] = field(default_factory=list)  # (start, end, kind) of psql syntax
+    comments: list[tuple[int, str]] = field(default_factory=list)
+
+    def is_masked(self, start: int, end: int) -> bool:
+        return any(s < end and start < e for s, e, _ in self.masked_spans)
+
+
+_G_ENDERS = {"g", "gexec", "gset", "gx", "gdesc"}
+
+
+def mask_psql(text: str) -> tuple[str, list[tuple[int, int, str]], list[tuple[int, str]]]:
+    """Return (masked text, masked spans, comments)."""
+    from pglast import parser
+
+    chars = list(text)
+    spans: list[tuple[int, int, str]] = []
+    comments: list[tuple[int, str]] = []
+    try:
+        tokens = list(parser.scan(text))
+    except Exception:  # noqa: BLE001 - unterminated literal etc.: fall back to lines
+        tokens = None
+    if tokens is None:
+        pos = 0
+        for line in text.splitlines(keepends=True):
+            stripped = line.lstrip()
+            if stripped.startswith("\\"):
+                start = pos + (len(line) - len(stripped))
+                end = pos + len(line.rstrip("\r\n"))
+                for k in range(start, end):
+                    chars[k] = " "
+                spans.append((start, end, "meta"))
+            pos += len(line)
+        return "".join(chars), spans, comments
+    i = 0
+    n = len(tokens)
+    blanked_upto = -1
+    while i < n:
+        tok = tokens[i]
+        if tok.start <= blanked_upto:
+            i += 1
+            continue
+        if tok.name == "ASCII_92":  # backslash: psql meta-command to end of line
+            eol = text.find("\n", tok.start)
+            eol = len(text) if eol < 0 else eol
+            if eol > 0 and text[eol - 1] == "\r":
+                eol -= 1
+            word = ""
+            if i + 1 < n and tokens[i + 1].start == tok.end + 1:
+                word = text[tokens[i + 1].start : tokens[i + 1].end + 1]
+            for k in range(tok.start, eol):
+                chars[k] = " "
+            if word in _G_ENDERS:
+                chars[tok.start] = ";"
+            spans.append((tok.start, eol, "meta"))
+            blanked_upto = eol
+        elif tok.name == "ASCII_58" and i + 1 < n and tokens[i + 1].start == tok.end + 1:
+            nxt = tokens[i + 1]
+            body = text[nxt.start : nxt.end + 1]
+            if nxt.name == "SCONST" and body.startswith("'"):
+                repl = "'" + "x" * (len(body) - 1) + "'"  # colon + literal -> literal of equal length
+                chars[tok.start : nxt.end + 1] = list(repl)
+                spans.append((tok.start, nxt.end + 1, "var"))
+                blanked_upto = nxt.end
+            elif nxt.name == "IDENT" and body.startswith('"'):
+                repl = '"' + "x" * (len(body) - 1) + '"'
+                chars[tok.start : nxt.end + 1] = list(repl)
+                spans.append((tok.start, nxt.end + 1, "var"))
+                blanked_upto = nxt.end
+            elif nxt.name == "IDENT" or nxt.kind != "NO_KEYWORD":
+                chars[tok.start] = " "
+                spans.append((tok.start, nxt.end + 1, "var"))
+                blanked_upto = nxt.end
+        i += 1
+    masked = "".join(chars)
+    # comments, for suppressions
+    for line_no, line in enumerate(text.splitlines(), 1):
+        idx = line.find("--")
+        if idx >= 0:
+            comments.append((line_no, line[idx + 2 :]))
+    return masked, spans, comments
+
+
+def _skip_space(text: str, pos: int) -> int:
+    n = len(text)
+    while pos < n:
+        if text[pos].isspace():
+            pos += 1
+        elif text.startswith("--", pos):
+            eol = text.find("\n", pos)
+            pos = n if eol < 0 else eol + 1
+        elif text.startswith("/*", pos):
+            end = text.find("*/", pos + 2)
+            pos = n if end < 0 else end + 2
+        else:
+            break
+    return pos
+
+
+def parse(text: str, path: str) -> SqlDocument:
+    doc = SqlDocument(path=path, text=text)
+    try:
+        _parse(doc)
+    except Exception as exc:  # noqa: BLE001
+        doc.errors.append(ParseError(f"internal parser error: {exc.__class__.__name__}", 1, 1))
+    return doc
+
+
+def _make_stmt(doc: SqlDocument, start: int, end: int, node: Any, error: str | None = None) -> Statement:
+    start = _skip_space(doc.masked, start)
+    end = max(end, start)
+    line, col = line_col(doc.text, start)
+    end_line, _ = line_col(doc.text, max(start, end - 1))
+    return Statement(doc.text[start:end], doc.masked[start:end], start, line, col, end_line, node, error)
+
+
+def _parse(doc: SqlDocument) -> None:
+    import pglast
+
+    masked, spans, comments = mask_psql(doc.text)
+    doc.masked, doc.masked_spans, doc.comments = masked, spans, comments
+    try:
+        raws = pglast.parse_sql(masked)
+    except pglast.parser.ParseError:
+        raws = None
+    if raws is not None:
+        for raw in raws:
+            start = raw.stmt_location or 0
+            length = raw.stmt_len or (len(masked) - start)
+            doc.statements.append(_make_stmt(doc, start, start + length, raw.stmt))
+        return
+    # slow path: statement by statement
+    import sqlparse
+
+    pos = 0
+    for piece in sqlparse.split(masked, strip_semicolon=False):
+        if not piece.strip():
+            continue
+        idx = masked.find(piece, pos)
+        if idx < 0:
+            idx = pos
+        end = idx + len(piece)
+        pos = end
+        try:
+            parsed = pglast.parse_sql(piece)
+        except pglast.parser.ParseError as exc:
+            message = exc.args[0] if exc.args else "syntax error"
+            where = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
+            stmt = _make_stmt(doc, idx, end, None, str(message))
+            doc.statements.append(stmt)
+            line, col = line_col(doc.text, idx + max(0, where))
+            doc.errors.append(ParseError(f"PostgreSQL would reject this statement: {message}", line, col))
+            continue
+        for raw in parsed:
+            s = idx + (raw.stmt_location or 0)
+            length = raw.stmt_len or (end - s)
+            doc.statements.append(_make_stmt(doc, s, s + length, raw.stmt))

@@ -1,0 +1,838 @@
+"""Discovery and linking: from paths to one ``Stack``.
+
+A deployment is one system. We find every file of it, parse each with its parser, and link them
+the way the running containers do: compose bind mounts, ``env_file``, ``build``, the postgres
+``docker-entrypoint-initdb.d`` directory, and nginx ``include`` resolved through the gateway's mounts
+(``include /etc/nginx/conf.d/*.conf`` finds ``./nginx/conf.d/*.conf``).
+
+Nothing here raises for bad input: an unreadable file becomes an OPS080 problem, a malformed one
+an OPS081 problem, each with its location; the rest of the stack is still built.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob as globmod
+import os
+import posixpath
+import re
+import stat
+import subprocess
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .config import Policy
+from .model import Location
+from .parsers.base import Document, ParseError, decode
+
+MAX_FILE_BYTES = 5 * 1024 * 1024  # a config file larger than this is skipped and reported
+MAX_FILES = 50_000  # directory entries looked at during discovery
+MAX_INCLUDE_MATCHES = 500  # files one nginx include glob may bring in
+MAX_NGINX_NODES = 200_000  # directives in one expanded nginx configuration
+
+SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".tox", ".nox", ".mypy_cache",
+             ".pytest_cache", ".ruff_cache", "site-packages", ".venv", "venv", ".terraform"}
+TEMPLATE_SUFFIXES = (".example", ".sample", ".dist", ".template", ".tpl", "-sample", "_sample", ".orig")
+
+KINDS = ("compose", "nginx", "env", "sql", "dockerfile", "prometheus", "nats", "redis", "pg_hba", "pgconf")
+
+
+def classify(name: str) -> str | None:
+    """Kind of a file from its name alone (content sniffing happens later for ``.conf``)."""
+    low = name.lower()
+    if re.fullmatch(r"(docker-)?compose([.\-_][\w.\-]*)?\.ya?ml", low) or re.fullmatch(r"[\w.\-]*\.compose\.ya?ml", low):
+        return "compose"
+    if low in ("prometheus.yml", "prometheus.yaml"):
+        return "prometheus"
+    if low in ("nats-server.conf", "nats.conf") or low.endswith(".nats.conf"):
+        return "nats"
+    if low == "redis.conf":
+        return "redis"
+    if low == "pg_hba.conf":
+        return "pg_hba"
+    if low in ("postgresql.conf", "postgresql.auto.conf"):
+        return "pgconf"
+    if low == ".env" or low.startswith(".env.") or low.endswith(".env") or low.startswith(".env-"):
+        return "env"
+    if low.endswith(".sql"):
+        return "sql"
+    if low.startswith(("dockerfile", "containerfile")) or low.endswith(".dockerfile"):
+        if low.endswith((".md", ".txt", ".sh", ".py")):
+            return None
+        return "dockerfile"
+    if low == "nginx.conf" or low.endswith((".conf", ".conf.template", ".nginx")):
+        return "conf?"
+    return None
+
+
+_NGINX_SNIFF = re.compile(r"^\s*(server|location|upstream|http|events|listen|proxy_pass|server_name|add_header|worker_processes|include|map|ssl_certificate|root|limit_req_zone)\b[^\n]*[;{]", re.M)
+
+
+def sniff_nginx(text: str) -> bool:
+    return len(_NGINX_SNIFF.findall(text[:65536])) >= 1 and "=" not in text.split("\n", 1)[0][:1]
+
+
+def is_template(rel: str) -> bool:
+    low = rel.lower()
+    return low.endswith(TEMPLATE_SUFFIXES) or "example" in posixpath.basename(low) or "sample" in posixpath.basename(low)
+
+
+@dataclass(eq=False)
+class SourceFile:
+    path: Path  # absolute
+    rel: str  # relative to the stack root, POSIX
+    kind: str
+    doc: Document | None = None
+    mode: int = 0
+    size: int = 0
+    template: bool = False
+    mounted_by: list = field(default_factory=list)  # (service, container target)
+
+    @property
+    def text(self) -> str:
+        return self.doc.text if self.doc is not None else ""
+
+
+@dataclass
+class Problem:
+    rule: str
+    location: Location
+    message: str
+
+
+# --------------------------------------------------------------------------------------------
+# nginx effective configuration
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Node:
+    """A directive in the effective nginx configuration (includes spliced in)."""
+
+    d: object  # parsers.nginx.Directive, or None for a synthetic root
+    parent: "Node | None"
+    children: list["Node"] = field(default_factory=list)
+    root_name: str = ""  # for synthetic roots: "main", "http", "server"
+    via: tuple = ()  # include directives this node was reached through
+
+    @property
+    def name(self) -> str:
+        return self.d.name if self.d is not None else self.root_name
+
+    @property
+    def args(self) -> list[str]:
+        return self.d.args if self.d is not None else []
+
+    @property
+    def path(self) -> str:
+        return self.d.path if self.d is not None else ""
+
+    @property
+    def line(self) -> int:
+        return self.d.line if self.d is not None else 1
+
+    @property
+    def col(self) -> int:
+        return self.d.col if self.d is not None else 1
+
+    @property
+    def is_block(self) -> bool:
+        return self.d is None or self.d.block is not None
+
+    @property
+    def location(self) -> Location:
+        return Location(self.path, self.line, self.col)
+
+    def child(self, name: str) -> "Node | None":
+        for c in self.children:
+            if c.name == name:
+                return c
+        return None
+
+    def children_named(self, *names: str) -> list["Node"]:
+        return [c for c in self.children if c.name in names]
+
+    def ancestors(self) -> Iterator["Node"]:
+        cur = self.parent
+        while cur is not None:
+            yield cur
+            cur = cur.parent
+
+    def context(self) -> str:
+        """Name of the enclosing block: main, http, server, location, if, upstream, ..."""
+        return self.parent.name if self.parent is not None else "main"
+
+    def walk(self) -> Iterator["Node"]:
+        stack = [self]
+        while stack:
+            cur = stack.pop()
+            yield cur
+            stack.extend(reversed(cur.children))
+
+    def inherited(self, *names: str) -> list["Node"]:
+        """nginx array-directive inheritance (add_header, limit_req, proxy_set_header, ...): the
+        nearest level, starting here, that has any of ``names`` gives all of them; outer levels'
+        are dropped. Returns [] when no level has one."""
+        level: Node | None = self
+        while level is not None:
+            found = [c for c in level.children if c.name in names]
+            if found:
+                return found
+            level = level.parent
+        return []
+
+    def effective(self, name: str) -> "Node | None":
+        """Nearest definition of a single-value directive, here or in an enclosing level."""
+        level: Node | None = self
+        while level is not None:
+            for c in reversed(level.children):
+                if c.name == name:
+                    return c
+            level = level.parent
+        return None
+
+    def __repr__(self) -> str:
+        return f"Node({self.name} {' '.join(self.args)} @{self.path}:{self.line})"
+
+
+@dataclass
+class NginxConfig:
+    """One nginx configuration as a gateway would load it (a main file, or a fragment)."""
+
+    doc: object  # the root NginxDocument
+    root: Node
+    service: object | None = None  # the compose Service whose container loads it
+    files: list[str] = field(default_factory=list)  # every file spliced in
+
+    def nodes(self, *names: str) -> Iterator[Node]:
+        for n in self.root.walk():
+            if n.d is not None and (not names or n.name in names):
+                yield n
+
+    @property
+    def servers(self) -> list[Node]:
+        if self.root.root_name == "server":
+            return [self.root]
+        return list(self.nodes("server"))
+
+    @property
+    def http(self) -> Node:
+        h = self.root.child("http")
+        return h if h is not None else self.root
+
+
+# --------------------------------------------------------------------------------------------
+# The Stack
+# --------------------------------------------------------------------------------------------
+
+
+class Stack:
+    def __init__(self, root: Path, policy: Policy | None = None):
+        self.root = root
+        self.policy = policy or Policy()
+        self.files: dict[str, SourceFile] = {}
+        self.problems: list[Problem] = []
+        self.compose_docs: list = []  # ComposeDocument, overrides merged
+        self.nginx_configs: list[NginxConfig] = []
+        self.explicit: set[str] = set()  # files named on the command line
+
+    # -- accessors used by rules ------------------------------------------------------------
+    def docs(self, kind: str) -> list:
+        return [f.doc for f in self.files.values() if f.kind == kind and f.doc is not None]
+
+    def sources(self, kind: str) -> list[SourceFile]:
+        return [f for f in self.files.values() if f.kind == kind and f.doc is not None]
+
+    @property
+    def services(self) -> list:
+        out = []
+        for doc in self.compose_docs:
+            out.extend(doc.services.values())
+        return out
+
+    def services_by_role(self, *roles: str) -> list:
+        return [s for s in self.services if s.role in roles]
+
+    def service(self, name: str, near: object | None = None):
+        """Service by name (or ``container_name``/alias), preferring ``near``'s compose project."""
+        found = None
+        for doc in self.compose_docs:
+            svc = doc.services.get(name)
+            if svc is not None:
+                if near is None or getattr(near, "doc", None) is doc:
+                    return svc
+                found = found or svc
+        return found
+
+    @property
+    def dotenvs(self) -> list:
+        return self.docs("env")
+
+    @property
+    def sql(self) -> list:
+        return self.docs("sql")
+
+    @property
+    def dockerfiles(self) -> list:
+        return self.docs("dockerfile")
+
+    @property
+    def prometheus(self) -> list:
+        return self.docs("prometheus")
+
+    @property
+    def nats(self) -> list:
+        return self.docs("nats")
+
+    def file(self, rel: str) -> SourceFile | None:
+        return self.files.get(rel)
+
+    def rel(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def abs(self, rel: str) -> Path:
+        return self.root / rel
+
+    def problem(self, rule: str, rel: str, line: int, col: int, message: str) -> None:
+        self.problems.append(Problem(rule, Location(rel, max(1, line), max(1, col)), message))
+
+    # -- links --------------------------------------------------------------------------------
+    def service_dotenvs(self, svc) -> list:
+        """Dotenv documents a service loads through ``env_file``."""
+        out = []
+        base = posixpath.dirname(svc.doc.path)
+        for path, _required, _node in svc.env_files:
+            rel = _norm(posixpath.join(base, path))
+            sf = self.files.get(rel)
+            if sf is not None and sf.kind == "env" and sf.doc is not None:
+                out.append(sf.doc)
+        return out
+
+    def service_env(self, svc) -> dict[str, tuple[str, str, int]]:
+        """The container environment: env_file values, then ``environment:`` (which wins).
+        Maps KEY -> (value, path, line)."""
+        env: dict[str, tuple[str, str, int]] = {}
+        for d in self.service_dotenvs(svc):
+            for e in d.entries:
+                env[e.key] = (e.value, d.path, e.line)
+        for var in svc.environment:
+            if var.value is not None:
+                env[var.key] = (var.value, svc.doc.path, var.key_node.line)
+        return env
+
+    def service_dockerfile(self, svc):
+        ctx = svc.build_context
+        if ctx is None:
+            return None
+        base = posixpath.dirname(svc.doc.path)
+        name = svc.build_dockerfile or "Dockerfile"
+        rel = _norm(posixpath.join(base, ctx, name))
+        sf = self.files.get(rel)
+        return sf.doc if sf is not None and sf.kind == "dockerfile" else None
+
+    def mounted_files(self, svc) -> list[tuple[SourceFile, str]]:
+        return [(sf, target) for sf in self.files.values() for (s, target) in sf.mounted_by if s is svc]
+
+    def host_path(self, svc, container_path: str) -> str | None:
+        """Host path (relative to root) behind a container path, through the service's bind mounts."""
+        best = None
+        base = posixpath.dirname(svc.doc.path)
+        for m in svc.volumes:
+            if not m.is_bind or not m.source or not m.target:
+                continue
+            tgt = m.target.rstrip("/") or "/"
+            if container_path == tgt or container_path.startswith(tgt + "/"):
+                if best is None or len(tgt) > len(best[0]):
+                    best = (tgt, m.source)
+        if best is None:
+            return None
+        tgt, src = best
+        rest = container_path[len(tgt):].lstrip("/")
+        src_rel = _norm(posixpath.join(base, src)) if not src.startswith("/") else None
+        if src_rel is None:
+            return None
+        return _norm(posixpath.join(src_rel, rest)) if rest else src_rel
+
+    def nginx_version(self, svc=None) -> str | None:
+        configured = self.policy.get("nginx.version")
+        if configured:
+            return str(configured)
+        cands = [svc] if svc is not None else self.services_by_role("gateway")
+        for s in cands:
+            img = s.image or ""
+            if not img:
+                df = self.service_dockerfile(s)
+                if df is not None and getattr(df, "final_stage", None) is not None:
+                    img = df.final_stage.image
+            name, _, tag = img.split("@")[0].rpartition(":")
+            if "nginx" in (name or img) and tag:
+                return tag
+        return None
+
+    # -- git ----------------------------------------------------------------------------------
+    @cached_property
+    def _git(self) -> tuple[Path, set[str]] | None:
+        try:
+            top = subprocess.run(["git", "-C", str(self.root), "rev-parse", "--show-toplevel"],
+                                 capture_output=True, text=True, timeout=10)
+            if top.returncode != 0:
+                return None
+            top_path = Path(top.stdout.strip()).resolve()
+            out = subprocess.run(["git", "-C", str(top_path), "ls-files", "-z"], capture_output=True, timeout=20)
+            tracked = {p for p in out.stdout.decode("utf-8", "replace").split("\0") if p}
+            return top_path, tracked
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    def git_tracked(self, rel: str) -> bool | None:
+        git = self._git
+        if git is None:
+            return None
+        top, tracked = git
+        try:
+            key = (self.root / rel).resolve().relative_to(top).as_posix()
+        except ValueError:
+            return None
+        return key in tracked
+
+    def git_ignored(self, rel: str) -> bool | None:
+        git = self._git
+        if git is None:
+            return None
+        try:
+            r = subprocess.run(["git", "-C", str(self.root), "check-ignore", "-q", "--no-index", rel],
+                               capture_output=True, timeout=10)
+            return r.returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    @property
+    def in_git(self) -> bool:
+        return self._git is not None
+
+
+def _norm(rel: str) -> str:
+    out = posixpath.normpath(rel)
+    return "." if out == "" else out
+
+
+# --------------------------------------------------------------------------------------------
+# building
+# --------------------------------------------------------------------------------------------
+
+
+def _read(stack: Stack, path: Path, rel: str) -> tuple[str | None, os.stat_result | None]:
+    try:
+        st = path.stat()
+    except OSError as exc:
+        stack.problem("OPS080", rel, 1, 1, f"cannot stat file: {exc.strerror or exc.__class__.__name__}")
+        return None, None
+    if not stat.S_ISREG(st.st_mode):
+        stack.problem("OPS080", rel, 1, 1, "not a regular file (FIFO, socket or device): skipped")
+        return None, None
+    if st.st_size > MAX_FILE_BYTES:
+        stack.problem("OPS080", rel, 1, 1, f"file is {st.st_size} bytes, over the {MAX_FILE_BYTES}-byte limit: skipped")
+        return None, None
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        stack.problem("OPS080", rel, 1, 1, f"cannot read file: {exc.strerror or exc.__class__.__name__}")
+        return None, None
+    text, err = decode(data)
+    if err:
+        stack.problem("OPS080", rel, 1, 1, f"cannot decode file: {err}")
+        return None, None
+    return text, st
+
+
+def _inside(root: Path, path: Path) -> bool:
+    try:
+        path.resolve().relative_to(root)
+        return True
+    except (ValueError, OSError, RuntimeError):
+        return False
+
+
+def discover(stack: Stack, paths: Iterable[Path]) -> list[tuple[Path, str]]:
+    """Walk directories (and take explicit files); return (absolute path, kind-guess)."""
+    found: dict[Path, str] = {}
+    seen = 0
+    root = stack.root
+    for p in paths:
+        p = Path(p)
+        if p.is_file() or (p.exists() and not p.is_dir()):
+            kind = classify(p.name) or "conf?"
+            rp = p.resolve() if _inside(root, p) else p.absolute()
+            found[rp] = kind
+            stack.explicit.add(stack.rel(rp))
+            continue
+        for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.endswith(".egg-info")
+                                 and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg")))
+            for name in sorted(filenames):
+                seen += 1
+                if seen > MAX_FILES:
+                    stack.problem("OPS080", stack.rel(Path(dirpath)), 1, 1,
+                                  f"more than {MAX_FILES} files under the scanned path: discovery stopped here")
+                    return list(found.items())
+                kind = classify(name)
+                if kind is None:
+                    continue
+                full = Path(dirpath) / name
+                if full.is_symlink() and not _inside(root, full):
+                    stack.problem("OPS080", stack.rel(full), 1, 1, "symbolic link pointing outside the scanned root: not followed")
+                    continue
+                found[full.resolve() if full.is_symlink() else full] = kind
+    return list(found.items())
+
+
+def _parse_file(stack: Stack, path: Path, rel: str, kind: str, env: dict | None = None) -> SourceFile | None:
+    text, st = _read(stack, path, rel)
+    if text is None:
+        return None
+    if kind == "conf?":
+        if sniff_nginx(text):
+            kind = "nginx"
+        else:
+            return None
+    if kind == "prometheus":
+        from .parsers.prometheus import looks_like_prometheus
+        from .parsers.yamlnodes import YMap, parse_yaml
+
+        root_node, _ = parse_yaml(text)
+        if isinstance(root_node, YMap) and "services" in root_node and not looks_like_prometheus(root_node):
+            kind = "compose"
+    sf = SourceFile(path, rel, kind, mode=st.st_mode if st else 0, size=st.st_size if st else 0,
+                    template=is_template(rel))
+    sf.doc = _parse_text(kind, text, rel, env)
+    for err in sf.doc.errors:
+        stack.problem("OPS081", rel, err.line, err.col, err.message)
+    stack.files[rel] = sf
+    return sf
+
+
+def _parse_text(kind: str, text: str, rel: str, env: dict | None = None) -> Document:
+    if kind == "compose":
+        from .parsers import compose
+
+        return compose.parse(text, rel, env or {})
+    if kind == "nginx":
+        from .parsers import nginx
+
+        return nginx.parse(text, rel)
+    if kind == "env":
+        from .parsers import dotenv
+
+        return dotenv.parse(text, rel)
+    if kind == "sql":
+        from .parsers import sql
+
+        return sql.parse(text, rel)
+    if kind == "dockerfile":
+        from .parsers import dockerfile
+
+        return dockerfile.parse(text, rel)
+    if kind == "prometheus":
+        from .parsers import prometheus
+
+        return prometheus.parse(text, rel)
+    if kind == "nats":
+        from .parsers import nats
+
+        return nats.parse(text, rel)
+    return Document(rel, text)  # redis.conf, pg_hba.conf, postgresql.conf: kept as text
+
+
+_OVERRIDE = re.compile(r"^(docker-)?compose\.override\.ya?ml$")
+_BASE = re.compile(r"^(docker-)?compose\.ya?ml$")
+
+
+def build_stack(paths: list[Path], policy: Policy | None = None, root: Path | None = None) -> Stack:
+    paths = [Path(p) for p in paths]
+    if root is None:
+        root = _common_root(paths)
+    stack = Stack(root.resolve(), policy)
+    found = discover(stack, paths)
+    by_kind: dict[str, list[tuple[Path, str]]] = {}
+    for path, kind in found:
+        by_kind.setdefault(kind, []).append((path, stack.rel(path)))
+
+    # 1. dotenv files first: compose interpolation needs them
+    for path, rel in by_kind.get("env", []):
+        _parse_file(stack, path, rel, "env")
+    # 2. everything but compose
+    for kind in ("nginx", "conf?", "sql", "dockerfile", "prometheus", "nats", "redis", "pg_hba", "pgconf"):
+        for path, rel in by_kind.get(kind, []):
+            _parse_file(stack, path, rel, kind)
+    # prometheus.yml files that are really compose overlays
+    compose_files = list(by_kind.get("compose", []))
+    for rel, sf in list(stack.files.items()):
+        if sf.kind == "compose":
+            compose_files.append((sf.path, rel))
+            del stack.files[rel]
+    # 3. compose, interpolated from the env files next to each
+    parsed = []
+    for path, rel in sorted(compose_files, key=lambda t: t[1]):
+        env, sources = _interpolation_env(stack, rel)
+        sf = _parse_file(stack, path, rel, "compose", env)
+        if sf is not None:
+            sf.doc.env_sources = sources
+            parsed.append(sf)
+    _merge_overrides(stack, parsed)
+    _apply_roles(stack)
+    _link_mounts(stack)
+    _link_nginx(stack)
+    return stack
+
+
+def _common_root(paths: list[Path]) -> Path:
+    dirs = [p.resolve() if p.is_dir() else p.resolve().parent for p in paths] or [Path.cwd()]
+    common = Path(os.path.commonpath([str(d) for d in dirs]))
+    return common
+
+
+def _interpolation_env(stack: Stack, compose_rel: str) -> tuple[dict[str, tuple[str, str]], list[str]]:
+    base = posixpath.dirname(compose_rel)
+    env: dict[str, tuple[str, str]] = {}
+    sources = []
+    for name in stack.policy.get("compose.env_files", [".env"]) or []:
+        rel = _norm(posixpath.join(base, name))
+        sf = stack.files.get(rel)
+        if sf is None:
+            path = stack.root / rel
+            if path.is_file() and _inside(stack.root, path):
+                sf = _parse_file(stack, path, rel, "env")
+        if sf is not None and sf.doc is not None and sf.kind == "env":
+            sources.append(rel)
+            for key, value in sf.doc.values().items():
+                env[key] = (value, rel)
+    return env, sources
+
+
+def _merge_overrides(stack: Stack, parsed: list[SourceFile]) -> None:
+    from .parsers.compose import Service, YMap, infer_role, merge_override
+
+    bases = {}
+    for sf in parsed:
+        d, name = posixpath.split(sf.rel)
+        if _BASE.match(name.lower()):
+            bases.setdefault(d, sf)
+    for sf in parsed:
+        d, name = posixpath.split(sf.rel)
+        base = bases.get(d)
+        if _OVERRIDE.match(name.lower()) and base is not None and isinstance(base.doc.root, YMap) and isinstance(sf.doc.root, YMap):
+            merged = merge_override(base.doc.root, sf.doc.root)
+            base.doc.merged_from.append(sf.rel)
+            svcs = merged.get("services")
+            if isinstance(svcs, YMap):
+                base.doc.services = {}
+                for key, node in svcs.pairs():
+                    if isinstance(node, YMap):
+                        base.doc.services[str(key.raw)] = Service(str(key.raw), key, node, base.doc, infer_role(str(key.raw), node))
+            base.doc.root = merged
+            continue
+        stack.compose_docs.append(sf.doc)
+
+
+def _apply_roles(stack: Stack) -> None:
+    for svc in stack.services:
+        override = stack.policy.role_override(svc.name)
+        if override:
+            svc.role = override
+            continue
+        if svc.role in ("app", "other"):
+            df = stack.service_dockerfile(svc)
+            stage = getattr(df, "final_stage", None) if df is not None else None
+            if stage is not None:
+                base = stage.image.split("@")[0].rsplit("/", 1)[-1].split(":")[0].lower()
+                if base in ("nginx", "openresty") or base.startswith("nginx"):
+                    svc.role = "gateway"
+
+
+def _link_mounts(stack: Stack) -> None:
+    """Record, on every stack file, which service mounts it and where."""
+    for svc in stack.services:
+        base = posixpath.dirname(svc.doc.path)
+        for m in svc.volumes:
+            if not m.is_bind or not m.source or m.source.startswith(("/", "~", "$")):
+                continue
+            src = _norm(posixpath.join(base, m.source))
+            for rel, sf in list(stack.files.items()):
+                if rel == src or rel.startswith(src.rstrip("/") + "/"):
+                    rest = rel[len(src):].lstrip("/")
+                    target = posixpath.join(m.target, rest) if rest else m.target
+                    sf.mounted_by.append((svc, target))
+            # files the walk did not classify but a service mounts at a known place (nginx conf
+            # without .conf, an init script directory, a nats config)
+            full = stack.root / src
+            if full.is_file() and src not in stack.files and _inside(stack.root, full):
+                kind = _kind_for_mount(svc, m.target)
+                if kind:
+                    sf = _parse_file(stack, full, src, kind)
+                    if sf is not None:
+                        sf.mounted_by.append((svc, m.target))
+        # build context Dockerfile, when not discovered (custom name)
+        ctx = svc.build_context
+        if ctx is not None and svc.build_dockerfile:
+            rel = _norm(posixpath.join(base, ctx, svc.build_dockerfile))
+            full = stack.root / rel
+            if rel not in stack.files and full.is_file() and _inside(stack.root, full):
+                _parse_file(stack, full, rel, "dockerfile")
+        for path, _req, node in svc.env_files:
+            rel = _norm(posixpath.join(base, path))
+            full = stack.root / rel
+            if rel not in stack.files and full.is_file() and _inside(stack.root, full):
+                _parse_file(stack, full, rel, "env")
+
+
+def _kind_for_mount(svc, target: str) -> str | None:
+    if svc.role == "gateway" and target.startswith("/etc/nginx"):
+        return "nginx"
+    if svc.role == "postgres" and target.startswith("/docker-entrypoint-initdb.d") and target.endswith(".sql"):
+        return "sql"
+    if svc.role == "nats" and target.endswith(".conf"):
+        return "nats"
+    if svc.role == "prometheus" and target.endswith((".yml", ".yaml")) and "prometheus" in target:
+        return "prometheus"
+    if svc.role == "redis" and target.endswith(".conf"):
+        return "redis"
+    return None
+
+
+def _link_nginx(stack: Stack) -> None:
+    from .parsers.nginx import NginxDocument
+
+    docs = [sf for sf in stack.files.values() if sf.kind == "nginx" and isinstance(sf.doc, NginxDocument)]
+    included: set[str] = set()
+    resolved: dict[int, list[SourceFile]] = {}  # id(include directive) -> files
+
+    def gateway_of(sf: SourceFile):
+        for svc, target in sf.mounted_by:
+            if svc.role == "gateway":
+                return svc, target
+        return None, None
+
+    for sf in docs:
+        svc, target = gateway_of(sf)
+        for d in sf.doc.walk():
+            if d.name != "include" or not d.args:
+                continue
+            files = _resolve_include(stack, sf, svc, target, d.args[0])
+            resolved[id(d)] = files
+            for f in files:
+                if f.rel != sf.rel:
+                    included.add(f.rel)
+
+    for sf in sorted(docs, key=lambda s: s.rel):
+        if sf.rel in included and not sf.doc.is_main:
+            continue
+        svc, _ = gateway_of(sf)
+        root_name = "main" if sf.doc.is_main else _fragment_context(sf.doc)
+        root = Node(None, None, root_name=root_name)
+        files: list[str] = [sf.rel]
+        budget = [MAX_NGINX_NODES]
+        _expand(stack, sf, sf.doc.directives, root, resolved, (sf.rel,), (), files, budget)
+        stack.nginx_configs.append(NginxConfig(sf.doc, root, svc, files))
+
+
+def _fragment_context(doc) -> str:
+    names = {d.name for d in doc.directives}
+    if names & {"location", "listen", "server_name", "ssl_certificate"}:
+        return "server"
+    return "http"
+
+
+def _expand(stack, sf, directives, parent: Node, resolved, chain: tuple, via: tuple, files: list, budget: list) -> None:
+    for d in directives:
+        if budget[0] <= 0:
+            return
+        budget[0] -= 1
+        if d.name == "include" and id(d) in resolved:
+            node = Node(d, parent, via=via)
+            parent.children.append(node)  # keep the include itself visible
+            for inc in resolved[id(d)]:
+                if inc.rel in chain:
+                    stack.problem("OPS081", d.path, d.line, d.col, f"include cycle: {' -> '.join(chain + (inc.rel,))}")
+                    continue
+                if inc.rel not in files:
+                    files.append(inc.rel)
+                _expand(stack, inc, inc.doc.directives, parent, resolved, chain + (inc.rel,), via + (d,), files, budget)
+            continue
+        node = Node(d, parent, via=via)
+        parent.children.append(node)
+        if d.block is not None:
+            _expand(stack, sf, d.block, node, resolved, chain, via, files, budget)
+    if budget[0] <= 0 and not getattr(parent, "_budget_reported", False):
+        stack.problem("OPS081", sf.rel, 1, 1, f"nginx configuration expands to more than {MAX_NGINX_NODES} directives: the rest was not analysed")
+        parent._budget_reported = True
+
+
+NGINX_IMAGE_FILES = ("mime.types", "fastcgi_params", "fastcgi.conf", "scgi_params", "uwsgi_params", "koi-utf", "koi-win", "win-utf", "proxy_params", "snippets/fastcgi-php.conf")
+
+
+def _resolve_include(stack: Stack, sf: SourceFile, svc, target: str | None, pattern: str) -> list[SourceFile]:
+    """Resolve an include through the gateway's mounts; fall back to the file's own directory."""
+    from .parsers.nginx import NginxDocument
+
+    candidates: list[str] = []
+    if svc is not None:
+        cpath = pattern if pattern.startswith("/") else posixpath.join("/etc/nginx", pattern)
+        host = stack.host_path(svc, posixpath.normpath(cpath))
+        if host is not None:
+            candidates.append(host)
+    here = posixpath.dirname(sf.rel)
+    if not candidates:
+        if pattern.startswith("/etc/nginx/"):
+            # the repository's nginx directory usually mirrors /etc/nginx
+            sub = pattern[len("/etc/nginx/"):]
+            candidates.append(_norm(posixpath.join(here, sub)))
+            if target and target.startswith("/etc/nginx/"):
+                depth = target[len("/etc/nginx/"):].count("/")
+                up = here
+                for _ in range(depth):
+                    up = posixpath.dirname(up)
+                candidates.append(_norm(posixpath.join(up, sub)))
+        elif not pattern.startswith("/"):
+            candidates.append(_norm(posixpath.join(here, pattern)))
+    out: list[SourceFile] = []
+    for cand in candidates:
+        if cand.startswith(".."):
+            continue
+        if globmod.has_magic(cand):
+            matches = sorted(globmod.iglob(str(stack.root / cand)))[: MAX_INCLUDE_MATCHES + 1] if _inside(stack.root, stack.root / posixpath.dirname(cand)) else []
+            if len(matches) > MAX_INCLUDE_MATCHES:
+                stack.problem("OPS080", sf.rel, 1, 1, f"include '{pattern}' matches more than {MAX_INCLUDE_MATCHES} files: only the first {MAX_INCLUDE_MATCHES} were read")
+                matches = matches[:MAX_INCLUDE_MATCHES]
+            rels = [stack.rel(Path(m)) for m in matches if Path(m).is_file() or not Path(m).is_dir()]
+        else:
+            rels = [cand] if (stack.root / cand).exists() else []
+        for rel in rels:
+            inc = stack.files.get(rel)
+            if inc is None:
+                full = stack.root / rel
+                if not _inside(stack.root, full):
+                    continue
+                inc = _parse_file(stack, full, rel, "nginx")
+            if inc is not None and isinstance(inc.doc, NginxDocument):
+                if svc is not None and not any(s is svc for s, _ in inc.mounted_by):
+                    pass
+                out.append(inc)
+        if out:
+            break
+    return out
+
+
+def resolve_include_candidates(stack: Stack, sf: SourceFile, pattern: str) -> list[str]:
+    """Host paths an include may point at (for OPS063/OPS064 messages)."""
+    svc = next((s for s, _ in sf.mounted_by if s.role == "gateway"), None)
+    if svc is not None:
+        cpath = pattern if pattern.startswith("/") else posixpath.join("/etc/nginx", pattern)
+        host = stack.host_path(svc, posixpath.normpath(cpath))
+        return [host] if host else []
+    return []

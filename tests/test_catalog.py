@@ -1,0 +1,45 @@
+"""Rule ids, names, severities and layers agree with the shared rules catalog."""
+
+import re
+
+from scanner.registry import load_rules
+from tests.conftest import shared_path
+
+ROW = re.compile(r"^\| (?P<id>[A-Z]+\d{3}) \| (?P<name>[a-z0-9-]+) \| (?P<files>[^|]*) \| (?P<trigger>.*) \| (?P<sev>critical|high|medium|low|info|—) \| (?P<refs>[^|]*) \| (?P<fix>[^|]*) \| (?P<p>P1|P2|—) \|$")
+
+
+def catalog():
+    rows = {}
+    for line in shared_path("rules-catalog.md").read_text().splitlines():
+        m = ROW.match(line)
+        if m:
+            rows[m["id"]] = m.groupdict()
+    return rows
+
+
+def test_catalog_parses():
+    rows = catalog()
+    assert sum(1 for r in rows.values() if r["p"] == "P1") == 191
+
+
+def test_registered_rules_match_catalog():
+    rows = catalog()
+    problems = []
+    for rid, rule in load_rules().items():
+        row = rows.get(rid)
+        if row is None:
+            problems.append(f"{rid} is not in the catalog")
+            continue
+        if row["name"] != rule.name:
+            problems.append(f"{rid}: name {rule.name} != catalog {row['name']}")
+        if row["sev"] != rule.severity.label:
+            problems.append(f"{rid}: severity {rule.severity.label} != catalog {row['sev']}")
+        if row["p"] == "—":
+            problems.append(f"{rid} is retired in the catalog")
+    assert not problems, problems
+
+
+def test_every_rule_documents_itself():
+    for rule in load_rules().values():
+        assert len(rule.doc.splitlines()) >= 5, f"{rule.id} has no real documentation"
+        assert "## What it does" in rule.doc and "## Why is this bad?" in rule.doc, rule.id
