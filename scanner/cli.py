@@ -38,6 +38,26 @@ def _use_colour(output: str | None) -> bool:
     return sys.stdout.isatty()
 
 
+def _unreadable(path: Path) -> str | None:
+    """Why a path named on the command line cannot be read at all (None when it can)."""
+    try:
+        if path.is_dir():
+            with os.scandir(path) as it:
+                next(it, None)
+        else:
+            import stat as _stat
+
+            if not _stat.S_ISREG(path.stat().st_mode):
+                return None  # FIFOs and devices are reported as findings, not read here
+            with open(path, "rb") as fh:
+                fh.read(1)
+    except PermissionError:
+        return "permission denied"
+    except OSError as exc:
+        return exc.strerror or exc.__class__.__name__
+    return None
+
+
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--format", "formats", multiple=True, type=click.Choice(["text", "json"]),
@@ -62,10 +82,11 @@ def audit(paths, formats, outputs, fail_on, config_path, select) -> None:
     if missing:
         click.echo(f"dkscan: cannot read {', '.join(str(p) for p in missing)}: no such file or directory", err=True)
         sys.exit(EXIT_UNREADABLE)
-    unreadable = [p for p in paths if not os.access(p, os.R_OK) or (p.is_dir() and not os.access(p, os.X_OK))]
-    if unreadable:
-        click.echo(f"dkscan: cannot read {', '.join(str(p) for p in unreadable)}: permission denied", err=True)
-        sys.exit(EXIT_UNREADABLE)
+    for p in paths:
+        reason = _unreadable(p)
+        if reason:
+            click.echo(f"dkscan: cannot read {p}: {reason}", err=True)
+            sys.exit(EXIT_UNREADABLE)
     if len(outputs) > len(formats) and len(formats) > 1:
         click.echo("dkscan: give one --format for each --output", err=True)
         sys.exit(EXIT_USAGE)

@@ -72,10 +72,20 @@ def run_rules(stack: Stack, rules: dict[str, Rule], selected: Iterable[str] | No
         except Exception as exc:  # noqa: BLE001 - a broken rule must not stop the scan
             out.append(Finding(
                 rule="OPS082",
-                location=Location(stack.rel(stack.root) if False else ".", 1, 1),
+                location=_rule_anchor(stack, rule),
                 message=f"rule {rule.id} ({rule.name}) raised {exc.__class__.__name__}; its findings are missing from this report",
             ))
     return out
+
+
+def _rule_anchor(stack: Stack, rule: Rule) -> Location:
+    """Where an internal error is reported: the first stack file of a kind the rule reads."""
+    kinds = {k for spec in rule.files for k in spec.replace("+", "/").split("/")}
+    for rel, sf in sorted(stack.files.items()):
+        if sf.kind in kinds or "any" in kinds:
+            return Location(rel, 1, 1)
+    first = min(stack.files, default=".")
+    return Location(first, 1, 1)
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
