@@ -127,6 +127,66 @@ def audit(paths, formats, outputs, fail_on, config_path, select) -> None:
     sys.exit(EXIT_FINDINGS if result.failing(threshold) else EXIT_OK)
 
 
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--apply", "do_apply", is_flag=True, help="Write the fixes (default: show the diff only).")
+@click.option("--unsafe", is_flag=True, help="Include fixes that change behaviour.")
+@click.option("--rule", "only", multiple=True, help="Fix only these rule ids.")
+@click.option("--backup", is_flag=True, help="Keep FILE.orig copies of changed files.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None)
+def fix(paths, do_apply, unsafe, only, backup, config_path) -> None:
+    """Show (or --apply) the fixes for the findings in PATHS."""
+    from .config import ConfigError, find_config, load_policy
+    from .engine import collect_secrets
+    from .fix.apply import plan_fixes, render_diff, write_changes
+    from .registry import load_rules
+
+    paths = list(paths) or [Path(".")]
+    for p in paths:
+        reason = _unreadable(p) if os.path.lexists(p) else "no such file or directory"
+        if reason:
+            click.echo(f"dkscan: cannot read {p}: {reason}", err=True)
+            sys.exit(EXIT_UNREADABLE)
+    try:
+        policy = load_policy(config_path if config_path is not None else find_config(paths[0]))
+    except ConfigError as exc:
+        click.echo(f"dkscan: configuration error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    rules = load_rules()
+    unknown = [r for r in only if r.upper() not in rules]
+    if unknown:
+        click.echo(f"dkscan: unknown rule id(s): {', '.join(unknown)}", err=True)
+        sys.exit(EXIT_USAGE)
+    plan = plan_fixes(paths, policy, unsafe=unsafe, rules={r.upper() for r in only} or None)
+    from .stack import build_stack
+
+    redact = collect_secrets(build_stack(paths, policy))
+    diff = render_diff(plan, redact)
+    if diff:
+        click.echo(diff, nl=False)
+    n_fixes = len(plan.applied)
+    if do_apply:
+        written = write_changes(plan, backup=backup)
+        click.echo(f"\napplied {n_fixes} fixes to {len(written)} files in {plan.passes} pass(es)")
+    else:
+        click.echo(f"\n{n_fixes} fixes in {len(plan.changed)} files would be applied (dry run: use --apply to write them)")
+    remaining = plan.remaining
+    if remaining is not None and remaining.findings:
+        click.echo(f"\n{len(remaining.findings)} findings remain and need a human:")
+        for f in remaining.findings:
+            rule = remaining.rules[f.rule]
+            if f.fix is None:
+                why = "manual: needs a human decision" if rule.fix == "manual" else "no automatic fix for this case"
+            elif f.fix.applicability != "safe" and not unsafe:
+                why = "an unsafe fix exists: review it and run with --unsafe"
+            elif only and f.rule not in {r.upper() for r in only}:
+                why = "not selected by --rule"
+            else:
+                why = "its fix did not apply (overlapping edit or a file outside the scanned root)"
+            click.echo(f"  {f.location.path}:{f.location.start_line}  {f.rule}  {remaining.redact(f.message)}  [{why}]")
+    sys.exit(EXIT_OK)
+
+
 @main.command("rules")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
 def list_rules(fmt: str) -> None:

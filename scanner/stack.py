@@ -213,9 +213,11 @@ class NginxConfig:
 
     @property
     def servers(self) -> list[Node]:
+        """``server`` blocks of the http context (not an upstream's ``server`` lines, not stream's)."""
         if self.root.root_name == "server":
             return [self.root]
-        return list(self.nodes("server"))
+        return [n for n in self.nodes("server") if n.is_block and n.parent is not None
+                and (n.parent.name == "http" or (n.parent.d is None and n.parent.root_name == "http"))]
 
     @property
     def http(self) -> Node:
