@@ -175,21 +175,33 @@ def _env_has(stack, svc, *keys: str) -> bool:
 _LOOPBACK = {"127.0.0.1/32", "::1/128", "localhost", "127.0.0.1", "::1", "samehost"}
 
 
-def postgres_trust(stack, svc) -> list[tuple[Location, str]]:
+def postgres_trust(stack, svc) -> list[tuple[Location, str, Location | None]]:
     """Every place that makes ``svc`` (a postgres service) accept passwordless logins (PER040):
     ``POSTGRES_HOST_AUTH_METHOD=trust``, and ``trust`` on non-loopback ``host*`` lines of a
-    ``pg_hba.conf`` the service mounts. Each item is (location of the offending value, reason)."""
+    ``pg_hba.conf`` the service mounts. Each item is (location of the offending value, reason,
+    span of a literal ``trust`` a fix may replace, or None)."""
     return _memo(stack, ("pgtrust", id(svc)), lambda: _postgres_trust(stack, svc))
 
 
-def _postgres_trust(stack, svc) -> list[tuple[Location, str]]:
-    out: list[tuple[Location, str]] = []
-    got = _env_var(stack, svc, "POSTGRES_HOST_AUTH_METHOD")
-    if got is not None:
-        value, loc, _state = got
-        if isinstance(value, str) and value.strip().lower() == "trust":
-            out.append((loc, "POSTGRES_HOST_AUTH_METHOD=trust: the image adds `host all all all trust` "
-                             "to pg_hba.conf, any client logs in as any role without a password"))
+def _postgres_trust(stack, svc) -> list[tuple[Location, str, Location | None]]:
+    out: list[tuple[Location, str, Location | None]] = []
+    reason = ("POSTGRES_HOST_AUTH_METHOD=trust: the image adds `host all all all trust` to pg_hba.conf, "
+              "any client logs in as any role without a password")
+    var = svc.env("POSTGRES_HOST_AUTH_METHOD")
+    if var is not None:
+        if isinstance(var.value, str) and var.value.strip().lower() == "trust":
+            loc, span = _compose_env_value_span(svc, var)
+            out.append((loc, reason, span))
+    else:
+        for doc in reversed(stack.service_dotenvs(svc)):
+            e = doc.get("POSTGRES_HOST_AUTH_METHOD")
+            if e is None:
+                continue
+            if e.value.strip().lower() == "trust":
+                loc = Location(doc.path, e.value_line, e.value_col, e.end_line, e.end_col)
+                span = loc if e.raw_value.strip("'\"") == "trust" and e.value_line == e.end_line else None
+                out.append((loc, reason, span))
+            break
     for sf in _pg_hba_files(stack, svc):
         for line_no, line in enumerate(sf.text.splitlines(), 1):
             words = line.split("#", 1)[0].split()
@@ -198,20 +210,41 @@ def _postgres_trust(stack, svc) -> list[tuple[Location, str]]:
             # host DATABASE USER ADDRESS [MASK] METHOD [OPTIONS]
             addr = words[3]
             rest = words[4:]
-            if rest and re.fullmatch(r"\d+\.\d+\.\d+\.\d+", rest[0] or "") and "/" not in addr:
-                mask = rest[0]
+            if rest and re.fullmatch(r"\d+\.\d+\.\d+\.\d+", rest[0]) and "/" not in addr:
                 rest = rest[1:]
-                if addr.startswith("127.") and mask == "255.255.255.255":
-                    continue
             if not rest:
                 continue
             method = rest[0].lower()
             if method != "trust" or addr.lower() in _LOOPBACK or addr.startswith("127."):
                 continue
-            col = line.find(rest[0], line.find(addr) + len(addr)) + 1
-            out.append((Location(sf.rel, line_no, max(col, 1), line_no, max(col, 1) + len(rest[0])),
-                        f"pg_hba.conf line {line_no} trusts connections from {addr}: no password asked"))
+            idx = len(line.split("#", 1)[0].rstrip())
+            # the method word: the first "trust" after the address
+            pos = line.lower().find("trust", line.find(addr) + len(addr))
+            col = (pos if pos >= 0 else max(idx - 5, 0)) + 1
+            loc = Location(sf.rel, line_no, col, line_no, col + 5)
+            out.append((loc, f"{sf.rel} line {line_no} trusts connections from {addr}: no password asked", loc))
     return out
+
+
+def _compose_env_value_span(svc, var) -> tuple[Location, Location | None]:
+    """(location of an ``environment:`` value, span of its literal text when it is written
+    without interpolation on one line)."""
+    from scanner.parsers.yamlnodes import YScalar
+
+    path = svc.doc.path
+    node = var.value_node
+    if not isinstance(node, YScalar):
+        return Location(path, var.key_node.line, var.key_node.col), None
+    q = 1 if node.style in ("'", '"') else 0
+    if node is var.key_node:  # list form: "KEY=value"
+        start = node.col + q + len(var.key) + 1
+    else:
+        start = node.col + q
+    raw = var.raw or ""
+    loc = Location(path, node.line, start, node.line, start + len(raw))
+    if "$" in raw or node.end_line != node.line or not raw:
+        return loc, None
+    return loc, loc
 
 
 def _pg_hba_files(stack, svc) -> list:
@@ -684,3 +717,158 @@ def prometheus_web_config(svc) -> str | None:
         if w == "--web.config.file" and i + 1 < len(words):
             return words[i + 1]
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared compose helpers for the service rules
+# ---------------------------------------------------------------------------------------------
+
+
+def host_names(stack) -> dict[str, object]:
+    """Every name a container of the stack answers to on a compose network: service names,
+    ``container_name``, ``hostname``, network ``aliases`` and ``links`` aliases -> the service."""
+
+    def compute():
+        from scanner.parsers.yamlnodes import YMap, YScalar, YSeq
+
+        names: dict[str, object] = {}
+        for svc in stack.services:
+            names.setdefault(svc.name, svc)
+            for key in ("container_name", "hostname"):
+                v = svc.str(key)
+                if v:
+                    names.setdefault(v, svc)
+            nets = svc.get("networks")
+            if isinstance(nets, YMap):
+                for _k, net in nets.pairs():
+                    if isinstance(net, YMap) and isinstance(net.get("aliases"), YSeq):
+                        for a in net.get("aliases"):
+                            if isinstance(a, YScalar) and a.value is not None:
+                                names.setdefault(str(a), svc)
+            links = svc.get("links")
+            if isinstance(links, YSeq):
+                for link in links:
+                    if isinstance(link, YScalar) and link.value is not None:
+                        alias = str(link).split(":")[-1]
+                        target = stack.service(str(link).split(":")[0])
+                        if target is not None:
+                            names.setdefault(alias, target)
+        return names
+
+    return _memo(stack, "hostnames", compute)
+
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0", "host.docker.internal", "host-gateway"}
+
+
+def is_compose_host(stack, host: str) -> bool:
+    """``host`` is a container of the stack, or the machine itself."""
+    h = (host or "").strip().lower().strip("[]")
+    if not h:
+        return True
+    if h in LOCAL_HOSTS or h.startswith("127."):
+        return True
+    names = {k.lower() for k in host_names(stack)}
+    return h in names
+
+
+def service_words_text(svc) -> str:
+    """command + entrypoint as one text (for searching tool names)."""
+    return " ".join(t for t in (svc.command_text("entrypoint"), svc.command_text("command")) if t)
+
+
+def image_base(svc) -> tuple[str, str]:
+    """(repository base name, tag) of the service image: ``docker.io/postgres:18-alpine`` ->
+    (``postgres``, ``18-alpine``); tag '' when none."""
+    img = (svc.image or "").split("@")[0]
+    name, sep, tag = img.rpartition(":")
+    if not sep or "/" in tag:
+        name, tag = img, ""
+    return name.rsplit("/", 1)[-1].lower(), tag
+
+
+def command_flag_edit_remove(svc, flag: str):
+    """Edits deleting the command word ``flag`` (``--web.enable-admin-api``) from a compose command:
+    a block-list item line, or the word (and one blank before it) in a one-line string command.
+    None when the command has another shape."""
+    from scanner.model import Edit
+    from scanner.parsers.yamlnodes import YScalar, YSeq
+
+    for key in ("command", "entrypoint"):
+        node = svc.get(key)
+        doc = svc.doc
+        if isinstance(node, YSeq):
+            items = [i for i in node if isinstance(i, YScalar)]
+            for item in items:
+                if str(item) != flag:
+                    continue
+                line = doc.line_text(item.line)
+                before = line[: item.col - 1].rstrip()
+                if before.endswith("-") and item.end_line == item.line and line[item.end_col - 1:].strip() in ("", ) :
+                    # "  - --flag" alone on its line: delete the line
+                    return (Edit(Location(doc.path, item.line, 1, item.line + 1, 1), ""),)
+                return None
+        elif isinstance(node, YScalar) and node.value is not None and node.line == node.end_line:
+            line = doc.line_text(node.line)
+            idx = line.find(flag, node.col - 1)
+            if idx < 0:
+                continue
+            end = idx + len(flag)
+            if end < len(line) and line[end] not in " \t\"'":
+                continue
+            start = idx
+            while start > node.col - 1 and line[start - 1] in " \t":
+                start -= 1
+            if start == idx:  # first word: take the blank after it instead
+                while end < len(line) and line[end] in " \t":
+                    end += 1
+            return (Edit(Location(doc.path, node.line, start + 1, node.line, end + 1), ""),)
+    return None
+
+
+def command_append_edit(svc, words: list[str]):
+    """Edits appending ``words`` (``["--appendonly", "yes"]``) to a compose ``command``: at the end
+    of a one-line string, as new items of a block list (same indentation), or of a one-line flow
+    list. None when the command is absent or has another shape."""
+    from scanner.model import Edit
+    from scanner.parsers.yamlnodes import YScalar, YSeq
+
+    node = svc.get("command")
+    doc = svc.doc
+    if isinstance(node, YScalar) and node.value is not None and node.line == node.end_line:
+        text = " " + " ".join(words)
+        q = 1 if node.style in ("'", '"') else 0
+        return (Edit(Location(doc.path, node.end_line, node.end_col - q, None, None), text),)
+    if isinstance(node, YScalar) and node.style in (">", "|") and node.value is not None:
+        # folded block: add a line after the last one, same indentation
+        last = node.end_line - 1 if node.end_col == 1 else node.end_line
+        while last > node.line and doc.line_text(last).strip() == "":
+            last -= 1
+        ind = len(doc.line_text(last)) - len(doc.line_text(last).lstrip())
+        return (Edit(Location(doc.path, last + 1, 1, None, None), " " * ind + " ".join(words) + "\n"),)
+    if isinstance(node, YSeq):
+        items = [i for i in node if isinstance(i, YScalar)]
+        if not items:
+            return None
+        last = items[-1]
+        line = doc.line_text(last.line)
+        is_block = line[: last.col - 1].rstrip().endswith("-") and line.lstrip().startswith("-")
+        if is_block and all(i.line != j.line for i, j in zip(items, items[1:])):
+            dash = line.index("-")
+            text = "".join(" " * dash + "- " + _yaml_quote(w) + "\n" for w in words)
+            return (Edit(Location(doc.path, last.end_line + 1, 1, None, None), text),)
+        if node.line == node.end_line:
+            text = "".join(", " + _json_quote(w) for w in words)
+            return (Edit(Location(doc.path, last.end_line, last.end_col, None, None), text),)
+    return None
+
+
+def _yaml_quote(word: str) -> str:
+    if re.fullmatch(r"[A-Za-z0-9_./:-]+", word) and word.lower() not in ("yes", "no", "true", "false", "on", "off", "null", "~") \
+            and not re.fullmatch(r"[0-9.]+", word):
+        return word
+    return _json_quote(word)
+
+
+def _json_quote(word: str) -> str:
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -69,7 +69,11 @@ def _unreadable(path: Path) -> str | None:
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="Policy file (default: .dkscan.yaml found by walking up).")
 @click.option("--select", "select", multiple=True, help="Run only these rule ids.")
-def audit(paths, formats, outputs, fail_on, config_path, select) -> None:
+@click.option("--baseline", "baseline_path", type=click.Path(path_type=Path), default=None,
+              help="Report only findings not in this baseline (see `dkscan baseline`).")
+@click.option("--no-inline-suppressions", is_flag=True, default=False,
+              help="Ignore `dkscan: ignore[...]` comments (central security review).")
+def audit(paths, formats, outputs, fail_on, config_path, select, baseline_path, no_inline_suppressions) -> None:
     """Audit the stack in PATHS (directories and/or files; default: .)."""
     from .config import ConfigError, find_config, load_policy
     from .engine import audit as run_audit
@@ -106,7 +110,17 @@ def audit(paths, formats, outputs, fail_on, config_path, select) -> None:
     if unknown:
         click.echo(f"dkscan: unknown rule id(s): {', '.join(unknown)}", err=True)
         sys.exit(EXIT_USAGE)
-    result = run_audit(paths, policy, select=[s.upper() for s in select] or None)
+    baseline = None
+    if baseline_path is not None:
+        from .baseline import BaselineError, load
+
+        try:
+            baseline = load(baseline_path)
+        except BaselineError as exc:
+            click.echo(f"dkscan: baseline error: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+    result = run_audit(paths, policy, select=[s.upper() for s in select] or None, baseline=baseline,
+                       inline_suppressions=False if no_inline_suppressions else None)
     formats = list(formats) or ["text"]
     if not outputs:
         outputs = [None] * len(formats)
@@ -185,6 +199,93 @@ def fix(paths, do_apply, unsafe, only, backup, config_path) -> None:
                 why = "its fix did not apply (overlapping edit or a file outside the scanned root)"
             click.echo(f"  {f.location.path}:{f.location.start_line}  {f.rule}  {remaining.redact(f.message)}  [{why}]")
     sys.exit(EXIT_OK)
+
+
+@main.command("baseline")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--output", "output", type=click.Path(path_type=Path), default=None,
+              help="Where to write it (default: .dkscan-baseline.json in the scanned directory).")
+@click.option("--reason", default="accepted when the baseline was created", help="Reason recorded for every entry.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None)
+def baseline_cmd(paths, output, reason, config_path) -> None:
+    """Record today's findings so that `audit --baseline` reports only new ones."""
+    import json
+
+    from .baseline import BASELINE_NAME, build
+    from .config import ConfigError, find_config, load_policy
+    from .engine import audit as run_audit
+    from .fsutil import atomic_write
+
+    paths = list(paths) or [Path(".")]
+    for p in paths:
+        why = _unreadable(p) if os.path.lexists(p) else "no such file or directory"
+        if why:
+            click.echo(f"dkscan: cannot read {p}: {why}", err=True)
+            sys.exit(EXIT_UNREADABLE)
+    try:
+        policy = load_policy(config_path if config_path is not None else find_config(paths[0]))
+    except ConfigError as exc:
+        click.echo(f"dkscan: configuration error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    result = run_audit(paths, policy)
+    data = build(result, reason)
+    target = output or (result.stack.root / BASELINE_NAME)
+    atomic_write(target, json.dumps(data, indent=2) + "\n")
+    click.echo(f"wrote {len(data['findings'])} findings to {target}")
+
+
+@main.command("hook", hidden=False)
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default=None)
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None)
+def hook(files, fail_on, config_path) -> None:
+    """The pre-commit entry point: audit the stacks around FILES, report findings in FILES only."""
+    from .config import ConfigError, find_config, load_policy
+    from .engine import audit as run_audit
+    from .model import Severity
+    from .report import render
+    from .stack import classify
+
+    root = Path.cwd().resolve()
+    files = [f for f in files if f.exists()]
+    if not files:
+        sys.exit(EXIT_OK)
+    try:
+        policy = load_policy(config_path if config_path is not None else find_config(root))
+    except ConfigError as exc:
+        click.echo(f"dkscan: configuration error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    stacks: set[Path] = set()
+    for f in files:
+        stacks.add(_stack_dir(f.resolve().parent, root, classify))
+    rels = {f.resolve().relative_to(root).as_posix() for f in files if f.resolve().is_relative_to(root)}
+    baseline = None
+    from .baseline import BASELINE_NAME, BaselineError, load
+
+    if (root / BASELINE_NAME).is_file():
+        try:
+            baseline = load(root / BASELINE_NAME)
+        except BaselineError as exc:
+            click.echo(f"dkscan: baseline error: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+    result = run_audit(sorted(stacks), policy, root=root, report_paths=rels, baseline=baseline)
+    threshold = Severity.parse(fail_on or policy.get("fail-on", "low"))
+    click.echo(render("text", result, colour=_use_colour(None), threshold=threshold), nl=False)
+    sys.exit(EXIT_FINDINGS if result.failing(threshold) else EXIT_OK)
+
+
+def _stack_dir(start: Path, root: Path, classify) -> Path:
+    """The nearest directory, from ``start`` up to ``root``, that holds a compose file (else root)."""
+    cur = start
+    while True:
+        try:
+            if any(classify(p.name) == "compose" for p in cur.iterdir() if p.is_file()):
+                return cur
+        except OSError:
+            pass
+        if cur == root or root not in cur.parents:
+            return root
+        cur = cur.parent
 
 
 @main.command("rules")

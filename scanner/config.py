@@ -65,17 +65,99 @@ class Policy:
         return svc.get("role") if isinstance(svc, dict) else None
 
 
+_SEV = {"enum": ["critical", "high", "medium", "low", "info"]}
+_STRS = {"type": "array", "items": {"type": "string"}}
+_NUM = {"type": ["number", "string"]}
+SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "host": {"type": "object", "additionalProperties": False, "properties": {"cpus": _NUM, "memory": _NUM}},
+        "load": {"type": "object", "additionalProperties": False,
+                 "properties": {"concurrent_users": {"type": "integer"}, "rps": {"type": "number"}, "p95_ms": {"type": "number"}}},
+        "db": {"type": "object", "additionalProperties": False,
+               "properties": {"pool_size": {"type": "integer"}, "max_connections": {"type": "integer"}, "reserved": {"type": "integer"}}},
+        "gateway": {"type": "object", "additionalProperties": False, "properties": {
+            "rate_general": {"type": "number"}, "rate_auth": {"type": "number"}, "conn_per_ip": {"type": "integer"},
+            "upload_max": _NUM, "body_default_max": _NUM, "upload_paths": _STRS, "auth_paths": _STRS}},
+        "tls": {"type": "object", "additionalProperties": False,
+                "properties": {"profile": {"enum": ["intermediate", "modern"]}, "hsts_min_age": {"type": "integer"}}},
+        "nginx": {"type": "object", "additionalProperties": False, "properties": {"version": {"type": ["string", "null"]}}},
+        "perimeter": {"type": "object", "additionalProperties": False, "properties": {"allowed_ports": {"type": "array", "items": {"type": "integer"}}}},
+        "secrets": {"type": "object", "additionalProperties": False,
+                    "properties": {"min_password_len": {"type": "integer"}, "min_key_bytes": {"type": "integer"}}},
+        "data": {"type": "object", "additionalProperties": False,
+                 "properties": {"bcrypt_min_cost": {"type": "integer"}, "require_rls": {"type": "boolean"}}},
+        "compose": {"type": "object", "additionalProperties": False, "properties": {"env_files": _STRS}},
+        "services": {"type": "object", "additionalProperties": {
+            "type": "object", "additionalProperties": False,
+            "properties": {"role": {"enum": ["gateway", "app", "postgres", "redis", "minio", "nats", "prometheus", "certbot", "other"]}}}},
+        "fail-on": _SEV,
+        "select": _STRS,
+        "disable": _STRS,
+        "severity": {"type": "object", "additionalProperties": _SEV},
+        "exclude": _STRS,
+        "ignore": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False, "required": ["reason"],
+            "properties": {"rule": {"type": "string"}, "rules": _STRS, "paths": _STRS, "reason": {"type": "string", "minLength": 1},
+                           "expires": {"type": ["string", "object"], "format": "date"}, "owner": {"type": "string"}}}},
+        "inline-suppressions": {"type": "boolean"},
+    },
+}
+
+
+def validate(raw: dict) -> list[str]:
+    """Clear messages for every problem in a policy mapping (empty when valid)."""
+    import jsonschema
+
+    out = []
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    for err in sorted(validator.iter_errors(raw), key=lambda e: [str(p) for p in e.path]):
+        where = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in err.absolute_path).replace(".[", "[")
+        if err.validator == "additionalProperties":
+            extra = sorted(set(err.instance) - set(err.schema.get("properties", {}))) if isinstance(err.instance, dict) else []
+            for key in extra:
+                full = f"{where}.{key}" if where else key
+                out.append(f"unknown key '{full}'")
+        elif err.validator == "enum":
+            out.append(f"'{where}': {err.instance!r} is not one of {', '.join(map(str, err.validator_value))}")
+        elif err.validator == "type":
+            out.append(f"'{where}': {err.instance!r} should be {err.validator_value if isinstance(err.validator_value, str) else ' or '.join(err.validator_value)}")
+        elif err.validator == "required":
+            out.append(f"'{where}': {err.message}")
+        else:
+            out.append(f"'{where}': {err.message}")
+    return out
+
+
 def _merge(base: dict, over: dict, path: str = "") -> None:
     for key, value in over.items():
         where = f"{path}{key}"
         if key not in base:
             raise ConfigError(f"unknown key '{where}'")
-        if isinstance(base[key], dict) and key != "services":
+        if key in ("services", "severity") and not path:
+            if not isinstance(value, dict):
+                raise ConfigError(f"'{where}' must be a mapping")
+            base[key] = {**base[key], **value}
+        elif isinstance(base[key], dict):
             if not isinstance(value, dict):
                 raise ConfigError(f"'{where}' must be a mapping")
             _merge(base[key], value, where + ".")
         else:
             base[key] = value
+
+
+def _plain(value: Any) -> Any:
+    """YAML/TOML dates become ISO strings (``expires: 2027-03-31`` is a date to the YAML loader)."""
+    import datetime as _dt
+
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat()[:10]
+    return value
 
 
 def find_config(start: Path) -> Path | None:
@@ -124,6 +206,10 @@ def load_policy(path: Path | None) -> Policy:
             raise ConfigError(f"{path}: invalid YAML ({exc.__class__.__name__})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: must be a mapping")
+    raw = _plain(raw)
+    problems = validate(raw)
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
     try:
         _merge(policy.data, raw)
     except ConfigError as exc:

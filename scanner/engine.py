@@ -118,16 +118,74 @@ def filter_findings(result: Result, policy: Policy) -> None:
     result.findings = kept
 
 
+def apply_config_ignores(result: Result, policy: Policy) -> None:
+    """``ignore:`` entries of the policy: rules x path globs, with a reason and an expiry."""
+    import datetime as _dt
+    import fnmatch
+
+    today = _dt.date.today()
+    entries = policy.get("ignore", []) or []
+    if not entries:
+        return
+    kept = []
+    for f in result.findings:
+        reason = None
+        for e in entries:
+            rules = {str(r).upper() for r in (e.get("rules") or ([e["rule"]] if e.get("rule") else []))}
+            if rules and f.rule not in rules and result.rules[f.rule].name.upper() not in rules:
+                continue
+            paths = e.get("paths") or ["*"]
+            if not any(fnmatch.fnmatch(f.location.path, p) for p in paths):
+                continue
+            expires = e.get("expires")
+            if expires:
+                try:
+                    if _dt.date.fromisoformat(str(expires)) < today:
+                        continue
+                except ValueError:
+                    continue
+            reason = f"config: {e.get('reason', '')}" + (f" (owner: {e['owner']})" if e.get("owner") else "")
+            break
+        if reason is None:
+            kept.append(f)
+        else:
+            result.suppressed.append(dataclasses.replace(f, suppressed=reason))
+    result.findings = kept
+
+
 def audit(paths: list[Path], policy: Policy | None = None, select: Iterable[str] | None = None,
-          root: Path | None = None) -> Result:
+          root: Path | None = None, inline_suppressions: bool | None = None,
+          baseline: dict | None = None, report_paths: Iterable[str] | None = None) -> Result:
+    """Build the Stack, run the rules, filter. ``report_paths`` keeps only findings located in those
+    files (relative to the root) — the pre-commit path, where the whole stack is still read."""
+    from . import suppress
+
     policy = policy or Policy()
     stack = build_stack(paths, policy, root=root)
     rules = load_rules()
-    findings = run_rules(stack, rules, select)
+    if select is None and policy.get("select"):
+        select = [str(x).upper() for x in policy.get("select")]
+    selected = set(select) if select is not None else None
+    findings = run_rules(stack, rules, selected)
     red = collect_secrets(stack)
     findings = [dataclasses.replace(f, message=red(f.message)) for f in findings]
     findings = _dedupe(findings)
-    findings.sort(key=Finding.sort_key)
     result = Result(stack, rules, findings, redact=red)
     filter_findings(result, policy)
+    apply_config_ignores(result, policy)
+    enabled = policy.get("inline-suppressions", True) if inline_suppressions is None else inline_suppressions
+    meta = suppress.apply(result, stack, enabled=bool(enabled), selected=selected)
+    result.findings.extend(dataclasses.replace(m, message=red(m.message)) for m in meta
+                           if selected is None or m.rule in selected)
+    filter_findings(result, policy)
+    if baseline is not None:
+        from .baseline import split
+
+        split(result, baseline)
+    if report_paths is not None:
+        keep = set(report_paths)
+        result.findings = [f for f in result.findings if f.location.path in keep]
+        result.suppressed = [f for f in result.suppressed if f.location.path in keep]
+        result.baselined = [f for f in result.baselined if f.location.path in keep]
+    result.findings.sort(key=Finding.sort_key)
     return result

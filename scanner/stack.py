@@ -465,6 +465,7 @@ def discover(stack: Stack, paths: Iterable[Path]) -> list[tuple[Path, str]]:
     """Walk directories (and take explicit files); return (absolute path, kind-guess)."""
     found: dict[Path, str] = {}
     seen = 0
+    excludes = [str(p) for p in (stack.policy.get("exclude", []) or [])]
     root = stack.root
     for p in paths:
         p = Path(p)
@@ -487,6 +488,8 @@ def discover(stack: Stack, paths: Iterable[Path]) -> list[tuple[Path, str]]:
                 if kind is None:
                     continue
                 full = Path(dirpath) / name
+                if excludes and any(fnmatch.fnmatch(stack.rel(full), pat) for pat in excludes):
+                    continue
                 if full.is_symlink() and not _inside(root, full):
                     stack.problem("OPS080", stack.rel(full), 1, 1, "symbolic link pointing outside the scanned root: not followed")
                     continue
@@ -603,18 +606,23 @@ def _interpolation_env(stack: Stack, compose_rel: str) -> tuple[dict[str, tuple[
     base = posixpath.dirname(compose_rel)
     env: dict[str, tuple[str, str]] = {}
     sources = []
-    for name in stack.policy.get("compose.env_files", [".env"]) or []:
-        rel = _norm(posixpath.join(base, name))
-        sf = stack.files.get(rel)
-        if sf is None:
-            path = stack.root / rel
-            if path.is_file() and _inside(stack.root, path):
-                sf = _parse_file(stack, path, rel, "env")
-        if sf is not None and sf.doc is not None and sf.kind == "env":
-            sources.append(rel)
-            for key, value in sf.doc.values().items():
-                env[key] = (value, rel)
-    return env, sources
+    while True:
+        for name in stack.policy.get("compose.env_files", [".env"]) or []:
+            rel = _norm(posixpath.join(base, name))
+            sf = stack.files.get(rel)
+            if sf is None:
+                path = stack.root / rel
+                if path.is_file() and _inside(stack.root, path):
+                    sf = _parse_file(stack, path, rel, "env")
+            if sf is not None and sf.doc is not None and sf.kind == "env":
+                sources.append(rel)
+                for key, value in sf.doc.values().items():
+                    env[key] = (value, rel)
+        if sources or not base:
+            return env, sources
+        # none beside the compose file: an add-on file (docker/addons/x/compose.yaml) is run together
+        # with the main project's file, whose .env it then uses: take the nearest ancestor's, within the root
+        base = posixpath.dirname(base)
 
 
 def _merge_overrides(stack: Stack, parsed: list[SourceFile]) -> None:

@@ -22,13 +22,19 @@ def test_catalog_parses():
     assert sum(1 for r in rows.values() if r["p"] == "P1") == 191
 
 
+# Rules the catalog does not list (yet), with why they exist: the suppression issue asks that a bad
+# suppression be "itself a finding", and the catalog has no id for it (OPS080-099 is file validity).
+NOT_IN_CATALOG = {"OPS083": "suppression-invalid", "OPS084": "suppression-unused", "OPS085": "suppression-expired"}
+
+
 def test_registered_rules_match_catalog():
     rows = catalog()
     problems = []
     for rid, rule in load_rules().items():
         row = rows.get(rid)
         if row is None:
-            problems.append(f"{rid} is not in the catalog")
+            if NOT_IN_CATALOG.get(rid) != rule.name:
+                problems.append(f"{rid} is not in the catalog")
             continue
         if row["name"] != rule.name:
             problems.append(f"{rid}: name {rule.name} != catalog {row['name']}")

@@ -417,6 +417,9 @@ ROLE_IMAGES = (
 )
 
 
+_CLIENT_TOOL = re.compile(r"-(writer|reader|backup|commander|insight|box|surveyor|client|ui|admin)\b|insight")
+
+
 def infer_role(name: str, svc: YMap) -> str:
     image = svc.str("image") or ""
     base = image.split("@")[0].rsplit("/", 1)[-1].split(":")[0].lower()
@@ -426,6 +429,8 @@ def infer_role(name: str, svc: YMap) -> str:
         if any(base == n or base.startswith(n) for n in names):
             if role == "prometheus" and "exporter" in base:
                 return "other"
+            if _CLIENT_TOOL.search(base):
+                break  # postgres-writer, postgres-backup-local, redis-commander, nats-box: not the server
             return role
     if "exporter" in base:
         return "other"

@@ -30,6 +30,7 @@ class Statement:
     node: Any = None  # pglast.ast node (RawStmt.stmt), None when it failed to parse
     error: str | None = None
     _plpgsql: Any = field(default=None, repr=False)
+    base: int = 0  # file offset that the node's ``location`` attributes count from
 
     @property
     def kind(self) -> str:
@@ -159,12 +160,12 @@ def parse(text: str, path: str) -> SqlDocument:
     return doc
 
 
-def _make_stmt(doc: SqlDocument, start: int, end: int, node: Any, error: str | None = None) -> Statement:
+def _make_stmt(doc: SqlDocument, start: int, end: int, node: Any, error: str | None = None, base: int = 0) -> Statement:
     start = _skip_space(doc.masked, start)
     end = max(end, start)
     line, col = line_col(doc.text, start)
     end_line, _ = line_col(doc.text, max(start, end - 1))
-    return Statement(doc.text[start:end], doc.masked[start:end], start, line, col, end_line, node, error)
+    return Statement(doc.text[start:end], doc.masked[start:end], start, line, col, end_line, node, error, base=base)
 
 
 def _parse(doc: SqlDocument) -> None:
@@ -207,4 +208,4 @@ def _parse(doc: SqlDocument) -> None:
         for raw in parsed:
             s = idx + (raw.stmt_location or 0)
             length = raw.stmt_len or (end - s)
-            doc.statements.append(_make_stmt(doc, s, s + length, raw.stmt))
+            doc.statements.append(_make_stmt(doc, s, s + length, raw.stmt, base=idx))

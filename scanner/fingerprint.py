@@ -1,0 +1,26 @@
+"""Stable finding fingerprints: rule + path + normalised snippet, so a baseline survives line shifts
+and edits elsewhere in the file. Never built from a secret value (the snippet is redacted first)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+_WS = re.compile(r"\s+")
+
+
+def snippet_key(finding, stack, redact=None) -> str:
+    """The normalised text that identifies a finding within its file."""
+    key = finding.snippet_key
+    if not key:
+        sf = stack.files.get(finding.location.path) if stack is not None else None
+        line = sf.doc.line_text(finding.location.start_line) if sf is not None and sf.doc is not None else ""
+        key = line
+    if redact is not None:
+        key = redact(key)
+    return _WS.sub(" ", key).strip()
+
+
+def fingerprint(finding, stack, redact=None) -> str:
+    text = "\x1f".join((finding.rule, finding.location.path, snippet_key(finding, stack, redact)))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]

@@ -1,0 +1,170 @@
+"""Inline suppressions: ``dkscan: ignore[GW003,GW010] reason: terminated at the load balancer``.
+
+In each file's comment syntax (``#`` for YAML, nginx, dotenv, Dockerfile, NATS; ``--`` for SQL).
+A trailing comment covers its own line; a comment on a line of its own covers the next line, and
+when that line opens a block (a compose service, an nginx ``server {``, a SQL statement, a
+Dockerfile instruction with continuations), the whole block. The reason is mandatory; ``until:
+YYYY-MM-DD`` makes it expire. A suppression without a reason, naming an unknown rule, matching
+nothing, or expired is itself a finding (OPS083, OPS084, OPS085).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from dataclasses import dataclass, field
+
+from .model import Finding, Location
+
+_MARK = re.compile(r"dkscan:\s*ignore\s*\[(?P<ids>[^\]]*)\](?P<rest>.*)$", re.I)
+_REASON = re.compile(r"\breason:\s*(?P<reason>.*?)\s*(?=\buntil:|$)", re.I)
+_UNTIL = re.compile(r"\buntil:\s*(?P<until>\S+)", re.I)
+
+
+@dataclass
+class Suppression:
+    path: str
+    line: int  # line of the comment
+    start: int  # first line covered
+    end: int  # last line covered
+    rules: list[str]
+    reason: str
+    until: _dt.date | None
+    until_text: str | None
+    used: bool = False
+    problems: list[str] = field(default_factory=list)
+
+
+def _block_end(sf, line: int) -> int:
+    """Last line of the block that starts at ``line`` in a parsed file (``line`` when none)."""
+    doc = sf.doc
+    kind = sf.kind
+    try:
+        if kind == "nginx":
+            for d in doc.walk():
+                if d.line == line and d.block is not None:
+                    return max(line, d.end_line)
+        elif kind in ("compose", "prometheus"):
+            from .parsers.yamlnodes import YMap, YSeq, walk
+
+            root = getattr(doc, "root", None)
+            if root is not None:
+                for node in walk(root):
+                    if isinstance(node, YMap):
+                        for k, v in node.items.values():
+                            if k.line == line and isinstance(v, (YMap, YSeq)):
+                                end = v.end_line
+                                # a block mapping ends where the next key starts
+                                if v.end_col == 1:
+                                    end -= 1
+                                return max(line, end)
+        elif kind == "sql":
+            for st in doc.statements:
+                if st.line == line:
+                    return st.end_line
+        elif kind == "dockerfile":
+            for ins in doc.instructions:
+                if ins.line == line:
+                    return ins.end_line
+        elif kind == "nats":
+            def visit(block):
+                for e in block.entries:
+                    if e.line == line:
+                        return e.end_line
+                    if hasattr(e.value, "entries"):
+                        r = visit(e.value)
+                        if r:
+                            return r
+                return None
+
+            r = visit(doc.root)
+            if r:
+                return max(line, r)
+    except Exception:  # noqa: BLE001 - a suppression must never break the scan
+        return line
+    return line
+
+
+def collect(stack, today: _dt.date | None = None) -> list[Suppression]:
+    today = today or _dt.date.today()
+    out: list[Suppression] = []
+    for rel, sf in stack.files.items():
+        doc = sf.doc
+        comments = getattr(doc, "comments", None) if doc is not None else None
+        if not comments:
+            continue
+        lines = doc.lines
+        for line_no, text in comments:
+            m = _MARK.search(text)
+            if not m:
+                continue
+            ids = [x.strip().upper() for x in m.group("ids").split(",") if x.strip()]
+            rest = m.group("rest")
+            rm = _REASON.search(rest)
+            reason = rm.group("reason").strip() if rm else ""
+            um = _UNTIL.search(rest)
+            until, until_text = None, None
+            s = Suppression(rel, line_no, line_no, line_no, ids, reason, None, None)
+            if um:
+                until_text = um.group("until")
+                try:
+                    until = _dt.date.fromisoformat(until_text)
+                except ValueError:
+                    s.problems.append(f"invalid until: date '{until_text}' (use YYYY-MM-DD)")
+            s.until, s.until_text = until, until_text
+            own_line = line_no <= len(lines) and lines[line_no - 1].lstrip().startswith(("#", "--", "//"))
+            if own_line:
+                nxt = line_no + 1
+                while nxt <= len(lines) and (not lines[nxt - 1].strip() or lines[nxt - 1].lstrip().startswith(("#", "--", "//"))):
+                    nxt += 1
+                s.start = nxt
+                s.end = _block_end(sf, nxt)
+            out.append(s)
+    return out
+
+
+def apply(result, stack, enabled: bool = True, today: _dt.date | None = None, selected=None) -> list[Finding]:
+    """Split result.findings into kept and suppressed (in place); return suppression findings."""
+    import dataclasses
+
+    today = today or _dt.date.today()
+    sups = collect(stack, today)
+    known = set(result.rules)
+    meta: list[Finding] = []
+    for s in sups:
+        loc = Location(s.path, s.line, 1)
+        unknown = [r for r in s.rules if r not in known]
+        if not s.reason:
+            meta.append(Finding("OPS083", loc, f"suppression of {', '.join(s.rules) or 'no rule'} has no reason: it does not suppress (write `reason: ...`)"))
+        if unknown:
+            meta.append(Finding("OPS083", loc, f"suppression names unknown rule(s): {', '.join(unknown)}"))
+        if not s.rules:
+            meta.append(Finding("OPS083", loc, "suppression names no rule (write ignore[RULE-ID])"))
+        for p in s.problems:
+            meta.append(Finding("OPS083", loc, f"suppression: {p}"))
+        if s.until is not None and s.until < today:
+            meta.append(Finding("OPS085", loc, f"suppression of {', '.join(s.rules)} expired on {s.until_text}: the findings are reported again"))
+    if not enabled:
+        return meta
+    active = [s for s in sups if s.reason and s.rules and not (s.until is not None and s.until < today)]
+    by_path: dict[str, list[Suppression]] = {}
+    for s in active:
+        by_path.setdefault(s.path, []).append(s)
+    kept = []
+    for f in result.findings:
+        match = None
+        for s in by_path.get(f.location.path, ()):
+            if f.rule in s.rules and s.start <= f.location.start_line <= s.end:
+                match = s
+                break
+        if match is None:
+            kept.append(f)
+        else:
+            match.used = True
+            result.suppressed.append(dataclasses.replace(f, suppressed=f"inline ({f.location.path}:{match.line}): {match.reason}"))
+    result.findings = kept
+    for s in active:
+        ran = all(r in known for r in s.rules) and (selected is None or all(r in selected for r in s.rules))
+        if not s.used and ran:
+            meta.append(Finding("OPS084", Location(s.path, s.line, 1), f"suppression of {', '.join(s.rules)} matches no finding: delete it"))
+    return meta
