@@ -321,6 +321,9 @@ _PORT_RE = re.compile(
 )
 
 
+_PUBLISHED_IP_RE = re.compile(r"^(?P<ip>\[[^\]]*\]|\d+\.\d+\.\d+\.\d+)(?::(?P<port>[0-9]*(?:-[0-9]+)?))?$")
+
+
 def parse_ports(node: YNode | None) -> list[Port]:
     out: list[Port] = []
     if not isinstance(node, YSeq):
@@ -341,7 +344,14 @@ def parse_ports(node: YNode | None) -> list[Port]:
             if not target:
                 continue
             published = item.str("published")
-            out.append(Port(item, target, published or None, item.str("host_ip"), item.str("protocol") or "tcp"))
+            host_ip = item.str("host_ip")
+            # lenient: `published: 127.0.0.1:8080` / `published: 127.0.0.1` (the host IP written
+            # into `published`, as in KICS's samples) binds that IP, it is not a public port
+            pm = _PUBLISHED_IP_RE.match(published or "") if not host_ip else None
+            if pm:
+                host_ip = pm.group("ip").strip("[]")
+                published = pm.group("port")
+            out.append(Port(item, target, published or None, host_ip, item.str("protocol") or "tcp"))
     return out
 
 
