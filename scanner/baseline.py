@@ -35,8 +35,8 @@ def load(path: Path) -> dict:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise BaselineError(f"{path}: cannot read ({exc.strerror})") from None
-    except ValueError as exc:
-        raise BaselineError(f"{path}: not valid JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:
+        raise BaselineError(f"{path}: not valid JSON ({exc.__class__.__name__})") from None
     if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("findings"), list):
         raise BaselineError(f"{path}: not a dkscan baseline (version {VERSION})")
     for e in data["findings"]:

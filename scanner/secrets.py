@@ -6,11 +6,18 @@ import re
 from typing import Iterable
 
 _SECRET_NAME = re.compile(
-    r"(pass(word)?|passwd|pwd|secret|token|api_?key|auth_?key|priv(ate)?_?key|client_?key|credentials?)",
+    r"(pass(word)?|passwd|pwd|secret|token|api_?key|auth_?key|priv(ate)?_?key|client_?key|credentials?"
+    # key material named by its use (API001's ``*_SIGNING_KEY``, encryption keys)
+    r"|signing_?key|encryption_?key|hmac_?key|master_?key|jwt_?key)",
     re.I,
 )
+# Names of settings *about* a secret (its file, lifetime, length, algorithm...), never the secret.
 _NOT_SECRET_SUFFIX = re.compile(
-    r"_(FILE|PATH|DIR|TTL|EXPIRY|EXPIRES_IN|LENGTH|ALGORITHM|ALG|HEADER|NAME|URL_PATH|ENABLED|REQUIRED|POLICY|MIN_LENGTH|ROUNDS|COST|LIFETIME|DAYS|HOURS|MINUTES|SECONDS|MS)$",
+    r"_(FILE|PATH|DIR|TTL|EXPIRY|EXPIRES_IN|EXPIRE|EXPIRATION|LENGTH|ALGORITHM|ALGO|ALG|HEADER|NAME|URL_PATH"
+    r"|ENABLED|REQUIRED|POLICY|MIN_LENGTH|ROUNDS|COST|LIFETIME|DAYS|HOURS|MINUTES|SECONDS|MS|DURATION|TIMEOUT"
+    r"|INTERVAL|THRESHOLD|REGEX|PATTERN|TEMPLATE|PREFIX|URL|URI|ENDPOINT|HOST|PORT|USER|USERNAME|TYPE|MODE"
+    r"|METHOD|ENCRYPTION|CIPHER|HASHER|BACKEND|PROVIDER|STRATEGY|ISSUER|AUDIENCE|SCOPES?|VERSION|FORMAT"
+    r"|MAX_AGE|ATTEMPTS|RETRIES|COUNT|SIZE|LIMIT)$",
     re.I,
 )
 _URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.\-]*://[^/\s:@]*:([^@\s/]+)@", re.I)
@@ -32,24 +39,51 @@ def url_password(value: str) -> str | None:
 
 
 def is_reference(value: str) -> bool:
-    """``${VAR}``/``$VAR`` references and absolute paths are not secret values."""
+    """``${VAR}``/``$VAR`` references and paths (absolute, ``./``, ``../``, ``~/``) are not secret values."""
     v = (value or "").strip()
-    return v.startswith("$") or v.startswith("/")
+    return v.startswith(("$", "/", "./", "../", "~/"))
+
+
+_NOT_WORTH_MASKING = {"true", "false", "yes", "no", "on", "off", "null", "none", "nil"}
 
 
 class Redactor:
-    """Replaces every known secret value (and any part of it 6+ chars long seen verbatim) by ``***``."""
+    """Replaces every known secret value by ``***`` in text about to leave the engine.
+
+    A value is recorded as written and in its JSON- and HTML-escaped spellings, so a report that
+    escapes before redacting still hides it. Values shorter than 4 characters, booleans and
+    references (``${VAR}``, paths) are not recorded: masking them would garble every message and
+    hide nothing. Longest values are replaced first, so a value that contains another is hidden whole.
+    """
 
     def __init__(self, values: Iterable[str] = ()):
         self._values: set[str] = set()
+        self._pattern: re.Pattern | None = None
         for v in values:
             self.add(v)
-        self._pattern: re.Pattern | None = None
 
     def add(self, value: str | None) -> None:
-        if value and len(value) >= 4 and not is_reference(value):
-            self._values.add(value)
-            self._pattern = None
+        if not isinstance(value, str):
+            return
+        value = value.strip("\r\n")
+        if len(value) < 4 or value.lower() in _NOT_WORTH_MASKING or is_reference(value):
+            return
+        forms = {value, value.strip()}
+        if any(c in value for c in '"\\<>&\'\n\t'):
+            import html
+            import json
+
+            forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+            forms.add(html.escape(value))
+            forms.add(html.escape(value, quote=False))
+        for form in forms:
+            if len(form) >= 4 and form not in self._values:
+                self._values.add(form)
+                self._pattern = None
+
+    def update(self, values: Iterable[str | None]) -> None:
+        for v in values:
+            self.add(v)
 
     def __call__(self, text: str) -> str:
         if not self._values or not text:

@@ -294,8 +294,11 @@ class Stack:
     def rel(self, path: Path) -> str:
         try:
             return path.resolve().relative_to(self.root).as_posix()
-        except ValueError:
-            return path.as_posix()
+        except (ValueError, OSError, RuntimeError):
+            try:
+                return path.absolute().relative_to(self.root).as_posix()
+            except ValueError:
+                return path.as_posix()
 
     def abs(self, rel: str) -> Path:
         return self.root / rel
@@ -490,10 +493,19 @@ def discover(stack: Stack, paths: Iterable[Path]) -> list[tuple[Path, str]]:
                 full = Path(dirpath) / name
                 if excludes and any(fnmatch.fnmatch(stack.rel(full), pat) for pat in excludes):
                     continue
-                if full.is_symlink() and not _inside(root, full):
-                    stack.problem("OPS080", stack.rel(full), 1, 1, "symbolic link pointing outside the scanned root: not followed")
+                if full.is_symlink():
+                    rel = full.relative_to(root).as_posix() if full.is_relative_to(root) else str(full)
+                    try:
+                        target = full.resolve(strict=True)
+                    except (OSError, RuntimeError):
+                        stack.problem("OPS080", rel, 1, 1, "broken or looping symbolic link: not followed")
+                        continue
+                    if not _inside(root, target):
+                        stack.problem("OPS080", rel, 1, 1, "symbolic link pointing outside the scanned root: not followed")
+                        continue
+                    found[target] = kind
                     continue
-                found[full.resolve() if full.is_symlink() else full] = kind
+                found[full] = kind
     return list(found.items())
 
 
@@ -589,10 +601,14 @@ def build_stack(paths: list[Path], policy: Policy | None = None, root: Path | No
         if sf is not None:
             sf.doc.env_sources = sources
             parsed.append(sf)
-    _merge_overrides(stack, parsed)
-    _apply_roles(stack)
-    _link_mounts(stack)
-    _link_nginx(stack)
+    for step in (lambda: _merge_overrides(stack, parsed), lambda: _apply_roles(stack),
+                 lambda: _link_mounts(stack), lambda: _link_nginx(stack)):
+        try:
+            step()
+        except (RecursionError, MemoryError, ValueError, TypeError, AttributeError, KeyError, OSError) as exc:
+            # a bug or a pathological input: report it, keep what was built, never lose the scan
+            first = min(stack.files, default=".")
+            stack.problem("OPS081", first, 1, 1, f"the stack could not be fully linked ({exc.__class__.__name__}); cross-file checks may be incomplete")
     return stack
 
 

@@ -15,6 +15,7 @@ from typing import Iterator
 from .base import Document, ParseError
 
 MAX_TOKENS = 2_000_000
+MAX_DEPTH = 64  # nginx configs nest a handful of levels; deeper input is refused, not recursed into
 
 
 @dataclass(eq=False)
@@ -125,8 +126,13 @@ def _build(doc: NginxDocument) -> None:
             current = None
         elif not quoted and token == "{":
             current.block = []
-            siblings.append(current)
-            stack.append((current, current.block))
+            if len(stack) > MAX_DEPTH:
+                if not any("nested deeper" in e.message for e in doc.errors):
+                    doc.errors.append(ParseError(f"blocks nested deeper than {MAX_DEPTH} levels: the inner ones are not analysed", current.line, current.col))
+                stack.append((current, []))  # parsed for balance, kept out of the tree
+            else:
+                siblings.append(current)
+                stack.append((current, current.block))
             current = None
         elif not quoted and token == "}":
             doc.errors.append(ParseError(f'directive "{current.name}" is not terminated by ";"', current.line, current.col))

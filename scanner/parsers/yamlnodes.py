@@ -7,6 +7,7 @@ memory), ``<<`` merge keys are applied, and unknown tags such as Compose's ``!re
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterator
 
 import yaml
@@ -210,8 +211,29 @@ class _TooBig(Exception):
         self.node = node
 
 
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _flow_depth_exceeded(text: str, limit: int) -> int | None:
+    """Offset where flow nesting ([ and {) passes ``limit``: libyaml's composer recurses in C and
+    crashes the process on ~100k levels, so such input is refused before it gets there."""
+    depth = 0
+    for m in _BRACKETS.finditer(text):
+        if m.group() in "[{":
+            depth += 1
+            if depth > limit:
+                return m.start()
+        else:
+            depth = max(0, depth - 1)
+    return None
+
+
 def parse_yaml(text: str) -> tuple[YNode | None, list[ParseError]]:
     """Compose the first document of ``text`` into a YNode tree. Never raises."""
+    too_deep = _flow_depth_exceeded(text, MAX_DEPTH)
+    if too_deep is not None:
+        line = text.count("\n", 0, too_deep) + 1
+        return None, [ParseError(f"YAML nested deeper than {MAX_DEPTH} levels", line, 1)]
     try:
         docs = yaml.compose_all(text, Loader=_Loader)
         root = None

@@ -1,0 +1,92 @@
+"""JUnit XML for Jenkins, GitLab and other CI test views: one testcase per rule x file.
+
+A testcase exists for every file a rule reads (by the rule's ``files`` kinds) and for every file a
+rule reported on; it fails with one ``<failure>`` listing the rule's open findings in that file, is
+``<skipped>`` when its only findings are suppressed or baselined, and passes otherwise. Test suites
+are the seven layers.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+from ..model import LAYER_ORDER, Severity
+from .common import BASELINED, SUPPRESSED, entries, iso, report_time, rule_help_uri, stack_name
+
+_KIND_ALIASES = {"redis.conf": "redis", "pg_hba.conf": "pg_hba", "postgresql.conf": "pgconf"}
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _x(text: str) -> str:
+    return _XML_BAD.sub("\ufffd", str(text))
+
+
+def rule_kinds(rule) -> set[str]:
+    kinds = set()
+    for spec in rule.files:
+        for part in re.split(r"[+/]", spec):
+            part = part.strip()
+            kinds.add(_KIND_ALIASES.get(part, part))
+    return kinds
+
+
+def render_junit(result, threshold: Severity = Severity.LOW, *, when=None, **_: object) -> str:
+    files_by_kind: dict[str, list[str]] = {}
+    for rel, sf in result.stack.files.items():
+        files_by_kind.setdefault(sf.kind, []).append(rel)
+    all_files = sorted(result.stack.files)
+
+    cases: dict[tuple[str, str], list] = {}
+    for rule in result.rules.values():
+        kinds = rule_kinds(rule)
+        paths = all_files if "any" in kinds else sorted(p for k in kinds for p in files_by_kind.get(k, []))
+        for p in paths:
+            cases.setdefault((rule.id, p), [])
+    for f, status in entries(result):
+        cases.setdefault((f.rule, f.location.path), []).append((f, status))
+
+    stamp = iso(report_time(when))
+    root = ET.Element("testsuites", name=_x(f"dkscan {stack_name(result)}"))
+    totals = {"tests": 0, "failures": 0, "skipped": 0}
+    for layer in LAYER_ORDER:
+        ids = {r.id: i for i, r in enumerate(r for r in result.rules.values() if r.layer == layer)}
+        keys = sorted((k for k in cases if k[0] in ids), key=lambda k: (ids[k[0]], k[1]))
+        suite = ET.SubElement(root, "testsuite", name=f"dkscan.{layer.value}", timestamp=stamp)
+        n_fail = n_skip = 0
+        for rule_id, path in keys:
+            rule = result.rules[rule_id]
+            case = ET.SubElement(suite, "testcase", classname=f"dkscan.{layer.value}.{rule_id}",
+                                 name=_x(f"{rule_id} {rule.name} · {path}"), file=_x(path), time="0")
+            items = cases[(rule_id, path)]
+            open_ = [f for f, s in items if s not in (SUPPRESSED, BASELINED)]
+            hidden = [(f, s) for f, s in items if s in (SUPPRESSED, BASELINED)]
+            if open_:
+                n_fail += 1
+                worst = max(result.severity(f) for f in open_)
+                first = result.redact(open_[0].message)
+                msg = first if len(open_) == 1 else f"{len(open_)} findings; first: {first}"
+                body = [f"{path}:{f.location.start_line}:{f.location.start_col} {result.severity(f).label.upper()} "
+                        f"{f.rule} {result.redact(f.message)}" for f in open_]
+                body.append(f"{rule.title}. See {rule_help_uri(rule_id)}")
+                failure = ET.SubElement(case, "failure", message=_x(msg), type=worst.label)
+                failure.text = _x("\n".join(body))
+            elif hidden:
+                n_skip += 1
+                reasons = sorted({(f.suppressed or "suppressed") if s == SUPPRESSED else "baselined" for f, s in hidden})
+                ET.SubElement(case, "skipped", message=_x(result.redact("; ".join(reasons))))
+        suite.set("tests", str(len(keys)))
+        suite.set("failures", str(n_fail))
+        suite.set("errors", "0")
+        suite.set("skipped", str(n_skip))
+        suite.set("time", "0")
+        totals["tests"] += len(keys)
+        totals["failures"] += n_fail
+        totals["skipped"] += n_skip
+    root.set("tests", str(totals["tests"]))
+    root.set("failures", str(totals["failures"]))
+    root.set("errors", "0")
+    root.set("skipped", str(totals["skipped"]))
+    root.set("time", "0")
+    ET.indent(root, space="  ")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
