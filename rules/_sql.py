@@ -542,6 +542,15 @@ class Unit:
     func: Function | None = None
     plstmt: dict | None = None  # the PL/pgSQL statement it comes from
     line: int | None = None  # line of the PL/pgSQL statement
+    text: str = ""  # the PL/pgSQL expression text (``v := …`` for an assignment)
+
+    @property
+    def assign_target(self) -> str | None:
+        """The variable (last part, lower case) a PL/pgSQL assignment writes."""
+        if not self.plstmt or self.plstmt.get("kind") != "assign":
+            return None
+        m = re.match(r"\s*([A-Za-z_][\w$]*(?:\s*\.\s*[A-Za-z_][\w$]*)*)\s*(?:\[[^\]]*\]\s*)?:?=", self.text)
+        return m.group(1).split(".")[-1].strip().lower() if m else None
 
 
 @dataclass(eq=False)
@@ -1144,7 +1153,7 @@ def plpgsql_units(f: Function) -> Iterator[Unit]:
             node, shift = parsed
             off = expr_offset(f, lineno, text)
             base = (off if off is not None else f.body_line_offset(lineno)) + shift
-            yield Unit(f.doc, f.stmt, node, base, func=f, plstmt={"kind": kind, **sd}, line=first_line + lineno - 1)
+            yield Unit(f.doc, f.stmt, node, base, func=f, plstmt={"kind": kind, **sd}, line=first_line + lineno - 1, text=text)
 
 
 def unit_loc(unit: Unit, node: Any = None) -> Location:
@@ -1427,4 +1436,62 @@ def add_command_flags(svc, flags: list[str]) -> tuple[Edit, ...] | None:
         prefix = indent[: len(indent.rstrip()) - 1]
         lines = "".join(f"{prefix}- {w}\n" for w in words)
         return (Edit(Location(path, (last.end_line or last.line) + 1, 1), lines),)
+    return None
+
+
+def walk_targets(unit: Unit) -> Iterator[tuple[Any, str | None]]:
+    """(node, column) for every node of a unit: ``column`` is the column (or variable) the
+    node's value is written to or compared with, when the statement says (INSERT column list,
+    UPDATE SET, ``col = expr``, a PL/pgSQL assignment)."""
+    from pglast import ast
+
+    todo: list[tuple[Any, str | None]] = [(unit.node, unit.assign_target)]
+    while todo:
+        node, ctx = todo.pop()
+        if isinstance(node, tuple):
+            todo.extend((n, ctx) for n in reversed(node))
+            continue
+        if not isinstance(node, ast.Node):
+            continue
+        yield node, ctx
+        if isinstance(node, ast.InsertStmt):
+            cols = [(c.name or "").lower() for c in node.cols or ()]
+            sel = node.selectStmt
+            rows = []
+            if isinstance(sel, ast.SelectStmt):
+                if sel.valuesLists:
+                    rows = [tuple(r) for r in sel.valuesLists]
+                elif sel.targetList:
+                    rows = [tuple(t.val for t in sel.targetList)]
+                    for slot, child in children(sel):
+                        if slot != "targetList":
+                            todo.append((child, None))
+            for row in rows:
+                for i, expr in enumerate(row):
+                    todo.append((expr, cols[i] if i < len(cols) else None))
+            for slot, child in children(node):
+                if slot not in ("selectStmt", "cols"):
+                    todo.append((child, None))
+            continue
+        if isinstance(node, ast.ResTarget) and node.name and node.val is not None:
+            todo.append((node.val, node.name.lower()))
+            continue
+        if isinstance(node, ast.A_Expr) and ename(node.kind) == "AEXPR_OP":
+            lcol = column_of(node.lexpr)
+            rcol = column_of(node.rexpr)
+            if node.rexpr is not None:
+                todo.append((node.rexpr, lcol or ctx))
+            if node.lexpr is not None:
+                todo.append((node.lexpr, rcol or ctx))
+            continue
+        for _slot, child in children(node):
+            todo.append((child, ctx))
+
+
+def column_of(node: Any) -> str | None:
+    from pglast import ast
+
+    if isinstance(node, ast.ColumnRef):
+        parts = name_parts(node.fields)
+        return parts[-1].lower() if parts else None
     return None

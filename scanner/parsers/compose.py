@@ -433,6 +433,8 @@ _CLIENT_TOOL = re.compile(r"-(writer|reader|backup|commander|insight|box|surveyo
 def infer_role(name: str, svc: YMap) -> str:
     image = svc.str("image") or ""
     base = image.split("@")[0].rsplit("/", 1)[-1].split(":")[0].lower()
+    if "exporter" in base or "exporter" in name.lower():
+        return "other"  # postgres-exporter, redis_exporter, nginx-prometheus-exporter: metrics sidecars
     if any(base == g or base.startswith(g + "-") or base.endswith("-" + g) for g in GATEWAY_IMAGES):
         return "gateway"
     for role, names in ROLE_IMAGES:

@@ -1,4 +1,9 @@
-"""Report writers: each a pure function of an audit Result (and the rule catalog) to text."""
+"""Report writers: each a pure function of an audit Result (and the rule catalog) to text.
+
+Every writer takes ``render(fmt, result, threshold=..., when=..., label=...)``; format-specific
+options (``colour`` for text; ``sarif_category``, ``include_suppressed``, ``uri_prefix`` for SARIF)
+are ignored by the others. Modules are imported lazily: a text report never imports jinja2.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,10 @@ from collections import Counter
 
 from ..model import LAYER_ORDER, Severity
 
-FORMATS = ("text", "json")
+FORMATS = ("text", "json", "sarif", "html", "markdown", "junit")
+#: File suffix of each format (the examples in reports/ and the CLI's help use them).
+SUFFIXES = {"text": ".txt", "json": ".json", "sarif": ".sarif", "html": ".html", "markdown": ".md",
+            "junit": ".junit.xml"}
 
 
 def matrix(result) -> dict[str, dict[str, int]]:
@@ -16,11 +24,17 @@ def matrix(result) -> dict[str, dict[str, int]]:
 
 def render(fmt: str, result, **opts) -> str:
     if fmt == "text":
-        from .text import render_text
-
-        return render_text(result, **opts)
-    if fmt == "json":
-        from .json_report import render_json
-
-        return render_json(result, **opts)
-    raise ValueError(f"unknown format {fmt}")
+        from .text import render_text as fn
+    elif fmt == "json":
+        from .json_report import render_json as fn
+    elif fmt == "sarif":
+        from .sarif import render_sarif as fn
+    elif fmt == "html":
+        from .html import render_html as fn
+    elif fmt == "markdown":
+        from .markdown import render_markdown as fn
+    elif fmt == "junit":
+        from .junit import render_junit as fn
+    else:
+        raise ValueError(f"unknown format {fmt}")
+    return fn(result, **opts)

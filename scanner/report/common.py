@@ -15,6 +15,7 @@ import json
 import os
 import re
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 
 from .. import __version__
@@ -178,7 +179,12 @@ def mask_line(result, text: str) -> str:
     redactor), values of secret-class keys, URL passwords and SQL ``PASSWORD '...'`` masked."""
     if not text:
         return text
-    out = result.redact(text)
+    return _mask_cached(result.redact, len(result.redact), text)
+
+
+@lru_cache(maxsize=65536)
+def _mask_cached(redact, _size: int, text: str) -> str:
+    out = redact(text)
     out = _URL_PW.sub(lambda m: m.group("pre") + MASK, out)
     out = _SQL_PW.sub(lambda m: m.group("pre") + "'" + MASK + "'", out)
     out = _FLAG.sub(_mask_flag, out)
@@ -214,38 +220,59 @@ def snippet(result, loc: Location, context: int = 2, max_width: int = 240) -> li
 
 # -- fixes -------------------------------------------------------------------------------------
 
+def _line_starts(text: str) -> list[int]:
+    starts = [0]
+    pos = text.find("\n")
+    while pos != -1:
+        starts.append(pos + 1)
+        pos = text.find("\n", pos + 1)
+    return starts
+
+
 def _offset(line_starts: list[int], text_len: int, line: int, col: int) -> int:
     if line - 1 >= len(line_starts):
         return text_len
-    return min(line_starts[line - 1] + max(col, 1) - 1, text_len)
+    return min(line_starts[max(line, 1) - 1] + max(col, 1) - 1, text_len)
 
 
 def apply_edits(text: str, edits: list[Edit], show_secrets: bool = False) -> str:
-    """The text after ``edits`` (one file's, non-overlapping): 1-based line/col, end exclusive,
-    ``end_line=None`` inserts. Secret edits insert ``<generated>`` unless ``show_secrets``."""
-    starts = [0]
-    for i, ch in enumerate(text):
-        if ch == "\n":
-            starts.append(i + 1)
+    """The text after ``edits`` (one file's): 1-based line/col, end exclusive, ``end_line=None``
+    inserts. Secret edits insert ``<generated>`` unless ``show_secrets``. Of overlapping edits the
+    first (in file order) wins, as in one pass of ``dkscan fix``."""
+    starts = _line_starts(text)
     spans = []
     for e in edits:
         loc = e.location
         a = _offset(starts, len(text), loc.start_line, loc.start_col)
         b = a if loc.end_line is None else _offset(starts, len(text), loc.end_line, loc.end_col or 1)
         spans.append((a, max(a, b), e.new_text if (show_secrets or not e.secret) else GENERATED))
-    out = text
-    last = None
-    for a, b, new in sorted(spans, key=lambda s: (s[0], s[1]), reverse=True):
-        if last is not None and b > last:
-            continue  # overlapping edit: `dkscan fix` applies it in a later pass; the diff shows the first
-        out = out[:a] + new + out[b:]
-        last = a
-    return out
+    pieces = []
+    pos = 0
+    for a, b, new in sorted(spans, key=lambda s: (s[0], s[1])):
+        if a < pos:
+            continue  # overlaps an earlier edit: `dkscan fix` applies it in a later pass
+        pieces.append(text[pos:a])
+        pieces.append(new)
+        pos = b
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+_HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@")
+
+
+def _shift_hunk(line: str, by: int) -> str:
+    m = _HUNK.match(line)
+    if not m:
+        return line
+    a, b = int(m.group(1)) + by, int(m.group(3)) + by
+    return f"@@ -{a}{m.group(2) or ''} +{b}{m.group(4) or ''} @@" + line[m.end():]
 
 
 def fix_diff(result, fix: Fix | None, context: int = 2) -> str:
-    """The unified diff a fix makes, masked; secret text shows as ``<generated>``. Empty when the
-    fix edits a file the stack did not read."""
+    """The unified diff a fix makes, masked; secret text shows as ``<generated>``. Only the lines
+    around the edits are read and masked (a fix on a 5,000-line file costs a few lines). Empty
+    when the fix edits a file the stack did not read."""
     if fix is None or not fix.edits:
         return ""
     by_path: dict[str, list[Edit]] = {}
@@ -253,18 +280,27 @@ def fix_diff(result, fix: Fix | None, context: int = 2) -> str:
         by_path.setdefault(e.location.path, []).append(e)
     chunks = []
     for path in sorted(by_path):
+        edits = by_path[path]
         sf = result.stack.files.get(path)
-        before = sf.text if sf is not None and sf.doc is not None else None
-        if before is None:
-            if not (result.stack.root / path).exists():
-                before = ""  # the fix creates the file
-            else:
+        text = sf.text if sf is not None and sf.doc is not None else None
+        if text is None:
+            if (result.stack.root / path).exists():
                 continue
-        after = apply_edits(before, by_path[path])
-        a = [mask_line(result, x) for x in before.splitlines()]
-        b = [mask_line(result, x) for x in after.splitlines()]
-        diff = difflib.unified_diff(a, b, f"a/{path}", f"b/{path}", n=context, lineterm="")
-        chunks.append("\n".join(diff))
+            text = ""  # the fix creates the file
+        lines = text.split("\n")
+        first = min(e.location.start_line for e in edits)
+        last = max(max(e.location.start_line, e.location.end_line or 0) for e in edits)
+        lo = max(1, first - context)
+        hi = min(len(lines), last + context)
+        window = "\n".join(lines[lo - 1:hi])
+        moved = [dataclasses.replace(e, location=dataclasses.replace(
+            e.location, start_line=e.location.start_line - lo + 1,
+            end_line=None if e.location.end_line is None else e.location.end_line - lo + 1)) for e in edits]
+        after = apply_edits(window, moved)
+        a = [mask_line(result, x) for x in window.split("\n")] if window or text else []
+        b = [mask_line(result, x) for x in after.split("\n")] if after or text else []
+        diff = list(difflib.unified_diff(a, b, f"a/{path}", f"b/{path}", n=context, lineterm=""))
+        chunks.append("\n".join(_shift_hunk(d, lo - 1) for d in diff))
     return "\n".join(c for c in chunks if c)
 
 

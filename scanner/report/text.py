@@ -11,16 +11,18 @@ _COLOURS = {"critical": "\033[1;35m", "high": "\033[1;31m", "medium": "\033[33m"
 _RESET = "\033[0m"
 
 
-def display_path(result, rel: str) -> str:
+def display_path(result, rel: str, base=None) -> str:
     full = result.stack.root / rel
     try:
-        out = os.path.relpath(full)
+        out = os.path.relpath(full, base) if base is not None else os.path.relpath(full)
     except ValueError:
         out = str(full)
     return out if not out.startswith("../../..") else str(full)
 
 
-def render_text(result, colour: bool = False, threshold: Severity = Severity.LOW, **_: object) -> str:
+def render_text(result, colour: bool = False, threshold: Severity = Severity.LOW, *, path_base=None,
+                **_: object) -> str:
+    """``path_base``: show paths relative to this directory (default: the working directory)."""
     lines: list[str] = []
     by_layer: dict[str, list] = {}
     for f in result.findings:
@@ -37,7 +39,7 @@ def render_text(result, colour: bool = False, threshold: Severity = Severity.LOW
         lines.append(title + "─" * max(0, 72 - len(title)))
         for f in items:
             sev = result.severity(f).label
-            loc = f"{display_path(result, f.location.path)}:{f.location.start_line}:{f.location.start_col}"
+            loc = f"{display_path(result, f.location.path, path_base)}:{f.location.start_line}:{f.location.start_col}"
             lines.append(f"{loc}  {paint(sev, sev.upper()):<8}  {f.rule}  {f.message}")
         lines.append("")
     m = matrix(result)
