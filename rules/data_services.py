@@ -168,7 +168,7 @@ def _redis_users(stack, svc) -> list[tuple[object, str, str, int, str]]:
     """(app service, key, path, line, value) of env entries of other services that point at ``svc``."""
     out = []
     for other in stack.services:
-        if other is svc or other.role == "redis":
+        if other is svc or other.role in ("redis", "postgres", "minio", "nats", "prometheus", "certbot", "gateway"):
             continue
         for key, (value, path, line) in stack.service_env(other).items():
             if _refs_service(stack, value, svc):
@@ -236,7 +236,7 @@ def redis_persistence_off(stack):
         save, aof = off
         users = _redis_users(stack, svc)
         reasons = []
-        apps = {u[0] for u in users}
+        apps = list({id(u[0]): u[0] for u in users}.values())
         for app in apps:
             env = stack.service_env(app)
             for key in env:

@@ -30,6 +30,19 @@ def main() -> None:
     prometheus, nats) as one system."""
 
 
+REPORT_FORMATS = ["text", "json", "sarif", "html", "markdown", "junit"]  # = scanner.report.FORMATS (tested)
+_SUFFIX_FORMATS = {".sarif": "sarif", ".json": "json", ".html": "html", ".htm": "html", ".md": "markdown",
+                   ".markdown": "markdown", ".xml": "junit"}
+
+
+def _format_for(output: Path) -> str:
+    """The report format an --output file name implies (``report.sarif.json`` is SARIF)."""
+    name = output.name.lower()
+    if name.endswith((".sarif", ".sarif.json")):
+        return "sarif"
+    return _SUFFIX_FORMATS.get(Path(name).suffix, "text")
+
+
 def _use_colour(output: str | None) -> bool:
     if os.environ.get("NO_COLOR") is not None:
         return False
@@ -60,10 +73,11 @@ def _unreadable(path: Path) -> str | None:
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--format", "formats", multiple=True, type=click.Choice(["text", "json"]),
-              help="Report format (repeatable, paired with --output).")
+@click.option("--format", "formats", multiple=True, type=click.Choice(REPORT_FORMATS),
+              help="Report format (repeatable; the Nth --format goes to the Nth --output).")
 @click.option("--output", "outputs", multiple=True, type=click.Path(path_type=Path),
-              help="Write the report to FILE instead of stdout (repeatable).")
+              help="Write the report to FILE instead of stdout (repeatable; without --format the "
+                   "format follows the suffix: .sarif .json .html .md .xml, else text).")
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
               help="Exit 1 when a finding is at or above this severity (default: low).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
@@ -73,7 +87,12 @@ def _unreadable(path: Path) -> str | None:
               help="Report only findings not in this baseline (see `dkscan baseline`).")
 @click.option("--no-inline-suppressions", is_flag=True, default=False,
               help="Ignore `dkscan: ignore[...]` comments (central security review).")
-def audit(paths, formats, outputs, fail_on, config_path, select, baseline_path, no_inline_suppressions) -> None:
+@click.option("--sarif-category", default=None, metavar="CATEGORY",
+              help="SARIF runAutomationDetails.id: tells GitHub code scanning apart several dkscan uploads.")
+@click.option("--include-suppressed", is_flag=True, default=False,
+              help="Keep suppressed and baselined findings in SARIF, as suppressions (GitHub would open alerts).")
+def audit(paths, formats, outputs, fail_on, config_path, select, baseline_path, no_inline_suppressions,
+          sarif_category, include_suppressed) -> None:
     """Audit the stack in PATHS (directories and/or files; default: .)."""
     from .config import ConfigError, find_config, load_policy
     from .engine import audit as run_audit
@@ -121,6 +140,8 @@ def audit(paths, formats, outputs, fail_on, config_path, select, baseline_path, 
             sys.exit(EXIT_USAGE)
     result = run_audit(paths, policy, select=[s.upper() for s in select] or None, baseline=baseline,
                        inline_suppressions=False if no_inline_suppressions else None)
+    if not formats and outputs:
+        formats = [_format_for(out) for out in outputs]
     formats = list(formats) or ["text"]
     if not outputs:
         outputs = [None] * len(formats)
@@ -128,8 +149,13 @@ def audit(paths, formats, outputs, fail_on, config_path, select, baseline_path, 
         formats = formats * len(outputs)
     while len(outputs) < len(formats):
         outputs = list(outputs) + [None]
+    if sum(1 for out in outputs if out is None or str(out) == "-") > 1:
+        click.echo("dkscan: only one report can go to stdout; give an --output for each other --format", err=True)
+        sys.exit(EXIT_USAGE)
+    label = " ".join(str(p) for p in paths)
     for fmt, out in zip(formats, outputs):
-        text = render(fmt, result, colour=_use_colour(str(out) if out else None), threshold=threshold)
+        text = render(fmt, result, colour=_use_colour(str(out) if out else None), threshold=threshold,
+                      label=label, sarif_category=sarif_category, include_suppressed=include_suppressed)
         if out is None or str(out) == "-":
             click.echo(text, nl=False)
         else:

@@ -232,11 +232,37 @@ def placeholder(value: str) -> str | None:
     return None
 
 
-_WORD = r"(?:[A-Z]?[a-z]{2,}|[A-Z]{2,})"
-_WORD_DIGITS = re.compile(
-    rf"[^A-Za-z0-9]{{0,2}}{_WORD}(?:[-_.@ ]?{_WORD}){{0,6}}[-_.@#]?\d{{1,8}}[^A-Za-z0-9]{{0,3}}"
-    rf"|[^A-Za-z0-9]{{0,2}}\d{{1,8}}[-_.@#]?{_WORD}(?:[-_.@ ]?{_WORD}){{0,6}}[^A-Za-z0-9]{{0,3}}"
-)
+_WORD_THEN_DIGITS = re.compile(r"[^A-Za-z0-9]{0,2}([A-Za-z][A-Za-z_.@ -]*?)[-_.@#]?\d{1,8}[^A-Za-z0-9]{0,3}")
+_DIGITS_THEN_WORD = re.compile(r"[^A-Za-z0-9]{0,2}\d{1,8}[-_.@#]?([A-Za-z][A-Za-z_.@ -]*?)[^A-Za-z0-9]{0,3}")
+
+
+def _wordlike(letters: str) -> bool:
+    """Dictionary-looking words: lower, Capitalized or ALL-CAPS words (camel or separated), at most
+    four, every word of 4+ letters with a vowel. Random letters fail (``DTJpsHXGVG`` does)."""
+    parts = [p for p in re.split(r"[_.@ -]+", letters) if p]
+    words: list[str] = []
+    for part in parts:
+        if part.isupper() or part.islower():
+            words.append(part)
+            continue
+        pieces = re.findall(r"[A-Z][a-z]+|[a-z]+", part)
+        if "".join(pieces) != part:
+            return False
+        words.extend(pieces)
+    if not words or len(words) > 4 or sum(len(w) for w in words) < 3:
+        return False
+    upper = [w.isupper() and len(w) > 1 for w in words]
+    if any(upper) and not all(upper) and sum(upper) > 1:
+        return False
+    return all(len(w) < 4 or re.search(r"[aeiouyAEIOUY]", w) for w in words)
+
+
+def _word_digits(v: str) -> bool:
+    for pattern in (_WORD_THEN_DIGITS, _DIGITS_THEN_WORD):
+        m = pattern.fullmatch(v)
+        if m and _wordlike(m.group(1)):
+            return True
+    return False
 
 
 def _sequential(v: str) -> bool:
@@ -280,7 +306,7 @@ def weakness(key: str, value: str, min_password_len: int = 16, min_key_bytes: in
     elif len(v) < 16:
         reasons.append(f"{len(v)} chars < 16")
     if len(v) <= 64:
-        if _WORD_DIGITS.fullmatch(v):
+        if _word_digits(v):
             reasons.append("word + digits")
         core = re.sub(r"^[^A-Za-z0-9@$]+|[\d\W_]+$", "", v).lower().translate(_LEET)
         if core in _COMMON and "word + digits" not in reasons:
@@ -288,7 +314,7 @@ def weakness(key: str, value: str, min_password_len: int = 16, min_key_bytes: in
         if _repeated(v) or _sequential(v):
             reasons.append("repeated or sequential characters")
     if reasons and entropy(v) < 3.0:
-        reasons.append(f"low entropy ({entropy(v):.1f} bits/char)")
+        reasons.append(f"low entropy ({abs(entropy(v)):.1f} bits/char)")
     return reasons
 
 
@@ -526,8 +552,6 @@ def _compose_values(stack) -> Iterator[SecretValue]:
                 if not is_secret_key(var.key) or (raw and is_reference(raw)):
                     continue
                 value = var.value if isinstance(var.value, str) else str(var.value)
-                if listed and raw == "" and isinstance(node, YScalar):
-                    span = Location(doc.path, node.end_line, node.end_col - (1 if node.style in ("'", '"') else 0))
                 yield SecretValue(var.key, value, "compose", "environment", doc.path, loc, span, where, svc, doc, var)
             except Exception:  # noqa: BLE001 - odd YAML: skip the variable
                 continue

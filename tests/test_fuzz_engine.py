@@ -47,3 +47,64 @@ def test_every_parser_takes_any_bytes(data):
         assert doc.text == text
         for e in doc.errors:
             assert e.line >= 1 and e.col >= 1
+
+
+# --- mutations of real files: every bundled fixture and every corpus file --------------------------------
+
+from tests.conftest import SHARED  # noqa: E402
+
+_REAL = sorted(p for base in (Path(__file__).resolve().parent.parent / "fixtures", SHARED / "corpus")
+               for p in base.rglob("*") if p.is_file() and p.stat().st_size < 200_000 and p.name not in ("expected.json", "LICENSE-NOTE.txt"))
+
+
+def _mutate(data: bytes, how: str, at: int) -> bytes:
+    if not data:
+        return data
+    i = at % len(data)
+    if how == "truncate":
+        return data[:i]
+    if how == "delete-brace":
+        for ch in (b"{", b"}", b"[", b"]", b"(", b")"):
+            j = data.find(ch, i)
+            if j >= 0:
+                return data[:j] + data[j + 1:]
+        return data[:i]
+    if how == "delete-quote":
+        for ch in (b'"', b"'"):
+            j = data.find(ch, i)
+            if j >= 0:
+                return data[:j] + data[j + 1:]
+        return data
+    if how == "swap-indent":
+        lines = data.split(b"\n")
+        k = i % len(lines)
+        lines[k] = lines[k].lstrip() if lines[k].startswith((b" ", b"\t")) else b"    " + lines[k]
+        return b"\n".join(lines)
+    if how == "invalid-utf8":
+        return data[:i] + b"\xc3\x28\xff" + data[i:]
+    if how == "nul":
+        return data[:i] + b"\x00" + data[i:]
+    if how == "crlf":
+        return data.replace(b"\n", b"\r\n")
+    if how == "bom":
+        return b"\xef\xbb\xbf" + data
+    return data
+
+
+MUTATIONS = ["truncate", "delete-brace", "delete-quote", "swap-indent", "invalid-utf8", "nul", "crlf", "bom"]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(which=st.integers(0, 10_000), how=st.lists(st.tuples(st.sampled_from(MUTATIONS), st.integers(0, 1_000_000)), min_size=1, max_size=3))
+def test_mutated_real_files_never_crash(which, how):
+    assert _REAL, "no fixture or corpus files found"
+    src = _REAL[which % len(_REAL)]
+    data = src.read_bytes()
+    for name, at in how:
+        data = _mutate(data, name, at)
+    with tempfile.TemporaryDirectory() as tmp:
+        dst = Path(tmp) / src.name
+        dst.write_bytes(data)
+        result = audit([dst])
+        internal = [f.message for f in result.findings if f.rule == "OPS082"]
+        assert not internal, (src, how, internal)

@@ -146,32 +146,39 @@ def fingerprint(result, f: Finding) -> str:
 
 # -- masking -----------------------------------------------------------------------------------
 
-# KEY=value, KEY: value, "KEY": "value", --key value, --key=value
-_ASSIGN = re.compile(
-    r"""(?P<key>[A-Za-z_][\w.\-]*)(?P<q1>["']?)(?P<sep>\s*[:=]\s*|(?<=\w)\s+(?=\S))(?P<q2>["']?)(?P<val>[^\s"',;}\]]+)""")
-_FLAG = re.compile(r"""(?P<pre>--?)(?P<key>[A-Za-z][\w\-]*)(?P<sep>[= ]\s*)(?P<q>["']?)(?P<val>[^\s"',;]+)""")
+# KEY=value, KEY: value, "KEY": "value"
+_ASSIGN = re.compile(r"""(?P<key>[A-Za-z_][\w.\-]*)(?P<q1>["']?)(?P<sep>\s*[:=]\s*)(?P<q2>["']?)(?P<val>[^\s"',;}\]]+)""")
+# --key value, --key=value (command lines)
+_FLAG = re.compile(r"""(?<![\w-])(?P<pre>--?)(?P<key>[A-Za-z][\w\-]*)(?P<sep>[= ]\s*)(?P<q>["']?)(?P<val>[^\s"',;-][^\s"',;]*)""")
+# "KEY value" forms: Dockerfile ENV/ARG, redis.conf requirepass/masterauth
+_SPACED = re.compile(r"""^(?P<pre>\s*(?:(?:ENV|ARG)\s+(?P<key>[A-Za-z_]\w*)|(?P<rkey>requirepass|masterauth|masteruser))\s+["']?)(?P<val>[^\s"']+)""", re.I)
 _URL_PW = re.compile(r"(?P<pre>[a-z][a-z0-9+.\-]*://[^/\s:@]*:)(?P<pw>[^@\s/]+)(?=@)", re.I)
 _SQL_PW = re.compile(r"(?P<pre>\bPASSWORD\s+)(?P<q>'(?:[^']|'')*'|\"[^\"]*\")", re.I)
+# Values that are never secrets: keywords and booleans (`server_tokens off`, `token_required: true`).
+_NOT_SECRET_VALUE = frozenset({"on", "off", "true", "false", "yes", "no", "none", "null", "~", "build", MASK})
+
+
+def _secret_value(key: str, val: str) -> bool:
+    return is_secret_key(key) and not is_reference(val) and val.lower() not in _NOT_SECRET_VALUE
 
 
 def _mask_assign(m: re.Match) -> str:
-    key, val, sep = m.group("key"), m.group("val"), m.group("sep")
-    if sep.strip() == "" and not _line_start(m):
-        return m.group(0)  # "KEY value" only at the start of a line (Dockerfile ENV, redis.conf)
-    if not is_secret_key(key) or is_reference(val) or val == MASK:
+    if not _secret_value(m.group("key"), m.group("val")):
         return m.group(0)
     return m.group(0)[: m.start("val") - m.start(0)] + MASK
-
-
-def _line_start(m: re.Match) -> bool:
-    before = m.string[: m.start(0)]
-    return before.strip() in ("", "-", "ENV", "ARG", "export", "- ") or before.rstrip().endswith(("ENV", "ARG"))
 
 
 def _mask_flag(m: re.Match) -> str:
-    if not is_secret_key(m.group("key")) or is_reference(m.group("val")) or m.group("val") == MASK:
+    if not _secret_value(m.group("key"), m.group("val")):
         return m.group(0)
     return m.group(0)[: m.start("val") - m.start(0)] + MASK
+
+
+def _mask_spaced(m: re.Match) -> str:
+    key = m.group("key") or "password"
+    if not _secret_value(key, m.group("val")):
+        return m.group(0)
+    return m.group("pre") + MASK
 
 
 def mask_line(result, text: str) -> str:
@@ -187,6 +194,7 @@ def _mask_cached(redact, _size: int, text: str) -> str:
     out = redact(text)
     out = _URL_PW.sub(lambda m: m.group("pre") + MASK, out)
     out = _SQL_PW.sub(lambda m: m.group("pre") + "'" + MASK + "'", out)
+    out = _SPACED.sub(_mask_spaced, out)
     out = _FLAG.sub(_mask_flag, out)
     out = _ASSIGN.sub(_mask_assign, out)
     return out
