@@ -528,7 +528,31 @@ def nats_included_docs(stack, doc) -> list:
         sf = stack.files.get(rel)
         if sf is not None and sf.kind == "nats" and sf.doc is not None and sf.doc is not doc:
             out.append(sf.doc)
+        elif sf is None and rel != doc.path:
+            extra = _read_nats_fragment(stack, rel)
+            if extra is not None:
+                out.append(extra)
     return out
+
+
+def _read_nats_fragment(stack, rel: str):
+    """An included nats file discovery did not classify (``auth.conf``), parsed on demand."""
+
+    def compute():
+        from scanner.parsers import nats
+
+        if rel.startswith("..") or rel.startswith("/"):
+            return None
+        path = stack.root / rel
+        try:
+            if not path.is_file() or path.stat().st_size > 1_000_000:
+                return None
+            path.resolve().relative_to(stack.root.resolve())
+            return nats.parse(path.read_text(encoding="utf-8", errors="replace"), rel)
+        except (OSError, ValueError):
+            return None
+
+    return _memo(stack, ("natsfrag", rel), compute)
 
 
 def is_nats_included(stack, doc) -> bool:
@@ -724,38 +748,83 @@ def prometheus_web_config(svc) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
+def service_aliases(svc) -> set[str]:
+    """Every name ``svc`` answers to on its compose networks: its service name, ``container_name``,
+    ``hostname`` and network ``aliases``."""
+    from scanner.parsers.yamlnodes import YMap, YScalar, YSeq
+
+    names = {svc.name}
+    for key in ("container_name", "hostname"):
+        v = svc.str(key)
+        if v:
+            names.add(v)
+    nets = svc.get("networks")
+    if isinstance(nets, YMap):
+        for _k, net in nets.pairs():
+            if isinstance(net, YMap) and isinstance(net.get("aliases"), YSeq):
+                for a in net.get("aliases"):
+                    if isinstance(a, YScalar) and a.value is not None:
+                        names.add(str(a))
+    return names
+
+
 def host_names(stack) -> dict[str, object]:
-    """Every name a container of the stack answers to on a compose network: service names,
-    ``container_name``, ``hostname``, network ``aliases`` and ``links`` aliases -> the service."""
+    """Every name a container of the stack answers to on a compose network (service names,
+    ``container_name``, ``hostname``, network ``aliases``, ``links`` aliases) -> the service. When
+    several compose projects use a name, the first wins: use :func:`resolve_host` with ``near`` to
+    prefer the asking service's own project."""
 
     def compute():
-        from scanner.parsers.yamlnodes import YMap, YScalar, YSeq
-
         names: dict[str, object] = {}
         for svc in stack.services:
-            names.setdefault(svc.name, svc)
-            for key in ("container_name", "hostname"):
-                v = svc.str(key)
-                if v:
-                    names.setdefault(v, svc)
-            nets = svc.get("networks")
-            if isinstance(nets, YMap):
-                for _k, net in nets.pairs():
-                    if isinstance(net, YMap) and isinstance(net.get("aliases"), YSeq):
-                        for a in net.get("aliases"):
-                            if isinstance(a, YScalar) and a.value is not None:
-                                names.setdefault(str(a), svc)
-            links = svc.get("links")
-            if isinstance(links, YSeq):
-                for link in links:
-                    if isinstance(link, YScalar) and link.value is not None:
-                        alias = str(link).split(":")[-1]
-                        target = stack.service(str(link).split(":")[0])
-                        if target is not None:
-                            names.setdefault(alias, target)
+            for n in service_aliases(svc):
+                names.setdefault(n, svc)
+        for svc in stack.services:
+            for alias, target in _links(stack, svc):
+                names.setdefault(alias, target)
         return names
 
     return _memo(stack, "hostnames", compute)
+
+
+def _links(stack, svc) -> list:
+    from scanner.parsers.yamlnodes import YScalar, YSeq
+
+    out = []
+    links = svc.get("links")
+    if isinstance(links, YSeq):
+        for link in links:
+            if isinstance(link, YScalar) and link.value is not None:
+                target = stack.service(str(link).split(":")[0], svc)
+                if target is not None:
+                    out.append((str(link).split(":")[-1], target))
+    return out
+
+
+def _doc_names(stack, doc) -> dict[str, object]:
+    def compute():
+        names: dict[str, object] = {}
+        for svc in doc.services.values():
+            for n in service_aliases(svc):
+                names.setdefault(n, svc)
+        return names
+
+    return _memo(stack, ("docnames", id(doc)), compute)
+
+
+def resolve_host(stack, host: str, near=None):
+    """The service a host name reaches, preferring ``near``'s compose project; None when no
+    container of the stack answers to it."""
+    if not host:
+        return None
+    if near is not None:
+        for alias, target in _links(stack, near):
+            if alias == host:
+                return target
+        found = _doc_names(stack, near.doc).get(host)
+        if found is not None:
+            return found
+    return host_names(stack).get(host)
 
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0", "host.docker.internal", "host-gateway"}

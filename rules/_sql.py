@@ -365,7 +365,7 @@ class Table:
     rls: bool = False
     forced: bool = False
     rls_events: list = field(default_factory=list)  # (kind, doc, stmt, order): ENABLE/DISABLE/FORCE/NOFORCE
-    fks: list = field(default_factory=list)  # (Constraint, Location, pktable name)
+    fks: list = field(default_factory=list)  # (Constraint, Location, pktable name, column names)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -846,6 +846,16 @@ def _statement(model: SqlModel, st: _State, doc, stmt, node, order: int) -> None
         model.triggers.append(Trigger(node.trigname, key, (name_parts(node.funcname) or [""])[-1], bool((node.timing or 0) & 2),
                                       events, bool(node.row), doc, stmt))
         return
+    if isinstance(node, ast.RuleStmt):
+        # CREATE RULE … AS ON UPDATE TO audit_log DO INSTEAD NOTHING: rows cannot change
+        if node.instead and not node.actions and node.relation is not None:
+            t = model.table(node.relation, st.search)
+            key = t.key if t else (node.relation.schemaname or st.search[0], node.relation.relname)
+            event = ename(node.event).replace("CMD_", "").lower()
+            trg = Trigger(node.rulename, key, "", True, {event}, True, doc, stmt)
+            trg.rule = True  # type: ignore[attr-defined]
+            model.triggers.append(trg)
+        return
     if isinstance(node, ast.AlterSystemStmt):
         ss = node.setstmt
         if ss is not None and ss.name:
@@ -893,10 +903,10 @@ def _table_element(model: SqlModel, t: Table, elt: Any, doc, stmt) -> None:
         for c in elt.constraints or ():
             if ename(c.contype) == "CONSTR_FOREIGN":
                 cl = loc_at(doc, stmt.base + c.location) if getattr(c, "location", -1) >= 0 else loc
-                t.fks.append((c, cl, c.pktable.relname if c.pktable else ""))
+                t.fks.append((c, cl, c.pktable.relname if c.pktable else "", elt.colname.lower()))
     elif isinstance(elt, ast.Constraint) and ename(elt.contype) == "CONSTR_FOREIGN":
         cl = loc_at(doc, stmt.base + elt.location) if getattr(elt, "location", -1) >= 0 else stmt_loc(doc, stmt)
-        t.fks.append((elt, cl, elt.pktable.relname if elt.pktable else ""))
+        t.fks.append((elt, cl, elt.pktable.relname if elt.pktable else "", ", ".join(name_parts(elt.fk_attrs))))
 
 
 def _role_options(model: SqlModel, r: Role, options, doc, stmt, order: int) -> None:
@@ -1087,6 +1097,17 @@ def plpgsql_var_types(fn: dict | None) -> dict[str, str]:
                 out[name] = ((body.get("datatype") or {}).get("PLpgSQL_type") or {}).get("typname", "").lower()
             elif name:
                 out[name] = "record"
+    return out
+
+
+def plpgsql_var_defaults(fn: dict | None) -> dict[str, str | None]:
+    """Declared variables' default expressions (text), by name."""
+    out: dict[str, str | None] = {}
+    for d in (fn or {}).get("datums", []) or []:
+        body = d.get("PLpgSQL_var")
+        if isinstance(body, dict) and body.get("refname"):
+            dv = body.get("default_val")
+            out[body["refname"].lower()] = ((dv or {}).get("PLpgSQL_expr") or {}).get("query") if isinstance(dv, dict) else None
     return out
 
 
@@ -1290,13 +1311,13 @@ def app_users(stack) -> list[AppUser]:
 
 
 def app_role_names(stack) -> set[str]:
-    """The app's DB users; when the env names none, the LOGIN roles the SQL creates that are not
-    superusers (the roles an app would log in as)."""
+    """The app's DB users, and the LOGIN roles the SQL creates that are not superusers or
+    replication roles (the roles an app logs in as, whatever the env says today)."""
     names = {u.name for u in app_users(stack)}
-    if names:
-        return names
     model = sql_model(stack)
-    return {r.name for r in model.roles.values() if r.created and r.login and not r.has("superuser")}
+    names |= {r.name for r in model.roles.values()
+              if r.created and r.login and not r.has("superuser") and not r.has("isreplication")}
+    return names
 
 
 def superusers(stack) -> set[str]:

@@ -883,8 +883,8 @@ def cgroup_parent_set(stack):
 
 def mount_source_key(svc, m) -> str | None:
     """A comparable identity for a mount's source: ``volume:<name>`` or ``bind:<normalised path>``."""
-    if not m.source:
-        return None
+    if not m.source or "$" in m.source:
+        return None  # an unresolved variable: unknown
     if m.type == "volume":
         return f"volume:{m.source}"
     if m.type == "bind":

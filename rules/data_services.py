@@ -14,13 +14,13 @@ from ._services import (
     _nats_blocks,
     _nats_get,
     command_append_edit,
-    host_names,
     image_base,
     is_compose_host,
     minio_root_unset,
     nats_configs,
     redis_auth_problem,
     redis_config,
+    resolve_host,
     service_words_text,
 )
 from ._util import svc_loc, yloc
@@ -144,21 +144,20 @@ def redis_dangerous_commands(stack):
                                 f"rename-command and no ACL -@dangerous", snippet_key=f"{svc.name}:dangerous")
 
 
-def _refs_service(stack, value: str, svc) -> bool:
-    """``value`` (a URL, host or host:port) names ``svc``'s host."""
+def _refs_service(stack, value: str, svc, near=None) -> bool:
+    """``value`` (a URL, host or host:port) names ``svc``'s host, as seen from ``near``."""
     v = (value or "").strip()
-    if not v:
+    if not v or len(v) > 2048:
         return False
-    names = {n for n, s in host_names(stack).items() if s is svc}
     host = None
     if "://" in v:
         try:
             host = urlsplit(v).hostname
         except ValueError:
             host = None
-    else:
-        host = v.split("/")[0].rsplit(":", 1)[0] if not v.count(":") > 1 else v
-    return bool(host) and host in names
+    elif v.count(":") <= 1 and re.fullmatch(r"[A-Za-z0-9_.-]+(:\d+)?(/\S*)?", v):
+        host = v.split("/")[0].split(":")[0]
+    return bool(host) and resolve_host(stack, host, near) is svc
 
 
 PERSISTENCE_KEYS = ("SESSION", "QUEUE", "RATE_LIMIT", "JOB", "CELERY_BROKER")
@@ -171,7 +170,7 @@ def _redis_users(stack, svc) -> list[tuple[object, str, str, int, str]]:
         if other is svc or other.role in ("redis", "postgres", "minio", "nats", "prometheus", "certbot", "gateway"):
             continue
         for key, (value, path, line) in stack.service_env(other).items():
-            if _refs_service(stack, value, svc):
+            if _refs_service(stack, value, svc, other):
                 out.append((other, key, path, line, value))
     return out
 
@@ -330,7 +329,7 @@ def minio_deprecated_credential_vars(stack):
 
     ## What it does
     Flags `MINIO_ACCESS_KEY`, `MINIO_SECRET_KEY` (and their `_FILE` forms) in a MinIO service's
-    `environment:` or in an env file only MinIO services load. The same names in an application's
+    `environment:` or in an env file a MinIO service loads. The same names in an application's own
     environment (S3 client settings) are not MinIO's and are left alone.
 
     ## Why is this bad?
@@ -351,7 +350,7 @@ def minio_deprecated_credential_vars(stack):
 
     ## Fix safety
     Safe: the key is renamed in place; the fix is offered only where no other service reads the
-    same file and the new name is not already set there.
+    same file (an app may read the old name) and the new name is not already set there.
 
     ## References
     MinIO documentation, deprecated settings.
@@ -377,15 +376,14 @@ def minio_deprecated_credential_vars(stack):
                 continue
             seen_docs.add(doc.path)
             readers = [s for s in stack.services if any(d is doc for d in stack.service_dotenvs(s))]
-            if any(s.role != "minio" for s in readers):
-                continue  # a shared file: an app may read these names as its own settings
+            shared = any(s.role != "minio" for s in readers)  # an app may read these names as its own
             keys = {e.key for e in doc.entries}
             for e in doc.entries:
                 new = DEPRECATED_MINIO.get(e.key)
                 if new is None:
                     continue
                 loc = Location(doc.path, e.line, e.col, e.line, e.col + len(e.key))
-                fix = Fix(f"rename to {new}", (Edit(loc, new),)) if new not in keys else None
+                fix = Fix(f"rename to {new}", (Edit(loc, new),)) if new not in keys and not shared else None
                 yield hit(loc, f"{e.key} is deprecated in MinIO: use {new}", fix=fix, snippet_key=f"{doc.path}:{e.key}")
 
 
@@ -781,6 +779,19 @@ def _stateful_dirs(stack, svc) -> list[tuple[str, str]]:
     return []
 
 
+def _source_from_variable(m) -> bool:
+    """The mount's source is a ``${VAR}`` (its value is unknown here, not absent)."""
+    from scanner.parsers.yamlnodes import YMap, YScalar
+
+    node = m.node
+    if isinstance(node, YScalar):
+        return "$" in (node.raw or "").rsplit(":", 1)[0]
+    if isinstance(node, YMap):
+        src = node.get("source")
+        return isinstance(src, YScalar) and "$" in (src.raw or "")
+    return False
+
+
 def _ephemeral_compose(doc) -> bool:
     name = posixpath.basename(doc.path).lower()
     return bool(re.search(r"(^|[.\-_])(test|tests|ci|e2e)([.\-_]|$)", name))
@@ -885,7 +896,7 @@ def stateful_service_no_volume(stack):
             if _tmpfs_covers(svc, path):
                 continue
             m = _covering_mount(svc, path)
-            if m is not None and (m.source or m.type == "tmpfs"):
+            if m is not None and (m.source or m.type == "tmpfs" or _source_from_variable(m)):
                 continue
             how = "only an anonymous volume" if m is not None else "no volume"
             yield hit(svc_loc(svc), f"service '{svc.name}' keeps {what} in {path} with {how}: recreating the "

@@ -7,8 +7,8 @@ import re
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 
-from ._services import command_flag_edit_remove, host_names, is_nats_included, nats_included_docs, \
-    prometheus_web_config
+from ._services import command_flag_edit_remove, is_nats_included, nats_included_docs, prometheus_web_config, \
+    resolve_host, service_aliases
 from ._util import svc_loc, yloc
 
 
@@ -106,14 +106,50 @@ def _undefined_refs(doc):
         yield node, ref
 
 
-def _template_definition(stack, doc, name: str) -> str | None:
-    """A template env file beside the compose file (``.env.example``) that defines ``name``."""
+_TEMPLATE_ENV = re.compile(r"^\.?(env|dotenv)([.\-_](example|sample|template|dist|tpl|defaults?))+$|"
+                           r"^(example|sample|template)[.\-_]?\.env$|^\.env[.\-_].*(example|sample|template|dist)", re.I)
+
+
+def _templates(stack, directory: str) -> list:
+    """Env templates in ``directory`` (``env.example``, ``.env.sample``, ``example.env`` ...), parsed."""
     import posixpath
 
-    base = posixpath.dirname(doc.path)
-    for sf in stack.sources("env"):
-        if sf.template and posixpath.dirname(sf.rel) == base and sf.doc.get(name) is not None:
-            return sf.rel
+    from ._services import _memo
+
+    def compute():
+        from scanner.parsers import dotenv
+
+        out = []
+        for sf in stack.sources("env"):
+            if sf.template and posixpath.dirname(sf.rel) == directory:
+                out.append(sf.doc)
+        seen = {d.path for d in out}
+        try:
+            entries = sorted((stack.root / directory).iterdir()) if (stack.root / directory).is_dir() else []
+        except OSError:
+            entries = []
+        for p in entries[:500]:
+            rel = posixpath.join(directory, p.name) if directory else p.name
+            if rel in seen or not _TEMPLATE_ENV.search(p.name) or not p.is_file():
+                continue
+            try:
+                if p.stat().st_size > 1_000_000:
+                    continue
+                out.append(dotenv.parse(p.read_text(encoding="utf-8", errors="replace"), rel))
+            except OSError:
+                continue
+        return out
+
+    return _memo(stack, ("envtemplates", directory), compute)
+
+
+def _template_definition(stack, doc, name: str) -> str | None:
+    """A template env file beside the compose file (``env.example``) that defines ``name``."""
+    import posixpath
+
+    for tdoc in _templates(stack, posixpath.dirname(doc.path)):
+        if tdoc.get(name) is not None:
+            return tdoc.path
     return None
 
 
@@ -179,6 +215,8 @@ def variable_undefined(stack):
                 continue  # OPS061
             where = " or ".join(doc.env_sources) if doc.env_sources else "no .env beside the compose file"
             tmpl = _template_definition(stack, doc, ref.name)
+            if tmpl and not doc.env_sources:
+                continue  # the documented setup copies the template to .env, which is not committed
             extra = f"; only the template {tmpl} defines it" if tmpl else ""
             yield hit(_ref_location(doc, node, ref.name),
                       f"${{{ref.name}}} is not defined in any interpolation source ({where}{extra}); Compose will "
@@ -326,7 +364,7 @@ def proxied_without_auth(stack, svc, port: int) -> list:
     """nginx ``location`` nodes that proxy to ``svc:port`` without auth or an allow/deny list."""
     import re as _re
 
-    names = {n for n, s in host_names(stack).items() if s is svc}
+    names = service_aliases(svc)
     out = []
     for cfg in stack.nginx_configs:
         upstreams = {}
@@ -570,16 +608,16 @@ def scrape_target_unknown(stack):
     """
     if not stack.services:
         return
-    names = host_names(stack)
     for doc in stack.prometheus:
+        near = _prometheus_of(stack, doc)
         for t in doc.targets():
             host = (t.host or "").strip()
-            if not host or "$" in host or "{" in host:
-                continue
+            if not host or "$" in host or "{" in host or "://" in str(t.node):
+                continue  # a blackbox probe URL is not a scrape address
             low = host.lower()
             if low in ("localhost", "host.docker.internal") or low.startswith("127.") or "." in host or ":" in host:
                 continue
-            svc = names.get(host)
+            svc = resolve_host(stack, host, near)
             if svc is None:
                 yield hit(yloc(doc.path, t.node), f"job '{t.job}' scrapes '{host}', which is no compose service, "
                                                   f"container_name, hostname or alias: the target is always down",
@@ -594,18 +632,49 @@ def scrape_target_unknown(stack):
                           snippet_key=f"{t.job}:{host}:{t.port}")
 
 
+def _probes_tls(doc, job) -> bool:
+    """A blackbox-style job (``metrics_path: /probe``) with an ``https://`` target: it reports
+    ``probe_ssl_earliest_cert_expiry`` for the certificates certbot renews."""
+    if (job.str("metrics_path") or "") != "/probe":
+        return False
+    return any(t.job == doc.job_name(job) and str(t.node).startswith("https://") for t in doc.targets())
+
+
+def _prometheus_of(stack, doc):
+    """The prometheus service that mounts a prometheus configuration (None when none does)."""
+    sf = stack.files.get(doc.path)
+    for svc, _t in (sf.mounted_by if sf is not None else []):
+        return svc
+    return None
+
+
 def _is_exporter(svc) -> bool:
     img = (svc.image or "").split("@")[0].rsplit("/", 1)[-1].split(":")[0].lower()
     return "exporter" in img or "exporter" in svc.name.lower()
 
 
+_JOB_NAME = re.compile(r"(^|[-_])(init|migrate|migration|migrations|setup|seed|createbuckets?|bootstrap|provision)([-_]|$)", re.I)
+
+
+def _ephemeral(doc) -> bool:
+    import posixpath
+
+    return bool(re.search(r"(^|[.\-_])(test|tests|ci|e2e)([.\-_]|$)", posixpath.basename(doc.path).lower()))
+
+
 def _one_shot(svc) -> bool:
-    """A job that runs once: explicit ``restart: "no"``, ``restart_policy.condition: none``, or a
-    certbot ``certonly`` without a renew loop."""
+    """A job that runs once: explicit ``restart: "no"``, ``restart_policy.condition: none``, a
+    certbot ``certonly`` without a renew loop, or an init/migration job (``*-init``, ``*-migrate``,
+    ``migrate`` command) that does not restart unconditionally."""
     from scanner.parsers.yamlnodes import YMap
 
-    if svc.str("restart") in ("no", "false"):
+    restart = svc.str("restart")
+    if restart in ("no", "false"):
         return True
+    if restart not in ("always", "unless-stopped"):
+        words = svc.command_words() + svc.command_words("entrypoint")
+        if _JOB_NAME.search(svc.name) or any(w in ("migrate", "migration") for w in words[:3]):
+            return True
     deploy = svc.get("deploy")
     if isinstance(deploy, YMap):
         rp = deploy.get("restart_policy")
@@ -651,26 +720,28 @@ def service_not_scraped(stack):
                 return
             if "file_sd_configs" in job:
                 return  # targets live in files dkscan does not read
-    names = host_names(stack)
     scraped = set()
     for doc in docs:
+        near = _prometheus_of(stack, doc)
         for t in doc.targets():
-            svc = names.get(t.host)
+            svc = resolve_host(stack, t.host, near)
             if svc is not None:
                 scraped.add(id(svc))
     # exporters that are scraped cover the services they point at
     for svc in stack.services:
         if id(svc) not in scraped or not _is_exporter(svc):
             continue
-        text = " ".join([service_text for service_text in (svc.command_text(), svc.command_text("entrypoint"))] +
-                        [v for v, _p, _l in stack.service_env(svc).values()])
-        for name, other in names.items():
-            if other is svc or id(other) in scraped:
-                continue
-            if re.search(r"(?:^|[@/=\s,;\"'])" + re.escape(name) + r"(?::\d+|/|$|[\s,;\"'])", text):
+        text = " ".join([svc.command_text(), svc.command_text("entrypoint")] +
+                        [str(v) for v, _p, _l in stack.service_env(svc).values()])
+        for word in set(re.findall(r"[A-Za-z0-9_.-]+", text)):
+            other = resolve_host(stack, word, svc)
+            if other is not None and other is not svc:
                 scraped.add(id(other))
+    tls_probe = any(_probes_tls(doc, job) for doc in docs for job in doc.jobs)
     for svc in stack.services:
-        if id(svc) in scraped or _one_shot(svc):
+        if id(svc) in scraped or _one_shot(svc) or _ephemeral(svc.doc):
             continue
+        if svc.role == "certbot" and tls_probe:
+            continue  # certbot has no metrics: a blackbox probe of the served certificate watches its work
         yield hit(svc_loc(svc), f"service '{svc.name}' ({svc.role}) is scraped by no Prometheus job, directly or "
                                 f"through an exporter", related=[Location(docs[0].path, 1, 1)], snippet_key=svc.name)

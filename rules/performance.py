@@ -13,7 +13,7 @@ from scanner.config import parse_size
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 
-from ._services import command_append_edit, host_names, redis_config
+from ._services import command_append_edit, redis_config, resolve_host
 from ._util import svc_loc
 
 POOL_KEYS = ("DATABASE_POOL_SIZE", "DATABASE_POOL_MAX", "DB_POOL_SIZE", "DB_POOL_MAX", "DB_MAX_CONNECTIONS",
@@ -102,7 +102,6 @@ def _pg_targets(stack, value: str) -> str | None:
 def _client_of(stack, svc, pgs: list) -> object | None:
     """The postgres service ``svc`` connects to, when its environment says."""
     env = stack.service_env(svc)
-    names = host_names(stack)
     hinted = False
     for key, (value, _p, _l) in env.items():
         if key in DSN_KEYS or key in HOST_KEYS or re.match(r"^postgres(ql)?(\+\w+)?://", value or "", re.I):
@@ -110,8 +109,8 @@ def _client_of(stack, svc, pgs: list) -> object | None:
             if key in DSN_KEYS and "://" in (value or "") and host is None:
                 continue
             hinted = True
-            target = names.get(host or "")
-            if target is not None and target in pgs:
+            target = resolve_host(stack, host or "", svc)
+            if target is not None and any(target is p for p in pgs):
                 return target
     if hinted:
         same_doc = [p for p in pgs if p.doc is svc.doc]
@@ -376,8 +375,8 @@ def _cache_users(stack, svc) -> list[str]:
             continue
         if str(cache.get("CACHE_ENABLED", "true")).lower() in ("false", "0", "no", "off"):
             continue
-        pointing = {k for k, v in cache.items() if any(_refs_service(stack, v, r) for r in redises)}
-        if pointing and not any(_refs_service(stack, cache[k], svc) for k in pointing):
+        pointing = {k for k, v in cache.items() if any(_refs_service(stack, v, r, app) for r in redises)}
+        if pointing and not any(_refs_service(stack, cache[k], svc, app) for k in pointing):
             continue  # the app's cache is another Redis
         out.extend(f"{app.name} {k}" for k in sorted(pointing or cache)[:2])
     return out

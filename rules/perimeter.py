@@ -11,7 +11,7 @@ from scanner.registry import rule
 
 from ._util import svc_loc, yloc
 from .application import (delete_lines, in_service, insert_under_key, mount_loc, node_loc, scalar_text_span,
-                          unknown_vars)
+                          truthy, unknown_vars)
 
 GATEWAY = "gateway"
 DATA_ROLES = ("postgres", "redis", "minio", "nats")
@@ -150,10 +150,7 @@ def _bind_loopback_fix(svc, port) -> Fix | None:
         if isinstance(hip, YScalar):
             return Fix(desc, (Edit(Location(doc.path, hip.line, hip.col, hip.line, hip.end_col), '"127.0.0.1"'),), "unsafe") \
                 if hip.line == hip.end_line else None
-        tkey = node.key("target")
-        if tkey is None or tkey.line == node.line and not doc.line_text(tkey.line).lstrip().startswith("-"):
-            pass
-        if tkey is not None:
+        if node.key("target") is not None:
             first_key = min((k for k, _v in node.pairs()), key=lambda k: (k.line, k.col))
             indent = " " * (first_key.col - 1)
             last = max(v.end_line if not (v.end_col == 1 and v.end_line > v.line) else v.end_line - 1 for _k, v in node.pairs())
@@ -427,6 +424,11 @@ def _sensitive_mounts(stack):
             yield None, yloc(doc.path, dev), str(dev), ro, None, where
 
 
+def _where(source: str, where: str) -> str:
+    norm = posixpath.normpath(source) if source.startswith("/") else source
+    return "" if norm == where else f" ({where})" if where.startswith("a ") else f" (under {where})"
+
+
 def _add_ro_fix(svc, m) -> Fix | None:
     doc = svc.doc
     node = m.node
@@ -502,7 +504,7 @@ def sensitive_host_path_rw(stack):
             continue
         fix = _add_ro_fix(svc, m) if svc is not None and m is not None else None
         who = f"service '{svc.name}'" if svc is not None else "a named volume"
-        yield hit(loc, f"{who} mounts host path {source} ({where}) read-write: write access there is host root",
+        yield hit(loc, f"{who} mounts host path {source}{_where(source, where)} read-write: write access there is host root",
                   fix=fix, snippet_key=f"{svc.name if svc else 'volume'}:{source}")
 
 
@@ -544,7 +546,7 @@ def sensitive_host_path_ro(stack):
         if any(_under(path, e) for e in _RO_EXEMPT):
             continue
         who = f"service '{svc.name}'" if svc is not None else "a named volume"
-        yield hit(loc, f"{who} mounts host path {source} ({where}) read-only: host secrets and processes become readable",
+        yield hit(loc, f"{who} mounts host path {source}{_where(source, where)} read-only: host secrets and processes become readable",
                   snippet_key=f"{svc.name if svc else 'volume'}:{source}")
 
 
@@ -782,10 +784,6 @@ def data_network_not_internal(stack):
             yield hit(yloc(doc.path, key), f"network '{name}' joins data services ({', '.join(data)}) and no gateway but is not "
                       f"`internal: true`: its members keep a route to the internet",
                       fix=fix, snippet_key=f"network:{name}")
-
-
-def truthy(node) -> bool:
-    return isinstance(node, YScalar) and (node.value is True or str(node.value).strip().lower() in ("true", "yes", "on", "1"))
 
 
 __all__ = ["nginx_proxied_ports", "network_members", "sensitive_host_path", "svc_loc"]

@@ -153,31 +153,116 @@ def apply_config_ignores(result: Result, policy: Policy) -> None:
     result.findings = kept
 
 
-def audit(paths: list[Path], policy: Policy | None = None, select: Iterable[str] | None = None,
-          root: Path | None = None, inline_suppressions: bool | None = None,
-          baseline: dict | None = None, report_paths: Iterable[str] | None = None) -> Result:
-    """Build the Stack, run the rules, filter. ``report_paths`` keeps only findings located in those
-    files (relative to the root) — the pre-commit path, where the whole stack is still read."""
+@dataclass
+class _Unit:
+    """What one deployment's audit hands back (picklable, for the process pool)."""
+
+    findings: list[Finding]
+    suppressed: list[Finding]
+    files: dict[str, tuple[str, str, bool, int]]  # rel -> (kind, text, template, mode)
+    secrets: set[str]
+    stack: Stack | None = None  # the real Stack, when audited in this process
+
+
+def _audit_unit(paths: list[Path], root: Path, policy: Policy, select: list[str] | None,
+                inline: bool, skip: list[Path] = (), keep_stack: bool = True) -> _Unit:
     from . import suppress
 
-    policy = policy or Policy()
-    stack = build_stack(paths, policy, root=root)
+    stack = build_stack(paths, policy, root=root, skip_dirs=skip)
     rules = load_rules()
-    if select is None and policy.get("select"):
-        select = [str(x).upper() for x in policy.get("select")]
     selected = set(select) if select is not None else None
     findings = run_rules(stack, rules, selected)
     red = collect_secrets(stack)
-    findings = [dataclasses.replace(f, message=red(f.message)) for f in findings]
-    findings = _dedupe(findings)
+    findings = _dedupe([dataclasses.replace(f, message=red(f.message)) for f in findings])
     result = Result(stack, rules, findings, redact=red)
     filter_findings(result, policy)
     apply_config_ignores(result, policy)
-    enabled = policy.get("inline-suppressions", True) if inline_suppressions is None else inline_suppressions
-    meta = suppress.apply(result, stack, enabled=bool(enabled), selected=selected)
+    meta = suppress.apply(result, stack, enabled=inline, selected=selected)
     result.findings.extend(dataclasses.replace(m, message=red(m.message)) for m in meta
                            if selected is None or m.rule in selected)
     filter_findings(result, policy)
+    files = {} if keep_stack else {rel: (sf.kind, sf.text, sf.template, sf.mode) for rel, sf in stack.files.items()}
+    return _Unit(result.findings, result.suppressed, files, set(red._values), stack if keep_stack else None)
+
+
+def _unit_worker(args):
+    return _audit_unit(*args, keep_stack=False)
+
+
+def _merge_stacks(root: Path, policy: Policy, units: list[_Unit]) -> Stack:
+    from .parsers.base import Document
+    from .stack import SourceFile
+
+    if len(units) == 1 and units[0].stack is not None:
+        return units[0].stack
+    merged = Stack(root, policy)
+    for u in units:
+        if u.stack is not None:
+            merged.files.update(u.stack.files)
+            merged.compose_docs.extend(u.stack.compose_docs)
+            merged.nginx_configs.extend(u.stack.nginx_configs)
+            merged.problems.extend(u.stack.problems)
+            merged.explicit |= u.stack.explicit
+        else:
+            for rel, (kind, text, template, mode) in u.files.items():
+                merged.files[rel] = SourceFile(root / rel, rel, kind, Document(rel, text), mode=mode, template=template)
+    return merged
+
+
+def default_jobs() -> int:
+    import os
+
+    env = os.environ.get("DKSCAN_JOBS")
+    if env and env.isdigit():
+        return max(1, int(env))
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+PARALLEL_MIN_UNITS = 8
+
+
+def audit(paths: list[Path], policy: Policy | None = None, select: Iterable[str] | None = None,
+          root: Path | None = None, inline_suppressions: bool | None = None,
+          baseline: dict | None = None, report_paths: Iterable[str] | None = None,
+          jobs: int | None = None) -> Result:
+    """Audit ``paths``. Each deployment (the shallowest directories holding a compose file) is one
+    Stack, audited on its own — in parallel across processes when there are many — and the findings
+    are merged and sorted, so the result is the same whatever the number of processes.
+    ``report_paths`` keeps only findings located in those files (relative to the root): the
+    pre-commit path, where the whole stack is still read."""
+    from .stack import _common_root, stack_units
+
+    policy = policy or Policy()
+    paths = [Path(p) for p in paths]
+    if select is None and policy.get("select"):
+        select = [str(x).upper() for x in policy.get("select")]
+    select_list = sorted(set(select)) if select is not None else None
+    root = (root or _common_root(paths)).resolve()
+    inline = bool(policy.get("inline-suppressions", True) if inline_suppressions is None else inline_suppressions)
+    units = stack_units(paths)
+    if len(units) <= 1:
+        work = [(paths, root, policy, select_list, inline, [])]
+    else:
+        work = [([u], root, policy, select_list, inline, []) for u in units]
+        work.append((paths, root, policy, select_list, inline, units))  # files outside every deployment
+    jobs = default_jobs() if jobs is None else max(1, jobs)
+    if jobs > 1 and len(work) >= PARALLEL_MIN_UNITS:
+        import multiprocessing as mp
+
+        load_rules()  # imported once, inherited by the forked workers
+        ctx = mp.get_context("fork")
+        with ctx.Pool(min(jobs, len(work))) as pool:
+            done = pool.map(_unit_worker, work, chunksize=max(1, len(work) // (jobs * 4)))
+    else:
+        done = [_audit_unit(*w) for w in work]
+    stack = _merge_stacks(root, policy, done)
+    red = Redactor()
+    for u in done:
+        for v in u.secrets:
+            red.add(v)
+    findings = [f for u in done for f in u.findings]
+    result = Result(stack, load_rules(), _dedupe(findings), redact=red)
+    result.suppressed = [f for u in done for f in u.suppressed]
     if baseline is not None:
         from .baseline import split
 
@@ -188,4 +273,5 @@ def audit(paths: list[Path], policy: Policy | None = None, select: Iterable[str]
         result.suppressed = [f for f in result.suppressed if f.location.path in keep]
         result.baselined = [f for f in result.baselined if f.location.path in keep]
     result.findings.sort(key=Finding.sort_key)
+    result.suppressed.sort(key=Finding.sort_key)
     return result

@@ -246,7 +246,7 @@ def _wordlike(letters: str) -> bool:
             words.append(part)
             continue
         pieces = re.findall(r"[A-Z][a-z]+|[a-z]+", part)
-        if "".join(pieces) != part:
+        if "".join(pieces) != part or any(len(p) < 3 and p[0].isupper() for p in pieces[1:]):
             return False
         words.extend(pieces)
     if not words or len(words) > 4 or sum(len(w) for w in words) < 3:
@@ -254,7 +254,8 @@ def _wordlike(letters: str) -> bool:
     upper = [w.isupper() and len(w) > 1 for w in words]
     if any(upper) and not all(upper) and sum(upper) > 1:
         return False
-    return all(len(w) < 4 or re.search(r"[aeiouyAEIOUY]", w) for w in words)
+    return all((len(w) < 4 or re.search(r"[aeiouy]", w, re.I)) and not re.search(r"[^aeiouy]{5}", w, re.I)
+               for w in words)
 
 
 def _word_digits(v: str) -> bool:

@@ -67,7 +67,7 @@ def classify(name: str) -> str | None:
     return None
 
 
-_NGINX_SNIFF = re.compile(r"^\s*(server|location|upstream|http|events|listen|proxy_pass|server_name|add_header|worker_processes|include|map|ssl_certificate|root|limit_req_zone)\b[^\n]*[;{]", re.M)
+_NGINX_SNIFF = re.compile(r"^\s*(?:if\s*\(\s*[$!-]|return\s+[1-5]\d\d\b|set\s+\$\w+\s|allow\s+[\d:a]|deny\s+all\b|(server|location|upstream|http|events|listen|proxy_pass|server_name|add_header|worker_processes|include|map|ssl_certificate|root|limit_req_zone|error_log|access_log|resolver|set_real_ip_from|real_ip_header|valid_referers|stub_status|autoindex|alias|proxy_set_header|rewrite|ssl_protocols|ssl_ciphers|client_max_body_size|limit_req|worker_rlimit_nofile|server_tokens)\b)[^;{}\n]*(?:\n[^;{}\n]*){0,5}[;{]", re.M)
 
 
 def sniff_nginx(text: str) -> bool:
@@ -206,10 +206,26 @@ class NginxConfig:
     service: object | None = None  # the compose Service whose container loads it
     files: list[str] = field(default_factory=list)  # every file spliced in
 
+    def _index(self) -> tuple[list[Node], dict[str, list[Node]]]:
+        idx = self.__dict__.get("_idx")
+        if idx is None:
+            order = [n for n in self.root.walk() if n.d is not None]
+            by_name: dict[str, list[Node]] = {}
+            for n in order:
+                by_name.setdefault(n.name, []).append(n)
+            idx = (order, by_name)
+            self.__dict__["_idx"] = idx
+        return idx
+
     def nodes(self, *names: str) -> Iterator[Node]:
-        for n in self.root.walk():
-            if n.d is not None and (not names or n.name in names):
-                yield n
+        """Directives of the effective configuration in document order (an index built once)."""
+        order, by_name = self._index()
+        if not names:
+            return iter(order)
+        if len(names) == 1:
+            return iter(by_name.get(names[0], ()))
+        wanted = set(names)
+        return (n for n in order if n.name in wanted)
 
     @property
     def servers(self) -> list[Node]:
@@ -239,6 +255,7 @@ class Stack:
         self.compose_docs: list = []  # ComposeDocument, overrides merged
         self.nginx_configs: list[NginxConfig] = []
         self.explicit: set[str] = set()  # files named on the command line
+        self.skip_dirs: set[str] = set()  # directories another unit of the scan covers
 
     # -- accessors used by rules ------------------------------------------------------------
     def docs(self, kind: str) -> list:
@@ -480,7 +497,8 @@ def discover(stack: Stack, paths: Iterable[Path]) -> list[tuple[Path, str]]:
             continue
         for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.endswith(".egg-info")
-                                 and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg")))
+                                 and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg"))
+                                 and os.path.join(dirpath, d) not in stack.skip_dirs)
             for name in sorted(filenames):
                 seen += 1
                 if seen > MAX_FILES:
@@ -570,11 +588,34 @@ _OVERRIDE = re.compile(r"^(docker-)?compose\.override\.ya?ml$")
 _BASE = re.compile(r"^(docker-)?compose\.ya?ml$")
 
 
-def build_stack(paths: list[Path], policy: Policy | None = None, root: Path | None = None) -> Stack:
+def stack_units(paths: list[Path]) -> list[Path]:
+    """The shallowest directories under ``paths`` that hold a compose file: each is one deployment."""
+    units: list[Path] = []
+    seen = 0
+    for p in paths:
+        p = Path(p)
+        if not p.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
+            seen += len(filenames) + len(dirnames)
+            if seen > MAX_FILES:
+                return []
+            if any(classify(f) == "compose" for f in filenames):
+                units.append(Path(dirpath))
+                dirnames[:] = []  # nested compose files belong to this deployment
+                continue
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.endswith(".egg-info")
+                                 and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg")))
+    return units
+
+
+def build_stack(paths: list[Path], policy: Policy | None = None, root: Path | None = None,
+                skip_dirs: Iterable[Path] = ()) -> Stack:
     paths = [Path(p) for p in paths]
     if root is None:
         root = _common_root(paths)
     stack = Stack(root.resolve(), policy)
+    stack.skip_dirs = {str(Path(d)) for d in skip_dirs}
     found = discover(stack, paths)
     by_kind: dict[str, list[tuple[Path, str]]] = {}
     for path, kind in found:

@@ -50,9 +50,10 @@ def _stack(tmp_path):
 
 def test_safe_by_default_unsafe_on_request(tmp_path):
     d = _stack(tmp_path)
-    safe = plan_fixes([d])
+    only = {"PER001", "GW032"}
+    safe = plan_fixes([d], rules=only)
     assert "nginx/nginx.conf" in safe.changed and "docker-compose.yml" not in safe.changed
-    unsafe = plan_fixes([d], unsafe=True)
+    unsafe = plan_fixes([d], unsafe=True, rules=only)
     assert "docker-compose.yml" in unsafe.changed
     new = unsafe.new["docker-compose.yml"]
     assert '"127.0.0.1:5432:5432"' in new
@@ -62,7 +63,7 @@ def test_safe_by_default_unsafe_on_request(tmp_path):
 
 def test_apply_writes_atomically_keeps_mode_and_backup(tmp_path):
     d = _stack(tmp_path)
-    plan = plan_fixes([d], unsafe=True)
+    plan = plan_fixes([d], unsafe=True, rules={"PER001", "GW032"})
     written = write_changes(plan, backup=True)
     assert set(written) == {"docker-compose.yml", "nginx/nginx.conf"}
     assert oct(os.stat(d / "docker-compose.yml").st_mode & 0o777) == "0o640"

@@ -182,6 +182,7 @@ def _parse(doc: SqlDocument) -> None:
             start = raw.stmt_location or 0
             length = raw.stmt_len or (len(masked) - start)
             doc.statements.append(_make_stmt(doc, start, start + length, raw.stmt))
+        _check_bodies(doc)
         return
     # slow path: statement by statement
     import sqlparse
@@ -209,3 +210,52 @@ def _parse(doc: SqlDocument) -> None:
             s = idx + (raw.stmt_location or 0)
             length = raw.stmt_len or (end - s)
             doc.statements.append(_make_stmt(doc, s, s + length, raw.stmt, base=idx))
+    _check_bodies(doc)
+
+
+def body_language(node: Any) -> tuple[str | None, str | None]:
+    """(language, body text) of a CREATE FUNCTION/PROCEDURE or DO statement; (None, None) otherwise."""
+    kind = type(node).__name__
+    if kind not in ("CreateFunctionStmt", "DoStmt"):
+        return None, None
+    opts = (node.args if kind == "DoStmt" else node.options) or ()
+    lang = "plpgsql" if kind == "DoStmt" else None
+    body = None
+    for de in opts:
+        if de.defname == "language":
+            lang = (getattr(de.arg, "sval", None) or "").lower()
+        elif de.defname == "as":
+            arg = de.arg[0] if isinstance(de.arg, tuple) and len(de.arg) == 1 else de.arg
+            body = getattr(arg, "sval", None)
+    if kind == "CreateFunctionStmt" and getattr(node, "sql_body", None) is not None:
+        lang, body = lang or "sql", None
+    return lang, body
+
+
+def _check_bodies(doc: SqlDocument) -> None:
+    """What PostgreSQL checks when it creates a function (``check_function_bodies``) or runs a DO
+    block: the PL/pgSQL body compiles, a ``LANGUAGE sql`` body parses, a language is given."""
+    import pglast
+
+    for stmt in doc.statements:
+        if stmt.node is None:
+            continue
+        lang, body = body_language(stmt.node)
+        if lang is None and type(stmt.node).__name__ != "CreateFunctionStmt":
+            continue
+        message = None
+        if lang is None:
+            if body is not None:
+                message = "no language specified"
+        elif lang == "plpgsql":
+            _data, err = stmt.plpgsql()
+            if err:
+                message = f"PL/pgSQL body: {err}"
+        elif lang == "sql" and body is not None:
+            try:
+                pglast.parse_sql(body)
+            except pglast.parser.ParseError as exc:
+                message = f"SQL function body: {exc.args[0] if exc.args else 'syntax error'}"
+        if message:
+            stmt.error = message
+            doc.errors.append(ParseError(f"PostgreSQL would reject this statement: {message}", stmt.line, stmt.col))

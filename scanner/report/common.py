@@ -123,25 +123,12 @@ def layer_counts(result) -> dict[str, int]:
     return out
 
 
-_WS = re.compile(r"\s+")
-
-
-def _source_line(result, loc: Location) -> str:
-    sf = result.stack.files.get(loc.path)
-    if sf is None or sf.doc is None:
-        return ""
-    return sf.doc.line_text(loc.start_line)
-
-
 def fingerprint(result, f: Finding) -> str:
-    """A stable key for a finding that survives line shifts: rule + path + the normalized
-    ``snippet_key`` (else the masked, whitespace-normalized source line, else the message).
+    """The finding's stable key (``scanner.fingerprint``: rule + path + normalized snippet, redacted,
+    hashed), the same value a baseline records, so SARIF/JSON and baselines agree."""
+    from ..fingerprint import fingerprint as _fp
 
-    Hashed, and built from redacted text only, so it never carries (or confirms) a secret."""
-    key = f.snippet_key or mask_line(result, _source_line(result, f.location)) or f.message
-    key = _WS.sub(" ", result.redact(key)).strip()
-    raw = "\0".join((f.rule, f.location.path, key))
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+    return _fp(f, result.stack, result.redact)
 
 
 # -- masking -----------------------------------------------------------------------------------
@@ -155,7 +142,7 @@ _SPACED = re.compile(r"""^(?P<pre>\s*(?:(?:ENV|ARG)\s+(?P<key>[A-Za-z_]\w*)|(?P<
 _URL_PW = re.compile(r"(?P<pre>[a-z][a-z0-9+.\-]*://[^/\s:@]*:)(?P<pw>[^@\s/]+)(?=@)", re.I)
 _SQL_PW = re.compile(r"(?P<pre>\bPASSWORD\s+)(?P<q>'(?:[^']|'')*'|\"[^\"]*\")", re.I)
 # Values that are never secrets: keywords and booleans (`server_tokens off`, `token_required: true`).
-_NOT_SECRET_VALUE = frozenset({"on", "off", "true", "false", "yes", "no", "none", "null", "~", "build", MASK})
+_NOT_SECRET_VALUE = frozenset({"on", "off", "true", "false", "yes", "no", "none", "null", "~", "build", MASK, GENERATED.lower()})
 
 
 def _secret_value(key: str, val: str) -> bool:

@@ -209,11 +209,13 @@ def _fix(result, f: Finding, prefix: str) -> om.Fix | None:
     )
 
 
-def _suppression(f: Finding, status: str) -> om.Suppression:
+def _suppression(result, f: Finding, status: str) -> om.Suppression:
     if status == BASELINED:
-        return om.Suppression(kind="external", justification="in the dkscan baseline", state="accepted")
-    reason = f.suppressed or "suppressed"
-    kind = "external" if reason.lower().startswith(("config", "policy", ".dkscan", "ignore")) else "inSource"
+        return om.Suppression(kind="external", justification=result.redact(f.suppressed or "baseline"),
+                              state="accepted")
+    reason = result.redact(f.suppressed or "suppressed")
+    # the engine writes "inline (path:line): reason" or "config: reason"
+    kind = "inSource" if reason.startswith("inline") else "external"
     return om.Suppression(kind=kind, justification=reason, state="accepted")
 
 
@@ -236,7 +238,7 @@ def result_object(result, f: Finding, status: str, rule_index: dict[str, int], p
     if fix is not None:
         res.fixes = [fix]
     if status != SHOWN:
-        res.suppressions = [_suppression(f, status)]
+        res.suppressions = [_suppression(result, f, status)]
     if baseline_active:
         res.baseline_state = "unchanged" if status == BASELINED else "new"
     props: dict[str, Any] = {"severity": sev.label, "layer": rule.layer.value}
