@@ -6,7 +6,8 @@ modules import them; change a signature only together with every caller.
 
 Contents
 --------
-- **Servers and listeners**: :func:`listen_specs`, :func:`is_tls_server`, :func:`node_loc`.
+- **Servers and listeners**: :func:`listen_specs`, :func:`is_tls_server`, :func:`node_loc`,
+  :func:`opaque` / :func:`unresolved_includes` (an include dkscan cannot read may set anything).
 - **Response headers**: :class:`Header`, :func:`add_header_chain` (nginx's ``add_header``
   inheritance trap, ``add_header_inherit on|off|merge`` of nginx >= 1.29.3), :func:`effective_headers`
   (adds ``more_set_headers`` / ``more_clear_headers`` of headers-more, which merge across levels, and
@@ -392,8 +393,15 @@ def response_levels(server, content_only: bool = False) -> list:
         return levels
     levels = _memo(server, "response_levels", compute)
     if content_only:
-        levels = [l for l in levels if not has_direct_return(l) and not is_deny_all_only(l) and not redirects(l)]
+        levels = [l for l in levels if not has_direct_return(l) and not is_deny_all_only(l) and not redirects(l)
+                  and not is_acme_location(l)]
     return levels
+
+
+def is_acme_location(level) -> bool:
+    """``location /.well-known/acme-challenge/`` (or any location under ``/.well-known``)."""
+    return level.d is not None and level.name == "location" and bool(
+        re.search(r"\.well-known|acme-challenge", location_match(level)[1], re.I))
 
 
 def redirects(level) -> bool:
@@ -402,6 +410,63 @@ def redirects(level) -> bool:
         return False
     return any(c.name == "rewrite" and len(c.args) >= 2 and c.args[1].startswith(("https://", "http://", "$scheme://"))
                and (len(c.args) == 2 or c.args[2] in ("permanent", "redirect")) for c in level.children)
+
+
+IMAGE_INCLUDES = ("mime.types", "fastcgi_params", "fastcgi.conf", "scgi_params", "uwsgi_params", "koi-utf",
+                  "koi-win", "win-utf", "proxy_params")
+
+
+def _resolved_includes(cfg) -> set[int]:
+    def compute():
+        out: set[int] = set()
+        for n in cfg.root.walk():
+            for inc in n.via:
+                out.add(id(inc))
+        return out
+    return _memo(cfg.root, "resolved_includes", compute)
+
+
+def unresolved_includes(cfg, level) -> list:
+    """``include`` directives in ``level`` or an enclosing level whose files dkscan could not read
+    (created at deploy time, e.g. certbot's ``/etc/letsencrypt/options-ssl-nginx.conf``); the
+    image's own files (mime.types, fastcgi_params, ...) are known and harmless."""
+    resolved = _resolved_includes(cfg)
+    out = []
+    cur = level
+    while cur is not None:
+        for c in cur.children:
+            if c.name != "include" or not c.args or c.d is None or id(c.d) in resolved:
+                continue
+            pattern = c.args[0]
+            base = pattern.rsplit("/", 1)[-1]
+            if base in IMAGE_INCLUDES or "modules-enabled" in pattern:
+                continue
+            out.append(c)
+        cur = cur.parent
+    return out
+
+
+# Files generated at deploy time whose content is known: the directives they set.
+KNOWN_INCLUDES = {
+    # certbot's nginx plugin (Mozilla intermediate: TLSv1.2+1.3, ECDHE+AEAD, shared cache)
+    "options-ssl-nginx.conf": frozenset({"ssl_session_cache", "ssl_session_timeout", "ssl_session_tickets",
+                                         "ssl_protocols", "ssl_prefer_server_ciphers", "ssl_ciphers"}),
+}
+
+
+def opaque(cfg, level, directives: tuple[str, ...] | None = None) -> bool:
+    """True when an unreadable include in scope could set what a "missing directive" rule looks
+    for (any of ``directives``; None = anything): such rules stay silent rather than guess. Known
+    generated files (certbot's ``options-ssl-nginx.conf``) only count for the directives they set."""
+    for inc in unresolved_includes(cfg, level):
+        known = KNOWN_INCLUDES.get(inc.args[0].rsplit("/", 1)[-1])
+        if known is not None and directives is not None and not known.intersection(directives):
+            continue
+        return True
+    return False
+
+
+HEADER_DIRECTIVES = ("add_header", "add_header_inherit", "more_set_headers", "more_clear_headers", "security_headers")
 
 
 # --------------------------------------------------------------------------------------------

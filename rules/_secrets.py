@@ -98,6 +98,7 @@ def classify(stack, sv: SecretValue) -> tuple[str, str] | None:
 
 
 _CACHE: dict[int, tuple[object, list]] = {}
+_GENERATED: dict[int, tuple[object, dict]] = {}
 
 
 def classified(stack) -> list[tuple[SecretValue, str, str]]:
@@ -137,7 +138,17 @@ def regenerate_fix(stack, sv: SecretValue, description: str = "write a random va
                   and same_credential(sv, o)]
     jwt = any(is_jwt_hmac_key(o.key) for o in group)
     key = "PASSWORD" if any(o.source == "url" for o in group) else sv.key
-    new = generate_secret(key, jwt=jwt)
+    # one fresh value per credential and stack: whichever finding's fix the engine applies in each
+    # file, every place of the credential gets the same new value
+    if len(_GENERATED) > 16 and id(stack) not in _GENERATED:
+        _GENERATED.clear()
+    memo = _GENERATED.setdefault(id(stack), (stack, {}))
+    if memo[0] is not stack:
+        _GENERATED[id(stack)] = memo = (stack, {})
+    slot = (sv.value, repr(purpose(sv)), description) if sv.value else (sv.path, sv.line, sv.key, description)
+    new = memo[1].get(slot)
+    if new is None:
+        new = memo[1][slot] = generate_secret(key, jwt=jwt)
     edits = []
     seen = set()
     for o in group:

@@ -164,6 +164,11 @@ def _env_var(stack, svc, key: str):
     return None
 
 
+def service_env(stack, svc) -> dict:
+    """``stack.service_env(svc)``, computed once per stack and service."""
+    return _memo(stack, ("env", id(svc)), lambda: stack.service_env(svc))
+
+
 def _env_has(stack, svc, *keys: str) -> bool:
     return any(_env_var(stack, svc, k) is not None for k in keys)
 
@@ -384,13 +389,24 @@ def _redis_config(stack, svc) -> RedisConfig:
                 args.append(words[j][0])
                 j += 1
             wl = _word_location(loc, node, svc.doc, w)
-            unknown = bool(undefined) and (not args or any(a == "" for a in args) or any("$" in a for a in args))
-            cmd_settings.append(Setting(name, args, wl, "command", unknown))
+            cmd_settings.append(Setting(name, args, wl, "command", False))
             i = j
             continue
         if i == start and not w.startswith("-") and (w.endswith(".conf") or "/" in w):
             confs.append(w)
         i += 1
+    # a setting whose value comes from a `${VAR}` no interpolation source defines is unknown
+    if undefined:
+        raw_settings = _raw_settings(svc)
+        seen: dict[str, int] = {}
+        for st in cmd_settings:
+            k = seen.get(st.name, 0)
+            seen[st.name] = k + 1
+            raws = [a for n, a in raw_settings if n == st.name]
+            if k < len(raws):
+                st.unknown = any(v in undefined for v in _var_names(" ".join(raws[k])))
+            else:
+                st.unknown = not st.args or any(a == "" for a in st.args)
     # the redis.conf files the command loads
     loaded_rel: set[str] = set()
     for cpath in confs:
@@ -418,6 +434,42 @@ def _redis_config(stack, svc) -> RedisConfig:
                 cfg.unloaded_confs.append(sf.rel)
     cfg.settings.extend(cmd_settings)
     return cfg
+
+
+_VAR = re.compile(r"(?<!\$)\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _var_names(text: str) -> set[str]:
+    """Compose variables referenced by raw text (``$$`` escapes are not references)."""
+    return set(_VAR.findall((text or "").replace("$$", "")))
+
+
+def _raw_settings(svc) -> list[tuple[str, list[str]]]:
+    """(name, raw args) of the ``--name args`` options in the command as written, before
+    interpolation, in order."""
+    from scanner.parsers.yamlnodes import YScalar, YSeq
+
+    words: list[str] = []
+    for key in ("command", "entrypoint"):
+        node = svc.get(key)
+        items = [node] if isinstance(node, YScalar) else list(node) if isinstance(node, YSeq) else []
+        for item in items:
+            if isinstance(item, YScalar) and item.raw:
+                parts = _split(item.raw)
+                words.extend(parts if isinstance(node, YScalar) or len(parts) > 1 else [item.raw])
+    out: list[tuple[str, list[str]]] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w.startswith("--") and len(w) > 2:
+            j = i + 1
+            while j < len(words) and not words[j].startswith("--"):
+                j += 1
+            out.append((w[2:].lower(), words[i + 1:j]))
+            i = j
+            continue
+        i += 1
+    return out
 
 
 def _parse_redis_conf(sf) -> list[Setting]:
@@ -846,6 +898,22 @@ def service_words_text(svc) -> str:
     return " ".join(t for t in (svc.command_text("entrypoint"), svc.command_text("command")) if t)
 
 
+_CLIENT_JOB = re.compile(r"\b(pg_dump|pg_dumpall|pg_basebackup|pg_restore|psql|pgbackrest|wal-g|restic|borg|"
+                         r"redis-cli|mc|aws|pg_isready)\b")
+
+
+def is_server(svc) -> bool:
+    """A data-service role whose container runs the server, not a client job built on the same
+    image (``postgres:16`` running a ``pg_dump`` loop, ``redis`` running ``redis-cli``)."""
+    text = service_words_text(svc)
+    if not text or not _CLIENT_JOB.search(text):
+        return True
+    words = svc.command_words("entrypoint") or svc.command_words()
+    first = posixpath.basename(words[0]) if words else ""
+    return first in ("postgres", "docker-entrypoint.sh", "redis-server", "valkey-server", "keydb-server",
+                     "nats-server", "minio", "prometheus") or first.startswith("-")
+
+
 def image_base(svc) -> tuple[str, str]:
     """(repository base name, tag) of the service image: ``docker.io/postgres:18-alpine`` ->
     (``postgres``, ``18-alpine``); tag '' when none."""
@@ -868,14 +936,22 @@ def command_flag_edit_remove(svc, flag: str):
         doc = svc.doc
         if isinstance(node, YSeq):
             items = [i for i in node if isinstance(i, YScalar)]
-            for item in items:
-                if str(item) != flag:
+            for idx, item in enumerate(items):
+                if str(item) != flag or item.end_line != item.line:
                     continue
                 line = doc.line_text(item.line)
                 before = line[: item.col - 1].rstrip()
-                if before.endswith("-") and item.end_line == item.line and line[item.end_col - 1:].strip() in ("", ) :
+                after = line[item.end_col - 1:].strip()
+                if before.endswith("-") and before.strip() == "-" and (not after or after.startswith("#")):
                     # "  - --flag" alone on its line: delete the line
                     return (Edit(Location(doc.path, item.line, 1, item.line + 1, 1), ""),)
+                if node.line == node.end_line and len(items) > 1:
+                    # flow list on one line: drop the item and one separating comma
+                    if idx > 0:
+                        prev = items[idx - 1]
+                        return (Edit(Location(doc.path, item.line, prev.end_col, item.line, item.end_col), ""),)
+                    nxt = items[idx + 1]
+                    return (Edit(Location(doc.path, item.line, item.col, item.line, nxt.col), ""),)
                 return None
         elif isinstance(node, YScalar) and node.value is not None and node.line == node.end_line:
             line = doc.line_text(node.line)

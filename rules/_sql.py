@@ -1071,7 +1071,10 @@ def _sql_body_units(f: Function) -> Iterator[Unit]:
     except Exception:  # noqa: BLE001
         return
     for raw in raws:
-        yield Unit(f.doc, f.stmt, raw.stmt, f.body_offset, func=f)
+        start = f.body_offset + (raw.stmt_location or 0)
+        while start < len(f.doc.text) and f.doc.text[start].isspace():
+            start += 1
+        yield Unit(f.doc, f.stmt, raw.stmt, f.body_offset, func=f, line=lines_of(f.doc).pos(start)[0])
 
 
 def plpgsql_statements(node: Any) -> Iterator[tuple[str, dict]]:

@@ -30,7 +30,7 @@ def _env_sources(stack):
                 entries.append((e.key, e.value or "", env_loc(d, e)))
         for var in svc.environment:
             if var.value is not None:
-                entries.append((var.key, var.value, Location(svc.doc.path, var.key_node.line, var.key_node.col)))
+                entries.append((var.key, var.value, _definition(stack, svc, var)))
         if entries:
             groups.append(entries)
     for d in stack.dotenvs:
@@ -38,6 +38,22 @@ def _env_sources(stack):
             continue
         groups.append([(e.key, e.value or "", env_loc(d, e)) for e in d.entries])
     return groups
+
+
+def _definition(stack, svc, var) -> Location:
+    """Where an ``environment:`` value is written: the compose line, or, for a bare ``${VAR}``, the
+    line of the interpolation source (``.env``) that defines it."""
+    here = Location(svc.doc.path, var.key_node.line, var.key_node.col)
+    node = var.value_node
+    refs = getattr(node, "vars", None) or []
+    raw = (var.raw or "").strip()
+    if len(refs) == 1 and raw.startswith("$") and refs[0].source and raw in (f"${{{refs[0].name}}}", f"${refs[0].name}") or \
+            (len(refs) == 1 and refs[0].source and raw.startswith("${" + refs[0].name + ":-") and raw.endswith("}")):
+        sf = stack.files.get(refs[0].source)
+        entry = sf.doc.get(refs[0].name) if sf is not None and hasattr(sf.doc, "get") else None
+        if entry is not None:
+            return env_loc(sf.doc, entry)
+    return here
 
 
 def _env_cors(stack):

@@ -144,18 +144,20 @@ def replace_scalar(doc, node: YScalar, new_text: str) -> Edit | None:
     return Edit(Location(doc.path, node.line, node.col, node.line, node.end_col), new_text)
 
 
-def delete_seq_item(doc, seq: YSeq, item: YNode, key: YScalar | None) -> Edit | None:
-    """Delete one item of a block sequence; the key too when it was the only item."""
+def delete_seq_item(doc, seq: YSeq, item: YNode, key: YScalar | None, deleted: list | None = None) -> Edit | None:
+    """Delete one item of a block sequence. When every item goes (``deleted``: all the items the
+    rule deletes from this sequence), the key goes too — an empty ``key:`` would be null, which
+    Compose's schema rejects for lists — and each such fix is the same edit, applied once."""
     if not isinstance(seq, YSeq) or item not in seq.items:
         return None
-    if not alone_on_line(doc, item):
-        return None
-    if not doc.line_text(item.line).lstrip().startswith("-"):
-        return None
-    if len(seq.items) == 1:
-        if key is None or not doc.line_text(key.line).split("#", 1)[0].rstrip().endswith(":") or key.line >= item.line:
+    going = [i for i in (deleted or [item]) if i in seq.items]
+    for it in going:
+        if not alone_on_line(doc, it) or not doc.line_text(it.line).lstrip().startswith("-"):
             return None
-        return delete_lines(doc, key.line, item.line)
+    if len(going) == len(seq.items):
+        if key is None or not doc.line_text(key.line).split("#", 1)[0].rstrip().endswith(":") or key.line >= seq.items[0].line:
+            return None
+        return delete_lines(doc, key.line, seq.items[-1].line)
     return delete_lines(doc, item.line, item.line)
 
 
@@ -615,10 +617,11 @@ def no_new_privileges_missing(stack):
 
 
 def _security_opt_hits(svc, pattern: re.Pattern):
+    """(sequence, item, every matching item) for the security_opt entries matching ``pattern``."""
     node = svc.get("security_opt")
-    for item in seq_items(node) if isinstance(node, YSeq) else []:
-        if pattern.search(str(item)):
-            yield node, item
+    items = [i for i in (seq_items(node) if isinstance(node, YSeq) else []) if pattern.search(str(i))]
+    for item in items:
+        yield node, item, items
 
 
 _SECCOMP_RE = re.compile(r"(^|[:=])\s*seccomp\s*[:=]\s*unconfined\s*$", re.I)
@@ -655,8 +658,8 @@ def seccomp_disabled(stack):
     CWE-693; CIS Docker Benchmark 5.22; KICS default_seccomp_profile_disabled.
     """
     for svc in stack.services:
-        for seq, item in _security_opt_hits(svc, _SECCOMP_RE):
-            edit = delete_seq_item(svc.doc, seq, item, svc.node.key("security_opt")) if in_service(svc, item) else None
+        for seq, item, matching in _security_opt_hits(svc, _SECCOMP_RE):
+            edit = delete_seq_item(svc.doc, seq, item, svc.node.key("security_opt"), matching) if in_service(svc, item) else None
             yield hit(node_loc(svc, item), f"service '{svc.name}' disables seccomp: every syscall reaches the host kernel",
                       fix=Fix("delete the seccomp:unconfined entry", (edit,), "unsafe") if edit else None,
                       snippet_key=f"{svc.name}:seccomp")
@@ -691,9 +694,9 @@ def mac_profile_disabled(stack):
     CIS Docker Benchmark 5.2, 5.3; semgrep selinux-separation-disabled.
     """
     for svc in stack.services:
-        for seq, item in _security_opt_hits(svc, _MAC_RE):
+        for seq, item, matching in _security_opt_hits(svc, _MAC_RE):
             what = "AppArmor" if "apparmor" in str(item).lower() else "SELinux labelling"
-            edit = delete_seq_item(svc.doc, seq, item, svc.node.key("security_opt")) if in_service(svc, item) else None
+            edit = delete_seq_item(svc.doc, seq, item, svc.node.key("security_opt"), matching) if in_service(svc, item) else None
             yield hit(node_loc(svc, item), f"service '{svc.name}' disables {what} confinement",
                       fix=Fix(f"delete the `{item}` entry", (edit,), "unsafe") if edit else None,
                       snippet_key=f"{svc.name}:{str(item).lower()}")
@@ -1712,12 +1715,13 @@ def _dockerignore(root: str) -> list[tuple[bool, re.Pattern]]:
         rx = ""
         i = 0
         while i < len(s):
+            if s.startswith("**/", i):
+                rx += "(?:.*/)?"
+                i += 3
+                continue
             if s.startswith("**", i):
                 rx += ".*"
                 i += 2
-                if i < len(s) and s[i] == "/":
-                    i += 1
-                    rx += "/?" if False else ""
                 continue
             c = s[i]
             if c == "*":
@@ -1769,6 +1773,9 @@ def _context_secrets(stack, ctx_rel: str) -> list[str]:
             if secret_file_name(rel) and not _ignored(rel, patterns):
                 found.append(rel)
     return found
+
+
+_IGNORE_PATTERNS = (".git", "**/.env*", "!**/.env.example", "**/*.pem", "**/*.key", "**/id_rsa*", "**/id_ed25519*")
 
 
 def _copies_context(ins) -> bool:
@@ -1862,10 +1869,10 @@ def build_context_leaks_secrets(stack):
                 existing = None
             fix = None
             if existing is None:
-                fix = Fix("create .dockerignore excluding secrets", (Edit(Location(ignore_rel, 1, 1), ".env*\n!.env.example\n.git\n*.pem\n*.key\nid_rsa*\n"),))
+                fix = Fix("create .dockerignore excluding secrets", (Edit(Location(ignore_rel, 1, 1), "".join(p + "\n" for p in _IGNORE_PATTERNS)),))
             else:
                 lines = existing.splitlines()
-                add = [p for p in (".env*", ".git", "*.pem", "*.key", "id_rsa*") if p not in [x.strip() for x in lines]]
+                add = [p for p in _IGNORE_PATTERNS if p not in [x.strip() for x in lines]]
                 if add:
                     if existing and not existing.endswith("\n"):
                         loc = Location(ignore_rel, len(lines), len(lines[-1]) + 1)

@@ -285,6 +285,8 @@ def dynamic_sql_concatenation(stack):
     ## References
     CWE-89; PostgreSQL documentation, PL/pgSQL Executing Dynamic Commands.
     """
+    from pglast import ast
+
     model = sql_model(stack)
     for f in model.functions:
         if f.language != "plpgsql" or f.body is None:
@@ -312,15 +314,18 @@ def dynamic_sql_concatenation(stack):
                     parts = _unsafe_parts(parsed[0], types, tainted)
                     if parts and _is_string_building(parsed[0]):
                         tainted[var] = sorted(set(parts))
-                    elif var in tainted and not parts:
-                        tainted.pop(var, None)
+                    else:
+                        tainted[var] = []  # built from constants, quoted values or numbers
                 continue
             for expr in _exec_exprs(sd, kind):
                 text = expr.get("query") or ""
                 parsed = _sql.parse_expr(text, expr.get("parseMode", 2))
                 if parsed is None:
                     continue
-                parts = sorted(set(_unsafe_parts(parsed[0], types, tainted)))
+                root = parsed[0]
+                if isinstance(root, ast.ColumnRef) and ".".join(_sql.name_parts(root.fields)).lower() not in tainted:
+                    continue  # EXECUTE of a whole parameter: not text built here
+                parts = sorted(set(_unsafe_parts(root, types, tainted)))
                 if not parts:
                     continue
                 line = first_line + lineno - 1

@@ -558,45 +558,65 @@ def _dotenv_quote(value: str) -> str | None:
     return None
 
 
-def _move_to_env_fix(stack, svc, var, sv):
-    """``KEY: literal`` -> ``KEY: ${KEY}`` plus ``KEY=literal`` appended to the compose ``.env``."""
-    if sv is None or not _VAR_NAME.fullmatch(var.key):
+def _move_plan(stack, svc, var):
+    """Where a literal ``KEY: value`` is and whether it can move to the compose ``.env``:
+    (value span, key, value, .env path) or None."""
+    if not _VAR_NAME.fullmatch(var.key) or not isinstance(var.value, str) or not var.raw:
         return None
     node = var.value_node
-    listed = node is None or node is var.key_node
-    if listed:
-        value_span = sv.span
-    else:
-        value_span = yloc(svc.doc.path, node) if node.line == node.end_line else None
-    if value_span is None:
-        return None
-    env_rel = compose_env_file(stack, svc.doc.path)
-    edits = [Edit(value_span, "${" + var.key + "}")]
-    env_sf = stack.files.get(env_rel)
-    if env_sf is not None and env_sf.kind == "env" and env_sf.doc is not None:
-        existing = env_sf.doc.get(var.key)
-        if existing is not None:
-            if existing.value != sv.value:
-                return None
-        else:
-            quoted = _dotenv_quote(sv.value)
-            if quoted is None:
-                return None
-            text = env_sf.text
-            lines = text.split("\n")
-            if text.endswith("\n") or not text:
-                loc = Location(env_rel, len(lines), 1)
-                new = f"{var.key}={quoted}\n"
-            else:
-                loc = Location(env_rel, len(lines), len(lines[-1]) + 1)
-                new = f"\n{var.key}={quoted}\n"
-            edits.append(Edit(loc, new, secret=True))
-    else:
-        quoted = _dotenv_quote(sv.value)
-        if quoted is None:
+    doc = svc.doc
+    if node is None or node is var.key_node:  # "- KEY=value"
+        line = doc.line_text(var.key_node.line)
+        at = line.find(var.key + "=" + var.raw, var.key_node.col - 1)
+        if var.key_node.line != var.key_node.end_line or at < 0:
             return None
-        edits.append(Edit(Location(env_rel, 1, 1), f"{var.key}={quoted}\n", secret=True))
-    return Fix(f"move {var.key} to {env_rel} and reference it as ${{{var.key}}}", tuple(edits), "unsafe")
+        col = at + len(var.key) + 2
+        value_span = Location(doc.path, var.key_node.line, col, var.key_node.line, col + len(var.raw))
+    else:
+        if node.line != node.end_line or getattr(node, "style", "") not in ("", "'", '"'):
+            return None
+        value_span = yloc(doc.path, node)
+    if _dotenv_quote(var.value) is None:
+        return None
+    return value_span, var.key, var.value, compose_env_file(stack, doc.path)
+
+
+def _move_fix(stack, plans):
+    """One fix moving every literal of a compose file to its ``.env`` at once: the compose values
+    become ``${KEY}`` and the ``KEY=value`` lines are appended in a single edit (separate fixes
+    would insert at the same point and only one of them would apply)."""
+    if not plans:
+        return None
+    env_rel = plans[0][3]
+    env_sf = stack.files.get(env_rel)
+    env_doc = env_sf.doc if env_sf is not None and env_sf.kind == "env" else None
+    if env_doc is None:
+        return None  # no .env to move to: a fix would half-apply (compose edited, no file to append to)
+    chosen: dict[str, str] = {}
+    edits = []
+    for span, key, value, _rel in plans:
+        existing = env_doc.get(key) if env_doc is not None else None
+        if existing is not None and existing.value != value:
+            continue  # .env already holds another value for that name
+        if chosen.get(key, value) != value:
+            continue  # two services, two values, one name
+        if existing is None:
+            chosen[key] = value
+        edits.append(Edit(span, "${" + key + "}"))
+    if not edits:
+        return None
+    if chosen:
+        block = "".join(f"{k}={_dotenv_quote(v)}\n" for k, v in chosen.items())
+        text = env_sf.text
+        lines = text.split("\n")
+        if text.endswith("\n") or not text:
+            loc = Location(env_rel, len(lines), 1)
+        else:
+            loc = Location(env_rel, len(lines), len(lines[-1]) + 1)
+            block = "\n" + block
+        edits.append(Edit(loc, block, secret=True))
+    names = ", ".join(sorted({p[1] for p in plans}))
+    return Fix(f"move {names} to {env_rel} and reference them as ${{VAR}}", tuple(edits), "unsafe")
 
 
 @rule("DATA012", "secret-literal-in-compose", "high", files="compose", refs="CWE-798; CWE-260", fix="unsafe")
@@ -627,14 +647,14 @@ def secret_literal_in_compose(stack):
     ```
 
     ## Fix safety
-    Unsafe: the value moves to the `.env` file beside the compose file (compose's interpolation
-    source) and the compose file references it; a deployment that does not ship that `.env` loses
-    the variable.
+    Unsafe: the values move to the `.env` file beside the compose file (compose's interpolation
+    source; offered only when that file exists) and the compose file references them; a deployment
+    that does not ship that `.env` loses the variables. Command-line literals are not moved.
 
     ## References
     CWE-798; CWE-260.
     """
-    by_var = {id(sv.entry): sv for sv in secret_values(stack) if sv.source in ("environment", "url") and sv.entry is not None}
+    found = []  # (service, var, node, plan)
     for svc in stack.services:
         for var in svc.environment:
             try:
@@ -647,14 +667,20 @@ def secret_literal_in_compose(stack):
                 if provider_token(str(var.value)):
                     continue  # DATA009
                 node = var.value_node if var.value_node is not None else var.key_node
-                sv = by_var.get(id(var))
-                fix = _move_to_env_fix(stack, svc, var, sv) if sv is not None and sv.source == "environment" else None
-                what = "a password in its URL" if not is_secret_key(var.key) else "a literal value"
-                yield hit(yloc(svc.doc.path, node),
-                          f"service '{svc.name}': {var.key} has {what} in the compose file",
-                          fix=fix, snippet_key=f"{svc.name}:{var.key}")
+                found.append((svc, var, node, _move_plan(stack, svc, var)))
             except Exception:  # noqa: BLE001 - odd entry: skip it
                 continue
+    fixes = {}
+    for path in {svc.doc.path for svc, *_ in found}:
+        fixes[path] = _move_fix(stack, [p for svc, _v, _n, p in found if p is not None and svc.doc.path == path])
+    for svc, var, node, plan in found:
+        fix = fixes.get(svc.doc.path) if plan is not None else None
+        if fix is not None and not any(e.location == plan[0] for e in fix.edits):
+            fix = None
+        what = "a password in its URL" if not is_secret_key(var.key) else "a literal value"
+        yield hit(yloc(svc.doc.path, node), f"service '{svc.name}': {var.key} has {what} in the compose file",
+                  fix=fix, snippet_key=f"{svc.name}:{var.key}")
+    for svc in stack.services:
         for item in command_secrets(svc):
             if not item.literal or provider_token(item.value):
                 continue

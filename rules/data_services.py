@@ -10,12 +10,14 @@ from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 
 from ._services import (
+    service_env,
     _env_var,
     _nats_blocks,
     _nats_get,
     command_append_edit,
     image_base,
     is_compose_host,
+    is_server,
     minio_root_unset,
     nats_configs,
     redis_auth_problem,
@@ -144,20 +146,41 @@ def redis_dangerous_commands(stack):
                                 f"rename-command and no ACL -@dangerous", snippet_key=f"{svc.name}:dangerous")
 
 
-def _refs_service(stack, value: str, svc, near=None) -> bool:
-    """``value`` (a URL, host or host:port) names ``svc``'s host, as seen from ``near``."""
+def _value_host(value: str) -> str | None:
+    """Host named by an env value: a URL's host, or a bare ``host``/``host:port``."""
     v = (value or "").strip()
     if not v or len(v) > 2048:
-        return False
-    host = None
+        return None
     if "://" in v:
         try:
-            host = urlsplit(v).hostname
+            return urlsplit(v).hostname
         except ValueError:
-            host = None
-    elif v.count(":") <= 1 and re.fullmatch(r"[A-Za-z0-9_.-]+(:\d+)?(/\S*)?", v):
-        host = v.split("/")[0].split(":")[0]
+            return None
+    if v.count(":") <= 1 and re.fullmatch(r"[A-Za-z0-9_.-]+(:\d+)?(/\S*)?", v):
+        return v.split("/")[0].split(":")[0]
+    return None
+
+
+def _refs_service(stack, value: str, svc, near=None) -> bool:
+    """``value`` (a URL, host or host:port) names ``svc``'s host, as seen from ``near``."""
+    host = _value_host(value)
     return bool(host) and resolve_host(stack, host, near) is svc
+
+
+def env_targets(stack, app) -> dict:
+    """KEY -> the service its value names (as seen from ``app``), for ``app``'s environment."""
+    from ._services import _memo
+
+    def compute():
+        out = {}
+        for key, (value, _p, _l) in service_env(stack, app).items():
+            host = _value_host(value)
+            target = resolve_host(stack, host, app) if host else None
+            if target is not None:
+                out[key] = target
+        return out
+
+    return _memo(stack, ("envtargets", id(app)), compute)
 
 
 PERSISTENCE_KEYS = ("SESSION", "QUEUE", "RATE_LIMIT", "JOB", "CELERY_BROKER")
@@ -169,9 +192,40 @@ def _redis_users(stack, svc) -> list[tuple[object, str, str, int, str]]:
     for other in stack.services:
         if other is svc or other.role in ("redis", "postgres", "minio", "nats", "prometheus", "certbot", "gateway"):
             continue
-        for key, (value, path, line) in stack.service_env(other).items():
-            if _refs_service(stack, value, svc, other):
+        targets = env_targets(stack, other)
+        if not any(t is svc for t in targets.values()):
+            continue
+        for key, (value, path, line) in service_env(stack, other).items():
+            if targets.get(key) is svc:
                 out.append((other, key, path, line, value))
+    return out
+
+
+GENERIC_REDIS_KEYS = ("REDIS_URL", "REDIS_HOST", "REDIS_ADDR", "REDIS_ADDRESS", "REDIS_SERVER")
+
+
+def _state_keys(stack, svc) -> list[str]:
+    """``app KEY`` for the session/queue/rate-limit/job settings that keep state in ``svc``: the
+    value names this Redis, or names no host while the app's ``REDIS_URL``/``REDIS_HOST`` does."""
+    redises = stack.services_by_role("redis")
+    out = []
+    for app in stack.services:
+        if app.role in ("redis", "postgres", "minio", "nats", "prometheus", "certbot", "gateway"):
+            continue
+        env = service_env(stack, app)
+        targets = env_targets(stack, app)
+        generic = any(targets.get(k) is svc for k in GENERIC_REDIS_KEYS)
+        for key, (value, _p, _l) in env.items():
+            if not key.upper().startswith(PERSISTENCE_KEYS):
+                continue
+            v = str(value).strip().lower()
+            if v in ("", "false", "0", "no", "off", "memory", "none", "cookie", "db", "database", "file"):
+                continue
+            target = targets.get(key)
+            if target is svc:
+                out.append(f"{app.name} {key}")
+            elif generic and not any(target is r for r in redises) and "://" not in v:
+                out.append(f"{app.name} {key}")
     return out
 
 
@@ -197,7 +251,8 @@ def redis_persistence_off(stack):
     Flags a Redis service with `save ""` (no RDB snapshots) and no `appendonly yes` when another
     service's environment sends sessions, queues, rate limits, jobs or a Celery broker to it: a key
     starting `SESSION`, `QUEUE`, `RATE_LIMIT`, `JOB` or `CELERY_BROKER` whose value names this
-    Redis, or such a key next to a `REDIS_URL`/`REDIS_HOST` that does.
+    Redis, or that names no host (`SESSION_STORE=redis`) while the app's `REDIS_URL`/`REDIS_HOST`
+    names it. A cache-only Redis (`CACHE_URL`) may run without persistence.
 
     ## Why is this bad?
     A restart, an upgrade or an OOM kill empties the server: every user is logged out, queued jobs
@@ -233,14 +288,7 @@ def redis_persistence_off(stack):
         if off is None:
             continue
         save, aof = off
-        users = _redis_users(stack, svc)
-        reasons = []
-        apps = list({id(u[0]): u[0] for u in users}.values())
-        for app in apps:
-            env = stack.service_env(app)
-            for key in env:
-                if key.upper().startswith(PERSISTENCE_KEYS) and str(env[key][0]).strip().lower() not in ("", "false", "0", "no", "memory"):
-                    reasons.append(f"{app.name} {key}")
+        reasons = _state_keys(stack, svc)
         if not reasons:
             continue
         fix = None
@@ -505,7 +553,7 @@ def minio_no_sse(stack):
     CWE-311; MinIO documentation, server-side encryption.
     """
     for svc in stack.services_by_role("minio"):
-        keys = set(stack.service_env(svc))
+        keys = set(service_env(stack, svc))
         if any(k.startswith(KMS_PREFIXES) for k in keys):
             continue
         if "MINIO_CONFIG_ENV_FILE" in keys:
@@ -544,9 +592,19 @@ def _env_sources(stack):
             yield svc.doc.path, v.key, v.value, Location(svc.doc.path, v.key_node.line, v.key_node.col), scope
 
 
+def _external_host(stack, host: str) -> bool:
+    """A host outside the stack: not a compose service, alias or the machine itself, and a
+    qualified name or an IP (a single-label name such as ``es-redis`` is a container of another
+    compose project on the same Docker network, resolved by Docker's DNS)."""
+    h = (host or "").strip().strip("[]")
+    if not h or "$" in h or "{" in h or is_compose_host(stack, h):
+        return False
+    return "." in h or ":" in h
+
+
 def _url_issue(stack, key: str, value: str, scope: dict) -> str | None:
     v = value.strip().strip("'\"")
-    if "://" not in v or "${" in v:
+    if "://" not in v:
         return None
     try:
         parts = urlsplit(v)
@@ -554,7 +612,7 @@ def _url_issue(stack, key: str, value: str, scope: dict) -> str | None:
     except ValueError:
         return None
     scheme = parts.scheme.lower()
-    if not host or is_compose_host(stack, host) or "$" in host:
+    if not _external_host(stack, host):
         return None
     if scheme.startswith(("postgres", "postgresql")):
         q = {k.lower(): vals[-1].lower() for k, vals in parse_qs(parts.query).items()}
@@ -585,7 +643,7 @@ def _smtp_issue(stack, key: str, value: str, scope: dict) -> str | None:
     prefix = key.split("_", 1)[0]
     host_key = next((k for k in (f"{prefix}_HOST", f"{prefix}_SERVER", "SMTP_HOST", "EMAIL_HOST", "MAIL_HOST") if k in scope), None)
     host = str(scope.get(host_key, "")) if host_key else ""
-    if not host or is_compose_host(stack, host) or "$" in host:
+    if not _external_host(stack, host):
         return None
     required = any(str(scope.get(k, "")).lower() in _TRUE for k in _SMTP_REQUIRE if k != key)
     if key.upper() in ("SMTP_SECURE", "EMAIL_SECURE", "MAIL_SECURE") and str(value).strip().lower() in ("false", "0", "no", "off"):
@@ -605,7 +663,8 @@ def plaintext_transport_external(stack):
 
     ## What it does
     Reads every env file (templates skipped) and compose `environment:` value for connections to a
-    host that is not a compose service, alias or the machine itself: a PostgreSQL URL without
+    host outside the stack — a qualified name or an IP that is not a compose service, alias or the
+    machine itself (a bare name like `es-redis` is another project's container): a PostgreSQL URL without
     `sslmode=require`/`verify-*` (absent means `prefer`, which falls back to plaintext), `redis://`
     (not `rediss://`), `nats://` without TLS settings, `http://` object storage, `SMTP_SECURE=false`
     or SMTP port 25 without a `*_REQUIRE_TLS`/`STARTTLS` switch.
@@ -797,6 +856,19 @@ def _ephemeral_compose(doc) -> bool:
     return bool(re.search(r"(^|[.\-_])(test|tests|ci|e2e)([.\-_]|$)", name))
 
 
+def _block_end_line(doc, node) -> int:
+    """Last line holding ``node``'s own text: a block collection's end mark sits on the next
+    token's line, after any blank or comment lines that follow it."""
+    from scanner.parsers.yamlnodes import YScalar
+
+    end = node.end_line - 1 if node.end_col == 1 and node.end_line > node.line else node.end_line
+    if isinstance(node, YScalar) and node.style not in (">", "|"):
+        return max(node.line, end)
+    while end > node.line and (not doc.line_text(end).strip() or doc.line_text(end).lstrip().startswith("#")):
+        end -= 1
+    return end
+
+
 def _add_volume_fix(svc, target: str) -> Fix | None:
     """Add ``<svc>_data:<target>`` to the service's volumes and declare the named volume."""
     from scanner.parsers.yamlnodes import YMap, YScalar, YSeq
@@ -817,9 +889,7 @@ def _add_volume_fix(svc, target: str) -> Fix | None:
         if not line.lstrip().startswith("-") or any(i.line == j.line for i, j in zip(items, items[1:])):
             return None
         dash = line.index("-")
-        end_line = last.end_line if not isinstance(last, YMap) else last.end_line
-        if isinstance(last, YMap) and last.end_col == 1:
-            end_line = last.end_line - 1
+        end_line = _block_end_line(doc, last)
         edits.append(Edit(Location(doc.path, end_line + 1, 1), " " * dash + f"- {name}:{target}\n"))
     elif vols is None:
         first = next(iter(svc.node.pairs()), None)
@@ -833,9 +903,7 @@ def _add_volume_fix(svc, target: str) -> Fix | None:
     if isinstance(top_vols, YMap) and top_vols.items:
         pairs = list(top_vols.pairs())
         k, v = pairs[-1]
-        end = v.end_line if not (isinstance(v, YMap) and v.end_col == 1) else v.end_line - 1
-        if isinstance(v, YScalar):
-            end = max(k.line, v.end_line)
+        end = max(k.line, _block_end_line(doc, v))
         edits.append(Edit(Location(doc.path, end + 1, 1), " " * (k.col - 1) + f"{name}:\n"))
     elif top_vols is None:
         text = doc.text
@@ -888,7 +956,7 @@ def stateful_service_no_volume(stack):
     Docker documentation, volumes; PostgreSQL image documentation (PGDATA).
     """
     for svc in stack.services:
-        if svc.role not in ("postgres", "redis", "minio", "nats", "prometheus", "certbot"):
+        if svc.role not in ("postgres", "redis", "minio", "nats", "prometheus", "certbot") or not is_server(svc):
             continue
         if _ephemeral_compose(svc.doc):
             continue
@@ -920,16 +988,18 @@ def _backup_jobs(stack, doc=None) -> list[tuple[object, str]]:
         if doc is not None and svc.doc is not doc:
             continue
         text = service_words_text(svc)
-        m = _BACKUP_TOOLS.search(text)
-        if m and svc.role != "postgres":
-            out.append((svc, m.group(1).lower()))
+        server = svc.role == "postgres" and is_server(svc)
+        if server:
+            if re.search(r"archive_command=\S*(wal-g|pgbackrest)", text):
+                out.append((svc, "wal-g" if "wal-g" in text else "pgbackrest"))
             continue
-        if svc.role == "postgres" and re.search(r"archive_command=[^ ]*(wal-g|pgbackrest)", text):
-            out.append((svc, "wal-g" if "wal-g" in text else "pgbackrest"))
+        m = _BACKUP_TOOLS.search(text)
+        if m:
+            out.append((svc, m.group(1).lower()))
             continue
         img = svc.image or ""
         mi = _BACKUP_IMAGES.search(img.split("@")[0].rsplit("/", 1)[-1].split(":")[0]) if img else None
-        if mi and svc.role != "postgres":
+        if mi:
             out.append((svc, mi.group(1).lower()))
     return out
 
@@ -978,7 +1048,7 @@ def no_backup_job(stack):
     if _backup_jobs(stack) or _backup_settings(stack):
         return
     for doc in stack.compose_docs:
-        pg = [s for s in doc.services.values() if s.role == "postgres"]
+        pg = [s for s in doc.services.values() if s.role == "postgres" and is_server(s)]
         if not pg or _ephemeral_compose(doc):
             continue
         yield hit(svc_loc(pg[0]), f"no backup job for postgres service '{pg[0].name}' (no pg_dump, pg_basebackup, "
@@ -1022,7 +1092,7 @@ def backup_unencrypted(stack):
     """
     for svc, tool in _backup_jobs(stack):
         text = service_words_text(svc)
-        env = stack.service_env(svc)
+        env = service_env(stack, svc)
         problem = None
         if tool in ("pg_dump", "pg_dumpall"):
             if not _ENCRYPT.search(text):
@@ -1098,6 +1168,8 @@ def postgres18_legacy_data_mount(stack):
     from scanner.parsers.yamlnodes import YMap, YScalar
 
     for svc in stack.services_by_role("postgres"):
+        if not is_server(svc):
+            continue
         m = _legacy_pg18_mount(stack, svc)
         if m is None:
             continue

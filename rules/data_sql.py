@@ -1017,7 +1017,16 @@ def hardcoded_passwords(stack) -> list[tuple[Location, str, str, object, object]
                     span = find_literal(unit.doc, start, const_value(arg), limit=400)
                     if span and not unit.doc.is_masked(*span):
                         add(unit.doc, unit.stmt, span[0], span[1], f"a literal password is passed to {func_name(node)}(): the plain text sits in the script", f"{func_name(node)}-literal")
+    literal_vars = {id(doc): _literal_psql_vars(doc) for doc in model.docs}
     for role, kind, doc, stmt, _o, ploc in model.passwords:
+        if kind == "var":
+            lines = lines_of(doc)
+            start = lines.line_start(ploc.start_line) + ploc.start_col - 1
+            name = doc.text[start:start + 200].lstrip(":").strip("'\"").split("'")[0].split('"')[0]
+            span = literal_vars.get(id(doc), {}).get(name)
+            if span is not None:
+                add(doc, stmt, span[0], span[1], f"role '{role}' gets its password from psql variable '{name}', which the script sets to a literal (\\set); read it from the environment or a secret file instead", f"psql-var-password:{role}")
+            continue
         if kind in ("literal", "hash"):
             what = "an md5/SCRAM hash (password-equivalent)" if kind == "hash" else "a literal password"
             lines = lines_of(doc)
@@ -1039,6 +1048,28 @@ def hardcoded_passwords(stack) -> list[tuple[Location, str, str, object, object]
             add(doc, stmt, s, e, f"a {kind} password hash is hard-coded: every deployment shares the credential, and whoever reads the script can crack it offline", f"hash:{kind}")
     _HARDCODED.clear()
     _HARDCODED[id(stack)] = (stack, out)
+    return out
+
+
+_SET_META = re.compile(r"\\set\s+(\w+)\s+(\S.*)$")
+
+
+def _literal_psql_vars(doc) -> dict[str, tuple[int, int]]:
+    """psql variables a script sets to a literal (``\\set pw 'x'``, not a backtick command):
+    name -> file span of the value."""
+    out: dict[str, tuple[int, int]] = {}
+    for s, e, kind in doc.masked_spans:
+        if kind != "meta":
+            continue
+        text = doc.text[s:e]
+        m = _SET_META.match(text)
+        if not m:
+            continue
+        value = m.group(2).strip()
+        if value.startswith("`") or not value:
+            out.pop(m.group(1), None)
+            continue
+        out[m.group(1)] = (s + m.start(2), s + m.start(2) + len(value))
     return out
 
 
@@ -1110,7 +1141,8 @@ def hardcoded_password_sql(stack):
 
     ## What it does
     Flags a literal passed to `crypt()`, `digest()`, `md5()`; a role `PASSWORD '…'` written as a
-    literal (a psql variable `PASSWORD :'pw'` is fine); and any bcrypt (`$2a$`, `$2b$`, `$2y$`),
+    literal (a psql variable `PASSWORD :'pw'` is fine, unless the script itself sets it with
+    `\\set pw 'literal'`); and any bcrypt (`$2a$`, `$2b$`, `$2y$`),
     argon2, `SCRAM-SHA-256$…` or `md5…` (32 hex) literal — md5 role passwords included, since an md5
     hash is password-equivalent.
 

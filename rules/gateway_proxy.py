@@ -1184,7 +1184,20 @@ def _url_flaw(stack, cfg, node, url: str) -> str | None:
             return None
         if t.user:
             return f"the {part} comes from `${text}`, which the client controls"
+        if text == "host" and part == "host" and text not in scope.sets and catch_all_server(enclosing(node, "server")):
+            return "the host comes from `$host`, which in a catch-all server is whatever Host the client sent"
     return None
+
+
+def catch_all_server(server) -> bool:
+    """A server answering any Host: no ``server_name``, ``_``/``""``, a bare ``*``/regex catch-all,
+    or ``default_server``."""
+    if server is None:
+        return False
+    names = [a for c in server.children if c.name == "server_name" for a in c.args]
+    if not names or any(n in ("_", '""', "", "~.*", "~^.*$", "*") for n in names):
+        return True
+    return any("default_server" in c.args or "default" in c.args for c in server.children if c.name == "listen")
 
 
 @rule("GW061", "ssrf-dynamic-upstream", "high", files="nginx", refs="CWE-918; gixy ssrf; sg dynamic-proxy-host")
@@ -1194,7 +1207,8 @@ def ssrf_dynamic_upstream(stack):
     ## What it does
     Follows the variables of every `proxy_pass` (and `grpc_pass`, `fastcgi_pass`, ...) through
     `set`, `map` and regex captures, and flags one whose scheme or host can come from request data:
-    `$arg_*`, `$http_*`, `$cookie_*`, `$args`, or a capture of the URI. `$uri` and `$request_uri`
+    `$arg_*`, `$http_*`, `$cookie_*`, `$args`, a capture of the URI, or `$host` in a catch-all
+    server (no `server_name`, `_`, or `default_server`: an open proxy). `$uri` and `$request_uri`
     always start with `/`, so they end the host; captures of a fixed alternation such as
     `(app1|app2)` are not attacker-chosen; `internal` locations are exempt.
 
@@ -1604,8 +1618,19 @@ def _header_level(loc):
     return None
 
 
-def _unresolved_include_in_scope(loc) -> bool:
-    return any(include_unresolved(c) for lvl in levels(loc) for c in lvl.children if c.name == "include")
+_NOT_PROXY_INCLUDES = ("mime.types", "fastcgi_params", "fastcgi.conf", "scgi_params", "uwsgi_params", "koi-utf", "koi-win", "win-utf")
+
+
+def _unresolved_include_in_scope(loc, upto) -> bool:
+    """An include dkscan could not read, at a level between ``loc`` and ``upto`` (the level whose
+    ``proxy_set_header`` list applies), may add to that list."""
+    for lvl in levels(loc):
+        for c in lvl.children:
+            if c.name == "include" and c.args and not c.args[0].endswith(_NOT_PROXY_INCLUDES) and include_unresolved(c):
+                return True
+        if lvl is upto:
+            break
+    return False
 
 
 @rule("GW068", "forwarded-headers-missing", "low", files="nginx", fix="safe")
@@ -1647,9 +1672,9 @@ def forwarded_headers_missing(stack):
     for cfg in stack.nginx_configs:
         fixed_levels = set()
         for loc, pnode in proxied_locations(cfg):
-            if _unresolved_include_in_scope(loc):
-                continue
             level = _header_level(loc)
+            if _unresolved_include_in_scope(loc, level):
+                continue
             hdrs = _headers(level.children) if level is not None else {}
             missing = []
             real_ip = hdrs.get("x-real-ip")
@@ -1725,19 +1750,22 @@ def websocket_upgrade_incomplete(stack):
             missing = []
             if ver is None or ver.args[:1] != ["1.1"]:
                 missing.append("proxy_http_version 1.1;")
+            conn_value = "$connection_upgrade" if has_map else '"upgrade"'
             if conn is None or conn.args[1].strip('"').lower() in ("", "close", "keep-alive"):
-                missing.append("proxy_set_header Connection $connection_upgrade;" if has_map else 'proxy_set_header Connection "upgrade";')
+                missing.append(f"proxy_set_header Connection {conn_value};")
             if not missing:
                 continue
             fix = None
             if id(up) not in fixed:
                 fixed.add(id(up))
-                lines = [m for m in missing if not (m.startswith("proxy_http_version") and ver is not None)]
+                lines = [m for m in missing if not (m.startswith("proxy_http_version") and ver is not None)
+                         and not (m.startswith("proxy_set_header Connection") and conn is not None)]
                 edits = [insert_after(stack, up, lines)] if lines else []
-                if ver is not None and ver.args:
-                    span = arg_loc(stack, ver, 0)
-                    if span.end_col:
-                        edits.append(Edit(span, "1.1"))
+                for node, new in ((ver, "1.1"), (conn, conn_value)):
+                    if node is not None and any(m.startswith(node.name) and (node.name != "proxy_set_header" or "Connection" in m) for m in missing):
+                        span = arg_loc(stack, node, len(node.args) - 1)
+                        if span.end_col:
+                            edits.append(Edit(span, new))
                 fix = fix_of("complete the WebSocket upgrade", edits)
             anchor = loc if loc.d is not None else pnode
             what = " and ".join(("`proxy_http_version 1.1`" if m.startswith("proxy_http") else "a `Connection` upgrade header") for m in missing)
@@ -1880,7 +1908,8 @@ def alias_traversal(stack):
     ```
 
     ## Fix safety
-    Safe: `/static` itself then redirects to `/static/`.
+    Safe: every file under `/static/` is served as before; only the bare `/static` (no file) and
+    the traversal stop matching.
 
     ## References
     CWE-22; gixy-ng alias_traversal; semgrep alias-path-traversal.

@@ -183,6 +183,8 @@ def variable_undefined(stack):
     file with no `.env` beside it uses the nearest `.env` of an ancestor directory inside the
     scanned root: add-on files (`docker/addons/x/docker-compose.yaml`) are run together with the
     main file (`-f docker/docker-compose.yaml -f ...`), whose project directory holds that `.env`.
+    When no `.env` exists at all but a template beside the compose file (`env.example`,
+    `.env.sample`, ...) defines the variable, the documented setup copies it: not reported.
 
     nats half: flags a `$VAR` in a nats-server configuration that neither the file (any block, or
     the files it includes or is included from) nor the environment of the nats service that
@@ -632,6 +634,19 @@ def scrape_target_unknown(stack):
                           snippet_key=f"{t.job}:{host}:{t.port}")
 
 
+def _has_healthcheck(svc) -> bool:
+    from scanner.parsers.yamlnodes import YMap
+
+    hc = svc.get("healthcheck")
+    if not isinstance(hc, YMap):
+        return False
+    disable = hc.get("disable")
+    test = hc.get("test")
+    if disable is not None and str(disable).lower() == "true":
+        return False
+    return test is not None and "NONE" not in str(getattr(test, "plain", lambda: test)())
+
+
 def _probes_tls(doc, job) -> bool:
     """A blackbox-style job (``metrics_path: /probe``) with an ``https://`` target: it reports
     ``probe_ssl_earliest_cert_expiry`` for the certificates certbot renews."""
@@ -695,6 +710,8 @@ def service_not_scraped(stack):
     and whose environment or command names it (`DATA_SOURCE_NAME=postgresql://…@postgres`,
     `REDIS_ADDR=redis://redis:6379`, `--nginx.scrape-uri=http://nginx/stub_status`). A job with
     `docker_sd_configs` (or another service discovery) covers everything and silences the rule.
+    certbot, which exposes no metrics, counts as watched when it has a healthcheck or a blackbox
+    job (`metrics_path: /probe`) probes an `https://` target.
 
     ## Why is this bad?
     The seed's targets (p95 latency, error rate, saturation) cannot be watched for a component
@@ -706,7 +723,8 @@ def service_not_scraped(stack):
 
     ## Use instead
     Add the exporter (`prometheuscommunity/postgres-exporter`, `oliver006/redis_exporter`,
-    `nginx/nginx-prometheus-exporter`) and a job for it, or scrape the service's own `/metrics`.
+    `nginx/nginx-prometheus-exporter`) and a job for it, or scrape the service's own `/metrics`;
+    for certbot, a healthcheck testing the certificate, or a blackbox probe of the site.
 
     ## Fix safety
     Manual.
@@ -741,7 +759,7 @@ def service_not_scraped(stack):
     for svc in stack.services:
         if id(svc) in scraped or _one_shot(svc) or _ephemeral(svc.doc):
             continue
-        if svc.role == "certbot" and tls_probe:
-            continue  # certbot has no metrics: a blackbox probe of the served certificate watches its work
+        if svc.role == "certbot" and (tls_probe or _has_healthcheck(svc)):
+            continue  # certbot has no metrics: a probe of the served certificate, or a healthcheck, watches it
         yield hit(svc_loc(svc), f"service '{svc.name}' ({svc.role}) is scraped by no Prometheus job, directly or "
                                 f"through an exporter", related=[Location(docs[0].path, 1, 1)], snippet_key=svc.name)

@@ -680,8 +680,8 @@ def mount_source_missing(stack):
                 continue
             if _runtime_populated(svc, rel, m.target):
                 continue
-            if not rel.startswith("..") and stack.git_ignored(rel):
-                continue
+            if not rel.startswith("..") and (stack.git_ignored(rel) or stack.git_ignored(rel + "/")):
+                continue  # (a directory pattern such as `data/` only matches with the slash)
             looks_file = bool(re.search(r"\.[A-Za-z0-9]{1,8}$", posixpath.basename(rel)))
             what = "Docker will create an empty directory in place of this file and the container fails" if looks_file \
                 else "Docker will create an empty directory and the container starts without its content"

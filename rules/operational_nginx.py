@@ -61,10 +61,12 @@ def _compute_includes(stack):
                 continue
             cpath = posixpath.normpath(pattern if pattern.startswith("/") else posixpath.join("/etc/nginx", pattern))
             base = posixpath.basename(cpath)
-            if base in IMAGE_FILES or cpath.startswith(IMAGE_DIRS) or cpath.startswith(RUNTIME_PREFIXES):
-                continue
-            is_glob = globmod.has_magic(cpath)
             mount = _mount_for(svc, cpath)
+            if cpath.startswith(RUNTIME_PREFIXES):
+                continue
+            if (base in IMAGE_FILES or cpath.startswith(IMAGE_DIRS)) and (mount is None or not mount.is_bind):
+                continue  # the image's own file (a bind mount over its directory would hide it)
+            is_glob = globmod.has_magic(cpath)
             if mount is None:
                 # not mounted: the image's own files (conf.d/default.conf) or a built image's COPY
                 if svc.build_context is not None or is_glob:

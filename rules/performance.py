@@ -13,7 +13,7 @@ from scanner.config import parse_size
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 
-from ._services import command_append_edit, redis_config, resolve_host
+from ._services import service_env, command_append_edit, is_server, redis_config, resolve_host
 from ._util import svc_loc
 
 POOL_KEYS = ("DATABASE_POOL_SIZE", "DATABASE_POOL_MAX", "DB_POOL_SIZE", "DB_POOL_MAX", "DB_MAX_CONNECTIONS",
@@ -101,7 +101,7 @@ def _pg_targets(stack, value: str) -> str | None:
 
 def _client_of(stack, svc, pgs: list) -> object | None:
     """The postgres service ``svc`` connects to, when its environment says."""
-    env = stack.service_env(svc)
+    env = service_env(stack, svc)
     hinted = False
     for key, (value, _p, _l) in env.items():
         if key in DSN_KEYS or key in HOST_KEYS or re.match(r"^postgres(ql)?(\+\w+)?://", value or "", re.I):
@@ -121,7 +121,7 @@ def _client_of(stack, svc, pgs: list) -> object | None:
 
 def _pool(stack, svc) -> tuple[int, Location, str]:
     """(pool size, where it is set, how) for a client service."""
-    env = stack.service_env(svc)
+    env = service_env(stack, svc)
     for key in POOL_KEYS:
         if key in env:
             try:
@@ -173,7 +173,7 @@ def pool_exceeds_max_connections(stack):
     ## References
     CWE-770; PostgreSQL documentation, connections and authentication.
     """
-    pgs = stack.services_by_role("postgres")
+    pgs = [p for p in stack.services_by_role("postgres") if is_server(p)]
     if not pgs:
         return
     clients: dict[int, list] = {id(p): [] for p in pgs}
@@ -360,23 +360,24 @@ def redis_maxmemory_unset(stack):
 
 def _cache_users(stack, svc) -> list[str]:
     """Names of cache settings (``CACHE_*``, ``REDIS_CACHE*``) of services that use ``svc``."""
-    from .data_services import _redis_users, _refs_service
+    from .data_services import _redis_users, env_targets
 
     out = []
     redises = stack.services_by_role("redis")
     users = list({id(u[0]): u[0] for u in _redis_users(stack, svc)}.values())
     if not users and len(redises) == 1:
         users = [s for s in stack.services if s.role not in NOT_CLIENTS and
-                 any(k.upper().startswith("REDIS") for k in stack.service_env(s))]
+                 any(k.upper().startswith("REDIS") for k in service_env(stack, s))]
     for app in users:
-        env = stack.service_env(app)
+        env = service_env(stack, app)
         cache = {k: v for k, (v, _p, _l) in env.items() if k.upper().startswith(("CACHE_", "REDIS_CACHE"))}
         if not cache:
             continue
         if str(cache.get("CACHE_ENABLED", "true")).lower() in ("false", "0", "no", "off"):
             continue
-        pointing = {k for k, v in cache.items() if any(_refs_service(stack, v, r, app) for r in redises)}
-        if pointing and not any(_refs_service(stack, cache[k], svc, app) for k in pointing):
+        targets = env_targets(stack, app)
+        pointing = {k for k in cache if any(targets.get(k) is r for r in redises)}
+        if pointing and not any(targets.get(k) is svc for k in pointing):
             continue  # the app's cache is another Redis
         out.extend(f"{app.name} {k}" for k in sorted(pointing or cache)[:2])
     return out

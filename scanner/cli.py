@@ -227,6 +227,67 @@ def fix(paths, do_apply, unsafe, only, backup, config_path) -> None:
     sys.exit(EXIT_OK)
 
 
+@main.command()
+@click.option("--domain", required=True, help="Public host name of the API (the certificate's name), e.g. api.example.com.")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Directory to write the stack into.")
+@click.option("--extra-domain", "extra_domains", multiple=True, help="More server names on the same certificate (repeatable).")
+@click.option("--project", default=None, help="Project name (compose project, database, image names); default from the domain.")
+@click.option("--services", "services", default="all", show_default=True,
+              help="Optional services to include, comma-separated: redis, minio, nats, prometheus, certbot, backup "
+                   "(`all`, or `none` for nginx + backend + postgres only).")
+@click.option("--without", "without", multiple=True, help="Leave an optional service out (repeatable).")
+@click.option("--image", "images", multiple=True, metavar="NAME=REF",
+              help="Image for a service, e.g. postgres=postgres:17.2-alpine (repeatable; a tag, never latest).")
+@click.option("--tls-profile", type=click.Choice(["intermediate", "modern"]), default="intermediate", show_default=True,
+              help="Mozilla TLS profile of the gateway.")
+@click.option("--host-cpus", type=float, default=4, show_default=True, help="CPUs of the host (sizes the limits).")
+@click.option("--host-memory", default="8g", show_default=True, help="Memory of the host (sizes the limits).")
+@click.option("--app-port", type=int, default=8080, show_default=True, help="Port the backend listens on.")
+@click.option("--frontend-origin", default=None, help="Origin allowed by CORS (default: https://<domain without api.>).")
+@click.option("--backup-recipient", default=None, help="age public key (age1...) the backups are encrypted to "
+              "(default: a fresh key pair, the identity written to secrets/ for you to move off the host).")
+@click.option("--force", is_flag=True, help="Overwrite existing files (existing secrets are kept).")
+def generate(domain, out, extra_domains, project, services, without, images, tls_profile, host_cpus, host_memory,
+             app_port, frontend_origin, backup_recipient, force) -> None:
+    """Write a complete production stack that `dkscan audit` passes: compose, nginx, .env.prod
+    (fresh secrets, 0600), init-db.sql, Dockerfile, nats, prometheus, .gitignore, README."""
+    from .fix.generate import OPTIONAL_SERVICES, GenerateError, Options, describe
+    from .fix.generate import generate as run_generate
+
+    wanted = [s.strip().lower() for s in services.split(",") if s.strip()]
+    if wanted == ["all"]:
+        wanted = list(OPTIONAL_SERVICES)
+    elif wanted == ["none"]:
+        wanted = []
+    wanted = [s for s in wanted if s not in {w.lower() for w in without}]
+    image_map = {}
+    for item in images:
+        name, sep, ref = item.partition("=")
+        if not sep or not name or not ref:
+            click.echo(f"dkscan: --image {item!r}: use NAME=REF (e.g. postgres=postgres:17.2-alpine)", err=True)
+            sys.exit(EXIT_USAGE)
+        image_map[name.strip().lower()] = ref.strip()
+    opts = Options(domain=domain, out=out, extra_domains=list(extra_domains), project=project, services=tuple(wanted),
+                   images=image_map, tls_profile=tls_profile, host_cpus=host_cpus, host_memory=host_memory,
+                   app_port=app_port, frontend_origin=frontend_origin, backup_recipient=backup_recipient, force=force)
+    try:
+        result = run_generate(opts)
+    except GenerateError as exc:
+        click.echo(f"dkscan: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except OSError as exc:
+        click.echo(f"dkscan: cannot write {exc.filename or out}: {exc.strerror}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"wrote {len(result.written)} files to {out}:")
+    for line in describe(result.written):
+        click.echo(line)
+    click.echo(f"\n{result.generated_secrets} fresh secrets written to .env.prod and secrets/ only (values are never printed)")
+    if result.kept:
+        click.echo(f"kept the existing secrets in {', '.join(sorted(result.kept))}")
+    click.echo(f"next: read {out / 'README.md'}, then `dkscan audit {out}`")
+    sys.exit(EXIT_OK)
+
+
 @main.command("baseline")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--output", "output", type=click.Path(path_type=Path), default=None,

@@ -57,7 +57,23 @@ def collect_secrets(stack: Stack) -> Redactor:
             if is_secret_key(ref.name):
                 red.add(ref.default if ref.has_default else None)
                 red.add(node.text if node.text != node.raw else None)
+    # command-line flags, ${VAR:-default} defaults, nats.conf, prometheus.yml, SQL PASSWORD literals,
+    # Dockerfile ENV/ARG, redis.conf, nginx auth headers, provider tokens in any file
+    try:
+        from .secretcheck import secret_strings
+
+        red.update(secret_strings(stack))
+    except Exception:  # noqa: BLE001 - redaction must never stop the scan (secret_strings is guarded too)
+        pass
     return red
+
+
+def _redacted(f: Finding, red: Redactor) -> Finding:
+    """``f`` with every text a report shows (message, fix description, snippet key) redacted."""
+    fix = f.fix
+    if fix is not None and red(fix.description) != fix.description:
+        fix = dataclasses.replace(fix, description=red(fix.description))
+    return dataclasses.replace(f, message=red(f.message), snippet_key=red(f.snippet_key), fix=fix)
 
 
 def run_rules(stack: Stack, rules: dict[str, Rule], selected: Iterable[str] | None = None) -> list[Finding]:
@@ -173,7 +189,7 @@ def _audit_unit(paths: list[Path], root: Path, policy: Policy, select: list[str]
     selected = set(select) if select is not None else None
     findings = run_rules(stack, rules, selected)
     red = collect_secrets(stack)
-    findings = _dedupe([dataclasses.replace(f, message=red(f.message)) for f in findings])
+    findings = _dedupe([_redacted(f, red) for f in findings])
     result = Result(stack, rules, findings, redact=red)
     filter_findings(result, policy)
     apply_config_ignores(result, policy)

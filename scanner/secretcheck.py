@@ -196,7 +196,7 @@ def looks_like_setting(value: str) -> bool:
 
 _DEFAULTS = {
     "minioadmin": "MinIO default",
-    "guest": "RabbitMQ/guest-account default",
+    "guest": "RabbitMQ's default account",
     "admin": "common product default",
     "postgres": "PostgreSQL image default",
 }
@@ -245,7 +245,7 @@ def _wordlike(letters: str) -> bool:
         if part.isupper() or part.islower():
             words.append(part)
             continue
-        pieces = re.findall(r"[A-Z][a-z]+|[a-z]+", part)
+        pieces = re.findall(r"[A-Z][a-z]+|[a-z]+|[A-Z]{2,}(?![a-z])", part)
         if "".join(pieces) != part or any(len(p) < 3 and p[0].isupper() for p in pieces[1:]):
             return False
         words.extend(pieces)
@@ -259,11 +259,20 @@ def _wordlike(letters: str) -> bool:
 
 
 def _word_digits(v: str) -> bool:
+    """Words and short numbers: ``Studios2024!``, ``2024Studios``, ``Company_Prod_2024``,
+    ``SuperSecretPassword2024!StudiosDK2024``."""
     for pattern in (_WORD_THEN_DIGITS, _DIGITS_THEN_WORD):
         m = pattern.fullmatch(v)
         if m and _wordlike(m.group(1)):
             return True
-    return False
+    tokens = re.findall(r"[A-Za-z]+|\d+|[^A-Za-z\d]+", v)
+    if not 2 <= len(tokens) <= 8:
+        return False
+    letters = [t for t in tokens if t[0].isalpha()]
+    digits = [t for t in tokens if t[0].isdigit()]
+    other = [t for t in tokens if not t[0].isalnum()]
+    return (1 <= len(letters) <= 4 and digits and all(len(d) <= 4 for d in digits) and all(len(o) <= 2 for o in other)
+            and all(len(t) >= 3 and _wordlike(t) for t in letters))
 
 
 def _sequential(v: str) -> bool:
@@ -397,13 +406,18 @@ class SecretValue:
     doc: object | None = None
     entry: object | None = None
     scheme: str = ""  # URL scheme for source == "url"
+    ref: str = ""  # the variable whose ${VAR:-default} this is, for source == "default"
 
     @property
     def line(self) -> int:
         return self.loc.start_line
 
     def label(self) -> str:
-        return f"{self.where}: {self.key}" if self.where else self.key
+        """How a message names the value: ``service 'db': POSTGRES_PASSWORD``, ``the password in
+        DATABASE_URL``... never the value."""
+        name = f"the password in {self.key}" if self.source == "url" else \
+            f"the fallback value of ${{{self.ref or self.key}}}" if self.source == "default" else self.key
+        return f"{self.where}: {name}" if self.where else name
 
 
 def loaded_dotenvs(stack) -> set[str]:
@@ -470,11 +484,13 @@ def _dotenv_values(doc, kind_ok: bool = True) -> Iterator[SecretValue]:
         if not is_secret_key(key):
             continue
         if "$" in e.value and e.quote != "'":
-            for default, col in _defaults_in(e.raw_value):
+            for name, default, col in _defaults_named(e.raw_value):
+                if is_reference(default) or looks_like_setting(default):
+                    continue
                 span = Location(doc.path, e.value_line, e.value_col + col, e.value_line, e.value_col + col + len(default)) \
                     if e.value_line == e.end_line else None
                 yield SecretValue(key, default, "env", "default", doc.path, Location(doc.path, e.line, e.col), span,
-                                  doc=doc, entry=e)
+                                  doc=doc, entry=e, ref=name)
             continue
         if e.value and is_reference(e.value):
             continue
@@ -487,11 +503,16 @@ _DEFAULT_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?-)([^${}]*)\}")
 
 def _defaults_in(raw: str) -> Iterator[tuple[str, int]]:
     """Literal ``${VAR:-default}`` defaults in raw text: (default, 0-based offset)."""
+    for name, default, offset in _defaults_named(raw):
+        yield default, offset
+
+
+def _defaults_named(raw: str) -> Iterator[tuple[str, str, int]]:
     for m in _DEFAULT_RE.finditer(raw or ""):
         if m.start() > 0 and raw[m.start() - 1] == "$":
             continue  # $${...}: escaped
         if m.group(3):
-            yield m.group(3), m.start(3)
+            yield m.group(1), m.group(3), m.start(3)
 
 
 def _yloc(path: str, node) -> Location:
@@ -586,7 +607,8 @@ def _compose_values(stack) -> Iterator[SecretValue]:
                 loc = span or _yloc(doc.path, node)
                 svc = _service_of(stack, doc, node)
                 where = f"service '{svc.name}'" if svc is not None else ""
-                yield SecretValue(owner or ref.name, ref.default, "compose", "default", doc.path, loc, span, where, svc, doc, ref)
+                yield SecretValue(owner or ref.name, ref.default, "compose", "default", doc.path, loc, span, where, svc, doc,
+                                  ref, ref=ref.name)
             except Exception:  # noqa: BLE001
                 continue
 
@@ -933,10 +955,20 @@ def secret_strings(stack) -> Iterator[str]:
         yield from guarded(text[a:b] for _name, a, b in find_provider_tokens(text))
 
 
+def _pieces(value: str) -> Iterator[str]:
+    """A value and, when compose would split or interpolate it (``pa$word x``), its parts of 6+
+    characters: the part a service really receives must be hidden too."""
+    yield value
+    if re.search(r"[\s$#'\"]", value):
+        for part in re.split(r"[\s$#'\"{}]+", value):
+            if len(part) >= 6:
+                yield part
+
+
 def _all_dotenv_strings(doc) -> Iterator[str]:
     for e in doc.entries:
         if is_secret_key(e.key) or is_jwt_hmac_key(e.key):
-            yield e.value
+            yield from _pieces(e.value)
             yield e.raw_value
             for default, _ in _defaults_in(e.raw_value):
                 yield default

@@ -9,7 +9,6 @@ a severity override, a finding with no column).
 from __future__ import annotations
 
 import dataclasses
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,6 +21,10 @@ from scanner.report import common
 CANARY = "Zq8canaryPW4reports"  # a secret value planted in the synthetic stack: must never appear
 CANARY_TOKEN = "tok3nCanary9xyzzy"
 CANARY_URL_PW = "urlPwCanary77"
+CANARY_SQL = "sqlCanaryPw31"
+CANARY_DOCKER = "dockerfileCanaryKey8"
+CANARY_NATS = "natsCanaryPw55"
+CANARIES = (CANARY, CANARY_TOKEN, CANARY_URL_PW, CANARY_SQL, CANARY_DOCKER, CANARY_NATS)
 GENERATED_SECRET = "GENERATEDsecretVALUE123"  # what a secret-generating fix writes: never shown
 
 COMPOSE = f"""\
@@ -51,10 +54,31 @@ PLAIN=value
 """
 
 
-def write_stack(root: Path) -> Path:
+SQL = f"""\
+CREATE ROLE app LOGIN PASSWORD '{CANARY_SQL}';
+CREATE TABLE users (id serial PRIMARY KEY, email text);
+"""
+DOCKERFILE = f"""\
+FROM python:3.12
+ENV API_KEY={CANARY_DOCKER}
+CMD python app.py
+"""
+NATS = f"""\
+authorization {{
+  users = [ {{ user: "backend", password: "{CANARY_NATS}" }} ]
+}}
+"""
+
+
+def write_stack(root: Path, extra: bool = False) -> Path:
+    """The synthetic stack; ``extra`` adds SQL, a Dockerfile and a NATS config with planted secrets."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "docker-compose.yml").write_text(COMPOSE)
     (root / ".env").write_text(ENV)
+    if extra:
+        (root / "init-db.sql").write_text(SQL)
+        (root / "Dockerfile").write_text(DOCKERFILE)
+        (root / "nats-server.conf").write_text(NATS)
     return root
 
 
@@ -62,9 +86,9 @@ def _rule_with(result, severity: Severity) -> str | None:
     return next((r.id for r in result.rules.values() if r.severity == severity), None)
 
 
-def synthetic_result(tmp_path: Path):
+def synthetic_result(tmp_path: Path, extra: bool = False):
     """A Result over a real stack with every kind of finding a report must handle."""
-    root = write_stack(tmp_path / "stack")
+    root = write_stack(tmp_path / "stack", extra)
     result = audit([root])
     rules = result.rules
     any_rule = "PER001" if "PER001" in rules else next(iter(rules))
@@ -226,4 +250,3 @@ def test_root_label(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert common.root_label(result) == "s"
     assert common.stack_name(result) == "s"
-    os.chdir("/")

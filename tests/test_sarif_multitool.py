@@ -22,6 +22,17 @@ from test_report_common import synthetic_result
 ROOT = Path(__file__).resolve().parent.parent
 NODE_DIR = Path(os.environ.get("DKSCAN_NODE_DIR", Path.home() / ".cache" / "dkscan-ci" / "node"))
 
+# SARIF2006 (UrisShouldBeReachable, a note) fetches every helpUri over the network: 30 s of timeouts
+# offline, and a flaky test online. Disabled; the helpUri anchors are checked against docs/rules.md
+# in tests/test_report_examples.py instead.
+CONFIG = """<?xml version="1.0" encoding="utf-8"?>
+<Properties>
+  <Properties Key="SARIF2006.UrisShouldBeReachable.Options">
+    <Property Key="RuleEnabled" Value="Disabled" />
+  </Properties>
+</Properties>
+"""
+
 BAD = {  # what the validator must catch: no $schema, rule without descriptions, absolute uri, no region
     "version": "2.1.0",
     "runs": [{"tool": {"driver": {"name": "x", "rules": [{"id": "R1"}]}},
@@ -45,8 +56,10 @@ def validate(files: dict[str, str], tmp_path: Path) -> dict[str, list[tuple[str,
     for name, text in files.items():
         (inputs / name).write_text(text)
     log = tmp_path / "validation.sarif"
+    config = tmp_path / "multitool.xml"
+    config.write_text(CONFIG)
     proc = subprocess.run([str(multitool()), "validate", "--rule-kind", "Sarif;Ghas", "--level", "Error;Warning;Note",
-                           "--output", str(log), *(str(inputs / n) for n in files)],
+                           "--config", str(config), "--output", str(log), *(str(inputs / n) for n in files)],
                           capture_output=True, text=True, timeout=300, env={**os.environ, "DOTNET_CLI_TELEMETRY_OPTOUT": "1"})
     assert log.exists(), f"multitool wrote no log (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     data = json.loads(log.read_text(encoding="utf-8-sig"))
@@ -77,8 +90,6 @@ def test_multitool_clean_with_github_rules(tmp_path):
     synth = synthetic_result(tmp_path / "synthetic")
     files["synthetic.sarif"] = render("sarif", synth, uri_prefix="deploy/", include_suppressed=True,
                                       sarif_category="dkscan")
-    files["example.sarif"] = (ROOT / "reports" / "studios-dk.sarif").read_text() \
-        if (ROOT / "reports" / "studios-dk.sarif").exists() else files["synthetic.sarif"]
     report = validate(files, tmp_path)
 
     # the validator works and we read its log: the broken file has GitHub errors

@@ -26,24 +26,32 @@ EXAMPLE_EPOCH = 1767225600  # 2026-01-01T00:00:00Z: the pinned SOURCE_DATE_EPOCH
 COMMAND = "python -m scanner.report.examples"
 
 
-def example_reports(repo: Path = REPO) -> dict[str, str]:
-    """{repo-relative path: content} for every example report."""
+def example_result(repo: Path = REPO):
+    """(result, threshold) of ``dkscan audit fixtures/studios-dk`` with the fixture's policy."""
     from ..config import find_config, load_policy
     from ..engine import audit
     from ..model import Severity
-    from . import FORMATS, SUFFIXES, render
 
     fixture = repo / FIXTURE
     policy = load_policy(find_config(fixture))
-    threshold = Severity.parse(policy.get("fail-on", "low"))
-    result = audit([fixture], policy)
+    return audit([fixture], policy), Severity.parse(policy.get("fail-on", "low"))
+
+
+def render_example(fmt: str, result, threshold, repo: Path = REPO) -> str:
+    """One format exactly as the example report in ``reports/`` is rendered."""
+    from . import render
+
     when = datetime.fromtimestamp(EXAMPLE_EPOCH, tz=timezone.utc)
-    out = {}
-    for fmt in FORMATS:
-        text = render(fmt, result, threshold=threshold, when=when, label=FIXTURE, path_base=repo,
-                      uri_prefix=FIXTURE + "/", colour=False)
-        out[f"{REPORTS}/{BASENAME}{SUFFIXES[fmt]}"] = text
-    return out
+    return render(fmt, result, threshold=threshold, when=when, label=FIXTURE, path_base=repo,
+                  uri_prefix=FIXTURE + "/", colour=False)
+
+
+def example_reports(repo: Path = REPO) -> dict[str, str]:
+    """{repo-relative path: content} for every example report."""
+    from . import FORMATS, SUFFIXES
+
+    result, threshold = example_result(repo)
+    return {f"{REPORTS}/{BASENAME}{SUFFIXES[fmt]}": render_example(fmt, result, threshold, repo) for fmt in FORMATS}
 
 
 # -- docs/rules.md -----------------------------------------------------------------------------

@@ -136,12 +136,13 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
 
 
-def _rule_doc(rule) -> dict:
-    why = section(rule.doc, "Why is this bad?", "Why is this bad", "Why it matters")
-    use = section(rule.doc, "Use instead", "How to fix")
-    example = section(rule.doc, "Example")
-    safety = section(rule.doc, "Fix safety")
-    what = section(rule.doc, "What it does")
+def _rule_doc(rule, redact) -> dict:
+    doc = redact(rule.doc)  # a rule's example may quote a weak value the scanned stack really uses
+    why = section(doc, "Why is this bad?", "Why is this bad", "Why it matters")
+    use = section(doc, "Use instead", "How to fix")
+    example = section(doc, "Example")
+    safety = section(doc, "Fix safety")
+    what = section(doc, "What it does")
     return {
         "what": markdown(what) if what else Markup(""),
         "why": markdown(why) if why else Markup(""),
@@ -196,13 +197,14 @@ def _finding(result, f, n: int, docs: dict, status: str = "open") -> dict:
     rule = result.rules[f.rule]
     sev = result.severity(f).label
     if rule.id not in docs:
-        docs[rule.id] = _rule_doc(rule)
+        docs[rule.id] = _rule_doc(rule, result.redact)
     diff = fix_diff(result, f.fix)
     return {
         "anchor": f"f{n}",
         "rule": f.rule,
         "name": rule.name,
-        "title": rule.title,
+        "title": result.redact(rule.title),
+        "title_html": _inline(result.redact(rule.title)),
         "layer": rule.layer.value,
         "layer_title": LAYER_TITLES[rule.layer.value],
         "severity": sev,

@@ -33,7 +33,7 @@ def finding_dict(result, f) -> dict:
     out = {
         "rule": f.rule,
         "name": rule.name,
-        "title": rule.title,
+        "title": result.redact(rule.title),
         "layer": rule.layer.value,
         "severity": result.severity(f).label,
         "message": result.redact(f.message),

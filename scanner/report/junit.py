@@ -68,7 +68,7 @@ def render_junit(result, threshold: Severity = Severity.LOW, *, when=None, **_: 
                 msg = first if len(open_) == 1 else f"{len(open_)} findings; first: {first}"
                 body = [f"{path}:{f.location.start_line}:{f.location.start_col} {result.severity(f).label.upper()} "
                         f"{f.rule} {result.redact(f.message)}" for f in open_]
-                body.append(f"{rule.title}. See {rule_help_uri(rule_id)}")
+                body.append(f"{result.redact(rule.title)}. See {rule_help_uri(rule_id)}")
                 failure = ET.SubElement(case, "failure", message=_x(msg), type=worst.label)
                 failure.text = _x("\n".join(body))
             elif hidden:

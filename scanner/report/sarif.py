@@ -91,7 +91,9 @@ def _pascal(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.replace("_", "-").split("-") if part)
 
 
-def rule_descriptor(rule) -> om.ReportingDescriptor:
+def rule_descriptor(rule, redact=lambda text: text) -> om.ReportingDescriptor:
+    """``redact``: the stack's redactor, applied to the documentation too (a rule's example may
+    quote a weak value the scanned stack really uses)."""
     what = section(rule.doc, "What it does") or rule.title
     props: dict[str, Any] = {
         "tags": _tags(rule),
@@ -103,9 +105,9 @@ def rule_descriptor(rule) -> om.ReportingDescriptor:
     return om.ReportingDescriptor(
         id=rule.id,
         name=_pascal(rule.name),
-        short_description=om.MultiformatMessageString(text=rule.title),
-        full_description=om.MultiformatMessageString(text=_sentence(plain_text(what))),
-        help=om.MultiformatMessageString(text=_help_text(rule), markdown=_help_markdown(rule)),
+        short_description=om.MultiformatMessageString(text=redact(rule.title)),
+        full_description=om.MultiformatMessageString(text=redact(_sentence(plain_text(what)))),
+        help=om.MultiformatMessageString(text=redact(_help_text(rule)), markdown=redact(_help_markdown(rule))),
         help_uri=rule_help_uri(rule.id),
         default_configuration=om.ReportingConfiguration(level=rule.severity.sarif_level),
         properties=props,
@@ -279,7 +281,7 @@ def build_log(result, *, category: str | None = None, include_suppressed: bool =
             version=__version__,
             semantic_version=__version__,
             information_uri=INFO_URL,
-            rules=[rule_descriptor(r) for r in rules],
+            rules=[rule_descriptor(r, result.redact) for r in rules],
         )),
         results=results,
         column_kind="unicodeCodePoints",
