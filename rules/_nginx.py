@@ -21,8 +21,8 @@ Contents
   :func:`effective_protocols`.
 - **Text edits** (for ``Fix``es on the original file): :func:`directive_tokens`, :func:`directive_text`,
   :func:`replace_token_edit`, :func:`replace_args_edit`, :func:`insert_before_terminator_edit`,
-  :func:`delete_directive_edit`, :func:`insert_into_block_edit`, :func:`child_indent`,
-  :func:`http_insert_edit`.
+  :func:`delete_directive_edit`, :func:`insert_into_block_edit`, :func:`insert_before_edit`,
+  :func:`insert_after_edit`, :func:`add_to_level_edit`, :func:`child_indent`, :func:`http_insert_edit`.
 
 Levels are ``scanner.stack.Node`` objects (``http``, ``server``, ``location``, ``if``, or the
 synthetic root of a fragment). A synthetic root has no file position: use :func:`node_loc`.
@@ -682,11 +682,14 @@ def is_per_ip_key(key: str) -> bool:
 
 
 def configs_of_service(stack, cfg) -> list:
-    """The configurations loaded by the same gateway container (all of them when ``cfg`` has no
-    compose service): zones defined in one conf.d file serve the others."""
-    if cfg.service is None:
-        return list(stack.nginx_configs)
-    return [c for c in stack.nginx_configs if c.service is cfg.service]
+    """The configurations one nginx process loads together with ``cfg``: a main configuration is a
+    whole nginx (its includes are spliced in); fragments (conf.d files the image's nginx.conf
+    includes) are loaded with the other fragments of the same gateway service — or, without
+    compose, with the other fragments of the scan — so zones defined in one serve the others."""
+    if cfg.root.root_name == "main":
+        return [cfg]
+    return [c for c in stack.nginx_configs if c.service is cfg.service
+            and (c.root.root_name != "main" or cfg.service is not None)]
 
 
 def _zone_scope(node) -> str:
@@ -700,7 +703,7 @@ def limit_zones(stack, cfg) -> dict[tuple[str, str, str], Zone]:
     """Zones visible to ``cfg``'s container: (scope http|stream, kind req|conn, name) -> Zone."""
     key = "_dk_zones"
     cache = stack.__dict__.setdefault(key, {})
-    ckey = id(cfg.service) if cfg.service is not None else None
+    ckey = tuple(id(c) for c in configs_of_service(stack, cfg))
     if ckey in cache:
         return cache[ckey]
     zones: dict[tuple[str, str, str], Zone] = {}
@@ -1054,6 +1057,45 @@ def insert_into_block_edit(stack, cfg, block, lines: list[str]) -> Edit | None:
         return None
     indent = child_indent(stack, block)
     return Edit(Location(block.path, term[0], term[1] + 1), "".join("\n" + indent + l for l in lines))
+
+
+def _line_indent(stack, node) -> str | None:
+    """The node's indentation when it starts its line, else None."""
+    doc = _doc(stack, node)
+    if doc is None:
+        return None
+    before = doc.line_text(node.line)[: node.col - 1]
+    return before if not before.strip() else None
+
+
+def insert_before_edit(stack, node, lines: list[str]) -> Edit | None:
+    """Insert directive lines just above ``node`` (same indentation); None when ``node`` does not
+    start its line."""
+    indent = _line_indent(stack, node)
+    if indent is None or not lines:
+        return None
+    return Edit(Location(node.path, node.line, 1), "".join(indent + l + "\n" for l in lines))
+
+
+def insert_after_edit(stack, node, lines: list[str]) -> Edit | None:
+    """Insert directive lines just below ``node`` (after its ``;``, same indentation)."""
+    indent = _line_indent(stack, node)
+    _, term = directive_tokens(stack, node)
+    if indent is None or term is None or not lines:
+        return None
+    return Edit(Location(node.path, term[0], term[1] + 1), "".join("\n" + indent + l for l in lines))
+
+
+def add_to_level_edit(stack, cfg, level, directive: str, lines: list[str]) -> Edit | None:
+    """Insert ``lines`` into ``level`` next to its own ``directive`` lines (after the last one in
+    the level's own file), else at the top of the block."""
+    own = [c for c in level.children if c.name == directive and c.d is not None
+           and c.path == (level.path if level.d is not None else cfg.doc.path)]
+    if own:
+        edit = insert_after_edit(stack, own[-1], lines)
+        if edit is not None:
+            return edit
+    return insert_into_block_edit(stack, cfg, level, lines)
 
 
 def http_level(cfg):

@@ -240,12 +240,18 @@ def stmt_end(doc, stmt) -> int:
 
 
 def append_after(doc, stmt, sql: str) -> Edit:
-    """An insertion of ``sql`` on new lines after the statement (after its ``;``)."""
+    """An insertion of ``sql`` on new lines after the statement: at the start of the next line
+    when only blanks or a ``--`` comment follow its ``;``, else right after the ``;``."""
     end = stmt_end(doc, stmt)
     line, col = lines_of(doc).pos(end)
     indent = re.match(r"[ \t]*", doc.line_text(stmt.line)).group(0)
-    text = "".join("\n" + indent + s for s in sql.splitlines())
-    return Edit(Location(doc.path, line, col), text)
+    rest = doc.line_text(line)[col - 1:]
+    body = [indent + s for s in sql.splitlines()]
+    if rest.strip() == "" or rest.strip().startswith("--"):
+        if line < len(lines_of(doc).starts):  # the line ends with a newline
+            return Edit(Location(doc.path, line + 1, 1), "".join(b + "\n" for b in body))
+        return Edit(Location(doc.path, line, len(doc.line_text(line)) + 1), "".join("\n" + b for b in body))
+    return Edit(Location(doc.path, line, col), "".join("\n" + b for b in body))
 
 
 def near_token(doc, start: int, pred, limit: int = 4000) -> tuple[int, int] | None:
@@ -579,6 +585,7 @@ class SqlModel:
     passwords: list = field(default_factory=list)  # (role, kind literal|var|hash, doc, stmt, order, Location)
     schema_grants: list = field(default_factory=list)
     units_cache: list | None = None
+    cache: dict = field(default_factory=dict)
 
     # -- lookups --------------------------------------------------------------------------
     def table(self, rv: Any, search: tuple[str, ...] = ("public",)) -> Table | None:
@@ -612,6 +619,19 @@ class SqlModel:
         if self.units_cache is None:
             self.units_cache = list(_units(self))
         return self.units_cache
+
+    def nodes(self) -> list[tuple[Unit, Any, str | None]]:
+        """(unit, node, target column) for every node of every unit, computed once."""
+        cached = self.cache.get("nodes")
+        if cached is None:
+            cached = self.cache["nodes"] = [(u, n, ctx) for u in self.units() for n, ctx in walk_targets(u)]
+        return cached
+
+    def nodes_of(self, *types) -> list[tuple[Unit, Any, str | None]]:
+        cached = self.cache.get(types)
+        if cached is None:
+            cached = self.cache[types] = [t for t in self.nodes() if isinstance(t[1], types)]
+        return cached
 
 
 def _is_rls_alter(node: Any) -> bool:
@@ -707,10 +727,8 @@ def _statement(model: SqlModel, st: _State, doc, stmt, node, order: int) -> None
                 st.role = None if v in (None, "none") else v
             else:
                 st.role = None
-        elif node.name == "search_path" and kind == "VAR_SET_VALUE":
+        elif node.name == "search_path" and kind == "VAR_SET_VALUE" and not node.is_local:
             vals = [v for v in (sval(a) for a in node.args or ()) if v]
-            if len(vals) == 1 and "," in vals[0]:
-                vals = [p.strip().strip('"') for p in vals[0].split(",")]
             st.search = tuple(v for v in vals if v not in ("$user", "pg_temp", "pg_catalog")) or ("public",)
         return
     if isinstance(node, ast.CreateStmt):
@@ -858,7 +876,9 @@ def _statement(model: SqlModel, st: _State, doc, stmt, node, order: int) -> None
         return
     if isinstance(node, ast.AlterSystemStmt):
         ss = node.setstmt
-        if ss is not None and ss.name:
+        if ss is not None and ename(ss.kind) == "VAR_RESET_ALL":
+            model.settings.append(SettingRef("all", "", "alter system", stmt_loc(doc, stmt), order))
+        elif ss is not None and ss.name:
             vals = [str(const_value(a)) for a in ss.args or () if const_value(a) is not None]
             value = ", ".join(vals) if ename(ss.kind) == "VAR_SET_VALUE" else ""
             span = None
@@ -1063,6 +1083,23 @@ def _units(model: SqlModel) -> Iterator[Unit]:
             yield from plpgsql_units(f)
 
 
+def _skip_blank(text: str, pos: int) -> int:
+    """Past whitespace and comments."""
+    n = len(text)
+    while pos < n:
+        if text[pos].isspace():
+            pos += 1
+        elif text.startswith("--", pos):
+            eol = text.find("\n", pos)
+            pos = n if eol < 0 else eol + 1
+        elif text.startswith("/*", pos):
+            end = text.find("*/", pos + 2)
+            pos = n if end < 0 else end + 2
+        else:
+            break
+    return pos
+
+
 def _sql_body_units(f: Function) -> Iterator[Unit]:
     import pglast
 
@@ -1071,9 +1108,7 @@ def _sql_body_units(f: Function) -> Iterator[Unit]:
     except Exception:  # noqa: BLE001
         return
     for raw in raws:
-        start = f.body_offset + (raw.stmt_location or 0)
-        while start < len(f.doc.text) and f.doc.text[start].isspace():
-            start += 1
+        start = _skip_blank(f.doc.text, f.body_offset + (raw.stmt_location or 0))
         yield Unit(f.doc, f.stmt, raw.stmt, f.body_offset, func=f, line=lines_of(f.doc).pos(start)[0])
 
 
@@ -1200,9 +1235,9 @@ def postgres_service(stack):
     return pg[0] if pg else None
 
 
-def pg_major(stack) -> int | None:
+def pg_major(stack, svc=None) -> int | None:
     """Major version from the postgres image tag (``postgres:16-alpine`` -> 16; ``latest`` -> 18)."""
-    svc = postgres_service(stack)
+    svc = svc if svc is not None else postgres_service(stack)
     if svc is None:
         return None
     image = svc.image or ""
@@ -1234,8 +1269,9 @@ def env_key_loc(stack, svc, key: str) -> Location:
     return Location(svc.doc.path, svc.key.line, svc.key.col)
 
 
-def postgres_user(stack) -> tuple[str, Location | None]:
-    svc = postgres_service(stack)
+def postgres_user(stack, svc=None) -> tuple[str, Location | None]:
+    """POSTGRES_USER of a postgres service (default: the first) and where it is set."""
+    svc = svc if svc is not None else postgres_service(stack)
     if svc is None:
         return "postgres", None
     env = stack.service_env(svc)
@@ -1262,6 +1298,19 @@ class AppUser:
     key: str
     loc: Location
     via_superuser_ref: bool = False  # written as ${POSTGRES_USER}
+    host: str | None = None  # the DSN's host, when the user comes from a DSN
+
+
+def user_server(stack, user: AppUser):
+    """The postgres service an app user connects to: the DSN's host, else the first."""
+    if user.host:
+        svc = stack.service(user.host, near=user.svc)
+        if svc is not None and svc.role == "postgres":
+            return svc
+        for s in stack.services_by_role("postgres"):
+            if s.str("container_name") == user.host or s.str("hostname") == user.host:
+                return s
+    return postgres_service(stack)
 
 
 USER_KEYS = ("DB_USER", "DB_USERNAME", "DATABASE_USER", "DATABASE_USERNAME", "PGUSER", "POSTGRES_USERNAME", "SQL_USER")
@@ -1282,6 +1331,13 @@ def _dsn_user(value: str) -> str | None:
     return None
 
 
+def _dsn_host(value: str) -> str | None:
+    try:
+        return urlsplit(value).hostname if "://" in value else None
+    except ValueError:
+        return None
+
+
 def app_users(stack) -> list[AppUser]:
     """The DB user of each app service: a PostgreSQL DSN, else DB_USER/PGUSER & co., else the
     POSTGRES_USER its environment shares with the database."""
@@ -1290,12 +1346,14 @@ def app_users(stack) -> list[AppUser]:
     for svc in stack.services_by_role("app"):
         env = stack.service_env(svc)
         found = None
+        host = None
         keys = sorted(env, key=lambda k: (0 if k in ("DATABASE_URL",) else 1, k))
         for key in keys:
             value = env[key][0] or ""
             user = _dsn_user(value) if ("://" in value or "host=" in value) else None
             if user:
                 found = (user, key)
+                host = _dsn_host(value)
                 break
         if found is None:
             for key in USER_KEYS + ("POSTGRES_USER",):
@@ -1309,7 +1367,9 @@ def app_users(stack) -> list[AppUser]:
         name = _resolve(raw, {**pg_env, **env})
         if ref and name == raw:
             name = postgres_user(stack)[0]
-        out.append(AppUser(name, svc, key, env_key_loc(stack, svc, key), ref))
+        if host is None:
+            host = (env.get("DB_HOST") or env.get("PGHOST") or env.get("DATABASE_HOST") or env.get("POSTGRES_HOST") or (None,))[0]
+        out.append(AppUser(name, svc, key, env_key_loc(stack, svc, key), ref, host))
     return out
 
 
@@ -1339,7 +1399,8 @@ def _command_settings(svc) -> list[SettingRef]:
     out: list[SettingRef] = []
     node = svc.get("command")
     path = svc.doc.path
-    pat = re.compile(r"(?:-c\s*|--)([A-Za-z_.\-]+)\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s\"',\]]+)")
+    # -c key=value, -c 'key=some value', --key=value, -c key='some value'
+    pat = re.compile(r"(?:-c\s*|--)(?:(['\"])([A-Za-z_.\-]+)=(.*?)\1|([A-Za-z_.\-]+)\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s\"',\]]+))")
     if isinstance(node, YSeq):
         items = [i for i in node if isinstance(i, YScalar)]
         for idx, item in enumerate(items):
@@ -1365,10 +1426,11 @@ def _command_settings(svc) -> list[SettingRef]:
             raw_line = svc.doc.line_text(line_no)
             start_col = node.col if line_no == node.line else 1
             for m in pat.finditer(raw_line, start_col - 1):
-                v = m.group(2)
-                out.append(SettingRef(m.group(1).replace("-", "_").lower(), v.strip("'\""), "command",
+                g = 3 if m.group(2) else 5
+                key, v = (m.group(2) or m.group(4)), m.group(g)
+                out.append(SettingRef(key.replace("-", "_").lower(), v.strip("'\""), "command",
                                       Location(path, line_no, m.start() + 1),
-                                      edit_span=Location(path, line_no, m.start(2) + 1, line_no, m.end(2) + 1)))
+                                      edit_span=Location(path, line_no, m.start(g) + 1, line_no, m.end(g) + 1)))
     return out
 
 
@@ -1394,15 +1456,31 @@ def _conf_settings(stack, svc) -> list[SettingRef]:
     return out
 
 
-def pg_settings(stack) -> dict[str, SettingRef]:
-    """Effective server settings: ``-c`` in the command beats ALTER SYSTEM beats postgresql.conf."""
-    svc = postgres_service(stack)
+def sql_server(stack, path: str):
+    """The postgres service that runs an init script: the one mounting it, else the first."""
+    sf = stack.files.get(path)
+    for svc, _target in (sf.mounted_by if sf is not None else ()):
+        if svc.role == "postgres":
+            return svc
+    return postgres_service(stack)
+
+
+def pg_settings(stack, svc=None) -> dict[str, SettingRef]:
+    """Effective server settings of a postgres service (default: the first): ``-c`` in the command
+    beats ALTER SYSTEM in its init scripts beats a mounted postgresql.conf."""
+    svc = svc if svc is not None else postgres_service(stack)
     out: dict[str, SettingRef] = {}
     if svc is not None:
         for s in _conf_settings(stack, svc):
             out[s.name] = s
     for s in sql_model(stack).settings:
-        out[s.name] = s
+        if svc is None or sql_server(stack, s.loc.path) is svc:
+            if s.value:
+                out[s.name] = s
+            elif s.name == "all":  # ALTER SYSTEM RESET ALL
+                out = {k: v for k, v in out.items() if v.source != "alter system"}
+            elif out.get(s.name) is not None and out[s.name].source == "alter system":  # SET … TO DEFAULT / RESET
+                del out[s.name]
     if svc is not None:
         for s in _command_settings(svc):
             out[s.name] = s

@@ -8,8 +8,8 @@ from scanner.model import Location, hit
 from scanner.registry import rule
 
 from ._util import env_loc, nloc
-from .gateway_proxy import (_vname, denies_all, auth_on, enclosing, fix_of, insert_in_block, is_internal, levels,
-                            location_modifier, memo, pcre_to_py, server_public)
+from .gateway_proxy import (_vname, enclosing, fix_of, insert_in_block, levels, location_modifier, memo, pcre_to_py,
+                            protected, server_public)
 
 _ORIGIN_KEY = re.compile(r"^CORS_\w*ORIGIN", re.I)
 _CRED_KEY = re.compile(r"^(CORS_\w*CREDENTIALS|\w*_ALLOW_CREDENTIALS|\w*CORS\w*CREDENTIALS)$", re.I)
@@ -294,7 +294,7 @@ def internal_endpoint_public(stack):
             mod, path = location_modifier(loc)
             if mod == "@" or not _internal_path(mod, path):
                 continue
-            if id(loc) in skip or is_internal(loc) or denies_all(loc) or auth_on(loc):
+            if id(loc) in skip or protected(loc):
                 continue
             if any(c.name == "return" for c in loc.children) or not loc.children:
                 continue

@@ -1210,19 +1210,16 @@ def secret_file_name(path: str) -> bool:
 
 
 def _provider_token(value: str):
-    """DATA009's provider-token match for a value (another module's rule); None when absent."""
+    """DATA009's provider-token match for a value (``scanner.secretcheck``, owned by the DATA rules):
+    the provider's name, or None; None too when that module is absent."""
     try:
-        from rules import data as data_rules
+        from scanner.secretcheck import provider_token
     except ImportError:
         return None
-    for name in ("provider_token", "match_provider_token", "detect_provider_token", "provider_match"):
-        fn = getattr(data_rules, name, None)
-        if callable(fn):
-            try:
-                return fn(value)
-            except Exception:  # noqa: BLE001
-                return None
-    return None
+    try:
+        return provider_token(value)
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def copy_sources(ins) -> list[tuple[str, int | None]]:
@@ -1894,3 +1891,627 @@ __all__ = [
     "official_image", "replace_scalar", "root_image", "run_scripts", "scalar_text_span", "secret_file_name",
     "seq_items", "service_builds", "service_span", "shell_commands", "stage_chain", "truthy", "unknown_vars",
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# P2 Dockerfile hygiene: APP034, APP036, APP044, APP045 (hadolint's DL rules, cited in the catalog)
+# ---------------------------------------------------------------------------------------------
+
+_WRAPPERS = {"sudo", "env", "exec", "nohup", "time", "command", "nice", "ionice", "stdbuf", "doas"}
+_SUDO_ARG_FLAGS = {"-u", "-g", "-C", "-h", "-p", "-r", "-t", "-U", "--user", "--group"}
+
+
+class Cmd:
+    """A simple command of a RUN: its program (after ``VAR=x`` assignments and wrappers such as
+    ``sudo``/``env``) and its arguments, quotes removed."""
+
+    __slots__ = ("name", "args", "text")
+
+    def __init__(self, name: str, args: list[str], text: str):
+        self.name = name
+        self.args = args
+        self.text = text
+
+    def flags(self) -> set[str]:
+        """Flag names: ``-qy`` gives q and y, ``--no-cache=x`` gives no-cache."""
+        out: set[str] = set()
+        for a in self.args:
+            if a in ("-", "--") or not a.startswith("-"):
+                continue
+            if a.startswith("--"):
+                out.add(a[2:].split("=", 1)[0].lower())
+            else:
+                body = a[1:].split("=", 1)[0]
+                out.update(body)
+        return out
+
+    def has(self, *names: str) -> bool:
+        fl = self.flags()
+        return any(n in fl for n in names)
+
+    def positional(self, with_value: tuple[str, ...] = ()) -> list[str]:
+        """Arguments that are not flags, skipping the value of the flags in ``with_value``
+        (``-t`` or ``--target-release`` given as ``t``, ``target-release``)."""
+        out: list[str] = []
+        skip = False
+        for a in self.args:
+            if skip:
+                skip = False
+                continue
+            if a == "--":
+                continue
+            if a.startswith("-") and len(a) > 1:
+                name = a[2:] if a.startswith("--") else a[1:]
+                if "=" in name:
+                    continue
+                if (a.startswith("--") and name in with_value) or (not a.startswith("--") and name[-1:] in with_value and len(name) >= 1):
+                    skip = True
+                continue
+            out.append(a)
+        return out
+
+    def subcommand(self) -> str:
+        pos = self.positional()
+        return pos[0].lower() if pos else ""
+
+
+def _strip_wrappers(words: list[str]) -> list[str]:
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", w):
+            i += 1
+            continue
+        base = posixpath.basename(w)
+        if base in _WRAPPERS:
+            i += 1
+            while i < len(words) and words[i].startswith("-"):
+                i += 2 if words[i] in _SUDO_ARG_FLAGS and base in ("sudo", "doas") else 1
+            continue
+        break
+    return words[i:]
+
+
+def run_cmds(ins) -> list[Cmd]:
+    """Every simple command of a RUN (shell form, exec form, ``sh -c`` scripts and heredocs)."""
+    out: list[Cmd] = []
+    if ins.json is not None:
+        words = list(ins.json)
+        if len(words) >= 3 and posixpath.basename(words[0]) in ("sh", "bash", "ash", "dash", "zsh") and re.fullmatch(r"-[a-z]*c", words[1] or ""):
+            scripts = [words[2]]
+        else:
+            words = _strip_wrappers(words)
+            if words:
+                out.append(Cmd(posixpath.basename(words[0]), words[1:], " ".join(words)))
+            scripts = []
+    else:
+        scripts = [ins.args]
+    scripts += list(ins.heredocs)
+    for script in scripts:
+        for cmd in shell_commands(script):
+            words = _strip_wrappers([w for w, _o in cmd])
+            if words:
+                out.append(Cmd(posixpath.basename(words[0]), words[1:], " ".join(words)))
+    return out
+
+
+def _run_text(ins) -> str:
+    if ins.json is not None:
+        return " ".join(ins.json)
+    return "\n".join([ins.args, *ins.heredocs])
+
+
+def _pip_install(cmd: Cmd) -> bool:
+    if re.fullmatch(r"pip(\d+(\.\d+)?)?", cmd.name):
+        return cmd.subcommand() == "install"
+    if re.fullmatch(r"python(\d+(\.\d+)?)?", cmd.name):
+        a = cmd.args
+        for i in range(len(a) - 2):
+            if a[i] == "-m" and a[i + 1] in ("pip", "pip3") and "install" in a[i + 2:]:
+                return True
+    return False
+
+
+def _pip_packages(cmd: Cmd) -> list[str] | None:
+    """Packages a pip install names; None when it installs requirements, a constraint set or ``.``."""
+    args = cmd.args
+    if "-m" in args:
+        args = args[args.index("-m") + 2:]
+    sub = Cmd("pip", args, cmd.text)
+    if sub.has("r", "requirement", "c", "constraint") or "." in sub.args:
+        return None
+    pos = sub.positional(("abi", "b", "build", "e", "editable", "extra-index-url", "f", "find-links", "i", "index-url",
+                          "implementation", "no-binary", "only-binary", "platform", "prefix", "progress-bar", "proxy",
+                          "python-version", "root", "src", "t", "target", "trusted-host", "upgrade-strategy", "cache-dir",
+                          "log", "timeout", "retries", "cert", "client-cert", "exists-action", "C", "config-settings"))
+    if "install" in pos:
+        pos = pos[pos.index("install") + 1:]
+    return pos
+
+
+_PIP_PIN = re.compile(r"(==|>=|<=|~=|!=|<|>|=)")
+_VCS = ("git+", "hg+", "svn+", "bzr+", "git://")
+
+
+def _pip_pinned(p: str) -> bool:
+    if p.startswith(_VCS):
+        return "@" in p.split("://", 1)[-1]
+    return bool(_PIP_PIN.search(p)) or p.endswith((".whl", ".tar.gz", ".zip")) or "/" in p or p.startswith(("$", "."))
+
+
+def _npm_packages(cmd: Cmd) -> list[str] | None:
+    if cmd.name != "npm":
+        return None
+    pos = cmd.positional(("prefix", "registry", "cache", "userconfig", "tag", "workspace", "w", "C"))
+    if not pos or pos[0] not in ("install", "i", "add", "isntall", "in"):
+        return None
+    return pos[1:]
+
+
+def _npm_pinned(p: str) -> bool:
+    if p.startswith(("git://", "git+ssh://", "git+http://", "git+https://", "github:")):
+        return "#" in p
+    if p.endswith((".tar", ".tar.gz", ".tgz")) or p.startswith(("/", "./", "../", "~/", "$", "file:")):
+        return True
+    name = p.split("/", 1)[1] if p.startswith("@") and "/" in p else p
+    return "@" in name
+
+
+def _rpm_pinned(p: str) -> bool:
+    if p.endswith(".rpm") or p.startswith(("$", "/", "http://", "https://")):
+        return True
+    parts = p.split("-")
+    return any(part[:1].isdigit() or part[:1] == "$" for part in parts[1:])
+
+
+def unpinned_packages(cmd: Cmd) -> tuple[str, str, list[str]] | None:
+    """(manager, hadolint code, unpinned packages) of a package-installing command, or None."""
+    name, sub = cmd.name, cmd.subcommand()
+    if name in ("apt-get", "apt") and sub == "install":
+        pos = cmd.positional(("t", "target-release", "o", "option", "c", "config-file"))
+        pkgs = pos[pos.index("install") + 1:] if "install" in pos else pos
+        bad = [p for p in pkgs if not ("=" in p or "/" in p or p.endswith(".deb") or p.startswith("$"))]
+        return (name, "DL3008", bad) if bad else None
+    if name == "apk" and sub == "add":
+        pos = cmd.positional(("t", "virtual", "X", "repository", "p", "root", "arch", "cache-dir", "keys-dir", "repositories-file"))
+        pkgs = pos[pos.index("add") + 1:] if "add" in pos else pos
+        bad = [p for p in pkgs if not ("=" in p or "~" in p or p.endswith(".apk") or p.startswith("$"))]
+        return ("apk", "DL3018", bad) if bad else None
+    if _pip_install(cmd):
+        pkgs = _pip_packages(cmd)
+        bad = [p for p in pkgs or [] if not _pip_pinned(p)]
+        return ("pip", "DL3013", bad) if bad else None
+    npm = _npm_packages(cmd)
+    if npm is not None:
+        bad = [p for p in npm if not _npm_pinned(p)]
+        return ("npm", "DL3016", bad) if bad else None
+    if name == "gem" and sub in ("install", "i"):
+        pos = cmd.positional(("v", "version", "s", "source", "i", "install-dir", "n", "bindir", "platform", "P", "trust-policy"))
+        gems = [g for g in pos[pos.index(sub) + 1:] if g != "--"] if sub in pos else []
+        versioned = cmd.has("v", "version")
+        bad = [g for k, g in enumerate(gems) if ":" not in g and not g.startswith("$") and not (versioned and k == 0)]
+        return ("gem", "DL3028", bad) if bad else None
+    if name in ("yum", "dnf", "microdnf") and sub == "install" and "module" not in cmd.args:
+        pos = cmd.positional(("c", "config", "x", "exclude", "releasever", "installroot", "setopt", "enablerepo", "disablerepo"))
+        pkgs = pos[pos.index("install") + 1:]
+        bad = [p for p in pkgs if not _rpm_pinned(p) and not p.startswith("@")]
+        return (name, "DL3033" if name == "yum" else "DL3041", bad) if bad else None
+    if name == "zypper" and sub in ("install", "in"):
+        pos = cmd.positional(("r", "repo", "t", "type", "from"))
+        pkgs = pos[pos.index(sub) + 1:]
+        bad = [p for p in pkgs if not (re.search(r"[=<>]", p) or p.endswith(".rpm") or p.startswith("$"))]
+        return ("zypper", "DL3037", bad) if bad else None
+    return None
+
+
+@rule("APP036", "unpinned-packages", "low", files="dockerfile",
+      refs="CWE-1357; KICS apt_get_install_pin_version_not_defined and siblings", fix="manual")
+def unpinned_packages_rule(stack):
+    """A build step installs packages without a version.
+
+    ## What it does
+    Flags a `RUN` that installs packages without pinning their version, with hadolint's rules:
+    `apt-get install` without `pkg=version` (DL3008; the value of `-t` is a release, not a package),
+    `apk add` without `pkg=version` (DL3018), `pip install` without a version specifier (DL3013;
+    `-r requirements.txt`, `-c constraints.txt` and `.` are not flagged), `npm install` without
+    `@version` (DL3016, also `npm i`/`npm add`), `gem install` without `:version` or `-v` (DL3028;
+    `-v` pins one gem), `yum`/`dnf` install without `pkg-version` (DL3033, DL3041) and `zypper install`
+    without `pkg=version` (DL3037). The finding points at the `RUN` and names the packages.
+
+    ## Why is this bad?
+    The same Dockerfile builds different images on different days: a dependency's new major
+    version breaks the build or, worse, changes behaviour in production, and the image's CVE
+    exposure cannot be read from the Dockerfile.
+
+    ## Example
+    ```dockerfile
+    RUN apt-get update && apt-get install -y --no-install-recommends curl
+    ```
+
+    ## Use instead
+    ```dockerfile
+    RUN apt-get update && apt-get install -y --no-install-recommends curl=7.88.1-10+deb12u7
+    ```
+    (or pin the base image by digest and accept the distribution's point releases).
+
+    ## Fix safety
+    Manual: the versions must come from the repository the image uses.
+
+    ## References
+    CWE-1357; hadolint DL3008, DL3013, DL3016, DL3018, DL3028, DL3033, DL3037, DL3041; KICS
+    apt_get_install_pin_version_not_defined, unpinned_package_version_in_apk_add,
+    unpinned_package_version_in_pip_install, npm_install_without_pinned_version,
+    gem_install_without_version, yum_install_without_version,
+    missing_version_specification_in_dnf_install, zypper_install_without_version.
+    """
+    for doc in stack.dockerfiles:
+        for ins in getattr(doc, "instructions", []):
+            if ins.cmd != "RUN":
+                continue
+            seen = set()
+            for cmd in run_cmds(ins):
+                got = unpinned_packages(cmd)
+                if got is None:
+                    continue
+                mgr, code, bad = got
+                if (mgr, tuple(bad)) in seen:
+                    continue
+                seen.add((mgr, tuple(bad)))
+                shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+                yield hit(ins_loc(doc, ins), f"{mgr} installs {shown} without a version ({code}): builds are not reproducible",
+                          snippet_key=f"RUN {mgr} {' '.join(bad[:5])}")
+
+
+_ARCHIVES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tbz2", ".tar.xz", ".txz", ".tar.lz", ".tlz", ".tar.lzma",
+             ".tar.z", ".taz", ".tar.zst", ".tzst", ".gz", ".bz2", ".xz", ".lz", ".lzma", ".z", ".zst")
+
+
+@rule("APP034", "add-local-file", "info", files="dockerfile",
+      refs="DL3020; KICS add_instead_of_copy; CKV_DOCKER_4", fix="safe")
+def add_local_file(stack):
+    """`ADD` copies a local file that is not an archive.
+
+    ## What it does
+    Flags an `ADD` whose sources include a local path that is not a tar archive (remote URLs are
+    APP035's business, git URLs are fine).
+
+    ## Why is this bad?
+    `ADD` has two hidden behaviours — it downloads URLs and unpacks local tar archives — so a
+    reader cannot tell what `ADD app.tgz /app` will produce, and renaming a file to `.tar.gz`
+    changes what the image contains. `COPY` only copies.
+
+    ## Example
+    ```dockerfile
+    ADD app.jar /app/app.jar
+    ```
+
+    ## Use instead
+    ```dockerfile
+    COPY app.jar /app/app.jar
+    ```
+
+    ## Fix safety
+    Safe: offered when every source is a local non-archive path and no `ADD`-only flag is used;
+    `ADD` and `COPY` then do the same thing.
+
+    ## References
+    hadolint DL3020; KICS add_instead_of_copy; checkov CKV_DOCKER_4.
+    """
+    for doc in stack.dockerfiles:
+        for ins in getattr(doc, "instructions", []):
+            if ins.cmd != "ADD" or ins.heredocs:
+                continue
+            srcs = [s for s, _o in copy_sources(ins)]
+            local = [s for s in srcs if not s.lower().startswith(("http://", "https://", "git@"))
+                     and not s.lower().endswith(_ARCHIVES)]
+            if not local:
+                continue
+            fix = None
+            if len(local) == len(srcs) and not (set(ins.flags) & {"checksum", "keep-git-dir", "unpack"}):
+                line_text = doc.line_text(ins.line)
+                if line_text[ins.col - 1:ins.col + 2].upper() == "ADD":
+                    fix = Fix("use COPY", (Edit(Location(doc.path, ins.line, ins.col, ins.line, ins.col + 3), "COPY"),))
+            yield hit(ins_loc(doc, ins), f"ADD of local {', '.join(local[:3])}: use COPY (ADD also unpacks archives and downloads URLs)",
+                      fix=fix, snippet_key=f"ADD {' '.join(srcs[:3])}")
+
+
+def _stage_of(doc, ins):
+    for s in doc.stages:
+        if s.instructions and s.instructions[0].line <= ins.line <= s.instructions[-1].end_line:
+            return s
+    return None
+
+
+def _final_chain_indexes(doc) -> set[int]:
+    stage = getattr(doc, "final_stage", None)
+    return {s.index for s in stage_chain(doc, stage)} if stage is not None else set()
+
+
+def _misuse(doc):
+    """(instruction, DL code, message) for each APP044 problem of a Dockerfile."""
+    stages = doc.stages
+    names: dict[str, object] = {}
+    dup_reported: set[str] = set()
+    for s in stages:
+        if not s.name:
+            continue
+        key = s.name.lower()
+        if key in names and key not in dup_reported:
+            dup_reported.add(key)
+            first = names[key]
+            yield first.from_instruction, "DL3024", f"stage name `{s.name}` is used again at line {s.line}: `--from={s.name}` becomes ambiguous"
+        names.setdefault(key, s)
+    first_from = stages[0].line if stages else None
+    for ins in doc.instructions:
+        if first_from is not None and ins.line < first_from and ins.cmd not in ("ARG",):
+            yield ins, "DL3061", f"{ins.cmd} before the first FROM: a Dockerfile must begin with FROM or ARG"
+    final = getattr(doc, "final_stage", None)
+    for s in stages:
+        workdir_set = False
+        for chained in stage_chain(doc, s)[1:]:
+            if any(i.cmd == "WORKDIR" for i in chained.instructions):
+                workdir_set = True
+        env_defined: set[str] = set()
+        healthchecks = []
+        cmds: dict[str, list] = {"CMD": [], "ENTRYPOINT": []}
+        for ins in s.instructions[1:]:
+            if ins.cmd == "WORKDIR":
+                workdir_set = True
+                path = ins.args.strip().strip("'\"")
+                if path and not (path.startswith(("/", "$")) or re.match(r"^[A-Za-z]:[\\/]", path)):
+                    yield ins, "DL3000", f"WORKDIR `{path}` is relative: it depends on the previous WORKDIR"
+            elif ins.cmd in ("COPY", "ADD"):
+                words = copy_sources(ins)
+                dest = ins.json[-1] if ins.json else (ins.words()[-1][0] if ins.words() else "")
+                if ins.cmd == "COPY" and len(words) > 1 and not dest.endswith("/"):
+                    yield ins, "DL3021", f"COPY with {len(words)} sources needs a destination ending with `/` (`{dest}`)"
+                src_stage = ins.flags.get("from")
+                if src_stage:
+                    if s.name and src_stage.lower() == s.name.lower():
+                        yield ins, "DL3023", f"COPY --from={src_stage} refers to the stage it is in"
+                    else:
+                        later = next((t for t in stages if t.index > s.index and t.name and t.name.lower() == src_stage.lower()), None)
+                        if later is not None and not any(t.name and t.name.lower() == src_stage.lower() for t in stages[: s.index]):
+                            yield ins, "DL3022", f"COPY --from={src_stage} refers to a stage defined later (line {later.line})"
+                if not workdir_set and dest and not dest.startswith(("/", "$")) and not re.match(r"^[A-Za-z]:[\\/]", dest):
+                    yield ins, "DL3045", f"{ins.cmd} to the relative destination `{dest}` without a WORKDIR"
+            elif ins.cmd == "ONBUILD":
+                inner = ins.args.split(None, 1)[0].upper() if ins.args.split() else ""
+                if inner in ("ONBUILD", "FROM", "MAINTAINER"):
+                    yield ins, "DL3043", f"ONBUILD {inner} is not allowed"
+            elif ins.cmd == "ENV":
+                pairs = ins.env_pairs()
+                keys = [k for k, _v, _l, _c in pairs]
+                for k, v, _l, _c in pairs:
+                    for other in keys:
+                        if other != k and other not in env_defined and re.search(rf"\$(\{{{re.escape(other)}[}}:]|{re.escape(other)}(?![A-Za-z0-9_]))", v):
+                            yield ins, "DL3044", f"ENV {k} refers to {other}, defined in the same ENV (it sees the old value)"
+                env_defined.update(keys)
+            elif ins.cmd == "ARG":
+                env_defined.update(k for k, _v, _l, _c in ins.env_pairs())
+            elif ins.cmd == "HEALTHCHECK":
+                healthchecks.append(ins)
+            elif ins.cmd in cmds:
+                cmds[ins.cmd].append(ins)
+        if s is final:
+            if len(healthchecks) > 1:
+                yield healthchecks[0], "DL3012", f"{len(healthchecks)} HEALTHCHECK instructions: only the last (line {healthchecks[-1].line}) applies"
+            for kind, code in (("CMD", "DL4003"), ("ENTRYPOINT", "DL4004")):
+                if len(cmds[kind]) > 1:
+                    yield cmds[kind][0], code, f"{len(cmds[kind])} {kind} instructions: only the last (line {cmds[kind][-1].line}) applies"
+
+
+@rule("APP044", "dockerfile-misuse", "low", files="dockerfile", refs="hadolint; KICS", fix="manual")
+def dockerfile_misuse(stack):
+    """A Dockerfile instruction does not do what it seems to.
+
+    ## What it does
+    hadolint's correctness checks: relative `WORKDIR` (DL3000), several `HEALTHCHECK`s (DL3012),
+    `COPY` of several sources to a destination without a trailing `/` (DL3021), `COPY --from` a stage
+    defined later (DL3022) or its own stage (DL3023), a stage name used twice (DL3024, at the first),
+    `ONBUILD ONBUILD/FROM/MAINTAINER` (DL3043), an `ENV` using a variable it defines itself (DL3044),
+    `COPY` to a relative destination without `WORKDIR` (DL3045), an instruction before the first
+    `FROM` (DL3061), and several `CMD`/`ENTRYPOINT` in the final stage (DL4003, DL4004, at the
+    first, which never applies).
+
+    ## Why is this bad?
+    Each one builds an image that differs from what the Dockerfile suggests: the file lands in a
+    different directory, the health check or command that looks active is ignored, a stage copies
+    from the wrong place.
+
+    ## Example
+    ```dockerfile
+    FROM node:20-alpine
+    WORKDIR app
+    CMD ["node", "a.js"]
+    CMD ["node", "b.js"]
+    ```
+
+    ## Use instead
+    ```dockerfile
+    FROM node:20-alpine
+    WORKDIR /app
+    CMD ["node", "b.js"]
+    ```
+
+    ## Fix safety
+    Manual.
+
+    ## References
+    hadolint DL3000, DL3012, DL3021–DL3024, DL3043–DL3045, DL3061, DL4003, DL4004; KICS
+    workdir_path_not_absolute, copy_with_more_than_two_arguments_not_ending_with_slash,
+    copy_from_references_current_from_alias, same_alias_in_different_froms,
+    multiple_cmd_instructions_listed, multiple_entrypoint_instructions_listed.
+    """
+    for doc in stack.dockerfiles:
+        if not getattr(doc, "stages", None):
+            continue
+        for ins, code, msg in _misuse(doc):
+            yield hit(ins_loc(doc, ins), f"{msg} ({code})", snippet_key=f"{code}:{ins.cmd} {ins.args[:60]}")
+
+
+_APT_LISTS_RM = re.compile(r"\brm\b[^;&|]*(/var/lib/apt/lists)")
+
+
+def _cache_mount(ins, *dirs: str) -> bool:
+    mounts = ins.flags.get("mount", "")
+    return "type=cache" in mounts and any(d in mounts for d in dirs)
+
+
+def _hygiene(stack, doc, read_only: bool = False):
+    """(instruction, code, message) for each APP045 problem of a Dockerfile. ``read_only``: every
+    compose service built from it runs with a read-only root filesystem (file ownership is moot)."""
+    final_chain = _final_chain_indexes(doc)
+    final = getattr(doc, "final_stage", None)
+    pip_no_cache_env = False
+    for s in doc.stages:
+        in_final = s.index in final_chain
+        tools: set[str] = set()
+        group: list = []
+
+        def flush(group=group):
+            if len(group) > 1:
+                first = group[0]
+                what = "RUN" if first.cmd == "RUN" else f"{first.cmd} to the same destination"
+                yield first, "DL3059", f"{len(group)} consecutive {what} instructions (lines {group[0].line}–{group[-1].line}): each is a layer, consolidate them"
+            group.clear()
+
+        from_ins = s.from_instruction
+        if from_ins.flags.get("platform") and not re.match(r"^\$\{?(BUILDPLATFORM|TARGETPLATFORM)\}?$", from_ins.flags["platform"]):
+            yield from_ins, "DL3029", f"FROM --platform={from_ins.flags['platform']}: the image no longer builds for the target platform"
+        for ins in s.instructions[1:]:
+            # DL3059: consecutive RUN (each ≤ 2 commands) or COPY/ADD to the same destination, final stage
+            if s is final:
+                same = False
+                if group:
+                    prev = group[0]
+                    if ins.cmd == prev.cmd == "RUN":
+                        same = ins.flags == prev.flags and len(run_cmds(ins)) <= 2 and len(run_cmds(group[-1])) <= 2
+                    elif ins.cmd in ("COPY", "ADD") and ins.cmd == prev.cmd and "from" not in ins.flags:
+                        dest = lambda i: i.json[-1] if i.json else (i.words()[-1][0] if i.words() else "")  # noqa: E731
+                        same = dest(ins) == dest(prev)
+                if same:
+                    group.append(ins)
+                else:
+                    yield from flush()
+                    if ins.cmd in ("RUN", "COPY", "ADD") and "from" not in ins.flags:
+                        group.append(ins)
+            if ins.cmd == "MAINTAINER":
+                yield ins, "DL4000", "MAINTAINER is deprecated: use `LABEL org.opencontainers.image.authors=…`"
+            elif ins.cmd in ("COPY", "ADD") and "chown" in ins.flags and not read_only:
+                yield ins, "KICS chown_flag_exists", f"{ins.cmd} --chown={ins.flags['chown']}: files the process can change; keep them root-owned and readable"
+            elif ins.cmd == "ENV":
+                for k, v, _l, _c in ins.env_pairs():
+                    if k == "PIP_NO_CACHE_DIR" and v.lower() in ("1", "true", "on", "yes"):
+                        pip_no_cache_env = True
+            if ins.cmd != "RUN":
+                continue
+            cmds = run_cmds(ins)
+            text = _run_text(ins)
+            # DL4001 wget and curl in one stage
+            used = {c.name for c in cmds if c.name in ("curl", "wget")}
+            if used:
+                tools |= used
+                if len(tools) == 2:
+                    yield ins, "DL4001", "both wget and curl are used in this stage: use one"
+            for c in cmds:
+                if c.name == "apt" :
+                    yield ins, "DL3027", "`apt` is for interactive use: use apt-get"
+                    break
+            for c in cmds:
+                if c.name == "ln" and "/bin/sh" in c.args:
+                    yield ins, "DL4005", "RUN ln … /bin/sh changes the default shell: use SHELL"
+                    break
+            apt_installs = [c for c in cmds if c.name == "apt-get" and c.subcommand() == "install"]
+            for c in apt_installs:
+                quiet = sum(a.count("q") for a in c.args if re.fullmatch(r"-[a-zA-Z]+", a)) + c.args.count("--quiet")
+                quiet += sum(int(a.split("=", 1)[1]) for a in c.args if re.fullmatch(r"(-q|--quiet)=\d", a))
+                if not c.has("y", "yes", "assume-yes") and quiet < 2:
+                    yield ins, "DL3014", "apt-get install without -y: the build waits for an answer"
+                    break
+            for c in apt_installs:
+                if not c.has("no-install-recommends") and not any(a.lower() == "apt::install-recommends=false" for a in c.args):
+                    yield ins, "DL3015", "apt-get install without --no-install-recommends: unneeded packages enlarge the image"
+                    break
+            if in_final and any(c.name == "apt-get" and c.subcommand() == "update" for c in cmds) \
+                    and not _APT_LISTS_RM.search(text) and not _cache_mount(ins, "/var/lib/apt"):
+                yield ins, "DL3009", "apt-get update without `rm -rf /var/lib/apt/lists/*` in the same RUN: the lists stay in the layer"
+            for c in cmds:
+                if c.name == "apk" and c.subcommand() == "add" and not c.has("no-cache") and not _cache_mount(ins, "/var/cache/apk", "/etc/apk/cache"):
+                    yield ins, "DL3019", "apk add without --no-cache: the package index stays in the layer"
+                    break
+            if not pip_no_cache_env and "PIP_NO_CACHE_DIR=" not in text and not _cache_mount(ins, "/root/.cache/pip", ".cache/pip"):
+                for c in cmds:
+                    if _pip_install(c) and "--no-cache-dir" not in c.args and not c.name.startswith(("pipx", "pipenv")):
+                        yield ins, "DL3042", "pip install without --no-cache-dir: the wheel cache stays in the layer"
+                        break
+            if s is final:
+                for mgr, clean in (("dnf", r"\bdnf\s+clean\s+all|rm\s+-[rf]+\s+/var/cache/dnf"),
+                                   ("microdnf", r"\bmicrodnf\s+clean\s+all|rm\s+-[rf]+\s+/var/cache/dnf"),
+                                   ("yum", r"\byum\s+clean\s+all|rm\s+-[rf]+\s+/var/cache/yum"),
+                                   ("zypper", r"\bzypper\s+(clean|cc)\b|rm\s+-[rf]+\s+/var/cache/zypp")):
+                    m = re.search(rf"\b{mgr}\b(\s+-\S+)*\s+(install|in)\b", text)
+                    if m and not re.search(clean, text[m.end():]) and not _cache_mount(ins, f"/var/cache/{mgr}"):
+                        yield ins, "KICS cache cleanup", f"{mgr} install without `{mgr} clean` afterwards in the same RUN: the package cache stays in the layer"
+        if s is final:
+            yield from flush()
+
+
+@rule("APP045", "dockerfile-hygiene", "info", files="dockerfile", refs="hadolint; KICS", fix="manual")
+def dockerfile_hygiene(stack):
+    """A Dockerfile wastes space or build time.
+
+    ## What it does
+    hadolint's hygiene checks, grouped: `apt-get update` without removing `/var/lib/apt/lists` in
+    the same `RUN` of a stage that ends in the image (DL3009), `apt-get install` without `-y` (or
+    `-qq`) (DL3014) or `--no-install-recommends` (DL3015), `apk add` without `--no-cache` (DL3019),
+    `apt` instead of `apt-get` (DL3027), `FROM --platform` with a literal platform (DL3029), `pip
+    install` without `--no-cache-dir` (DL3042), consecutive `RUN`s — or `COPY`/`ADD`s to the same
+    destination — in the final stage (DL3059, at the first), `MAINTAINER` (DL4000), `wget` and `curl`
+    in one stage (DL4001), `RUN ln … /bin/sh` (DL4005), dnf/yum/zypper installs without their
+    `clean` in the final stage, and `COPY --chown` (KICS cache cleanup, chown_flag_exists; not when
+    every compose service built from the Dockerfile runs `read_only: true`, which makes the
+    ownership moot).
+
+    ## Why is this bad?
+    Larger images pull and start slower and carry more files to patch; builds that wait for input
+    or depend on a literal platform fail in CI. None of it is a vulnerability by itself.
+
+    ## Example
+    ```dockerfile
+    RUN apt-get update
+    RUN apt-get install curl
+    ```
+
+    ## Use instead
+    ```dockerfile
+    RUN apt-get update \\
+     && apt-get install -y --no-install-recommends curl=7.88.1-10+deb12u7 \\
+     && rm -rf /var/lib/apt/lists/*
+    ```
+
+    ## Fix safety
+    Manual.
+
+    ## References
+    hadolint DL3009, DL3014, DL3015, DL3019, DL3027, DL3029, DL3042, DL3059, DL4000, DL4001,
+    DL4005; KICS apt_get_install_lists_were_not_deleted, apt_get_missing_flags_to_avoid_manual_input,
+    apt_get_not_avoiding_additional_packages, apk_add_using_local_cache_path, run_using_apt,
+    using_platform_with_from, pip_install_keeping_cached_packages,
+    multiple_run_add_copy_instructions_listed, maintainer_instruction_being_used,
+    run_using_wget_and_curl, changing_default_shell_using_run_command, missing_dnf_clean_all,
+    yum_clean_all_missing, missing_zypper_clean, chown_flag_exists.
+    """
+    builds = service_builds(stack)
+    for doc in stack.dockerfiles:
+        if not getattr(doc, "stages", None):
+            continue
+        svcs = builds.get(id(doc), [])
+        read_only = bool(svcs) and all(truthy(svc.get("read_only")) for svc in svcs)
+        seen = set()
+        for ins, code, msg in _hygiene(stack, doc, read_only):
+            key = (ins.line, code)
+            if key in seen:
+                continue
+            seen.add(key)
+            yield hit(ins_loc(doc, ins), f"{msg} ({code})", snippet_key=f"{code}:{ins.cmd} {ins.args[:60]}")

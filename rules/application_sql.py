@@ -9,7 +9,7 @@ from scanner.model import UNSAFE, Edit, Fix, hit
 from scanner.registry import rule
 
 from . import _sql
-from ._sql import const_value, ename, find_literal, func_name, loc_at, pg_major, quote_ident, sql_model, tokens, walk
+from ._sql import const_value, ename, find_literal, func_name, loc_at, pg_major, quote_ident, sql_model, tokens
 
 
 @rule("APP060", "definer-without-search-path", "high", files="sql", refs="CWE-426; PS003", fix="unsafe")
@@ -400,21 +400,18 @@ def quoted_search_path(stack):
     from pglast import ast
 
     model = sql_model(stack)
-    for unit in model.units():
-        for node in walk(unit.node):
-            if not isinstance(node, ast.VariableSetStmt) or node.name != "search_path":
-                continue
-            if ename(node.kind) != "VAR_SET_VALUE" or len(node.args or ()) != 1:
-                continue
-            value = const_value(node.args[0])
-            if not isinstance(value, str) or "," not in value:
-                continue
-            loc_ = getattr(node, "location", None)
-            start = unit.base + loc_ if isinstance(loc_, int) and loc_ > 0 else (unit.base if unit.func else unit.stmt.offset)
-            span = find_literal(unit.doc, start, value)
-            if span is None:
-                continue
-            loc = loc_at(unit.doc, span[0], span[1])
-            fix = Fix("unquote into a list", (Edit(loc, _unquoted_list(value)),))
-            yield hit(loc, f"search_path is set to one quoted name containing a comma ('{_unquoted_list(value)}' as a single schema): write the schemas unquoted",
-                      fix=fix, snippet_key=f"search_path:{value}")
+    for unit, node, _ctx in model.nodes_of(ast.VariableSetStmt):
+        if node.name != "search_path" or ename(node.kind) != "VAR_SET_VALUE" or len(node.args or ()) != 1:
+            continue
+        value = const_value(node.args[0])
+        if not isinstance(value, str) or "," not in value:
+            continue
+        loc_ = getattr(node, "location", None)
+        start = unit.base + loc_ if isinstance(loc_, int) and loc_ > 0 else (unit.base if unit.func else unit.stmt.offset)
+        span = find_literal(unit.doc, start, value)
+        if span is None:
+            continue
+        loc = loc_at(unit.doc, span[0], span[1])
+        fix = Fix("unquote into a list", (Edit(loc, _unquoted_list(value)),))
+        yield hit(loc, f"search_path is set to one quoted name containing a comma ('{_unquoted_list(value)}' as a single schema): write the schemas unquoted",
+                  fix=fix, snippet_key=f"search_path:{value}")

@@ -430,11 +430,24 @@ DATA009_KINDS = ("compose", "dockerfile", "nginx", "sql", "prometheus", "nats")
 GENERIC_KINDS = ("nginx", "sql")
 
 
+_MATCHES: dict[int, tuple[object, list]] = {}
+
+
 def _token_matches(stack, kinds):
-    """(SourceFile, provider name, Location, ordinal) of every token in files of ``kinds``."""
+    """(SourceFile, provider name, Location, ordinal) of every token in files of ``kinds``
+    (dotenv files excluded); computed once per stack for DATA009 and DATA010."""
+    hit_ = _MATCHES.get(id(stack))
+    if hit_ is None or hit_[0] is not stack:
+        if len(_MATCHES) > 16:
+            _MATCHES.clear()
+        hit_ = _MATCHES[id(stack)] = (stack, list(_all_token_matches(stack)))
+    return [m for m in hit_[1] if m[0].kind in kinds]
+
+
+def _all_token_matches(stack):
     for rel in sorted(stack.files):
         sf = stack.files[rel]
-        if sf.kind not in kinds or sf.kind == "env":
+        if sf.kind == "env":
             continue
         text = sf.text
         if not text:

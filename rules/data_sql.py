@@ -34,7 +34,6 @@ from ._sql import (
     tokens,
     unit_loc,
     walk,
-    walk_targets,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -171,8 +170,9 @@ def table_without_rls(stack):
         why = "RLS is disabled again" if disabled else "RLS is never enabled"
         reason = "data.require_rls is set" if required and not model.rls_used else "the script uses RLS on other tables"
         name = quote_ident(t.name) if t.schema == "public" else f"{quote_ident(t.schema)}.{quote_ident(t.name)}"
+        after = (disabled[1], disabled[2]) if disabled else (t.doc, t.stmt)
         fix = Fix("enable and force row-level security",
-                  (append_after(t.doc, t.stmt, f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY;\nALTER TABLE {name} FORCE ROW LEVEL SECURITY;"),),
+                  (append_after(*after, f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY;\nALTER TABLE {name} FORCE ROW LEVEL SECURITY;"),),
                   UNSAFE)
         yield hit(t.loc, f"table '{t.qname}' has {', '.join(cols)} but {why} ({reason}): rows are shared across tenants",
                   fix=fix, snippet_key=f"{t.qname}")
@@ -317,9 +317,9 @@ def app_db_superuser(stack):
     ## References
     CWE-250; CIS PostgreSQL Benchmark 4.3.
     """
-    svc = postgres_service(stack)
-    su, su_loc = postgres_user(stack)
     for u in app_users(stack):
+        svc = _sql.user_server(stack, u)
+        su, su_loc = postgres_user(stack, svc)
         if svc is None and u.name != "postgres":
             continue
         if u.name != su and not u.via_superuser_ref:
@@ -458,7 +458,7 @@ def policy_always_true(stack):
             continue
         if not (p.public or any(r in apps for r in p.roles)):
             continue
-        parts = [name for name, expr in (("USING", p.using), ("WITH CHECK", p.check)) if always_true(expr)]
+        parts = [f"{name} ({deparse(expr, 60)})" for name, expr in (("USING", p.using), ("WITH CHECK", p.check)) if always_true(expr)]
         if not parts:
             continue
         t = model.table(p.table)
@@ -519,7 +519,8 @@ def policy_check_unscoped(stack):
             cols = column_names(check) if check is not None else set()
             if cols & scoped:
                 continue
-            what = "WITH CHECK" if p.check is not None else ("USING (reused as the check)" if check is not None else "no WITH CHECK")
+            what = (f"WITH CHECK ({deparse(p.check, 80)})" if p.check is not None
+                    else f"USING ({deparse(check, 80)}), reused as the check," if check is not None else "no WITH CHECK")
             yield hit(p.loc, f"policy '{p.name}' on '{key[1]}' (FOR {p.cmd.upper()}): {what} ignores {', '.join(sorted(scoped))}, which the read policy filters on: rows can be written into another tenant",
                       snippet_key=f"{key[1]}:{p.name}")
 
@@ -862,13 +863,13 @@ def definer_public_execute(stack):
 # ---------------------------------------------------------------------------------------------
 
 
-def _md5_storage(stack) -> tuple[bool, str]:
-    settings = pg_settings(stack)
+def _md5_storage(stack, svc) -> tuple[bool, str]:
+    settings = pg_settings(stack, svc)
     pe = settings.get("password_encryption")
     if pe is not None:
         v = pe.value.strip().lower()
         return v in ("md5", "on", "true"), f"password_encryption={pe.value}"
-    major = pg_major(stack)
+    major = pg_major(stack, svc)
     if major is not None and major < 14:
         return True, f"postgres {major} stores md5 by default"
     model = sql_model(stack)
@@ -913,20 +914,8 @@ def pg_auth_not_scram(stack):
     CWE-328; CIS PostgreSQL Benchmark 5.4, 5.12; PostgreSQL documentation, Password
     Authentication.
     """
-    md5, why = _md5_storage(stack)
-    settings = pg_settings(stack)
-    pe = settings.get("password_encryption")
-    svc = postgres_service(stack)
-    if pe is not None and pe.value.strip().lower() not in ("scram-sha-256",):
-        fix = Fix("set password_encryption to scram-sha-256", (Edit(pe.edit_span, "scram-sha-256"),), UNSAFE) if pe.edit_span else None
-        yield hit(pe.edit_span or pe.loc, f"password_encryption={pe.value} ({pe.source}): new passwords are stored as md5, a password-equivalent hash",
-                  fix=fix, snippet_key="password_encryption")
-    elif pe is None and svc is not None and md5 and pg_major(stack) is not None and pg_major(stack) < 14:
-        flags = _sql.add_command_flags(svc, ["password_encryption=scram-sha-256"])
-        yield hit(Location(svc.doc.path, svc.key.line, svc.key.col),
-                  f"{why} and password_encryption is not set to scram-sha-256",
-                  fix=Fix("add -c password_encryption=scram-sha-256", flags, UNSAFE) if flags else None,
-                  snippet_key="password_encryption-default")
+    for svc in stack.services_by_role("postgres"):
+        yield from _auth_settings(stack, svc)
     # SET password_encryption in the init SQL (session: the roles created after it store md5)
     model = sql_model(stack)
     from pglast import ast
@@ -939,23 +928,9 @@ def pg_auth_not_scram(stack):
             if v.lower() != "scram-sha-256":
                 yield hit(stmt_loc(doc, stmt), f"SET password_encryption = {v}: passwords set after it are stored as md5",
                           snippet_key=f"set-password_encryption:{v}")
-    # authentication methods
-    if svc is not None:
-        env = stack.service_env(svc)
-        method = (env.get("POSTGRES_HOST_AUTH_METHOD") or ("",))[0].strip().lower()
-        if method == "password" or (method == "md5" and md5):
-            loc = _sql.env_key_loc(stack, svc, "POSTGRES_HOST_AUTH_METHOD")
-            reason = "sends passwords in clear text" if method == "password" else f"checks md5-stored passwords ({why})"
-            fix = _env_value_fix(stack, svc, "POSTGRES_HOST_AUTH_METHOD", "scram-sha-256")
-            yield hit(loc, f"POSTGRES_HOST_AUTH_METHOD={method}: pg_hba 'host all all all {method}' {reason}",
-                      fix=fix, snippet_key="POSTGRES_HOST_AUTH_METHOD")
-        args = (env.get("POSTGRES_INITDB_ARGS") or ("",))[0]
-        for m in re.finditer(r"--auth(?:-host|-local)?[= ](\S+)", args):
-            if m.group(1) == "password" or (m.group(1) == "md5" and md5):
-                yield hit(_sql.env_key_loc(stack, svc, "POSTGRES_INITDB_ARGS"),
-                          f"POSTGRES_INITDB_ARGS {m.group(0)}: {'clear-text' if m.group(1) == 'password' else 'md5'} password authentication",
-                          snippet_key=f"POSTGRES_INITDB_ARGS:{m.group(0)}")
     for sf in stack.sources("pg_hba"):
+        pg = _sql.sql_server(stack, sf.rel)
+        md5, why = _md5_storage(stack, pg) if pg is not None else (False, "")
         for no, line in enumerate(sf.doc.text.splitlines(), 1):
             words = line.split("#", 1)[0].split()
             if len(words) < 4 or words[0] not in ("local", "host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc"):
@@ -970,6 +945,38 @@ def pg_auth_not_scram(stack):
                           f"pg_hba.conf method '{meth}': {'clear-text passwords' if meth == 'password' else 'md5-stored passwords (' + why + ')'}",
                           fix=Fix("use scram-sha-256", (Edit(Location(sf.rel, no, max(col, 1), no, max(col, 1) + len(meth)), "scram-sha-256"),), UNSAFE),
                           snippet_key=f"pg_hba:{' '.join(words[:idx])}")
+
+
+def _auth_settings(stack, svc):
+    md5, why = _md5_storage(stack, svc)
+    settings = pg_settings(stack, svc)
+    pe = settings.get("password_encryption")
+    major = pg_major(stack, svc)
+    if pe is not None and pe.value.strip().lower() not in ("scram-sha-256",):
+        fix = Fix("set password_encryption to scram-sha-256", (Edit(pe.edit_span, "scram-sha-256"),), UNSAFE) if pe.edit_span else None
+        yield hit(pe.edit_span or pe.loc, f"password_encryption={pe.value} ({pe.source}): new passwords are stored as md5, a password-equivalent hash",
+                  fix=fix, snippet_key=f"{svc.name}:password_encryption")
+    elif pe is None and md5 and major is not None and major < 14:
+        flags = _sql.add_command_flags(svc, ["password_encryption=scram-sha-256"])
+        yield hit(Location(svc.doc.path, svc.key.line, svc.key.col),
+                  f"{why} and password_encryption is not set to scram-sha-256",
+                  fix=Fix("add -c password_encryption=scram-sha-256", flags, UNSAFE) if flags else None,
+                  snippet_key=f"{svc.name}:password_encryption-default")
+    # authentication methods
+    env = stack.service_env(svc)
+    method = (env.get("POSTGRES_HOST_AUTH_METHOD") or ("",))[0].strip().lower()
+    if method == "password" or (method == "md5" and md5):
+        loc = _sql.env_key_loc(stack, svc, "POSTGRES_HOST_AUTH_METHOD")
+        reason = "sends passwords in clear text" if method == "password" else f"checks md5-stored passwords ({why})"
+        fix = _env_value_fix(stack, svc, "POSTGRES_HOST_AUTH_METHOD", "scram-sha-256")
+        yield hit(loc, f"POSTGRES_HOST_AUTH_METHOD={method}: pg_hba 'host all all all {method}' {reason}",
+                  fix=fix, snippet_key=f"{svc.name}:POSTGRES_HOST_AUTH_METHOD")
+    args = (env.get("POSTGRES_INITDB_ARGS") or ("",))[0]
+    for m in re.finditer(r"--auth(?:-host|-local)?[= ](\S+)", args):
+        if m.group(1) == "password" or (m.group(1) == "md5" and md5):
+            yield hit(_sql.env_key_loc(stack, svc, "POSTGRES_INITDB_ARGS"),
+                      f"POSTGRES_INITDB_ARGS {m.group(0)}: {'clear-text' if m.group(1) == 'password' else 'md5'} password authentication",
+                      snippet_key=f"POSTGRES_INITDB_ARGS:{m.group(0)}")
 
 
 def _env_value_fix(stack, svc, key: str, value: str) -> Fix | None:
@@ -1008,15 +1015,14 @@ def hardcoded_passwords(stack) -> list[tuple[Location, str, str, object, object]
         seen.add((doc.path, start))
         out.append((loc_at(doc, start, end), message, snippet, doc, stmt))
 
-    for unit in model.units():
-        for node in walk(unit.node):
-            if isinstance(node, ast.FuncCall) and func_name(node) in ("crypt", "digest", "md5", "hmac") and node.args:
-                arg = node.args[0]
-                if isinstance(arg, ast.A_Const) and isinstance(const_value(arg), str) and const_value(arg):
-                    start = unit.base + (node.location if node.location is not None and node.location >= 0 else 0)
-                    span = find_literal(unit.doc, start, const_value(arg), limit=400)
-                    if span and not unit.doc.is_masked(*span):
-                        add(unit.doc, unit.stmt, span[0], span[1], f"a literal password is passed to {func_name(node)}(): the plain text sits in the script", f"{func_name(node)}-literal")
+    for unit, node, _ctx in model.nodes_of(ast.FuncCall):
+        if func_name(node) in ("crypt", "digest", "md5", "hmac") and node.args:
+            arg = node.args[0]
+            if isinstance(arg, ast.A_Const) and isinstance(const_value(arg), str) and const_value(arg):
+                start = unit.base + (node.location if node.location is not None and node.location >= 0 else 0)
+                span = find_literal(unit.doc, start, const_value(arg), limit=400)
+                if span and not unit.doc.is_masked(*span):
+                    add(unit.doc, unit.stmt, span[0], span[1], f"a literal password is passed to {func_name(node)}(): the plain text sits in the script", f"{func_name(node)}-literal")
     literal_vars = {id(doc): _literal_psql_vars(doc) for doc in model.docs}
     for role, kind, doc, stmt, _o, ploc in model.passwords:
         if kind == "var":
@@ -1177,10 +1183,9 @@ def _gen_salt_calls(stack):
     from pglast import ast
 
     model = sql_model(stack)
-    for unit in model.units():
-        for node in walk(unit.node):
-            if isinstance(node, ast.FuncCall) and func_name(node) == "gen_salt" and node.args:
-                yield unit, node
+    for unit, node, _ctx in model.nodes_of(ast.FuncCall):
+        if func_name(node) == "gen_salt" and node.args:
+            yield unit, node
 
 
 def _call_span(unit, node):
@@ -1305,31 +1310,30 @@ def fast_password_hash(stack):
     from pglast import ast
 
     model = sql_model(stack)
-    for unit in model.units():
-        for node, ctx in walk_targets(unit):
-            if not isinstance(node, ast.FuncCall) or not node.args:
-                continue
-            name = func_name(node)
-            what = None
-            if name == "gen_salt":
-                algo = const_value(node.args[0])
-                if isinstance(algo, str) and algo.lower() in ("md5", "des", "xdes"):
-                    what = f"gen_salt('{algo.lower()}')"
-            elif name in ("md5", "digest"):
-                if name == "digest":
-                    algo = const_value(node.args[1]) if len(node.args) > 1 else None
-                    if not (isinstance(algo, str) and algo.lower() in ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")):
-                        continue
-                    label = f"digest(…, '{algo.lower()}')"
-                else:
-                    label = "md5()"
-                refs = column_names(node.args[0])
-                if _password_ish(ctx) or any(_password_ish(r) for r in refs):
-                    what = label
-            if what:
-                target = f" into '{ctx}'" if ctx else ""
-                yield hit(unit_loc(unit, node), f"{what} hashes password data{target}: a fast hash, crackable at billions of guesses per second",
-                          snippet_key=f"{what}:{ctx or ''}")
+    for unit, node, ctx in model.nodes_of(ast.FuncCall):
+        if not node.args:
+            continue
+        name = func_name(node)
+        what = None
+        if name == "gen_salt":
+            algo = const_value(node.args[0])
+            if isinstance(algo, str) and algo.lower() in ("md5", "des", "xdes"):
+                what = f"gen_salt('{algo.lower()}')"
+        elif name in ("md5", "digest"):
+            if name == "digest":
+                algo = const_value(node.args[1]) if len(node.args) > 1 else None
+                if not (isinstance(algo, str) and algo.lower() in ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")):
+                    continue
+                label = f"digest(…, '{algo.lower()}')"
+            else:
+                label = "md5()"
+            refs = column_names(node.args[0])
+            if _password_ish(ctx) or any(_password_ish(r) for r in refs):
+                what = label
+        if what:
+            target = f" into '{ctx}'" if ctx else ""
+            yield hit(unit_loc(unit, node), f"{what} hashes password data{target}: a fast hash, crackable at billions of guesses per second",
+                      snippet_key=f"{what}:{ctx or ''}")
 
 
 @rule("DATA060", "plaintext-bearer-token", "high", files="sql", refs="CWE-312")
@@ -1645,10 +1649,9 @@ def secret_column_unencrypted(stack):
 
     model = sql_model(stack)
     encrypted: set[str] = set()
-    for unit in model.units():
-        for node, ctx in walk_targets(unit):
-            if ctx and isinstance(node, ast.FuncCall) and func_name(node) in ENCRYPT_FUNCS:
-                encrypted.add(ctx)
+    for _unit, node, ctx in model.nodes_of(ast.FuncCall):
+        if ctx and func_name(node) in ENCRYPT_FUNCS:
+            encrypted.add(ctx)
     for t in model.tables.values():
         if TOKEN_TABLE_RE.match(t.name):
             continue  # bearer tokens: DATA060
@@ -1700,14 +1703,14 @@ def pg_no_tls_off_host(stack):
     ## References
     CWE-319; CIS PostgreSQL Benchmark 5.8, 6.8.
     """
-    settings = pg_settings(stack)
-    ssl = settings.get("ssl")
-    if ssl is not None and _sql.setting_on(ssl.value):
-        return
-    port = 5432
-    if settings.get("port") is not None and settings["port"].value.isdigit():
-        port = int(settings["port"].value)
     for svc in stack.services_by_role("postgres"):
+        settings = pg_settings(stack, svc)
+        ssl = settings.get("ssl")
+        if ssl is not None and _sql.setting_on(ssl.value):
+            continue
+        port = 5432
+        if settings.get("port") is not None and settings["port"].value.isdigit():
+            port = int(settings["port"].value)
         for p in svc.ports:
             if port not in p.container_ports:
                 continue

@@ -18,6 +18,7 @@ from ._nginx import (
     HEADER_DIRECTIVES,
     LEGACY_PROTOCOLS,
     add_header_source,
+    add_to_level_edit,
     child_indent,
     configs_of_service,
     delete_directive_edit,
@@ -25,10 +26,10 @@ from ._nginx import (
     directive_tokens,
     effective_headers,
     effective_protocols,
-    header_dropped,
     http_insert_edit,
     http_level,
     inherit_mode,
+    insert_before_edit,
     insert_before_terminator_edit,
     insert_into_block_edit,
     is_auth_location,
@@ -44,6 +45,7 @@ from ._nginx import (
     node_loc,
     nginx_version,
     opaque,
+    own_add_headers,
     parent_level,
     proxies_to_app,
     proxies_to_minio,
@@ -879,6 +881,9 @@ def http_not_redirected(stack):
 
 
 def _redirect_fix(stack, cfg, server) -> Fix | None:
+    """Replace a plaintext server's body by the redirect (listen, server_name and the ACME location
+    kept); a server that also listens with TLS loses its plaintext listeners to a new redirect
+    server inserted before it."""
     if server.d is None or server.d.block is None:
         return None
     doc = stack.files.get(server.path).doc if server.path in stack.files else None
@@ -891,10 +896,22 @@ def _redirect_fix(stack, cfg, server) -> Fix | None:
     if doc.line_text(server.line)[term[1]:].strip() or doc.line_text(end).strip() != "}":
         return None
     indent = child_indent(stack, server)
+    outer = doc.line_text(server.line)[: server.col - 1]
+    if outer.strip():
+        return None
+    shared = any(s.ssl or s.quic for s in listen_specs(server))
     keep: list[str] = []
+    plain_listens = []
     for c in server.children:
         if c.path != server.path:
+            if shared:
+                continue
             return None
+        if c.name == "listen":
+            spec = next((s for s in listen_specs(server) if s.node is c), None)
+            if shared and (spec is None or spec.ssl or spec.quic):
+                continue
+            plain_listens.append(c)
         if c.name in ("listen", "server_name"):
             text = directive_text(stack, c)
             if text is None:
@@ -903,8 +920,15 @@ def _redirect_fix(stack, cfg, server) -> Fix | None:
         elif c.name == "location" and _is_acme(c) and c.d.end_line:
             keep.extend(doc.line_text(i) for i in range(c.line, c.d.end_line + 1))
     keep += [indent + "location / {", indent + "    return 301 https://$host$request_uri;", indent + "}"]
-    edit = Edit(Location(server.path, server.line + 1, 1, end, 1), "".join(l + "\n" for l in keep))
-    return Fix("redirect everything but the ACME challenge to https://", (edit,), UNSAFE)
+    if not shared:
+        edit = Edit(Location(server.path, server.line + 1, 1, end, 1), "".join(l + "\n" for l in keep))
+        return Fix("redirect everything but the ACME challenge to https://", (edit,), UNSAFE)
+    edits = [delete_directive_edit(stack, c) for c in plain_listens]
+    if not edits or any(e is None for e in edits):
+        return None
+    block = outer + "server {\n" + "".join(l + "\n" for l in keep) + outer + "}\n\n"
+    edits.insert(0, Edit(Location(server.path, server.line, 1), block))
+    return Fix("move the plaintext listeners to a server that redirects to https://", tuple(edits), UNSAFE)
 
 
 def _gateway_mounts(svc) -> list[str]:
@@ -982,17 +1006,27 @@ def tls_cert_not_provided(stack):
 # --------------------------------------------------------------------------------------------
 
 
-def _lacking(cfg, server, has, names: tuple[str, ...], content_only: bool) -> list:
-    """Levels of ``server`` whose effective headers fail ``has`` and where no enclosing level had
-    one of ``names`` (a dropped header is GW023's; an unreadable include may set it)."""
+def _lacking(cfg, server, has, content_only: bool) -> list:
+    """Levels of ``server`` whose effective headers fail ``has`` and where no enclosing level
+    satisfied it (a dropped header is GW023's; an unreadable include may set it)."""
     out = []
     for lvl in response_levels(server, content_only=content_only):
         if has(effective_headers(lvl)) or opaque(cfg, lvl, HEADER_DIRECTIVES):
             continue
-        if any(header_dropped(lvl, n) for n in names):
+        if _dropped(lvl, has):
             continue
         out.append(lvl)
     return out
+
+
+def _dropped(level, has) -> bool:
+    """An enclosing level sends a header satisfying ``has`` that ``level`` lost (GW023's case)."""
+    cur = parent_level(level)
+    while cur is not None:
+        if has(effective_headers(cur)):
+            return True
+        cur = parent_level(cur)
+    return False
 
 
 def _add_header_fix(stack, cfg, server, levels: list, line: str, description: str, applicability: str = "safe") -> Fix | None:
@@ -1004,7 +1038,7 @@ def _add_header_fix(stack, cfg, server, levels: list, line: str, description: st
         if any(src is t for t in targets):
             continue
         targets.append(src)
-        e = insert_into_block_edit(stack, cfg, src, [line])
+        e = add_to_level_edit(stack, cfg, src, "add_header", [line])
         if e is None:
             return None
         edits.append(e)
@@ -1055,7 +1089,7 @@ def hsts_missing(stack):
         for server in _http_servers(cfg):
             if not is_tls_server(server):
                 continue
-            lacking = _lacking(cfg, server, lambda hs: "strict-transport-security" in hs, ("strict-transport-security",), False)
+            lacking = _lacking(cfg, server, lambda hs: "strict-transport-security" in hs, False)
             if not lacking:
                 continue
             yield hit(node_loc(cfg, server),
@@ -1070,11 +1104,12 @@ def _max_age(value: str) -> int | None:
 
 
 def _header_directives(cfg, lname: str):
-    """(directive, header value) for every add_header / more_set_headers setting ``lname``."""
+    """(directive, header value, index of the token holding the value) for every add_header /
+    more_set_headers setting ``lname``."""
     for n in cfg.nodes("add_header", "more_set_headers"):
         if n.name == "add_header":
             if len(n.args) >= 2 and n.args[0].lower() == lname:
-                yield n, n.args[1], 1
+                yield n, n.args[1], 2
         else:
             for i, a in enumerate(n.args):
                 name, sep, value = a.partition(":")
@@ -1252,7 +1287,10 @@ def security_header_dropped(stack):
                     lines = []
                     break
                 lines.append(text)
-            edit = insert_into_block_edit(stack, cfg, lvl, lines) if lines else None
+            edit = None
+            if lines:
+                own = [c for c in own_add_headers(lvl) if c.path == lvl.path]
+                edit = (insert_before_edit(stack, own[0], lines) if own else None) or insert_into_block_edit(stack, cfg, lvl, lines)
             names = ", ".join(h.name for h in lost)
             yield hit(node_loc(cfg, lvl), f"{_level_name(lvl)} has its own add_header, so it drops {names} of the enclosing level",
                       fix=Fix("copy the lost headers in", (edit,)) if edit else None,
@@ -1267,12 +1305,12 @@ def _is_api_server(server) -> bool:
     return bool(locs) and all("api" in re.findall(r"[a-z0-9]+", location_match(l)[1].lower()) or location_match(l)[0] == "@" for l in locs)
 
 
-def _missing_header_rule(stack, lname, has, names, message, line_for, description, applicability="safe", tls_only=False):
+def _missing_header_rule(stack, lname, has, message, line_for, description, applicability="safe", tls_only=False):
     for cfg in stack.nginx_configs:
         for server in _http_servers(cfg):
             if tls_only and not is_tls_server(server):
                 continue
-            lacking = _lacking(cfg, server, has, names, True)
+            lacking = _lacking(cfg, server, has, True)
             if not lacking:
                 continue
             fix = None
@@ -1317,7 +1355,6 @@ def csp_missing(stack):
         value = API_CSP if _is_api_server(server) else OSHP_CSP
         return f'add_header Content-Security-Policy "{value}" always;'
     yield from _missing_header_rule(stack, "csp", lambda hs: "content-security-policy" in hs,
-                                    ("content-security-policy",),
                                     "Content-Security-Policy is not set at the gateway for {levels}", line_for,
                                     "add the OWASP Secure Headers CSP", UNSAFE)
 
@@ -1354,7 +1391,6 @@ def nosniff_missing(stack):
     yield from _missing_header_rule(
         stack, "nosniff",
         lambda hs: any(h.value.strip().strip("\"'").lower() == "nosniff" for h in hs.get("x-content-type-options", [])),
-        ("x-content-type-options",),
         "X-Content-Type-Options: nosniff is not set at the gateway for {levels}",
         lambda server: 'add_header X-Content-Type-Options "nosniff" always;', "add `X-Content-Type-Options: nosniff`")
 
@@ -1396,7 +1432,7 @@ def frame_protection_missing(stack):
     CWE-1021; OWASP Secure Headers Project.
     """
     yield from _missing_header_rule(
-        stack, "frame", _frame_protected, ("x-frame-options", "content-security-policy"),
+        stack, "frame", _frame_protected,
         "neither X-Frame-Options nor CSP frame-ancestors is set at the gateway for {levels}",
         lambda server: 'add_header X-Frame-Options "DENY" always;', "add `X-Frame-Options: DENY`")
 
@@ -1546,7 +1582,7 @@ def isolation_headers_missing(stack):
     names = ("cross-origin-opener-policy", "cross-origin-resource-policy", "cross-origin-embedder-policy",
              "x-permitted-cross-domain-policies")
     yield from _missing_header_rule(
-        stack, "isolation", lambda hs: any(n in hs for n in names), names,
+        stack, "isolation", lambda hs: any(n in hs for n in names),
         "none of COOP, CORP, COEP or X-Permitted-Cross-Domain-Policies is set at the gateway for {levels}",
         None, "")
 
@@ -1668,7 +1704,7 @@ def _add_to_level_edit(stack, cfg, level, directive: str, new_lines: list[str], 
             if text is None:
                 return None
             lines.append(text)
-    return insert_into_block_edit(stack, cfg, level, lines + new_lines)
+    return add_to_level_edit(stack, cfg, level, directive, lines + new_lines)
 
 
 @rule("GW036", "no-store-missing-on-auth", "info", files="nginx", refs="OSHP", fix="safe")
@@ -2090,7 +2126,7 @@ def limit_zone_unused(stack):
     seen: set = set()
     used_cache: dict = {}
     for cfg in stack.nginx_configs:
-        key = id(cfg.service) if cfg.service is not None else None
+        key = tuple(id(c) for c in configs_of_service(stack, cfg))
         if key not in used_cache:
             used = set()
             for c in configs_of_service(stack, cfg):

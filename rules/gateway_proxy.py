@@ -241,9 +241,21 @@ def is_internal(node) -> bool:
     return any(c.name == "internal" for lvl in levels(node) if lvl.name == "location" for c in lvl.children)
 
 
+_IMAGE_INCLUDES = ("mime.types", "fastcgi_params", "fastcgi.conf", "scgi_params", "uwsgi_params", "proxy_params",
+                   "koi-utf", "koi-win", "win-utf")
+
+
+def opaque_include(block) -> bool:
+    """``block`` includes a file dkscan could not read (other than the image's parameter files):
+    it may hold the directive a rule looks for."""
+    return block is not None and any(c.name == "include" and c.args and not c.args[0].endswith(_IMAGE_INCLUDES)
+                                     and include_unresolved(c) for c in block.children)
+
+
 def protected(node) -> bool:
-    """Reachable only from allowed addresses, with credentials, or by internal redirects."""
-    return denies_all(node) or auth_on(node) or is_internal(node)
+    """Reachable only from allowed addresses, with credentials, or by internal redirects (or an
+    unreadable include in its block may make it so)."""
+    return denies_all(node) or auth_on(node) or is_internal(node) or opaque_include(node.parent if node.name != "location" else node)
 
 
 def blocks_all(loc) -> bool:
@@ -1994,7 +2006,7 @@ def allow_without_deny(stack):
                 continue
             done.add(id(block))
             rules = [c for c in block.children if c.name in ("allow", "deny")]
-            if any(c.name == "deny" and c.args[:1] == ["all"] for c in rules):
+            if any(c.name == "deny" and c.args[:1] == ["all"] for c in rules) or opaque_include(block):
                 continue
             if all(c.name == "allow" and c.args[:1] == ["all"] for c in rules):
                 continue

@@ -7,7 +7,7 @@ import glob as globmod
 import posixpath
 import re
 
-from scanner.model import Location, hit
+from scanner.model import hit
 from scanner.registry import rule
 
 from ._util import nloc, svc_loc

@@ -6,7 +6,7 @@ from __future__ import annotations
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 
-from ._sql import add_command_flags, pg_settings, postgres_service, setting_on, sql_model
+from ._sql import add_command_flags, pg_settings, setting_on, sql_model, sql_server
 
 # escapes OPS003 wants in log_line_prefix, with the ones that carry the same information
 PREFIX_ESCAPES = (("%m", ("%m", "%t", "%n")), ("%p", ("%p", "%c")), ("%d", ("%d",)), ("%u", ("%u",)),
@@ -52,10 +52,12 @@ def pg_connection_logging_off(stack):
     ## References
     CWE-778; CIS PostgreSQL Benchmark 3.1.20–3.1.24.
     """
-    svc = postgres_service(stack)
-    if svc is None:
-        return
-    settings = pg_settings(stack)
+    for svc in stack.services_by_role("postgres"):
+        yield from _connection_logging(stack, svc)
+
+
+def _connection_logging(stack, svc):
+    settings = pg_settings(stack, svc)
     problems, edits, missing, anchor = [], [], [], None
     for name in ("log_connections", "log_disconnections"):
         s = settings.get(name)
@@ -113,10 +115,12 @@ def pg_statement_logging_none(stack):
     ## References
     CIS PostgreSQL Benchmark 3.1.25.
     """
-    svc = postgres_service(stack)
-    if svc is None:
-        return
-    s = pg_settings(stack).get("log_statement")
+    for svc in stack.services_by_role("postgres"):
+        yield from _statement_logging(stack, svc)
+
+
+def _statement_logging(stack, svc):
+    s = pg_settings(stack, svc).get("log_statement")
     if s is not None and s.value.strip().lower() != "none":
         return
     if s is not None:
@@ -162,19 +166,23 @@ def pg_role_password_logged(stack):
     ## References
     CWE-532; PostgreSQL documentation, CREATE ROLE (notes on passwords in logs).
     """
-    from pglast import ast
-
-    svc = postgres_service(stack)
-    s = pg_settings(stack).get("log_statement")
-    if s is None or s.value.strip().lower() not in ("ddl", "all"):
-        return
     model = sql_model(stack)
     if not model.passwords:
+        return
+    for svc in stack.services_by_role("postgres"):
+        yield from _passwords_logged(stack, model, svc)
+
+
+def _passwords_logged(stack, model, svc):
+    s = pg_settings(stack, svc).get("log_statement")
+    if s is None or s.value.strip().lower() not in ("ddl", "all"):
         return
     # a session-level SET log_statement = 'none' before the statement hides it
     quiet = _quiet_spans(model)
     logged = []
     for role, kind, doc, stmt, order, ploc in model.passwords:
+        if sql_server(stack, doc.path) is not svc:
+            continue
         if s.source == "alter system" and not any(s.order < r < order for r in model.reloads):
             continue
         if any(q_doc is doc and a < order < b for q_doc, a, b in quiet):
@@ -187,7 +195,7 @@ def pg_role_password_logged(stack):
     related = [ploc for _r, _k, ploc in logged[:5]]
     yield hit(s.edit_span or s.loc,
               f"log_statement={s.value} ({s.source}) logs the CREATE/ALTER ROLE … PASSWORD of {', '.join(roles)} in clear text ({how})",
-              related=related, snippet_key="log_statement-passwords")
+              related=related, snippet_key=f"{svc.name}:log_statement-passwords")
 
 
 def _quiet_spans(model) -> list[tuple[object, int, int]]:

@@ -15,13 +15,15 @@ from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 
 from ._nginx import (
-    directive_text,
+    add_to_level_edit,
+    insert_after_edit,
     insert_into_block_edit,
     is_level,
     node_loc,
     parent_level,
     pass_host,
     replace_args_edit,
+    replace_token_edit,
     upstream_blocks,
 )
 from ._util import nloc, svc_loc
@@ -236,9 +238,13 @@ def worker_rlimit_nofile_low(stack):
             continue
         limit = f"compose ulimits.nofile {nofile}" if nofile is not None else f"Docker's default soft limit {DOCKER_DEFAULT_NOFILE}"
         fix = None
-        if cfg.root.root_name == "main" and events is not None and events.path == cfg.doc.path:
-            fix = Fix(f"add `worker_rlimit_nofile {need};`",
-                      (Edit(Location(events.path, events.line, 1), f"worker_rlimit_nofile {need};\n"),))
+        if cfg.root.root_name == "main":
+            wp = cfg.root.child("worker_processes")
+            edit = insert_after_edit(stack, wp, [f"worker_rlimit_nofile {need};"]) if wp is not None else None
+            if edit is None and events is not None and events.path == cfg.doc.path:
+                edit = Edit(Location(events.path, events.line, 1), f"worker_rlimit_nofile {need};\n\n")
+            if edit is not None:
+                fix = Fix(f"add `worker_rlimit_nofile {need};`", (edit,))
         where = nloc(wc_node) if wc_node is not None else (nloc(events) if events is not None else node_loc(cfg, cfg.root))
         yield hit(where, f"no worker_rlimit_nofile: {limit} < 2 × worker_connections {wc} = {need}",
                   fix=fix, snippet_key="rlimit-missing")
@@ -275,23 +281,45 @@ def _http11(loc) -> bool:
     return eff is not None and eff.args[:1] == ["1.1"]
 
 
-def _location_edit(stack, cfg, loc, need_version: bool, need_conn: bool):
+def _location_edits(stack, cfg, loc, need_version: bool, need_conn: bool) -> list | None:
+    """Edits giving ``loc`` HTTP/1.1 and an empty Connection header. A location that already sets
+    Connection through a ``map`` (the websocket pattern) gets the map's '' entry set to '' instead
+    of a second Connection header; a literal Connection value is left to the author (None)."""
+    edits = []
     lines: list[str] = []
     if need_version:
         lines.append("proxy_http_version 1.1;")
     if need_conn:
-        own = [c for c in loc.children if c.name == "proxy_set_header"]
-        if not own:
-            parent = parent_level(loc)
-            for d in (parent.inherited("proxy_set_header") if parent is not None else []):
-                if d.args and d.args[0].lower() == "connection":
-                    continue
-                text = directive_text(stack, d)
-                if text is None:
+        conn = [d for d in loc.inherited("proxy_set_header") if len(d.args) >= 2 and d.args[0].lower() == "connection"]
+        if conn:
+            value = conn[-1].args[1]
+            maps = [m for m in cfg.nodes("map") if len(m.args) >= 2 and m.args[1] == value] if value.startswith("$") else []
+            if not maps:
+                return None
+            m = maps[0]
+            empty = next((e for e in m.children if e.d is not None and e.name == "" and e.args), None)
+            edit = replace_token_edit(stack, empty, 1, "''") if empty is not None else insert_into_block_edit(stack, cfg, m, ["'' '';"])
+            if edit is None:
+                return None
+            edits.append(edit)
+        else:
+            # where the location's proxy_set_header set is defined: adding there keeps the others
+            src = loc
+            while src is not None and not any(c.name == "proxy_set_header" for c in src.children):
+                src = parent_level(src)
+            if src is None or src is loc:
+                lines.append('proxy_set_header Connection "";')
+            else:
+                edit = add_to_level_edit(stack, cfg, src, "proxy_set_header", ['proxy_set_header Connection "";'])
+                if edit is None:
                     return None
-                lines.append(text)
-        lines.append('proxy_set_header Connection "";')
-    return insert_into_block_edit(stack, cfg, loc, lines)
+                edits.append(edit)
+    if lines:
+        edit = add_to_level_edit(stack, cfg, loc, "proxy_set_header", lines)
+        if edit is None:
+            return None
+        edits.append(edit)
+    return edits
 
 
 @rule("PERF062", "upstream-keepalive-missing", "low", files="nginx", refs="nginx upstream docs", fix="safe")
@@ -336,7 +364,8 @@ def upstream_keepalive_missing(stack):
         users: dict[str, list] = {}
         for p in cfg.nodes("proxy_pass"):
             host, _ = pass_host(p)
-            if host in ups:
+            if host in ups and not any(a.name == "stream" for a in p.ancestors()) \
+                    and not any(a.name == "stream" for a in ups[host].ancestors()):
                 loc = p.parent
                 while loc is not None and not is_level(loc):
                     loc = loc.parent
@@ -351,9 +380,12 @@ def upstream_keepalive_missing(stack):
             if up.child("keepalive") is None:
                 if not _once(seen, up):
                     continue
-                edits = [insert_into_block_edit(stack, cfg, up, ["keepalive 32;"])]
-                edits += [_location_edit(stack, cfg, l, v, c) for l, v, c in lacking]
-                fix = Fix("add `keepalive 32;` and HTTP/1.1 with an empty Connection header", tuple(edits)) if all(edits) else None
+                edits = [add_to_level_edit(stack, cfg, up, "server", ["keepalive 32;"])]
+                loc_edits = [_location_edits(stack, cfg, l, v, c) for l, v, c in lacking]
+                fix = None
+                if edits[0] is not None and all(e is not None for e in loc_edits):
+                    flat = edits + [e for group in loc_edits for e in group]
+                    fix = Fix("add `keepalive 32;` and HTTP/1.1 with an empty Connection header", tuple(_dedupe_edits(flat)))
                 extra = f"; {len(lacking)} of its locations also lack HTTP/1.1 and Connection \"\"" if lacking else ""
                 yield hit(nloc(up), f"upstream {name} has no keepalive: a new connection to the app per request{extra}",
                           fix=fix, snippet_key=f"keepalive:{name}")
@@ -362,9 +394,17 @@ def upstream_keepalive_missing(stack):
                 if not _once(seen, l):
                     continue
                 missing = " and ".join(x for x, b in (("proxy_http_version 1.1", v), ('proxy_set_header Connection ""', c)) if b)
-                edit = _location_edit(stack, cfg, l, v, c)
+                edits = _location_edits(stack, cfg, l, v, c)
                 yield hit(node_loc(cfg, l), f"proxies to upstream {name} (keepalive) without {missing}: connections are not reused",
-                          fix=Fix(f"add {missing}", (edit,)) if edit else None, snippet_key=f"keepalive-loc:{name}")
+                          fix=Fix(f"add {missing}", tuple(edits)) if edits else None, snippet_key=f"keepalive-loc:{name}")
+
+
+def _dedupe_edits(edits: list) -> list:
+    out = []
+    for e in edits:
+        if all(e != x for x in out):
+            out.append(e)
+    return out
 
 
 def _once(seen: set, node) -> bool:

@@ -27,6 +27,7 @@ import secrets as _random
 import shlex
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable, Iterator
 
 from .model import Location
@@ -43,25 +44,29 @@ __all__ = [
 # provider tokens (gitleaks config/gitleaks.toml, simplified to what a config file holds)
 # ---------------------------------------------------------------------------------------------
 
-_PROVIDERS: list[tuple[str, re.Pattern]] = [
-    ("AWS access key ID", re.compile(r"\b((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b")),
-    ("Stripe live secret key", re.compile(r"\b((?:sk|rk)_(?:live|prod)_[A-Za-z0-9]{10,99})\b")),
-    ("SendGrid API key", re.compile(r"\b(SG\.[A-Za-z0-9_\-]{20,24}\.[A-Za-z0-9_\-]{39,50})\b")),
-    ("Mailgun API key", re.compile(r"\b((?:key|pubkey)-[a-f0-9]{32})\b")),
-    ("Slack token", re.compile(r"\b(xox[abposre]-[0-9A-Za-z]{8,}-[0-9A-Za-z-]{8,})")),
-    ("Slack webhook URL", re.compile(r"(https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/]{20,}(?:/[A-Za-z0-9+/]+)*)")),
-    ("GitHub token", re.compile(r"\b((?:ghp|gho|ghu|ghs|ghr)_[0-9A-Za-z]{36})\b")),
-    ("GitHub fine-grained token", re.compile(r"\b(github_pat_[0-9A-Za-z_]{82})\b")),
-    ("GitLab token", re.compile(r"\b(glpat-[0-9A-Za-z_\-]{20,})\b")),
-    ("Sentry auth token", re.compile(r"\b(sntry[su]_[A-Za-z0-9+/=_]{40,})")),
-    ("Google API key", re.compile(r"\b(AIza[0-9A-Za-z_\-]{35})\b")),
-    ("OpenAI API key", re.compile(r"\b(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,})\b")),
-    ("Anthropic API key", re.compile(r"\b(sk-ant-(?:api03|admin01)-[A-Za-z0-9_\-]{80,})")),
-    ("npm token", re.compile(r"\b(npm_[A-Za-z0-9]{36})\b")),
-    ("DigitalOcean token", re.compile(r"\b(do[opr]_v1_[a-f0-9]{64})\b")),
-    ("Twilio API key", re.compile(r"\b(SK[0-9a-f]{32})\b")),
-    ("private key", re.compile(r"(-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----)")),
-    ("JSON Web Token", re.compile(r"\b(eyJ[A-Za-z0-9_-]{15,}\.eyJ[A-Za-z0-9_-]{15,}\.[A-Za-z0-9_\-]*)")),
+# (name, literal prefixes one of which every match contains, pattern): the prefixes let a file
+# without any of them skip the pattern (most files hold no token at all)
+_PROVIDERS: list[tuple[str, tuple[str, ...], re.Pattern]] = [
+    ("AWS access key ID", ("AKIA", "ASIA", "A3T", "ABIA", "ACCA"),
+     re.compile(r"\b((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b")),
+    ("Stripe live secret key", ("_live_", "_prod_"), re.compile(r"\b((?:sk|rk)_(?:live|prod)_[A-Za-z0-9]{10,99})\b")),
+    ("SendGrid API key", ("SG.",), re.compile(r"\b(SG\.[A-Za-z0-9_\-]{20,24}\.[A-Za-z0-9_\-]{39,50})\b")),
+    ("Mailgun API key", ("key-",), re.compile(r"\b((?:key|pubkey)-[a-f0-9]{32})\b")),
+    ("Slack token", ("xox",), re.compile(r"\b(xox[abposre]-[0-9A-Za-z]{8,}-[0-9A-Za-z-]{8,})")),
+    ("Slack webhook URL", ("hooks.slack.com",),
+     re.compile(r"(https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/]{20,}(?:/[A-Za-z0-9+/]+)*)")),
+    ("GitHub token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), re.compile(r"\b((?:ghp|gho|ghu|ghs|ghr)_[0-9A-Za-z]{36})\b")),
+    ("GitHub fine-grained token", ("github_pat_",), re.compile(r"\b(github_pat_[0-9A-Za-z_]{82})\b")),
+    ("GitLab token", ("glpat-",), re.compile(r"\b(glpat-[0-9A-Za-z_\-]{20,})\b")),
+    ("Sentry auth token", ("sntrys_", "sntryu_"), re.compile(r"\b(sntry[su]_[A-Za-z0-9+/=_]{40,})")),
+    ("Google API key", ("AIza",), re.compile(r"\b(AIza[0-9A-Za-z_\-]{35})\b")),
+    ("OpenAI API key", ("T3BlbkFJ",),
+     re.compile(r"\b(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,})\b")),
+    ("Anthropic API key", ("sk-ant-",), re.compile(r"\b(sk-ant-(?:api03|admin01)-[A-Za-z0-9_\-]{80,})")),
+    ("npm token", ("npm_",), re.compile(r"\b(npm_[A-Za-z0-9]{36})\b")),
+    ("DigitalOcean token", ("_v1_",), re.compile(r"\b(do[opr]_v1_[a-f0-9]{64})\b")),
+    ("private key", ("PRIVATE KEY",), re.compile(r"(-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----)")),
+    ("JSON Web Token", ("eyJ",), re.compile(r"\b(eyJ[A-Za-z0-9_-]{15,}\.eyJ[A-Za-z0-9_-]{15,}\.[A-Za-z0-9_\-]*)")),
 ]
 
 
@@ -70,15 +75,15 @@ def provider_token(value: str | None) -> str | None:
     key ID", "GitHub token", "private key", "JSON Web Token"...), or ``None``.
 
     gitleaks-style patterns for the providers a production stack uses (AWS, Stripe, SendGrid,
-    Mailgun, Slack, GitHub, GitLab, Sentry, Google, OpenAI, Anthropic, npm, DigitalOcean, Twilio),
+    Mailgun, Slack, GitHub, GitLab, Sentry, Google, OpenAI, Anthropic, npm, DigitalOcean),
     PEM private-key blocks and JWTs. Test-mode keys (``sk_test_``) are not provider matches. A
     generic high-entropy string is not a provider match either (see ``generic_api_keys``): DATA009's
     provider match replaces DATA012/APP032 on that value, a generic one does not.
     """
     if not isinstance(value, str) or len(value) < 8:
         return None
-    for name, pattern in _PROVIDERS:
-        if pattern.search(value):
+    for name, prefixes, pattern in _PROVIDERS:
+        if any(p in value for p in prefixes) and pattern.search(value):
             return name
     return None
 
@@ -88,7 +93,9 @@ def find_provider_tokens(text: str) -> Iterator[tuple[str, int, int]]:
     if not isinstance(text, str) or not text:
         return
     seen: list[tuple[int, int]] = []
-    for name, pattern in _PROVIDERS:
+    for name, prefixes, pattern in _PROVIDERS:
+        if not any(p in text for p in prefixes):
+            continue
         for m in pattern.finditer(text):
             a, b = m.span(1)
             if any(a < y and x < b for x, y in seen):
@@ -103,12 +110,18 @@ _GENERIC = re.compile(
 )
 
 
+_GENERIC_WORDS_HINT = ("key", "secret", "token", "credential")
+
+
 def generic_api_keys(line: str) -> Iterator[tuple[int, int]]:
     """Spans of generic API keys in one line (gitleaks ``generic-api-key``): a key-like word (api
     key, secret, token, credential) followed by a value of 16+ characters mixing letters and
     digits with an entropy of at least 3.5 bits/char. Passwords are not generic keys (other rules
     own them); references, paths and placeholders are skipped."""
     if not isinstance(line, str) or len(line) > 4000:
+        return
+    low = line.lower()
+    if not any(w in low for w in _GENERIC_WORDS_HINT):
         return
     for m in _GENERIC.finditer(line):
         value = m.group(1).rstrip("=") or m.group(1)
@@ -166,15 +179,21 @@ def jwt_min_bytes(algorithm: str | None) -> int | None:
     return JWT_HMAC_BYTES.get(alg)
 
 
+_CAT_PASSWORD = re.compile(r"PASS|PWD|REQUIREPASS|MASTERAUTH")
+_CAT_ISSUED = re.compile(r"CLIENT_?SECRET|SECRET_?ACCESS_?KEY|^(S3|MINIO|AWS|STORAGE)_")
+_CAT_KEY = re.compile(r"SECRET|SIGNING|ENCRYPTION|HMAC|MASTER_?KEY|JWT_?KEY|PRIVATE_?KEY")
+
+
+@lru_cache(maxsize=4096)
 def key_category(key: str) -> str:
     """``password``, ``key`` (signing/encryption key material, counted in decoded bytes) or
     ``token`` (other API keys and tokens), from the key name."""
     k = (key or "").upper().lstrip("-")
-    if re.search(r"PASS|PWD|REQUIREPASS|MASTERAUTH", k) or k in ("A", "P", "-A", "-P"):
+    if _CAT_PASSWORD.search(k) or k in ("A", "P"):
         return "password"
-    if re.search(r"CLIENT_?SECRET|SECRET_?ACCESS_?KEY|^(S3|MINIO|AWS|STORAGE)_", k):
+    if _CAT_ISSUED.search(k):
         return "token"
-    if re.search(r"SECRET|SIGNING|ENCRYPTION|HMAC|MASTER_?KEY|JWT_?KEY|PRIVATE_?KEY", k):
+    if _CAT_KEY.search(k):
         return "key"
     return "token"
 
@@ -245,7 +264,7 @@ def _wordlike(letters: str) -> bool:
         if part.isupper() or part.islower():
             words.append(part)
             continue
-        pieces = re.findall(r"[A-Z][a-z]+|[a-z]+|[A-Z]{2,}(?![a-z])", part)
+        pieces = re.findall(r"[A-Z][a-z]+|[a-z]+", part)
         if "".join(pieces) != part or any(len(p) < 3 and p[0].isupper() for p in pieces[1:]):
             return False
         words.extend(pieces)
@@ -272,7 +291,24 @@ def _word_digits(v: str) -> bool:
     digits = [t for t in tokens if t[0].isdigit()]
     other = [t for t in tokens if not t[0].isalnum()]
     return (1 <= len(letters) <= 4 and digits and all(len(d) <= 4 for d in digits) and all(len(o) <= 2 for o in other)
-            and all(len(t) >= 3 and _wordlike(t) for t in letters))
+            and all(_wordy(t) for t in letters))
+
+
+def _wordy(token: str) -> bool:
+    """Stricter than ``_wordlike``, for values of several chunks: camel-case words of 3+ letters
+    with English-like vowels (a trailing acronym such as ``DK`` allowed)."""
+    token = re.sub(r"(?<=[a-z]{3})[A-Z]{2,4}$", "", token)
+    if token.isupper():
+        token = token.lower()
+    pieces = re.findall(r"[A-Z]?[a-z]+", token)
+    if "".join(pieces) != token or not 1 <= len(pieces) <= 4:
+        return False
+    for p in pieces:
+        low = p.lower()
+        vowels = sum(1 for ch in low if ch in "aeiouy")
+        if len(p) < 3 or vowels / len(p) < 0.25 or re.search(r"[^aeiouy]{4}", low):
+            return False
+    return True
 
 
 def _sequential(v: str) -> bool:
@@ -798,9 +834,12 @@ def prometheus_credentials(doc) -> Iterator[tuple[str, str, object, str]]:
     """Literal credentials of a prometheus.yml: (dotted field, value, node, job name)."""
     from .parsers.yamlnodes import YMap, YScalar, YSeq
 
+    seen: set[tuple[int, str | None]] = set()
+
     def walk(node, parent_key: str | None, job: str, depth: int) -> Iterator[tuple[str, str, object, str]]:
-        if depth > 60:
+        if depth > 60 or (id(node), parent_key) in seen or len(seen) > 200_000:
             return
+        seen.add((id(node), parent_key))
         if isinstance(node, YMap):
             name = node.str("job_name") or job
             for k, (knode, v) in node.items.items():
@@ -881,39 +920,51 @@ def _unquote(s: str) -> str:
     return s
 
 
-def _yaml_secret_scalars(root, depth: int = 0) -> Iterator[str]:
-    """Values under secret-class keys anywhere in a YAML tree (map and ``KEY=value`` list forms)."""
+def _yaml_secret_scalars(root) -> Iterator[str]:
+    """Values under secret-class keys anywhere in a YAML tree (map and ``KEY=value`` list forms).
+    Each node is visited once: an alias bomb is shared nodes, not copies."""
     from .parsers.yamlnodes import YMap, YScalar, YSeq
 
-    if depth > 80 or root is None:
-        return
-    if isinstance(root, YMap):
-        for k, (_kn, v) in root.items.items():
-            if isinstance(v, YScalar):
-                if v.value is not None:
+    _PROM_KEYS = ("password", "bearer_token", "credentials", "client_secret", "token")
+    seen: set[int] = set()
+    todo = [root]
+    budget = 200_000
+    while todo and budget > 0:
+        node = todo.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        budget -= 1
+        if isinstance(node, YMap):
+            for k, (_kn, v) in node.items.items():
+                if isinstance(v, YScalar):
+                    if v.value is None:
+                        continue
                     text = str(v)
-                    if is_secret_key(str(k)) or str(k).lower() in ("password", "bearer_token", "credentials", "client_secret", "token"):
+                    if is_secret_key(str(k)) or str(k).lower() in _PROM_KEYS:
                         yield text
                         yield v.raw if isinstance(v.raw, str) else text
                         yield getattr(v, "text", "") or ""
                     pw = url_password(text)
                     if pw:
                         yield pw
-            else:
-                yield from _yaml_secret_scalars(v, depth + 1)
-    elif isinstance(root, YSeq):
-        for item in root:
-            if isinstance(item, YScalar) and item.value is not None:
-                text = str(item)
-                if "=" in text:
-                    k, v = text.split("=", 1)
-                    if is_secret_key(k.strip().lstrip("-")):
-                        yield v
-                pw = url_password(text)
-                if pw:
-                    yield pw
-            else:
-                yield from _yaml_secret_scalars(item, depth + 1)
+                else:
+                    todo.append(v)
+        elif isinstance(node, YSeq):
+            for item in node.items:
+                if isinstance(item, YScalar):
+                    if item.value is None:
+                        continue
+                    text = str(item)
+                    if "=" in text:
+                        k, v = text.split("=", 1)
+                        if is_secret_key(k.strip().lstrip("-")):
+                            yield v
+                    pw = url_password(text)
+                    if pw:
+                        yield pw
+                else:
+                    todo.append(item)
 
 
 def secret_strings(stack) -> Iterator[str]:

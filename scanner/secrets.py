@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Iterable
 
 _SECRET_NAME = re.compile(
@@ -23,10 +24,11 @@ _NOT_SECRET_SUFFIX = re.compile(
 _URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.\-]*://[^/\s:@]*:([^@\s/]+)@", re.I)
 
 
+@lru_cache(maxsize=8192)
 def is_secret_key(key: str) -> bool:
     """A *secret-class* key name (rules catalog): matches pass(word), secret, token, api key... but
     not ``PWD`` nor names ending ``_FILE``, ``_PATH``, ``_TTL``, ``_LENGTH`` and the like."""
-    if key.upper() == "PWD":
+    if not isinstance(key, str) or key.upper() == "PWD":
         return False
     if _NOT_SECRET_SUFFIX.search(key):
         return False

@@ -545,6 +545,8 @@ def _run_layout(binary: str, lay: Layout, hosts: set[str] | None, work: Path) ->
         if not covered:
             continue
         dst.parent.mkdir(parents=True, exist_ok=True)
+        if dst.is_dir():  # a bind mount of a file missing from the repository: Docker made a directory
+            shutil.rmtree(dst, ignore_errors=True)
         mat = mat or _material()
         if name in CERT_DIRECTIVES:
             dst.write_bytes(mat["cert"])

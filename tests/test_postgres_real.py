@@ -151,3 +151,64 @@ def test_compliant_rls_isolates_users(pg):
     assert not ok, f"the app could update audit rows: {out!r}"
     ok, out = pg_harness.psql(db, "DELETE FROM audit_logs;")
     assert not ok and "append-only" in out, f"audit rows could be deleted: {out!r}"
+
+
+def _fixable_cases() -> list[tuple[str, Path]]:
+    from tests.ruletest import load_expected
+
+    out = []
+    for rid in SQL_RULES:
+        d = FIXTURES / "rules" / rid
+        for case in sorted(d.glob("bad*")) if d.is_dir() else ():
+            spec = load_expected(case)
+            if case.is_dir() and not spec.get("git_add") and not spec.get("policy"):
+                out.append((rid, case))
+    return out
+
+
+FIXABLE = _fixable_cases()
+
+
+@pytest.mark.parametrize("rule_id,case", FIXABLE, ids=[f"{r}/{c.name}" for r, c in FIXABLE])
+def test_fixes_silence_the_rule_and_keep_the_sql_valid(pg, rule_id, case, tmp_path):
+    """Every Fix of a SQL rule applies as text to its bad fixture, removes the finding, and leaves
+    SQL that PostgreSQL accepts."""
+    import shutil
+
+    from scanner.engine import audit
+    from scanner.fix.apply import apply_edits
+
+    work = tmp_path / case.name
+    shutil.copytree(case, work)
+    (work / "expected.json").unlink(missing_ok=True)
+    fixed_any = False
+    for _ in range(4):  # fixes inserting at one point apply one per pass
+        result = audit([work], Policy(), select=[rule_id], root=work)
+        fixes = [f.fix for f in result.findings if f.rule == rule_id and f.fix is not None]
+        if not fixes:
+            break
+        fixed_any = True
+        by_file: dict[str, list] = {}
+        for fix in fixes:
+            for path in {e.location.path for e in fix.edits}:
+                if fix not in by_file.setdefault(path, []):
+                    by_file[path].append(fix)
+        for path, file_fixes in by_file.items():
+            text = (work / path).read_text()
+            new, applied = apply_edits(text, file_fixes)
+            assert applied, f"no fix of {rule_id} applies to {path}"
+            (work / path).write_text(new)
+    else:
+        pytest.fail(f"{rule_id} keeps offering fixes after 4 passes")
+    changed_sql = any(p.read_text() != (case / p.relative_to(work)).read_text() for p in work.rglob("*.sql"))
+    if not fixed_any:
+        return
+    result = audit([work], Policy(), select=[rule_id, "OPS081"], root=work)
+    assert not [f for f in result.findings if f.rule == "OPS081"], [f.message for f in result.findings]
+    db, files = _plan(work)
+    if not changed_sql:
+        return  # the fixes edited compose/env only
+    pg_harness.reset_cluster(create=db)
+    for path, _err in files:
+        ok, out = pg_harness.apply_sql(db, path)
+        assert ok, f"{rule_id}'s fix leaves {path.name} unacceptable to PostgreSQL:\n{out}\n---\n{path.read_text()}"

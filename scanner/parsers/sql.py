@@ -122,7 +122,8 @@ def mask_psql(text: str) -> tuple[str, list[tuple[int, int, str]], list[tuple[in
                 spans.append((tok.start, nxt.end + 1, "var"))
                 blanked_upto = nxt.end
             elif nxt.name == "IDENT" or nxt.kind != "NO_KEYWORD":
-                chars[tok.start] = " "
+                # ``:v`` -> `` v``; ``:limit`` -> ``xlimit`` (an identifier, not the keyword)
+                chars[tok.start] = " " if nxt.name == "IDENT" else "x"
                 spans.append((tok.start, nxt.end + 1, "var"))
                 blanked_upto = nxt.end
         i += 1
