@@ -372,6 +372,7 @@ class Table:
     forced: bool = False
     rls_events: list = field(default_factory=list)  # (kind, doc, stmt, order): ENABLE/DISABLE/FORCE/NOFORCE
     fks: list = field(default_factory=list)  # (Constraint, Location, pktable name, column names)
+    external: bool = False  # only ALTERed here (created by migrations elsewhere)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -534,6 +535,7 @@ class Trigger:
     row: bool
     doc: Any
     stmt: Any
+    rule: bool = False  # a DO INSTEAD NOTHING rule rather than a trigger
 
 
 @dataclass(eq=False)
@@ -759,10 +761,8 @@ def _statement(model: SqlModel, st: _State, doc, stmt, node, order: int) -> None
             if not any(ename(getattr(c, "subtype", "")).endswith("RowSecurity") for c in node.cmds or ()):
                 return
             rv = node.relation
-            t = Table(rv.schemaname or st.search[0], rv.relname, doc, stmt, order)
-            t.columns = {}
+            t = Table(rv.schemaname or st.search[0], rv.relname, doc, stmt, order, external=True)
             model.tables[t.key] = t
-            t.external = True  # type: ignore[attr-defined]
         for cmd in node.cmds or ():
             sub = ename(cmd.subtype)
             if sub == "AT_EnableRowSecurity":
@@ -870,9 +870,7 @@ def _statement(model: SqlModel, st: _State, doc, stmt, node, order: int) -> None
             t = model.table(node.relation, st.search)
             key = t.key if t else (node.relation.schemaname or st.search[0], node.relation.relname)
             event = ename(node.event).replace("CMD_", "").lower()
-            trg = Trigger(node.rulename, key, "", True, {event}, True, doc, stmt)
-            trg.rule = True  # type: ignore[attr-defined]
-            model.triggers.append(trg)
+            model.triggers.append(Trigger(node.rulename, key, "", True, {event}, True, doc, stmt, rule=True))
         return
     if isinstance(node, ast.AlterSystemStmt):
         ss = node.setstmt

@@ -233,7 +233,7 @@ def cors_credentials_any_origin(stack):
 
 
 _INTERNAL_WORDS = ("metrics", "debug", "internal", "actuator", "pprof")
-_PROBES = ("/metrics", "/debug/", "/debug/pprof/", "/internal/", "/actuator/health", "/actuator/env", "/-/reload", "/pprof/")
+_PROBES = ("/metrics", "/metrics/", "/debug/", "/debug/pprof/", "/internal/", "/actuator/health", "/actuator/env", "/-/reload", "/pprof/")
 _CATCH_ALL_PROBES = ("/", "/index.html", "/api/users", "/static/app.js")
 
 

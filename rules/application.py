@@ -7,7 +7,6 @@ compose file and the effective state of a Dockerfile's final stage.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import posixpath
 import re
@@ -253,9 +252,9 @@ def global_args(doc) -> dict[str, str | None]:
         if ins.line >= first_from:
             break
         if ins.cmd == "ARG":
+            raw_words = {w.split("=", 1)[0]: "=" in w for w, _o in ins.words()}
             for key, value, _l, _c in ins.env_pairs():
-                raw = ins.args
-                out[key] = value if ("=" in raw) else None
+                out[key] = value if raw_words.get(key, bool(value)) else None
     return out
 
 
@@ -986,7 +985,7 @@ def _unpinned(ref: str) -> str | None:
 
 
 @rule("APP012", "image-unpinned", "medium", files="compose/dockerfile",
-      refs="CWE-1357; CIS 5.28; DL3006; DL3007; KICS image_version_not_explicit, image_version_using_latest; CKV_DOCKER_7",
+      refs="CWE-1357; CIS 5.28; DL3006, DL3007; KICS image_version_not_explicit, image_version_using_latest; CKV_DOCKER_7",
       fix="manual")
 def image_unpinned(stack):
     """An image is not pinned to a version.
@@ -2515,3 +2514,110 @@ def dockerfile_hygiene(stack):
                 continue
             seen.add(key)
             yield hit(ins_loc(doc, ins), f"{msg} ({code})", snippet_key=f"{code}:{ins.cmd} {ins.args[:60]}")
+
+
+def _has_pipe(script: str) -> bool:
+    """A `|` pipe (not `||`) outside quotes."""
+    quote = ""
+    i, n = 0, len(script)
+    while i < n:
+        c = script[i]
+        if quote:
+            if c == quote:
+                quote = ""
+            elif c == "\\" and quote == '"':
+                i += 1
+        elif c in "'\"":
+            quote = c
+        elif c == "\\":
+            i += 1
+        elif c == "#" and (i == 0 or script[i - 1] in " \t\n"):
+            j = script.find("\n", i)
+            if j < 0:
+                return False
+            i = j
+        elif c == "|":
+            if i + 1 < n and script[i + 1] == "|":
+                i += 2
+                continue
+            if i > 0 and script[i - 1] == "|":
+                i += 1
+                continue
+            return True
+        i += 1
+    return False
+
+
+_PIPEFAIL_SET = re.compile(r"\bset\s+(-[a-zA-Z]*o\s+pipefail|-o\s+pipefail|-[a-zA-Z]*\s+-o\s+pipefail)")
+_NON_POSIX = ("pwsh", "powershell", "cmd")
+
+
+def _shell_state(ins) -> str:
+    """'pipefail', 'nonposix' or 'plain' for a SHELL instruction."""
+    words = ins.json if ins.json is not None else ins.args.split()
+    if words and posixpath.basename(words[0]).lower().split(".")[0] in _NON_POSIX:
+        return "nonposix"
+    if "pipefail" in words and any(w.startswith("-") and "o" in w for w in words):
+        return "pipefail"
+    return "plain"
+
+
+@rule("APP038", "pipe-without-pipefail", "info", files="dockerfile",
+      refs="CWE-754; DL4006; KICS shell_running_a_pipe_without_pipefail_flag", fix="manual")
+def pipe_without_pipefail(stack):
+    """A build step pipes commands without `pipefail`: a failing download goes unnoticed.
+
+    ## What it does
+    Flags a `RUN` whose shell command contains a pipe (`|`) when no earlier `SHELL` of the stage
+    (or of the stage it is built `FROM`) sets `-o pipefail` and the command itself does not run
+    `set -o pipefail`. Stages whose `SHELL` is PowerShell or cmd are skipped. An exec-form `RUN`
+    runs no shell, so a `"|"` argument there is not a pipe.
+
+    ## Why is this bad?
+    `/bin/sh -c` reports the exit status of the last command of a pipe only: in
+    `curl -fsSL https://… | tar -xz`, a failed download still "succeeds" and the build ships an
+    image without the tool (or with a truncated one).
+
+    ## Example
+    ```dockerfile
+    RUN curl -fsSL https://example.com/tool.tgz | tar -xz -C /usr/local/bin
+    ```
+
+    ## Use instead
+    ```dockerfile
+    SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+    RUN curl -fsSL https://example.com/tool.tgz | tar -xz -C /usr/local/bin
+    ```
+    (on Alpine: `SHELL ["/bin/ash", "-eo", "pipefail", "-c"]`).
+
+    ## Fix safety
+    Manual: the right shell depends on the image.
+
+    ## References
+    CWE-754; hadolint DL4006; KICS shell_running_a_pipe_without_pipefail_flag.
+    """
+    for doc in stack.dockerfiles:
+        states: dict[int, str] = {}
+        for s in getattr(doc, "stages", []):
+            parent = stage_chain(doc, s)[1:2]
+            state = states.get(parent[0].index, "plain") if parent else "plain"
+            for ins in s.instructions[1:]:
+                if ins.cmd == "SHELL":
+                    state = _shell_state(ins)
+                    continue
+                if ins.cmd != "RUN" or state != "plain":
+                    continue
+                if ins.json is not None:
+                    words = ins.json
+                    if not (len(words) >= 3 and posixpath.basename(words[0]) in ("sh", "bash", "ash", "dash", "zsh")
+                            and re.fullmatch(r"-[a-z]*c", words[1] or "")):
+                        continue
+                    scripts = [words[2]] + list(ins.heredocs)
+                else:
+                    scripts = [ins.args] + list(ins.heredocs)
+                for script in scripts:
+                    if _has_pipe(script) and not _PIPEFAIL_SET.search(script):
+                        yield hit(ins_loc(doc, ins), "RUN pipes commands without `-o pipefail`: a failure before the last `|` "
+                                  "does not fail the build (DL4006)", snippet_key=f"DL4006:RUN {ins.args[:60]}")
+                        break
+            states[s.index] = state

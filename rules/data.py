@@ -515,7 +515,8 @@ def provider_token_in_config(stack):
     """
     for sf, name, loc, n in _token_matches(stack, DATA009_KINDS):
         article = "an" if name[0].lower() in "aeiou" else "a"
-        yield hit(loc, f"looks like {article} {name} written in a {sf.kind} file: rotate it and load it from the environment or a secret",
+        kind_article = "an" if sf.kind[0] in "aeion" else "a"  # an nginx file, a compose file
+        yield hit(loc, f"looks like {article} {name} written in {kind_article} {sf.kind} file: rotate it and load it from the environment or a secret",
                   snippet_key=f"{name}#{n}")
 
 
@@ -745,7 +746,7 @@ def secret_on_command_line(stack):
 
 
 _IMAGE_VARS = {
-    "postgres": ("POSTGRES_", "PG"),
+    "postgres": ("POSTGRES_", "PGDATA", "PGPASS", "PGUSER", "PGHOST", "PGPORT", "PGDATABASE", "PGSSL", "PGAPPNAME"),
     "minio": ("MINIO_",),
     "gateway": ("NGINX_",),
 }

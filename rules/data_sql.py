@@ -161,7 +161,7 @@ def table_without_rls(stack):
     if not (required or model.rls_used):
         return
     for t in model.tables.values():
-        if getattr(t, "external", False) or t.rls:
+        if t.external or t.rls:
             continue
         cols = t.owner_columns()
         if not cols:
@@ -1449,7 +1449,7 @@ def _raising_trigger(model, t) -> bool:
         if trg.table != t.key or not trg.before:
             continue
         f = next((f for f in reversed(model.functions) if f.name == trg.func), None)
-        if getattr(trg, "rule", False) or (f is not None and _raises(f)):
+        if trg.rule or (f is not None and _raises(f)):
             events |= trg.events
     return {"update", "delete"} <= events
 
@@ -1516,7 +1516,7 @@ def audit_log_not_append_only(stack):
     writers = _audit_writers(stack)
     apps = {u.name for u in users}
     for t in _tables_named(model, AUDIT_RE):
-        if getattr(t, "external", False) or t.key in writers:
+        if t.external or t.key in writers:
             continue
         owner = _owner(stack, t)
         if apps:

@@ -1088,9 +1088,9 @@ def _minio_location(stack, node) -> bool:
     """A location (or server) proxying to MinIO, whose S3 signatures cover host:port."""
     loc = enclosing_location(node) or node.parent
     scope = loc if loc is not None else node
-    cfg_nodes = [c for c in scope.walk() if c.name in PASS_DIRECTIVES and c.args]
+    passes = [c for c in scope.walk() if c.name in PASS_DIRECTIVES and c.args]
     names = service_names(stack)
-    for p in cfg_nodes:
+    for p in passes:
         host, _, _ = pass_target(p.args[0])
         if host is None:
             continue
@@ -1423,7 +1423,7 @@ def _resolver_findings(stack, cloud: bool):
                 if cloud:
                     continue
                 host = _resolved_host(stack, cfg, node, url)
-                if host is None or host in ups or is_ip(host) or _resolver_in_scope(node):
+                if host is None or host in ups or is_ip(host) or _resolver_in_scope(node) or _map_of_upstreams(stack, cfg, host, ups):
                     continue
                 edits = []
                 anchor = cfg.http if cfg.http.d is not None else None
@@ -1461,9 +1461,22 @@ def _judge_static(stack, node, host: str, cloud: bool):
               snippet_key=f"{node.name}:{host}")
 
 
+def _map_of_upstreams(stack, cfg, host: str, ups) -> bool:
+    """``$var`` is a ``map`` whose every value names an ``upstream`` block or is an IP address
+    (nginx then needs no resolver)."""
+    m = VAR_RE.fullmatch(host)
+    if not m:
+        return False
+    mapnode = scope_of(stack, cfg).maps.get(m.group(1) or m.group(2))
+    if mapnode is None:
+        return False
+    values = [e.args[-1].strip("\"'") for e in mapnode.children if e.args and e.name not in ("hostnames", "volatile", "include")]
+    return bool(values) and all(v in ups or is_ip(re.sub(r":\d+$", "", v)) for v in values)
+
+
 def _resolved_host(stack, cfg, node, url: str) -> str | None:
-    """The host of a URL with variables after expanding `set` constants; None when it stays variable
-    (a client-chosen host is GW061's business) or is a builtin."""
+    """The host part of a URL with variables, after expanding ``set`` constants (a host that stays
+    a variable is returned as written: it needs a resolver unless it names an ``upstream``)."""
     scope = scope_of(stack, cfg)
     for _ in range(4):
         m = VAR_RE.search(url)
@@ -1475,13 +1488,7 @@ def _resolved_host(stack, cfg, node, url: str) -> str | None:
             break
         url = url[:m.start()] + defs[0].args[1] + url[m.end():]
     rest = url.split("://", 1)[1] if "://" in url else url
-    host = re.split(r"[/?#]", rest, 1)[0]
-    host = re.sub(r":\d+$", "", host)
-    if "$" in host:
-        # variable host part: if it is a map of literal names, judge the first; else unknown
-        if host.startswith("$") and not VAR_RE.sub("", host):
-            return host  # a whole-host variable: needs a resolver unless an upstream
-        return host
+    host = re.sub(r":\d+$", "", re.split(r"[/?#]", rest, 1)[0])
     return host or None
 
 
@@ -2479,12 +2486,12 @@ def webroot_exposes_repo(stack):
     ## Use instead
     Mount only the built assets (`./frontend/dist`), and refuse hidden files:
     ```nginx
-    location ~ /\\. { deny all; }
+    location ~ /\\.(?!well-known/) { deny all; }
     ```
 
     ## Fix safety
-    Safe: hidden files are never meant to be served (`/.well-known/` stays reachable where a more
-    specific location serves it).
+    Safe: hidden files are never meant to be served; the inserted
+    `location ~ /\\.(?!well-known/) { deny all; }` keeps `/.well-known/` (ACME challenges) reachable.
 
     ## References
     CWE-538.
@@ -2523,7 +2530,7 @@ def webroot_exposes_repo(stack):
             edits = []
             dot = [n for n in exposed if n.startswith(".")]
             if dot and server is not None and not any(_denied_by_location(s, "/.env") for s in servers):
-                edits.append(insert_in_block(stack, server, ["location ~ /\\. { deny all; }"]))
+                edits.append(insert_in_block(stack, server, ["location ~ /\\.(?!well-known/) { deny all; }"]))
             yield hit(nloc(node), f"`{directive_text(node)}` serves host directory '{host}', which holds {', '.join(exposed[:5])}",
                       fix=fix_of("refuse hidden files", edits), related=[Location(svc.doc.path, svc.key.line, svc.key.col)],
                       snippet_key=f"{node.name}:{node.args[0]}")

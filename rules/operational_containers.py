@@ -10,7 +10,7 @@ from scanner.model import Edit, Fix, Location, hit
 from scanner.parsers.yamlnodes import YMap, YScalar, YSeq
 from scanner.registry import rule
 
-from ._util import svc_loc, yloc
+from ._util import svc_loc
 from .application import (in_service, ins_loc, insert_in_service, insert_under_key, last_instruction,
                           node_loc, replace_scalar, root_image, run_scripts, service_builds, service_span,
                           shell_commands, command_name, stage_chain, unknown_vars)

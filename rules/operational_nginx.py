@@ -32,6 +32,13 @@ def _mount_for(svc, cpath: str):
     return best
 
 
+def _official_nginx(svc) -> bool:
+    """The official image (``nginx``, ``nginxinc/nginx-unprivileged``): dkscan knows what it ships."""
+    image = (svc.image or "").split("@")[0]
+    name = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+    return name in ("nginx", "library/nginx", "docker.io/nginx", "docker.io/library/nginx", "nginxinc/nginx-unprivileged")
+
+
 def _gateway_mount(sf):
     for svc, target in sf.mounted_by:
         if svc.role == "gateway":
@@ -68,8 +75,9 @@ def _compute_includes(stack):
                 continue  # the image's own file (a bind mount over its directory would hide it)
             is_glob = globmod.has_magic(cpath)
             if mount is None:
-                # not mounted: the image's own files (conf.d/default.conf) or a built image's COPY
-                if svc.build_context is not None or is_glob:
+                # not mounted: the image's own files (conf.d/default.conf), a built image's COPY, or
+                # whatever a non-official image ships
+                if svc.build_context is not None or is_glob or not _official_nginx(svc):
                     continue
                 if cpath.startswith("/etc/nginx/conf.d/") and templates:
                     continue
@@ -101,9 +109,10 @@ def include_missing(stack):
     ## What it does
     Resolves each non-glob `include` of a gateway's configuration through the gateway's compose
     mounts (relative paths from `/etc/nginx`) and flags one whose host file does not exist, or whose
-    container path no mount provides. Files the nginx image ships (`mime.types`, `*_params`),
-    named volumes, certbot's `/etc/letsencrypt`, git-ignored paths and images built from a local
-    Dockerfile (which may `COPY` the file) are skipped.
+    container path no mount provides (official `nginx` image only: another image may ship it).
+    Files the nginx image ships (`mime.types`, `*_params`, unless a bind mount hides its
+    directory), named volumes, certbot's `/etc/letsencrypt`, git-ignored paths and images built
+    from a local Dockerfile (which may `COPY` the file) are skipped.
 
     ## Why is this bad?
     nginx refuses to start (`open() "/etc/nginx/snippets/ssl.conf" failed`): the gateway container

@@ -7,7 +7,7 @@ from scanner.model import Edit, Fix, Location, hit
 from scanner.parsers.yamlnodes import YMap, YScalar
 from scanner.registry import rule
 
-from ._util import svc_loc, yloc
+from ._util import svc_loc
 from .application import in_service, insert_in_service, node_loc, unknown_vars
 
 
@@ -291,4 +291,4 @@ def postgres_shm_default(stack):
                   fix=Fix("add `shm_size: 256m`", (edit,)) if edit else None, snippet_key=f"{svc.name}:shm_size")
 
 
-__all__ = ["cpu_limit", "memory_limit", "yloc"]
+__all__ = ["cpu_limit", "memory_limit"]

@@ -9,7 +9,7 @@ from scanner.model import Edit, Fix, Location, hit
 from scanner.parsers.yamlnodes import YMap, YScalar, YSeq
 from scanner.registry import rule
 
-from ._util import svc_loc, yloc
+from ._util import yloc
 from .application import (delete_lines, in_service, insert_under_key, mount_loc, node_loc, scalar_text_span,
                           truthy, unknown_vars)
 
@@ -210,7 +210,7 @@ def internal_port_published(stack):
                 proxied = nginx_proxied_ports(stack)
             if any((id(svc), p) in proxied for p in cports):
                 continue  # PER003
-            if any(_unauthenticated(stack, svc, p) for p in cports[:16]):
+            if any(_unauthenticated(stack, svc, p) for p in cports[:64]):
                 continue  # PER002
             shown = f"host port {port.host}" if port.host else "a random host port"
             yield hit(node_loc(svc, port.node),
@@ -786,4 +786,4 @@ def data_network_not_internal(stack):
                       fix=fix, snippet_key=f"network:{name}")
 
 
-__all__ = ["nginx_proxied_ports", "network_members", "sensitive_host_path", "svc_loc"]
+__all__ = ["nginx_proxied_ports", "network_members", "sensitive_host_path"]

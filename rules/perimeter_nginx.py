@@ -110,8 +110,8 @@ def gateway_bypass_port(stack):
         svcs[id(svc)] = svc
     for sid, ports in by_svc.items():
         svc = svcs[sid]
-        if svc.role == "gateway":
-            continue
+        if svc.role == "gateway" or (svc.str("network_mode") or "") == "host":
+            continue  # host networking ignores `ports:` (PER020's business)
         for p in svc.ports:
             if not p.public:
                 continue

@@ -28,7 +28,7 @@ import shlex
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Iterator
+from typing import Iterator
 
 from .model import Location
 from .secrets import is_reference, is_secret_key, url_password
@@ -502,7 +502,7 @@ def _env_value_span(doc, e) -> Location | None:
     return Location(doc.path, e.value_line, e.value_col + q, e.end_line, e.end_col - q)
 
 
-def _dotenv_values(doc, kind_ok: bool = True) -> Iterator[SecretValue]:
+def _dotenv_values(doc) -> Iterator[SecretValue]:
     for e in doc.entries:
         key = e.key
         pw = url_password(e.value) if e.value else None
@@ -846,7 +846,7 @@ def prometheus_credentials(doc) -> Iterator[tuple[str, str, object, str]]:
                 if isinstance(v, YScalar):
                     if (parent_key, k) in PROMETHEUS_CREDENTIALS or (k == "bearer_token"):
                         if v.value is not None and str(v) != "":
-                            field_name = f"{parent_key}.{k}" if parent_key else k
+                            field_name = f"{parent_key}.{k}" if (parent_key, k) in PROMETHEUS_CREDENTIALS and parent_key else k
                             yield field_name, str(v), v, name
                 else:
                     yield from walk(v, k, name, depth + 1)

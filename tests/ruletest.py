@@ -3,7 +3,8 @@
 ``fixtures/rules/<ID>/bad*/`` and ``good*/`` are each a small stack. A bad case holds
 ``expected.json``: either a list of ``{"path": ..., "line": ...}`` (where the rule must fire, and
 nowhere else), or an object ``{"findings": [...], "git_add": [...], "chmod": {"file": "600"},
-"policy": {...}}``. ``git_add`` copies the case into a temporary git repository and tracks those
+"policy": {...}, "also_run": [...]}``. ``also_run`` names rules to run beside the one under test
+(a suppression rule needs the rule it suppresses). ``git_add`` copies the case into a temporary git repository and tracks those
 files (``"*"`` = every file); ``chmod`` sets modes after copying; ``policy`` overrides policy keys.
 A good case must give no finding of its rule (an ``expected.json`` there may still set git/chmod/policy).
 """
@@ -73,7 +74,7 @@ def run_case(rule_id: str, case: Path, tmp: Path):
         data = copy.deepcopy(policy.data)
         _merge(data, spec["policy"])
         policy = Policy(data)
-    result = audit([target], policy, select=[rule_id], root=target)
+    result = audit([target], policy, select=[rule_id, *spec.get("also_run", [])], root=target)
     got = sorted({(f.location.path, f.location.start_line) for f in result.findings if f.rule == rule_id})
     want = sorted({(e["path"], int(e["line"])) for e in spec["findings"]})
     return got, want, result

@@ -67,6 +67,12 @@ def visible(driver):
         ".map(e => ({layer: e.dataset.layer, severity: e.dataset.severity, file: e.dataset.file, rule: e.dataset.rule}));")
 
 
+def wait_until(driver, condition, timeout=5):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout, poll_frequency=0.05).until(lambda d: condition())
+
+
 def select(driver, key, value):
     from selenium.webdriver.support.ui import Select
 
@@ -133,7 +139,7 @@ def test_report_in_chromium(report, browser):
 
     # keyboard: clear, then Enter on a row header (a layer) filters by that layer
     d.find_element(By.ID, "flt-reset").send_keys(Keys.ENTER)
-    assert len(visible(d)) == total
+    wait_until(d, lambda: len(visible(d)) == total)  # the form's reset re-filters on the next tick
     row = d.find_element(By.CSS_SELECTOR, f"#matrix button.mx-row[data-layer='{layer}']")
     row.send_keys(Keys.ENTER)
     assert {x["layer"] for x in visible(d)} == {layer}
@@ -161,6 +167,7 @@ def test_report_in_chromium(report, browser):
 
     # screenshot of the report as a reviewer first sees it
     d.find_element(By.ID, "flt-reset").click()
+    wait_until(d, lambda: len(visible(d)) == total)
     d.execute_script("window.scrollTo(0, 0)")
     SCREENSHOT.parent.mkdir(exist_ok=True)
     assert d.save_screenshot(str(SCREENSHOT))

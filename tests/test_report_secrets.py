@@ -4,16 +4,12 @@ fix that generates a secret must not appear in any format, nor in the CLI's file
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from scanner.engine import audit
 from scanner.model import Edit, Finding, Fix, Location
 from scanner.report import FORMATS, SUFFIXES, render
 from test_report_common import CANARIES, GENERATED_SECRET, synthetic_result, write_stack

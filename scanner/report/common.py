@@ -16,7 +16,6 @@ import os
 import re
 from datetime import datetime, timezone
 from functools import lru_cache
-from pathlib import Path
 
 from .. import __version__
 from ..model import LAYER_ORDER, Edit, Finding, Fix, Location, Severity
@@ -185,10 +184,6 @@ def _mask_cached(redact, _size: int, text: str) -> str:
     out = _FLAG.sub(_mask_flag, out)
     out = _ASSIGN.sub(_mask_assign, out)
     return out
-
-
-def mask_text(result, text: str) -> str:
-    return "\n".join(mask_line(result, line) for line in (text or "").split("\n"))
 
 
 def snippet(result, loc: Location, context: int = 2, max_width: int = 240) -> list[dict]:
@@ -400,10 +395,3 @@ def cwe_tags(rule) -> list[str]:
 
 def tool_info() -> dict:
     return {"name": "dkscan", "version": __version__, "url": INFO_URL}
-
-
-def rel_to(path: Path, base: Path) -> str:
-    try:
-        return os.path.relpath(path, base)
-    except ValueError:
-        return str(path)

@@ -125,20 +125,6 @@ def expected(repo: Path = REPO) -> dict[str, str]:
     return out
 
 
-def stale(repo: Path = REPO) -> list[str]:
-    """Repo-relative paths whose content on disk differs from a fresh render."""
-    bad = []
-    for rel, text in expected(repo).items():
-        path = repo / rel
-        try:
-            current = path.read_text(encoding="utf-8")
-        except OSError:
-            current = None
-        if current != text:
-            bad.append(rel)
-    return bad
-
-
 def main(argv: list[str] | None = None) -> int:
     from ..fsutil import atomic_write
 

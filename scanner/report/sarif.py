@@ -32,7 +32,7 @@ import sarif_om as om
 
 from .. import __version__
 from ..model import Finding, Severity
-from .common import (BASELINED, GENERATED, SHOWN, SUPPRESSED, FINGERPRINT_KEY, INFO_URL, by_severity,
+from .common import (BASELINED, GENERATED, SHOWN, FINGERPRINT_KEY, INFO_URL, by_severity,
                      cwe_tags, display_edit, doc_sections, entries, fingerprint, plain_text, rule_help_uri,
                      section)
 
@@ -229,7 +229,7 @@ def result_object(result, f: Finding, status: str, rule_index: dict[str, int], p
         rule_id=f.rule,
         rule_index=rule_index[f.rule],
         level=sev.sarif_level,
-        message=om.Message(text=result.redact(f.message) or rule.title),
+        message=om.Message(text=result.redact(f.message or rule.title)),
         locations=[_location(f.location, prefix)],
         partial_fingerprints={FINGERPRINT_KEY: fingerprint(result, f)},
     )
@@ -295,9 +295,9 @@ def build_log(result, *, category: str | None = None, include_suppressed: bool =
 
 
 def selected(result, include_suppressed: bool) -> list[tuple[Finding, str]]:
-    """The findings a SARIF file carries, most severe first within each status... kept in file order
-    for stable output; the limits step re-sorts by severity only when it has to cut."""
-    return [(f, s) for f, s in entries(result, include_hidden=include_suppressed) if s in (SHOWN, SUPPRESSED, BASELINED)]
+    """The findings a SARIF file carries, in file order (stable output): the open ones, plus the
+    suppressed and baselined with ``include_suppressed``. The limits step cuts by severity."""
+    return entries(result, include_hidden=include_suppressed)
 
 
 def _warn(message: str) -> None:
