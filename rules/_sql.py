@@ -254,6 +254,16 @@ def append_after(doc, stmt, sql: str) -> Edit:
     return Edit(Location(doc.path, line, col), "".join("\n" + b for b in body))
 
 
+def fix_after(description: str, doc, stmt, sql: str, applicability: str = "safe"):
+    """A Fix appending ``sql`` after a statement; None for statements replayed from a DO block
+    (their text lives inside the block's body)."""
+    from scanner.model import Fix
+
+    if getattr(stmt, "replayed", False):
+        return None
+    return Fix(description, (append_after(doc, stmt, sql),), applicability)
+
+
 def near_token(doc, start: int, pred, limit: int = 4000) -> tuple[int, int] | None:
     """(start, end) file offsets of the first token at/after ``start`` satisfying ``pred(text)``."""
     for s, e, _name, text in tokens(doc):
@@ -702,7 +712,47 @@ def _build(stack, model: SqlModel) -> None:
                 _statement(model, st, doc, stmt, stmt.node, order)
             except Exception:  # noqa: BLE001 - an odd statement must not lose the rest
                 continue
-    del ast
+            if isinstance(stmt.node, ast.DoStmt) and model.functions and model.functions[-1].stmt is stmt:
+                order = _replay_do(model, st, doc, model.functions[-1], order)
+
+
+def _replay_do(model: SqlModel, st: _State, doc, f: Function, order: int) -> int:
+    """A DO block runs at init time: the SQL it runs (statements, ``EXECUTE '<constant>'``)
+    changes the database like top-level statements do (``IF NOT EXISTS … CREATE ROLE`` idioms)."""
+    from pglast import ast
+    from scanner.parsers.sql import Statement
+
+    if f.language != "plpgsql":
+        return order
+    pseudo = model.cache.setdefault("pseudo", set())
+    for unit in plpgsql_units(f):
+        kind = (unit.plstmt or {}).get("kind")
+        nodes: list[tuple[Any, int]] = []
+        if kind == "execsql" and not isinstance(unit.node, (ast.SelectStmt,)):
+            nodes.append((unit.node, unit.base))
+        elif kind == "dynexecute" and is_const(unit.node) and isinstance(const_value(unit.node), str):
+            import pglast
+
+            try:
+                raws = pglast.parse_sql(const_value(unit.node))
+            except Exception:  # noqa: BLE001
+                continue
+            nodes.extend((r.stmt, unit.base + 8) for r in raws)  # past "SELECT '" (parse_expr's prefix and the quote)
+        for node, base in nodes:
+            line = unit.line or f.stmt.line
+            text = doc.line_text(line)
+            col = len(text) - len(text.lstrip()) + 1
+            offset = lines_of(doc).line_start(line) + col - 1
+            fake = Statement(unit.text, unit.text, offset, line, col, line, node, base=base)
+            fake.replayed = True  # type: ignore[attr-defined]
+            pseudo.add(id(fake))
+            order += 1
+            model.stmts.append((doc, fake, order))
+            try:
+                _statement(model, st, doc, fake, node, order)
+            except Exception:  # noqa: BLE001
+                continue
+    return order
 
 
 def _role(model: SqlModel, name: str) -> Role:
@@ -1070,7 +1120,10 @@ def _function_options(f: Function, options, doc, stmt) -> None:
 
 def _units(model: SqlModel) -> Iterator[Unit]:
     funcs = {id(f.stmt): f for f in model.functions}
+    pseudo = model.cache.get("pseudo", set())
     for doc, stmt, _order in model.stmts:
+        if id(stmt) in pseudo:
+            continue  # replayed from a DO block: walked as part of its body
         yield Unit(doc, stmt, stmt.node, stmt.base)
         f = funcs.get(id(stmt))
         if f is None or f.body is None or f.body_offset is None:

@@ -51,7 +51,7 @@ def definer_without_search_path(stack):
         if f.is_do or not f.definer or f.search_path is not None:
             continue
         fix = None
-        tok = _definer_token(f)
+        tok = None if getattr(f.stmt, "replayed", False) else _definer_token(f)
         if tok is not None:
             schema = f.schema or "public"
             fix = Fix(f"SET search_path = {schema}, pg_temp",

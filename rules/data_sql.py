@@ -12,7 +12,6 @@ from . import _sql
 from ._sql import (
     OWNER_COLUMNS,
     STRING_TYPES,
-    append_after,
     app_role_names,
     app_users,
     column_names,
@@ -20,6 +19,7 @@ from ._sql import (
     deparse,
     ename,
     find_literal,
+    fix_after,
     func_name,
     lines_of,
     loc_at,
@@ -171,9 +171,8 @@ def table_without_rls(stack):
         reason = "data.require_rls is set" if required and not model.rls_used else "the script uses RLS on other tables"
         name = quote_ident(t.name) if t.schema == "public" else f"{quote_ident(t.schema)}.{quote_ident(t.name)}"
         after = (disabled[1], disabled[2]) if disabled else (t.doc, t.stmt)
-        fix = Fix("enable and force row-level security",
-                  (append_after(*after, f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY;\nALTER TABLE {name} FORCE ROW LEVEL SECURITY;"),),
-                  UNSAFE)
+        fix = fix_after("enable and force row-level security", *after,
+                        f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY;\nALTER TABLE {name} FORCE ROW LEVEL SECURITY;", UNSAFE)
         yield hit(t.loc, f"table '{t.qname}' has {', '.join(cols)} but {why} ({reason}): rows are shared across tenants",
                   fix=fix, snippet_key=f"{t.qname}")
 
@@ -203,8 +202,7 @@ def _rls_owner_bypass(stack):
 
 def _force_fix(t, ev) -> Fix:
     name = quote_ident(t.name) if t.schema == "public" else f"{quote_ident(t.schema)}.{quote_ident(t.name)}"
-    return Fix("force row-level security for the table owner",
-               (append_after(ev[1], ev[2], f"ALTER TABLE {name} FORCE ROW LEVEL SECURITY;"),))
+    return fix_after("force row-level security for the table owner", ev[1], ev[2], f"ALTER TABLE {name} FORCE ROW LEVEL SECURITY;")
 
 
 @rule("DATA041", "rls-not-forced", "low", files="sql", refs="CWE-862", fix="safe")
@@ -336,7 +334,7 @@ def _enable_fix(model, p) -> Fix | None:
     schema, name = p.table
     q = quote_ident(name) if schema == "public" else f"{quote_ident(schema)}.{quote_ident(name)}"
     del t
-    return Fix("enable row-level security", (append_after(p.doc, p.stmt, f"ALTER TABLE {q} ENABLE ROW LEVEL SECURITY;"),), UNSAFE)
+    return fix_after("enable row-level security", p.doc, p.stmt, f"ALTER TABLE {q} ENABLE ROW LEVEL SECURITY;", UNSAFE)
 
 
 @rule("DATA044", "policy-without-rls", "high", files="sql", refs="CWE-862", fix="unsafe")
@@ -384,8 +382,8 @@ def policy_without_rls(stack):
             reported_disable.add(t.key)
             yield hit(stmt_loc(disabled[1], disabled[2]),
                       f"row-level security on '{t.qname}' is disabled after its policies were written: policy '{p.name}' and the others do nothing",
-                      fix=Fix("enable row-level security again",
-                              (append_after(disabled[1], disabled[2], f"ALTER TABLE {quote_ident(t.name)} ENABLE ROW LEVEL SECURITY;"),), UNSAFE),
+                      fix=fix_after("enable row-level security again", disabled[1], disabled[2],
+                                    f"ALTER TABLE {quote_ident(t.name)} ENABLE ROW LEVEL SECURITY;", UNSAFE),
                       snippet_key=f"{t.qname}:disable")
             continue
         fix = None
@@ -720,8 +718,9 @@ def public_schema_create(stack):
             continue
         if g.is_grant:
             revoked = False
+            fix = None if getattr(g.stmt, "replayed", False) else Fix("delete the GRANT", (_delete_stmt_edit(g.doc, g.stmt),), UNSAFE)
             yield hit(g.loc, "GRANT CREATE ON SCHEMA public TO PUBLIC: every role can plant objects other roles resolve (CVE-2018-1058)",
-                      fix=Fix("delete the GRANT", (_delete_stmt_edit(g.doc, g.stmt),), UNSAFE), snippet_key="grant-create-public")
+                      fix=fix, snippet_key="grant-create-public")
         else:
             revoked = True
     major = pg_major(stack)
@@ -852,8 +851,7 @@ def definer_public_execute(stack):
             continue
         kind = "PROCEDURE" if getattr(f.stmt.node, "is_procedure", False) else "FUNCTION"
         name = quote_ident(f.name) if f.schema in ("public", "") else f"{quote_ident(f.schema)}.{quote_ident(f.name)}"
-        fix = Fix("revoke EXECUTE from PUBLIC",
-                  (append_after(f.doc, f.stmt, f"REVOKE EXECUTE ON {kind} {name}({', '.join(f.argtypes)}) FROM PUBLIC;"),))
+        fix = fix_after("revoke EXECUTE from PUBLIC", f.doc, f.stmt, f"REVOKE EXECUTE ON {kind} {name}({', '.join(f.argtypes)}) FROM PUBLIC;")
         yield hit(f.loc, f"SECURITY DEFINER {kind.lower()} {f.label} is executable by PUBLIC (no REVOKE EXECUTE … FROM PUBLIC)",
                   fix=fix, snippet_key=f.label)
 
@@ -1538,7 +1536,7 @@ def audit_log_not_append_only(stack):
                f"CREATE TRIGGER {quote_ident(fname + '_truncate')} BEFORE TRUNCATE ON {tq}\n"
                f"  FOR EACH STATEMENT EXECUTE FUNCTION {quote_ident(fname)}();")
         yield hit(t.loc, f"audit table '{t.qname}' ({why}) has no raising BEFORE UPDATE OR DELETE trigger: its rows can be rewritten",
-                  fix=Fix("add a raising trigger", (append_after(t.doc, t.stmt, sql),), UNSAFE), snippet_key=t.qname)
+                  fix=fix_after("add a raising trigger", t.doc, t.stmt, sql, UNSAFE), snippet_key=t.qname)
 
 
 def _age_predicate(where) -> bool:
@@ -1726,7 +1724,7 @@ def pg_no_tls_off_host(stack):
 
 def _view_fix(stack, v) -> Fix | None:
     major = pg_major(stack)
-    if major is not None and major < 15:
+    if major is not None and major < 15 or getattr(v.stmt, "replayed", False):
         return None
     doc, stmt = v.doc, v.stmt
     depth = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from scanner.model import UNSAFE, Edit, Fix, Location, hit
 from scanner.registry import rule
@@ -279,11 +280,9 @@ _STRENGTH_ALIASES = {"HIGH": "HIGH", "MEDIUM": "MEDIUM", "LOW": "LOW", "EXPORT":
                      "EXPORT40": "EXPORT", "EXPORT56": "EXPORT"}
 
 
-def _alias_match(comp: str, s: Suite) -> bool | None:
-    """Does one cipher-string component select suite ``s``? None: the component is no known alias."""
-    c = comp.upper()
-    if c in _STRENGTH_ALIASES:
-        return s.strength == _STRENGTH_ALIASES[c]
+@lru_cache(maxsize=None)
+def _aliases(s: Suite) -> frozenset[str]:
+    """Every OpenSSL alias that selects suite ``s`` (computed once per suite)."""
     table = {
         "ALL": s.enc != "NULL",
         "COMPLEMENTOFALL": s.enc == "NULL",
@@ -310,11 +309,20 @@ def _alias_match(comp: str, s: Suite) -> bool | None:
         "SHA256": s.mac == "SHA256", "SHA384": s.mac == "SHA384",
         "TLSV1.2": s.tls12, "TLSV1.0": not s.tls12, "TLSV1": not s.tls12, "SSLV3": not s.tls12,
     }
-    if c in table:
-        return table[c]
-    if c == "COMPLEMENTOFDEFAULT":
-        return s.enc != "NULL" and not _alias_match("DEFAULT", s)
-    return None
+    table.update({alias: s.strength == strength for alias, strength in _STRENGTH_ALIASES.items()})
+    table["COMPLEMENTOFDEFAULT"] = s.enc != "NULL" and not table["DEFAULT"]
+    return frozenset(k for k, v in table.items() if v)
+
+
+_ALIAS_NAMES = (
+    "HIGH", "MEDIUM", "LOW", "EXPORT", "EXP", "EXPORT40", "EXPORT56", "ALL", "COMPLEMENTOFALL", "DEFAULT",
+    "COMPLEMENTOFDEFAULT", "ENULL", "NULL", "ANULL", "KRSA", "ARSA", "RSA", "KDHE", "KEDH", "DHE", "EDH", "DH", "ADH",
+    "KECDHE", "KEECDH", "ECDHE", "EECDH", "ECDH", "AECDH", "AECDSA", "ECDSA", "ADSS", "DSS", "PSK", "KPSK",
+    "KECDHEPSK", "KDHEPSK", "KRSAPSK", "APSK", "SRP", "KSRP", "AES", "AES128", "AES256", "AESGCM", "AESCCM",
+    "AESCCM8", "CHACHA20", "CAMELLIA", "CAMELLIA128", "CAMELLIA256", "ARIA", "ARIAGCM", "3DES", "DES", "RC4", "SEED",
+    "IDEA", "MD5", "SHA1", "SHA", "SHA256", "SHA384", "TLSV1.2", "TLSV1.0", "TLSV1", "SSLV3",
+)
+"""The OpenSSL cipher-string aliases the model knows (upper case)."""
 
 
 @dataclass
@@ -324,6 +332,7 @@ class CipherEval:
     tokens: list[str]
 
 
+@lru_cache(maxsize=256)
 def evaluate_ciphers(text: str) -> CipherEval:
     """A model of OpenSSL's cipher-list evaluation (``X`` adds, ``-X`` removes, ``!X`` bans, ``+X``
     moves to the end, ``A+B`` intersects), over a table of representative suites whose attributes
@@ -342,26 +351,15 @@ def evaluate_ciphers(text: str) -> CipherEval:
             op, tok = tok[0], tok[1:]
         if not tok:
             continue
-        comps = tok.split("+")
-        if len(comps) == 1 and comps[0].upper() not in by_name and _alias_match(comps[0], universe[0]) is None:
+        comps = [c.upper() for c in tok.split("+")]
+        if len(comps) == 1 and comps[0] not in by_name and comps[0] not in _ALIAS_NAMES:
             s = suite_from_name(comps[0])
             if s is None:
                 continue
             if s.name not in by_name:
                 universe.append(s)
                 by_name[s.name] = s
-        selected = []
-        for s in universe:
-            ok = True
-            for comp in comps:
-                if comp.upper() == s.name:
-                    continue
-                m = _alias_match(comp, s)
-                if not m:
-                    ok = False
-                    break
-            if ok:
-                selected.append(s)
+        selected = [s for s in universe if all(c == s.name or c in _aliases(s) for c in comps)]
         names = {s.name for s in selected}
         if op == "!":
             banned |= names
@@ -371,7 +369,7 @@ def evaluate_ciphers(text: str) -> CipherEval:
         elif op == "+":
             enabled = [s for s in enabled if s.name not in names] + [s for s in enabled if s.name in names]
         else:
-            up = {c.upper() for c in comps}
+            up = set(comps)
             if up & {"PSK", "KPSK", "KECDHEPSK", "KDHEPSK", "KRSAPSK", "APSK"} or any("PSK" in c for c in up if "-" in c):
                 explicit.add("PSK")
             if up & {"SRP", "KSRP"} or any(c.startswith("SRP-") for c in up):

@@ -1,28 +1,21 @@
 """dkscan generate: the stack it writes passes dkscan itself and the real tools.
 
 Real tools, no mocks: ``dkscan audit`` (zero findings, no suppression), the compose specification's
-JSON schema, Debian's ``nginx -t`` (self-signed certificates made with ``cryptography``, compose
-service names mapped to 127.0.0.1), and a throwaway PostgreSQL (tests/pg_harness.py) that applies
-init-db.sql with ``psql -v ON_ERROR_STOP=1`` and proves row-level security isolates two users.
-
-``nginx_check`` is the minimal ``nginx -t`` plumbing the fix tests share: it lays out the files the
-gateway service mounts under a temp prefix, rewrites absolute paths into it, maps upstream service
-names to 127.0.0.1, makes self-signed certificates where ``ssl_certificate`` points, and drops
-``http2 on;`` (nginx >= 1.25.1; Debian 12 ships 1.22, where HTTP/2 is a ``listen`` flag).
+JSON schema, Debian's ``nginx -t`` through tests/nginx_harness.py (self-signed certificates made
+with ``cryptography``, compose service names mapped to 127.0.0.1), and a throwaway PostgreSQL
+(tests/pg_harness.py) that applies init-db.sql with ``psql -v ON_ERROR_STOP=1`` and proves
+row-level security isolates two users.
 """
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import os
 import re
-import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -231,88 +224,12 @@ def test_generated_compose_validates_against_the_compose_spec(tmp_path, combo):
 # nginx -t
 # ---------------------------------------------------------------------------------------------
 
-def self_signed(cert: Path, key: Path, names: list[str]) -> None:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+def nginx_check(stack: Path) -> tuple[bool, str]:
+    """``nginx -t`` on the configuration the gateway service mounts (tests/nginx_harness.py)."""
+    from tests.nginx_harness import nginx_t, require_nginx
 
-    k = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    c = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(k.public_key())
-         .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-         .not_valid_after(now + datetime.timedelta(days=30))
-         .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-         .sign(k, hashes.SHA256()))
-    for p in (cert, key):
-        p.parent.mkdir(parents=True, exist_ok=True)
-    cert.write_bytes(c.public_bytes(serialization.Encoding.PEM))
-    key.write_bytes(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()))
-
-
-def _gateway(services: dict) -> str:
-    for name, svc in services.items():
-        image = str((svc or {}).get("image", ""))
-        if re.match(r"(.*/)?nginx:", image) or name == "nginx":
-            return name
-    raise AssertionError("no nginx service in the compose file")
-
-
-def nginx_check(stack: Path, compose: str = "docker-compose.prod.yml") -> tuple[bool, str]:
-    """``nginx -t`` on the configuration the gateway service mounts; (ok, nginx's output)."""
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    assert Path(nginx).exists(), "nginx is not installed (apt-get install nginx-light; bash .ci/deps does)"
-    doc = yaml.safe_load((stack / compose).read_text())
-    services = doc.get("services") or {}
-    gw = _gateway(services)
-    with tempfile.TemporaryDirectory(prefix="dkscan-nginx-") as tmp:
-        root = Path(tmp) / "root"
-        for vol in services[gw].get("volumes") or []:
-            parts = vol.split(":") if isinstance(vol, str) else [str(vol.get("source", "")), str(vol.get("target", ""))]
-            if len(parts) < 2 or not parts[0].startswith("."):
-                continue
-            src, dst = (stack / parts[0]), root / parts[1].lstrip("/")
-            if src.is_dir():
-                shutil.copytree(src, dst, dirs_exist_ok=True)
-            elif src.is_file():
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src, dst)
-        etc = root / "etc" / "nginx"
-        etc.mkdir(parents=True, exist_ok=True)
-        for f in Path("/etc/nginx").glob("*"):  # what the image ships: mime.types, *_params
-            if f.is_file() and f.name != "nginx.conf" and not (etc / f.name).exists():
-                shutil.copyfile(f, etc / f.name)
-        names = "|".join(re.escape(n) for n in sorted(services, key=len, reverse=True))
-        certs, trusted = set(), set()
-        for f in etc.rglob("*"):
-            if not f.is_file():
-                continue
-            t = f.read_text(errors="replace")
-            t = re.sub(r"(?m)^\s*user\s+[^;]*;", "", t)
-            t = re.sub(r"(?m)^(\s*)http2\s+on\s*;", r"\1# http2 on; (nginx >= 1.25.1)", t)
-            t = re.sub(r"(?<=[\s'\"=])/(etc|var|run|tmp)/", lambda m: f"{root}/{m.group(1)}/", t)
-            t = re.sub(rf"(?m)^(\s*server\s+)({names})(?=[:\s;])", r"\g<1>127.0.0.1", t)
-            t = re.sub(rf"(_pass\s+\w+://)({names})(?=[:/;\s])", r"\g<1>127.0.0.1", t)
-            certs.update(m.group(2) for m in re.finditer(r"ssl_certificate(_key)?\s+([^;\s]+)\s*;", t))
-            trusted.update(m.group(2) for m in re.finditer(r"ssl_(trusted|client)_certificate\s+([^;\s]+)\s*;", t))
-            f.write_text(t)
-        by_dir: dict[Path, list[Path]] = {}
-        for p in certs:
-            by_dir.setdefault(Path(p).parent, []).append(Path(p))
-        for d, paths in by_dir.items():
-            cert = next((p for p in paths if "key" not in p.name), d / "fullchain.pem")
-            key = next((p for p in paths if "key" in p.name), d / "privkey.pem")
-            self_signed(cert, key, ["localhost"])
-        for p in map(Path, trusted):
-            if not p.exists():
-                self_signed(p, p.with_suffix(".key"), ["localhost"])
-        for sub in ("var/run", "var/cache/nginx", "var/log/nginx", "tmp"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
-        r = subprocess.run([nginx, "-t", "-e", "stderr", "-p", f"{root}/", "-c", str(etc / "nginx.conf")],
-                           capture_output=True, text=True, timeout=60)
-        return r.returncode == 0, (r.stdout + r.stderr).replace(str(root), "<prefix>")
+    require_nginx()
+    return nginx_t(stack)
 
 
 @pytest.mark.parametrize("combo", ["default", "modern", "minimal-small-host", "old-nginx-pg17-port3000"])
