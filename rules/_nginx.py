@@ -30,6 +30,7 @@ synthetic root of a fragment). A synthetic root has no file position: use :func:
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator
@@ -426,10 +427,12 @@ def _resolved_includes(cfg) -> set[int]:
     return _memo(cfg.root, "resolved_includes", compute)
 
 
-def unresolved_includes(cfg, level) -> list:
-    """``include`` directives in ``level`` or an enclosing level whose files dkscan could not read
-    (created at deploy time, e.g. certbot's ``/etc/letsencrypt/options-ssl-nginx.conf``); the
-    image's own files (mime.types, fastcgi_params, ...) are known and harmless."""
+def unresolved_includes(stack, cfg, level) -> list:
+    """``include`` directives in ``level`` or an enclosing level whose content dkscan cannot know:
+    files created at deploy time on a named volume or a bind mount missing from the repository
+    (certbot's ``/etc/letsencrypt/options-ssl-nginx.conf``), or, without compose, files outside the
+    scan. An include resolving to nothing inside an existing bind mount is empty, and a path under
+    no mount is the image's own (mime.types, the default ``conf.d/default.conf`` server): both known."""
     resolved = _resolved_includes(cfg)
     out = []
     cur = level
@@ -441,9 +444,32 @@ def unresolved_includes(cfg, level) -> list:
             base = pattern.rsplit("/", 1)[-1]
             if base in IMAGE_INCLUDES or "modules-enabled" in pattern:
                 continue
+            if _include_known(stack, cfg, pattern):
+                continue
             out.append(c)
         cur = cur.parent
     return out
+
+
+def _include_known(stack, cfg, pattern: str) -> bool:
+    svc = cfg.service
+    if svc is None:
+        return False
+    cpath = posixpath.normpath(pattern if pattern.startswith("/") else posixpath.join("/etc/nginx", pattern))
+    best = None
+    for m in svc.volumes:
+        if not m.target:
+            continue
+        tgt = m.target.rstrip("/") or "/"
+        if cpath == tgt or cpath.startswith(tgt + "/"):
+            if best is None or len(tgt) > len(best.target.rstrip("/") or "/"):
+                best = m
+    if best is None:
+        return True  # the image's own file
+    if best.is_bind and best.source and not best.source.startswith(("/", "~", "$")):
+        host = stack.root / posixpath.normpath(posixpath.join(posixpath.dirname(svc.doc.path), best.source))
+        return host.exists()
+    return False
 
 
 # Files generated at deploy time whose content is known: the directives they set.
@@ -454,11 +480,11 @@ KNOWN_INCLUDES = {
 }
 
 
-def opaque(cfg, level, directives: tuple[str, ...] | None = None) -> bool:
+def opaque(stack, cfg, level, directives: tuple[str, ...] | None = None) -> bool:
     """True when an unreadable include in scope could set what a "missing directive" rule looks
     for (any of ``directives``; None = anything): such rules stay silent rather than guess. Known
     generated files (certbot's ``options-ssl-nginx.conf``) only count for the directives they set."""
-    for inc in unresolved_includes(cfg, level):
+    for inc in unresolved_includes(stack, cfg, level):
         known = KNOWN_INCLUDES.get(inc.args[0].rsplit("/", 1)[-1])
         if known is not None and directives is not None and not known.intersection(directives):
             continue

@@ -508,7 +508,7 @@ def tls_protocols_default_legacy(stack):
         if v.at_least(1, 27, 3) is not False or v.openssl3:
             continue
         for server in _servers(cfg):
-            if not is_tls_server(server) or server.effective("ssl_protocols") is not None or opaque(cfg, server, ("ssl_protocols",)):
+            if not is_tls_server(server) or server.effective("ssl_protocols") is not None or opaque(stack, cfg, server, ("ssl_protocols",)):
                 continue
             edit = _first_fix_per_cfg(done, cfg, lambda: _http_or_server_insert(stack, cfg, server, [f"ssl_protocols {target};"]))
             fix = Fix(f"add `ssl_protocols {target};`", (edit,)) if edit else None
@@ -615,7 +615,7 @@ def tls_cipher_not_intermediate(stack):
                 if not is_tls_server(server):
                     continue
                 protos, d = effective_protocols(stack, cfg, server)
-                if not _has_tls12(protos) or (d is None and opaque(cfg, server, ("ssl_protocols",))):
+                if not _has_tls12(protos) or (d is None and opaque(stack, cfg, server, ("ssl_protocols",))):
                     continue
                 if d is not None:
                     if not _once(seen, d):
@@ -641,7 +641,7 @@ def tls_cipher_not_intermediate(stack):
                       fix=Fix("set the Mozilla intermediate 6.0 cipher list", (edit,)) if edit else None,
                       snippet_key="ssl_ciphers " + n.args[0])
         for server in _servers(cfg):
-            if not is_tls_server(server) or server.effective("ssl_ciphers") is not None or opaque(cfg, server, ("ssl_ciphers", "ssl_protocols")):
+            if not is_tls_server(server) or server.effective("ssl_ciphers") is not None or opaque(stack, cfg, server, ("ssl_ciphers", "ssl_protocols")):
                 continue
             if not _has_tls12(effective_protocols(stack, cfg, server)[0]):
                 continue
@@ -757,7 +757,7 @@ def tls_session_cache_missing(stack):
                           fix=Fix("set `ssl_session_cache shared:MozSSL:10m`", (edit,)) if edit else None,
                           snippet_key="ssl_session_cache " + " ".join(eff.args))
                 continue
-            if opaque(cfg, server, ("ssl_session_cache", "ssl_protocols")):
+            if opaque(stack, cfg, server, ("ssl_session_cache", "ssl_protocols")):
                 continue
 
             def make():
@@ -976,7 +976,7 @@ def tls_cert_not_provided(stack):
                 continue
             cert = server.inherited("ssl_certificate")
             key = server.inherited("ssl_certificate_key")
-            if (not cert or not key) and opaque(cfg, server, ("ssl_certificate", "ssl_certificate_key")):
+            if (not cert or not key) and opaque(stack, cfg, server, ("ssl_certificate", "ssl_certificate_key")):
                 continue
             if not cert or not key:
                 missing = "ssl_certificate" if not cert else "ssl_certificate_key"
@@ -1004,12 +1004,12 @@ def tls_cert_not_provided(stack):
 # --------------------------------------------------------------------------------------------
 
 
-def _lacking(cfg, server, has, content_only: bool) -> list:
+def _lacking(stack, cfg, server, has, content_only: bool) -> list:
     """Levels of ``server`` whose effective headers fail ``has`` and where no enclosing level
     satisfied it (a dropped header is GW023's; an unreadable include may set it)."""
     out = []
     for lvl in response_levels(server, content_only=content_only):
-        if has(effective_headers(lvl)) or opaque(cfg, lvl, HEADER_DIRECTIVES):
+        if has(effective_headers(lvl)) or opaque(stack, cfg, lvl, HEADER_DIRECTIVES):
             continue
         if _dropped(lvl, has):
             continue
@@ -1087,7 +1087,7 @@ def hsts_missing(stack):
         for server in _http_servers(cfg):
             if not is_tls_server(server):
                 continue
-            lacking = _lacking(cfg, server, lambda hs: "strict-transport-security" in hs, False)
+            lacking = _lacking(stack, cfg, server, lambda hs: "strict-transport-security" in hs, False)
             if not lacking:
                 continue
             yield hit(node_loc(cfg, server),
@@ -1308,7 +1308,7 @@ def _missing_header_rule(stack, lname, has, message, line_for, description, appl
         for server in _http_servers(cfg):
             if tls_only and not is_tls_server(server):
                 continue
-            lacking = _lacking(cfg, server, has, True)
+            lacking = _lacking(stack, cfg, server, has, True)
             if not lacking:
                 continue
             fix = None
@@ -1624,7 +1624,7 @@ def server_tokens_on(stack):
             yield hit(nloc(n), f"server_tokens {n.args[0]}: nginx version shown in headers and error pages",
                       fix=Fix("set `server_tokens off`", (edit,)) if edit else None, snippet_key="server_tokens")
         for server in _http_servers(cfg):
-            if server.effective("server_tokens") is not None or opaque(cfg, server, ("server_tokens",)):
+            if server.effective("server_tokens") is not None or opaque(stack, cfg, server, ("server_tokens",)):
                 continue
             anchor = cfg.http if cfg.http.d is not None else server
             if not _once(reported, anchor):
@@ -1738,7 +1738,7 @@ def no_store_missing_on_auth(stack):
     for cfg in stack.nginx_configs:
         for server in _http_servers(cfg):
             for loc in walk_blocks(server, "location"):
-                if not is_auth_location(stack, loc) or not _serves_content(loc) or opaque(cfg, loc, HEADER_DIRECTIVES) or not _once(seen, loc):
+                if not is_auth_location(stack, loc) or not _serves_content(loc) or opaque(stack, cfg, loc, HEADER_DIRECTIVES) or not _once(seen, loc):
                     continue
                 hs = effective_headers(loc)
                 if any("no-store" in h.value.lower() for h in hs.get("cache-control", [])):
@@ -1841,7 +1841,7 @@ def rate_limit_missing(stack):
     for cfg in stack.nginx_configs:
         for server in _http_servers(cfg):
             for loc in _limit_locations(server):
-                if not proxies_to_app(stack, cfg, loc) or loc.inherited("limit_req") or opaque(cfg, loc, ("limit_req",)):
+                if not proxies_to_app(stack, cfg, loc) or loc.inherited("limit_req") or opaque(stack, cfg, loc, ("limit_req",)):
                     continue
                 name, zone_edit = _req_zone(stack, cfg, "general", rate)
                 loc_edit = insert_into_block_edit(stack, cfg, loc, [f"limit_req zone={name} burst=50 nodelay;"])
@@ -1933,7 +1933,7 @@ def auth_rate_limit_missing(stack):
                 if not is_auth_location(stack, loc) or not _serves_content(loc) or not _once(seen, loc):
                     continue
                 rates = _per_ip_rates(stack, cfg, loc)
-                if not rates and opaque(cfg, loc, ("limit_req",)):
+                if not rates and opaque(stack, cfg, loc, ("limit_req",)):
                     continue
                 if rates and min(r for r, _ in rates) <= rate:
                     continue
@@ -1995,7 +1995,7 @@ def conn_limit_missing(stack):
     for cfg in stack.nginx_configs:
         for server in _http_servers(cfg):
             for loc in _limit_locations(server):
-                if not is_proxied(loc) or _per_ip_conns(stack, cfg, loc) or opaque(cfg, loc, ("limit_conn",)):
+                if not is_proxied(loc) or _per_ip_conns(stack, cfg, loc) or opaque(stack, cfg, loc, ("limit_conn",)):
                     continue
                 zones = limit_zones(stack, cfg)
                 name = next((k[2] for k, z in sorted(zones.items(), key=lambda kv: kv[0][2])
