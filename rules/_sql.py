@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 from urllib.parse import unquote, urlsplit
 
-from scanner.model import Edit, Location
+from scanner.model import Edit, Fix, Location
 
 # ---------------------------------------------------------------------------------------------
 # small helpers
@@ -257,8 +257,6 @@ def append_after(doc, stmt, sql: str) -> Edit:
 def fix_after(description: str, doc, stmt, sql: str, applicability: str = "safe"):
     """A Fix appending ``sql`` after a statement; None for statements replayed from a DO block
     (their text lives inside the block's body)."""
-    from scanner.model import Fix
-
     if getattr(stmt, "replayed", False):
         return None
     return Fix(description, (append_after(doc, stmt, sql),), applicability)
@@ -595,7 +593,6 @@ class SqlModel:
     settings: list = field(default_factory=list)  # ALTER SYSTEM SettingRef
     reloads: list = field(default_factory=list)  # orders of pg_reload_conf() calls
     passwords: list = field(default_factory=list)  # (role, kind literal|var|hash, doc, stmt, order, Location)
-    schema_grants: list = field(default_factory=list)
     units_cache: list | None = None
     cache: dict = field(default_factory=dict)
 
@@ -760,12 +757,6 @@ def _role(model: SqlModel, name: str) -> Role:
     if r is None:
         r = model.roles[name] = Role(name)
     return r
-
-
-def _qual(names: list[str], st: _State) -> tuple[str, str]:
-    if len(names) >= 2:
-        return names[-2], names[-1]
-    return (st.search[0] if st.search else "public"), (names[-1] if names else "")
 
 
 def _statement(model: SqlModel, st: _State, doc, stmt, node, order: int) -> None:
@@ -1045,7 +1036,6 @@ def _body_offset(doc, stmt, de) -> int | None:
     if start is None or start < 0:
         return None
     off = stmt.base + start
-    text = doc.masked or doc.text
     # arg_location may point at AS or the literal: go to the literal
     for s, e, name, piece in tokens(doc):
         if s < off:
@@ -1059,7 +1049,6 @@ def _body_offset(doc, stmt, de) -> int | None:
             return s + 1
         if s > off + 200:
             break
-    del text
     return None
 
 
@@ -1224,28 +1213,30 @@ def expr_offset(f: Function, lineno: int, text: str) -> int | None:
 
 
 def parse_expr(text: str, mode: int) -> tuple[Any, int] | None:
-    """Parse a PL/pgSQL expression: (node, offset of the expression text inside what was parsed)."""
+    """Parse the text of a PL/pgSQL expression (``parseMode`` 0: a statement, 2: an expression,
+    3+: an assignment ``target := expr``). Returns (node, shift): a node location plus the
+    expression text's file offset plus ``shift`` is the node's file offset."""
     import pglast
+    from pglast import ast
 
     if mode == 0:
-        candidates = [(text, 0)]
-    elif mode == 3 or mode == 4 or mode == 5:
+        sql, shift = text, 0
+    elif mode >= 3:
         m = re.match(r"\s*[^:=]+?\s*:?=\s*", text, re.S)
         rhs_at = m.end() if m else 0
-        candidates = [("SELECT " + text[rhs_at:], rhs_at - 7)]
+        sql, shift = "SELECT " + text[rhs_at:], rhs_at - 7
     else:
-        candidates = [("SELECT " + text, -7)]
-    for sql, shift in candidates:
-        try:
-            raws = pglast.parse_sql(sql)
-        except Exception:  # noqa: BLE001
-            return None
-        if raws:
-            stmt = raws[0].stmt
-            if mode != 0 and isinstance(stmt, __import__("pglast").ast.SelectStmt) and stmt.targetList:
-                return stmt.targetList[0].val, shift
-            return stmt, shift
-    return None
+        sql, shift = "SELECT " + text, -7
+    try:
+        raws = pglast.parse_sql(sql)
+    except Exception:  # noqa: BLE001 - pglast raises several error types
+        return None
+    if not raws:
+        return None
+    stmt = raws[0].stmt
+    if mode != 0 and isinstance(stmt, ast.SelectStmt) and stmt.targetList:
+        return stmt.targetList[0].val, shift
+    return stmt, shift
 
 
 def plpgsql_units(f: Function) -> Iterator[Unit]:

@@ -73,6 +73,10 @@ def _plan(case: Path):
 CASES = _sql_cases()
 
 
+def test_there_are_sql_fixtures():
+    assert len(CASES) > 30, "the SQL rules' fixtures are missing: nothing would be checked against PostgreSQL"
+
+
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.parent.name}/{c.name}" for c in CASES])
 def test_sql_fixture_agrees_with_postgres(pg, case):
     db, files = _plan(case)

@@ -7,7 +7,9 @@
 2. Parse the whole masked script with ``pglast.parse_sql`` (fast path). When PostgreSQL's grammar
    rejects it, split it into statements with sqlparse and parse each one, so every bad statement
    is reported at its own line and the good ones are still audited.
-3. PL/pgSQL bodies are parsed on demand with ``parse_plpgsql_json``.
+3. What PostgreSQL checks when it creates a function or runs a DO block is checked too: PL/pgSQL
+   bodies compile (``parse_plpgsql_json``, cached on the statement), ``LANGUAGE sql`` bodies parse,
+   a language is given. Such errors point at the statement's first line.
 """
 
 from __future__ import annotations
