@@ -222,7 +222,7 @@ def fix(paths, do_apply, unsafe, only, backup, config_path) -> None:
             elif only and f.rule not in {r.upper() for r in only}:
                 why = "not selected by --rule"
             else:
-                why = "its fix did not apply (overlapping edit or a file outside the scanned root)"
+                why = plan.why_not_applied(f) or "its fix did not apply (overlapping edit or a file outside the scanned root)"
             click.echo(f"  {f.location.path}:{f.location.start_line}  {f.rule}  {remaining.redact(f.message)}  [{why}]")
     sys.exit(EXIT_OK)
 

@@ -42,6 +42,8 @@ KINDS = ("compose", "nginx", "env", "sql", "dockerfile", "prometheus", "nats", "
 def classify(name: str) -> str | None:
     """Kind of a file from its name alone (content sniffing happens later for ``.conf``)."""
     low = name.lower()
+    if low.endswith((".orig", ".rej", ".bak", "~", ".swp")):
+        return None  # backups (dkscan fix --backup writes .orig), patch leftovers, editor files
     if re.fullmatch(r"(docker-)?compose([.\-_][\w.\-]*)?\.ya?ml", low) or re.fullmatch(r"[\w.\-]*\.compose\.ya?ml", low):
         return "compose"
     if low in ("prometheus.yml", "prometheus.yaml"):
