@@ -49,6 +49,14 @@ def is_reference(value: str) -> bool:
 _NOT_WORTH_MASKING = {"true", "false", "yes", "no", "on", "off", "null", "none", "nil"}
 
 
+_GRAM = 4  # the shortest value recorded
+
+
+@lru_cache(maxsize=256)
+def _alternation(alts: tuple[str, ...]) -> re.Pattern:
+    return re.compile("|".join(re.escape(v) for v in alts))
+
+
 class Redactor:
     """Replaces every known secret value by ``***`` in text about to leave the engine.
 
@@ -60,7 +68,8 @@ class Redactor:
 
     def __init__(self, values: Iterable[str] = ()):
         self._values: set[str] = set()
-        self._pattern: re.Pattern | None = None
+        self._index: dict[str, list[str]] | None = None  # 4-character prefix -> values
+        self._memo: dict[str, str] = {}
         for v in values:
             self.add(v)
 
@@ -81,7 +90,8 @@ class Redactor:
         for form in forms:
             if len(form) >= 4 and form not in self._values:
                 self._values.add(form)
-                self._pattern = None
+                self._index = None
+                self._memo = {}
 
     def update(self, values: Iterable[str | None]) -> None:
         for v in values:
@@ -90,10 +100,32 @@ class Redactor:
     def __call__(self, text: str) -> str:
         if not self._values or not text:
             return text
-        if self._pattern is None:
-            alts = sorted(self._values, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(v) for v in alts))
-        return self._pattern.sub("***", text)
+        memo = self._memo
+        out = memo.get(text)
+        if out is not None:
+            return out
+        if self._index is None:
+            index: dict[str, list[str]] = {}
+            for v in self._values:
+                index.setdefault(v[:_GRAM], []).append(v)
+            self._index = index
+            self._prefixes = set(index)
+        # Only values whose first 4 characters occur in the text can match: one pass over the text,
+        # whatever the number of values (a monorepo holds thousands; one alternation of all of them
+        # cost O(values x text) per call). The replacement is the same as the single alternation's:
+        # leftmost match, longest value first.
+        index = self._index
+        grams = {text[i:i + _GRAM] for i in range(len(text) - _GRAM + 1)}
+        hits = grams & self._prefixes  # set & set: iterates the smaller one
+        if not hits:
+            out = text
+        else:
+            alts = sorted((v for g in hits for v in index[g]), key=len, reverse=True)
+            out = _alternation(tuple(alts)).sub("***", text)
+        if len(memo) > 4096:
+            memo.clear()
+        memo[text] = out
+        return out
 
     def __len__(self) -> int:
         return len(self._values)

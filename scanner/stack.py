@@ -401,14 +401,17 @@ class Stack:
     # -- git ----------------------------------------------------------------------------------
     @cached_property
     def _git(self) -> tuple[Path, set[str]] | None:
+        # A monorepo scan builds one Stack per deployment: the work tree and its file list are asked
+        # of git once per process, not once per deployment (see _git_toplevel, _GIT_TRACKED).
         try:
-            top = subprocess.run(["git", "-C", str(self.root), "rev-parse", "--show-toplevel"],
-                                 capture_output=True, text=True, timeout=10)
-            if top.returncode != 0:
+            top_path = _git_toplevel(self.root)
+            if top_path is None:
                 return None
-            top_path = Path(top.stdout.strip()).resolve()
-            out = subprocess.run(["git", "-C", str(top_path), "ls-files", "-z"], capture_output=True, timeout=20)
-            tracked = {p for p in out.stdout.decode("utf-8", "replace").split("\0") if p}
+            tracked = _GIT_TRACKED.get(top_path)
+            if tracked is None:
+                out = subprocess.run(["git", "-C", str(top_path), "ls-files", "-z"], capture_output=True, timeout=20)
+                tracked = {p for p in out.stdout.decode("utf-8", "replace").split("\0") if p}
+                _GIT_TRACKED[top_path] = tracked
             return top_path, tracked
         except (OSError, subprocess.SubprocessError):
             return None
@@ -438,6 +441,32 @@ class Stack:
     @property
     def in_git(self) -> bool:
         return self._git is not None
+
+
+_GIT_TOPLEVEL: dict[Path, Path | None] = {}  # directory holding the nearest ``.git`` -> work tree
+_GIT_TRACKED: dict[Path, set[str]] = {}  # work tree -> ``git ls-files``
+
+
+def _git_toplevel(root: Path) -> Path | None:
+    """``git rev-parse --show-toplevel`` for ``root``. Directories under the same nearest ``.git``
+    share one answer, so it is cached on that directory, unless a ``GIT_*`` variable (GIT_DIR,
+    GIT_CEILING_DIRECTORIES...) changes how git finds its repository: then git is asked every time."""
+    key = None
+    if not any(k.startswith("GIT_") for k in os.environ):
+        for d in (root, *root.parents):
+            if os.path.lexists(os.path.join(d, ".git")):
+                key = d
+                break
+        if key is None:
+            return None  # no repository above root (what rev-parse would say, without the process)
+        if key in _GIT_TOPLEVEL:
+            return _GIT_TOPLEVEL[key]
+    top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"],
+                         capture_output=True, text=True, timeout=10)
+    top_path = Path(top.stdout.strip()).resolve() if top.returncode == 0 else None
+    if key is not None:
+        _GIT_TOPLEVEL[key] = top_path
+    return top_path
 
 
 def _norm(rel: str) -> str:
