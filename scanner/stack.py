@@ -407,11 +407,19 @@ class Stack:
             top_path = _git_toplevel(self.root)
             if top_path is None:
                 return None
-            tracked = _GIT_TRACKED.get(top_path)
+            try:  # the index changes with every `git add`: it is part of the key
+                st = os.stat(top_path / ".git" / "index")
+                key = (top_path, st.st_mtime_ns, st.st_size, st.st_ino)
+            except OSError:
+                key = None
+            tracked = _GIT_TRACKED.get(key) if key is not None else None
             if tracked is None:
                 out = subprocess.run(["git", "-C", str(top_path), "ls-files", "-z"], capture_output=True, timeout=20)
                 tracked = {p for p in out.stdout.decode("utf-8", "replace").split("\0") if p}
-                _GIT_TRACKED[top_path] = tracked
+                if key is not None:
+                    if len(_GIT_TRACKED) > 8:
+                        _GIT_TRACKED.clear()
+                    _GIT_TRACKED[key] = tracked
             return top_path, tracked
         except (OSError, subprocess.SubprocessError):
             return None
@@ -444,7 +452,7 @@ class Stack:
 
 
 _GIT_TOPLEVEL: dict[Path, Path | None] = {}  # directory holding the nearest ``.git`` -> work tree
-_GIT_TRACKED: dict[Path, set[str]] = {}  # work tree -> ``git ls-files``
+_GIT_TRACKED: dict[tuple, set[str]] = {}  # (work tree, its index's stat) -> ``git ls-files``
 
 
 def _git_toplevel(root: Path) -> Path | None:
@@ -465,6 +473,8 @@ def _git_toplevel(root: Path) -> Path | None:
                          capture_output=True, text=True, timeout=10)
     top_path = Path(top.stdout.strip()).resolve() if top.returncode == 0 else None
     if key is not None:
+        if len(_GIT_TOPLEVEL) > 256:
+            _GIT_TOPLEVEL.clear()
         _GIT_TOPLEVEL[key] = top_path
     return top_path
 
