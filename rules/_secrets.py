@@ -9,6 +9,8 @@ the password inside ``DATABASE_URL``), so the fix never breaks a pair that match
 
 from __future__ import annotations
 
+import re
+
 import posixpath
 
 from scanner.model import Edit, Fix, Location
@@ -128,9 +130,18 @@ def same_credential(a: SecretValue, b: SecretValue) -> bool:
     return pa is None or pb is None or pa == pb
 
 
+_PROVIDER_ISSUED = re.compile(
+    r"(^|_)(AWS|STRIPE|SENDGRID|MAILGUN|MAILCHIMP|MANDRILL|POSTMARK|SLACK|GITHUB|GITLAB|SENTRY|TWILIO|GOOGLE|GCP|FIREBASE|"
+    r"AZURE|OPENAI|ANTHROPIC|PAYPAL|BRAINTREE|SQUARE|SHOPIFY|DATADOG|NEWRELIC|CLOUDFLARE|DIGITALOCEAN|HEROKU|"
+    r"ALGOLIA|PUSHER|ONESIGNAL|RECAPTCHA|HCAPTCHA|MAPBOX|SMTP|SES|FACEBOOK|APPLE|MICROSOFT)(_|$)", re.I)
+
+
 def regenerate_fix(stack, sv: SecretValue, description: str = "write a random value") -> Fix | None:
-    """Replace ``sv`` (and every other occurrence of the same credential) by one fresh random value."""
+    """Replace ``sv`` (and every other occurrence of the same credential) by one fresh random value.
+    None for keys a third party issues (a random Stripe or SendGrid key is no key at all)."""
     if sv.span is None or sv.source == "empty-ref":
+        return None
+    if _PROVIDER_ISSUED.search(sv.key or ""):
         return None
     group = [sv]
     if sv.value:

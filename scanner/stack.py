@@ -455,12 +455,16 @@ _GIT_TOPLEVEL: dict[Path, Path | None] = {}  # directory holding the nearest ``.
 _GIT_TRACKED: dict[tuple, set[str]] = {}  # (work tree, its index's stat) -> ``git ls-files``
 
 
+_GIT_DISCOVERY_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_CEILING_DIRECTORIES",
+                      "GIT_DISCOVERY_ACROSS_FILESYSTEM", "GIT_INDEX_FILE")
+
+
 def _git_toplevel(root: Path) -> Path | None:
     """``git rev-parse --show-toplevel`` for ``root``. Directories under the same nearest ``.git``
-    share one answer, so it is cached on that directory, unless a ``GIT_*`` variable (GIT_DIR,
-    GIT_CEILING_DIRECTORIES...) changes how git finds its repository: then git is asked every time."""
+    share one answer, so it is cached on that directory, unless a variable that changes how git finds
+    its repository (GIT_DIR, GIT_CEILING_DIRECTORIES...) is set: then git is asked every time."""
     key = None
-    if not any(k.startswith("GIT_") for k in os.environ):
+    if not any(k in os.environ for k in _GIT_DISCOVERY_ENV):
         for d in (root, *root.parents):
             if os.path.lexists(os.path.join(d, ".git")):
                 key = d
