@@ -66,9 +66,10 @@ def test_deeply_nested_yaml_and_nginx(tmp_path):
     (tmp_path / ".dkscan-baseline.json").write_text("[" * 100_000 + "]" * 100_000)
     result, _ = run_bounded([tmp_path], 20)
     msgs = {(f.location.path, f.message) for f in problems(result, "OPS081")}
-    assert any(p == "docker-compose.yml" and "nested deeper" in m for p, m in msgs)
-    assert any(p == "prometheus.yml" and "nested deeper" in m for p, m in msgs)
-    assert any(p == "nginx.conf" and "nested deeper" in m for p, m in msgs)
+    # our own limit, or (PyYAML >= 6.0.4) libyaml's "exceeded maximum nesting depth"
+    assert any(p == "docker-compose.yml" and "nest" in m for p, m in msgs), msgs
+    assert any(p == "prometheus.yml" and "nest" in m for p, m in msgs), msgs
+    assert any(p == "nginx.conf" and "nested deeper" in m for p, m in msgs), msgs
     r = subprocess.run([sys.executable, "-m", "scanner.cli", "audit", "--baseline", str(tmp_path / ".dkscan-baseline.json"), str(tmp_path)],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2 and "baseline error" in r.stderr and "Traceback" not in r.stderr
