@@ -51,6 +51,30 @@ def _use_colour(output: str | None) -> bool:
     return sys.stdout.isatty()
 
 
+def _paths_or_exit(paths) -> list[Path]:
+    """The named paths (default: .); exit 3 when one cannot be read at all."""
+    paths = list(paths) or [Path(".")]
+    for p in paths:
+        reason = _unreadable(p) if os.path.lexists(p) else "no such file or directory"
+        if reason:
+            click.echo(f"dkscan: cannot read {p}: {reason}", err=True)
+            sys.exit(EXIT_UNREADABLE)
+    return paths
+
+
+def _policy_or_exit(config_path, start: Path):
+    """The policy from --config or the nearest .dkscan.yaml / [tool.dkscan]; exit 2 on errors."""
+    from .config import ConfigError, find_config, load_policy
+
+    try:
+        if config_path is not None and not Path(config_path).exists():
+            raise ConfigError(f"{config_path}: no such file")
+        return load_policy(config_path if config_path is not None else find_config(start))
+    except ConfigError as exc:
+        click.echo(f"dkscan: configuration error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
 def _unreadable(path: Path) -> str | None:
     """Why a path named on the command line cannot be read at all (None when it can)."""
     try:
@@ -176,22 +200,12 @@ def audit(paths, formats, outputs, fail_on, config_path, select, baseline_path, 
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None)
 def fix(paths, do_apply, unsafe, only, backup, config_path) -> None:
     """Show (or --apply) the fixes for the findings in PATHS."""
-    from .config import ConfigError, find_config, load_policy
     from .engine import collect_secrets
     from .fix.apply import plan_fixes, render_diff, write_changes
     from .registry import load_rules
 
-    paths = list(paths) or [Path(".")]
-    for p in paths:
-        reason = _unreadable(p) if os.path.lexists(p) else "no such file or directory"
-        if reason:
-            click.echo(f"dkscan: cannot read {p}: {reason}", err=True)
-            sys.exit(EXIT_UNREADABLE)
-    try:
-        policy = load_policy(config_path if config_path is not None else find_config(paths[0]))
-    except ConfigError as exc:
-        click.echo(f"dkscan: configuration error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+    paths = _paths_or_exit(paths)
+    policy = _policy_or_exit(config_path, paths[0])
     rules = load_rules()
     unknown = [r for r in only if r.upper() not in rules]
     if unknown:
@@ -299,21 +313,11 @@ def baseline_cmd(paths, output, reason, config_path) -> None:
     import json
 
     from .baseline import BASELINE_NAME, build
-    from .config import ConfigError, find_config, load_policy
     from .engine import audit as run_audit
     from .fsutil import atomic_write
 
-    paths = list(paths) or [Path(".")]
-    for p in paths:
-        why = _unreadable(p) if os.path.lexists(p) else "no such file or directory"
-        if why:
-            click.echo(f"dkscan: cannot read {p}: {why}", err=True)
-            sys.exit(EXIT_UNREADABLE)
-    try:
-        policy = load_policy(config_path if config_path is not None else find_config(paths[0]))
-    except ConfigError as exc:
-        click.echo(f"dkscan: configuration error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+    paths = _paths_or_exit(paths)
+    policy = _policy_or_exit(config_path, paths[0])
     result = run_audit(paths, policy)
     data = build(result, reason)
     target = output or (result.stack.root / BASELINE_NAME)

@@ -9,14 +9,12 @@ scanned root; FIFOs, sockets and devices are never opened.
 
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-import pytest
 
 from scanner.engine import audit
 

@@ -2,14 +2,13 @@
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from scanner.config import ConfigError, Policy, find_config, load_policy
+from scanner.config import ConfigError, find_config, load_policy
 from scanner.engine import audit
 
 ROOT = Path(__file__).resolve().parent.parent
