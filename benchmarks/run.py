@@ -3,6 +3,7 @@
 
     python benchmarks/run.py            # full run (installs the peers into benchmarks/work/venv-*)
     python benchmarks/run.py --quick    # fewer runs, no 1000-stack monorepo
+    python benchmarks/run.py --no-peers # dkscan only
 
 Inputs: the studios-dk fixture, and synthetic monorepos of 10, 100 and 1000 stacks made by mutating it
 (every stack gets its own ports, image tags, secrets and pool sizes). Each figure is the median of several
@@ -94,12 +95,18 @@ def build_inputs(sizes: list[int]) -> dict[str, Path]:
 
 
 def count(path: Path) -> tuple[int, int]:
-    """(stack files, lines) as dkscan sees them."""
+    """(files, lines) dkscan reads: the files its discovery classifies (without parsing them)."""
     sys.path.insert(0, str(ROOT))
-    from scanner.stack import build_stack
+    from scanner.stack import Stack, discover
 
-    st = build_stack([path])
-    return len(st.files), sum(sf.text.count("\n") + 1 for sf in st.files.values())
+    found = discover(Stack(path.resolve()), [path])
+    lines = 0
+    for p, _kind in found:
+        try:
+            lines += p.read_bytes().count(b"\n") + 1
+        except OSError:
+            pass
+    return len(found), lines
 
 
 def venv(name: str, spec: str) -> Path | None:
@@ -118,17 +125,26 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runs", type=int, default=None)
+    ap.add_argument("--no-peers", action="store_true", help="skip gixy-ng, hadolint and checkov")
     args = ap.parse_args()
     runs = args.runs or (3 if args.quick else 7)
     sizes = [10, 100] if args.quick else [10, 100, 1000]
     inputs = build_inputs(sizes)
+    # the interpreter itself, not a pyenv/asdf shim (a bash script that adds ~0.09 s to every start)
     dk = [sys.executable, "-m", "scanner.cli"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    # an installed dkscan has its bytecode compiled (pip does it at install): so does the benchmark,
+    # in its own cache directory, written by the warm-up run of each measurement
+    env.update({"PYTHONPATH": str(ROOT), "NO_COLOR": "1", "PYTHONPYCACHEPREFIX": str(WORK / "pycache")})
+    env.pop("DKSCAN_JOBS", None)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "scanner"), str(ROOT / "rules")],
+                   env=env, check=False, stdout=subprocess.DEVNULL)
+    machine = machine_info()
     rows = []
 
-    def add(label, cmd, path=None, runs_=runs, cwd=None, files_lines=None):
+    def add(label, cmd, path=None, runs_=runs, cwd=None, files_lines=None, extra_env=None, warmup=1):
         print(f"  {label} ...", file=sys.stderr, flush=True)
-        m = measure(cmd, runs_, cwd=cwd, env=env)
+        m = measure(cmd, runs_, cwd=cwd, env={**env, **(extra_env or {})}, warmup=warmup)
         if files_lines:
             f, lines = files_lines
             m["files_s"] = f / m["median"]
@@ -148,57 +164,188 @@ def main() -> int:
         d = inputs[f"mono-{n}"]
         fl_n = count(d)
         m = add(f"dkscan audit monorepo of {n} stacks", [*dk, "audit", str(d), "--format", "json", "--output", os.devnull],
-                runs_=max(1, runs // (2 if n >= 1000 else 1)), files_lines=fl_n)
+                runs_=max(1, runs // (2 if n >= 1000 else 1)), files_lines=fl_n, warmup=0 if n >= 1000 else 1)
         series.append((n, m))
+    one_core = None
+    if 100 in sizes:
+        d = inputs["mono-100"]
+        one_core = add("dkscan audit monorepo of 100 stacks, one process (DKSCAN_JOBS=1)",
+                       [*dk, "audit", str(d), "--format", "json", "--output", os.devnull],
+                       runs_=max(1, runs // 3), files_lines=count(d), extra_env={"DKSCAN_JOBS": "1"})
     peers = []
     nginx_files = [str(p) for p in (fixture / "nginx").rglob("nginx.conf")]
     dockerfiles = [str(p) for p in fixture.rglob("Dockerfile*")]
-    gixy = venv("gixy", PEERS["gixy"])
+    gixy = None if args.no_peers else venv("gixy", PEERS["gixy"])
     if gixy:
         p = add("gixy-ng on the nginx files", [str(gixy / "gixy"), *nginx_files])
         d = add("dkscan on the same nginx files", [*dk, "audit", *nginx_files, "--format", "json", "--output", os.devnull])
         peers.append(("gixy-ng (nginx)", p, d))
-    hl = venv("hadolint", PEERS["hadolint"])
+    hl = None if args.no_peers else venv("hadolint", PEERS["hadolint"])
     if hl:
         p = add("hadolint on the Dockerfiles", [str(hl / "hadolint"), *dockerfiles])
         d = add("dkscan on the same Dockerfiles", [*dk, "audit", *dockerfiles, "--format", "json", "--output", os.devnull])
         peers.append(("hadolint (Dockerfile)", p, d))
-    ck = venv("checkov", PEERS["checkov"])
+    ck = None if args.no_peers else venv("checkov", PEERS["checkov"])
     if ck:
         p = add("checkov on the Dockerfiles", [str(ck / "checkov"), "--quiet", "--compact", "--framework", "dockerfile", *sum((["-f", f] for f in dockerfiles), [])], runs_=max(3, runs // 2))
         d = add("dkscan on the same Dockerfiles (again)", [*dk, "audit", *dockerfiles, "--format", "json", "--output", os.devnull])
         peers.append(("checkov (Dockerfile)", p, d))
-    write_doc(rows, series, peers, fix, runs)
+    prof = profile(env, inputs, runs)
+    write_doc(rows, series, peers, fix, runs, machine, one_core, prof)
     print(DOC.read_text())
     return 0
 
 
-def write_doc(rows, series, peers, fix, runs):
+def profile(env: dict, inputs: dict, runs: int) -> dict:
+    """benchmarks/profile.py: the fixture's cold run split in phases (median of the runs), and the
+    cost of one deployment of the 100-stack monorepo split by parser, rule module and phase."""
+    print("  profile ...", file=sys.stderr, flush=True)
+    script = str(HERE / "profile.py")
+    out: dict = {}
+    colds = []
+    for _ in range(max(3, runs // 2)):
+        r = subprocess.run([sys.executable, script, "cold", str(inputs["fixture"])], env=env, capture_output=True, text=True)
+        if r.returncode == 0:
+            colds.append(json.loads(r.stdout))
+    if colds:
+        out["cold"] = {k: statistics.median(c[k] for c in colds) for k in colds[0]}
+    if "mono-100" in inputs:
+        r = subprocess.run([sys.executable, script, "units", str(inputs["mono-100"]), "30"], env=env, capture_output=True, text=True)
+        if r.returncode == 0:
+            out["units"] = json.loads(r.stdout)
+    base = [run_once([sys.executable, "-c", "pass"], env=env)[0] for _ in range(runs)]
+    out["interpreter"] = statistics.median(base)
+    return out
+
+
+def machine_info() -> str:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ""
+    try:
+        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        pass
+    return f"{model or platform.machine()}, {os.cpu_count()} cores, load average at start {load or '?'}"
+
+
+def write_doc(rows, series, peers, fix, runs, machine="", one_core=None, prof=None):
+    prof = prof or {}
+    ms = lambda s: f"{s * 1000:.0f} ms"  # noqa: E731
     lines = ["# dkscan benchmarks", "",
-             f"Measured by `python benchmarks/run.py` on {platform.machine()} with {os.cpu_count()} cores, Python "
-             f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}. Whole-process figures: median of {runs} runs after "
-             "one warm-up (min–max in brackets); peak memory is the largest resident set of the process.", "",
+             "<!-- Generated by `python benchmarks/run.py`: do not edit by hand. -->", "",
+             f"Measured on {machine or platform.machine()}, Python {platform.python_version()}, "
+             f"{time.strftime('%Y-%m-%d')}. Every figure is a whole process, from its start to its exit (`os.wait4`): "
+             f"the median of {runs} runs after one warm-up (min–max beside it; the 1000-stack monorepo "
+             f"{max(1, runs // 2)} runs). Peak memory is the largest resident set of the process and of its pool "
+             "workers. dkscan runs as `python -m scanner.cli` with the interpreter itself and compiled bytecode, as "
+             "an installed `dkscan` does; through a pyenv shim (`dkscan`, `python` in a pyenv shell) every start "
+             "costs ~0.09 s more, the shim being a bash script.", "",
              "| what | wall median (s) | min–max (s) | peak memory (MB) | files/s | lines/s |", "|---|---|---|---|---|---|"]
     for label, m in rows:
         fs = f"{m['files_s']:.0f}" if "files_s" in m else ""
         ls = f"{m['lines_s']:.0f}" if "lines_s" in m else ""
         lines.append(f"| {label} | {m['median']:.3f} | {m['min']:.3f}–{m['max']:.3f} | {m['peak_mb']:.0f} | {fs} | {ls} |")
-    lines += ["", "## Scaling (cost per stack should stay flat)", "", "| stacks | files | lines | wall (s) | s per stack |", "|---|---|---|---|---|"]
+    lines += ["", "## Scaling: the 10 / 100 / 1000-stack series", "",
+              "Synthetic monorepos made by mutating the fixture (every stack its own ports, image tags, secrets, pool "
+              "sizes); each stack is one deployment, audited in a pool of one process per core.", "",
+              "| stacks | files | lines | wall (s) | s per stack | peak memory (MB) |", "|---|---|---|---|---|---|"]
     for n, m in series:
-        lines.append(f"| {n} | {m.get('files', '')} | {m.get('lines', '')} | {m['median']:.2f} | {m['median'] / n:.4f} |")
+        lines.append(f"| {n} | {m.get('files', '')} | {m.get('lines', '')} | {m['median']:.2f} | {m['median'] / n:.4f} | {m['peak_mb']:.0f} |")
+    by_n = dict(series)
+    if len(series) >= 2:
+        first_n, first = series[0]
+        last_n, last = series[-1]
+        lines += ["", f"Cost per stack from {first_n} to {last_n} stacks: {first['median'] / first_n:.3f} s → "
+                  f"{last['median'] / last_n:.3f} s ({last['median'] / last_n / (first['median'] / first_n):.2f}x): linear "
+                  "in the input (the small monorepo also pays the start-up once)."]
+    if one_core is not None and 100 in by_n:
+        lines.append(f"Both cores against one: 100 stacks take {by_n[100]['median']:.2f} s with the pool, "
+                     f"{one_core['median']:.2f} s in one process ({one_core['median'] / by_n[100]['median']:.2f}x).")
     if peers:
-        lines += ["", "## Peers, same files, same run", "", "| peer | peer wall (s) | dkscan wall (s) | peer / dkscan |", "|---|---|---|---|"]
+        lines += ["", "## Peers, same files, same run", "",
+                  "Each peer installed from PyPI into its own virtualenv by the benchmark, run on the same files as "
+                  "dkscan (all of dkscan's rules run on them, not only the peer's subject).", "",
+                  "| peer | peer wall (s) | dkscan wall (s) | peer / dkscan |", "|---|---|---|---|"]
         for name, p, d in peers:
-            lines.append(f"| {name} | {p['median']:.3f} | {d['median']:.3f} | {p['median'] / d['median']:.1f}x |")
-    lines += ["", "## Targets", "",
-              f"- fixture stack, all rules, from process start: {fix['median']:.3f} s (target ≤ 0.25 s)",
-              f"- peak memory on the fixture: {fix['peak_mb']:.0f} MB (target ≤ 200 MB)"]
-    big = [m for n, m in series if n == 1000]
-    if big:
-        lines.append(f"- 1000-stack monorepo: {big[0]['median']:.1f} s (target ≤ 30 s), peak {big[0]['peak_mb']:.0f} MB")
+            lines.append(f"| {name} | {p['median']:.3f} | {d['median']:.3f} | {p['median'] / d['median']:.2f}x |")
+    lines += ["", "## Targets (2-core machine)", ""]
+    big = by_n.get(1000)
+    peak = max([fix["peak_mb"]] + [m["peak_mb"] for _n, m in series if _n < 1000])
+    targets = [("fixture stack, all rules, wall median from process start", f"{fix['median']:.3f} s", "≤ 0.25 s", fix["median"] <= 0.25)]
+    if big is not None:
+        targets.append(("1000-stack monorepo, both cores", f"{big['median']:.1f} s", "≤ 30 s", big["median"] <= 30))
+    targets.append(("peak memory, fixture and monorepos up to 100 stacks", f"{peak:.0f} MB", "≤ 200 MB", peak <= 200))
+    if big is not None:
+        targets.append(("peak memory, 1000-stack monorepo (JSON report of every finding)", f"{big['peak_mb']:.0f} MB", "≤ 200 MB", big["peak_mb"] <= 200))
+    if len(series) >= 2:
+        ratio = (series[-1][1]["median"] / series[-1][0]) / (series[0][1]["median"] / series[0][0])
+        targets.append(("cost linear in input size (s per stack, largest / smallest monorepo)", f"{ratio:.2f}", "≈ 1", ratio <= 1.3))
+    lines += ["| target | measured | goal | |", "|---|---|---|---|"]
+    for what, got, goal, ok in targets:
+        lines.append(f"| {what} | {got} | {goal} | {'met' if ok else '**missed**'} |")
+    cold = prof.get("cold")
+    units = prof.get("units")
+    if cold or units:
+        lines += ["", "## Where the time goes", "",
+                  "From `benchmarks/profile.py` (run by the benchmark), so the split and the table above come from the "
+                  "same code and machine."]
+    if cold:
+        interp = prof.get("interpreter", 0.0)
+        lines += ["", "The fixture, one cold process (median of the runs):", "",
+                  "| phase | time |", "|---|---|",
+                  f"| interpreter start (`python -c pass`: site, .pth files) | {ms(interp)} |",
+                  f"| imports: CLI, 22 rule modules, parsers, PyYAML, pglast (libpg_query), click | {ms(cold['imports'])} |",
+                  f"| discovery and parsing (Stack) | {ms(cold['build'])} |",
+                  f"| rules (with the imports they do lazily, e.g. pglast's printer) | {ms(cold['rules'])} |",
+                  f"| secrets collection and redaction | {ms(cold['secrets'])} |",
+                  f"| JSON report ({cold['findings']:.0f} findings) | {ms(cold['render_json'])} |",
+                  f"| the same audit again, warm (parse + rules + secrets + suppressions) | {ms(cold['audit_warm'])} |"]
+    if units:
+        ph = units["phases"]
+        lines += ["", f"One deployment of the 100-stack monorepo, warm (imports paid, as in a pool worker), mean of "
+                  f"{units['units']}: {ms(units['per_unit'])} of CPU.", "",
+                  "| part | CPU per deployment |", "|---|---|"]
+        for k, label in (("build", "discovery, parsing, linking"), ("rules", "rules"), ("secrets", "secrets collection"),
+                         ("redact", "redaction of findings")):
+            if k in ph:
+                lines.append(f"| {label} | {ms(ph[k])} |")
+        lines += ["", "| parser | CPU | | rule module | CPU |", "|---|---|---|---|---|"]
+        parse = list(units["parse"].items())
+        mods = list(units["modules"].items())[: max(len(parse), 8)]
+        for i in range(max(len(parse), len(mods))):
+            a = f"{parse[i][0]} | {ms(parse[i][1])}" if i < len(parse) else " | "
+            b = f"{mods[i][0]} | {ms(mods[i][1])}" if i < len(mods) else " | "
+            lines.append(f"| {a} | | {b} |")
+    lines += ["", "## Reading the misses", "", *NOTES, "", "## Reproduce", "", "```sh", "python benchmarks/run.py          # everything, peers included (~15 min; installs them into benchmarks/work/venv-*)",
+              "python benchmarks/run.py --quick  # 3 runs, no 1000-stack monorepo, peers included", "```", ""]
     DOC.parent.mkdir(exist_ok=True)
     DOC.write_text("\n".join(lines) + "\n")
 
+
+NOTES = [
+    "- **Cold start of the fixture.** Before reading a file, a process has spent the interpreter start and the imports "
+    "(table above): together about two thirds of the 0.25 s budget on this machine. The imports are what an audit of a "
+    "stack with every file kind needs — PyYAML, pglast (the PostgreSQL parser), click, and dkscan's own 22 rule modules, "
+    "whose ~330 regular expressions and ~60 dataclasses are built at import (≈ 70 ms and ≈ 60 ms with the profiler's "
+    "timer; Python has no persistent cache for either). What is not needed is not imported: `dkscan --version` loads "
+    "click and nothing of the engine; crossplane, sqlparse, jinja2 and cryptography are imported only by the paths "
+    "that use them (a failed SQL parse, HTML reports, `generate`). Parsing the SQL init script is the largest parse "
+    "cost, nearly all of it pglast building its Python syntax tree (≈ 6 800 typed attribute assignments for the "
+    "fixture's 59 statements).",
+    "- **1000 stacks.** The audit itself scales linearly and uses both cores (see the series and the one-process run), "
+    "at roughly 0.1 s of CPU per deployment: about 50 s of the two cores for 1000, before the report. The main process "
+    "then writes one JSON report of ~164 000 findings (≈ 140 MB): `json.dumps(indent=2)` runs Python's pure-Python "
+    "encoder, ≈ 10 s on one core, and holds the whole document several times in memory, which is the 1000-stack peak "
+    "memory (the workers stay near 60 MB each). The per-deployment split above shows where the rest is: the SQL model "
+    "and PL/pgSQL walk of the PostgreSQL rules, pglast's tree building, then the nginx and secrets rules.",
+]
 
 if __name__ == "__main__":
     sys.exit(main())

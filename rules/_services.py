@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import posixpath
 import re
-import shlex
 import weakref
 from dataclasses import dataclass, field
 
@@ -314,10 +313,9 @@ def _command_locations(svc) -> list[tuple[str, Location, object]]:
 
 
 def _split(text: str) -> list[str]:
-    try:
-        return shlex.split(text, comments=False)
-    except ValueError:
-        return text.split()
+    from scanner.parsers.base import shell_split  # shlex.split(text, comments=False), cached
+
+    return shell_split(text)
 
 
 def _redis_words(svc) -> list[tuple[str, Location, object]]:

@@ -641,6 +641,10 @@ _SMTP_REQUIRE = ("SMTP_REQUIRE_TLS", "SMTP_STARTTLS", "SMTP_REQUIRETLS", "EMAIL_
 
 def _smtp_issue(stack, key: str, value: str, scope: dict) -> str | None:
     prefix = key.split("_", 1)[0]
+    secure_false = key.upper() in ("SMTP_SECURE", "EMAIL_SECURE", "MAIL_SECURE") and str(value).strip().lower() in ("false", "0", "no", "off")
+    port_25 = key.upper().endswith("_PORT") and str(value).strip() == "25" and prefix in ("SMTP", "EMAIL", "MAIL")
+    if not (secure_false or port_25):
+        return None  # every variable of every service comes here: the host is only looked up for these two
     host_key = next((k for k in (f"{prefix}_HOST", f"{prefix}_SERVER", "SMTP_HOST", "EMAIL_HOST", "MAIL_HOST") if k in scope), None)
     host = str(scope.get(host_key, "")) if host_key else ""
     if not _external_host(stack, host):

@@ -92,10 +92,11 @@ def _compute_includes(stack):
                 continue
             full = stack.root / host
             if is_glob:
-                if stack.git_ignored(posixpath.dirname(host)) is True:
+                if any(p.is_file() for p in (stack.root.glob(host) if not host.startswith("/") else [])):
                     continue
-                if not any(p.is_file() for p in (stack.root.glob(host) if not host.startswith("/") else [])):
-                    yield ("OPS064", d, f"`include {pattern}` matches no file: {host} is empty on the host (the servers meant to be there are not loaded)", host, svc)
+                if stack.git_ignored(posixpath.dirname(host)) is True:  # a subprocess: asked last
+                    continue
+                yield ("OPS064", d, f"`include {pattern}` matches no file: {host} is empty on the host (the servers meant to be there are not loaded)", host, svc)
             elif not full.exists():
                 if stack.git_ignored(host) is True:
                     continue

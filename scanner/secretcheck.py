@@ -24,7 +24,6 @@ import math
 import posixpath
 import re
 import secrets as _random
-import shlex
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -44,29 +43,51 @@ __all__ = [
 # provider tokens (gitleaks config/gitleaks.toml, simplified to what a config file holds)
 # ---------------------------------------------------------------------------------------------
 
+class _Lazy:
+    """A regular expression compiled when first used: a file without a provider's prefixes never
+    needs its pattern, and compiling all of them cost every start a few milliseconds."""
+
+    __slots__ = ("_args", "_re")
+
+    def __init__(self, *args):
+        self._args = args
+        self._re: re.Pattern | None = None
+
+    def _get(self) -> re.Pattern:
+        if self._re is None:
+            self._re = re.compile(*self._args)
+        return self._re
+
+    def search(self, *args):
+        return self._get().search(*args)
+
+    def finditer(self, *args):
+        return self._get().finditer(*args)
+
+
 # (name, literal prefixes one of which every match contains, pattern): the prefixes let a file
 # without any of them skip the pattern (most files hold no token at all)
-_PROVIDERS: list[tuple[str, tuple[str, ...], re.Pattern]] = [
+_PROVIDERS: list[tuple[str, tuple[str, ...], "_Lazy"]] = [
     ("AWS access key ID", ("AKIA", "ASIA", "A3T", "ABIA", "ACCA"),
-     re.compile(r"\b((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b")),
-    ("Stripe live secret key", ("_live_", "_prod_"), re.compile(r"\b((?:sk|rk)_(?:live|prod)_[A-Za-z0-9]{10,99})\b")),
-    ("SendGrid API key", ("SG.",), re.compile(r"\b(SG\.[A-Za-z0-9_\-]{20,24}\.[A-Za-z0-9_\-]{39,50})\b")),
-    ("Mailgun API key", ("key-",), re.compile(r"\b((?:key|pubkey)-[a-f0-9]{32})\b")),
-    ("Slack token", ("xox",), re.compile(r"\b(xox[abposre]-[0-9A-Za-z]{8,}-[0-9A-Za-z-]{8,})")),
+     _Lazy(r"\b((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b")),
+    ("Stripe live secret key", ("_live_", "_prod_"), _Lazy(r"\b((?:sk|rk)_(?:live|prod)_[A-Za-z0-9]{10,99})\b")),
+    ("SendGrid API key", ("SG.",), _Lazy(r"\b(SG\.[A-Za-z0-9_\-]{20,24}\.[A-Za-z0-9_\-]{39,50})\b")),
+    ("Mailgun API key", ("key-",), _Lazy(r"\b((?:key|pubkey)-[a-f0-9]{32})\b")),
+    ("Slack token", ("xox",), _Lazy(r"\b(xox[abposre]-[0-9A-Za-z]{8,}-[0-9A-Za-z-]{8,})")),
     ("Slack webhook URL", ("hooks.slack.com",),
-     re.compile(r"(https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/]{20,}(?:/[A-Za-z0-9+/]+)*)")),
-    ("GitHub token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), re.compile(r"\b((?:ghp|gho|ghu|ghs|ghr)_[0-9A-Za-z]{36})\b")),
-    ("GitHub fine-grained token", ("github_pat_",), re.compile(r"\b(github_pat_[0-9A-Za-z_]{82})\b")),
-    ("GitLab token", ("glpat-",), re.compile(r"\b(glpat-[0-9A-Za-z_\-]{20,})\b")),
-    ("Sentry auth token", ("sntrys_", "sntryu_"), re.compile(r"\b(sntry[su]_[A-Za-z0-9+/=_]{40,})")),
-    ("Google API key", ("AIza",), re.compile(r"\b(AIza[0-9A-Za-z_\-]{35})\b")),
+     _Lazy(r"(https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/]{20,}(?:/[A-Za-z0-9+/]+)*)")),
+    ("GitHub token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), _Lazy(r"\b((?:ghp|gho|ghu|ghs|ghr)_[0-9A-Za-z]{36})\b")),
+    ("GitHub fine-grained token", ("github_pat_",), _Lazy(r"\b(github_pat_[0-9A-Za-z_]{82})\b")),
+    ("GitLab token", ("glpat-",), _Lazy(r"\b(glpat-[0-9A-Za-z_\-]{20,})\b")),
+    ("Sentry auth token", ("sntrys_", "sntryu_"), _Lazy(r"\b(sntry[su]_[A-Za-z0-9+/=_]{40,})")),
+    ("Google API key", ("AIza",), _Lazy(r"\b(AIza[0-9A-Za-z_\-]{35})\b")),
     ("OpenAI API key", ("T3BlbkFJ",),
-     re.compile(r"\b(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,})\b")),
-    ("Anthropic API key", ("sk-ant-",), re.compile(r"\b(sk-ant-(?:api03|admin01)-[A-Za-z0-9_\-]{80,})")),
-    ("npm token", ("npm_",), re.compile(r"\b(npm_[A-Za-z0-9]{36})\b")),
-    ("DigitalOcean token", ("_v1_",), re.compile(r"\b(do[opr]_v1_[a-f0-9]{64})\b")),
-    ("private key", ("PRIVATE KEY",), re.compile(r"(-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----)")),
-    ("JSON Web Token", ("eyJ",), re.compile(r"\b(eyJ[A-Za-z0-9_-]{15,}\.eyJ[A-Za-z0-9_-]{15,}\.[A-Za-z0-9_\-]*)")),
+     _Lazy(r"\b(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,})\b")),
+    ("Anthropic API key", ("sk-ant-",), _Lazy(r"\b(sk-ant-(?:api03|admin01)-[A-Za-z0-9_\-]{80,})")),
+    ("npm token", ("npm_",), _Lazy(r"\b(npm_[A-Za-z0-9]{36})\b")),
+    ("DigitalOcean token", ("_v1_",), _Lazy(r"\b(do[opr]_v1_[a-f0-9]{64})\b")),
+    ("private key", ("PRIVATE KEY",), _Lazy(r"(-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----)")),
+    ("JSON Web Token", ("eyJ",), _Lazy(r"\b(eyJ[A-Za-z0-9_-]{15,}\.eyJ[A-Za-z0-9_-]{15,}\.[A-Za-z0-9_\-]*)")),
 ]
 
 
@@ -702,20 +723,33 @@ def _is_secret_flag(word: str) -> bool:
 
 
 def _split(text: str) -> list[str]:
-    try:
-        return shlex.split(text, posix=True)
-    except ValueError:
-        return text.split()
+    from .parsers.base import shell_split  # shlex.split(text, posix=True), cached
+
+    return shell_split(text)
 
 
 def _interpolated(raw_word: str) -> tuple[str, ...]:
     return tuple(m.group(1) or m.group(2) for m in _INTERP.finditer(raw_word))
 
 
+_COMMAND_CACHE: dict[int, tuple[object, list[CommandSecret]]] = {}
+
+
 def command_secrets(svc) -> list[CommandSecret]:
     """Secrets on the service's ``command``, ``entrypoint`` and ``healthcheck.test`` (raw text,
     before interpolation). ``$$VAR`` (expanded inside the container) is not a secret on the
-    compose command line."""
+    compose command line. Several rules and the redactor ask: computed once per service."""
+    hit = _COMMAND_CACHE.get(id(svc))
+    if hit is not None and hit[0] is svc:
+        return list(hit[1])
+    out = _command_secrets(svc)
+    if len(_COMMAND_CACHE) > 64:
+        _COMMAND_CACHE.clear()
+    _COMMAND_CACHE[id(svc)] = (svc, out)
+    return list(out)
+
+
+def _command_secrets(svc) -> list[CommandSecret]:
     from .parsers.yamlnodes import YMap, YScalar, YSeq
 
     out: list[CommandSecret] = []

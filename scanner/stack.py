@@ -118,10 +118,12 @@ class Node:
     children: list["Node"] = field(default_factory=list)
     root_name: str = ""  # for synthetic roots: "main", "http", "server"
     via: tuple = ()  # include directives this node was reached through
+    # the directive's name (the root's name for a synthetic root): rules read it millions of times
+    # in a monorepo, so it is an attribute, not a property
+    name: str = field(init=False, repr=False, default="")
 
-    @property
-    def name(self) -> str:
-        return self.d.name if self.d is not None else self.root_name
+    def __post_init__(self) -> None:
+        self.name = self.d.name if self.d is not None else self.root_name
 
     @property
     def args(self) -> list[str]:

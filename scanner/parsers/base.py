@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,36 @@ def decode(data: bytes) -> tuple[str | None, str | None]:
         line = data[: exc.start].count(b"\n") + 1
         return None, f"not valid UTF-8 (line {line}, byte {exc.start})"
     return text, None
+
+
+_SHELL_SPECIAL = ("'", '"', "\\")
+_SHELL_WORD = re.compile(r"[^ \t\r\n]+")
+
+
+def shell_split(text: str) -> list[str]:
+    """``shlex.split(text)`` (POSIX, no comments), falling back to ``text.split()`` on unbalanced
+    quotes. Commands repeat within a stack and across a monorepo's stacks: the answer is cached, and
+    text without quotes or backslashes is split on shlex's whitespace directly (same words)."""
+    if not isinstance(text, str):  # not cacheable: shlex's own behaviour
+        import shlex
+
+        try:
+            return shlex.split(text)
+        except ValueError:
+            return text.split()
+    return list(_shell_split_cached(text))
+
+
+@lru_cache(maxsize=4096)
+def _shell_split_cached(text: str) -> tuple[str, ...]:
+    if not any(c in text for c in _SHELL_SPECIAL):
+        return tuple(_SHELL_WORD.findall(text))
+    import shlex
+
+    try:
+        return tuple(shlex.split(text))
+    except ValueError:
+        return tuple(text.split())
 
 
 def line_col(text: str, offset: int) -> tuple[int, int]:

@@ -308,12 +308,9 @@ class Service:
 
 
 def _shell_split(text: str) -> list[str]:
-    import shlex
+    from .base import shell_split  # shlex.split, cached
 
-    try:
-        return shlex.split(text)
-    except ValueError:
-        return text.split()
+    return shell_split(text)
 
 
 _PORT_RE = re.compile(

@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import json
+import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +65,11 @@ class SqlDocument(Document):
 
 
 _G_ENDERS = {"g", "gexec", "gset", "gx", "gdesc"}
+
+
+def _blank(s: str) -> str:
+    """``s`` as ``x``s of equal length, its newlines kept (every later offset keeps its line)."""
+    return "".join("\n" if c == "\n" else "x" for c in s)
 
 
 def mask_psql(text: str) -> tuple[str, list[tuple[int, int, str]], list[tuple[int, str]]]:
@@ -114,12 +121,12 @@ def mask_psql(text: str) -> tuple[str, list[tuple[int, int, str]], list[tuple[in
             nxt = tokens[i + 1]
             body = text[nxt.start : nxt.end + 1]
             if nxt.name == "SCONST" and body.startswith("'"):
-                repl = "'" + "x" * (len(body) - 1) + "'"  # colon + literal -> literal of equal length
+                repl = "'" + _blank(text[tok.start + 1 : nxt.end]) + "'"  # colon + literal -> literal of equal length
                 chars[tok.start : nxt.end + 1] = list(repl)
                 spans.append((tok.start, nxt.end + 1, "var"))
                 blanked_upto = nxt.end
             elif nxt.name == "IDENT" and body.startswith('"'):
-                repl = '"' + "x" * (len(body) - 1) + '"'
+                repl = '"' + _blank(text[tok.start + 1 : nxt.end]) + '"'
                 chars[tok.start : nxt.end + 1] = list(repl)
                 spans.append((tok.start, nxt.end + 1, "var"))
                 blanked_upto = nxt.end
@@ -163,11 +170,25 @@ def parse(text: str, path: str) -> SqlDocument:
     return doc
 
 
+def _line_col(doc: SqlDocument, offset: int) -> tuple[int, int]:
+    """``line_col(doc.text, offset)`` from an index of the newlines built once per document (a file of
+    many statements counted its newlines from the start for each one: quadratic)."""
+    nl = doc.__dict__.get("_newlines")
+    if nl is None:
+        nl = doc.__dict__["_newlines"] = [m.start() for m in _NEWLINE.finditer(doc.text)]
+    offset = max(0, min(offset, len(doc.text)))
+    k = bisect_left(nl, offset)  # newlines before offset
+    return k + 1, offset - (nl[k - 1] + 1 if k else 0) + 1
+
+
+_NEWLINE = re.compile("\n")
+
+
 def _make_stmt(doc: SqlDocument, start: int, end: int, node: Any, error: str | None = None, base: int = 0) -> Statement:
     start = _skip_space(doc.masked, start)
     end = max(end, start)
-    line, col = line_col(doc.text, start)
-    end_line, _ = line_col(doc.text, max(start, end - 1))
+    line, col = _line_col(doc, start)
+    end_line, _ = _line_col(doc, max(start, end - 1))
     return Statement(doc.text[start:end], doc.masked[start:end], start, line, col, end_line, node, error, base=base)
 
 

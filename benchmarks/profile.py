@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Where dkscan's time goes, for docs/benchmarks.md (run by benchmarks/run.py; prints JSON).
+
+    python benchmarks/profile.py cold FIXTURE        # one cold run of the fixture, split in phases
+    python benchmarks/profile.py units MONOREPO N    # N deployments audited warm in one process
+
+``cold`` times, inside one fresh process: importing what an audit imports (the CLI, every rule
+module, the parsers and their libraries), building the Stack, running the rules (with the lazy
+imports they trigger), the redaction and the JSON report. ``units`` audits N deployments of a
+monorepo one after the other (imports already paid, as in a pool worker) and splits the cost per
+deployment: parsing by file kind, rules by module, secrets collection, redaction, the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def cold(path: Path) -> dict:
+    t0 = time.perf_counter()
+    import scanner.cli  # noqa: F401
+    from scanner.config import Policy
+    from scanner.engine import collect_secrets, run_rules
+    from scanner.registry import load_rules
+
+    rules = load_rules()
+    import pglast  # noqa: F401 - imported by the SQL parser when a stack has SQL
+    import yaml  # noqa: F401
+
+    t1 = time.perf_counter()
+    from scanner.stack import build_stack
+
+    stack = build_stack([path], Policy())
+    t2 = time.perf_counter()
+    findings = run_rules(stack, rules)
+    t3 = time.perf_counter()
+    red = collect_secrets(stack)
+    from scanner.engine import _redacted
+
+    findings = [_redacted(f, red) for f in findings]
+    t4 = time.perf_counter()
+    from scanner.engine import audit
+    from scanner.report import render
+
+    result = audit([path], jobs=1)
+    t5 = time.perf_counter()
+    render("json", result)
+    t6 = time.perf_counter()
+    return {"imports": t1 - t0, "build": t2 - t1, "rules": t3 - t2, "secrets": t4 - t3,
+            "audit_warm": t5 - t4, "render_json": t6 - t5, "findings": len(result.findings)}
+
+
+def units(path: Path, n: int) -> dict:
+    import scanner.stack as stk
+    from scanner.config import Policy
+    from scanner.engine import _audit_unit, _redacted, collect_secrets
+    from scanner.registry import load_rules
+
+    rules = load_rules()
+    root = path.resolve()
+    todo = stk.stack_units([root])[: n + 1]
+    _audit_unit([todo[0]], root, Policy(), None, True, [], keep_stack=False)  # lazy imports
+    todo = todo[1:]
+    t = time.process_time()
+    for u in todo:
+        _audit_unit([u], root, Policy(), None, True, [], keep_stack=False)
+    whole = (time.process_time() - t) / len(todo)
+
+    parse: Counter = Counter()
+    original = stk._parse_text
+
+    def timed(kind, *args, **kwargs):
+        a = time.process_time()
+        try:
+            return original(kind, *args, **kwargs)
+        finally:
+            parse[kind] += time.process_time() - a
+
+    stk._parse_text = timed
+    phase: Counter = Counter()
+    by_module: Counter = Counter()
+    try:
+        for u in todo:
+            a = time.process_time()
+            stack = stk.build_stack([u], Policy(), root=root)
+            b = time.process_time()
+            found = []
+            for r in rules.values():
+                c = time.process_time()
+                try:
+                    found.extend(r.check(stack) or ())
+                except Exception:  # noqa: BLE001 - measured elsewhere (OPS082)
+                    pass
+                by_module[r.check.__module__.split(".")[-1]] += time.process_time() - c
+            d = time.process_time()
+            red = collect_secrets(stack)
+            e = time.process_time()
+            for f in found:
+                _redacted(f, red)
+            g = time.process_time()
+            phase["build"] += b - a
+            phase["rules"] += d - b
+            phase["secrets"] += e - d
+            phase["redact"] += g - e
+    finally:
+        stk._parse_text = original
+    k = len(todo)
+    return {"units": k, "per_unit": whole,
+            "phases": {p: v / k for p, v in phase.items()},
+            "parse": {p: v / k for p, v in parse.most_common()},
+            "modules": {m: v / k for m, v in by_module.most_common()}}
+
+
+def main() -> int:
+    what = sys.argv[1]
+    if what == "cold":
+        out = cold(Path(sys.argv[2]))
+    else:
+        out = units(Path(sys.argv[2]), int(sys.argv[3]))
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
