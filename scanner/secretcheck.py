@@ -113,6 +113,16 @@ def find_provider_tokens(text: str) -> Iterator[tuple[str, int, int]]:
     """Every provider token in ``text``: (provider name, start offset, end offset)."""
     if not isinstance(text, str) or not text:
         return
+    # DATA009/DATA010 and the redactor scan every file of a stack: the second scan is a cache hit
+    yield from (_provider_tokens_cached(text) if len(text) <= 1_000_000 else _provider_tokens(text))
+
+
+@lru_cache(maxsize=32)
+def _provider_tokens_cached(text: str) -> tuple[tuple[str, int, int], ...]:
+    return tuple(_provider_tokens(text))
+
+
+def _provider_tokens(text: str) -> Iterator[tuple[str, int, int]]:
     seen: list[tuple[int, int]] = []
     for name, prefixes, pattern in _PROVIDERS:
         if not any(p in text for p in prefixes):
