@@ -1152,21 +1152,8 @@ def _units(model: SqlModel) -> Iterator[Unit]:
             yield from plpgsql_units(f)
 
 
-def _skip_blank(text: str, pos: int) -> int:
-    """Past whitespace and comments."""
-    n = len(text)
-    while pos < n:
-        if text[pos].isspace():
-            pos += 1
-        elif text.startswith("--", pos):
-            eol = text.find("\n", pos)
-            pos = n if eol < 0 else eol + 1
-        elif text.startswith("/*", pos):
-            end = text.find("*/", pos + 2)
-            pos = n if end < 0 else end + 2
-        else:
-            break
-    return pos
+# past whitespace and comments: the SQL parser's own helper
+from scanner.parsers.sql import _skip_space as _skip_blank  # noqa: E402
 
 
 def _sql_body_units(f: Function) -> Iterator[Unit]:
