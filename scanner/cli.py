@@ -120,9 +120,10 @@ def audit(paths, formats, outputs, fail_on, config_path, select, baseline_path, 
     """Audit the stack in PATHS (directories and/or files; default: .)."""
     from .config import ConfigError, find_config, load_policy
     from .engine import audit as run_audit
-    from .fsutil import atomic_write
+    from .fsutil import atomic_open
     from .model import Severity
     from .report import render
+    from .report import write as write_report
 
     paths = list(paths) or [Path(".")]
     missing = [p for p in paths if not os.path.lexists(p)]
@@ -178,15 +179,19 @@ def audit(paths, formats, outputs, fail_on, config_path, select, baseline_path, 
         sys.exit(EXIT_USAGE)
     label = " ".join(str(p) for p in paths)
     for fmt, out in zip(formats, outputs):
-        text = render(fmt, result, colour=_use_colour(str(out) if out else None), threshold=threshold,
-                      label=label, sarif_category=sarif_category, include_suppressed=include_suppressed)
+        opts = dict(colour=_use_colour(str(out) if out else None), threshold=threshold, label=label,
+                    sarif_category=sarif_category, include_suppressed=include_suppressed)
         if out is None or str(out) == "-":
-            click.echo(text, nl=False)
+            if fmt == "json":
+                write_report(fmt, result, click.get_text_stream("stdout"), **opts)
+            else:
+                click.echo(render(fmt, result, **opts), nl=False)
         else:
             try:
-                atomic_write(out, text)
+                with atomic_open(out) as fh:
+                    write_report(fmt, result, fh, **opts)
             except OSError as exc:
-                click.echo(f"dkscan: cannot write {out}: {exc.strerror}", err=True)
+                click.echo(f"dkscan: cannot write {out}: {exc.strerror or exc}", err=True)
                 sys.exit(EXIT_USAGE)
     sys.exit(EXIT_FINDINGS if result.failing(threshold) else EXIT_OK)
 

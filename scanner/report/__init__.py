@@ -38,3 +38,14 @@ def render(fmt: str, result, **opts) -> str:
     else:
         raise ValueError(f"unknown format {fmt}")
     return fn(result, **opts)
+
+
+def write(fmt: str, result, out, **opts) -> None:
+    """The report written to the text stream ``out``; JSON is streamed a finding at a time (a
+    monorepo's report is never held whole in memory), the other formats are rendered first."""
+    if fmt == "json":
+        from .json_report import write_json
+
+        write_json(result, out, **opts)
+    else:
+        out.write(render(fmt, result, **opts))

@@ -1,0 +1,164 @@
+"""Two performance mechanisms that must not change a single result.
+
+* A single deployment's rules are split over two processes (``engine.run_rules(split=True)``): the
+  forked child runs the SQL/data rule modules while the parent runs the rest. The findings are the
+  same list, in the same order, as one process running every rule — and when the child fails in any
+  way, the parent runs the child's rules itself.
+* The JSON report is streamed one finding at a time (``json_report.write_json``) with our own
+  indenting emitter: its bytes are exactly ``json.dumps(doc, indent=2, ensure_ascii=False)``.
+"""
+
+import dataclasses
+import io
+import json
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scanner import engine
+from scanner.config import Policy
+from scanner.registry import load_rules
+from scanner.report.json_report import dumps, render_json, write_json
+from scanner.stack import build_stack
+from tests.conftest import FIXTURES
+
+STACKS = [FIXTURES / "studios-dk", FIXTURES / "studios-dk-compliant"] + sorted(
+    p for p in (FIXTURES / "rules").glob("*/bad*") if p.is_dir())[::7]
+
+
+def _comparable(findings):
+    out = []
+    for f in findings:
+        if f.fix is not None and any(e.secret for e in f.fix.edits):  # generated secrets are random
+            edits = tuple(dataclasses.replace(e, new_text="<generated>") if e.secret else e for e in f.fix.edits)
+            f = dataclasses.replace(f, fix=dataclasses.replace(f.fix, edits=edits))
+        out.append(f)
+    return out
+
+
+@pytest.mark.parametrize("path", STACKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_split_gives_the_same_findings_in_the_same_order(path):
+    rules = load_rules()
+    stack = build_stack([path], Policy())
+    one = engine.run_rules(stack, rules)
+    split = engine.run_rules(stack, rules, split=True)
+    assert _comparable(split) == _comparable(one)
+
+
+def test_split_really_forks_on_the_bundled_stack(monkeypatch):
+    forks = []
+    real_fork = os.fork
+
+    def counting_fork():
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", counting_fork)
+    stack = build_stack([FIXTURES / "studios-dk"], Policy())
+    engine.run_rules(stack, load_rules(), split=True)
+    assert forks == [1]
+    forks.clear()
+    engine.run_rules(stack, load_rules())  # no split asked: no fork
+    assert forks == []
+
+
+def test_a_failing_child_changes_nothing(monkeypatch):
+    """The child dies before sending anything: the parent runs the child's rules itself."""
+    rules = load_rules()
+    stack = build_stack([FIXTURES / "studios-dk"], Policy())
+    expected = _comparable(engine.run_rules(stack, rules))
+    real_fork = os.fork
+
+    def fork_then_die():
+        pid = real_fork()
+        if pid == 0:
+            os._exit(7)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork_then_die)
+    assert _comparable(engine.run_rules(stack, rules, split=True)) == expected
+
+
+def test_the_audit_of_one_deployment_uses_the_split(monkeypatch):
+    seen = []
+    real = engine._run_split
+
+    def spy(stack, todo):
+        seen.append(len(todo))
+        return real(stack, todo)
+
+    monkeypatch.setattr(engine, "_run_split", spy)
+    one = engine.audit([FIXTURES / "studios-dk"], jobs=1)
+    assert seen == []
+    two = engine.audit([FIXTURES / "studios-dk"], jobs=2)
+    assert seen and seen[0] >= engine.SPLIT_MIN_RULES
+    assert _comparable(one.findings) == _comparable(two.findings)
+
+
+# -- streamed JSON ------------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70)
+    | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values, st.integers(min_value=0, max_value=3))
+def test_dumps_is_json_dumps_indent_2(value, level):
+    expected = json.dumps(value, indent=2, ensure_ascii=False)
+    if level:  # as if nested `level` deep: every line but the first indented by 2 * level more
+        expected = expected.replace("\n", "\n" + "  " * level)
+    assert dumps(value, level) == expected
+
+
+def test_dumps_rejects_what_json_rejects():
+    with pytest.raises(TypeError):
+        dumps({1: "x"})
+    with pytest.raises(TypeError):
+        dumps({"x": object()})
+
+
+@pytest.mark.parametrize("path", STACKS[:6], ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_streamed_report_is_the_json_dumps_of_its_document(path):
+    result = engine.audit([path], jobs=1)
+    buf = io.StringIO()
+    write_json(result, buf)
+    text = buf.getvalue()
+    assert text == json.dumps(json.loads(text), indent=2, ensure_ascii=False) + "\n"
+    assert render_json(result).split('"generated"')[0] == text.split('"generated"')[0]
+
+
+def test_report_to_file_is_streamed_and_atomic(tmp_path, monkeypatch):
+    """A failure in the middle of the JSON report leaves the previous report file untouched and no
+    temp file behind."""
+    from click.testing import CliRunner
+
+    from scanner import cli
+    from scanner.report import json_report
+
+    out = tmp_path / "report.json"
+    out.write_text("previous\n")
+    calls = {"n": 0}
+    real = json_report.finding_dict
+
+    def failing(result, f):
+        calls["n"] += 1
+        if calls["n"] == 50:
+            raise OSError(28, "No space left on device")
+        return real(result, f)
+
+    monkeypatch.setattr(json_report, "finding_dict", failing)
+    r = CliRunner().invoke(cli.main, ["audit", str(FIXTURES / "studios-dk"), "--output", str(out)])
+    assert r.exit_code == 2, r.output
+    assert "cannot write" in r.output
+    assert out.read_text() == "previous\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+    monkeypatch.setattr(json_report, "finding_dict", real)
+    r = CliRunner().invoke(cli.main, ["audit", str(FIXTURES / "studios-dk"), "--output", str(out)])
+    assert r.exit_code == 1
+    assert json.loads(out.read_text())["counts"]["findings"] > 100
