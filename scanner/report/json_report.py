@@ -152,13 +152,19 @@ def _emit(o, level: int, w) -> None:
             w("{}")
             return
         inner = "\n" + "  " * (level + 1)
-        first = True
+        sep = "{" + inner
         for k, v in o.items():
-            if not isinstance(k, str):
+            if type(k) is not str:
                 raise TypeError(f"JSON keys must be str, not {type(k).__name__}")
-            w(("{" if first else ",") + inner + _str(k) + ": ")
-            first = False
-            _emit(v, level + 1, w)
+            t = type(v)
+            if t is str:  # the common cases inline: a finding is mostly flat strings and numbers
+                w(sep + _str(k) + ": " + _str(v))
+            elif t is int:
+                w(sep + _str(k) + ": " + int.__repr__(v))
+            else:
+                w(sep + _str(k) + ": ")
+                _emit(v, level + 1, w)
+            sep = "," + inner
         w("\n" + "  " * level + "}")
     elif isinstance(o, (list, tuple)):
         if not o:
