@@ -162,3 +162,32 @@ def test_report_to_file_is_streamed_and_atomic(tmp_path, monkeypatch):
     r = CliRunner().invoke(cli.main, ["audit", str(FIXTURES / "studios-dk"), "--output", str(out)])
     assert r.exit_code == 1
     assert json.loads(out.read_text())["counts"]["findings"] > 100
+
+
+# -- the parent's light documents ---------------------------------------------------------------
+
+@settings(max_examples=1500, deadline=None)
+@given(st.text(alphabet="ab \t\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029é"))
+def test_light_document_lines_are_splitlines(text):
+    from scanner.engine import LightDocument
+    from scanner.parsers.base import Document
+
+    light, full = LightDocument("f", text), Document("f", text)
+    n = len(text.splitlines())
+    assert [light.line_text(i) for i in range(-1, n + 3)] == [full.line_text(i) for i in range(-1, n + 3)]
+
+
+def test_monorepo_fingerprints_do_not_split_whole_files(tmp_path):
+    """In a pooled audit the parent's documents answer line_text without holding every line."""
+    from scanner.engine import LightDocument
+
+    for i in range(engine.PARALLEL_MIN_UNITS):
+        d = tmp_path / f"s{i}"
+        d.mkdir()
+        (d / "docker-compose.yml").write_text(f"services:\n  app{i}:\n    image: nginx:latest\n    privileged: true\n")
+    result = engine.audit([tmp_path], jobs=2)
+    docs = [sf.doc for sf in result.stack.files.values()]
+    assert docs and all(isinstance(d, LightDocument) for d in docs)
+    write_json(result, io.StringIO())
+    assert all("_lines" not in d.__dict__ for d in docs)
+    assert result.findings
