@@ -171,6 +171,16 @@ def _rule_anchor(stack: Stack, rule: Rule) -> Location:
     return Location(first, 1, 1)
 
 
+def _disjoint(units: list[_Unit]) -> bool:
+    """No file has findings from two units (then no finding can be a duplicate of another unit's)."""
+    owner: dict[str, int] = {}
+    for i, u in enumerate(units):
+        for f in u.findings:
+            if owner.setdefault(f.location.path, i) != i:
+                return False
+    return True
+
+
 def _dedupe(findings: list[Finding]) -> list[Finding]:
     seen = set()
     out = []
@@ -382,7 +392,9 @@ def audit(paths: list[Path], policy: Policy | None = None, select: Iterable[str]
         for v in u.secrets:
             red.add(v)
     findings = [f for u in done for f in u.findings]
-    result = Result(stack, load_rules(), _dedupe(findings), redact=red)
+    if len(done) > 1 and not _disjoint(done):  # each unit's own findings are deduplicated already
+        findings = _dedupe(findings)
+    result = Result(stack, load_rules(), findings, redact=red)
     result.suppressed = [f for u in done for f in u.suppressed]
     if baseline is not None:
         from .baseline import split

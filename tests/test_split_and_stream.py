@@ -9,6 +9,7 @@
 """
 
 import dataclasses
+import datetime
 import io
 import json
 import os
@@ -191,3 +192,40 @@ def test_monorepo_fingerprints_do_not_split_whole_files(tmp_path):
     write_json(result, io.StringIO())
     assert all("_lines" not in d.__dict__ for d in docs)
     assert result.findings
+
+
+def test_parallel_json_rendering_gives_the_same_bytes(monkeypatch):
+    """Above PARALLEL_MIN_FINDINGS the findings are rendered by forked processes, a slice each."""
+    from scanner.report import json_report
+
+    result = engine.audit([FIXTURES / "studios-dk"], jobs=1)
+    serial = io.StringIO()
+    monkeypatch.setenv("DKSCAN_JOBS", "1")
+    when = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    write_json(result, serial, when=when)
+    monkeypatch.setenv("DKSCAN_JOBS", "2")
+    monkeypatch.setattr(json_report, "PARALLEL_MIN_FINDINGS", 10)
+    monkeypatch.setattr(json_report, "_SLICE", 7)  # many slices, the last one short
+    forks = []
+    real_fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
+    parallel = io.StringIO()
+    write_json(result, parallel, when=when)
+    assert forks, "the renderers were not forked"
+    assert len(result.findings) > 100
+    assert parallel.getvalue() == serial.getvalue()
+
+
+def test_overlapping_paths_still_give_each_finding_once(tmp_path):
+    """A file named on the command line inside a deployment is audited twice in a pooled run (its
+    deployment, and the files-outside-deployments unit); the merge removes the duplicates."""
+    for i in range(engine.PARALLEL_MIN_UNITS):
+        d = tmp_path / f"s{i}"
+        d.mkdir()
+        (d / "docker-compose.yml").write_text(f"services:\n  app{i}:\n    image: nginx:latest\n    privileged: true\n")
+    extra = tmp_path / "s0" / "docker-compose.yml"
+    pooled = engine.audit([tmp_path, extra], jobs=2)
+    keys = [(f.rule, f.location, f.message) for f in pooled.findings]
+    assert len(keys) == len(set(keys))
+    single = engine.audit([tmp_path, extra], jobs=1)
+    assert [(f.rule, f.location, f.message) for f in single.findings] == keys

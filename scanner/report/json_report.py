@@ -115,11 +115,43 @@ def write_json(result, out, threshold: Severity = Severity.LOW, *, when=None, la
             w("[]")
         else:
             w("[")
-            for i, f in enumerate(findings):
-                w("\n    " if i == 0 else ",\n    ")
-                w(dumps(finding_dict(result, f), 2))
+            for text in _items(result, findings):
+                w(text)
             w("\n  ]")
         w("," if n < len(lists) - 1 else "\n}\n")
+
+
+PARALLEL_MIN_FINDINGS = 20000  # below this, forking costs more than it saves
+_SLICE = 4000
+_SHARED: tuple | None = None  # (result, findings), inherited by the forked renderers
+
+
+def _slice_text(start: int) -> str:
+    result, findings = _SHARED
+    return "".join(("\n    " if i == 0 else ",\n    ") + dumps(finding_dict(result, findings[i]), 2)
+                   for i in range(start, min(start + _SLICE, len(findings))))
+
+
+def _items(result, findings):
+    """The findings' JSON texts, in order, with their separators. A monorepo's hundred thousand
+    findings are rendered by forked processes, a slice each (one per core), and written here in
+    order as they come: the same text, in less time."""
+    global _SHARED
+    from ..engine import default_jobs
+
+    jobs = default_jobs()
+    if jobs > 1 and len(findings) >= PARALLEL_MIN_FINDINGS and hasattr(__import__("os"), "fork"):
+        import multiprocessing as mp
+
+        _SHARED = (result, findings)
+        try:
+            with mp.get_context("fork").Pool(min(jobs, 8)) as pool:
+                yield from pool.imap(_slice_text, range(0, len(findings), _SLICE))
+        finally:
+            _SHARED = None
+        return
+    for i, f in enumerate(findings):
+        yield ("\n    " if i == 0 else ",\n    ") + dumps(finding_dict(result, f), 2)
 
 
 _str = json.encoder.encode_basestring  # the C escaper json.dumps(ensure_ascii=False) uses
