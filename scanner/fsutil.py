@@ -1,59 +1,48 @@
-"""Atomic writes: a temp file in the same directory, fsync, rename. A reader sees old or new."""
+"""Atomic writes: a temp file in the same directory, fsync, rename. A reader sees old or new.
+
+A path that is not a regular file — ``/dev/null``, ``/dev/stdout``, a FIFO — is written directly:
+renaming a temp file over it would replace the device or pipe with a regular file.
+"""
 
 from __future__ import annotations
 
 import os
-import tempfile
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 
 
 def atomic_write(path: Path | str, data: str | bytes, mode: int | None = None) -> None:
-    path = Path(path)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    directory = path.parent if str(path.parent) else Path(".")
-    keep_mode = mode
-    if keep_mode is None:
-        try:
-            keep_mode = path.stat().st_mode & 0o7777
-        except FileNotFoundError:
-            keep_mode = None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    """Write ``data`` (text as UTF-8) to ``path`` atomically, keeping its mode (or ``mode``)."""
+    binary = not isinstance(data, str)
+    with atomic_open(path, mode, binary=binary) as fh:
+        fh.write(data)
+
+
+def _special(path: Path) -> bool:
+    """``path`` exists and is neither a regular file nor a directory (device, FIFO, socket)."""
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if keep_mode is not None:
-            os.chmod(tmp, keep_mode)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-        try:
-            dfd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        except OSError:
-            pass
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        st = os.stat(path)
+    except OSError:
+        return False
+    return not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode)
 
 
 @contextmanager
-def atomic_open(path: Path | str, mode: int | None = None):
-    """A text file (UTF-8) to write ``path`` piece by piece, atomically: it is a temp file in the
-    same directory until the ``with`` block ends without an exception, then it is fsynced, given
-    ``path``'s mode (or ``mode``, or the umask's) and renamed over ``path``. On an exception the temp
-    file is removed and ``path`` is untouched. For outputs too big to hold as one string."""
+def atomic_open(path: Path | str, mode: int | None = None, binary: bool = False):
+    """A file (text as UTF-8, or ``binary``) to write ``path`` piece by piece, atomically: it is a
+    temp file in the same directory until the ``with`` block ends without an exception, then it is
+    fsynced, given ``path``'s mode (or ``mode``, or the umask's) and renamed over ``path``. On an
+    exception the temp file is removed and ``path`` is untouched. For outputs too big to hold as one
+    string. A device or FIFO is opened and written as it is."""
     path = Path(path)
+    text_args = {} if binary else {"encoding": "utf-8", "newline": ""}
+    if _special(path):
+        with open(path, "wb" if binary else "w", **text_args) as fh:
+            yield fh
+        return
+    import tempfile
+
     directory = path.parent if str(path.parent) else Path(".")
     keep_mode = mode
     if keep_mode is None:
@@ -63,7 +52,7 @@ def atomic_open(path: Path | str, mode: int | None = None):
             keep_mode = None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with os.fdopen(fd, "wb" if binary else "w", **text_args) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
