@@ -65,7 +65,7 @@ _PREFIX_LAYER = {
 LAYER_ORDER = list(Layer)
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Location:
     """A span in a file. ``path`` is relative to the scanned root (POSIX separators).
 
@@ -83,7 +83,7 @@ class Location:
         return f"{self.path}:{self.start_line}:{self.start_col}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Edit:
     """Replace the text between ``location``'s start and end by ``new_text``.
 
@@ -100,15 +100,19 @@ SAFE = "safe"
 UNSAFE = "unsafe"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Fix:
+    """A fix for a finding: a description and the edits that apply it."""
+
     description: str
     edits: tuple[Edit, ...]
     applicability: str = SAFE  # "safe" | "unsafe"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
+    """One problem a rule found, at a location."""
+
     rule: str
     location: Location
     message: str
@@ -133,6 +137,8 @@ def hit(location: Location, message: str, *, fix: Fix | None = None,
 
 @dataclass(frozen=True)
 class Rule:
+    """A registered rule: its metadata, its check function and its documentation."""
+
     id: str
     name: str
     layer: Layer
