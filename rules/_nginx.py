@@ -102,8 +102,10 @@ def on(node) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(repr=False, eq=False, frozen=True)
 class ListenSpec:
+    """One ``listen`` directive of a server: address, port and flags."""
+
     node: object
     address: str | None
     port: int | None  # None for unix sockets
@@ -173,7 +175,7 @@ ALWAYS_HEADERS = frozenset({
 })
 
 
-@dataclass(frozen=True)
+@dataclass(repr=False, eq=False, frozen=True)
 class Header:
     """One response header a level sends. ``source``: add_header, more_set_headers or security_headers."""
 
@@ -684,8 +686,10 @@ def proxies_to_minio(stack, cfg, loc) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(repr=False, eq=False, frozen=True)
 class Zone:
+    """A ``limit_req_zone`` or ``limit_conn_zone``: its name, key and rate."""
+
     name: str
     kind: str  # "req" | "conn"
     key: str
@@ -771,7 +775,7 @@ def zone_for(stack, cfg, node) -> Zone | None:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(repr=False, eq=False, frozen=True)
 class NginxVersion:
     """The gateway's nginx version as far as the stack says.
 
@@ -894,8 +898,10 @@ def effective_protocols(stack, cfg, level) -> tuple[list[str], object | None]:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(repr=False, eq=False, frozen=True)
 class Token:
+    """One argument of a directive as written in its file, with its span."""
+
     raw: str  # as written, quotes included
     value: str  # unquoted
     line: int
@@ -915,12 +921,23 @@ def _doc(stack, node):
 
 def directive_tokens(stack, node) -> tuple[list[Token], tuple[int, int] | None]:
     """The directive's tokens (name first) with exact positions, and the position (line, col) of its
-    terminating ``;`` or ``{``. ([], None) when the file text is unavailable."""
+    terminating ``;`` or ``{``. ([], None) when the file text is unavailable.
+
+    Several rules ask for the same directives (``listen``, ``server``...): each directive of a
+    document is tokenized once, the answer kept on the document (whose text does not change)."""
     doc = _doc(stack, node)
     if doc is None:
         return [], None
-    lines = doc.lines
-    li, ci = node.line - 1, node.col - 1
+    cache = doc.__dict__.setdefault("_directive_tokens", {})
+    key = (node.line, node.col)
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = _tokenize_directive(doc.lines, node.line - 1, node.col - 1)
+    tokens, term = found
+    return list(tokens), term
+
+
+def _tokenize_directive(lines: list[str], li: int, ci: int) -> tuple[tuple[Token, ...], tuple[int, int] | None]:
     tokens: list[Token] = []
     while li < len(lines):
         text = lines[li]
@@ -932,9 +949,9 @@ def directive_tokens(stack, node) -> tuple[list[Token], tuple[int, int] | None]:
             if ch == "#":
                 break
             if ch in ";{":
-                return tokens, (li + 1, ci + 1)
+                return tuple(tokens), (li + 1, ci + 1)
             if ch == "}":
-                return tokens, None
+                return tuple(tokens), None
             start_li, start_ci = li, ci
             raw_parts: list[str] = []
             value_parts: list[str] = []
@@ -944,7 +961,7 @@ def directive_tokens(stack, node) -> tuple[list[Token], tuple[int, int] | None]:
                 buf_raw = [quote]
                 while True:
                     if li >= len(lines):
-                        return tokens, None
+                        return tuple(tokens), None
                     text = lines[li]
                     while ci < len(text):
                         c2 = text[ci]
@@ -993,7 +1010,7 @@ def directive_tokens(stack, node) -> tuple[list[Token], tuple[int, int] | None]:
             tokens.append(Token("".join(raw_parts), "".join(value_parts), start_li + 1, start_ci + 1, li + 1, ci + 1))
         li += 1
         ci = 0
-    return tokens, None
+    return tuple(tokens), None
 
 
 def directive_text(stack, node) -> str | None:

@@ -266,8 +266,10 @@ def _pg_hba_files(stack, svc) -> list:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class Setting:
+    """One redis setting: its name, arguments, and where it is set."""
+
     name: str  # lower case, without the leading --
     args: list[str]
     location: Location
@@ -275,7 +277,7 @@ class Setting:
     unknown: bool = False  # a value came from an undefined variable
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class RedisConfig:
     """The settings a redis server runs with: command-line ``--name value`` options override the
     redis.conf the command loads (``redis-server /path/redis.conf --opt v``)."""

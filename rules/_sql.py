@@ -19,12 +19,15 @@ the app's environment) and the server settings (``-c key=value`` in the command,
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 from urllib.parse import unquote, urlsplit
 
 from scanner.model import Edit, Fix, Location
+
+from ._util import LazyRe
 
 # ---------------------------------------------------------------------------------------------
 # small helpers
@@ -41,8 +44,7 @@ def ename(value: Any) -> str:
 
 def sval(node: Any) -> str | None:
     """The Python value of a pglast ``String``/``A_Const`` string node."""
-    from pglast import ast
-
+    ast = pg_ast()
     if isinstance(node, ast.A_Const):
         node = node.val
     if isinstance(node, ast.String):
@@ -52,8 +54,7 @@ def sval(node: Any) -> str | None:
 
 def const_value(node: Any) -> Any:
     """Value of a constant (A_Const, or a cast of one); ``None`` when not a constant."""
-    from pglast import ast
-
+    ast = pg_ast()
     if isinstance(node, ast.TypeCast):
         inner = const_value(node.arg)
         tname = type_name(node.typeName)
@@ -80,8 +81,7 @@ def const_value(node: Any) -> Any:
 
 
 def is_const(node: Any) -> bool:
-    from pglast import ast
-
+    ast = pg_ast()
     if isinstance(node, ast.TypeCast):
         return is_const(node.arg)
     return isinstance(node, ast.A_Const)
@@ -117,14 +117,23 @@ def role_name(spec: Any) -> str:
 _NODE_SLOTS: dict[type, tuple[str, ...]] = {}
 
 
+@functools.cache
+def pg_ast():
+    """``pglast.ast``, imported on first use (a stack without SQL never loads pglast). The model
+    walks call it for every node: a cached call costs a fraction of a ``from pglast import ast``
+    statement inside the function, which goes through importlib's Python code each time."""
+    from pglast import ast
+
+    return ast
+
+
 def _node_slots(cls: type) -> tuple[str, ...]:
     """The slots of a pglast node class that can hold a node or a list: pglast types every slot and
     validates every assignment, so an ``int``/``str``/``bool``/enum slot never holds one. Walking the
     model visits every node of every script: skipping the scalar slots halves the cost."""
     slots = _NODE_SLOTS.get(cls)
     if slots is None:
-        from pglast import ast
-
+        ast = pg_ast()
         declared = cls.__slots__
         if isinstance(declared, dict):
             keep = []
@@ -142,8 +151,7 @@ def _node_slots(cls: type) -> tuple[str, ...]:
 
 def children(node: Any) -> Iterator[tuple[str, Any]]:
     """(slot, child node) of a pglast node, lists flattened."""
-    from pglast import ast
-
+    ast = pg_ast()
     for slot in _node_slots(type(node)):
         value = getattr(node, slot, None)
         if isinstance(value, ast.Node):
@@ -158,10 +166,29 @@ def children(node: Any) -> Iterator[tuple[str, Any]]:
                     stack.extend(reversed(item))
 
 
+def child_nodes(node: Any) -> list:
+    """The child nodes of a pglast node, in :func:`children`'s order, as a list: the walks below
+    visit every node of every script, and a plain loop costs half a generator's resumptions."""
+    node_cls = pg_ast().Node
+    out = []
+    for slot in _node_slots(type(node)):
+        value = getattr(node, slot, None)
+        if isinstance(value, node_cls):
+            out.append(value)
+        elif isinstance(value, tuple):
+            stack = list(reversed(value))
+            while stack:
+                item = stack.pop()
+                if isinstance(item, node_cls):
+                    out.append(item)
+                elif isinstance(item, tuple):
+                    stack.extend(reversed(item))
+    return out
+
+
 def walk(node: Any) -> Iterator[Any]:
     """Every pglast node under ``node`` (itself included), depth first."""
-    from pglast import ast
-
+    ast = pg_ast()
     todo = [node]
     while todo:
         cur = todo.pop()
@@ -171,14 +198,12 @@ def walk(node: Any) -> Iterator[Any]:
         if not isinstance(cur, ast.Node):
             continue
         yield cur
-        kids = [c for _, c in children(cur)]
-        todo.extend(reversed(kids))
+        todo.extend(reversed(child_nodes(cur)))
 
 
 def column_names(node: Any) -> set[str]:
     """Names of the columns an expression references (last field of each ColumnRef)."""
-    from pglast import ast
-
+    ast = pg_ast()
     out = set()
     for n in walk(node):
         if isinstance(n, ast.ColumnRef):
@@ -318,11 +343,11 @@ def _scan(text: str, base: int, out: list, depth: int) -> None:
         toks = list(parser.scan(text))
     except Exception:  # noqa: BLE001 - unterminated literal: nothing to report from here
         return
-    for t in toks:
-        s, e = t.start, t.end + 1
+    for s, end, name, _kind in toks:
+        e = end + 1
         piece = text[s:e]
-        out.append((base + s, base + e, t.name, piece))
-        if t.name == "SCONST" and piece.startswith("$") and depth < 3:
+        out.append((base + s, base + e, name, piece))
+        if name == "SCONST" and piece.startswith("$") and depth < 3:
             m = _DOLLAR.match(piece)
             if m and len(piece) >= 2 * len(m.group(0)):
                 inner = piece[len(m.group(0)) : len(piece) - len(m.group(0))]
@@ -387,16 +412,20 @@ def find_literal(doc, start: int, value: str, limit: int = 20000) -> tuple[int, 
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
+@dataclass(repr=False, eq=False)
 class Column:
+    """A column of a table."""
+
     name: str
     type: str
     loc: Location
     node: Any = None
 
 
-@dataclass(eq=False)
+@dataclass(repr=False, eq=False)
 class Table:
+    """A table the scripts create (or only alter), with its columns, owner and RLS state."""
+
     schema: str
     name: str
     doc: Any
@@ -433,8 +462,10 @@ class Table:
         return None
 
 
-@dataclass(eq=False)
+@dataclass(repr=False, eq=False)
 class Role:
+    """A role the scripts create or alter, with its attributes."""
+
     name: str
     login: bool = False
     created: bool = False
@@ -446,8 +477,10 @@ class Role:
         return bool(self.attrs.get(attr))
 
 
-@dataclass(eq=False)
+@dataclass(repr=False, eq=False)
 class Grant:
+    """One GRANT or REVOKE (or ALTER DEFAULT PRIVILEGES) statement."""
+
     is_grant: bool
     privs: set[str]  # lower case; "all" for ALL [PRIVILEGES]
     target: str  # "object", "all_in_schema", "defaults"
@@ -466,8 +499,10 @@ class Grant:
         return stmt_loc(self.doc, self.stmt)
 
 
-@dataclass(eq=False)
+@dataclass(repr=False, eq=False)
 class Policy:
+    """A row-level security policy."""
+
     name: str
     table: tuple[str, str]
     cmd: str  # all, select, insert, update, delete
@@ -495,8 +530,10 @@ class Policy:
         return not self.roles or "public" in self.roles
 
 
-@dataclass(eq=False)
+@dataclass(repr=False, eq=False)
 class Function:
+    """A function, procedure or DO block, with its body and security settings."""
+
     schema: str
     name: str | None  # None for a DO block
     doc: Any
@@ -546,8 +583,10 @@ class Function:
         return self.body_offset if line == first else lines.line_start(line)
 
 
-@dataclass(eq=False)
+@dataclass(repr=False, eq=False)
 class View:
+    """A view or materialized view and the relations it reads."""
+
     schema: str
     name: str
     doc: Any
@@ -562,8 +601,10 @@ class View:
         return stmt_loc(self.doc, self.stmt)
 
 
-@dataclass(eq=False)
+@dataclass(repr=False, eq=False)
 class Trigger:
+    """A trigger, or a DO INSTEAD NOTHING rule, on a table."""
+
     name: str
     table: tuple[str, str]
     func: str
@@ -575,7 +616,7 @@ class Trigger:
     rule: bool = False  # a DO INSTEAD NOTHING rule rather than a trigger
 
 
-@dataclass(eq=False)
+@dataclass(repr=False, eq=False)
 class Unit:
     """A parsed SQL tree and where its text lives: ``base`` is the file offset its node locations
     count from; ``func`` the function or DO block whose body it comes from (None at top level)."""
@@ -598,8 +639,10 @@ class Unit:
         return m.group(1).split(".")[-1].strip().lower() if m else None
 
 
-@dataclass(eq=False)
+@dataclass(repr=False, eq=False)
 class SettingRef:
+    """A PostgreSQL setting and where it is set (command line, config file, ALTER SYSTEM)."""
+
     name: str
     value: str
     source: str  # "command", "conf", "alter system"
@@ -608,8 +651,10 @@ class SettingRef:
     edit_span: Location | None = None  # the value's text, when it can be edited in place
 
 
-@dataclass(eq=False)
+@dataclass(repr=False, eq=False)
 class SqlModel:
+    """What the stack's SQL scripts define, in order: tables, roles, grants, policies, functions..."""
+
     docs: list = field(default_factory=list)
     stmts: list = field(default_factory=list)  # (doc, stmt, order)
     tables: dict = field(default_factory=dict)  # (schema, name) -> Table
@@ -673,8 +718,7 @@ class SqlModel:
 
 
 def _is_rls_alter(node: Any) -> bool:
-    from pglast import ast
-
+    ast = pg_ast()
     if not isinstance(node, ast.AlterTableStmt):
         return False
     return any(ename(getattr(c, "subtype", "")) == "AT_EnableRowSecurity" for c in node.cmds or ())
@@ -712,12 +756,11 @@ class _State:
         self.search: tuple[str, ...] = ("public",)
 
 
-_META_CONNECT = re.compile(r"\\c(?:onnect)?\s+(?:(\S+)(?:\s+(\S+))?)?")
+_META_CONNECT = LazyRe(r"\\c(?:onnect)?\s+(?:(\S+)(?:\s+(\S+))?)?")
 
 
 def _build(stack, model: SqlModel) -> None:
-    from pglast import ast
-
+    ast = pg_ast()
     order = 0
     for doc in init_order(stack):
         model.docs.append(doc)
@@ -745,7 +788,7 @@ def _build(stack, model: SqlModel) -> None:
 def _replay_do(model: SqlModel, st: _State, doc, f: Function, order: int) -> int:
     """A DO block runs at init time: the SQL it runs (statements, ``EXECUTE '<constant>'``)
     changes the database like top-level statements do (``IF NOT EXISTS … CREATE ROLE`` idioms)."""
-    from pglast import ast
+    ast = pg_ast()
     from scanner.parsers.sql import Statement
 
     if f.language != "plpgsql":
@@ -789,8 +832,7 @@ def _role(model: SqlModel, name: str) -> Role:
 
 
 def _statement(model: SqlModel, st: _State, doc, stmt, node, order: int) -> None:
-    from pglast import ast
-
+    ast = pg_ast()
     if isinstance(node, ast.VariableSetStmt):
         kind = ename(node.kind)
         if node.name in ("role", "session_authorization"):
@@ -983,8 +1025,7 @@ def _truthy(arg: Any) -> bool:
 
 
 def _table_element(model: SqlModel, t: Table, elt: Any, doc, stmt) -> None:
-    from pglast import ast
-
+    ast = pg_ast()
     if isinstance(elt, ast.ColumnDef):
         loc = loc_at(doc, stmt.base + elt.location) if getattr(elt, "location", None) is not None and elt.location >= 0 else stmt_loc(doc, stmt)
         t.columns[elt.colname.lower()] = Column(elt.colname.lower(), type_name(elt.typeName), loc, elt)
@@ -998,8 +1039,7 @@ def _table_element(model: SqlModel, t: Table, elt: Any, doc, stmt) -> None:
 
 
 def _role_options(model: SqlModel, r: Role, options, doc, stmt, order: int) -> None:
-    from pglast import ast
-
+    ast = pg_ast()
     for de in options or ():
         name = de.defname
         where = loc_at(doc, stmt.base + de.location) if getattr(de, "location", -1) is not None and de.location >= 0 else stmt_loc(doc, stmt)
@@ -1040,8 +1080,7 @@ def _looks_like_hash(value: str) -> bool:
 
 
 def _grant(node, doc, stmt, order: int, st: _State) -> Grant:
-    from pglast import ast
-
+    ast = pg_ast()
     privs = {(p.priv_name or "").lower() for p in node.privileges or ()} or {"all"}
     target = {"ACL_TARGET_OBJECT": "object", "ACL_TARGET_ALL_IN_SCHEMA": "all_in_schema",
               "ACL_TARGET_DEFAULTS": "defaults"}.get(ename(node.targtype), "object")
@@ -1082,8 +1121,7 @@ def _body_offset(doc, stmt, de) -> int | None:
 
 
 def _function(node, doc, stmt, order: int, st: _State) -> Function:
-    from pglast import ast
-
+    ast = pg_ast()
     names = name_parts(node.funcname)
     schema = names[-2] if len(names) >= 2 else (st.search[0] if st.search else "public")
     f = Function(schema, names[-1] if names else "?", doc, stmt, order, owner=st.role)
@@ -1115,8 +1153,7 @@ def _function(node, doc, stmt, order: int, st: _State) -> Function:
 
 
 def _function_options(f: Function, options, doc, stmt) -> None:
-    from pglast import ast
-
+    ast = pg_ast()
     for de in options:
         where = loc_at(doc, stmt.base + de.location) if getattr(de, "location", -1) is not None and de.location >= 0 else stmt_loc(doc, stmt)
         if de.defname == "security":
@@ -1233,8 +1270,7 @@ def parse_expr(text: str, mode: int) -> tuple[Any, int] | None:
     3+: an assignment ``target := expr``). Returns (node, shift): a node location plus the
     expression text's file offset plus ``shift`` is the node's file offset."""
     import pglast
-    from pglast import ast
-
+    ast = pg_ast()
     if mode == 0:
         sql, shift = text, 0
     elif mode >= 3:
@@ -1349,8 +1385,10 @@ def _resolve(value: str, env: dict) -> str:
     return value
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class AppUser:
+    """The database user an application service connects as, and where that is set."""
+
     name: str
     svc: Any
     key: str
@@ -1603,8 +1641,7 @@ def walk_targets(unit: Unit) -> Iterator[tuple[Any, str | None]]:
     """(node, column) for every node of a unit: ``column`` is the column (or variable) the
     node's value is written to or compared with, when the statement says (INSERT column list,
     UPDATE SET, ``col = expr``, a PL/pgSQL assignment)."""
-    from pglast import ast
-
+    ast = pg_ast()
     todo: list[tuple[Any, str | None]] = [(unit.node, unit.assign_target)]
     while todo:
         node, ctx = todo.pop()
@@ -1644,13 +1681,11 @@ def walk_targets(unit: Unit) -> Iterator[tuple[Any, str | None]]:
             if node.lexpr is not None:
                 todo.append((node.lexpr, rcol or ctx))
             continue
-        for _slot, child in children(node):
-            todo.append((child, ctx))
+        todo.extend((child, ctx) for child in child_nodes(node))
 
 
 def column_of(node: Any) -> str | None:
-    from pglast import ast
-
+    ast = pg_ast()
     if isinstance(node, ast.ColumnRef):
         parts = name_parts(node.fields)
         return parts[-1].lower() if parts else None

@@ -14,7 +14,7 @@ from scanner.registry import rule
 from scanner.secretcheck import value_dotenvs
 
 from ._secrets import value_findings
-from ._util import env_loc, env_value_loc
+from ._util import LazyRe, env_loc, env_value_loc
 
 
 def production_dotenvs(stack):
@@ -103,7 +103,7 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds
 _KEY_UNIT = (("_MS", 0.001), ("_MILLIS", 0.001), ("_MILLISECONDS", 0.001), ("_SECONDS", 1), ("_SECS", 1),
              ("_SEC", 1), ("_MINUTES", 60), ("_MINS", 60), ("_MIN", 60), ("_HOURS", 3600), ("_HRS", 3600),
              ("_DAYS", 86400), ("_WEEKS", 604800))
-_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
+_PART = LazyRe(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
 ACCESS_MAX = 3600
 REFRESH_MAX = 30 * 86400
 

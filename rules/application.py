@@ -16,7 +16,7 @@ from scanner.parsers.yamlnodes import YMap, YNode, YScalar, YSeq
 from scanner.registry import rule
 from scanner.secrets import is_reference, is_secret_key, url_password
 
-from ._util import svc_loc, yloc
+from ._util import LazyRe, svc_loc, yloc
 
 # ---------------------------------------------------------------------------------------------
 # Compose helpers: where things are, and minimal text edits
@@ -216,7 +216,7 @@ def official_image(ref: str, *names: str) -> bool:
 # Dockerfile helpers
 # ---------------------------------------------------------------------------------------------
 
-_VAR_RE = re.compile(r"\$(?:\{(?P<b>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-+])?(?P<def>[^}]*)\}|(?P<n>[A-Za-z_][A-Za-z0-9_]*))")
+_VAR_RE = LazyRe(r"\$(?:\{(?P<b>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-+])?(?P<def>[^}]*)\}|(?P<n>[A-Za-z_][A-Za-z0-9_]*))")
 
 
 def dockerfile_expand(text: str, args: dict[str, str | None]) -> str | None:
@@ -532,7 +532,7 @@ def capabilities_not_dropped(stack):
         yield hit(loc, msg, snippet_key=f"{svc.name}:cap_drop")
 
 
-_NNP_RE = re.compile(r"^\s*no-new-privileges\s*(?:[:=]\s*(?P<v>\S+))?\s*$", re.I)
+_NNP_RE = LazyRe(r"^\s*no-new-privileges\s*(?:[:=]\s*(?P<v>\S+))?\s*$", re.I)
 
 
 @rule("APP004", "no-new-privileges-missing", "medium", files="compose",
@@ -623,8 +623,8 @@ def _security_opt_hits(svc, pattern: re.Pattern):
         yield node, item, items
 
 
-_SECCOMP_RE = re.compile(r"(^|[:=])\s*seccomp\s*[:=]\s*unconfined\s*$", re.I)
-_MAC_RE = re.compile(r"^\s*(apparmor\s*[:=]\s*unconfined|label\s*[:=]\s*disable)\s*$", re.I)
+_SECCOMP_RE = LazyRe(r"(^|[:=])\s*seccomp\s*[:=]\s*unconfined\s*$", re.I)
+_MAC_RE = LazyRe(r"^\s*(apparmor\s*[:=]\s*unconfined|label\s*[:=]\s*disable)\s*$", re.I)
 
 
 @rule("APP005", "seccomp-disabled", "high", files="compose",
@@ -1084,7 +1084,7 @@ def _user_exempt(stack, doc, builds: dict[int, list]) -> str | None:
     return None
 
 
-_ROOTLESS_BASE_RE = re.compile(r"(nonroot|rootless|unprivileged)", re.I)
+_ROOTLESS_BASE_RE = LazyRe(r"(nonroot|rootless|unprivileged)", re.I)
 
 
 @rule("APP030", "last-user-root", "medium", files="dockerfile",
@@ -1199,7 +1199,7 @@ def missing_user(stack):
 
 
 _SECRET_FILE_RE = re.compile(r"(^|/)(\.env(\.[^/]*)?|[^/]*\.pem|[^/]*\.key|id_(rsa|dsa|ecdsa|ed25519)|[^/]*\.p12|[^/]*\.pfx)$", re.I)
-_TEMPLATE_RE = re.compile(r"\.(example|sample|template|tpl|dist|defaults?)$|(^|[._-])(example|sample)([._-]|$)", re.I)
+_TEMPLATE_RE = LazyRe(r"\.(example|sample|template|tpl|dist|defaults?)$|(^|[._-])(example|sample)([._-]|$)", re.I)
 
 
 def secret_file_name(path: str) -> bool:
@@ -2028,7 +2028,7 @@ def _pip_packages(cmd: Cmd) -> list[str] | None:
     return pos
 
 
-_PIP_PIN = re.compile(r"(==|>=|<=|~=|!=|<|>|=)")
+_PIP_PIN = LazyRe(r"(==|>=|<=|~=|!=|<|>|=)")
 _VCS = ("git+", "hg+", "svn+", "bzr+", "git://")
 
 
@@ -2349,7 +2349,7 @@ def dockerfile_misuse(stack):
             yield hit(ins_loc(doc, ins), f"{msg} ({code})", snippet_key=f"{code}:{ins.cmd} {ins.args[:60]}")
 
 
-_APT_LISTS_RM = re.compile(r"\brm\b[^;&|]*(/var/lib/apt/lists)")
+_APT_LISTS_RM = LazyRe(r"\brm\b[^;&|]*(/var/lib/apt/lists)")
 
 
 def _cache_mount(ins, *dirs: str) -> bool:
@@ -2548,7 +2548,7 @@ def _has_pipe(script: str) -> bool:
     return False
 
 
-_PIPEFAIL_SET = re.compile(r"\bset\s+(-[a-zA-Z]*o\s+pipefail|-o\s+pipefail|-[a-zA-Z]*\s+-o\s+pipefail)")
+_PIPEFAIL_SET = LazyRe(r"\bset\s+(-[a-zA-Z]*o\s+pipefail|-o\s+pipefail|-[a-zA-Z]*\s+-o\s+pipefail)")
 _NON_POSIX = ("pwsh", "powershell", "cmd")
 
 

@@ -9,7 +9,8 @@ from scanner.model import UNSAFE, Edit, Fix, hit
 from scanner.registry import rule
 
 from . import _sql
-from ._sql import const_value, ename, find_literal, func_name, loc_at, pg_major, quote_ident, sql_model, tokens
+from ._sql import const_value, ename, find_literal, func_name, loc_at, pg_ast, pg_major, quote_ident, sql_model, tokens
+from ._util import LazyRe
 
 
 @rule("APP060", "definer-without-search-path", "high", files="sql", refs="CWE-426; PS003", fix="unsafe")
@@ -164,13 +165,12 @@ QUOTE_FUNCS = {"quote_ident", "quote_literal", "quote_nullable"}
 PASS_THROUGH = {"lower", "upper", "trim", "btrim", "ltrim", "rtrim", "replace", "substr", "substring", "left", "right",
                 "coalesce", "concat", "concat_ws", "array_to_string", "string_agg", "nullif", "initcap", "lpad", "rpad",
                 "regexp_replace", "translate", "repeat", "reverse", "split_part"}
-_SPEC = re.compile(r"%(?:(\d+)\$)?(-)?(\d+|\*(?:\d+\$)?)?([sIL%])")
+_SPEC = LazyRe(r"%(?:(\d+)\$)?(-)?(\d+|\*(?:\d+\$)?)?([sIL%])")
 
 
 def _unsafe_parts(node, types: dict[str, str], tainted: dict[str, list[str]]) -> list[str]:
     """Variables that reach the SQL text unquoted."""
-    from pglast import ast
-
+    ast = pg_ast()
     if node is None:
         return []
     if isinstance(node, ast.A_Const):
@@ -285,8 +285,7 @@ def dynamic_sql_concatenation(stack):
     ## References
     CWE-89; PostgreSQL documentation, PL/pgSQL Executing Dynamic Commands.
     """
-    from pglast import ast
-
+    ast = pg_ast()
     model = sql_model(stack)
     for f in model.functions:
         if f.language != "plpgsql" or f.body is None:
@@ -338,8 +337,7 @@ def dynamic_sql_concatenation(stack):
 
 
 def _is_string_building(node) -> bool:
-    from pglast import ast
-
+    ast = pg_ast()
     if isinstance(node, ast.A_Expr):
         return (_sql.name_parts(node.name) or [""])[-1] == "||"
     if isinstance(node, ast.FuncCall):
@@ -397,8 +395,7 @@ def quoted_search_path(stack):
     ## References
     pgspot PS018; PostgreSQL documentation, SET.
     """
-    from pglast import ast
-
+    ast = pg_ast()
     model = sql_model(stack)
     for unit, node, _ctx in model.nodes_of(ast.VariableSetStmt):
         if node.name != "search_path" or ename(node.kind) != "VAR_SET_VALUE" or len(node.args or ()) != 1:

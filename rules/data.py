@@ -19,6 +19,7 @@ from scanner.secretcheck import (
     command_secrets,
     find_provider_tokens,
     generic_api_keys,
+    may_hold_generic_key,
     placeholder,
     prometheus_credentials,
     provider_token,
@@ -30,7 +31,7 @@ from scanner.parsers.yamlnodes import YMap, YScalar, YSeq
 from scanner.secrets import is_reference, is_secret_key, url_password
 
 from ._secrets import classified, compose_env_file, gitignore_fix, real_secret_entries, regenerate_fix, value_findings
-from ._util import yloc
+from ._util import LazyRe, yloc
 
 # --------------------------------------------------------------------------------------------
 # DATA001-DATA003: the dotenv file itself (git, permissions)
@@ -466,7 +467,7 @@ def _all_token_matches(stack):
         for name, a, b in find_provider_tokens(text):
             (l1, c1), (l2, c2) = at(a), at(b)
             found.append((a, name, Location(rel, l1, c1, l2, c2)))
-        if sf.kind in GENERIC_KINDS:
+        if sf.kind in GENERIC_KINDS and may_hold_generic_key(text):
             taken = [(x[2].start_line, x[2].start_col) for x in found]
             for no, line in enumerate(text.splitlines(), 1):
                 for a, b in generic_api_keys(line):
@@ -561,8 +562,8 @@ def provider_token_committed(stack):
 # DATA012-DATA015: compose and prometheus
 # --------------------------------------------------------------------------------------------
 
-_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PLAIN_DOTENV = re.compile(r"[A-Za-z0-9_./:@+=,%^*~-]*")
+_VAR_NAME = LazyRe(r"[A-Za-z_][A-Za-z0-9_]*")
+_PLAIN_DOTENV = LazyRe(r"[A-Za-z0-9_./:@+=,%^*~-]*")
 
 
 def _dotenv_quote(value: str) -> str | None:

@@ -25,7 +25,7 @@ from ._services import (
     resolve_host,
     service_words_text,
 )
-from ._util import svc_loc, yloc
+from ._util import LazyRe, svc_loc, yloc
 
 # ---------------------------------------------------------------------------------------------
 # Redis
@@ -1060,7 +1060,7 @@ def no_backup_job(stack):
                   snippet_key=f"{pg[0].name}:backup")
 
 
-_ENCRYPT = re.compile(r"\|\s*(gpg|age|openssl\s+enc|openssl\s+smime|ccrypt|gpg2)\b|--encrypt|\bage\s+-r", re.I)
+_ENCRYPT = LazyRe(r"\|\s*(gpg|age|openssl\s+enc|openssl\s+smime|ccrypt|gpg2)\b|--encrypt|\bage\s+-r", re.I)
 
 
 @rule("DATA091", "backup-unencrypted", "medium", files="compose+env", refs="CWE-311")

@@ -23,6 +23,7 @@ from ._sql import (
     func_name,
     lines_of,
     loc_at,
+    pg_ast,
     pg_major,
     pg_settings,
     postgres_service,
@@ -35,13 +36,14 @@ from ._sql import (
     unit_loc,
     walk,
 )
+from ._util import LazyRe
 
 # ---------------------------------------------------------------------------------------------
 # shared helpers
 # ---------------------------------------------------------------------------------------------
 
 AUDIT_RE = re.compile(r"(^|_)audits?($|_)")
-PASSWORD_RE = re.compile(r"(password|passwd|passphrase|pwd|(^|_)pass($|_)|(^|_)pw($|_))")
+PASSWORD_RE = LazyRe(r"(password|passwd|passphrase|pwd|(^|_)pass($|_)|(^|_)pw($|_))")
 ADMIN_TABLE_RE = re.compile(r"^(\w+_)?(users?|admins?|accounts?|administrators?)$")
 ADMIN_ROLE_COLS = {"role", "user_role", "role_name", "account_type", "user_type", "type", "level"}
 ADMIN_FLAG_COLS = {"is_admin", "admin", "is_superuser", "is_superadmin", "superuser", "is_super_admin", "is_root"}
@@ -396,8 +398,7 @@ def policy_without_rls(stack):
 
 def always_true(node) -> bool:
     """A constant-true expression: ``true``, ``'t'::bool``, ``1 = 1``, ``NOT false``, ``x OR true``."""
-    from pglast import ast
-
+    ast = pg_ast()
     if node is None:
         return False
     if isinstance(node, (ast.A_Const, ast.TypeCast)):
@@ -606,8 +607,7 @@ def privileged_login_role(stack):
 
 
 def _public_spec_loc(g, grantee_name: str = "public") -> Location | None:
-    from pglast import ast
-
+    ast = pg_ast()
     node = g.node.action if isinstance(g.node, ast.AlterDefaultPrivilegesStmt) else g.node
     for spec in getattr(node, "grantees", None) or ():
         if _sql.role_name(spec) == grantee_name and getattr(spec, "location", -1) is not None and spec.location >= 0:
@@ -916,8 +916,7 @@ def pg_auth_not_scram(stack):
         yield from _auth_settings(stack, svc)
     # SET password_encryption in the init SQL (session: the roles created after it store md5)
     model = sql_model(stack)
-    from pglast import ast
-
+    ast = pg_ast()
     for doc, stmt, _o in model.stmts:
         node = stmt.node
         setstmt = node if isinstance(node, ast.VariableSetStmt) else getattr(node, "setstmt", None) if isinstance(node, (ast.AlterRoleSetStmt, ast.AlterDatabaseSetStmt)) else None
@@ -1001,8 +1000,7 @@ def hardcoded_passwords(stack) -> list[tuple[Location, str, str, object, object]
     cached = _HARDCODED.get(id(stack))
     if cached is not None and cached[0] is stack:
         return cached[1]
-    from pglast import ast
-
+    ast = pg_ast()
     out: list = []
     seen: set = set()
     model = sql_model(stack)
@@ -1055,7 +1053,7 @@ def hardcoded_passwords(stack) -> list[tuple[Location, str, str, object, object]
     return out
 
 
-_SET_META = re.compile(r"\\set\s+(\w+)\s+(\S.*)$")
+_SET_META = LazyRe(r"\\set\s+(\w+)\s+(\S.*)$")
 
 
 def _literal_psql_vars(doc) -> dict[str, tuple[int, int]]:
@@ -1106,8 +1104,7 @@ def default_admin_seeded(stack):
     ## References
     CWE-1392.
     """
-    from pglast import ast
-
+    ast = pg_ast()
     model = sql_model(stack)
     dup = hardcoded_passwords(stack)
     for doc, stmt, _o in model.stmts:
@@ -1178,8 +1175,7 @@ def hardcoded_password_sql(stack):
 
 
 def _gen_salt_calls(stack):
-    from pglast import ast
-
+    ast = pg_ast()
     model = sql_model(stack)
     for unit, node, _ctx in model.nodes_of(ast.FuncCall):
         if func_name(node) == "gen_salt" and node.args:
@@ -1305,8 +1301,7 @@ def fast_password_hash(stack):
     ## References
     CWE-916; OWASP Password Storage Cheat Sheet.
     """
-    from pglast import ast
-
+    ast = pg_ast()
     model = sql_model(stack)
     for unit, node, ctx in model.nodes_of(ast.FuncCall):
         if not node.args:
@@ -1540,8 +1535,7 @@ def audit_log_not_append_only(stack):
 
 
 def _age_predicate(where) -> bool:
-    from pglast import ast
-
+    ast = pg_ast()
     if where is None:
         return False
     for n in walk(where):
@@ -1586,8 +1580,7 @@ def audit_rows_deletable(stack):
     ## References
     CWE-284; OWASP Logging Cheat Sheet.
     """
-    from pglast import ast
-
+    ast = pg_ast()
     model = sql_model(stack)
     audit = {t.key: t for t in _tables_named(model, AUDIT_RE)}
     audit_names = {k[1] for k in audit}
@@ -1643,8 +1636,7 @@ def secret_column_unencrypted(stack):
     ## References
     CWE-311; CIS PostgreSQL Benchmark 6.9; pgcrypto documentation.
     """
-    from pglast import ast
-
+    ast = pg_ast()
     model = sql_model(stack)
     encrypted: set[str] = set()
     for _unit, node, ctx in model.nodes_of(ast.FuncCall):
@@ -1666,7 +1658,7 @@ def secret_column_unencrypted(stack):
 # DATA065, DATA067
 # ---------------------------------------------------------------------------------------------
 
-_LOOPBACK = re.compile(r"^(127\.\d+\.\d+\.\d+|::1|localhost)$")
+_LOOPBACK = LazyRe(r"^(127\.\d+\.\d+\.\d+|::1|localhost)$")
 
 
 @rule("DATA065", "pg-no-tls-off-host", "medium", files="compose", refs="CWE-319; CIS-PG 5.8, 6.8")

@@ -128,8 +128,10 @@ def _levels_text(levels: list, limit: int = 4) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(repr=False, frozen=True)
 class Suite:
+    """A TLS cipher suite with OpenSSL's attributes."""
+
     name: str
     kx: str  # RSA ECDHE DHE ECDH DH PSK DHEPSK ECDHEPSK RSAPSK SRP
     au: str  # RSA ECDSA DSS NULL PSK SRP
@@ -325,8 +327,10 @@ _ALIAS_NAMES = (
 """The OpenSSL cipher-string aliases the model knows (upper case)."""
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class CipherEval:
+    """The result of evaluating an OpenSSL cipher list."""
+
     suites: list[Suite]  # enabled TLS <= 1.2 suites, in order
     explicit: set[str]  # weak families named by an enabling token (PSK, SRP need one)
     tokens: list[str]

@@ -8,6 +8,7 @@ can contain (``set``, ``map``, regex captures) and what a validation regex lets 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import posixpath
 import re
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 
-from ._util import nloc
+from ._util import LazyRe, nloc
 
 PASS_DIRECTIVES = ("proxy_pass", "grpc_pass", "uwsgi_pass", "fastcgi_pass", "scgi_pass")
 
@@ -466,7 +467,7 @@ def literal_alternatives(items) -> bool:
     return True
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class Group:
     """A capturing group of a regex: what it can contain and what stands right before it."""
 
@@ -532,8 +533,10 @@ _MULTI_SUFFIXES = {"co.uk", "org.uk", "ac.uk", "gov.uk", "com.au", "net.au", "or
                    "co.kr", "com.sg", "com.hk", "co.il", "com.pl", "com.ru"}
 
 
-@dataclass(frozen=True)
+@dataclass(repr=False, eq=False, frozen=True)
 class _Wild:
+    """A regex unit that matches a set of characters (once, or repeated)."""
+
     chars: frozenset
     can_empty: bool
     single: bool = False  # one character (`.`, `[a-z]`), not a repetition
@@ -694,8 +697,10 @@ _SLASH_VARS = {"uri", "document_uri", "request_uri", "fastcgi_script_name"}
 _DECODED_VARS = {"uri", "document_uri"}
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class Taint:
+    """What a value built from nginx variables may contain."""
+
     user: bool = False  # attacker-controlled content
     lf: bool = False  # can contain a line feed
     cr: bool = False  # can contain a carriage return
@@ -977,8 +982,10 @@ def networks_external(stack) -> bool:
 _networks_external = networks_external
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class PassTarget:
+    """One address a ``*_pass`` directive sends requests to."""
+
     pass_node: object  # the proxy_pass (grpc_pass, ...) directive
     node: object  # where the address is written: the pass itself or an upstream `server`
     host: str
@@ -1049,11 +1056,16 @@ CLOUD_PATTERNS = (
     (r"\.fastlylb\.net$", "Fastly"), (r"\.akamaized\.net$", "Akamai"), (r"\.akamaihd\.net$", "Akamai"),
     (r"\.edgekey\.net$", "Akamai"), (r"\.b-cdn\.net$", "BunnyCDN"),
 )
-_CLOUD_RE = [(re.compile(p, re.I), n) for p, n in CLOUD_PATTERNS]
+
+
+@functools.cache
+def _cloud_res() -> list[tuple[re.Pattern, str]]:
+    """CLOUD_PATTERNS compiled, once, when a public upstream host is first classified."""
+    return [(re.compile(p, re.I), n) for p, n in CLOUD_PATTERNS]
 
 
 def cloud_provider(host: str) -> str | None:
-    for rx, name in _CLOUD_RE:
+    for rx, name in _cloud_res():
         if rx.search(host.strip(".")):
             return name
     return None
@@ -2420,7 +2432,7 @@ def autoindex_on(stack):
                           fix=fix_of("set `off`", [Edit(span, "off")] if span.end_col else []), snippet_key=f"autoindex:{_block_label(node.parent)}")
 
 
-_COMPOSE_NAME = re.compile(r"^(docker-)?compose([.\-_][\w.\-]*)?\.ya?ml$", re.I)
+_COMPOSE_NAME = LazyRe(r"^(docker-)?compose([.\-_][\w.\-]*)?\.ya?ml$", re.I)
 
 
 def _sensitive_entries(root, host_rel: str) -> list[str]:

@@ -9,7 +9,7 @@ from scanner.registry import rule
 
 from ._services import command_flag_edit_remove, is_nats_included, nats_included_docs, prometheus_web_config, \
     resolve_host, service_aliases
-from ._util import svc_loc, yloc
+from ._util import LazyRe, svc_loc, yloc
 
 
 @rule("OPS080", "file-unreadable", "high", files="any")
@@ -668,7 +668,7 @@ def _is_exporter(svc) -> bool:
     return "exporter" in img or "exporter" in svc.name.lower()
 
 
-_JOB_NAME = re.compile(r"(^|[-_])(init|migrate|migration|migrations|setup|seed|createbuckets?|bootstrap|provision)([-_]|$)", re.I)
+_JOB_NAME = LazyRe(r"(^|[-_])(init|migrate|migration|migrations|setup|seed|createbuckets?|bootstrap|provision)([-_]|$)", re.I)
 
 
 def _ephemeral(doc) -> bool:

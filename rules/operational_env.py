@@ -10,7 +10,7 @@ from scanner.registry import rule
 from scanner.secretcheck import value_dotenvs
 from scanner.secrets import is_secret_key
 
-from ._util import env_loc, env_value_loc, yloc
+from ._util import LazyRe, env_loc, env_value_loc, yloc
 
 # --------------------------------------------------------------------------------------------
 # OPS020 debug-in-production
@@ -210,8 +210,8 @@ def duplicate_env_key(stack):
 # OPS022 dotenv-interpolation-hazard
 # --------------------------------------------------------------------------------------------
 
-_BRACED = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?:(?::?[-?+])[^{}]*)?\}")
-_BARE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_BRACED = LazyRe(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?:(?::?[-?+])[^{}]*)?\}")
+_BARE = LazyRe(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def interpolation_hazard(value: str, defined: set[str]) -> str | None:

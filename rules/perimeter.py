@@ -9,7 +9,7 @@ from scanner.model import Edit, Fix, Location, hit
 from scanner.parsers.yamlnodes import YMap, YScalar, YSeq
 from scanner.registry import rule
 
-from ._util import yloc
+from ._util import LazyRe, yloc
 from .application import (delete_lines, in_service, insert_under_key, mount_loc, node_loc, scalar_text_span,
                           truthy, unknown_vars)
 
@@ -354,7 +354,7 @@ _SENSITIVE_EXACT = {"/", "/home", "/var", "/var/log"}
 _SENSITIVE_TREES = ("/bin", "/boot", "/dev", "/etc", "/proc", "/root", "/run", "/sbin", "/sys", "/usr", "/var/run",
                     "/var/lib/docker")
 _RO_EXEMPT = ("/etc/localtime", "/etc/timezone", "/usr/share/zoneinfo", "/etc/ssl/certs", "/etc/letsencrypt")
-_HOME_DOT = re.compile(r"^(/home/[^/]+|~[^/]*)/\.[^/]+(/.*)?$")
+_HOME_DOT = LazyRe(r"^(/home/[^/]+|~[^/]*)/\.[^/]+(/.*)?$")
 
 
 def _under(path: str, tree: str) -> bool:

@@ -47,8 +47,10 @@ class ConfigError(Exception):
     pass
 
 
-@dataclass
+@dataclass(repr=False)
 class Policy:
+    """The effective policy: the defaults merged with the configuration file."""
+
     data: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULTS))
     source: str | None = None
 

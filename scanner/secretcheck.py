@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import posixpath
 import re
-import secrets as _random
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,7 +32,7 @@ from .model import Location
 from .secrets import is_reference, is_secret_key, url_password
 
 __all__ = [
-    "provider_token", "find_provider_tokens", "generic_api_keys", "entropy", "decoded_bytes",
+    "provider_token", "find_provider_tokens", "generic_api_keys", "may_hold_generic_key", "entropy", "decoded_bytes",
     "key_category", "is_jwt_hmac_key", "jwt_min_bytes", "default_credential", "placeholder",
     "weakness", "looks_like_setting", "generate_secret", "SecretValue", "secret_values",
     "secret_strings", "command_secrets", "loaded_dotenvs", "value_dotenvs", "purpose",
@@ -144,6 +143,13 @@ _GENERIC = re.compile(
 _GENERIC_WORDS_HINT = ("key", "secret", "token", "credential")
 
 
+def may_hold_generic_key(text: str) -> bool:
+    """False when no line of ``text`` can hold a generic API key (no key-like word at all): callers
+    skip the per-line scan of most files with one look at the whole text."""
+    low = text.lower()
+    return any(w in low for w in _GENERIC_WORDS_HINT)
+
+
 def generic_api_keys(line: str) -> Iterator[tuple[int, int]]:
     """Spans of generic API keys in one line (gitleaks ``generic-api-key``): a key-like word (api
     key, secret, token, credential) followed by a value of 16+ characters mixing letters and
@@ -152,7 +158,10 @@ def generic_api_keys(line: str) -> Iterator[tuple[int, int]]:
     if not isinstance(line, str) or len(line) > 4000:
         return
     low = line.lower()
-    if not any(w in low for w in _GENERIC_WORDS_HINT):
+    for w in _GENERIC_WORDS_HINT:
+        if w in low:
+            break
+    else:
         return
     for m in _GENERIC.finditer(line):
         value = m.group(1).rstrip("=") or m.group(1)
@@ -399,6 +408,8 @@ def generate_secret(key: str = "", jwt: bool | None = None) -> str:
     """A fresh random value suited to ``key``: 64 random bytes (128 hex digits) for JWT/HMAC keys,
     32 random bytes in hex for other key material and API tokens, 32 URL-safe bytes (43 characters,
     safe inside a DSN) for passwords."""
+    import secrets as _random  # only when a fix needs a new value: a stack without weak secrets never does
+
     if jwt if jwt is not None else is_jwt_hmac_key(key):
         return _random.token_hex(64)
     cat = key_category(key)
@@ -453,7 +464,7 @@ def purpose(sv: "SecretValue") -> str | frozenset | None:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
+@dataclass(repr=False, eq=False)
 class SecretValue:
     """One secret-bearing value of the stack, positioned.
 
@@ -704,7 +715,7 @@ def _service_of(stack, doc, node):
 # -- command lines ----------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
+@dataclass(repr=False, eq=False)
 class CommandSecret:
     """A secret passed on a compose command line (``--requirepass X``, ``-a X``, ``password=X``)."""
 
@@ -950,7 +961,7 @@ _SQL_SECRET = re.compile(
     r"|\\set\s+\w*(?:pass|secret|token|key)\w*\s+'((?:[^']|'')*)'"
     r"|'(\$2[abxy]\$\d\d\$[./A-Za-z0-9]{53}|md5[0-9a-f]{32}|SCRAM-SHA-256\$[^']+|\$argon2[^']+)'"
 )
-_REDIS_SECRET = re.compile(r"(?im)^\s*(?:requirepass|masterauth|masteruser)\s+(\"[^\"]*\"|'[^']*'|\S+)|(?<=\s)>(\S+)")
+_REDIS_SECRET = _Lazy(r"(?im)^\s*(?:requirepass|masterauth|masteruser)\s+(\"[^\"]*\"|'[^']*'|\S+)|(?<=\s)>(\S+)")
 _NGINX_SECRET_HEADER = re.compile(
     r"(?im)\b(?:proxy_set_header|grpc_set_header|add_header|more_set_headers|fastcgi_param|uwsgi_param|set)\s+"
     r"[\"']?\$?[\w-]*(?:authorization|api[_-]?key|token|secret|passw|auth[_-]?key|credential)[\w-]*[\"']?\s+"
@@ -1106,6 +1117,8 @@ def _nginx_strings(text: str) -> Iterator[str]:
         for part in value.split():
             if len(part) >= 8 and not part.startswith("$") and part.lower() not in ("bearer", "basic", "token"):
                 yield part
+    if not may_hold_generic_key(text):
+        return
     for line in text.splitlines():
         for a, b in generic_api_keys(line):
             yield line[a:b]

@@ -17,7 +17,6 @@ import os
 import posixpath
 import re
 import stat
-import subprocess
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -81,8 +80,10 @@ def is_template(rel: str) -> bool:
     return low.endswith(TEMPLATE_SUFFIXES) or "example" in posixpath.basename(low) or "sample" in posixpath.basename(low)
 
 
-@dataclass(eq=False)
+@dataclass(repr=False, eq=False)
 class SourceFile:
+    """A file of the stack, its kind and its parsed document."""
+
     path: Path  # absolute
     rel: str  # relative to the stack root, POSIX
     kind: str
@@ -97,8 +98,10 @@ class SourceFile:
         return self.doc.text if self.doc is not None else ""
 
 
-@dataclass
+@dataclass(repr=False)
 class Problem:
+    """A problem found while building the stack, reported as a finding of ``rule``."""
+
     rule: str
     location: Location
     message: str
@@ -109,7 +112,7 @@ class Problem:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
+@dataclass(repr=False, eq=False)
 class Node:
     """A directive in the effective nginx configuration (includes spliced in)."""
 
@@ -201,7 +204,7 @@ class Node:
         return f"Node({self.name} {' '.join(self.args)} @{self.path}:{self.line})"
 
 
-@dataclass
+@dataclass(repr=False)
 class NginxConfig:
     """One nginx configuration as a gateway would load it (a main file, or a fragment)."""
 
@@ -405,6 +408,8 @@ class Stack:
     def _git(self) -> tuple[Path, set[str]] | None:
         # A monorepo scan builds one Stack per deployment: the work tree and its file list are asked
         # of git once per process, not once per deployment (see _git_toplevel, _GIT_TRACKED).
+        import subprocess  # only a stack inside a git work tree runs git
+
         try:
             top_path = _git_toplevel(self.root)
             if top_path is None:
@@ -441,6 +446,8 @@ class Stack:
         git = self._git
         if git is None:
             return None
+        import subprocess
+
         try:
             r = subprocess.run(["git", "-C", str(self.root), "check-ignore", "-q", "--no-index", rel],
                                capture_output=True, timeout=10)
@@ -475,6 +482,8 @@ def _git_toplevel(root: Path) -> Path | None:
             return None  # no repository above root (what rev-parse would say, without the process)
         if key in _GIT_TOPLEVEL:
             return _GIT_TOPLEVEL[key]
+    import subprocess
+
     top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"],
                          capture_output=True, text=True, timeout=10)
     top_path = Path(top.stdout.strip()).resolve() if top.returncode == 0 else None

@@ -21,8 +21,10 @@ _REASON = re.compile(r"\breason:\s*(?P<reason>.*?)\s*(?=\buntil:|$)", re.I)
 _UNTIL = re.compile(r"\buntil:\s*(?P<until>\S+)", re.I)
 
 
-@dataclass
+@dataclass(repr=False)
 class Suppression:
+    """An inline ``dkscan: ignore[...]`` comment and the lines it covers."""
+
     path: str
     line: int  # line of the comment
     start: int  # first line covered

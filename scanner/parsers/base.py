@@ -7,14 +7,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 
-@dataclass(frozen=True)
+@dataclass(repr=False, frozen=True)
 class ParseError:
+    """A parse error at a position of a file."""
+
     message: str
     line: int = 1
     col: int = 1
 
 
-@dataclass
+@dataclass(repr=False)
 class Document:
     """Base of every parsed document: the file's path (relative to the scanned root), its text and
     the errors found while parsing it."""

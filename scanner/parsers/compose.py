@@ -16,8 +16,10 @@ from .base import Document, ParseError
 from .yamlnodes import YMap, YNode, YScalar, YSeq, parse_yaml, walk
 
 
-@dataclass(frozen=True)
+@dataclass(repr=False, frozen=True)
 class VarRef:
+    """One ``${VAR}`` reference in a compose value."""
+
     name: str
     col: int  # offset of the ``$`` inside the raw scalar (0-based)
     default: str | None  # text of the default/alt branch, when there is one
@@ -122,8 +124,10 @@ def _matching_brace(raw: str, open_idx: int) -> int:
     return -1
 
 
-@dataclass
+@dataclass(repr=False)
 class Port:
+    """One published or exposed port of a service."""
+
     node: YNode
     container: str  # "5432" or "8000-8010"
     host: str | None  # published host port (None: container port only -> random host port)
@@ -157,8 +161,10 @@ def _expand_range(text: str | None) -> list[int]:
         return []
 
 
-@dataclass
+@dataclass(repr=False)
 class Mount:
+    """One volume, bind mount or tmpfs of a service."""
+
     node: YNode
     type: str  # "bind" | "volume" | "tmpfs"
     source: str | None
@@ -171,8 +177,10 @@ class Mount:
         return self.type == "bind"
 
 
-@dataclass
+@dataclass(repr=False)
 class EnvVar:
+    """One environment variable of a service."""
+
     key: str
     value: str | None  # interpolated; None = "KEY" without value (taken from the shell)
     key_node: YNode
@@ -180,8 +188,10 @@ class EnvVar:
     raw: str | None  # before interpolation
 
 
-@dataclass
+@dataclass(repr=False)
 class Service:
+    """A compose service and its node."""
+
     name: str
     key: YScalar
     node: YMap
@@ -454,8 +464,10 @@ def infer_role(name: str, svc: YMap) -> str:
     return "other"
 
 
-@dataclass
+@dataclass(repr=False)
 class ComposeDocument(Document):
+    """A parsed compose file."""
+
     root: YNode | None = None
     services: dict[str, Service] = field(default_factory=dict)
     env_sources: list[str] = field(default_factory=list)

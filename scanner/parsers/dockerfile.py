@@ -34,8 +34,10 @@ _HEREDOC_RE = re.compile(r"(?<!<)<<(-?)([\"']?)([A-Za-z0-9_.\-]+)\2")
 _BLANK = " \t\ufeff"
 
 
-@dataclass
+@dataclass(repr=False)
 class Instruction:
+    """One Dockerfile instruction."""
+
     cmd: str  # upper case
     line: int
     end_line: int  # last physical line, heredoc terminator included
@@ -95,8 +97,10 @@ class Instruction:
         return pairs
 
 
-@dataclass
+@dataclass(repr=False)
 class Stage:
+    """One build stage (``FROM`` and the instructions up to the next one)."""
+
     index: int
     image: str  # as written: "rust:1.75-alpine", "builder", "scratch", "${BASE}"
     name: str | None  # the ``AS`` name as written
@@ -109,8 +113,10 @@ class Stage:
         return self.instructions[0]
 
 
-@dataclass
+@dataclass(repr=False)
 class DockerfileDocument(Document):
+    """A parsed Dockerfile."""
+
     instructions: list[Instruction] = field(default_factory=list)
     stages: list[Stage] = field(default_factory=list)
     comments: list[tuple[int, str]] = field(default_factory=list)  # (line, text after '#', stripped)

@@ -33,8 +33,10 @@ _KEY_PUNCT = "_.-[]"
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
 
 
-@dataclass(frozen=True)
+@dataclass(repr=False, frozen=True)
 class EnvEntry:
+    """One ``KEY=value`` line of a dotenv file."""
+
     key: str
     value: str
     line: int
@@ -50,8 +52,10 @@ class EnvEntry:
     comment: str  # inline comment text (after ``#``, stripped), or ''
 
 
-@dataclass
+@dataclass(repr=False)
 class DotenvDocument(Document):
+    """A parsed dotenv file."""
+
     entries: list[EnvEntry] = field(default_factory=list)
     comments: list[tuple[int, str]] = field(default_factory=list)  # (line, text after '#', stripped)
     duplicates: list[tuple[EnvEntry, EnvEntry]] = field(default_factory=list)  # (earlier, later)

@@ -31,8 +31,10 @@ _ESCAPES = {"t": "\t", "n": "\n", "r": "\r", '"': '"', "\\": "\\"}
 MAX_DEPTH = 200
 
 
-@dataclass
+@dataclass(repr=False)
 class NatsEntry:
+    """One ``key: value`` entry of a nats-server configuration."""
+
     key: str
     value: object  # str | int | float | bool | NatsBlock | list
     line: int
@@ -51,8 +53,10 @@ class NatsEntry:
         return self.raw[1:] if self.is_ref else None
 
 
-@dataclass
+@dataclass(repr=False)
 class NatsBlock:
+    """A ``{ ... }`` block (or the top level) of a nats-server configuration."""
+
     entries: list[NatsEntry] = field(default_factory=list)
     line: int = 1
     col: int = 1
@@ -70,8 +74,10 @@ class NatsBlock:
         return [entry for entry in self.entries if entry.key.lower() == lowered]
 
 
-@dataclass
+@dataclass(repr=False)
 class NatsDocument(Document):
+    """A parsed nats-server configuration."""
+
     root: NatsBlock = field(default_factory=NatsBlock)
     includes: list[NatsEntry] = field(default_factory=list)  # also present in their block's entries
     references: list[NatsEntry] = field(default_factory=list)  # every $VAR use, array items included

@@ -19,8 +19,10 @@ MAX_TOKENS = 2_000_000
 MAX_DEPTH = 64  # nginx configs nest a handful of levels; deeper input is refused, not recursed into
 
 
-@dataclass(eq=False)
+@dataclass(repr=False, eq=False)
 class Directive:
+    """One nginx directive as written in its file (a block holds its children)."""
+
     name: str
     args: list[str]
     line: int
@@ -44,8 +46,10 @@ class Directive:
         return f"<{self.name} {' '.join(self.args)} @{self.path}:{self.line}>"
 
 
-@dataclass
+@dataclass(repr=False)
 class NginxDocument(Document):
+    """A parsed nginx configuration file."""
+
     directives: list[Directive] = field(default_factory=list)
     comments: list[tuple[int, str]] = field(default_factory=list)
 

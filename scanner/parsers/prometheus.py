@@ -9,16 +9,20 @@ from .compose import yaml_comments
 from .yamlnodes import YMap, YNode, YScalar, YSeq, parse_yaml
 
 
-@dataclass
+@dataclass(repr=False)
 class Target:
+    """One scrape target of a prometheus job."""
+
     host: str
     port: int | None
     node: YScalar
     job: str
 
 
-@dataclass
+@dataclass(repr=False)
 class PrometheusDocument(Document):
+    """A parsed prometheus configuration."""
+
     root: YNode | None = None
     comments: list[tuple[int, str]] = field(default_factory=list)
 

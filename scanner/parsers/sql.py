@@ -23,8 +23,10 @@ from typing import Any
 from .base import Document, ParseError, line_col
 
 
-@dataclass(eq=False)
+@dataclass(repr=False, eq=False)
 class Statement:
+    """One SQL statement of a script, parsed or not."""
+
     text: str  # original text of the statement (unmasked)
     masked: str  # masked text that was parsed
     offset: int  # character offset in the file
@@ -53,8 +55,10 @@ class Statement:
         return self._plpgsql
 
 
-@dataclass
+@dataclass(repr=False)
 class SqlDocument(Document):
+    """A parsed SQL script."""
+
     statements: list[Statement] = field(default_factory=list)
     masked: str = ""
     masked_spans: list[tuple[int, int, str]] = field(default_factory=list)  # (start, end, kind) of psql syntax
