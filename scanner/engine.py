@@ -80,16 +80,10 @@ def _redacted(f: Finding, red: Redactor) -> Finding:
     return dataclasses.replace(f, message=message, snippet_key=key, fix=fix)
 
 
-def run_rules(stack: Stack, rules: dict[str, Rule], selected: Iterable[str] | None = None,
-              split: bool = False) -> list[Finding]:
-    """Every selected rule's findings, in rule order. ``split`` runs part of the rules in a forked
-    process (the other core) while this one runs the rest; the result is the same list."""
+def run_rules(stack: Stack, rules: dict[str, Rule], selected: Iterable[str] | None = None) -> list[Finding]:
+    """Every selected rule's findings, in rule order."""
     wanted = set(selected) if selected is not None else None
-    todo = [r for r in rules.values() if wanted is None or r.id in wanted]
-    per_rule = _run_split(stack, todo) if split else None
-    if per_rule is None:
-        per_rule = {r.id: _run_one(stack, r) for r in todo}
-    return [f for r in todo for f in per_rule[r.id]]
+    return [f for r in rules.values() if wanted is None or r.id in wanted for f in _run_one(stack, r)]
 
 
 def _run_one(stack: Stack, rule: Rule) -> list[Finding]:
@@ -102,63 +96,6 @@ def _run_one(stack: Stack, rule: Rule) -> list[Finding]:
             location=_rule_anchor(stack, rule),
             message=f"rule {rule.id} ({rule.name}) raised {exc.__class__.__name__}; its findings are missing from this report",
         )]
-
-
-# Rule modules run by the forked half of a split audit: the SQL model (built once per process and
-# shared by these modules) and the secret/git-heavy data checks, about half of the rules' time on
-# the bundled stack (the rest runs in the parent meanwhile).
-_SPLIT_MODULES = frozenset({"rules.application_sql", "rules.data_sql", "rules.operational_sql", "rules.data",
-                            "rules.api", "rules.data_services"})
-SPLIT_MIN_RULES = 40
-
-
-def _run_split(stack: Stack, todo: list[Rule]) -> dict[str, list[Finding]] | None:
-    """Run the ``_SPLIT_MODULES`` rules in a forked child and the others here, in parallel.
-
-    The child inherits the parsed Stack (copy-on-write) and sends its findings back pickled through
-    a pipe. Whatever goes wrong in the child (it crashes, is killed, sends garbage), the parent runs
-    the child's rules itself: splitting changes when rules run, never what they find. None when
-    splitting is not worth it or not possible here."""
-    import os
-
-    theirs = [r for r in todo if r.check.__module__ in _SPLIT_MODULES]
-    mine = [r for r in todo if r.check.__module__ not in _SPLIT_MODULES]
-    if len(todo) < SPLIT_MIN_RULES or not theirs or not mine or not hasattr(os, "fork"):
-        return None
-    import pickle
-
-    try:
-        rfd, wfd = os.pipe()
-        pid = os.fork()
-    except OSError:
-        return None
-    if pid == 0:  # the child: run its rules, send {rule id: findings}, exit without cleanup handlers
-        code = 1
-        try:
-            os.close(rfd)
-            data = pickle.dumps({r.id: _run_one(stack, r) for r in theirs}, protocol=pickle.HIGHEST_PROTOCOL)
-            with os.fdopen(wfd, "wb") as w:
-                w.write(data)
-            code = 0
-        except BaseException:  # noqa: BLE001 - the parent notices (no data) and runs the rules itself
-            pass
-        finally:
-            os._exit(code)
-    os.close(wfd)
-    out = {r.id: _run_one(stack, r) for r in mine}
-    got = None
-    try:
-        with os.fdopen(rfd, "rb") as rd:
-            data = rd.read()
-        _, status = os.waitpid(pid, 0)
-        if os.waitstatus_to_exitcode(status) == 0 and data:
-            got = pickle.loads(data)  # noqa: S301 - our own child's bytes
-    except Exception:  # noqa: BLE001 - fall back to running them here
-        got = None
-    if not isinstance(got, dict) or set(got) != {r.id for r in theirs}:
-        got = {r.id: _run_one(stack, r) for r in theirs}
-    out.update(got)
-    return out
 
 
 def _rule_anchor(stack: Stack, rule: Rule) -> Location:
@@ -258,13 +195,13 @@ class _Unit:
 
 
 def _audit_unit(paths: list[Path], root: Path, policy: Policy, select: list[str] | None,
-                inline: bool, skip: list[Path] = (), keep_stack: bool = True, split: bool = False) -> _Unit:
+                inline: bool, skip: list[Path] = (), keep_stack: bool = True) -> _Unit:
     from . import suppress
 
     stack = build_stack(paths, policy, root=root, skip_dirs=skip)
     rules = load_rules()
     selected = set(select) if select is not None else None
-    findings = run_rules(stack, rules, selected, split=split)
+    findings = run_rules(stack, rules, selected)
     red = collect_secrets(stack)
     findings = _dedupe([_redacted(f, red) for f in findings])
     result = Result(stack, rules, findings, redact=red)
@@ -384,8 +321,7 @@ def audit(paths: list[Path], policy: Policy | None = None, select: Iterable[str]
             # last (125 deployments of ~0.1 s each at 1000 deployments and jobs * 4 chunks)
             done = pool.map(_unit_worker, work, chunksize=max(1, min(8, len(work) // (jobs * 8))))
     else:
-        # few deployments: one after the other, each with its rules split over two processes
-        done = [_audit_unit(*w, split=jobs > 1) for w in work]
+        done = [_audit_unit(*w) for w in work]
     stack = _merge_stacks(root, policy, done)
     red = Redactor()
     for u in done:

@@ -1,14 +1,12 @@
-"""Two performance mechanisms that must not change a single result.
+"""Monorepo-scale reporting mechanisms that must not change a single byte.
 
-* A single deployment's rules are split over two processes (``engine.run_rules(split=True)``): the
-  forked child runs the SQL/data rule modules while the parent runs the rest. The findings are the
-  same list, in the same order, as one process running every rule — and when the child fails in any
-  way, the parent runs the child's rules itself.
 * The JSON report is streamed one finding at a time (``json_report.write_json``) with our own
-  indenting emitter: its bytes are exactly ``json.dumps(doc, indent=2, ensure_ascii=False)``.
+  indenting emitter: its bytes are exactly ``json.dumps(doc, indent=2, ensure_ascii=False)``; above
+  ``PARALLEL_MIN_FINDINGS`` forked processes render it a slice each.
+* A pooled audit's parent answers ``line_text`` from an index of line starts, not a list of lines.
+* The merge of a pooled audit's units removes duplicates only units that overlap can have.
 """
 
-import dataclasses
 import datetime
 import io
 import json
@@ -19,83 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scanner import engine
-from scanner.config import Policy
-from scanner.registry import load_rules
 from scanner.report.json_report import dumps, render_json, write_json
-from scanner.stack import build_stack
 from tests.conftest import FIXTURES
 
 STACKS = [FIXTURES / "studios-dk", FIXTURES / "studios-dk-compliant"] + sorted(
     p for p in (FIXTURES / "rules").glob("*/bad*") if p.is_dir())[::7]
-
-
-def _comparable(findings):
-    out = []
-    for f in findings:
-        if f.fix is not None and any(e.secret for e in f.fix.edits):  # generated secrets are random
-            edits = tuple(dataclasses.replace(e, new_text="<generated>") if e.secret else e for e in f.fix.edits)
-            f = dataclasses.replace(f, fix=dataclasses.replace(f.fix, edits=edits))
-        out.append(f)
-    return out
-
-
-@pytest.mark.parametrize("path", STACKS, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_split_gives_the_same_findings_in_the_same_order(path):
-    rules = load_rules()
-    stack = build_stack([path], Policy())
-    one = engine.run_rules(stack, rules)
-    split = engine.run_rules(stack, rules, split=True)
-    assert _comparable(split) == _comparable(one)
-
-
-def test_split_really_forks_on_the_bundled_stack(monkeypatch):
-    forks = []
-    real_fork = os.fork
-
-    def counting_fork():
-        forks.append(1)
-        return real_fork()
-
-    monkeypatch.setattr(os, "fork", counting_fork)
-    stack = build_stack([FIXTURES / "studios-dk"], Policy())
-    engine.run_rules(stack, load_rules(), split=True)
-    assert forks == [1]
-    forks.clear()
-    engine.run_rules(stack, load_rules())  # no split asked: no fork
-    assert forks == []
-
-
-def test_a_failing_child_changes_nothing(monkeypatch):
-    """The child dies before sending anything: the parent runs the child's rules itself."""
-    rules = load_rules()
-    stack = build_stack([FIXTURES / "studios-dk"], Policy())
-    expected = _comparable(engine.run_rules(stack, rules))
-    real_fork = os.fork
-
-    def fork_then_die():
-        pid = real_fork()
-        if pid == 0:
-            os._exit(7)
-        return pid
-
-    monkeypatch.setattr(os, "fork", fork_then_die)
-    assert _comparable(engine.run_rules(stack, rules, split=True)) == expected
-
-
-def test_the_audit_of_one_deployment_uses_the_split(monkeypatch):
-    seen = []
-    real = engine._run_split
-
-    def spy(stack, todo):
-        seen.append(len(todo))
-        return real(stack, todo)
-
-    monkeypatch.setattr(engine, "_run_split", spy)
-    one = engine.audit([FIXTURES / "studios-dk"], jobs=1)
-    assert seen == []
-    two = engine.audit([FIXTURES / "studios-dk"], jobs=2)
-    assert seen and seen[0] >= engine.SPLIT_MIN_RULES
-    assert _comparable(one.findings) == _comparable(two.findings)
 
 
 # -- streamed JSON ------------------------------------------------------------------------------
