@@ -189,7 +189,7 @@ class _Unit:
 
     findings: list[Finding]
     suppressed: list[Finding]
-    files: dict[str, tuple[str, str, bool, int]]  # rel -> (kind, text, template, mode)
+    files: dict[str, tuple[str, bytes, bool, int]]  # rel -> (kind, zlib-compressed UTF-8 text, template, mode)
     secrets: set[str]
     stack: Stack | None = None  # the real Stack, when audited in this process
 
@@ -211,7 +211,12 @@ def _audit_unit(paths: list[Path], root: Path, policy: Policy, select: list[str]
     result.findings.extend(dataclasses.replace(m, message=red(m.message)) for m in meta
                            if selected is None or m.rule in selected)
     filter_findings(result, policy)
-    files = {} if keep_stack else {rel: (sf.kind, sf.text, sf.template, sf.mode) for rel, sf in stack.files.items()}
+    files = {}
+    if not keep_stack:  # the texts travel (and stay in the parent) compressed: see LightDocument
+        import zlib
+
+        files = {rel: (sf.kind, zlib.compress(sf.text.encode("utf-8"), 1), sf.template, sf.mode)
+                 for rel, sf in stack.files.items()}
     return _Unit(result.findings, result.suppressed, files, set(red._values), stack if keep_stack else None)
 
 
@@ -224,17 +229,53 @@ _LINE_BREAK = "\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]"
 
 
 class LightDocument(Document):
-    """A Document for a file a pool worker parsed: reports need only its text and single lines
-    (fingerprints, snippets). ``line_text`` finds a line through an index of line starts and ends
-    (16 bytes a line) instead of ``text.splitlines()`` (a string object a line): a 1000-stack
-    monorepo's 1.4 million lines would otherwise cost ~100 MB in the parent. Same lines (tested)."""
+    """A Document for a file a pool worker parsed, held compressed: reports of a monorepo need its
+    text only for a few lines (fingerprints, HTML snippets) and a fix for the files it edits. The
+    text is kept zlib-compressed (a 1000-stack monorepo's 71 MB of text take ~10 MB) and unpacked on
+    demand; the last few unpacked files are cached with their line index, and findings come sorted
+    by file, so each file is unpacked about once per report. ``line_text`` answers from an index of
+    line starts and ends instead of ``text.splitlines()``. Same text, same lines (tested)."""
+
+    @property
+    def text(self) -> str:
+        return _unpacked(self)[0]
+
+    @text.setter
+    def text(self, value: str | bytes) -> None:
+        import zlib
+
+        self.__dict__["_packed"] = value if isinstance(value, bytes) else zlib.compress(value.encode("utf-8"), 1)
+
+    @property
+    def lines(self) -> list[str]:
+        entry = _unpacked(self)
+        if entry[2] is None:
+            entry[2] = entry[0].splitlines()
+        return entry[2]
 
     def line_text(self, line: int) -> str:
-        index = self.__dict__.get("_index")
-        if index is None:
-            index = self.__dict__["_index"] = _line_index(self.text)
-        starts, ends = index
-        return self.text[starts[line - 1]:ends[line - 1]] if 0 < line <= len(starts) else ""
+        entry = _unpacked(self)
+        if entry[1] is None:
+            entry[1] = _line_index(entry[0])
+        starts, ends = entry[1]
+        return entry[0][starts[line - 1]:ends[line - 1]] if 0 < line <= len(starts) else ""
+
+
+_UNPACKED: dict[int, list] = {}  # id(doc) -> [text, line index, lines, doc]; the most recent few
+_UNPACKED_MAX = 8
+
+
+def _unpacked(doc: LightDocument) -> list:
+    entry = _UNPACKED.get(id(doc))
+    if entry is not None and entry[3] is doc:
+        return entry
+    import zlib
+
+    entry = [zlib.decompress(doc.__dict__["_packed"]).decode("utf-8"), None, None, doc]
+    if len(_UNPACKED) >= _UNPACKED_MAX:
+        _UNPACKED.pop(next(iter(_UNPACKED)))
+    _UNPACKED[id(doc)] = entry
+    return entry
 
 
 def _line_index(text: str):

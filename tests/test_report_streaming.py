@@ -95,11 +95,13 @@ def test_report_to_file_is_streamed_and_atomic(tmp_path, monkeypatch):
 
 @settings(max_examples=1500, deadline=None)
 @given(st.text(alphabet="ab \t\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029é"))
-def test_light_document_lines_are_splitlines(text):
+def test_light_document_text_and_lines_are_the_files(text):
     from scanner.engine import LightDocument
     from scanner.parsers.base import Document
 
     light, full = LightDocument("f", text), Document("f", text)
+    assert isinstance(light.__dict__["_packed"], bytes) and "text" not in light.__dict__  # held compressed
+    assert light.text == text and light.lines == text.splitlines()
     n = len(text.splitlines())
     assert [light.line_text(i) for i in range(-1, n + 3)] == [full.line_text(i) for i in range(-1, n + 3)]
 
@@ -155,3 +157,15 @@ def test_overlapping_paths_still_give_each_finding_once(tmp_path):
     assert len(keys) == len(set(keys))
     single = engine.audit([tmp_path, extra], jobs=1)
     assert [(f.rule, f.location, f.message) for f in single.findings] == keys
+
+
+def test_light_documents_interleaved_beyond_the_unpacked_cache():
+    from scanner.engine import _UNPACKED_MAX, LightDocument
+
+    texts = [f"doc {i}\nline two of {i}\n" * (i + 1) for i in range(_UNPACKED_MAX * 3)]
+    docs = [LightDocument(f"f{i}", t) for i, t in enumerate(texts)]
+    for _ in range(2):
+        for i in list(range(len(docs))) + list(reversed(range(len(docs)))):
+            assert docs[i].text == texts[i]
+            assert docs[i].line_text(2) == f"line two of {i}"
+            assert docs[i].lines == texts[i].splitlines()

@@ -122,7 +122,7 @@ def write_json(result, out, threshold: Severity = Severity.LOW, *, when=None, la
 
 
 PARALLEL_MIN_FINDINGS = 20000  # below this, forking costs more than it saves
-_SLICE = 4000
+_SLICE = 500  # small results: the parent holds few of them at a time (memory)
 _SHARED: tuple | None = None  # (result, findings), inherited by the forked renderers
 
 
