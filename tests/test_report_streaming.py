@@ -169,3 +169,23 @@ def test_light_documents_interleaved_beyond_the_unpacked_cache():
             assert docs[i].text == texts[i]
             assert docs[i].line_text(2) == f"line two of {i}"
             assert docs[i].lines == texts[i].splitlines()
+
+
+def _render_in_daemon(_):
+    from scanner.report import json_report
+
+    json_report.PARALLEL_MIN_FINDINGS = 10
+    result = engine.audit([FIXTURES / "studios-dk"], jobs=1)
+    buf = io.StringIO()
+    write_json(result, buf, when=datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc))
+    return buf.getvalue()
+
+
+def test_a_daemonic_process_renders_serially(monkeypatch):
+    """Inside a pool worker (daemonic: it may not fork children) the report is rendered in-process."""
+    import multiprocessing as mp
+
+    monkeypatch.setenv("DKSCAN_JOBS", "2")
+    with mp.get_context("fork").Pool(1) as pool:
+        text = pool.map(_render_in_daemon, [0])[0]
+    assert json.loads(text)["counts"]["findings"] > 100

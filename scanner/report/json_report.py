@@ -137,15 +137,20 @@ def _items(result, findings):
     findings are rendered by forked processes, a slice each (one per core), and written here in
     order as they come: the same text, in less time."""
     global _SHARED
+    import os
+
     from ..engine import default_jobs
 
-    jobs = default_jobs()
-    if jobs > 1 and len(findings) >= PARALLEL_MIN_FINDINGS and hasattr(__import__("os"), "fork"):
+    parallel = default_jobs() > 1 and len(findings) >= PARALLEL_MIN_FINDINGS and hasattr(os, "fork")
+    if parallel:
         import multiprocessing as mp
 
+        # a daemonic process (say, a pool worker of a program embedding dkscan) may not have children
+        parallel = not mp.current_process().daemon
+    if parallel:
         _SHARED = (result, findings)
         try:
-            with mp.get_context("fork").Pool(min(jobs, 8)) as pool:
+            with mp.get_context("fork").Pool(min(default_jobs(), 8)) as pool:
                 yield from pool.imap(_slice_text, range(0, len(findings), _SLICE))
         finally:
             _SHARED = None
