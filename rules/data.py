@@ -27,6 +27,7 @@ from scanner.secretcheck import (
     secret_values,
     value_dotenvs,
 )
+from scanner.parsers.base import LINE_BREAK
 from scanner.parsers.yamlnodes import YMap, YScalar, YSeq
 from scanner.secrets import is_reference, is_secret_key, url_password
 
@@ -445,7 +446,6 @@ def _token_matches(stack, kinds):
     return [m for m in hit_[1] if m[0].kind in kinds]
 
 
-_NEWLINE = re.compile("\n")
 
 
 def _all_token_matches(stack):
@@ -457,7 +457,8 @@ def _all_token_matches(stack):
         if not text:
             continue
         starts = [0]
-        starts.extend(m.end() for m in _NEWLINE.finditer(text))  # a C loop, not one per character
+        # line numbers as Document.lines counts them (``splitlines``: a lone CR ends a line too)
+        starts.extend(m.end() for m in LINE_BREAK.finditer(text))  # a C loop, not one per character
 
         def at(offset: int) -> tuple[int, int]:
             idx = bisect.bisect_right(starts, offset) - 1

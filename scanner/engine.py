@@ -224,8 +224,6 @@ def _unit_worker(args):
     return _audit_unit(*args, keep_stack=False)
 
 
-# str.splitlines() line boundaries
-_LINE_BREAK = "\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]"
 
 
 class LightDocument(Document):
@@ -279,14 +277,15 @@ def _unpacked(doc: LightDocument) -> list:
 
 
 def _line_index(text: str):
-    import re
     from array import array
+
+    from .parsers.base import LINE_BREAK
 
     starts, ends = array("q"), array("q")
     if not text:
         return starts, ends
     starts.append(0)
-    for m in re.finditer(_LINE_BREAK, text):
+    for m in LINE_BREAK.finditer(text):
         ends.append(m.start())
         starts.append(m.end())
     ends.append(len(text))

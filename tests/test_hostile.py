@@ -142,3 +142,18 @@ def test_directory_of_20000_files(tmp_path):
     result, took = run_bounded([d], 60)
     assert len(result.stack.files) == 201
     assert not problems(result, "OPS082")
+
+
+def test_lone_carriage_returns_do_not_break_token_positions(tmp_path):
+    """Found by hypothesis: a file whose lines end in CR CR LF (a CRLF file converted twice) made
+    DATA009 index its line starts by LF while numbering lines as ``splitlines`` does (a CR ends a
+    line too): IndexError, an OPS082. Offsets and line numbers now use the same boundaries."""
+    src = (Path(__file__).resolve().parent.parent / "fixtures" / "rules" / "DATA009" / "bad" / "nginx.conf").read_bytes()
+    (tmp_path / "nginx.conf").write_bytes(src.replace(b"\n", b"\r\r\n"))
+    result = audit([tmp_path], jobs=1)
+    assert not [f for f in result.findings if f.rule == "OPS082"]
+    hits = [f for f in result.findings if f.rule == "DATA009"]
+    assert hits
+    doc = result.stack.files["nginx.conf"].doc
+    for f in hits:  # each finding's line is the line that holds the token
+        assert "ghp_" in doc.line_text(f.location.start_line) or "key" in doc.line_text(f.location.start_line).lower()

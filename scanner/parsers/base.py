@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 
+# The line boundaries of ``str.splitlines()``, which numbers a Document's lines: offsets and line
+# numbers computed with this pattern agree with ``Document.lines``.
+LINE_BREAK = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
 @dataclass(repr=False, frozen=True)
 class ParseError:
     """A parse error at a position of a file."""
