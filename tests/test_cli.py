@@ -142,3 +142,43 @@ def test_rules_and_explain():
 def test_version():
     r = run("--version")
     assert r.returncode == 0 and "dkscan" in r.stdout
+
+
+# -- the process entry point: no interpreter teardown, nothing lost -------------------------------
+
+def test_entry_flushes_everything_it_printed():
+    """`entry` ends the process with os._exit after flushing: a large report on a pipe arrives
+    whole, and the exit status is the audit's."""
+    r = run("audit", str(ROOT / "fixtures" / "studios-dk"), "--format", "json")
+    assert r.returncode == 1
+    doc = json.loads(r.stdout)
+    assert doc["counts"]["findings"] == len(doc["findings"]) > 100
+    r = run("audit", str(ROOT / "fixtures" / "studios-dk"), "--format", "sarif")
+    assert r.returncode == 1 and json.loads(r.stdout)["version"] == "2.1.0"
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.startswith("dkscan, version ")
+
+
+def test_entry_exit_codes_and_messages(tmp_path):
+    r = run("audit", str(tmp_path / "missing"))
+    assert r.returncode == 3 and "cannot read" in r.stderr
+    r = run("audit", "--format", "nope", str(tmp_path))
+    assert r.returncode == 2 and "Invalid value" in r.stderr
+
+
+def test_entry_on_a_closed_pipe_exits_quietly():
+    """`dkscan audit ... | head -1`: the reader goes away early; no traceback, a failing status."""
+    p = subprocess.Popen([sys.executable, "-m", "scanner.cli", "audit", str(ROOT / "fixtures" / "studios-dk"),
+                          "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    p.stdout.read(10)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(60) != 0
+    assert "Traceback" not in err
+
+
+def test_entry_is_the_console_script():
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["dkscan"] == "scanner.cli:entry"
