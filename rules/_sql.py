@@ -343,11 +343,13 @@ def _scan(text: str, base: int, out: list, depth: int) -> None:
         toks = list(parser.scan(text))
     except Exception:  # noqa: BLE001 - unterminated literal: nothing to report from here
         return
+    # one comprehension for every token (thousands in a script), then the few dollar-quoted bodies
+    out.extend([(base + s, base + end + 1, name, text[s:end + 1]) for s, end, name, _kind in toks])
+    if depth >= 3:
+        return
     for s, end, name, _kind in toks:
-        e = end + 1
-        piece = text[s:e]
-        out.append((base + s, base + e, name, piece))
-        if name == "SCONST" and piece.startswith("$") and depth < 3:
+        if name == "SCONST" and text.startswith("$", s):
+            piece = text[s:end + 1]
             m = _DOLLAR.match(piece)
             if m and len(piece) >= 2 * len(m.group(0)):
                 inner = piece[len(m.group(0)) : len(piece) - len(m.group(0))]
