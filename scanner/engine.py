@@ -13,7 +13,7 @@ from typing import Iterable
 
 from .config import Policy
 from .model import Finding, Location, Rule, Severity
-from .parsers.base import Document
+from .parsers.base import LINE_BREAK, Document
 from .registry import load_rules
 from .secrets import Redactor, is_secret_key, url_password
 from .stack import Stack, build_stack
@@ -210,6 +210,7 @@ def _audit_unit(paths: list[Path], root: Path, policy: Policy, select: list[str]
     meta = suppress.apply(result, stack, enabled=inline, selected=selected)
     result.findings.extend(dataclasses.replace(m, message=red(m.message)) for m in meta
                            if selected is None or m.rule in selected)
+    result.findings = _dedupe(result.findings)  # the unit's findings, each once (audit merges units)
     filter_findings(result, policy)
     files = {}
     if not keep_stack:  # the texts travel (and stay in the parent) compressed: see LightDocument
@@ -222,8 +223,6 @@ def _audit_unit(paths: list[Path], root: Path, policy: Policy, select: list[str]
 
 def _unit_worker(args):
     return _audit_unit(*args, keep_stack=False)
-
-
 
 
 class LightDocument(Document):
@@ -278,8 +277,6 @@ def _unpacked(doc: LightDocument) -> list:
 
 def _line_index(text: str):
     from array import array
-
-    from .parsers.base import LINE_BREAK
 
     starts, ends = array("q"), array("q")
     if not text:
