@@ -65,6 +65,16 @@ def _memo(node, key: str, compute):
     return cache[key]
 
 
+def once(seen: set, node) -> bool:
+    """True the first time ``node``'s directive is seen (a directive reached through several
+    configurations or includes is reported once)."""
+    key = id(node.d) if node.d is not None else id(node)
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
+
+
 def is_level(node) -> bool:
     return node.d is None or node.name in LEVEL_NAMES
 

@@ -45,6 +45,7 @@ from ._nginx import (
     lost_headers,
     node_loc,
     nginx_version,
+    once,
     opaque,
     own_add_headers,
     parent_level,
@@ -83,14 +84,6 @@ def _servers(cfg, http_only: bool = False) -> list:
                 continue
         out.append(s)
     return out
-
-
-def _once(seen: set, node) -> bool:
-    key = id(node.d) if node.d is not None else id(node)
-    if key in seen:
-        return False
-    seen.add(key)
-    return True
 
 
 def _profile(stack) -> str:
@@ -448,7 +441,7 @@ def tls_legacy_protocol(stack):
     for cfg in stack.nginx_configs:
         for n in cfg.nodes("ssl_protocols"):
             legacy = [a for a in n.args if a.lower() in {p.lower() for p in LEGACY_PROTOCOLS}]
-            if not legacy or not _once(seen, n):
+            if not legacy or not once(seen, n):
                 continue
             edit = replace_args_edit(stack, n, target)
             fix = Fix(f"set `ssl_protocols {target}`", (edit,)) if edit else None
@@ -561,7 +554,7 @@ def tls_weak_cipher(stack):
     seen: set = set()
     for cfg in stack.nginx_configs:
         for n in cfg.nodes("ssl_ciphers"):
-            if not n.args or not _once(seen, n):
+            if not n.args or not once(seen, n):
                 continue
             if not _has_tls12(_protocols_at(stack, cfg, n)):
                 continue
@@ -622,7 +615,7 @@ def tls_cipher_not_intermediate(stack):
                 if not _has_tls12(protos) or (d is None and opaque(stack, cfg, server, ("ssl_protocols",))):
                     continue
                 if d is not None:
-                    if not _once(seen, d):
+                    if not once(seen, d):
                         continue
                     edit = replace_args_edit(stack, d, "TLSv1.3")
                     yield hit(nloc(d), "tls.profile modern: TLSv1.2 is enabled, Mozilla modern 6.0 is TLSv1.3 only",
@@ -633,7 +626,7 @@ def tls_cipher_not_intermediate(stack):
                               fix=Fix("add `ssl_protocols TLSv1.3;`", (edit,)) if edit else None, snippet_key="modern-tls12")
             continue
         for n in cfg.nodes("ssl_ciphers"):
-            if not n.args or not _once(seen, n):
+            if not n.args or not once(seen, n):
                 continue
             if not _has_tls12(_protocols_at(stack, cfg, n)):
                 continue
@@ -697,7 +690,7 @@ def tls_prefer_server_ciphers(stack):
     seen: set = set()
     for cfg in stack.nginx_configs:
         for n in cfg.nodes("ssl_prefer_server_ciphers"):
-            if not n.args or n.args[0].lower() != "on" or not _once(seen, n):
+            if not n.args or n.args[0].lower() != "on" or not once(seen, n):
                 continue
             level = n.parent
             protos = _protocols_at(stack, cfg, n)
@@ -754,7 +747,7 @@ def tls_session_cache_missing(stack):
             if eff is not None and any(a.startswith("shared:") for a in eff.args):
                 continue
             if eff is not None:
-                if not _once(seen, eff):
+                if not once(seen, eff):
                     continue
                 edit = replace_args_edit(stack, eff, "shared:MozSSL:10m")
                 yield hit(nloc(eff), f"ssl_session_cache {' '.join(eff.args)}: no cache shared between workers, TLSv1.2 clients repeat full handshakes",
@@ -984,14 +977,14 @@ def tls_cert_not_provided(stack):
                 continue
             if not cert or not key:
                 missing = "ssl_certificate" if not cert else "ssl_certificate_key"
-                if _once(seen, server):
+                if once(seen, server):
                     yield hit(node_loc(cfg, server), f"TLS server without {missing}: nginx refuses to start",
                               snippet_key=f"{missing}-missing")
                 continue
             if mounts is None:
                 continue
             for d in cert + key:
-                if not d.args or not _once(seen, d):
+                if not d.args or not once(seen, d):
                     continue
                 path = d.args[0]
                 if "$" in path or path.startswith(("data:", "engine:", "store:")):
@@ -1155,7 +1148,7 @@ def hsts_weak(stack):
     seen: set = set()
     for cfg in stack.nginx_configs:
         for n, value, idx in _header_directives(cfg, "strict-transport-security"):
-            if not _once(seen, n):
+            if not once(seen, n):
                 continue
             age = _max_age(value)
             if age is not None and age >= minimum:
@@ -1205,7 +1198,7 @@ def header_without_always(stack):
     seen: set = set()
     for cfg in stack.nginx_configs:
         for n in cfg.nodes("add_header"):
-            if len(n.args) != 2 or n.args[0].lower() not in ALWAYS_HEADERS or n.args[1] == "" or not _once(seen, n):
+            if len(n.args) != 2 or n.args[0].lower() not in ALWAYS_HEADERS or n.args[1] == "" or not once(seen, n):
                 continue
             edit = insert_before_terminator_edit(stack, n, " always")
             yield hit(nloc(n), f"add_header {n.args[0]} without `always`: error responses (4xx, 5xx) are sent without it",
@@ -1277,7 +1270,7 @@ def security_header_dropped(stack):
                 continue
             if any(a.name in ("stream", "mail") for a in lvl.ancestors()):
                 continue
-            if _is_preflight_if(lvl) or not _once(seen, lvl):
+            if _is_preflight_if(lvl) or not once(seen, lvl):
                 continue
             lost = lost_headers(lvl)
             if not lost:
@@ -1477,7 +1470,7 @@ def referrer_policy_unsafe(stack):
         for n, value, idx in _header_directives(cfg, "referrer-policy"):
             toks = [t.strip().lower() for t in value.strip("\"'").split(",")]
             valid = [t for t in toks if t in _REFERRER_TOKENS]
-            if not valid or valid[-1] not in ("unsafe-url", "no-referrer-when-downgrade") or not _once(seen, n):
+            if not valid or valid[-1] not in ("unsafe-url", "no-referrer-when-downgrade") or not once(seen, n):
                 continue
             fix = None
             if n.name == "add_header":
@@ -1531,7 +1524,7 @@ def deprecated_security_header(stack):
                 v = value.strip().strip("\"'")
                 if name == "x-xss-protection" and v.startswith("0"):
                     continue
-                if not _once(seen, n):
+                if not once(seen, n):
                     continue
                 fix = None
                 if name == "x-xss-protection":
@@ -1622,7 +1615,7 @@ def server_tokens_on(stack):
     reported: set = set()
     for cfg in stack.nginx_configs:
         for n in cfg.nodes("server_tokens"):
-            if not n.args or n.args[0].lower() not in ("on", "build") or not _once(reported, n):
+            if not n.args or n.args[0].lower() not in ("on", "build") or not once(reported, n):
                 continue
             edit = replace_args_edit(stack, n, "off")
             yield hit(nloc(n), f"server_tokens {n.args[0]}: nginx version shown in headers and error pages",
@@ -1631,7 +1624,7 @@ def server_tokens_on(stack):
             if server.effective("server_tokens") is not None or opaque(stack, cfg, server, ("server_tokens",)):
                 continue
             anchor = cfg.http if cfg.http.d is not None else server
-            if not _once(reported, anchor):
+            if not once(reported, anchor):
                 continue
             edit = insert_into_block_edit(stack, cfg, anchor, ["server_tokens off;"])
             yield hit(node_loc(cfg, anchor), "server_tokens is not set: nginx defaults to `on` and shows its version in headers and error pages",
@@ -1673,7 +1666,7 @@ def add_header_bad_arguments(stack):
         for n in cfg.nodes("add_header"):
             args = n.args
             bad = len(args) < 2 or (len(args) >= 3 and (args[2].lower() != "always" or len(args) > 3))
-            if not bad or not _once(seen, n):
+            if not bad or not once(seen, n):
                 continue
             fix = None
             if len(args) >= 3:
@@ -1742,7 +1735,7 @@ def no_store_missing_on_auth(stack):
     for cfg in stack.nginx_configs:
         for server in _http_servers(cfg):
             for loc in walk_blocks(server, "location"):
-                if not is_auth_location(stack, loc) or not _serves_content(loc) or opaque(stack, cfg, loc, HEADER_DIRECTIVES) or not _once(seen, loc):
+                if not is_auth_location(stack, loc) or not _serves_content(loc) or opaque(stack, cfg, loc, HEADER_DIRECTIVES) or not once(seen, loc):
                     continue
                 hs = effective_headers(loc)
                 if any("no-store" in h.value.lower() for h in hs.get("cache-control", [])):
@@ -1893,7 +1886,7 @@ def rate_limit_above_policy(stack):
                 if not rates:
                     continue
                 best, zone = min(rates, key=lambda t: t[0])
-                if best <= rate or not _once(seen, zone.node):
+                if best <= rate or not once(seen, zone.node):
                     continue
                 yield hit(nloc(zone.node), f"zone {zone.name} allows {_rate_text(best)} per client IP, above gateway.rate_general {rate:g} r/s",
                           snippet_key=f"rate-above:{zone.name}")
@@ -1934,7 +1927,7 @@ def auth_rate_limit_missing(stack):
     for cfg in stack.nginx_configs:
         for server in _http_servers(cfg):
             for loc in _limit_locations(server):
-                if not is_auth_location(stack, loc) or not _serves_content(loc) or not _once(seen, loc):
+                if not is_auth_location(stack, loc) or not _serves_content(loc) or not once(seen, loc):
                     continue
                 rates = _per_ip_rates(stack, cfg, loc)
                 if not rates and opaque(stack, cfg, loc, ("limit_req",)):
@@ -2047,7 +2040,7 @@ def conn_limit_above_policy(stack):
     seen: set = set()
     for cfg in stack.nginx_configs:
         for d in cfg.nodes("limit_conn"):
-            if len(d.args) < 2 or not d.args[1].isdigit() or not _once(seen, d):
+            if len(d.args) < 2 or not d.args[1].isdigit() or not once(seen, d):
                 continue
             z = zone_for(stack, cfg, d)
             if z is None or not is_per_ip_key(z.key) or int(d.args[1]) <= limit:
@@ -2090,7 +2083,7 @@ def limit_zone_undefined(stack):
     for cfg in stack.nginx_configs:
         for d in cfg.nodes("limit_req", "limit_conn"):
             name = limit_req_zone_name(d) if d.name == "limit_req" else (d.args[0] if d.args else None)
-            if not name or "$" in name or not _once(seen, d):
+            if not name or "$" in name or not once(seen, d):
                 continue
             if zone_for(stack, cfg, d) is not None:
                 continue
@@ -2139,7 +2132,7 @@ def limit_zone_unused(stack):
             used_cache[key] = used
         used = used_cache[key]
         for n in cfg.nodes("limit_req_zone", "limit_conn_zone"):
-            if id(n.d) in used or not _once(seen, n):
+            if id(n.d) in used or not once(seen, n):
                 continue
             zname = next((a[5:].split(":", 1)[0] for a in n.args if a.startswith("zone=")), "?")
             use = "limit_req" if n.name == "limit_req_zone" else "limit_conn"
@@ -2190,7 +2183,7 @@ def body_size_unlimited(stack):
     seen: set = set()
     for cfg in stack.nginx_configs:
         for n in cfg.nodes("client_max_body_size"):
-            if not n.args or size_bytes(n.args[0]) != 0 or not _once(seen, n):
+            if not n.args or size_bytes(n.args[0]) != 0 or not once(seen, n):
                 continue
             level = n.parent
             governed = [l for l in _body_levels(level) if l.effective("client_max_body_size") is n and is_proxied(l)]
@@ -2241,7 +2234,7 @@ def large_body_outside_uploads(stack):
             if not n.args:
                 continue
             size = size_bytes(n.args[0])
-            if not size or size <= default_max or not _once(seen, n):
+            if not size or size <= default_max or not once(seen, n):
                 continue
             level = n.parent
             loc = level if level.name == "location" else next((a for a in level.ancestors() if a.name == "location"), None) if level.name == "if" else None

@@ -20,6 +20,7 @@ from ._nginx import (
     insert_into_block_edit,
     is_level,
     node_loc,
+    once,
     parent_level,
     pass_host,
     replace_args_edit,
@@ -378,7 +379,7 @@ def upstream_keepalive_missing(stack):
             lacking = [(l, not _http11(l), not _connection_ok(cfg, l)) for l in locs]
             lacking = [t for t in lacking if t[1] or t[2]]
             if up.child("keepalive") is None:
-                if not _once(seen, up):
+                if not once(seen, up):
                     continue
                 edits = [add_to_level_edit(stack, cfg, up, "server", ["keepalive 32;"])]
                 loc_edits = [_location_edits(stack, cfg, l, v, c) for l, v, c in lacking]
@@ -391,7 +392,7 @@ def upstream_keepalive_missing(stack):
                           fix=fix, snippet_key=f"keepalive:{name}")
                 continue
             for l, v, c in lacking:
-                if not _once(seen, l):
+                if not once(seen, l):
                     continue
                 missing = " and ".join(x for x, b in (("proxy_http_version 1.1", v), ('proxy_set_header Connection ""', c)) if b)
                 edits = _location_edits(stack, cfg, l, v, c)
@@ -405,12 +406,4 @@ def _dedupe_edits(edits: list) -> list:
         if all(e != x for x in out):
             out.append(e)
     return out
-
-
-def _once(seen: set, node) -> bool:
-    key = id(node.d) if node.d is not None else id(node)
-    if key in seen:
-        return False
-    seen.add(key)
-    return True
 
