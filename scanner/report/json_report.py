@@ -126,10 +126,14 @@ _SLICE = 500  # small results: the parent holds few of them at a time (memory)
 _SHARED: tuple | None = None  # (result, findings), inherited by the forked renderers
 
 
+def _item_text(result, findings, i: int) -> str:
+    """Finding ``i`` of a findings list as its JSON text, with the separator before it."""
+    return ("\n    " if i == 0 else ",\n    ") + dumps(finding_dict(result, findings[i]), 2)
+
+
 def _slice_text(start: int) -> str:
     result, findings = _SHARED
-    return "".join(("\n    " if i == 0 else ",\n    ") + dumps(finding_dict(result, findings[i]), 2)
-                   for i in range(start, min(start + _SLICE, len(findings))))
+    return "".join(_item_text(result, findings, i) for i in range(start, min(start + _SLICE, len(findings))))
 
 
 def _items(result, findings):
@@ -155,8 +159,8 @@ def _items(result, findings):
         finally:
             _SHARED = None
         return
-    for i, f in enumerate(findings):
-        yield ("\n    " if i == 0 else ",\n    ") + dumps(finding_dict(result, f), 2)
+    for i in range(len(findings)):
+        yield _item_text(result, findings, i)
 
 
 _str = json.encoder.encode_basestring  # the C escaper json.dumps(ensure_ascii=False) uses
@@ -164,8 +168,8 @@ _str = json.encoder.encode_basestring  # the C escaper json.dumps(ensure_ascii=F
 
 def dumps(obj, level: int = 0) -> str:
     """``json.dumps(obj, indent=2, ensure_ascii=False)`` for JSON-shaped data (dict with str keys,
-    list/tuple, str, int, float, bool, None), as if ``obj`` sat ``level`` levels deep; several
-    times faster than the standard library's pure-Python indenting encoder."""
+    list/tuple, str, int, float, bool, None), as if ``obj`` sat ``level`` levels deep; about twice
+    as fast as the standard library's pure-Python indenting encoder."""
     parts: list[str] = []
     _emit(obj, level, parts.append)
     return "".join(parts)
