@@ -106,20 +106,26 @@ def test_light_document_text_and_lines_are_the_files(text):
     assert [light.line_text(i) for i in range(-1, n + 3)] == [full.line_text(i) for i in range(-1, n + 3)]
 
 
-def test_monorepo_fingerprints_do_not_split_whole_files(tmp_path):
-    """In a pooled audit the parent's documents answer line_text without holding every line."""
-    from scanner.engine import LightDocument
+def test_monorepo_texts_stay_compressed_in_the_parent(tmp_path):
+    """In a pooled audit the parent's documents hold their text compressed; a report that reads
+    every file (HTML snippets) keeps only a few of them unpacked at a time."""
+    from scanner.engine import _UNPACKED, _UNPACKED_MAX, LightDocument
 
-    for i in range(engine.PARALLEL_MIN_UNITS):
+    for i in range(max(engine.PARALLEL_MIN_UNITS, _UNPACKED_MAX + 4)):
         d = tmp_path / f"s{i}"
         d.mkdir()
         (d / "docker-compose.yml").write_text(f"services:\n  app{i}:\n    image: nginx:latest\n    privileged: true\n")
     result = engine.audit([tmp_path], jobs=2)
     docs = [sf.doc for sf in result.stack.files.values()]
-    assert docs and all(isinstance(d, LightDocument) for d in docs)
-    write_json(result, io.StringIO())
-    assert all("_lines" not in d.__dict__ for d in docs)
-    assert result.findings
+    assert len(docs) > _UNPACKED_MAX
+    assert all(isinstance(d, LightDocument) and isinstance(d.__dict__["_packed"], bytes) for d in docs)
+    assert all("text" not in d.__dict__ and "_lines" not in d.__dict__ for d in docs)
+    from scanner.report import render
+
+    _UNPACKED.clear()
+    html = render("html", result)  # a snippet per finding: every file's lines are read
+    assert result.findings and "privileged" in html
+    assert 0 < len(_UNPACKED) <= _UNPACKED_MAX
 
 
 def test_parallel_json_rendering_gives_the_same_bytes(monkeypatch):
