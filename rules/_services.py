@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 
 from scanner.model import Location
 
+from ._util import svc_loc
+
 __all__ = [
     "unauthenticated_reason",
     "unauthenticated_port_reason",
@@ -494,8 +496,6 @@ def redis_auth_problem(stack, svc) -> tuple[str, Location] | None:
 
 
 def _redis_auth_problem(stack, svc) -> tuple[str, Location] | None:
-    from rules._util import svc_loc
-
     cfg = redis_config(stack, svc)
     if cfg.conf_unknown:
         return None

@@ -10,6 +10,7 @@ from scanner.registry import rule
 from ._util import env_loc, nloc
 from .gateway_proxy import (_vname, enclosing, fix_of, insert_in_block, levels, location_modifier, memo, pcre_to_py,
                             protected, server_public)
+from .perimeter_nginx import admin_exposed_locations
 
 _ORIGIN_KEY = re.compile(r"^CORS_\w*ORIGIN", re.I)
 _CRED_KEY = re.compile(r"^(CORS_\w*CREDENTIALS|\w*_ALLOW_CREDENTIALS|\w*CORS\w*CREDENTIALS)$", re.I)
@@ -284,8 +285,6 @@ def internal_endpoint_public(stack):
     CWE-200; OWASP API Security Top 10 2023, API8 (security misconfiguration).
     """
     try:
-        from .perimeter_nginx import admin_exposed_locations
-
         skip = admin_exposed_locations(stack)
     except Exception:  # noqa: BLE001
         skip = set()

@@ -14,6 +14,7 @@ import re
 from scanner.model import Edit, Fix, Location, hit
 from scanner.parsers.yamlnodes import YMap, YNode, YScalar, YSeq
 from scanner.registry import rule
+from scanner.secretcheck import provider_token
 from scanner.secrets import is_reference, is_secret_key, url_password
 
 from ._util import LazyRe, svc_loc, yloc
@@ -1211,10 +1212,6 @@ def secret_file_name(path: str) -> bool:
 def _provider_token(value: str):
     """DATA009's provider-token match for a value (``scanner.secretcheck``, owned by the DATA rules):
     the provider's name, or None; None too when that module is absent."""
-    try:
-        from scanner.secretcheck import provider_token
-    except ImportError:
-        return None
     try:
         return provider_token(value)
     except Exception:  # noqa: BLE001

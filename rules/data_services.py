@@ -12,6 +12,7 @@ from scanner.registry import rule
 from ._services import (
     service_env,
     _env_var,
+    _memo,
     _nats_blocks,
     _nats_get,
     command_append_edit,
@@ -169,8 +170,6 @@ def _refs_service(stack, value: str, svc, near=None) -> bool:
 
 def env_targets(stack, app) -> dict:
     """KEY -> the service its value names (as seen from ``app``), for ``app``'s environment."""
-    from ._services import _memo
-
     def compute():
         out = {}
         for key, (value, _p, _l) in service_env(stack, app).items():

@@ -39,6 +39,7 @@ from ._nginx import (
     is_proxied,
     is_tls_server,
     is_upload_location,
+    limit_req_zone_name,
     limit_zones,
     listen_specs,
     location_match,
@@ -2077,8 +2078,6 @@ def limit_zone_undefined(stack):
     ## References
     nginx ngx_http_limit_req_module and ngx_http_limit_conn_module documentation.
     """
-    from ._nginx import limit_req_zone_name
-
     seen: set = set()
     for cfg in stack.nginx_configs:
         for d in cfg.nodes("limit_req", "limit_conn"):

@@ -7,8 +7,8 @@ import re
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 
-from ._services import command_flag_edit_remove, is_nats_included, nats_included_docs, prometheus_web_config, \
-    resolve_host, service_aliases
+from ._services import _memo, command_flag_edit_remove, image_base, is_nats_included, nats_included_docs, nats_monitor_ports, \
+    prometheus_web_config, resolve_host, service_aliases
 from ._util import LazyRe, svc_loc, yloc
 
 
@@ -113,8 +113,6 @@ _TEMPLATE_ENV = re.compile(r"^\.?(env|dotenv)([.\-_](example|sample|template|dis
 def _templates(stack, directory: str) -> list:
     """Env templates in ``directory`` (``env.example``, ``.env.sample``, ``example.env`` ...), parsed."""
     import posixpath
-
-    from ._services import _memo
 
     def compute():
         from scanner.parsers import dotenv
@@ -554,8 +552,6 @@ KNOWN_PORTS = {
 def _service_ports(stack, svc) -> set[int] | None:
     """Ports a service listens on when that is known with confidence (a known image, or its compose
     ``expose``/``ports`` plus a local Dockerfile's EXPOSE), else None."""
-    from ._services import image_base
-
     base, _tag = image_base(svc)
     known = KNOWN_PORTS.get(base)
     if known is None and svc.role in ("postgres", "redis", "minio", "nats", "prometheus"):
@@ -567,8 +563,6 @@ def _service_ports(stack, svc) -> set[int] | None:
     for p in svc.ports:
         ports.update(p.container_ports)
     if svc.role == "nats":
-        from ._services import nats_monitor_ports
-
         ports |= nats_monitor_ports(stack, svc)
     if svc.role == "prometheus":
         ports.add(_prometheus_port(svc))

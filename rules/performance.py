@@ -15,6 +15,7 @@ from scanner.registry import rule
 
 from ._services import service_env, command_append_edit, is_server, redis_config, resolve_host
 from ._util import svc_loc
+from .data_services import _redis_users, env_targets
 
 POOL_KEYS = ("DATABASE_POOL_SIZE", "DATABASE_POOL_MAX", "DB_POOL_SIZE", "DB_POOL_MAX", "DB_MAX_CONNECTIONS",
              "DATABASE_MAX_CONNECTIONS", "PG_POOL_SIZE", "PG_POOL_MAX", "POOL_SIZE", "SQLALCHEMY_POOL_SIZE",
@@ -360,8 +361,6 @@ def redis_maxmemory_unset(stack):
 
 def _cache_users(stack, svc) -> list[str]:
     """Names of cache settings (``CACHE_*``, ``REDIS_CACHE*``) of services that use ``svc``."""
-    from .data_services import _redis_users, env_targets
-
     out = []
     redises = stack.services_by_role("redis")
     users = list({id(u[0]): u[0] for u in _redis_users(stack, svc)}.values())

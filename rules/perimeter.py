@@ -9,13 +9,14 @@ from scanner.model import Edit, Fix, Location, hit
 from scanner.parsers.yamlnodes import YMap, YScalar, YSeq
 from scanner.registry import rule
 
+from ._services import unauthenticated_reason
 from ._util import LazyRe, yloc
+from .perimeter_nginx import proxied_ports
 from .application import (delete_lines, in_service, insert_under_key, mount_loc, node_loc, scalar_text_span,
                           truthy, unknown_vars)
 
 GATEWAY = "gateway"
 DATA_ROLES = ("postgres", "redis", "minio", "nats")
-PASS_DIRECTIVES = ("proxy_pass", "grpc_pass", "uwsgi_pass", "fastcgi_pass", "scgi_pass")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -28,96 +29,13 @@ def _host_network(svc) -> bool:
     return bool(mode) and mode.strip().lower() == "host"
 
 
-def _proxied_fallback(stack) -> set[tuple[int, int]]:
-    """(id(service), container port) pairs nginx proxies to (proxy_pass, upstream servers)."""
-    names: dict[str, object] = {}
-    for svc in stack.services:
-        names.setdefault(svc.name, svc)
-        for key in ("container_name", "hostname"):
-            v = svc.str(key)
-            if v:
-                names.setdefault(v, svc)
-        nets = svc.get("networks")
-        if isinstance(nets, YMap):
-            for _k, net in nets.pairs():
-                aliases = net.get("aliases") if isinstance(net, YMap) else None
-                if isinstance(aliases, YSeq):
-                    for a in aliases:
-                        names.setdefault(str(a), svc)
-    out: set[tuple[int, int]] = set()
-
-    def add(hostport: str, default_port: int | None) -> None:
-        m = re.match(r"^(?:[a-z][a-z0-9+.-]*://)?(?P<host>[^/:$\s]+)(?::(?P<port>\d+))?", hostport, re.I)
-        if not m:
-            return
-        svc = names.get(m.group("host"))
-        port = int(m.group("port")) if m.group("port") else default_port
-        if svc is not None and port is not None:
-            out.add((id(svc), port))
-
-    for cfg in stack.nginx_configs:
-        upstreams: dict[str, object] = {}
-        for node in cfg.nodes("upstream"):
-            if node.args:
-                upstreams[node.args[0]] = node
-        for node in cfg.nodes(*PASS_DIRECTIVES):
-            if not node.args or "$" in node.args[0].split("/")[2 if "://" in node.args[0] else 0]:
-                continue
-            url = node.args[0]
-            scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-            default = {"https": 443, "grpcs": 443}.get(scheme, 80)
-            host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", url, flags=re.I).split("/", 1)[0]
-            up = upstreams.get(host.split(":", 1)[0])
-            if up is not None:
-                for server in up.children_named("server"):
-                    if server.args:
-                        add(server.args[0], 80)
-            else:
-                add(url, default if scheme or node.name == "proxy_pass" else None)
-    return out
-
-
 def nginx_proxied_ports(stack) -> set[tuple[int, int]]:
-    """(id(service), container port) pairs that PER003 owns: ports the gateway proxies to. Asks
-    ``rules.perimeter_nginx`` (PER003's module) when it offers an answer, else reads the nginx
-    configuration itself."""
+    """(id(service), container port) pairs that PER003 owns: ports the gateway proxies to
+    (``proxied_ports``, PER003's answer)."""
     cache = stack.__dict__.setdefault("_dkscan_per_proxied", {})
-    if "v" in cache:
-        return cache["v"]
-    result = None
-    try:
-        from rules import perimeter_nginx  # noqa: PLC0415 - optional, another engineer's module
-    except ImportError:
-        perimeter_nginx = None
-    if perimeter_nginx is not None:
-        for name in ("proxied_ports", "gateway_proxied_ports", "proxied_service_ports"):
-            fn = getattr(perimeter_nginx, name, None)
-            if callable(fn):
-                try:
-                    got = fn(stack)
-                    result = {(id(s) if not isinstance(s, int) else s, int(p)) for s, p in got}
-                except Exception:  # noqa: BLE001
-                    result = None
-                break
-    if result is None:
-        try:
-            result = _proxied_fallback(stack)
-        except Exception:  # noqa: BLE001
-            result = set()
-    cache["v"] = result
-    return result
-
-
-def _unauthenticated(stack, svc, port: int) -> str | None:
-    """PER002's answer for this port (it replaces PER001/PER003 there)."""
-    try:
-        from rules._services import unauthenticated_reason
-    except ImportError:
-        return None
-    try:
-        return unauthenticated_reason(stack, svc, port=port)
-    except Exception:  # noqa: BLE001
-        return None
+    if "v" not in cache:
+        cache["v"] = {(id(s) if not isinstance(s, int) else s, int(p)) for s, p in proxied_ports(stack)}
+    return cache["v"]
 
 
 def _bind_loopback_fix(svc, port) -> Fix | None:
@@ -210,7 +128,7 @@ def internal_port_published(stack):
                 proxied = nginx_proxied_ports(stack)
             if any((id(svc), p) in proxied for p in cports):
                 continue  # PER003
-            if any(_unauthenticated(stack, svc, p) for p in cports[:64]):
+            if any(unauthenticated_reason(stack, svc, port=p) for p in cports[:64]):
                 continue  # PER002
             shown = f"host port {port.host}" if port.host else "a random host port"
             yield hit(node_loc(svc, port.node),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from scanner.model import Edit, Location, hit
 from scanner.registry import rule
 
+from ._services import unauthenticated_reason
 from ._util import nloc, svc_loc, yloc
 from .gateway_proxy import fix_of, insert_in_block, memo, pass_targets, protected, server_public
 
@@ -15,14 +16,7 @@ ADMIN_PORTS = {9090: "Prometheus", 8222: "NATS monitoring", 9001: "MinIO console
 def _unauthenticated(stack, svc, port: int) -> str | None:
     """Why the service accepts clients without credentials at ``port``; None when authenticated or
     unknown (unknown counts as authenticated)."""
-    try:
-        from ._services import unauthenticated_reason
-    except ImportError:  # pragma: no cover - the shared module ships with the rules
-        return None
-    try:
-        reason = unauthenticated_reason(stack, svc, port=port)
-    except Exception:  # noqa: BLE001
-        reason = None
+    reason = unauthenticated_reason(stack, svc, port=port)
     if reason:
         return reason
     image = (svc.image or "").split("@")[0].rsplit("/", 1)[-1].split(":")[0].lower()
