@@ -28,13 +28,15 @@ LAYER_MODULES = ("perimeter", "gateway", "api", "application", "data", "operatio
 
 
 def _rule_modules() -> list[str]:
-    """``rules/<layer>.py`` and, where a layer is split by file family, ``rules/<layer>_<family>.py``."""
+    """``rules/<layer>/<family>.py``: every module of the seven layer packages (``rules/helpers/`` is
+    the helper layer and defines no rule)."""
     import pkgutil
 
-    import rules
-
-    names = sorted(m.name for m in pkgutil.iter_modules(rules.__path__) if not m.name.startswith("_"))
-    return [f"rules.{n}" for n in names if n.split("_", 1)[0] in LAYER_MODULES]
+    out = []
+    for layer in LAYER_MODULES:
+        pkg = importlib.import_module(f"rules.{layer}")
+        out += sorted(f"rules.{layer}.{m.name}" for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
+    return out
 
 
 def rule(rule_id: str, name: str, severity: str, *, files: str, refs: str = "", fix: str = "manual",

@@ -290,7 +290,7 @@ def _bare_layouts(stack) -> list[Layout]:
 
 
 def _tokens(doc, d):
-    from rules._nginx import directive_tokens
+    from rules.helpers.nginx import directive_tokens
 
     shim_stack = SimpleNamespace(files={doc.path: SimpleNamespace(doc=doc)})
     node = SimpleNamespace(path=doc.path, line=d.line, col=d.col, d=d)
@@ -462,7 +462,7 @@ def _compose_hosts(stack) -> set[str] | None:
     """Names compose provides (services, container names, aliases, extra_hosts); None without compose."""
     if not stack.services:
         return None
-    from rules._nginx import service_names
+    from rules.helpers.nginx import service_names
     from scanner.parsers.yamlnodes import YMap, YSeq
 
     names = set(service_names(stack))

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rules.gateway_proxy import origin_regex_flaw, regex_groups
+from rules.gateway.access import origin_regex_flaw
+from rules.helpers.nginx_proxy import regex_groups
 from scanner.engine import audit
 from scanner.fix.apply import plan_fixes
 from scanner.registry import load_rules

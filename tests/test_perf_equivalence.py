@@ -5,7 +5,7 @@
 - ``shell_split``: ``shlex.split`` (POSIX, no comments, falling back to ``str.split``) with a cache and
   a direct split for text without quotes or backslashes.
 - the SQL parser's line index: ``line_col`` from a precomputed newline index.
-- ``rules._sql.children``: only the slots pglast types as able to hold a node are read.
+- ``rules.helpers.sql.children``: only the slots pglast types as able to hold a node are read.
 - git: the work tree and ``git ls-files`` are cached per process, and a ``git add`` is seen.
 """
 
@@ -101,7 +101,7 @@ def _all_slot_children(node):
 
 
 def test_sql_children_skip_only_scalar_slots():
-    from rules._sql import children
+    from rules.helpers.sql import children
     from scanner.parsers import sql
 
     roots = [FIXTURES, shared_path("corpus")]

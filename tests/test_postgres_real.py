@@ -52,7 +52,7 @@ def _sql_cases() -> list[Path]:
 
 def _plan(case: Path):
     """(database name, [(sql path, dkscan error or None)] in init order) for a fixture stack."""
-    from rules._sql import init_order
+    from rules.helpers.sql import init_order
 
     stack = build_stack([case], Policy(), root=case)
     errors = {}
@@ -114,7 +114,7 @@ def test_bundled_init_script_applies(pg, name):
 
 def test_compliant_rls_isolates_users(pg):
     """Connected as the compliant stack's app role, each user sees and writes only its own rows."""
-    from rules._sql import app_users
+    from rules.helpers.sql import app_users
 
     root = FIXTURES / "studios-dk-compliant"
     path = _bundled("studios-dk-compliant")

@@ -251,7 +251,7 @@ def _stack(tmp_path: Path, files: dict[str, str], policy: Policy | None = None):
 
 
 def _verdicts(stack):
-    from rules._secrets import classified
+    from rules.helpers.secrets import classified
 
     return {(sv.path, sv.line, sv.key): (rid, why) for sv, rid, why in classified(stack)}
 
@@ -351,7 +351,7 @@ services:
 
 
 def test_fix_regenerates_both_ends_of_a_credential(tmp_path):
-    from rules._secrets import classified, regenerate_fix
+    from rules.helpers.secrets import classified, regenerate_fix
 
     stack = _stack(tmp_path, {
         "docker-compose.yml": "services:\n  app:\n    build: .\n    env_file: .env\n",
@@ -369,8 +369,8 @@ def test_fix_regenerates_both_ends_of_a_credential(tmp_path):
 
 
 def test_operational_env_helpers():
-    from rules.api import lifetime_seconds, token_kind
-    from rules.operational_env import debug_setting, interpolation_hazard
+    from rules.api.jwt import lifetime_seconds, token_kind
+    from rules.operational.env import debug_setting, interpolation_hazard
 
     assert token_kind("JWT_ACCESS_TOKEN_TTL") == "access" and token_kind("JWT_REFRESH_TOKEN_TTL") == "refresh"
     assert token_kind("SESSION_TTL_SECONDS") is None and token_kind("JWT_SECRET") is None

@@ -1,0 +1,1 @@
+"""Application: container runtime privileges, images, Dockerfiles and SQL code safety (APP rules)."""

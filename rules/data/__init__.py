@@ -1,0 +1,1 @@
+"""Data: secrets, data services, backups and the PostgreSQL init scripts (DATA rules)."""

@@ -1,0 +1,1154 @@
+"""Data, services family: Redis, MinIO, transport to external services, persistence and backups."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from urllib.parse import parse_qs, urlsplit
+
+from scanner.model import Edit, Fix, hit, Location
+from scanner.registry import rule
+
+from rules.helpers.locations import LazyRe, svc_loc, yloc
+from rules.helpers.services import (
+    _env_var,
+    _nats_blocks,
+    _nats_get,
+    _value_host,
+    command_append_edit,
+    env_targets,
+    image_base,
+    is_compose_host,
+    is_server,
+    minio_root_unset,
+    nats_configs,
+    redis_auth_problem,
+    redis_config,
+    resolve_host,
+    service_env,
+    service_words_text,
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis
+# ---------------------------------------------------------------------------------------------
+
+
+@rule("DATA080", "redis-no-auth", "critical", files="compose+env", refs="CWE-306; Redis security docs")
+def redis_no_auth(stack):
+    """Redis accepts every client without a password.
+
+    ## What it does
+    Flags a Redis (or Valkey, KeyDB) service whose server runs with no `requirepass` (on the
+    command line or in the redis.conf the command loads) and no ACL `user`/`aclfile`; a
+    `requirepass` whose variable is defined but empty; `user default on nopass`; or, for Bitnami
+    images (where `REDIS_PASSWORD` is the password), an empty `REDIS_PASSWORD` or
+    `ALLOW_EMPTY_PASSWORD=yes`. A `${VAR}` no interpolation source defines is OPS060's finding,
+    not this one.
+
+    ## Why is this bad?
+    The official image turns `protected-mode` off, so any container of the network — and the
+    internet, if the port is published — may read every key, write sessions, `CONFIG SET dir` to
+    drop files, or `FLUSHALL`. Unauthenticated Redis is among the most attacked services.
+
+    ## Example
+    ```yaml
+    redis:
+      image: redis:7.2-alpine
+      command: redis-server --appendonly yes
+    ```
+
+    ## Use instead
+    ```yaml
+    redis:
+      image: redis:7.2-alpine
+      command: redis-server --appendonly yes --requirepass "${REDIS_PASSWORD:?}"
+    ```
+
+    ## Fix safety
+    Manual: the clients' URLs need the password too.
+
+    ## References
+    CWE-306; Redis documentation, security (authentication, protected mode).
+    """
+    for svc in stack.services_by_role("redis"):
+        problem = redis_auth_problem(stack, svc)
+        if problem is None:
+            continue
+        reason, loc = problem
+        yield hit(loc, f"redis service '{svc.name}': {reason}", snippet_key=f"{svc.name}:auth")
+
+
+DANGEROUS = ("FLUSHALL", "FLUSHDB", "CONFIG", "DEBUG", "KEYS")
+
+
+def _redis_major(svc) -> int | None:
+    base, tag = image_base(svc)
+    m = re.match(r"(\d+)", tag or "")
+    if m:
+        return int(m.group(1))
+    if base in ("valkey", "redis-stack", "redis-stack-server") or tag in ("", "latest", "alpine", "bookworm"):
+        return 7
+    return None
+
+
+@rule("DATA081", "redis-dangerous-commands", "low", files="compose", refs="CWE-749")
+def redis_dangerous_commands(stack):
+    """Redis leaves FLUSHALL, CONFIG, KEYS and friends callable by every client.
+
+    ## What it does
+    Flags a Redis service with no `rename-command` for `FLUSHALL`, `FLUSHDB`, `CONFIG`, `DEBUG` and
+    `KEYS` (renamed to `""` disables one) and no ACL rule `-@dangerous`. `DEBUG` is left out from
+    Redis 7 on, where `enable-debug-command` is off by default. Silent when an `aclfile` is loaded
+    (its rules are not in the stack).
+
+    ## Why is this bad?
+    One leaked password (or a server-side request forgery from the app) is enough to wipe the
+    data (`FLUSHALL`), rewrite the server's files (`CONFIG SET dir` + `SAVE`, a classic path to
+    code execution) or block the server (`KEYS *` on millions of keys).
+
+    ## Example
+    ```yaml
+    command: redis-server --requirepass "${REDIS_PASSWORD}"
+    ```
+
+    ## Use instead
+    ```yaml
+    command: >
+      redis-server --requirepass "${REDIS_PASSWORD}"
+      --rename-command FLUSHALL "" --rename-command FLUSHDB ""
+      --rename-command CONFIG "" --rename-command KEYS ""
+    ```
+    or an ACL user with `-@dangerous` for the application.
+
+    ## Fix safety
+    Manual: an application or tool that calls one of them (some clients call `CONFIG GET`) must be
+    checked first.
+
+    ## References
+    CWE-749; Redis documentation, security (disabling specific commands) and ACL.
+    """
+    for svc in stack.services_by_role("redis"):
+        cfg = redis_config(stack, svc)
+        if cfg.conf_unknown or cfg.all("aclfile"):
+            continue
+        if any("-@dangerous" in [a.lower() for a in s.args] for s in cfg.all("user")):
+            continue
+        renamed = {s.args[0].upper() for s in cfg.all("rename-command") if s.args}
+        wanted = list(DANGEROUS)
+        major = _redis_major(svc)
+        edc = cfg.get("enable-debug-command")
+        debug_on = edc is not None and edc.args and edc.args[0].lower() in ("yes", "local")
+        if major is not None and major >= 7 and not debug_on:
+            wanted.remove("DEBUG")
+        missing = [c for c in wanted if c not in renamed]
+        if not missing:
+            continue
+        yield hit(svc_loc(svc), f"redis service '{svc.name}' lets every client call {', '.join(missing)}: no "
+                                f"rename-command and no ACL -@dangerous", snippet_key=f"{svc.name}:dangerous")
+
+
+def _refs_service(stack, value: str, svc, near=None) -> bool:
+    """``value`` (a URL, host or host:port) names ``svc``'s host, as seen from ``near``."""
+    host = _value_host(value)
+    return bool(host) and resolve_host(stack, host, near) is svc
+
+
+PERSISTENCE_KEYS = ("SESSION", "QUEUE", "RATE_LIMIT", "JOB", "CELERY_BROKER")
+
+
+GENERIC_REDIS_KEYS = ("REDIS_URL", "REDIS_HOST", "REDIS_ADDR", "REDIS_ADDRESS", "REDIS_SERVER")
+
+
+def _state_keys(stack, svc) -> list[str]:
+    """``app KEY`` for the session/queue/rate-limit/job settings that keep state in ``svc``: the
+    value names this Redis, or names no host while the app's ``REDIS_URL``/``REDIS_HOST`` does."""
+    redises = stack.services_by_role("redis")
+    out = []
+    for app in stack.services:
+        if app.role in ("redis", "postgres", "minio", "nats", "prometheus", "certbot", "gateway"):
+            continue
+        env = service_env(stack, app)
+        targets = env_targets(stack, app)
+        generic = any(targets.get(k) is svc for k in GENERIC_REDIS_KEYS)
+        for key, (value, _p, _l) in env.items():
+            if not key.upper().startswith(PERSISTENCE_KEYS):
+                continue
+            v = str(value).strip().lower()
+            if v in ("", "false", "0", "no", "off", "memory", "none", "cookie", "db", "database", "file"):
+                continue
+            target = targets.get(key)
+            if target is svc:
+                out.append(f"{app.name} {key}")
+            elif generic and not any(target is r for r in redises) and "://" not in v:
+                out.append(f"{app.name} {key}")
+    return out
+
+
+def _persistence_off(cfg) -> tuple[object, object] | None:
+    """(save setting, appendonly setting or None) when neither RDB nor AOF persistence is on."""
+    aof = cfg.get("appendonly")
+    if aof is not None and aof.args and aof.args[0].lower() == "yes":
+        return None
+    saves = cfg.all("save")
+    if not saves:
+        return None  # default RDB snapshots
+    last = saves[-1]
+    if last.unknown or any(a.strip() for a in last.args):
+        return None
+    return last, aof
+
+
+@rule("DATA082", "redis-persistence-off", "medium", files="compose+env", refs="Redis persistence docs", fix="unsafe")
+def redis_persistence_off(stack):
+    """Redis keeps sessions, queues or rate limits with persistence switched off.
+
+    ## What it does
+    Flags a Redis service with `save ""` (no RDB snapshots) and no `appendonly yes` when another
+    service's environment sends sessions, queues, rate limits, jobs or a Celery broker to it: a key
+    starting `SESSION`, `QUEUE`, `RATE_LIMIT`, `JOB` or `CELERY_BROKER` whose value names this
+    Redis, or that names no host (`SESSION_STORE=redis`) while the app's `REDIS_URL`/`REDIS_HOST`
+    names it. A cache-only Redis (`CACHE_URL`) may run without persistence.
+
+    ## Why is this bad?
+    A restart, an upgrade or an OOM kill empties the server: every user is logged out, queued jobs
+    vanish and rate-limit counters reset. A pure cache may live without persistence; these may not.
+
+    ## Example
+    ```yaml
+    redis:
+      command: redis-server --save "" --appendonly no
+    backend:
+      environment:
+        SESSION_STORE_URL: redis://redis:6379/1
+    ```
+
+    ## Use instead
+    ```yaml
+    redis:
+      command: redis-server --save "" --appendonly yes
+      volumes: [redis_data:/data]
+    ```
+
+    ## Fix safety
+    Unsafe: AOF writes to `/data`, which needs a volume (DATA089) and disk I/O.
+
+    ## References
+    Redis documentation, persistence.
+    """
+    for svc in stack.services_by_role("redis"):
+        cfg = redis_config(stack, svc)
+        if cfg.conf_unknown:
+            continue
+        off = _persistence_off(cfg)
+        if off is None:
+            continue
+        save, aof = off
+        reasons = _state_keys(stack, svc)
+        if not reasons:
+            continue
+        fix = None
+        if aof is not None and aof.source == "command" and aof.args:
+            fix = _replace_word_after(svc, aof, "no", "yes")
+        elif aof is None:
+            edits = command_append_edit(svc, ["--appendonly", "yes"])
+            fix = Fix("turn on AOF persistence", edits, "unsafe") if edits else None
+        shown = ", ".join(sorted(set(reasons))[:3])
+        yield hit(save.location, f"redis service '{svc.name}' has save \"\" and no appendonly yes while {shown} "
+                                 f"keep state in it: a restart loses it", fix=fix, snippet_key=f"{svc.name}:persistence")
+
+
+def _replace_word_after(svc, setting, old: str, new: str):
+    """Fix replacing the argument ``old`` that follows ``setting``'s word on its (command) line."""
+    loc = setting.location
+    if setting.source != "command":
+        return None
+    text = svc.doc.line_text(loc.start_line)
+    start = (loc.end_col or loc.start_col) - 1
+    m = re.compile(r"[\s\"',]*(" + re.escape(old) + r")\b", re.I).match(text, start)
+    if not m:
+        return None
+    col = m.start(1) + 1
+    return Fix(f"set {setting.name} {new}",
+               (Edit(Location(loc.path, loc.start_line, col, loc.start_line, col + len(old)), new),), "unsafe")
+
+
+# ---------------------------------------------------------------------------------------------
+# MinIO
+# ---------------------------------------------------------------------------------------------
+
+
+@rule("DATA083", "minio-root-unset", "critical", files="compose+env", refs="CWE-1392; MinIO docs")
+def minio_root_unset_rule(stack):
+    """MinIO runs with the default `minioadmin:minioadmin` root account.
+
+    ## What it does
+    Flags a MinIO service whose environment (`environment:` and `env_file:`) sets neither
+    `MINIO_ROOT_PASSWORD` nor `MINIO_ROOT_PASSWORD_FILE` (the deprecated `MINIO_SECRET_KEY`
+    counts as set), or sets it empty; silent when `MINIO_CONFIG_ENV_FILE` points at a config file.
+
+    ## Why is this bad?
+    Without root credentials MinIO starts with `minioadmin:minioadmin`, the first pair any scanner
+    tries: full control over every bucket, user and policy, through the API and the console.
+
+    ## Example
+    ```yaml
+    minio:
+      image: minio/minio
+      command: server /data --console-address ":9001"
+    ```
+
+    ## Use instead
+    ```yaml
+    minio:
+      environment:
+        MINIO_ROOT_USER: "${MINIO_ROOT_USER:?}"
+        MINIO_ROOT_PASSWORD_FILE: /run/secrets/minio_root_password
+    ```
+
+    ## Fix safety
+    Manual.
+
+    ## References
+    CWE-1392; MinIO documentation, root access settings.
+    """
+    for svc in stack.services_by_role("minio"):
+        reason = minio_root_unset(stack, svc)
+        if reason:
+            yield hit(svc_loc(svc), f"minio service '{svc.name}': {reason}", snippet_key=f"{svc.name}:root")
+
+
+DEPRECATED_MINIO = {
+    "MINIO_ACCESS_KEY": "MINIO_ROOT_USER",
+    "MINIO_SECRET_KEY": "MINIO_ROOT_PASSWORD",
+    "MINIO_ACCESS_KEY_FILE": "MINIO_ROOT_USER_FILE",
+    "MINIO_SECRET_KEY_FILE": "MINIO_ROOT_PASSWORD_FILE",
+}
+
+
+@rule("DATA084", "minio-deprecated-credential-vars", "low", files="compose/env", refs="MinIO deprecated settings",
+      fix="safe")
+def minio_deprecated_credential_vars(stack):
+    """MinIO reads its root credentials from the deprecated `MINIO_ACCESS_KEY`/`MINIO_SECRET_KEY`.
+
+    ## What it does
+    Flags `MINIO_ACCESS_KEY`, `MINIO_SECRET_KEY` (and their `_FILE` forms) in a MinIO service's
+    `environment:` or in an env file a MinIO service loads. The same names in an application's own
+    environment (S3 client settings) are not MinIO's and are left alone.
+
+    ## Why is this bad?
+    MinIO deprecated them for `MINIO_ROOT_USER`/`MINIO_ROOT_PASSWORD`; releases keep warning and
+    may drop them, and a later upgrade then starts the server with the default root account.
+
+    ## Example
+    ```yaml
+    environment:
+      MINIO_ACCESS_KEY: admin
+    ```
+
+    ## Use instead
+    ```yaml
+    environment:
+      MINIO_ROOT_USER: admin
+    ```
+
+    ## Fix safety
+    Safe: the key is renamed in place; the fix is offered only where no other service reads the
+    same file (an app may read the old name) and the new name is not already set there.
+
+    ## References
+    MinIO documentation, deprecated settings.
+    """
+    minios = stack.services_by_role("minio")
+    if not minios:
+        return
+    seen_docs = set()
+    for svc in minios:
+        names = {v.key for v in svc.environment}
+        for var in svc.environment:
+            new = DEPRECATED_MINIO.get(var.key)
+            if new is None:
+                continue
+            node = var.key_node
+            loc = Location(svc.doc.path, node.line, node.col + (1 if node.style in ("'", '"') else 0))
+            end = Location(loc.path, loc.start_line, loc.start_col, loc.start_line, loc.start_col + len(var.key))
+            fix = Fix(f"rename to {new}", (Edit(end, new),)) if new not in names and node.line == node.end_line else None
+            yield hit(end, f"minio service '{svc.name}' sets the deprecated {var.key}: use {new}",
+                      fix=fix, snippet_key=f"{svc.name}:{var.key}")
+        for doc in stack.service_dotenvs(svc):
+            if doc.path in seen_docs:
+                continue
+            seen_docs.add(doc.path)
+            readers = [s for s in stack.services if any(d is doc for d in stack.service_dotenvs(s))]
+            shared = any(s.role != "minio" for s in readers)  # an app may read these names as its own
+            keys = {e.key for e in doc.entries}
+            for e in doc.entries:
+                new = DEPRECATED_MINIO.get(e.key)
+                if new is None:
+                    continue
+                loc = Location(doc.path, e.line, e.col, e.line, e.col + len(e.key))
+                fix = Fix(f"rename to {new}", (Edit(loc, new),)) if new not in keys and not shared else None
+                yield hit(loc, f"{e.key} is deprecated in MinIO: use {new}", fix=fix, snippet_key=f"{doc.path}:{e.key}")
+
+
+APP_S3_KEYS = ("S3_ACCESS_KEY", "S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID", "MINIO_ACCESS_KEY", "STORAGE_ACCESS_KEY",
+               "AWS_S3_ACCESS_KEY_ID", "OBJECT_STORAGE_ACCESS_KEY")
+
+
+def _raw_of(stack, svc, key: str) -> tuple[str | None, str | None, Location] | None:
+    """(value, raw text before interpolation, location of the key) of a container variable."""
+    var = svc.env(key)
+    if var is not None:
+        return var.value, var.raw, Location(svc.doc.path, var.key_node.line, var.key_node.col)
+    for doc in reversed(stack.service_dotenvs(svc)):
+        e = doc.get(key)
+        if e is not None:
+            return e.value, e.value, Location(doc.path, e.line, e.col)
+    return None
+
+
+def _same_value(a, b) -> bool:
+    (va, ra, _), (vb, rb, _) = a, b
+    if va and vb and va == vb:
+        return True
+    # the same compose reference, even when no interpolation source defines it
+    ref = re.compile(r"^\$\{?([A-Za-z_]\w*)")
+    ma, mb = ref.match(ra or ""), ref.match(rb or "")
+    return bool(ma and mb and ma.group(1) == mb.group(1))
+
+
+@rule("DATA085", "app-uses-minio-root", "high", files="env+compose", refs="CWE-250")
+def app_uses_minio_root(stack):
+    """The application talks to MinIO with the root account.
+
+    ## What it does
+    Compares an app service's S3 access key (`S3_ACCESS_KEY`, `S3_ACCESS_KEY_ID`,
+    `AWS_ACCESS_KEY_ID`, `MINIO_ACCESS_KEY`, ...) with the MinIO service's `MINIO_ROOT_USER` (or
+    deprecated `MINIO_ACCESS_KEY`): the same value, or the same `${VAR}`, means the app holds the
+    root credentials. Only services with the `app` role are checked: a bucket-provisioning job
+    (`minio/mc`) legitimately uses root.
+
+    ## Why is this bad?
+    An SSRF, a leaked env file or an RCE in the app then yields every bucket, the IAM users and
+    policies, and the server configuration, instead of the app's own bucket.
+
+    ## Example
+    ```
+    MINIO_ROOT_USER=admin
+    S3_ACCESS_KEY=admin
+    ```
+
+    ## Use instead
+    Create a user with a bucket-scoped policy (`mc admin user add`, `mc admin policy attach`) and
+    give the app that user's keys.
+
+    ## Fix safety
+    Manual.
+
+    ## References
+    CWE-250; MinIO documentation, access management.
+    """
+    minios = stack.services_by_role("minio")
+    if not minios:
+        return
+    roots = []
+    for m in minios:
+        r = _raw_of(stack, m, "MINIO_ROOT_USER") or _raw_of(stack, m, "MINIO_ACCESS_KEY")
+        if r is not None:
+            roots.append((m, r))
+    for svc in stack.services_by_role("app"):
+        for key in APP_S3_KEYS:
+            mine = _raw_of(stack, svc, key)
+            if mine is None:
+                continue
+            for m, root in roots:
+                if mine[2] == root[2]:
+                    continue  # the very entry MinIO reads (an env file both services load)
+                if _same_value(mine, root):
+                    yield hit(mine[2], f"app service '{svc.name}' uses {key} equal to minio service '{m.name}' "
+                                       f"MINIO_ROOT_USER: the app holds the MinIO root account",
+                              related=[root[2]], snippet_key=f"{svc.name}:{key}")
+                    break
+
+
+KMS_PREFIXES = ("MINIO_KMS_KES_", "MINIO_KMS_SERVER", "MINIO_KMS_SECRET_KEY", "MINIO_KMS_SSE_S3", "MINIO_KMS_AUTO_ENCRYPTION")
+
+
+@rule("DATA086", "minio-no-sse", "low", files="compose+env", refs="CWE-311; MinIO SSE docs")
+def minio_no_sse(stack):
+    """MinIO stores objects unencrypted (no KMS configured).
+
+    ## What it does
+    Flags a MinIO service whose environment has no KMS group: KES (`MINIO_KMS_KES_*`), MinIO KMS
+    (`MINIO_KMS_SERVER…`) or a static key (`MINIO_KMS_SECRET_KEY`, `_FILE`). Without one, SSE-S3
+    and SSE-KMS are unavailable and objects are written in clear.
+
+    ## Why is this bad?
+    Uploads (documents, images, exports) sit in plain files under the data volume: a stolen disk,
+    snapshot or backup exposes them.
+
+    ## Example
+    ```yaml
+    minio:
+      environment:
+        MINIO_ROOT_USER: admin
+    ```
+
+    ## Use instead
+    ```yaml
+    minio:
+      environment:
+        MINIO_KMS_SECRET_KEY_FILE: /run/secrets/minio_kms_key   # or KES
+    ```
+    and turn on bucket encryption (`mc encrypt set sse-s3`).
+
+    ## Fix safety
+    Manual.
+
+    ## References
+    CWE-311; MinIO documentation, server-side encryption.
+    """
+    for svc in stack.services_by_role("minio"):
+        keys = set(service_env(stack, svc))
+        if any(k.startswith(KMS_PREFIXES) for k in keys):
+            continue
+        if "MINIO_CONFIG_ENV_FILE" in keys:
+            continue
+        yield hit(svc_loc(svc), f"minio service '{svc.name}' has no KMS configuration (MINIO_KMS_KES_*, "
+                                f"MINIO_KMS_SERVER, MINIO_KMS_SECRET_KEY): objects are stored unencrypted",
+                  snippet_key=f"{svc.name}:sse")
+
+
+# ---------------------------------------------------------------------------------------------
+# Transport to external services
+# ---------------------------------------------------------------------------------------------
+
+_TRUE = ("true", "1", "yes", "on", "required", "require")
+
+
+def _env_sources(stack):
+    """(path, key, value, Location of the value, env dict of its scope) for every dotenv entry
+    (templates skipped) and every compose ``environment:`` value."""
+    for sf in stack.sources("env"):
+        if sf.template:
+            continue
+        doc = sf.doc
+        scope = {e.key: e.value for e in doc.entries}
+        for e in doc.entries:
+            yield doc.path, e.key, e.value, Location(doc.path, e.line, e.col), scope
+    for svc in stack.services:
+        env = svc.environment
+        scope = {v.key: v.value or "" for v in env}
+        for v in env:
+            if v.value is None:
+                continue
+            if v.raw and "$" in v.raw and v.value_node is not None and any(
+                    not r.defined and not r.has_default for r in getattr(v.value_node, "vars", []) or []):
+                continue
+            yield svc.doc.path, v.key, v.value, Location(svc.doc.path, v.key_node.line, v.key_node.col), scope
+
+
+def _external_host(stack, host: str) -> bool:
+    """A host outside the stack: not a compose service, alias or the machine itself, and a
+    qualified name or an IP (a single-label name such as ``es-redis`` is a container of another
+    compose project on the same Docker network, resolved by Docker's DNS)."""
+    h = (host or "").strip().strip("[]")
+    if not h or "$" in h or "{" in h or is_compose_host(stack, h):
+        return False
+    return "." in h or ":" in h
+
+
+def _url_issue(stack, key: str, value: str, scope: dict) -> str | None:
+    v = value.strip().strip("'\"")
+    if "://" not in v:
+        return None
+    try:
+        parts = urlsplit(v)
+        host = parts.hostname or ""
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if not _external_host(stack, host):
+        return None
+    if scheme.startswith(("postgres", "postgresql")):
+        q = {k.lower(): vals[-1].lower() for k, vals in parse_qs(parts.query).items()}
+        mode = q.get("sslmode")
+        if mode in ("require", "verify-ca", "verify-full") or q.get("ssl") in _TRUE or q.get("tls") in _TRUE:
+            return None
+        mode_env = next((str(scope[k]).lower() for k in ("PGSSLMODE", "DB_SSLMODE", "DATABASE_SSLMODE") if k in scope), None)
+        if mode is None and mode_env in ("require", "verify-ca", "verify-full"):
+            return None
+        return f"{key} connects to PostgreSQL at {host} with sslmode={mode or 'absent (prefer: falls back to plaintext)'}"
+    if scheme == "redis":
+        return f"{key} connects to Redis at {host} over redis:// (plaintext; rediss:// uses TLS)"
+    if scheme == "nats":
+        if any(k.startswith("NATS_TLS") or k in ("NATS_CA", "NATS_CA_FILE", "NATS_CERT") for k in scope):
+            return None
+        return f"{key} connects to NATS at {host} over nats:// without TLS settings (tls:// requires it)"
+    if scheme == "http" and re.search(r"S3|AWS|MINIO|STORAGE|BUCKET|OBJECT", key, re.I):
+        return f"{key} sends object-storage requests (and their signatures) to {host} over http://"
+    return None
+
+
+_SMTP_SECURE = ("SMTP_SECURE", "EMAIL_SECURE", "MAIL_SECURE", "SMTP_SSL", "SMTP_TLS", "EMAIL_USE_TLS", "MAIL_USE_TLS")
+_SMTP_REQUIRE = ("SMTP_REQUIRE_TLS", "SMTP_STARTTLS", "SMTP_REQUIRETLS", "EMAIL_USE_TLS", "EMAIL_USE_SSL", "MAIL_USE_TLS",
+                 "MAIL_USE_SSL", "SMTP_TLS", "SMTP_SSL", "SMTP_ENABLE_STARTTLS", "SMTP_STARTTLS_ENABLE")
+
+
+def _smtp_issue(stack, key: str, value: str, scope: dict) -> str | None:
+    prefix = key.split("_", 1)[0]
+    secure_false = key.upper() in ("SMTP_SECURE", "EMAIL_SECURE", "MAIL_SECURE") and str(value).strip().lower() in ("false", "0", "no", "off")
+    port_25 = key.upper().endswith("_PORT") and str(value).strip() == "25" and prefix in ("SMTP", "EMAIL", "MAIL")
+    if not (secure_false or port_25):
+        return None  # every variable of every service comes here: the host is only looked up for these two
+    host_key = next((k for k in (f"{prefix}_HOST", f"{prefix}_SERVER", "SMTP_HOST", "EMAIL_HOST", "MAIL_HOST") if k in scope), None)
+    host = str(scope.get(host_key, "")) if host_key else ""
+    if not _external_host(stack, host):
+        return None
+    required = any(str(scope.get(k, "")).lower() in _TRUE for k in _SMTP_REQUIRE if k != key)
+    if key.upper() in ("SMTP_SECURE", "EMAIL_SECURE", "MAIL_SECURE") and str(value).strip().lower() in ("false", "0", "no", "off"):
+        if required:
+            return None
+        return f"{key}=false: mail to {host} starts in plaintext and STARTTLS is only opportunistic (no REQUIRE_TLS)"
+    if key.upper().endswith("_PORT") and str(value).strip() == "25" and prefix in ("SMTP", "EMAIL", "MAIL"):
+        if required:
+            return None
+        return f"{key}=25 to {host} without STARTTLS required: credentials and mail may travel in plaintext"
+    return None
+
+
+@rule("DATA088", "plaintext-transport-external", "medium", files="env", refs="CWE-319")
+def plaintext_transport_external(stack):
+    """A connection to a service outside the stack travels unencrypted.
+
+    ## What it does
+    Reads every env file (templates skipped) and compose `environment:` value for connections to a
+    host outside the stack — a qualified name or an IP that is not a compose service, alias or the
+    machine itself (a bare name like `es-redis` is another project's container): a PostgreSQL URL without
+    `sslmode=require`/`verify-*` (absent means `prefer`, which falls back to plaintext), `redis://`
+    (not `rediss://`), `nats://` without TLS settings, `http://` object storage, `SMTP_SECURE=false`
+    or SMTP port 25 without a `*_REQUIRE_TLS`/`STARTTLS` switch.
+
+    ## Why is this bad?
+    Between the VPS and a managed database, cache or mail relay the traffic crosses networks you
+    do not control: passwords, session data and personal data can be read or altered on the way.
+    Inside the compose network the same traffic stays on the host, which is why compose hosts pass.
+
+    ## Example
+    ```
+    DATABASE_URL=postgres://app:${DB_PASSWORD}@db.example.com:5432/app
+    ```
+
+    ## Use instead
+    ```
+    DATABASE_URL=postgres://app:${DB_PASSWORD}@db.example.com:5432/app?sslmode=verify-full
+    ```
+
+    ## Fix safety
+    Manual: the server must offer TLS first.
+
+    ## References
+    CWE-319; PostgreSQL documentation, SSL support (sslmode).
+    """
+    for path, key, value, loc, scope in _env_sources(stack):
+        if not isinstance(value, str) or not value:
+            continue
+        issue = _url_issue(stack, key, value, scope) or _smtp_issue(stack, key, value, scope)
+        if issue:
+            yield hit(loc, issue, snippet_key=f"{key}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Persistence
+# ---------------------------------------------------------------------------------------------
+
+
+def _pg_major(svc) -> int | None:
+    """Major version of an official postgres (or postgis) image; 18 for floating tags; None when
+    unknown (another image, a ``${VAR}`` tag)."""
+    base, tag = image_base(svc)
+    if base not in ("postgres", "postgis"):
+        return None
+    raw = svc.get("image")
+    if raw is not None and getattr(raw, "raw", "") and "$" in raw.raw.split(":")[-1]:
+        return None
+    m = re.match(r"(\d+)", tag or "")
+    if m:
+        return int(m.group(1))
+    if tag in ("", "latest", "alpine") or re.fullmatch(r"alpine[\d.]*|bookworm|trixie|bullseye", tag or ""):
+        return 18
+    return None
+
+
+def _pgdata(stack, svc) -> str:
+    got = _env_var(stack, svc, "PGDATA")
+    if got is not None and got[0]:
+        return got[0].rstrip("/")
+    major = _pg_major(svc)
+    if major is not None and major >= 18:
+        return "/var/lib/postgresql/18/docker"
+    return "/var/lib/postgresql/data"
+
+
+def _covering_mount(svc, path: str):
+    path = path.rstrip("/") or "/"
+    best = None
+    for m in svc.volumes:
+        tgt = (m.target or "").rstrip("/") or "/"
+        if not m.target:
+            continue
+        if path == tgt or path.startswith(tgt + "/"):
+            if best is None or len(tgt) > len((best.target or "").rstrip("/")):
+                best = m
+    return best
+
+
+def _tmpfs_covers(svc, path: str) -> bool:
+    from scanner.parsers.yamlnodes import YScalar, YSeq
+
+    node = svc.get("tmpfs")
+    items = [node] if isinstance(node, YScalar) else list(node) if isinstance(node, YSeq) else []
+    for it in items:
+        if isinstance(it, YScalar) and it.value is not None:
+            t = str(it).split(":")[0].rstrip("/")
+            if path == t or path.startswith(t + "/"):
+                return True
+    return any(m.type == "tmpfs" and (path == m.target.rstrip("/") or path.startswith(m.target.rstrip("/") + "/"))
+               for m in svc.volumes if m.target)
+
+
+def _nats_store_dir(stack, svc) -> tuple[str, object] | None:
+    """(store dir, where it is set) when the nats service runs JetStream."""
+    words = svc.command_words()
+    store = None
+    js = any(w in ("-js", "--jetstream") for w in words)
+    for i, w in enumerate(words):
+        if w in ("-sd", "--store_dir") and i + 1 < len(words):
+            store = words[i + 1]
+    for doc in nats_configs(stack, svc):
+        blocks = _nats_blocks(stack, doc)
+        e = _nats_get(blocks, "jetstream")
+        if e is None:
+            continue
+        from scanner.parsers.nats import NatsBlock
+
+        if isinstance(e.value, NatsBlock):
+            js = True
+            sd = e.value.get("store_dir") or e.value.get("store")
+            if sd is not None and isinstance(sd.value, str) and not sd.is_ref:
+                store = sd.value
+        elif e.value is True or (isinstance(e.value, str) and e.value.lower() == "enabled"):
+            js = True
+    if not js:
+        return None
+    return (store or "/tmp/nats/jetstream"), None
+
+
+def _minio_dirs(svc) -> list[str]:
+    words = svc.command_words()
+    if "server" not in words:
+        return []
+    out = []
+    skip = False
+    for w in words[words.index("server") + 1:]:
+        if skip:
+            skip = False
+            continue
+        if w.startswith("--"):
+            skip = "=" not in w
+            continue
+        if w.startswith("/") and "{" not in w:
+            out.append(w)
+        elif w.startswith(("http://", "https://")):
+            m = re.match(r"https?://[^/]+(/.*)$", w)
+            if m and "{" not in m.group(1):
+                out.append(m.group(1))
+    return out
+
+
+def _prometheus_dir(svc) -> str:
+    for w in svc.command_words():
+        if w.startswith("--storage.tsdb.path="):
+            return w.split("=", 1)[1].rstrip("/") or "/prometheus"
+    return "/prometheus"
+
+
+def _stateful_dirs(stack, svc) -> list[tuple[str, str]]:
+    """(container dir that must persist, what it holds) for a stateful service."""
+    role = svc.role
+    if role == "postgres":
+        if _legacy_pg18_mount(stack, svc) is not None:
+            return []  # DATA092 reports it
+        return [(_pgdata(stack, svc), "the PostgreSQL data directory")]
+    if role == "redis":
+        cfg = redis_config(stack, svc)
+        if cfg.conf_unknown or _persistence_off(cfg) is not None:
+            return []
+        d = cfg.get("dir")
+        return [((d.args[0] if d and d.args else "/data").rstrip("/") or "/data", "Redis snapshots / AOF")]
+    if role == "minio":
+        return [(d, "MinIO objects") for d in _minio_dirs(svc)]
+    if role == "nats":
+        sd = _nats_store_dir(stack, svc)
+        return [(sd[0].rstrip("/"), "the JetStream store_dir")] if sd else []
+    if role == "prometheus":
+        return [(_prometheus_dir(svc), "the Prometheus TSDB")]
+    if role == "certbot":
+        return [("/etc/letsencrypt", "certificates and ACME account keys")]
+    return []
+
+
+def _source_from_variable(m) -> bool:
+    """The mount's source is a ``${VAR}`` (its value is unknown here, not absent)."""
+    from scanner.parsers.yamlnodes import YMap, YScalar
+
+    node = m.node
+    if isinstance(node, YScalar):
+        return "$" in (node.raw or "").rsplit(":", 1)[0]
+    if isinstance(node, YMap):
+        src = node.get("source")
+        return isinstance(src, YScalar) and "$" in (src.raw or "")
+    return False
+
+
+def _ephemeral_compose(doc) -> bool:
+    name = posixpath.basename(doc.path).lower()
+    return bool(re.search(r"(^|[.\-_])(test|tests|ci|e2e)([.\-_]|$)", name))
+
+
+def _block_end_line(doc, node) -> int:
+    """Last line holding ``node``'s own text: a block collection's end mark sits on the next
+    token's line, after any blank or comment lines that follow it."""
+    from scanner.parsers.yamlnodes import YScalar
+
+    end = node.end_line - 1 if node.end_col == 1 and node.end_line > node.line else node.end_line
+    if isinstance(node, YScalar) and node.style not in (">", "|"):
+        return max(node.line, end)
+    while end > node.line and (not doc.line_text(end).strip() or doc.line_text(end).lstrip().startswith("#")):
+        end -= 1
+    return end
+
+
+def _add_volume_fix(svc, target: str) -> Fix | None:
+    """Add ``<svc>_data:<target>`` to the service's volumes and declare the named volume."""
+    from scanner.parsers.yamlnodes import YMap, YScalar, YSeq
+
+    doc = svc.doc
+    name = re.sub(r"[^a-zA-Z0-9_.-]", "_", svc.name) + "_data"
+    top_vols = doc.top("volumes")
+    if isinstance(top_vols, YMap) and name in top_vols:
+        return None
+    edits = []
+    vols = svc.get("volumes")
+    if isinstance(vols, YSeq):
+        items = list(vols)
+        if not items:
+            return None
+        last = items[-1]
+        line = doc.line_text(last.line)
+        if not line.lstrip().startswith("-") or any(i.line == j.line for i, j in zip(items, items[1:])):
+            return None
+        dash = line.index("-")
+        end_line = _block_end_line(doc, last)
+        edits.append(Edit(Location(doc.path, end_line + 1, 1), " " * dash + f"- {name}:{target}\n"))
+    elif vols is None:
+        first = next(iter(svc.node.pairs()), None)
+        if first is None or first[0].line == svc.key.line:
+            return None
+        ind = first[0].col - 1
+        edits.append(Edit(Location(doc.path, svc.key.line + 1, 1),
+                          " " * ind + "volumes:\n" + " " * (ind + 2) + f"- {name}:{target}\n"))
+    else:
+        return None
+    if isinstance(top_vols, YMap) and top_vols.items:
+        pairs = list(top_vols.pairs())
+        k, v = pairs[-1]
+        end = max(k.line, _block_end_line(doc, v))
+        edits.append(Edit(Location(doc.path, end + 1, 1), " " * (k.col - 1) + f"{name}:\n"))
+    elif top_vols is None:
+        text = doc.text
+        edits.append(Edit(Location(doc.path, len(doc.lines) + 1, 1),
+                          ("" if text.endswith("\n") or not text else "\n") + f"\nvolumes:\n  {name}:\n"))
+    else:
+        return None
+    return Fix(f"keep {target} in the named volume {name}", tuple(edits), "unsafe")
+
+
+@rule("DATA089", "stateful-service-no-volume", "high", files="compose", fix="unsafe")
+def stateful_service_no_volume(stack):
+    """A stateful service keeps its data in the container's writable layer.
+
+    ## What it does
+    Flags a service whose data directory is covered by no volume or bind mount (an anonymous
+    volume — a target without a source — does not count): PostgreSQL's data directory (`PGDATA`,
+    else `/var/lib/postgresql/data` up to 17, under `/var/lib/postgresql` from 18), Redis `/data`
+    (or `dir`) when persistence is on, the MinIO `server` directories, the NATS JetStream
+    `store_dir`, Prometheus' `--storage.tsdb.path` (`/prometheus`) and certbot's
+    `/etc/letsencrypt`. A `tmpfs` there is a deliberate choice and passes; compose files named for
+    tests or CI (`*.test.yml`, `*-ci.yml`) are skipped.
+
+    ## Why is this bad?
+    `docker compose up` after an image update, `down`/`up`, or a `--force-recreate` creates a new
+    container: the database, the streams, the certificates (and Let's Encrypt's rate limits) are
+    gone. An anonymous volume is orphaned the same way by `down`.
+
+    ## Example
+    ```yaml
+    nats:
+      image: nats:2.10-alpine
+      command: ["-js", "-sd", "/data/jetstream"]
+    ```
+
+    ## Use instead
+    ```yaml
+    nats:
+      command: ["-js", "-sd", "/data/jetstream"]
+      volumes:
+        - nats_data:/data/jetstream
+    volumes:
+      nats_data:
+    ```
+
+    ## Fix safety
+    Unsafe: the new volume starts empty — move existing data into it before recreating.
+
+    ## References
+    Docker documentation, volumes; PostgreSQL image documentation (PGDATA).
+    """
+    for svc in stack.services:
+        if svc.role not in ("postgres", "redis", "minio", "nats", "prometheus", "certbot") or not is_server(svc):
+            continue
+        if _ephemeral_compose(svc.doc):
+            continue
+        for path, what in _stateful_dirs(stack, svc):
+            if _tmpfs_covers(svc, path):
+                continue
+            m = _covering_mount(svc, path)
+            if m is not None and (m.source or m.type == "tmpfs" or _source_from_variable(m)):
+                continue
+            how = "only an anonymous volume" if m is not None else "no volume"
+            yield hit(svc_loc(svc), f"service '{svc.name}' keeps {what} in {path} with {how}: recreating the "
+                                    f"container loses it", fix=_add_volume_fix(svc, path) if m is None else None,
+                      snippet_key=f"{svc.name}:{path}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Backups
+# ---------------------------------------------------------------------------------------------
+
+_BACKUP_TOOLS = re.compile(r"\b(pg_dump|pg_dumpall|pg_basebackup|pgbackrest|wal-g|walg|restic|borg|borgmatic|barman)\b", re.I)
+_BACKUP_IMAGES = re.compile(r"(postgres-backup|pg-backup|pgbackup|db-backup|pgbackrest|wal-g|walg|restic|borg|"
+                            r"docker-volume-backup|barman|backup)", re.I)
+
+
+def _backup_jobs(stack, doc=None) -> list[tuple[object, str]]:
+    """(service, tool) of the services that back something up."""
+    out = []
+    for svc in stack.services:
+        if doc is not None and svc.doc is not doc:
+            continue
+        text = service_words_text(svc)
+        server = svc.role == "postgres" and is_server(svc)
+        if server:
+            if re.search(r"archive_command=\S*(wal-g|pgbackrest)", text):
+                out.append((svc, "wal-g" if "wal-g" in text else "pgbackrest"))
+            continue
+        m = _BACKUP_TOOLS.search(text)
+        if m:
+            out.append((svc, m.group(1).lower()))
+            continue
+        img = svc.image or ""
+        mi = _BACKUP_IMAGES.search(img.split("@")[0].rsplit("/", 1)[-1].split(":")[0]) if img else None
+        if mi:
+            out.append((svc, mi.group(1).lower()))
+    return out
+
+
+def _backup_settings(stack) -> bool:
+    for doc in stack.dotenvs:
+        if any(e.key.upper().startswith("BACKUP_") for e in doc.entries):
+            return True
+    for svc in stack.services:
+        if any(v.key.upper().startswith("BACKUP_") for v in svc.environment):
+            return True
+    return False
+
+
+@rule("DATA090", "no-backup-job", "low", files="compose", refs="CIS-PG 7.3, 8.2")
+def no_backup_job(stack):
+    """Nothing in the stack backs the database up.
+
+    ## What it does
+    For a compose file with a PostgreSQL service, looks for a backup job anywhere in the stack: a
+    service running `pg_dump`, `pg_basebackup`, pgBackRest, wal-g, restic, borg or barman (in its
+    command or image), WAL archiving through wal-g/pgBackRest in postgres' `archive_command`, or
+    `BACKUP_*` settings in an env file or environment. Reports the first postgres service when
+    none is found. A host cron job is invisible here: disable the rule then (`disable: [DATA090]`).
+
+    ## Why is this bad?
+    A volume is not a backup: a bad migration, a `DROP`, ransomware or a lost VPS takes the data
+    and its only copy together.
+
+    ## Example
+    A stack with `postgres` and a volume, and nothing else.
+
+    ## Use instead
+    ```yaml
+    backup:
+      image: postgres:16-alpine
+      entrypoint: ["/bin/sh", "-c", "while :; do pg_dump -Fc app | age -r $$AGE_RECIPIENT > /backups/app-$$(date +%F).dump.age; sleep 86400; done"]
+    ```
+
+    ## Fix safety
+    Manual.
+
+    ## References
+    CIS PostgreSQL 7.3 and 8.2.
+    """
+    if _backup_jobs(stack) or _backup_settings(stack):
+        return
+    for doc in stack.compose_docs:
+        pg = [s for s in doc.services.values() if s.role == "postgres" and is_server(s)]
+        if not pg or _ephemeral_compose(doc):
+            continue
+        yield hit(svc_loc(pg[0]), f"no backup job for postgres service '{pg[0].name}' (no pg_dump, pg_basebackup, "
+                                  f"pgBackRest, wal-g, restic or borg service, no BACKUP_* settings)",
+                  snippet_key=f"{pg[0].name}:backup")
+
+
+_ENCRYPT = LazyRe(r"\|\s*(gpg|age|openssl\s+enc|openssl\s+smime|ccrypt|gpg2)\b|--encrypt|\bage\s+-r", re.I)
+
+
+@rule("DATA091", "backup-unencrypted", "medium", files="compose+env", refs="CWE-311")
+def backup_unencrypted(stack):
+    """A backup job writes the database in clear.
+
+    ## What it does
+    For each backup job DATA090 recognises: `pg_dump`/`pg_dumpall` in the command not piped to
+    `gpg`, `age` or `openssl enc`; wal-g without `WALG_LIBSODIUM_KEY`/`WALG_PGP_KEY` (or their
+    `_PATH` forms) in the job's environment; pgBackRest without `repo*-cipher-type` (command or
+    `PGBACKREST_REPO*_CIPHER_TYPE`); borg with `--encryption none`. Jobs running a script dkscan
+    cannot see are left alone.
+
+    ## Why is this bad?
+    Backups travel to other disks, buckets and hosts and live for months: a plaintext dump is the
+    whole database, password hashes and personal data included, for anyone who reaches any copy.
+
+    ## Example
+    ```yaml
+    command: sh -c "pg_dump -Fc app > /backups/app.dump"
+    ```
+
+    ## Use instead
+    ```yaml
+    command: sh -c "pg_dump -Fc app | age -r \"$$AGE_RECIPIENT\" > /backups/app.dump.age"
+    ```
+
+    ## Fix safety
+    Manual.
+
+    ## References
+    CWE-311; wal-g, pgBackRest and borg documentation (encryption).
+    """
+    for svc, tool in _backup_jobs(stack):
+        text = service_words_text(svc)
+        env = service_env(stack, svc)
+        problem = None
+        if tool in ("pg_dump", "pg_dumpall"):
+            if not _ENCRYPT.search(text):
+                problem = f"{tool} output is not piped to gpg, age or openssl enc"
+        elif tool in ("wal-g", "walg"):
+            if not any(k in env for k in ("WALG_LIBSODIUM_KEY", "WALG_LIBSODIUM_KEY_PATH", "WALG_PGP_KEY",
+                                          "WALG_PGP_KEY_PATH", "WALG_CSE_KMS_ID")):
+                problem = "wal-g runs without WALG_LIBSODIUM_KEY or WALG_PGP_KEY"
+        elif tool == "pgbackrest":
+            if not (re.search(r"repo\d*-cipher-type", text) or any(re.match(r"PGBACKREST_REPO\d*_CIPHER_TYPE", k) for k in env)):
+                problem = "pgBackRest runs without repo-cipher-type"
+        elif tool in ("borg", "borgmatic"):
+            if re.search(r"(--encryption|-e)[ =]none\b", text):
+                problem = "borg repository created with --encryption none"
+        if problem:
+            node = svc.get("command") if svc.get("command") is not None else svc.get("entrypoint")
+            loc = yloc(svc.doc.path, node) if node is not None else svc_loc(svc)
+            yield hit(Location(loc.path, loc.start_line, loc.start_col), f"backup service '{svc.name}': {problem}",
+                      snippet_key=f"{svc.name}:{tool}")
+
+
+def _legacy_pg18_mount(stack, svc):
+    major = _pg_major(svc)
+    if major is None or major < 18:
+        return None
+    if _env_var(stack, svc, "PGDATA") is not None:
+        return None
+    for m in svc.volumes:
+        if (m.target or "").rstrip("/") == "/var/lib/postgresql/data" and m.type != "tmpfs":
+            return m
+    return None
+
+
+@rule("DATA092", "postgres18-legacy-data-mount", "high", files="compose", refs="docker-library/postgres PR 1259",
+      fix="unsafe")
+def postgres18_legacy_data_mount(stack):
+    """PostgreSQL 18 with a volume at `/var/lib/postgresql/data`: the container refuses to start.
+
+    ## What it does
+    Flags a volume mounted at `/var/lib/postgresql/data` on an official postgres (or postgis)
+    image of major version 18 or later — or a floating `latest`/`alpine` tag, which is 18 now —
+    when `PGDATA` is not set.
+
+    ## Why is this bad?
+    From 18 the image keeps its data in `/var/lib/postgresql/18/docker` (so `pg_upgrade --link`
+    works across versions) and its entrypoint stops with an error when it finds a mount at the old
+    `/var/lib/postgresql/data`. An unpinned tag turns this on at the next pull.
+
+    ## Example
+    ```yaml
+    postgres:
+      image: postgres:18-alpine
+      volumes:
+        - pgdata:/var/lib/postgresql/data
+    ```
+
+    ## Use instead
+    ```yaml
+    postgres:
+      image: postgres:18-alpine
+      volumes:
+        - pgdata:/var/lib/postgresql
+    ```
+    (or pin `postgres:17` until the data is upgraded, or set `PGDATA` explicitly).
+
+    ## Fix safety
+    Unsafe: an existing volume holds a 17-or-older cluster at its root; it must be upgraded
+    (`pg_upgrade`) or dumped and restored, not just remounted.
+
+    ## References
+    docker-library/postgres pull request 1259.
+    """
+    from scanner.parsers.yamlnodes import YMap, YScalar
+
+    for svc in stack.services_by_role("postgres"):
+        if not is_server(svc):
+            continue
+        m = _legacy_pg18_mount(stack, svc)
+        if m is None:
+            continue
+        node = m.node
+        fix = None
+        doc = svc.doc
+        if isinstance(node, YScalar) and node.line == node.end_line:
+            text = doc.line_text(node.line)
+            idx = text.find("/var/lib/postgresql/data", node.col - 1)
+            if idx >= 0:
+                loc = Location(doc.path, node.line, idx + 1, node.line, idx + 1 + len("/var/lib/postgresql/data"))
+                fix = Fix("mount the volume at /var/lib/postgresql", (Edit(loc, "/var/lib/postgresql"),), "unsafe")
+        elif isinstance(node, YMap) and isinstance(node.get("target"), YScalar):
+            t = node.get("target")
+            q = 1 if t.style in ("'", '"') else 0
+            loc = Location(doc.path, t.line, t.col + q, t.line, t.col + q + len(t.raw))
+            fix = Fix("mount the volume at /var/lib/postgresql", (Edit(loc, "/var/lib/postgresql"),), "unsafe")
+        base, tag = image_base(svc)
+        yield hit(yloc(doc.path, node), f"postgres service '{svc.name}' ({base}:{tag or 'latest'}, PostgreSQL 18+) mounts "
+                                        f"/var/lib/postgresql/data without PGDATA: the 18 image refuses to start",
+                  fix=fix, snippet_key=f"{svc.name}:pg18mount")

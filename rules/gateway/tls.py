@@ -1,0 +1,916 @@
+"""Gateway, TLS family (GW001-GW008): protocols, cipher suites, session cache, HTTPS redirects, certificates.
+
+The nginx semantics (TLS servers, version defaults) are in ``rules/helpers/nginx.py``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from scanner.model import Edit, Fix, hit, Location, UNSAFE
+from scanner.registry import rule
+
+from rules.helpers.locations import nloc
+from rules.helpers.nginx import (
+    _is_https_redirect,
+    _levels_text,
+    _servers,
+    _serves_content,
+    child_indent,
+    configs_of_service,
+    delete_directive_edit,
+    directive_text,
+    directive_tokens,
+    effective_protocols,
+    http_insert_edit,
+    http_level,
+    insert_into_block_edit,
+    is_tls_server,
+    LEGACY_PROTOCOLS,
+    listen_specs,
+    location_match,
+    nginx_version,
+    node_loc,
+    once,
+    opaque,
+    replace_args_edit,
+    response_levels,
+)
+
+
+MOZ_INT_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+                   "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
+NGINX_DEFAULT_CIPHERS = "HIGH:!aNULL:!MD5"
+
+
+def _profile(stack) -> str:
+    p = str(stack.policy.get("tls.profile", "intermediate") or "intermediate").strip().lower()
+    return "modern" if p == "modern" else "intermediate"
+
+
+def _target_protocols(stack) -> str:
+    return "TLSv1.3" if _profile(stack) == "modern" else "TLSv1.2 TLSv1.3"
+
+
+def _has_tls12(protocols: list[str]) -> bool:
+    return any(p.lower() in ("sslv3", "tlsv1", "tlsv1.1", "tlsv1.2") for p in protocols)
+
+
+# --------------------------------------------------------------------------------------------
+# OpenSSL cipher strings
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(repr=False, frozen=True)
+class Suite:
+    """A TLS cipher suite with OpenSSL's attributes."""
+
+    name: str
+    kx: str  # RSA ECDHE DHE ECDH DH PSK DHEPSK ECDHEPSK RSAPSK SRP
+    au: str  # RSA ECDSA DSS NULL PSK SRP
+    enc: str  # AESGCM AESCCM AESCCM8 CHACHA20 ARIAGCM AES CAMELLIA ARIA 3DES DES RC4 SEED IDEA NULL
+    bits: int
+    mac: str  # AEAD SHA1 SHA256 SHA384 MD5
+    strength: str  # HIGH MEDIUM LOW EXPORT NONE
+
+    @property
+    def aead(self) -> bool:
+        return self.mac == "AEAD"
+
+    @property
+    def forward_secret(self) -> bool:
+        return self.kx in ("ECDHE", "DHE") and self.au != "NULL"
+
+    @property
+    def tls12(self) -> bool:
+        return self.mac in ("AEAD", "SHA256", "SHA384")
+
+    @property
+    def weak(self) -> list[str]:
+        out = []
+        if self.enc == "NULL":
+            out.append("NULL")
+        if self.au == "NULL":
+            out.append("aNULL")
+        if self.strength == "EXPORT":
+            out.append("EXPORT")
+        if self.enc in ("RC4", "DES", "3DES", "SEED", "IDEA"):
+            out.append(self.enc)
+        if self.mac == "MD5":
+            out.append("MD5")
+        if "PSK" in self.kx:
+            out.append("PSK")
+        if self.kx == "SRP":
+            out.append("SRP")
+        return out
+
+
+def suite_from_name(name: str) -> Suite | None:
+    """Attributes of an OpenSSL TLS <= 1.2 cipher suite name (``ECDHE-RSA-AES128-GCM-SHA256``)."""
+    n = name.upper()
+    if n.startswith("TLS_") or "-" not in n:
+        return None
+    export = n.startswith("EXP")
+    core = re.sub(r"^EXP1024-|^EXP-", "", n)
+    if core.startswith("ECDHE-PSK"):
+        kx, au = "ECDHEPSK", "PSK"
+    elif core.startswith("DHE-PSK"):
+        kx, au = "DHEPSK", "PSK"
+    elif core.startswith("RSA-PSK"):
+        kx, au = "RSAPSK", "RSA"
+    elif core.startswith("PSK-"):
+        kx, au = "PSK", "PSK"
+    elif core.startswith("SRP-"):
+        kx, au = "SRP", "RSA" if "-RSA-" in core else "DSS" if "-DSS-" in core else "SRP"
+    elif core.startswith("AECDH-"):
+        kx, au = "ECDHE", "NULL"
+    elif core.startswith("ADH-"):
+        kx, au = "DHE", "NULL"
+    elif core.startswith(("ECDHE-", "EECDH-")):
+        kx, au = "ECDHE", "ECDSA" if "-ECDSA-" in core else "RSA"
+    elif core.startswith(("DHE-", "EDH-")):
+        kx, au = "DHE", "DSS" if "-DSS-" in core else "RSA"
+    elif core.startswith("ECDH-"):
+        kx, au = "ECDH", "ECDSA" if "-ECDSA-" in core else "RSA"
+    elif core.startswith("DH-"):
+        kx, au = "DH", "DSS" if "-DSS-" in core else "RSA"
+    else:
+        kx, au = "RSA", "RSA"
+    parts = set(re.split(r"[-_]", core))
+    if "NULL" in parts:
+        enc = "NULL"
+    elif "RC4" in core:
+        enc = "RC4"
+    elif "DES-CBC3" in core or "3DES" in core:
+        enc = "3DES"
+    elif "DES" in parts or "DES-CBC" in core or "DES40" in core:
+        enc = "DES"
+    elif "SEED" in core:
+        enc = "SEED"
+    elif "IDEA" in core:
+        enc = "IDEA"
+    elif "CHACHA20" in core:
+        enc = "CHACHA20"
+    elif "CCM8" in core:
+        enc = "AESCCM8"
+    elif "CCM" in parts:
+        enc = "AESCCM"
+    elif "ARIA" in core:
+        enc = "ARIAGCM" if "GCM" in parts else "ARIA"
+    elif "CAMELLIA" in core:
+        enc = "CAMELLIA"
+    elif "AES" in core:
+        enc = "AESGCM" if "GCM" in parts else "AES"
+    else:
+        return None
+    bits = 256 if re.search(r"256|CHACHA20", core) else 128 if re.search(r"128|RC4|SEED|IDEA", core) else 112 if enc == "3DES" else 56
+    if enc in ("AESGCM", "AESCCM", "AESCCM8", "CHACHA20", "ARIAGCM"):
+        mac = "AEAD"
+    elif n.endswith("MD5"):
+        mac = "MD5"
+    elif n.endswith("SHA384"):
+        mac = "SHA384"
+    elif n.endswith("SHA256"):
+        mac = "SHA256"
+    else:
+        mac = "SHA1"
+    if export:
+        strength = "EXPORT"
+    elif enc == "NULL":
+        strength = "NONE"
+    elif enc == "DES":
+        strength = "LOW"
+    elif enc in ("RC4", "SEED", "IDEA", "3DES"):
+        strength = "MEDIUM"
+    else:
+        strength = "HIGH"
+    return Suite(n, kx, au, enc, bits, mac, strength)
+
+
+_SUITE_NAMES = """
+ECDHE-ECDSA-AES256-GCM-SHA384 ECDHE-RSA-AES256-GCM-SHA384 DHE-DSS-AES256-GCM-SHA384 DHE-RSA-AES256-GCM-SHA384
+ECDHE-ECDSA-CHACHA20-POLY1305 ECDHE-RSA-CHACHA20-POLY1305 DHE-RSA-CHACHA20-POLY1305 ECDHE-ECDSA-AES256-CCM8
+ECDHE-ECDSA-AES256-CCM DHE-RSA-AES256-CCM ECDHE-ECDSA-ARIA256-GCM-SHA384 ECDHE-ARIA256-GCM-SHA384
+ADH-AES256-GCM-SHA384 ECDHE-ECDSA-AES128-GCM-SHA256 ECDHE-RSA-AES128-GCM-SHA256 DHE-DSS-AES128-GCM-SHA256
+DHE-RSA-AES128-GCM-SHA256 ECDHE-ECDSA-AES128-CCM DHE-RSA-AES128-CCM ADH-AES128-GCM-SHA256
+ECDHE-ECDSA-AES256-SHA384 ECDHE-RSA-AES256-SHA384 DHE-RSA-AES256-SHA256 ECDHE-ECDSA-CAMELLIA256-SHA384
+ECDHE-RSA-CAMELLIA256-SHA384 DHE-RSA-CAMELLIA256-SHA256 ADH-AES256-SHA256 ECDHE-ECDSA-AES128-SHA256
+ECDHE-RSA-AES128-SHA256 DHE-RSA-AES128-SHA256 ECDHE-ECDSA-CAMELLIA128-SHA256 ADH-AES128-SHA256
+ECDHE-ECDSA-AES256-SHA ECDHE-RSA-AES256-SHA DHE-RSA-AES256-SHA DHE-DSS-AES256-SHA DHE-RSA-CAMELLIA256-SHA
+AECDH-AES256-SHA ADH-AES256-SHA ECDHE-ECDSA-AES128-SHA ECDHE-RSA-AES128-SHA DHE-RSA-AES128-SHA
+DHE-RSA-CAMELLIA128-SHA AECDH-AES128-SHA ADH-AES128-SHA
+RSA-PSK-AES256-GCM-SHA384 DHE-PSK-AES256-GCM-SHA384 ECDHE-PSK-CHACHA20-POLY1305 PSK-AES256-GCM-SHA384
+PSK-CHACHA20-POLY1305 AES256-GCM-SHA384 AES256-CCM ARIA256-GCM-SHA384 AES128-GCM-SHA256 AES128-CCM
+ARIA128-GCM-SHA256 PSK-AES128-GCM-SHA256 AES256-SHA256 CAMELLIA256-SHA256 AES128-SHA256 CAMELLIA128-SHA256
+ECDHE-PSK-AES256-CBC-SHA SRP-RSA-AES-256-CBC-SHA SRP-AES-256-CBC-SHA RSA-PSK-AES256-CBC-SHA
+DHE-PSK-AES256-CBC-SHA AES256-SHA CAMELLIA256-SHA PSK-AES256-CBC-SHA SRP-AES-128-CBC-SHA AES128-SHA
+CAMELLIA128-SHA PSK-AES128-CBC-SHA
+ECDHE-RSA-DES-CBC3-SHA EDH-RSA-DES-CBC3-SHA DES-CBC3-SHA ADH-DES-CBC3-SHA PSK-3DES-EDE-CBC-SHA
+ECDHE-RSA-RC4-SHA RC4-SHA RC4-MD5 ADH-RC4-MD5 PSK-RC4-SHA SEED-SHA DHE-RSA-SEED-SHA IDEA-CBC-SHA
+EDH-RSA-DES-CBC-SHA DES-CBC-SHA EXP-EDH-RSA-DES-CBC-SHA EXP-DES-CBC-SHA EXP-RC4-MD5 EXP-RC2-CBC-MD5
+ECDHE-ECDSA-NULL-SHA ECDHE-RSA-NULL-SHA AECDH-NULL-SHA NULL-SHA256 PSK-NULL-SHA NULL-SHA NULL-MD5
+"""
+SUITES: list[Suite] = [s for s in (suite_from_name(n) for n in _SUITE_NAMES.split()) if s is not None]
+_STRENGTH_ALIASES = {"HIGH": "HIGH", "MEDIUM": "MEDIUM", "LOW": "LOW", "EXPORT": "EXPORT", "EXP": "EXPORT",
+                     "EXPORT40": "EXPORT", "EXPORT56": "EXPORT"}
+
+
+@lru_cache(maxsize=None)
+def _aliases(s: Suite) -> frozenset[str]:
+    """Every OpenSSL alias that selects suite ``s`` (computed once per suite)."""
+    table = {
+        "ALL": s.enc != "NULL",
+        "COMPLEMENTOFALL": s.enc == "NULL",
+        "DEFAULT": s.strength == "HIGH" and s.au != "NULL" and "PSK" not in s.kx and s.kx != "SRP",
+        "ENULL": s.enc == "NULL", "NULL": s.enc == "NULL", "ANULL": s.au == "NULL",
+        "KRSA": s.kx == "RSA", "ARSA": s.au == "RSA", "RSA": s.kx == "RSA" or s.au == "RSA",
+        "KDHE": s.kx == "DHE", "KEDH": s.kx == "DHE", "DHE": s.kx == "DHE" and s.au != "NULL",
+        "EDH": s.kx == "DHE" and s.au != "NULL", "DH": s.kx in ("DHE", "DH"), "ADH": s.kx == "DHE" and s.au == "NULL",
+        "KECDHE": s.kx == "ECDHE", "KEECDH": s.kx == "ECDHE", "ECDHE": s.kx == "ECDHE" and s.au != "NULL",
+        "EECDH": s.kx == "ECDHE" and s.au != "NULL", "ECDH": s.kx in ("ECDHE", "ECDH"),
+        "AECDH": s.kx == "ECDHE" and s.au == "NULL",
+        "AECDSA": s.au == "ECDSA", "ECDSA": s.au == "ECDSA", "ADSS": s.au == "DSS", "DSS": s.au == "DSS",
+        "PSK": "PSK" in s.kx, "KPSK": s.kx == "PSK", "KECDHEPSK": s.kx == "ECDHEPSK", "KDHEPSK": s.kx == "DHEPSK",
+        "KRSAPSK": s.kx == "RSAPSK", "APSK": s.au == "PSK", "SRP": s.kx == "SRP", "KSRP": s.kx == "SRP",
+        "AES": s.enc in ("AES", "AESGCM", "AESCCM", "AESCCM8"),
+        "AES128": s.enc in ("AES", "AESGCM", "AESCCM", "AESCCM8") and s.bits == 128,
+        "AES256": s.enc in ("AES", "AESGCM", "AESCCM", "AESCCM8") and s.bits == 256,
+        "AESGCM": s.enc == "AESGCM", "AESCCM": s.enc in ("AESCCM", "AESCCM8"), "AESCCM8": s.enc == "AESCCM8",
+        "CHACHA20": s.enc == "CHACHA20", "CAMELLIA": s.enc == "CAMELLIA",
+        "CAMELLIA128": s.enc == "CAMELLIA" and s.bits == 128, "CAMELLIA256": s.enc == "CAMELLIA" and s.bits == 256,
+        "ARIA": s.enc in ("ARIA", "ARIAGCM"), "ARIAGCM": s.enc == "ARIAGCM",
+        "3DES": s.enc == "3DES", "DES": s.enc == "DES", "RC4": s.enc == "RC4", "SEED": s.enc == "SEED",
+        "IDEA": s.enc == "IDEA", "MD5": s.mac == "MD5", "SHA1": s.mac == "SHA1", "SHA": s.mac == "SHA1",
+        "SHA256": s.mac == "SHA256", "SHA384": s.mac == "SHA384",
+        "TLSV1.2": s.tls12, "TLSV1.0": not s.tls12, "TLSV1": not s.tls12, "SSLV3": not s.tls12,
+    }
+    table.update({alias: s.strength == strength for alias, strength in _STRENGTH_ALIASES.items()})
+    table["COMPLEMENTOFDEFAULT"] = s.enc != "NULL" and not table["DEFAULT"]
+    return frozenset(k for k, v in table.items() if v)
+
+
+_ALIAS_NAMES = (
+    "HIGH", "MEDIUM", "LOW", "EXPORT", "EXP", "EXPORT40", "EXPORT56", "ALL", "COMPLEMENTOFALL", "DEFAULT",
+    "COMPLEMENTOFDEFAULT", "ENULL", "NULL", "ANULL", "KRSA", "ARSA", "RSA", "KDHE", "KEDH", "DHE", "EDH", "DH", "ADH",
+    "KECDHE", "KEECDH", "ECDHE", "EECDH", "ECDH", "AECDH", "AECDSA", "ECDSA", "ADSS", "DSS", "PSK", "KPSK",
+    "KECDHEPSK", "KDHEPSK", "KRSAPSK", "APSK", "SRP", "KSRP", "AES", "AES128", "AES256", "AESGCM", "AESCCM",
+    "AESCCM8", "CHACHA20", "CAMELLIA", "CAMELLIA128", "CAMELLIA256", "ARIA", "ARIAGCM", "3DES", "DES", "RC4", "SEED",
+    "IDEA", "MD5", "SHA1", "SHA", "SHA256", "SHA384", "TLSV1.2", "TLSV1.0", "TLSV1", "SSLV3",
+)
+"""The OpenSSL cipher-string aliases the model knows (upper case)."""
+
+
+@dataclass(repr=False, eq=False)
+class CipherEval:
+    """The result of evaluating an OpenSSL cipher list."""
+
+    suites: list[Suite]  # enabled TLS <= 1.2 suites, in order
+    explicit: set[str]  # weak families named by an enabling token (PSK, SRP need one)
+    tokens: list[str]
+
+
+@lru_cache(maxsize=256)
+def evaluate_ciphers(text: str) -> CipherEval:
+    """A model of OpenSSL's cipher-list evaluation (``X`` adds, ``-X`` removes, ``!X`` bans, ``+X``
+    moves to the end, ``A+B`` intersects), over a table of representative suites whose attributes
+    follow OpenSSL's names. Unknown suite names are classified from their name."""
+    universe = list(SUITES)
+    by_name = {s.name: s for s in universe}
+    enabled: list[Suite] = []
+    banned: set[str] = set()
+    explicit: set[str] = set()
+    tokens = [t for t in re.split(r"[:, ]+", text.strip()) if t]
+    for tok in tokens:
+        if tok.startswith("@"):
+            continue
+        op = ""
+        if tok[0] in "!-+":
+            op, tok = tok[0], tok[1:]
+        if not tok:
+            continue
+        comps = [c.upper() for c in tok.split("+")]
+        if len(comps) == 1 and comps[0] not in by_name and comps[0] not in _ALIAS_NAMES:
+            s = suite_from_name(comps[0])
+            if s is None:
+                continue
+            if s.name not in by_name:
+                universe.append(s)
+                by_name[s.name] = s
+        selected = [s for s in universe if all(c == s.name or c in _aliases(s) for c in comps)]
+        names = {s.name for s in selected}
+        if op == "!":
+            banned |= names
+            enabled = [s for s in enabled if s.name not in names]
+        elif op == "-":
+            enabled = [s for s in enabled if s.name not in names]
+        elif op == "+":
+            enabled = [s for s in enabled if s.name not in names] + [s for s in enabled if s.name in names]
+        else:
+            up = set(comps)
+            if up & {"PSK", "KPSK", "KECDHEPSK", "KDHEPSK", "KRSAPSK", "APSK"} or any("PSK" in c for c in up if "-" in c):
+                explicit.add("PSK")
+            if up & {"SRP", "KSRP"} or any(c.startswith("SRP-") for c in up):
+                explicit.add("SRP")
+            have = {s.name for s in enabled}
+            enabled.extend(s for s in selected if s.name not in have and s.name not in banned)
+    return CipherEval(enabled, explicit, tokens)
+
+
+def weak_families(ev: CipherEval) -> list[str]:
+    out: list[str] = []
+    for s in ev.suites:
+        for f in s.weak:
+            if f in ("PSK", "SRP") and f not in ev.explicit:
+                continue
+            if f not in out:
+                out.append(f)
+    return out
+
+
+def not_intermediate(ev: CipherEval) -> list[Suite]:
+    """Enabled suites without forward secrecy or AEAD that GW003 does not already report."""
+    out = []
+    for s in ev.suites:
+        if s.forward_secret and s.aead:
+            continue
+        if s.weak:  # NULL/aNULL/RC4/... (GW003), PSK/SRP (never negotiated without callbacks)
+            continue
+        out.append(s)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# TLS
+# --------------------------------------------------------------------------------------------
+
+
+@rule("GW001", "tls-legacy-protocol", "high", files="nginx",
+      refs="CWE-327; Moz-int 6.0; gixy weak_ssl_tls; sg insecure-ssl-version", fix="safe")
+def tls_legacy_protocol(stack):
+    """`ssl_protocols` enables SSLv2, SSLv3, TLS 1.0 or TLS 1.1.
+
+    ## What it does
+    Flags every `ssl_protocols` directive (http, server, stream or mail) that lists `SSLv2`, `SSLv3`,
+    `TLSv1` or `TLSv1.1`.
+
+    ## Why is this bad?
+    These protocols are broken (POODLE, BEAST, SHA-1/MD5 handshakes) and were deprecated by RFC 8996.
+    Offering them lets an active attacker downgrade clients that still speak them; no current browser
+    needs them.
+
+    ## Example
+    ```nginx
+    ssl_protocols TLSv1 TLSv1.1 TLSv1.2;
+    ```
+
+    ## Use instead
+    ```nginx
+    ssl_protocols TLSv1.2 TLSv1.3;   # Mozilla intermediate 6.0 (policy tls.profile: modern -> TLSv1.3)
+    ```
+
+    ## Fix safety
+    Safe for any client released in the last decade (Mozilla intermediate's oldest clients: Android
+    4.4.2, Java 8u161, IE 11 on Windows 10).
+
+    ## References
+    CWE-327; Mozilla Server Side TLS 6.0 (intermediate); RFC 8996; gixy weak_ssl_tls; semgrep
+    insecure-ssl-version.
+    """
+    target = _target_protocols(stack)
+    seen: set = set()
+    for cfg in stack.nginx_configs:
+        for n in cfg.nodes("ssl_protocols"):
+            legacy = [a for a in n.args if a.lower() in {p.lower() for p in LEGACY_PROTOCOLS}]
+            if not legacy or not once(seen, n):
+                continue
+            edit = replace_args_edit(stack, n, target)
+            fix = Fix(f"set `ssl_protocols {target}`", (edit,)) if edit else None
+            yield hit(nloc(n), f"ssl_protocols enables {', '.join(legacy)}: deprecated protocols (RFC 8996) allow downgrade attacks",
+                      fix=fix, snippet_key="ssl_protocols " + " ".join(n.args))
+
+
+def _first_fix_per_cfg(done: set, cfg, make):
+    if id(cfg) in done:
+        return None
+    done.add(id(cfg))
+    return make()
+
+
+def _http_or_server_insert(stack, cfg, server, lines: list[str]):
+    edit = http_insert_edit(stack, cfg, lines)
+    if edit is None and server is not None:
+        edit = insert_into_block_edit(stack, cfg, server, lines)
+    return edit
+
+
+@rule("GW002", "tls-protocols-default-legacy", "low", files="nginx+compose",
+      refs="CWE-327; nginx CHANGES 1.27.3; OpenSSL 3.0 CHANGES; sg missing-ssl-version", fix="safe")
+def tls_protocols_default_legacy(stack):
+    """A TLS server relies on an nginx default that still offers TLS 1.0 and 1.1.
+
+    ## What it does
+    Flags a TLS server (`listen … ssl`/`quic`) with no `ssl_protocols` in scope when the gateway's
+    nginx (policy `nginx.version`, the image tag, or the Dockerfile's `FROM nginx:`) is older than
+    1.27.3 — whose default is `TLSv1 TLSv1.1 TLSv1.2` (+`TLSv1.3` from 1.23.4) — and its OpenSSL is not
+    known to be 3.0 or later (which refuses TLS < 1.2 at its default security level: official Alpine
+    images from 1.23.3, Debian bookworm images from 1.25.1). Silent for 1.27.3+, floating tags
+    (`nginx:stable`, `nginx:alpine`) and unknown versions.
+
+    ## Why is this bad?
+    The legacy protocols are negotiated with clients that ask for them (see GW001), although nobody
+    wrote them in the configuration.
+
+    ## Example
+    ```nginx
+    # image: nginx:1.24.0
+    server { listen 443 ssl; ssl_certificate …; }
+    ```
+
+    ## Use instead
+    ```nginx
+    http { ssl_protocols TLSv1.2 TLSv1.3; … }
+    ```
+
+    ## Fix safety
+    Safe: the same protocols current nginx uses by default.
+
+    ## References
+    CWE-327; nginx CHANGES 1.27.3 ("the default value of ssl_protocols is TLSv1.2 TLSv1.3"); OpenSSL
+    3.0 CHANGES (TLS < 1.2 at security level 0 only); semgrep missing-ssl-version.
+    """
+    target = _target_protocols(stack)
+    done: set = set()
+    for cfg in stack.nginx_configs:
+        v = nginx_version(stack, cfg.service)
+        if v.at_least(1, 27, 3) is not False or v.openssl3:
+            continue
+        for server in _servers(cfg):
+            if not is_tls_server(server) or server.effective("ssl_protocols") is not None or opaque(stack, cfg, server, ("ssl_protocols",)):
+                continue
+            edit = _first_fix_per_cfg(done, cfg, lambda: _http_or_server_insert(stack, cfg, server, [f"ssl_protocols {target};"]))
+            fix = Fix(f"add `ssl_protocols {target};`", (edit,)) if edit else None
+            yield hit(node_loc(cfg, server),
+                      f"TLS server without ssl_protocols: nginx {v.text} defaults to {' '.join(('TLSv1', 'TLSv1.1', 'TLSv1.2'))} "
+                      "(before 1.27.3) and its OpenSSL is not known to refuse them",
+                      fix=fix, snippet_key="ssl_protocols-default")
+
+
+def _protocols_at(stack, cfg, node) -> list[str]:
+    level = node.parent if node.parent is not None else node
+    return effective_protocols(stack, cfg, level)[0]
+
+
+@rule("GW003", "tls-weak-cipher", "high", files="nginx", refs="CWE-327; Moz-int 6.0; gixy weak_ssl_tls", fix="safe")
+def tls_weak_cipher(stack):
+    """`ssl_ciphers` enables broken cipher suites.
+
+    ## What it does
+    Evaluates each `ssl_ciphers` string the way OpenSSL does (adds, `-` removals, `!` bans, `+`
+    intersections, aliases such as `ALL`, `HIGH`, `MEDIUM`) and flags it when the resulting list
+    holds NULL encryption, anonymous (aNULL) key exchange, EXPORT, RC4, DES, 3DES, MD5, SEED or IDEA
+    suites — for instance through a bare `ALL` — or PSK/SRP suites named explicitly. A `!`-negated
+    family is not enabled. Skipped where only TLS 1.3 is on (`ssl_ciphers` does not apply to it).
+
+    ## Why is this bad?
+    These suites are broken (RC4 biases, SWEET32 on 3DES, 40-bit export keys) or authenticate nothing
+    (aNULL: any man in the middle can terminate the connection).
+
+    ## Example
+    ```nginx
+    ssl_ciphers ALL:!aNULL:!eNULL:RC4:DES:3DES;
+    ```
+
+    ## Use instead
+    ```nginx
+    ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;
+    ```
+
+    ## Fix safety
+    Safe: the Mozilla intermediate 6.0 list supports every client of the intermediate profile.
+
+    ## References
+    CWE-327; Mozilla Server Side TLS 6.0; gixy weak_ssl_tls.
+    """
+    seen: set = set()
+    for cfg in stack.nginx_configs:
+        for n in cfg.nodes("ssl_ciphers"):
+            if not n.args or not once(seen, n):
+                continue
+            if not _has_tls12(_protocols_at(stack, cfg, n)):
+                continue
+            ev = evaluate_ciphers(n.args[0])
+            weak = weak_families(ev)
+            if not weak:
+                continue
+            via = " (through `ALL`)" if any(t.upper() == "ALL" for t in ev.tokens) else ""
+            edit = replace_args_edit(stack, n, MOZ_INT_CIPHERS)
+            fix = Fix("set the Mozilla intermediate 6.0 cipher list", (edit,)) if edit else None
+            yield hit(nloc(n), f"ssl_ciphers enables {', '.join(weak)} suites{via}: broken or unauthenticated encryption",
+                      fix=fix, snippet_key="ssl_ciphers " + n.args[0])
+
+
+@rule("GW004", "tls-cipher-not-intermediate", "medium", files="nginx", refs="CWE-327; Moz-int 6.0, 5.7", fix="safe")
+def tls_cipher_not_intermediate(stack):
+    """TLS 1.2 allows cipher suites without forward secrecy or AEAD.
+
+    ## What it does
+    Where TLS 1.2 (or older) is on, evaluates the effective `ssl_ciphers` — or nginx's default
+    `HIGH:!aNULL:!MD5` when none is set — and flags suites that are not ECDHE/DHE with an AEAD cipher
+    (AES-GCM, ChaCha20-Poly1305, AES-CCM): `AES128-GCM-SHA256` (RSA key exchange), `…-SHA`,
+    `…-SHA256` (CBC), `CAMELLIA…`. Mozilla 5.7's DHE-RSA-AES-GCM and DHE-RSA-CHACHA20 suites pass.
+    Suites GW003 reports are not repeated. With policy `tls.profile: modern`, any TLS 1.2 is flagged
+    instead (Mozilla modern is TLS 1.3 only).
+
+    ## Why is this bad?
+    Without forward secrecy a stolen private key decrypts every recorded session; CBC suites have a
+    long history of padding-oracle attacks (Lucky13). Mozilla's intermediate profile keeps only
+    ECDHE + AEAD.
+
+    ## Example
+    ```nginx
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_ciphers HIGH:!aNULL:!MD5;
+    ```
+
+    ## Use instead
+    ```nginx
+    ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;
+    ```
+
+    ## Fix safety
+    Safe for the clients of Mozilla's intermediate profile.
+
+    ## References
+    CWE-327; Mozilla Server Side TLS 6.0 and 5.7 (intermediate and modern).
+    """
+    modern = _profile(stack) == "modern"
+    seen: set = set()
+    done: set = set()
+    for cfg in stack.nginx_configs:
+        if modern:
+            for server in _servers(cfg):
+                if not is_tls_server(server):
+                    continue
+                protos, d = effective_protocols(stack, cfg, server)
+                if not _has_tls12(protos) or (d is None and opaque(stack, cfg, server, ("ssl_protocols",))):
+                    continue
+                if d is not None:
+                    if not once(seen, d):
+                        continue
+                    edit = replace_args_edit(stack, d, "TLSv1.3")
+                    yield hit(nloc(d), "tls.profile modern: TLSv1.2 is enabled, Mozilla modern 6.0 is TLSv1.3 only",
+                              fix=Fix("set `ssl_protocols TLSv1.3`", (edit,)) if edit else None, snippet_key="modern-tls12")
+                else:
+                    edit = _first_fix_per_cfg(done, cfg, lambda: _http_or_server_insert(stack, cfg, server, ["ssl_protocols TLSv1.3;"]))
+                    yield hit(node_loc(cfg, server), "tls.profile modern: the default ssl_protocols include TLSv1.2, Mozilla modern 6.0 is TLSv1.3 only",
+                              fix=Fix("add `ssl_protocols TLSv1.3;`", (edit,)) if edit else None, snippet_key="modern-tls12")
+            continue
+        for n in cfg.nodes("ssl_ciphers"):
+            if not n.args or not once(seen, n):
+                continue
+            if not _has_tls12(_protocols_at(stack, cfg, n)):
+                continue
+            bad = not_intermediate(evaluate_ciphers(n.args[0]))
+            if not bad:
+                continue
+            edit = replace_args_edit(stack, n, MOZ_INT_CIPHERS)
+            yield hit(nloc(n), f"ssl_ciphers allows {_suites_text(bad)}: no forward secrecy or no AEAD (Mozilla intermediate keeps ECDHE + AEAD only)",
+                      fix=Fix("set the Mozilla intermediate 6.0 cipher list", (edit,)) if edit else None,
+                      snippet_key="ssl_ciphers " + n.args[0])
+        for server in _servers(cfg):
+            if not is_tls_server(server) or server.effective("ssl_ciphers") is not None or opaque(stack, cfg, server, ("ssl_ciphers", "ssl_protocols")):
+                continue
+            if not _has_tls12(effective_protocols(stack, cfg, server)[0]):
+                continue
+            bad = not_intermediate(evaluate_ciphers(NGINX_DEFAULT_CIPHERS))
+            edit = _first_fix_per_cfg(done, cfg, lambda: _http_or_server_insert(stack, cfg, server, [f"ssl_ciphers {MOZ_INT_CIPHERS};"]))
+            yield hit(node_loc(cfg, server),
+                      f"TLS server without ssl_ciphers: nginx's default `{NGINX_DEFAULT_CIPHERS}` allows {_suites_text(bad)} under TLSv1.2",
+                      fix=Fix("add the Mozilla intermediate 6.0 cipher list", (edit,)) if edit else None,
+                      snippet_key="ssl_ciphers-default")
+
+
+def _suites_text(suites: list[Suite]) -> str:
+    names = [s.name for s in suites]
+    if len(names) > 3:
+        return ", ".join(names[:3]) + f" and {len(names) - 3} more"
+    return ", ".join(names)
+
+
+@rule("GW005", "tls-prefer-server-ciphers", "info", files="nginx", refs="Moz-int 6.0; gixy weak_ssl_tls", fix="safe")
+def tls_prefer_server_ciphers(stack):
+    """`ssl_prefer_server_ciphers on` with only strong protocols and suites.
+
+    ## What it does
+    Flags `ssl_prefer_server_ciphers on` where only TLS 1.2 and 1.3 are on (explicitly, or by the
+    version's default), unless `ssl_conf_command Options PrioritizeChaCha` is in scope.
+
+    ## Why is this bad?
+    With a list of strong AEAD suites only, letting the client choose is better: phones without AES
+    hardware pick ChaCha20-Poly1305. Mozilla 6.0 sets `off` for intermediate and modern.
+
+    ## Example
+    ```nginx
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_prefer_server_ciphers on;
+    ```
+
+    ## Use instead
+    ```nginx
+    ssl_prefer_server_ciphers off;
+    ```
+    or keep `on` with `ssl_conf_command Options PrioritizeChaCha;`.
+
+    ## Fix safety
+    Safe: only the choice among enabled suites changes.
+
+    ## References
+    Mozilla Server Side TLS 6.0 (`server_preferred_order: false`); gixy weak_ssl_tls.
+    """
+    seen: set = set()
+    for cfg in stack.nginx_configs:
+        for n in cfg.nodes("ssl_prefer_server_ciphers"):
+            if not n.args or n.args[0].lower() != "on" or not once(seen, n):
+                continue
+            level = n.parent
+            protos = _protocols_at(stack, cfg, n)
+            if not protos or any(p.lower() not in ("tlsv1.2", "tlsv1.3") for p in protos):
+                continue
+            chacha = any(len(c.args) >= 2 and c.args[0].lower() == "options" and "prioritizechacha" in c.args[1].lower()
+                         for c in level.inherited("ssl_conf_command"))
+            if chacha:
+                continue
+            edit = replace_args_edit(stack, n, "off")
+            yield hit(nloc(n), "ssl_prefer_server_ciphers on with TLSv1.2+ only: clients without AES hardware cannot pick ChaCha20 (Mozilla 6.0: off)",
+                      fix=Fix("set `ssl_prefer_server_ciphers off`", (edit,)) if edit else None,
+                      snippet_key="ssl_prefer_server_ciphers on")
+
+
+@rule("GW006", "tls-session-cache-missing", "low", files="nginx", refs="Moz-int 6.0", fix="safe")
+def tls_session_cache_missing(stack):
+    """A TLS 1.2 server has no shared session cache.
+
+    ## What it does
+    Flags a TLS server where TLS 1.2 is on and no `ssl_session_cache shared:…` is in scope (absent,
+    `off`, `none`, or `builtin` only). Points at the directive when one is set, else at the server.
+
+    ## Why is this bad?
+    Without a cache shared by the worker processes every reconnecting TLS 1.2 client repeats the full
+    handshake, a CPU cost that shows at the seed's 1000 req/s. Mozilla's configuration sets
+    `shared:MozSSL:10m` (about 40000 sessions) and a one-day timeout.
+
+    ## Example
+    ```nginx
+    server { listen 443 ssl; ssl_protocols TLSv1.2 TLSv1.3; … }
+    ```
+
+    ## Use instead
+    ```nginx
+    http { ssl_session_cache shared:MozSSL:10m; ssl_session_timeout 1d; … }
+    ```
+
+    ## Fix safety
+    Safe: 10 MB of shared memory.
+
+    ## References
+    Mozilla Server Side TLS 6.0 (nginx configuration); nginx ngx_http_ssl_module.
+    """
+    seen: set = set()
+    done: set = set()
+    for cfg in stack.nginx_configs:
+        for server in _servers(cfg):
+            if not is_tls_server(server):
+                continue
+            if not _has_tls12(effective_protocols(stack, cfg, server)[0]):
+                continue
+            eff = server.effective("ssl_session_cache")
+            if eff is not None and any(a.startswith("shared:") for a in eff.args):
+                continue
+            if eff is not None:
+                if not once(seen, eff):
+                    continue
+                edit = replace_args_edit(stack, eff, "shared:MozSSL:10m")
+                yield hit(nloc(eff), f"ssl_session_cache {' '.join(eff.args)}: no cache shared between workers, TLSv1.2 clients repeat full handshakes",
+                          fix=Fix("set `ssl_session_cache shared:MozSSL:10m`", (edit,)) if edit else None,
+                          snippet_key="ssl_session_cache " + " ".join(eff.args))
+                continue
+            if opaque(stack, cfg, server, ("ssl_session_cache", "ssl_protocols")):
+                continue
+
+            def make():
+                lvl = http_level(cfg) or server
+                lines = ["ssl_session_cache shared:MozSSL:10m;"]
+                if not lvl.children_named("ssl_session_timeout"):
+                    lines.append("ssl_session_timeout 1d;")
+                return insert_into_block_edit(stack, cfg, lvl, lines)
+            edit = _first_fix_per_cfg(done, cfg, make)
+            yield hit(node_loc(cfg, server), "TLS server without ssl_session_cache shared:…: TLSv1.2 clients repeat full handshakes",
+                      fix=Fix("add `ssl_session_cache shared:MozSSL:10m; ssl_session_timeout 1d;`", (edit,)) if edit else None,
+                      snippet_key="ssl_session_cache-missing")
+
+
+ACME_RE = re.compile(r"\.well-known/acme-challenge|\.well-known/?$|acme-challenge", re.I)
+
+
+def _is_acme(loc) -> bool:
+    return loc.name == "location" and bool(ACME_RE.search(location_match(loc)[1]))
+
+
+def _published_ports(stack, svc) -> set[int] | None:
+    """Container ports the gateway publishes; None when everything is (host network, no compose)."""
+    if svc is None:
+        return None
+    if (svc.str("network_mode") or "") == "host":
+        return None
+    ports = set()
+    for p in svc.ports:
+        if p.host_ports or p.host is None:
+            ports.update(p.container_ports)
+    return ports
+
+
+@rule("GW007", "http-not-redirected", "high", files="nginx", refs="CWE-319; Moz generator", fix="unsafe")
+def http_not_redirected(stack):
+    """A published plaintext server serves the site instead of redirecting to HTTPS.
+
+    ## What it does
+    For a gateway that terminates TLS (it has a TLS server), flags each server listening without
+    `ssl` on a port compose publishes (port 80 when there is no compose file) that proxies or serves
+    files anywhere but `/.well-known/acme-challenge/`, instead of answering with a 30x `return` or
+    `rewrite` to `https://…`. A server-level `return 301 https://…` covers every location. Where TLS
+    ends before nginx (a load balancer), disable this rule.
+
+    ## Why is this bad?
+    Everything served over port 80 — session cookies, tokens, form posts — travels in clear text and
+    can be altered in transit (SSL stripping); HSTS cannot protect the first visit.
+
+    ## Example
+    ```nginx
+    server { listen 80; location / { proxy_pass http://backend; } }
+    ```
+
+    ## Use instead
+    ```nginx
+    server {
+        listen 80;
+        location /.well-known/acme-challenge/ { root /var/www/certbot; }
+        location / { return 301 https://$host$request_uri; }
+    }
+    ```
+
+    ## Fix safety
+    Unsafe: the server's body is replaced (listen, server_name and the ACME location are kept); a
+    client that relied on plain HTTP (a health check) must move to HTTPS.
+
+    ## References
+    CWE-319; Mozilla SSL configuration generator (the port-80 redirect server).
+    """
+    for cfg in stack.nginx_configs:
+        if not any(is_tls_server(s) for c in configs_of_service(stack, cfg) for s in _servers(c, http_only=True)):
+            continue
+        published = _published_ports(stack, cfg.service)
+        for server in _servers(cfg, http_only=True):
+            specs = listen_specs(server)
+            plain = [s for s in specs if not s.ssl and not s.quic and s.port is not None]
+            if not plain:
+                continue
+            if published is not None and not any(s.port in published for s in plain):
+                continue
+            if published is None and cfg.service is None and not any(s.port == 80 for s in plain):
+                continue
+            if any(_is_https_redirect(c) for c in server.children):
+                continue
+            if any(c.name == "return" for c in server.children):
+                continue
+            if any(s.ssl for s in specs) and any(c.name == "if" and any(_is_https_redirect(x) for x in c.children) for c in server.children):
+                continue
+            offenders = [l for l in response_levels(server) if not (l.name == "location" and _is_acme(l))
+                         and not any(_is_acme(a) for a in l.ancestors() if a.name == "location") and _serves_content(l)]
+            if not offenders:
+                continue
+            port = next(s.port for s in plain if published is None or s.port in published)
+            yield hit(node_loc(cfg, server),
+                      f"plaintext server on published port {port} serves {_levels_text(offenders)} instead of redirecting to https://",
+                      fix=_redirect_fix(stack, cfg, server), snippet_key=f"http-not-redirected:{port}")
+
+
+def _redirect_fix(stack, cfg, server) -> Fix | None:
+    """Replace a plaintext server's body by the redirect (listen, server_name and the ACME location
+    kept); a server that also listens with TLS loses its plaintext listeners to a new redirect
+    server inserted before it."""
+    if server.d is None or server.d.block is None:
+        return None
+    doc = stack.files.get(server.path).doc if server.path in stack.files else None
+    if doc is None:
+        return None
+    _, term = directive_tokens(stack, server)
+    end = server.d.end_line
+    if term is None or term[0] != server.line or not end or end <= server.line:
+        return None
+    if doc.line_text(server.line)[term[1]:].strip() or doc.line_text(end).strip() != "}":
+        return None
+    indent = child_indent(stack, server)
+    outer = doc.line_text(server.line)[: server.col - 1]
+    if outer.strip():
+        return None
+    shared = any(s.ssl or s.quic for s in listen_specs(server))
+    keep: list[str] = []
+    plain_listens = []
+    for c in server.children:
+        if c.path != server.path:
+            if shared:
+                continue
+            return None
+        if c.name == "listen":
+            spec = next((s for s in listen_specs(server) if s.node is c), None)
+            if shared and (spec is None or spec.ssl or spec.quic):
+                continue
+            plain_listens.append(c)
+        if c.name in ("listen", "server_name"):
+            text = directive_text(stack, c)
+            if text is None:
+                return None
+            keep.append(indent + text)
+        elif c.name == "location" and _is_acme(c) and c.d.end_line:
+            keep.extend(doc.line_text(i) for i in range(c.line, c.d.end_line + 1))
+    keep += [indent + "location / {", indent + "    return 301 https://$host$request_uri;", indent + "}"]
+    if not shared:
+        edit = Edit(Location(server.path, server.line + 1, 1, end, 1), "".join(l + "\n" for l in keep))
+        return Fix("redirect everything but the ACME challenge to https://", (edit,), UNSAFE)
+    edits = [delete_directive_edit(stack, c) for c in plain_listens]
+    if not edits or any(e is None for e in edits):
+        return None
+    block = outer + "server {\n" + "".join(l + "\n" for l in keep) + outer + "}\n\n"
+    edits.insert(0, Edit(Location(server.path, server.line, 1), block))
+    return Fix("move the plaintext listeners to a server that redirects to https://", tuple(edits), UNSAFE)
+
+
+def _gateway_mounts(svc) -> list[str]:
+    return [m.target.rstrip("/") or "/" for m in svc.volumes if m.target and m.type in ("bind", "volume")]
+
+
+@rule("GW008", "tls-cert-not-provided", "high", files="nginx+compose", refs="nginx ssl module docs")
+def tls_cert_not_provided(stack):
+    """A TLS server has no certificate, or its certificate is not in the container.
+
+    ## What it does
+    Flags a TLS server without an effective `ssl_certificate` and `ssl_certificate_key` (a server
+    with `ssl_reject_handshake on` needs none). When compose mounts the configuration, also flags a
+    literal certificate or key path that lies under none of the gateway's mounts (bind mounts, or
+    named volumes such as certbot's); a gateway built from a Dockerfile may copy them in and is not
+    checked for paths.
+
+    ## Why is this bad?
+    nginx refuses to start (`no "ssl_certificate" is defined for the "listen ... ssl" directive`,
+    `cannot load certificate`): the whole gateway is down, not just TLS.
+
+    ## Example
+    ```yaml
+    volumes: [./nginx.conf:/etc/nginx/nginx.conf:ro]     # ssl_certificate /etc/nginx/certs/site.pem
+    ```
+
+    ## Use instead
+    ```yaml
+    volumes: [./nginx.conf:/etc/nginx/nginx.conf:ro, ./certs:/etc/nginx/certs:ro]
+    ```
+
+    ## Fix safety
+    Manual.
+
+    ## References
+    nginx ngx_http_ssl_module documentation.
+    """
+    seen: set = set()
+    for cfg in stack.nginx_configs:
+        svc = cfg.service
+        mounts = _gateway_mounts(svc) if svc is not None and svc.build is None else None
+        for server in _servers(cfg):
+            if not is_tls_server(server):
+                continue
+            rej = server.effective("ssl_reject_handshake")
+            if rej is not None and rej.args[:1] == ["on"]:
+                continue
+            cert = server.inherited("ssl_certificate")
+            key = server.inherited("ssl_certificate_key")
+            if (not cert or not key) and opaque(stack, cfg, server, ("ssl_certificate", "ssl_certificate_key")):
+                continue
+            if not cert or not key:
+                missing = "ssl_certificate" if not cert else "ssl_certificate_key"
+                if once(seen, server):
+                    yield hit(node_loc(cfg, server), f"TLS server without {missing}: nginx refuses to start",
+                              snippet_key=f"{missing}-missing")
+                continue
+            if mounts is None:
+                continue
+            for d in cert + key:
+                if not d.args or not once(seen, d):
+                    continue
+                path = d.args[0]
+                if "$" in path or path.startswith(("data:", "engine:", "store:")):
+                    continue
+                cpath = path if path.startswith("/") else "/etc/nginx/" + path
+                if any(cpath == t or cpath.startswith(t.rstrip("/") + "/") for t in mounts):
+                    continue
+                yield hit(nloc(d), f"{d.name} {path}: no volume of service '{svc.name}' provides this path, nginx will not start",
+                          related=[Location(svc.doc.path, svc.key.line, svc.key.col)], snippet_key=f"{d.name} {path}")

@@ -1,0 +1,60 @@
+"""Locations of positioned values (YAML nodes, nginx directives, dotenv entries), and small text helpers."""
+
+from __future__ import annotations
+
+import re
+
+from scanner.model import Location
+from scanner.parsers.yamlnodes import YNode
+
+
+def yloc(path: str, node: YNode | None) -> Location:
+    """Location of a YAML node (a value, key or block)."""
+    if node is None:
+        return Location(path, 1, 1)
+    return Location(path, node.line, node.col, node.end_line, node.end_col)
+
+
+def svc_loc(svc) -> Location:
+    """A compose service's key line (``nginx:`` under ``services:``): where missing things point."""
+    return yloc(svc.doc.path, svc.key)
+
+
+def svc_value_loc(svc, node: YNode | None) -> Location:
+    return yloc(svc.doc.path, node) if node is not None else svc_loc(svc)
+
+
+def nloc(node) -> Location:
+    """Location of an nginx directive (a ``scanner.stack.Node`` or a parser ``Directive``)."""
+    return Location(node.path, node.line, node.col)
+
+
+def env_loc(doc, entry) -> Location:
+    """Location of a dotenv entry's key."""
+    return Location(doc.path, entry.line, entry.col)
+
+
+def env_value_loc(doc, entry) -> Location:
+    return Location(doc.path, entry.value_line, entry.value_col, entry.end_line, entry.end_col)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+class LazyRe:
+    """A regular expression compiled when first used, for the patterns of rare branches (a
+    Dockerfile's ``pip install``, a ``\\connect`` meta-command...): compiling every pattern at
+    import cost each start several milliseconds, most of them for patterns a typical stack never
+    needs. Use it as the compiled pattern (``.search``, ``.match``, ``.sub``...)."""
+
+    __slots__ = ("_args", "_re")
+
+    def __init__(self, pattern: str, flags: int = 0):
+        self._args = (pattern, flags)
+        self._re: re.Pattern | None = None
+
+    def __getattr__(self, name: str):
+        if self._re is None:
+            self._re = re.compile(*self._args)
+        return getattr(self._re, name)

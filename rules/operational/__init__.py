@@ -1,0 +1,1 @@
+"""Operational: file integrity, logging, health, restarts, debug switches, suppressions (OPS rules)."""

@@ -1,0 +1,65 @@
+"""Operational, file integrity family: files that cannot be read (OPS080), files their server
+would reject (OPS081) and rules that failed (OPS082) — the findings the engine itself produces."""
+
+from __future__ import annotations
+
+from scanner.model import hit
+from scanner.registry import rule
+
+
+@rule("OPS080", "file-unreadable", "high", files="any")
+def file_unreadable(stack):
+    """A file of the stack could not be read.
+
+    ## What it does
+    Reports every file dkscan found but could not read or decode: permissions, not UTF-8, binary,
+    not a regular file (FIFO, socket), larger than the size limit, a symlink leaving the scanned
+    root, or more files than discovery looks at.
+
+    ## Why is this bad?
+    What dkscan cannot read it cannot audit, and the server that loads it may fail the same way.
+
+    ## Fix safety
+    Manual.
+    """
+    for p in stack.problems:
+        if p.rule == "OPS080":
+            yield hit(p.location, p.message, snippet_key=p.message)
+
+
+@rule("OPS081", "parse-error", "high", files="any", refs="squawk syntax-error")
+def parse_error(stack):
+    """A file its server would reject.
+
+    ## What it does
+    Reports, at the parser's position, what the file's own server would refuse: invalid YAML or
+    Compose structure, nginx syntax (an unclosed block, a directive in the wrong context), a dotenv
+    line, a SQL statement PostgreSQL rejects (after masking psql meta-commands), a Dockerfile
+    instruction, a prometheus or nats configuration.
+
+    ## Why is this bad?
+    A configuration that does not parse does not deploy, or deploys with the broken part ignored.
+
+    ## Fix safety
+    Manual.
+    """
+    for p in stack.problems:
+        if p.rule == "OPS081":
+            yield hit(p.location, p.message, snippet_key=p.message)
+
+
+@rule("OPS082", "rule-internal-error", "low", files="any")
+def rule_internal_error(stack):
+    """A dkscan rule failed on this stack.
+
+    ## What it does
+    The engine runs every rule in isolation; when one raises, the scan continues and this finding
+    names the rule whose results are missing. Please report it.
+
+    ## Why is this bad?
+    The report is incomplete: whatever that rule would have found is missing from it.
+
+    ## Fix safety
+    Manual.
+    """
+    return ()

@@ -1,0 +1,1 @@
+"""Performance: resource limits and the capacity model (PERF rules)."""

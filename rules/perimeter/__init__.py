@@ -1,0 +1,1 @@
+"""Perimeter: what the stack exposes to the network and the host (PER rules)."""
