@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import re
 
+from rules.helpers.locations import LazyRe, env_loc, env_value_loc
+from rules.helpers.secrets import value_findings
 from scanner.model import Edit, Fix, hit
 from scanner.registry import rule
 from scanner.secretcheck import value_dotenvs
-
-from rules.helpers.locations import env_loc, env_value_loc, LazyRe
-from rules.helpers.secrets import value_findings
 
 
 def production_dotenvs(stack):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 
-from scanner.model import Edit, Fix, hit, Location
-from scanner.parsers.nats import NatsBlock
-from scanner.registry import rule
-
 from rules.helpers.locations import yloc
 from rules.helpers.services import _nats_blocks, _nats_get, is_nats_included, nats_auth_problem, nats_configs
+from scanner.model import Edit, Fix, Location, hit
+from scanner.parsers.nats import NatsBlock
+from scanner.registry import rule
 
 
 def _server_docs(stack):

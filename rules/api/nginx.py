@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import re
 
-from scanner.model import hit, Location
-from scanner.registry import rule
-
 from rules.helpers.locations import env_loc, nloc
 from rules.helpers.nginx_proxy import (
     _admin_exposures,
@@ -21,7 +18,8 @@ from rules.helpers.nginx_proxy import (
     protected,
     server_public,
 )
-
+from scanner.model import Location, hit
+from scanner.registry import rule
 
 _ORIGIN_KEY = re.compile(r"^CORS_\w*ORIGIN", re.I)
 _CRED_KEY = re.compile(r"^(CORS_\w*CREDENTIALS|\w*_ALLOW_CREDENTIALS|\w*CORS\w*CREDENTIALS)$", re.I)

@@ -6,10 +6,6 @@ from __future__ import annotations
 import posixpath
 import re
 
-from scanner.model import Edit, Fix, hit, Location
-from scanner.parsers.yamlnodes import YMap, YNode, YScalar, YSeq
-from scanner.registry import rule
-
 from rules.helpers.compose import (
     _indent_of,
     delete_lines,
@@ -25,6 +21,9 @@ from rules.helpers.compose import (
 )
 from rules.helpers.dockerfile import dockerfile_expand, global_args, ins_loc, is_root_user
 from rules.helpers.locations import LazyRe, svc_loc, yloc
+from scanner.model import Edit, Fix, Location, hit
+from scanner.parsers.yamlnodes import YMap, YNode, YScalar, YSeq
+from scanner.registry import rule
 
 
 def alone_on_line(doc, node: YNode, key: YScalar | None = None) -> bool:

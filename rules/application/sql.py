@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import re
 
-from scanner.model import Edit, Fix, hit, UNSAFE
-from scanner.registry import rule
-
+from rules.helpers import sql as _sql
 from rules.helpers.sql import (
     _unsafe_parts,
     const_value,
@@ -21,7 +19,8 @@ from rules.helpers.sql import (
     sql_model,
     tokens,
 )
-from rules.helpers import sql as _sql
+from scanner.model import UNSAFE, Edit, Fix, hit
+from scanner.registry import rule
 
 
 @rule("APP060", "definer-without-search-path", "high", files="sql", refs="CWE-426; PS003", fix="unsafe")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import re
 
-from scanner.model import hit, UNSAFE
-from scanner.registry import rule
-
+from rules.helpers import sql as _sql
 from rules.helpers.sql import (
     _init_user,
     _owner,
@@ -21,8 +19,8 @@ from rules.helpers.sql import (
     unit_loc,
     walk,
 )
-from rules.helpers import sql as _sql
-
+from scanner.model import UNSAFE, hit
+from scanner.registry import rule
 
 # ---------------------------------------------------------------------------------------------
 # shared helpers

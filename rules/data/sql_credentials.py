@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import re
 
-from scanner.model import Edit, Fix, hit, Location, UNSAFE
-from scanner.registry import rule
-
+from rules.helpers import sql as _sql
 from rules.helpers.locations import LazyRe
 from rules.helpers.sql import (
+    STRING_TYPES,
     column_names,
     const_value,
     find_literal,
@@ -21,11 +20,10 @@ from rules.helpers.sql import (
     pg_settings,
     sql_model,
     stmt_loc,
-    STRING_TYPES,
     unit_loc,
 )
-from rules.helpers import sql as _sql
-
+from scanner.model import UNSAFE, Edit, Fix, Location, hit
+from scanner.registry import rule
 
 PASSWORD_RE = LazyRe(r"(password|passwd|passphrase|pwd|(^|_)pass($|_)|(^|_)pw($|_))")
 ADMIN_TABLE_RE = re.compile(r"^(\w+_)?(users?|admins?|accounts?|administrators?)$")

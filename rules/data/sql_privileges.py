@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from scanner.model import Edit, Fix, hit, Location, UNSAFE
-from scanner.registry import rule
-
+from rules.helpers import sql as _sql
 from rules.helpers.sql import (
     _init_user,
     _owner,
@@ -21,7 +19,8 @@ from rules.helpers.sql import (
     sql_model,
     stmt_loc,
 )
-from rules.helpers import sql as _sql
+from scanner.model import UNSAFE, Edit, Fix, Location, hit
+from scanner.registry import rule
 
 
 def _related_pg(stack) -> list[Location]:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from scanner.model import Edit, Fix, hit, UNSAFE
-from scanner.registry import rule
-
+from rules.helpers import sql as _sql
 from rules.helpers.sql import (
+    OWNER_COLUMNS,
     _owner,
     app_role_names,
     app_users,
@@ -15,7 +14,6 @@ from rules.helpers.sql import (
     ename,
     fix_after,
     loc_at,
-    OWNER_COLUMNS,
     pg_ast,
     pg_major,
     quote_ident,
@@ -24,8 +22,8 @@ from rules.helpers.sql import (
     superusers,
     tokens,
 )
-from rules.helpers import sql as _sql
-
+from scanner.model import UNSAFE, Edit, Fix, hit
+from scanner.registry import rule
 
 # ---------------------------------------------------------------------------------------------
 # DATA040 - DATA046: row-level security

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import re
 
-from scanner.model import Edit, Fix, hit, Location, UNSAFE
-from scanner.registry import rule
-
 from rules.helpers.locations import nloc
 from rules.helpers.nginx import (
+    ALWAYS_HEADERS,
+    HEADER_DIRECTIVES,
     _add_to_level_edit,
     _http_servers,
     _level_name,
@@ -17,12 +16,10 @@ from rules.helpers.nginx import (
     _serves_content,
     add_header_source,
     add_to_level_edit,
-    ALWAYS_HEADERS,
     delete_directive_edit,
     directive_text,
     directive_tokens,
     effective_headers,
-    HEADER_DIRECTIVES,
     insert_before_edit,
     insert_before_terminator_edit,
     insert_into_block_edit,
@@ -40,7 +37,8 @@ from rules.helpers.nginx import (
     response_levels,
     walk_blocks,
 )
-
+from scanner.model import UNSAFE, Edit, Fix, Location, hit
+from scanner.registry import rule
 
 HSTS_VALUE = "max-age=63072000; includeSubDomains"
 OSHP_CSP = ("default-src 'self'; form-action 'self'; base-uri 'self'; object-src 'none'; frame-ancestors 'none'; "

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from scanner.model import Edit, Fix, hit, UNSAFE
-from scanner.registry import rule
-
 from rules.helpers.locations import nloc
 from rules.helpers.nginx import (
     _add_to_level_edit,
@@ -31,7 +28,8 @@ from rules.helpers.nginx import (
     walk_blocks,
     zone_for,
 )
-
+from scanner.model import UNSAFE, Edit, Fix, hit
+from scanner.registry import rule
 
 # --------------------------------------------------------------------------------------------
 # limits

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import re
 
+from rules.helpers.locations import svc_loc, yloc
 from scanner.model import Edit, Location
 from scanner.parsers.yamlnodes import YMap, YNode, YScalar
-
-from rules.helpers.locations import svc_loc, yloc
-
 
 # ---------------------------------------------------------------------------------------------
 # Compose helpers: where things are, and minimal text edits

@@ -6,10 +6,8 @@ from __future__ import annotations
 import posixpath
 import re
 
-from scanner.model import Location
-
 from rules.helpers.locations import LazyRe
-
+from scanner.model import Location
 
 # ---------------------------------------------------------------------------------------------
 # Dockerfile helpers
@@ -173,3 +171,132 @@ def is_root_user(value: str) -> bool:
     user = value.strip().strip("'\"")
     name = user.split(":", 1)[0].strip()
     return name in ("root", "0")
+
+
+def copy_sources(ins) -> list[tuple[str, int | None]]:
+    """(source, offset in args) of a COPY/ADD (the destination excluded)."""
+    if ins.json is not None:
+        return [(s, None) for s in ins.json[:-1]]
+    words = ins.words()
+    if ins.heredocs:
+        words = [w for w in words if not w[0].startswith("<<")]
+    return words[:-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# P2 Dockerfile hygiene: APP034, APP036, APP044, APP045 (hadolint's DL rules, cited in the catalog)
+# ---------------------------------------------------------------------------------------------
+
+_WRAPPERS = {"sudo", "env", "exec", "nohup", "time", "command", "nice", "ionice", "stdbuf", "doas"}
+_SUDO_ARG_FLAGS = {"-u", "-g", "-C", "-h", "-p", "-r", "-t", "-U", "--user", "--group"}
+
+
+class Cmd:
+    """A simple command of a RUN: its program (after ``VAR=x`` assignments and wrappers such as
+    ``sudo``/``env``) and its arguments, quotes removed."""
+
+    __slots__ = ("name", "args", "text")
+
+    def __init__(self, name: str, args: list[str], text: str):
+        self.name = name
+        self.args = args
+        self.text = text
+
+    def flags(self) -> set[str]:
+        """Flag names: ``-qy`` gives q and y, ``--no-cache=x`` gives no-cache."""
+        out: set[str] = set()
+        for a in self.args:
+            if a in ("-", "--") or not a.startswith("-"):
+                continue
+            if a.startswith("--"):
+                out.add(a[2:].split("=", 1)[0].lower())
+            else:
+                body = a[1:].split("=", 1)[0]
+                out.update(body)
+        return out
+
+    def has(self, *names: str) -> bool:
+        fl = self.flags()
+        return any(n in fl for n in names)
+
+    def positional(self, with_value: tuple[str, ...] = ()) -> list[str]:
+        """Arguments that are not flags, skipping the value of the flags in ``with_value``
+        (``-t`` or ``--target-release`` given as ``t``, ``target-release``)."""
+        out: list[str] = []
+        skip = False
+        for a in self.args:
+            if skip:
+                skip = False
+                continue
+            if a == "--":
+                continue
+            if a.startswith("-") and len(a) > 1:
+                name = a[2:] if a.startswith("--") else a[1:]
+                if "=" in name:
+                    continue
+                if (a.startswith("--") and name in with_value) or (not a.startswith("--") and name[-1:] in with_value and len(name) >= 1):
+                    skip = True
+                continue
+            out.append(a)
+        return out
+
+    def subcommand(self) -> str:
+        pos = self.positional()
+        return pos[0].lower() if pos else ""
+
+
+def _strip_wrappers(words: list[str]) -> list[str]:
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", w):
+            i += 1
+            continue
+        base = posixpath.basename(w)
+        if base in _WRAPPERS:
+            i += 1
+            while i < len(words) and words[i].startswith("-"):
+                i += 2 if words[i] in _SUDO_ARG_FLAGS and base in ("sudo", "doas") else 1
+            continue
+        break
+    return words[i:]
+
+
+def run_cmds(ins) -> list[Cmd]:
+    """Every simple command of a RUN (shell form, exec form, ``sh -c`` scripts and heredocs)."""
+    out: list[Cmd] = []
+    if ins.json is not None:
+        words = list(ins.json)
+        if len(words) >= 3 and posixpath.basename(words[0]) in ("sh", "bash", "ash", "dash", "zsh") and re.fullmatch(r"-[a-z]*c", words[1] or ""):
+            scripts = [words[2]]
+        else:
+            words = _strip_wrappers(words)
+            if words:
+                out.append(Cmd(posixpath.basename(words[0]), words[1:], " ".join(words)))
+            scripts = []
+    else:
+        scripts = [ins.args]
+    scripts += list(ins.heredocs)
+    for script in scripts:
+        for cmd in shell_commands(script):
+            words = _strip_wrappers([w for w, _o in cmd])
+            if words:
+                out.append(Cmd(posixpath.basename(words[0]), words[1:], " ".join(words)))
+    return out
+
+
+def _run_text(ins) -> str:
+    if ins.json is not None:
+        return " ".join(ins.json)
+    return "\n".join([ins.args, *ins.heredocs])
+
+
+def _pip_install(cmd: Cmd) -> bool:
+    if re.fullmatch(r"pip(\d+(\.\d+)?)?", cmd.name):
+        return cmd.subcommand() == "install"
+    if re.fullmatch(r"python(\d+(\.\d+)?)?", cmd.name):
+        a = cmd.args
+        for i in range(len(a) - 2):
+            if a[i] == "-m" and a[i + 1] in ("pip", "pip3") and "install" in a[i + 2:]:
+                return True
+    return False

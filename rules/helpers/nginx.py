@@ -37,7 +37,6 @@ from typing import Iterable, Iterator
 from scanner.config import parse_size
 from scanner.model import Edit, Location
 
-
 PASS_DIRECTIVES = ("proxy_pass", "grpc_pass", "uwsgi_pass", "fastcgi_pass", "scgi_pass", "memcached_pass")
 LEVEL_NAMES = ("http", "server", "location", "if", "limit_except")
 

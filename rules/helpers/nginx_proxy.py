@@ -5,6 +5,8 @@ validation regex lets through."""
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import re
 import re._constants as _C  # Python 3.11+ (pyproject: requires-python >= 3.11)
 import re._parser as _P
@@ -12,11 +14,9 @@ import string
 import weakref
 from dataclasses import dataclass
 
-from scanner.model import Edit, Fix, Location
-
 from rules.helpers.locations import nloc
 from rules.helpers.services import unauthenticated_reason
-
+from scanner.model import Edit, Fix, Location
 
 PASS_DIRECTIVES = ("proxy_pass", "grpc_pass", "uwsgi_pass", "fastcgi_pass", "scgi_pass")
 
@@ -833,3 +833,141 @@ def _compute_admin(stack):
             if not reason:
                 continue
             yield loc, t, reason, ADMIN_PORTS[t.port]
+
+
+# Ports the official images listen on, for services whose compose file says nothing.
+IMAGE_PORTS = {
+    "postgres": {5432}, "redis": {6379}, "minio": {9000, 9001}, "nats": {4222, 6222, 8222},
+    "prometheus": {9090}, "gateway": {80, 443},
+}
+
+
+def enclosing_location(node):
+    return enclosing(node, "location")
+
+
+def proxied_locations(cfg):
+    """Locations (and fragment roots acting as one) with a direct ``proxy_pass`` (also inside ``if``)."""
+    seen = set()
+    for node in cfg.nodes("proxy_pass"):
+        loc = node.parent
+        if loc is not None and loc.name == "if" and loc.parent is not None:
+            loc = loc.parent
+        if loc is None or id(loc) in seen:
+            continue
+        seen.add(id(loc))
+        yield loc, node
+
+
+def extra_hosts(stack) -> set[str]:
+    from scanner.parsers.yamlnodes import YMap, YSeq
+
+    out = set()
+    for svc in stack.services:
+        eh = svc.get("extra_hosts")
+        if isinstance(eh, YSeq):
+            out.update(str(x).split(":")[0].split("=")[0] for x in eh)
+        elif isinstance(eh, YMap):
+            out.update(eh)
+    return out
+
+
+def listening_ports(stack, svc) -> set[int] | None:
+    """Ports a service listens on, or None when nothing says."""
+    ports: set[int] = set(svc.expose)
+    for p in svc.ports:
+        ports.update(p.container_ports)
+    df = stack.service_dockerfile(svc)
+    if df is not None:
+        for ins in getattr(df, "instructions", []) or []:
+            if getattr(ins, "cmd", "") == "EXPOSE":
+                for w in str(getattr(ins, "args", "")).split():
+                    try:
+                        ports.add(int(w.split("/")[0]))
+                    except ValueError:
+                        pass
+    env = stack.service_env(svc)
+    for key in ("PORT", "APP_PORT", "SERVER_PORT", "HTTP_PORT", "API_PORT", "LISTEN_PORT"):
+        if key in env:
+            try:
+                ports.add(int(env[key][0]))
+            except (ValueError, TypeError):
+                pass
+    for key, (value, _, _) in env.items():
+        if key.endswith(("_BIND", "_ADDR", "_ADDRESS", "_LISTEN")) and isinstance(value, str) and ":" in value:
+            try:
+                ports.add(int(value.rsplit(":", 1)[1]))
+            except ValueError:
+                pass
+    ports |= IMAGE_PORTS.get(svc.role, set())
+    return ports or None
+
+
+def is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return False
+
+
+# Names that never reach a public resolver, by suffix or reserved top-level domain.
+_RESERVED_TLDS = {"test", "example", "invalid", "localhost", "local", "onion", "arpa", "internal", "lan",
+                  "home", "corp", "intranet", "private", "localdomain", "svc", "docker", "consul", "vault",
+                  "nomad", "mesos", "novalocal", "openstacklocal", "cluster", "pod", "office", "dcos"}
+_INTERNAL_SUFFIXES = (".cluster.local", ".svc.cluster.local", ".docker.internal", ".service.consul",
+                      ".ec2.internal", ".compute.internal", ".internal.cloudapp.net", ".home.arpa")
+# Service-like first labels: `api.prod`, `db.staging` are internal names, not domains.
+_SERVICE_WORDS = {"localhost", "backend", "frontend", "api", "web", "app", "service", "database", "db", "redis",
+                  "memcached", "cache", "queue", "worker", "nginx", "proxy", "gateway", "lb", "master",
+                  "primary", "replica", "node", "server", "elasticsearch", "kibana", "grafana", "prometheus",
+                  "kafka", "rabbitmq", "nats", "postgres", "postgresql", "mysql", "mariadb", "mongo", "mongodb",
+                  "vault", "consul", "etcd", "minio", "storage", "auth", "admin", "static", "media"}
+CLOUD_PATTERNS = (
+    (r"\.elb\.amazonaws\.com$", "AWS ELB"), (r"\.elb\.[a-z0-9-]+\.amazonaws\.com$", "AWS ELB"),
+    (r"\.cloudfront\.net$", "CloudFront"), (r"\.execute-api\.[a-z0-9-]+\.amazonaws\.com$", "AWS API Gateway"),
+    (r"\.elasticbeanstalk\.com$", "Elastic Beanstalk"), (r"\.s3[.-]([a-z0-9-]+\.)?amazonaws\.com$", "AWS S3"),
+    (r"\.lambda-url\.[a-z0-9-]+\.on\.aws$", "AWS Lambda URL"), (r"\.awsglobalaccelerator\.com$", "AWS Global Accelerator"),
+    (r"\.amplifyapp\.com$", "AWS Amplify"),
+    (r"\.azurewebsites\.net$", "Azure App Service"), (r"\.azure-api\.net$", "Azure API Management"),
+    (r"\.azureedge\.net$", "Azure CDN"), (r"\.azurefd\.net$", "Azure Front Door"),
+    (r"\.trafficmanager\.net$", "Azure Traffic Manager"), (r"\.cloudapp\.azure\.com$", "Azure"),
+    (r"\.blob\.core\.windows\.net$", "Azure Blob"), (r"\.azurestaticapps\.net$", "Azure Static Web Apps"),
+    (r"\.run\.app$", "Cloud Run"), (r"\.appspot\.com$", "App Engine"), (r"\.cloudfunctions\.net$", "Cloud Functions"),
+    (r"\.web\.app$", "Firebase"), (r"\.firebaseapp\.com$", "Firebase"),
+    (r"\.workers\.dev$", "Cloudflare Workers"), (r"\.pages\.dev$", "Cloudflare Pages"),
+    (r"\.herokuapp\.com$", "Heroku"), (r"\.vercel\.app$", "Vercel"), (r"\.netlify\.app$", "Netlify"),
+    (r"\.onrender\.com$", "Render"), (r"\.fly\.dev$", "Fly.io"), (r"\.railway\.app$", "Railway"),
+    (r"\.ondigitalocean\.app$", "DigitalOcean App Platform"), (r"\.fastly\.net$", "Fastly"),
+    (r"\.fastlylb\.net$", "Fastly"), (r"\.akamaized\.net$", "Akamai"), (r"\.akamaihd\.net$", "Akamai"),
+    (r"\.edgekey\.net$", "Akamai"), (r"\.b-cdn\.net$", "BunnyCDN"),
+)
+
+
+@functools.cache
+def _cloud_res() -> list[tuple[re.Pattern, str]]:
+    """CLOUD_PATTERNS compiled, once, when a public upstream host is first classified."""
+    return [(re.compile(p, re.I), n) for p, n in CLOUD_PATTERNS]
+
+
+def cloud_provider(host: str) -> str | None:
+    for rx, name in _cloud_res():
+        if rx.search(host.strip(".")):
+            return name
+    return None
+
+
+def internal_name(stack, host: str) -> bool:
+    """A name only an internal resolver answers (compose service, reserved TLD, cluster suffix)."""
+    h = host.lower().strip(".").strip("[]")
+    if not h or is_ip(h) or "." not in h:
+        return True
+    if h in service_names(stack) or h in extra_hosts(stack):
+        return True
+    if h.rsplit(".", 1)[-1] in _RESERVED_TLDS or h.endswith(_INTERNAL_SUFFIXES):
+        return True
+    parts = h.split(".")
+    if len(parts) == 2 and parts[0] in _SERVICE_WORDS and parts[1].isalpha() and len(parts[1]) <= 12 \
+            and parts[1] not in {"com", "net", "org", "io", "dev", "app", "ai", "co", "me", "info", "biz", "cloud", "xyz", "tech", "site", "online"}:
+        return True
+    return bool(re.match(r"^\d{1,3}-\d{1,3}-\d{1,3}-\d{1,3}\.", h))

@@ -13,6 +13,7 @@ import re
 
 from scanner.model import Edit, Fix, Location
 from scanner.secretcheck import (
+    SecretValue,
     default_credential,
     generate_secret,
     is_jwt_hmac_key,
@@ -22,12 +23,10 @@ from scanner.secretcheck import (
     provider_token,
     purpose,
     secret_values,
-    SecretValue,
     value_dotenvs,
     weakness,
 )
 from scanner.secrets import is_reference, is_secret_key, url_password
-
 
 # which value rules read which kinds of file (rules catalog, "files" column)
 RULE_KINDS = {

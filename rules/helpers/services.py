@@ -39,10 +39,8 @@ import weakref
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from scanner.model import Location
-
 from rules.helpers.locations import svc_loc
-
+from scanner.model import Location
 
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -1032,3 +1030,17 @@ def env_targets(stack, app) -> dict:
         return out
 
     return _memo(stack, ("envtargets", id(app)), compute)
+
+
+def _persistence_off(cfg) -> tuple[object, object] | None:
+    """(save setting, appendonly setting or None) when neither RDB nor AOF persistence is on."""
+    aof = cfg.get("appendonly")
+    if aof is not None and aof.args and aof.args[0].lower() == "yes":
+        return None
+    saves = cfg.all("save")
+    if not saves:
+        return None  # default RDB snapshots
+    last = saves[-1]
+    if last.unknown or any(a.strip() for a in last.args):
+        return None
+    return last, aof

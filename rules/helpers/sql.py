@@ -24,12 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 from urllib.parse import unquote, urlsplit
 
+from rules.helpers import sql as _sql
+from rules.helpers.locations import LazyRe
 from scanner.model import Edit, Fix, Location
 from scanner.parsers.sql import _skip_space as _skip_blank
-
-from rules.helpers.locations import LazyRe
-from rules.helpers import sql as _sql
-
 
 # ---------------------------------------------------------------------------------------------
 # small helpers

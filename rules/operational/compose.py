@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import re
 
-from scanner.model import Fix, hit, Location
-from scanner.registry import rule
-
 from rules.helpers.locations import LazyRe, svc_loc, yloc
 from rules.helpers.services import (
     _memo,
@@ -19,7 +16,8 @@ from rules.helpers.services import (
     resolve_host,
     service_aliases,
 )
-
+from scanner.model import Fix, Location, hit
+from scanner.registry import rule
 
 _REF_RE = "\\$\\{{?{name}\\b"
 

@@ -6,10 +6,6 @@ import os
 import posixpath
 import re
 
-from scanner.model import Edit, Fix, hit, Location
-from scanner.parsers.yamlnodes import YMap, YScalar, YSeq
-from scanner.registry import rule
-
 from rules.helpers.compose import (
     in_service,
     insert_in_service,
@@ -30,7 +26,9 @@ from rules.helpers.dockerfile import (
     stage_chain,
 )
 from rules.helpers.locations import svc_loc
-
+from scanner.model import Edit, Fix, Location, hit
+from scanner.parsers.yamlnodes import YMap, YScalar, YSeq
+from scanner.registry import rule
 
 DEPENDENCY_ROLES = ("postgres", "redis", "nats", "minio")
 

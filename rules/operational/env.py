@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import re
 
-from scanner.model import Edit, Fix, hit, Location
+from rules.helpers.locations import LazyRe, env_loc, env_value_loc, yloc
+from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 from scanner.secretcheck import value_dotenvs
 from scanner.secrets import is_secret_key
-
-from rules.helpers.locations import env_loc, env_value_loc, LazyRe, yloc
-
 
 # --------------------------------------------------------------------------------------------
 # OPS020 debug-in-production

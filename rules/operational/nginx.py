@@ -7,12 +7,10 @@ import glob as globmod
 import posixpath
 import re
 
-from scanner.model import hit
-from scanner.registry import rule
-
 from rules.helpers.locations import nloc, svc_loc
 from rules.helpers.nginx_proxy import memo
-
+from scanner.model import hit
+from scanner.registry import rule
 
 # Files the nginx images ship (official image, Debian/Ubuntu packages).
 IMAGE_FILES = {"mime.types", "fastcgi_params", "fastcgi.conf", "scgi_params", "uwsgi_params", "koi-utf", "koi-win",

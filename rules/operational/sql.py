@@ -3,11 +3,9 @@ what the init scripts expose to the server log."""
 
 from __future__ import annotations
 
-from scanner.model import Edit, Fix, hit, Location
+from rules.helpers.sql import add_command_flags, const_value, pg_settings, setting_on, sql_model, sql_server
+from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
-
-from rules.helpers.sql import add_command_flags, pg_settings, setting_on, sql_model, sql_server
-
 
 # escapes OPS003 wants in log_line_prefix, with the ones that carry the same information
 PREFIX_ESCAPES = (("%m", ("%m", "%t", "%n")), ("%p", ("%p", "%c")), ("%d", ("%d",)), ("%u", ("%u",)),
@@ -215,8 +213,6 @@ def _quiet_spans(model) -> list[tuple[object, int, int]]:
         if isinstance(node, ast.VariableSetStmt) and node.name == "log_statement" and not node.is_local:
             value = ""
             if node.args:
-                from ._sql import const_value
-
                 value = str(const_value(node.args[0]) or "").lower()
             if value == "none" and start is None:
                 start = order

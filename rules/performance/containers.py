@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from scanner.config import parse_size
-from scanner.model import Edit, Fix, hit, Location
-from scanner.parsers.yamlnodes import YMap, YScalar
-from scanner.registry import rule
-
 from rules.helpers.compose import in_service, insert_in_service, node_loc, unknown_vars
 from rules.helpers.locations import svc_loc
+from scanner.config import parse_size
+from scanner.model import Edit, Fix, Location, hit
+from scanner.parsers.yamlnodes import YMap, YScalar
+from scanner.registry import rule
 
 
 def memory_limit(svc) -> YScalar | None:

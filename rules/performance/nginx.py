@@ -10,9 +10,6 @@ from __future__ import annotations
 import math
 import re
 
-from scanner.model import Edit, Fix, hit, Location
-from scanner.registry import rule
-
 from rules.helpers.locations import nloc, svc_loc
 from rules.helpers.nginx import (
     add_to_level_edit,
@@ -27,7 +24,8 @@ from rules.helpers.nginx import (
     replace_token_edit,
     upstream_blocks,
 )
-
+from scanner.model import Edit, Fix, Location, hit
+from scanner.registry import rule
 
 DOCKER_DEFAULT_NOFILE = 1024  # Docker 29 / containerd 2 default soft limit
 IMAGE_WORKER_CONNECTIONS = 1024  # the official image's nginx.conf

@@ -9,12 +9,11 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from scanner.config import parse_size
-from scanner.model import Edit, Fix, hit, Location
-from scanner.registry import rule
-
 from rules.helpers.locations import svc_loc
 from rules.helpers.services import command_append_edit, env_targets, is_server, redis_config, resolve_host, service_env
+from scanner.config import parse_size
+from scanner.model import Edit, Fix, Location, hit
+from scanner.registry import rule
 
 
 def _redis_users(stack, svc) -> list[tuple[object, str, str, int, str]]:

@@ -5,10 +5,6 @@ from __future__ import annotations
 import posixpath
 import re
 
-from scanner.model import Edit, Fix, hit, Location
-from scanner.parsers.yamlnodes import YMap, YScalar, YSeq
-from scanner.registry import rule
-
 from rules.helpers.compose import (
     delete_lines,
     in_service,
@@ -22,7 +18,9 @@ from rules.helpers.compose import (
 from rules.helpers.locations import LazyRe, yloc
 from rules.helpers.nginx_proxy import proxied_ports
 from rules.helpers.services import unauthenticated_reason
-
+from scanner.model import Edit, Fix, Location, hit
+from scanner.parsers.yamlnodes import YMap, YScalar, YSeq
+from scanner.registry import rule
 
 GATEWAY = "gateway"
 DATA_ROLES = ("postgres", "redis", "minio", "nats")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from scanner.model import Edit, hit, Location
-from scanner.registry import rule
-
 from rules.helpers.locations import nloc, svc_loc, yloc
 from rules.helpers.nginx_proxy import _admin_exposures, _unauthenticated, fix_of, insert_in_block, proxied_ports
+from scanner.model import Edit, Location, hit
+from scanner.registry import rule
 
 
 def _delete_port_fix(svc, port):

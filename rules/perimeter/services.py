@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from scanner.model import Edit, Fix, hit, Location
-from scanner.registry import rule
-
 from rules.helpers.locations import yloc
 from rules.helpers.services import postgres_trust, unauthenticated_reason
+from scanner.model import Edit, Fix, Location, hit
+from scanner.registry import rule
 
 
 def _bind_loopback_fix(svc, port) -> Fix | None:
