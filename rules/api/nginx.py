@@ -293,10 +293,7 @@ def internal_endpoint_public(stack):
     ## References
     CWE-200; OWASP API Security Top 10 2023, API8 (security misconfiguration).
     """
-    try:
-        skip = admin_exposed_locations(stack)
-    except Exception:  # noqa: BLE001
-        skip = set()
+    skip = admin_exposed_locations(stack)
     for cfg in stack.nginx_configs:
         for loc in cfg.nodes("location"):
             mod, path = location_modifier(loc)

@@ -31,15 +31,6 @@ def secret_file_name(path: str) -> bool:
     return bool(_SECRET_FILE_RE.search(p)) and not _TEMPLATE_RE.search(posixpath.basename(p))
 
 
-def _provider_token(value: str):
-    """DATA009's provider-token match for a value (``scanner.secretcheck``, owned by the DATA rules):
-    the provider's name, or None; None too when that module is absent."""
-    try:
-        return provider_token(value)
-    except Exception:  # noqa: BLE001
-        return None
-
-
 @rule("APP032", "secret-in-image", "high", files="dockerfile",
       refs="CWE-798; CIS 4.10; DL3064; sg secret-in-build-arg", fix="manual")
 def secret_in_image(stack):
@@ -82,7 +73,7 @@ def secret_in_image(stack):
                     secret_name = is_secret_key(key)
                     if not secret_name and not url_password(v):
                         continue
-                    if _provider_token(v):
+                    if provider_token(v):
                         continue
                     why = "a secret-class name" if secret_name else "a URL with a password"
                     yield hit(Location(doc.path, line, col, line, col + len(key)),

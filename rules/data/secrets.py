@@ -363,19 +363,16 @@ def secret_literal_in_compose(stack):
     found = []  # (service, var, node, plan)
     for svc in stack.services:
         for var in svc.environment:
-            try:
-                if var.raw is None or var.value is None:
-                    continue
-                raw = var.raw.strip()
-                secretish = is_secret_key(var.key) or url_password(raw) is not None
-                if not secretish or not raw or is_reference(raw) or "$" in raw:
-                    continue
-                if provider_token(str(var.value)):
-                    continue  # DATA009
-                node = var.value_node if var.value_node is not None else var.key_node
-                found.append((svc, var, node, _move_plan(stack, svc, var)))
-            except Exception:  # noqa: BLE001 - odd entry: skip it
+            if var.raw is None or var.value is None:
                 continue
+            raw = var.raw.strip()
+            secretish = is_secret_key(var.key) or url_password(raw) is not None
+            if not secretish or not raw or is_reference(raw) or "$" in raw:
+                continue
+            if provider_token(str(var.value)):
+                continue  # DATA009
+            node = var.value_node if var.value_node is not None else var.key_node
+            found.append((svc, var, node, _move_plan(stack, svc, var)))
     fixes = {}
     for path in {svc.doc.path for svc, *_ in found}:
         fixes[path] = _move_fix(stack, [p for svc, _v, _n, p in found if p is not None and svc.doc.path == path])

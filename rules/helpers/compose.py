@@ -146,10 +146,7 @@ def service_builds(stack) -> dict[int, list]:
     """id(Dockerfile document) -> compose services that build it."""
     out: dict[int, list] = {}
     for svc in stack.services:
-        try:
-            df = stack.service_dockerfile(svc)
-        except Exception:  # noqa: BLE001
-            df = None
+        df = stack.service_dockerfile(svc)
         if df is not None:
             out.setdefault(id(df), []).append(svc)
     return out

@@ -301,7 +301,7 @@ def parse_regex(regex: str, icase: bool = False):
     """The parsed pattern, or None when Python cannot read it (then no judgement is made)."""
     try:
         return _P.parse(pcre_to_py(regex), re.I if icase else 0)
-    except Exception:  # noqa: BLE001 - odd PCRE: unknown, never an error
+    except (re.error, OverflowError, RecursionError):  # odd PCRE, a huge repeat, deep nesting: unknown
         return None
 
 

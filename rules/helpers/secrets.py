@@ -108,10 +108,7 @@ def classified(stack) -> list[tuple[SecretValue, str, str]]:
         return hit[1]
     out = []
     for sv in secret_values(stack):
-        try:
-            verdict = classify(stack, sv)
-        except Exception:  # noqa: BLE001 - one odd value must not hide the others
-            verdict = None
+        verdict = classify(stack, sv)
         if verdict is not None:
             out.append((sv, verdict[0], verdict[1]))
     if len(_CACHE) > 16:

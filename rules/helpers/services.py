@@ -75,25 +75,19 @@ def unauthenticated_reason(stack, svc, port: int | None = None) -> str | None:
     unauthenticated even when the nats clients must authenticate; a nats *client* port of a server
     with authorization is not. Without ``port``, the service-wide answer.
     """
-    try:
-        if port is not None:
-            return unauthenticated_port_reason(stack, svc, port)
-        return _memo(stack, ("svc", id(svc)), lambda: _service_reason(stack, svc))
-    except Exception:  # noqa: BLE001 - a helper used by many rules must never raise
-        return None
+    if port is not None:
+        return unauthenticated_port_reason(stack, svc, port)
+    return _memo(stack, ("svc", id(svc)), lambda: _service_reason(stack, svc))
 
 
 def unauthenticated_port_reason(stack, svc, port: int) -> str | None:
     """The port-specific answer of :func:`unauthenticated_reason`."""
-    try:
-        if svc.role == "nats":
-            monitor = nats_monitor_ports(stack, svc)
-            if port in monitor:
-                return (f"NATS monitoring port {port} serves /varz, /connz and /subsz (clients, IPs, "
-                        f"subjects) without authentication")
-        return unauthenticated_reason(stack, svc)
-    except Exception:  # noqa: BLE001
-        return None
+    if svc.role == "nats":
+        monitor = nats_monitor_ports(stack, svc)
+        if port in monitor:
+            return (f"NATS monitoring port {port} serves /varz, /connz and /subsz (clients, IPs, "
+                    f"subjects) without authentication")
+    return unauthenticated_reason(stack, svc)
 
 
 def _service_reason(stack, svc) -> str | None:
@@ -125,11 +119,7 @@ def _env_var(stack, svc, key: str):
 
     state: "set", "empty" (defined, empty) or "unknown" (comes from an undefined `${VAR}`, or a bare
     ``KEY`` taken from the shell)."""
-    var = None
-    try:
-        var = svc.env(key)
-    except Exception:  # noqa: BLE001
-        var = None
+    var = svc.env(key)
     if var is not None:
         loc = Location(svc.doc.path, var.key_node.line, var.key_node.col)
         if var.value is None:

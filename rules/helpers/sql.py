@@ -213,6 +213,20 @@ def column_names(node: Any) -> set[str]:
     return out
 
 
+def parse_errors() -> tuple[type[Exception], ...]:
+    """What pglast raises on text it cannot read: its ParseError (a ``pglast.Error``) and ValueError
+    (text the C parser cannot take: lone surrogates). Anything else is a bug, which the engine reports
+    (OPS082) instead of a silently wrong answer. A function: pglast is imported when first needed."""
+    from pglast import Error
+
+    return (Error, ValueError)
+
+
+def printer_errors() -> tuple[type[Exception], ...]:
+    """What pglast's printers (``RawStream``) raise on a node they cannot print: those of
+    :func:`parse_errors`, NotImplementedError (no printer), RuntimeError and TypeError (shapes refused)."""
+    return parse_errors() + (NotImplementedError, RuntimeError, TypeError)
+
 _STRING_LIT = re.compile(r"(?:[EeNn]|[Uu]&)?'(?:[^']|'')*'")
 
 
@@ -222,7 +236,7 @@ def deparse(node: Any, limit: int = 120) -> str:
         from pglast.stream import RawStream
 
         text = RawStream()(node)
-    except Exception:  # noqa: BLE001 - deparse is best effort
+    except printer_errors():  # a node pglast cannot print: the message says "…"
         return "…"
     text = _STRING_LIT.sub("'***'", text)
     text = re.sub(r"\$([A-Za-z_]*)\$.*?\$\1\$", "$$***$$", text, flags=re.S)
@@ -341,7 +355,7 @@ def _scan(text: str, base: int, out: list, depth: int) -> None:
 
     try:
         toks = list(parser.scan(text))
-    except Exception:  # noqa: BLE001 - unterminated literal: nothing to report from here
+    except parse_errors():  # unterminated literal: nothing to report from here
         return
     # one comprehension for every token (thousands in a script), then the few dollar-quoted bodies
     out.extend([(base + s, base + end + 1, name, text[s:end + 1]) for s, end, name, _kind in toks])
@@ -779,10 +793,7 @@ def _build(stack, model: SqlModel) -> None:
             if stmt.node is None:
                 continue
             model.stmts.append((doc, stmt, order))
-            try:
-                _statement(model, st, doc, stmt, stmt.node, order)
-            except Exception:  # noqa: BLE001 - an odd statement must not lose the rest
-                continue
+            _statement(model, st, doc, stmt, stmt.node, order)
             if isinstance(stmt.node, ast.DoStmt) and model.functions and model.functions[-1].stmt is stmt:
                 order = _replay_do(model, st, doc, model.functions[-1], order)
 
@@ -806,7 +817,7 @@ def _replay_do(model: SqlModel, st: _State, doc, f: Function, order: int) -> int
 
             try:
                 raws = pglast.parse_sql(const_value(unit.node))
-            except Exception:  # noqa: BLE001
+            except parse_errors():
                 continue
             nodes.extend((r.stmt, unit.base + 8) for r in raws)  # past "SELECT '" (parse_expr's prefix and the quote)
         for node, base in nodes:
@@ -819,10 +830,7 @@ def _replay_do(model: SqlModel, st: _State, doc, f: Function, order: int) -> int
             pseudo.add(id(fake))
             order += 1
             model.stmts.append((doc, fake, order))
-            try:
-                _statement(model, st, doc, fake, node, order)
-            except Exception:  # noqa: BLE001
-                continue
+            _statement(model, st, doc, fake, node, order)
     return order
 
 
@@ -1136,7 +1144,7 @@ def _function(node, doc, stmt, order: int, st: _State) -> Function:
             from pglast.stream import RawStream
 
             f.argtypes.append(RawStream()(p.argType))
-        except Exception:  # noqa: BLE001
+        except printer_errors():
             f.argtypes.append(type_name(p.argType))
     f.language = "sql" if node.sql_body is not None else ""
     for de in node.options or ():
@@ -1196,7 +1204,7 @@ def _sql_body_units(f: Function) -> Iterator[Unit]:
 
     try:
         raws = pglast.parse_sql(f.body)
-    except Exception:  # noqa: BLE001
+    except parse_errors():
         return
     for raw in raws:
         start = _skip_blank(f.doc.text, f.body_offset + (raw.stmt_location or 0))
@@ -1279,7 +1287,7 @@ def parse_expr(text: str, mode: int) -> tuple[Any, int] | None:
         sql, shift = "SELECT " + text, -7
     try:
         raws = pglast.parse_sql(sql)
-    except Exception:  # noqa: BLE001 - pglast raises several error types
+    except parse_errors():
         return None
     if not raws:
         return None

@@ -102,24 +102,21 @@ def debug_in_production(stack):
             yield hit(env_loc(doc, e), f"{reason} in a production env file", fix=fix, snippet_key=e.key)
     for svc in stack.services:
         for var in svc.environment:
-            try:
-                if var.raw is None or var.value is None or "$" in (var.raw or ""):
-                    continue
-                found = debug_setting(var.key, str(var.value))
-                if found is None:
-                    continue
-                reason, new = found
-                node = var.value_node if var.value_node is not None and var.value_node is not var.key_node else None
-                fix = None
-                if node is not None and node.line == node.end_line and node.style in ("", "'", '"'):
-                    q = 1 if node.style else 0
-                    loc = Location(svc.doc.path, node.line, node.col + q, node.end_line, node.end_col - q)
-                    fix = Fix(f"set {var.key}: {new}", (Edit(loc, new),), "unsafe")
-                target = node if node is not None else var.key_node
-                yield hit(yloc(svc.doc.path, target), f"service '{svc.name}': {reason}", fix=fix,
-                          snippet_key=f"{svc.name}:{var.key}")
-            except Exception:  # noqa: BLE001
+            if var.raw is None or var.value is None or "$" in (var.raw or ""):
                 continue
+            found = debug_setting(var.key, str(var.value))
+            if found is None:
+                continue
+            reason, new = found
+            node = var.value_node if var.value_node is not None and var.value_node is not var.key_node else None
+            fix = None
+            if node is not None and node.line == node.end_line and node.style in ("", "'", '"'):
+                q = 1 if node.style else 0
+                loc = Location(svc.doc.path, node.line, node.col + q, node.end_line, node.end_col - q)
+                fix = Fix(f"set {var.key}: {new}", (Edit(loc, new),), "unsafe")
+            target = node if node is not None else var.key_node
+            yield hit(yloc(svc.doc.path, target), f"service '{svc.name}': {reason}", fix=fix,
+                      snippet_key=f"{svc.name}:{var.key}")
     seen: set[tuple[str, int]] = set()
     for cfg in stack.nginx_configs:
         for node in cfg.nodes("error_log"):
@@ -271,10 +268,7 @@ def dotenv_interpolation_hazard(stack):
     for doc in value_dotenvs(stack):
         defined: set[str] = set()
         for e in doc.entries:
-            try:
-                finding = _hazard(doc, e, defined)
-            except Exception:  # noqa: BLE001
-                finding = None
+            finding = _hazard(doc, e, defined)
             defined.add(e.key)
             if finding is not None:
                 yield finding

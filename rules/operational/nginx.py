@@ -191,10 +191,7 @@ def _svc_text(svc) -> str:
     parts = [svc.command_text("command"), svc.command_text("entrypoint")]
     labels = svc.get("labels")
     if labels is not None:
-        try:
-            parts.append(str(labels.plain()))
-        except Exception:  # noqa: BLE001
-            pass
+        parts.append(str(labels.plain()))
     return " ".join(p for p in parts if p)
 
 

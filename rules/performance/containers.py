@@ -12,19 +12,13 @@ from scanner.registry import rule
 
 def memory_limit(svc) -> YScalar | None:
     """The memory limit node: ``deploy.resources.limits.memory``, else ``mem_limit``."""
-    try:
-        node = svc.limit("memory")
-    except Exception:  # noqa: BLE001
-        node = None
+    node = svc.limit("memory")
     return node if isinstance(node, YScalar) and node.value not in (None, "") else None
 
 
 def cpu_limit(svc) -> YScalar | None:
     """``deploy.resources.limits.cpus``, else ``cpus``, else ``cpu_quota``."""
-    try:
-        node = svc.limit("cpus")
-    except Exception:  # noqa: BLE001
-        node = None
+    node = svc.limit("cpus")
     if isinstance(node, YScalar) and node.value not in (None, ""):
         return node
     quota = svc.get("cpu_quota")
@@ -164,10 +158,7 @@ def pids_limit_missing(stack):
     CWE-770; CIS Docker Benchmark 5.29; KICS pids_limit_not_set.
     """
     for svc in stack.services:
-        try:
-            node = svc.limit("pids")
-        except Exception:  # noqa: BLE001
-            node = None
+        node = svc.limit("pids")
         if isinstance(node, YScalar) and node.value not in (None, ""):
             if unknown_vars(node):
                 continue
