@@ -462,7 +462,7 @@ def _compose_hosts(stack) -> set[str] | None:
     """Names compose provides (services, container names, aliases, extra_hosts); None without compose."""
     if not stack.services:
         return None
-    from rules.helpers.nginx import service_names
+    from rules.helpers.services import host_names as service_names
     from scanner.parsers.yamlnodes import YMap, YSeq
 
     names = set(service_names(stack))

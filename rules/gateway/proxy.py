@@ -18,6 +18,7 @@ from rules.helpers.nginx_proxy import (
     enclosing_location,
     extra_hosts,
     fix_of,
+    host_names,
     include_unresolved,
     insert_after,
     insert_in_block,
@@ -32,7 +33,6 @@ from rules.helpers.nginx_proxy import (
     pass_targets,
     proxied_locations,
     scope_of,
-    service_names,
     value_segments,
     var_taint,
 )
@@ -49,7 +49,7 @@ def _minio_location(stack, node) -> bool:
     loc = enclosing_location(node) or node.parent
     scope = loc if loc is not None else node
     passes = [c for c in scope.walk() if c.name in PASS_DIRECTIVES and c.args]
-    names = service_names(stack)
+    names = host_names(stack)
     for p in passes:
         host, _, _ = pass_target(p.args[0])
         if host is None:
@@ -546,7 +546,7 @@ def upstream_target_mismatch(stack):
     """
     if not stack.services:
         return
-    names = service_names(stack)
+    names = host_names(stack)
     known_hosts = set(names) | extra_hosts(stack)
     external = networks_external(stack)
     for cfg in stack.nginx_configs:

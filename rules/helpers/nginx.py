@@ -34,10 +34,12 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+from rules.helpers.services import host_names
 from scanner.config import parse_size
 from scanner.model import Edit, Location
 
 PASS_DIRECTIVES = ("proxy_pass", "grpc_pass", "uwsgi_pass", "fastcgi_pass", "scgi_pass", "memcached_pass")
+"""The directives that hand a request to an upstream (the one list every rule uses)."""
 LEVEL_NAMES = ("http", "server", "location", "if", "limit_except")
 
 # --------------------------------------------------------------------------------------------
@@ -596,39 +598,6 @@ def upstream_blocks(cfg) -> dict[str, object]:
     return _memo(cfg.root, "upstreams", compute)
 
 
-def service_names(stack) -> dict[str, object]:
-    """Compose names a container can reach: service names, ``container_name``, ``hostname``,
-    network aliases and ``links`` aliases -> the Service."""
-    from scanner.parsers.yamlnodes import YMap, YSeq
-
-    key = "_dk_service_names"
-    cached = stack.__dict__.get(key)
-    if cached is not None:
-        return cached
-    names: dict[str, object] = {}
-    for svc in stack.services:
-        names.setdefault(svc.name, svc)
-        for k in ("container_name", "hostname"):
-            v = svc.str(k)
-            if v:
-                names.setdefault(v, svc)
-        nets = svc.get("networks")
-        if isinstance(nets, YMap):
-            for _, net in nets.pairs():
-                if isinstance(net, YMap) and isinstance(net.get("aliases"), YSeq):
-                    for a in net.get("aliases"):
-                        names.setdefault(str(a), svc)
-        links = svc.get("links")
-        if isinstance(links, YSeq):
-            for link in links:
-                parts = str(link).split(":")
-                target = stack.service(parts[0])
-                if target is not None:
-                    names.setdefault(parts[-1], target)
-    stack.__dict__[key] = names
-    return names
-
-
 def target_hosts(cfg, node) -> list[str]:
     """Hosts a ``*_pass`` reaches: the upstream block's ``server`` hosts, or the URL's host."""
     host, _ = pass_host(node)
@@ -646,7 +615,7 @@ def target_hosts(cfg, node) -> list[str]:
 
 def target_services(stack, cfg, loc) -> list:
     """Compose services a location proxies to (through upstream blocks); unknown hosts are skipped."""
-    names = service_names(stack)
+    names = host_names(stack)
     out = []
     for p in pass_directives(loc):
         for h in target_hosts(cfg, p):
@@ -666,7 +635,7 @@ def proxies_to_app(stack, cfg, loc) -> bool:
     passes = pass_directives(loc)
     if not passes:
         return False
-    names = service_names(stack)
+    names = host_names(stack)
     for p in passes:
         hosts = target_hosts(cfg, p)
         if not hosts:
@@ -681,7 +650,7 @@ def proxies_to_app(stack, cfg, loc) -> bool:
 
 
 def proxies_to_minio(stack, cfg, loc) -> bool:
-    names = service_names(stack)
+    names = host_names(stack)
     for p in pass_directives(loc):
         for h in target_hosts(cfg, p):
             svc = names.get(h)

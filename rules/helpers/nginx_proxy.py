@@ -15,10 +15,9 @@ import weakref
 from dataclasses import dataclass
 
 from rules.helpers.locations import nloc
-from rules.helpers.services import unauthenticated_reason
+from rules.helpers.nginx import PASS_DIRECTIVES
+from rules.helpers.services import host_names, unauthenticated_reason
 from scanner.model import Edit, Fix, Location
-
-PASS_DIRECTIVES = ("proxy_pass", "grpc_pass", "uwsgi_pass", "fastcgi_pass", "scgi_pass")
 
 # --------------------------------------------------------------------------------------------
 # per-stack memo
@@ -217,10 +216,14 @@ def denies_all(node) -> bool:
 
 
 def auth_on(node) -> bool:
-    """``auth_basic`` (not off), ``auth_request`` (not off) or ``auth_jwt`` in force."""
+    """Is this location authenticated: ``auth_basic``, ``auth_request`` or ``auth_jwt`` in force at
+    ``node`` with a first argument other than ``off``. The one answer (the operational rules asked
+    a copy that forgot ``auth_jwt``): ``auth_jwt "realm"`` (ngx_http_auth_jwt_module) rejects requests
+    without a valid token just as ``auth_basic`` does without a password. nginx compares ``off``
+    case-sensitively (``ngx_strcmp``): ``auth_basic OFF`` turns authentication on, with the realm "OFF"."""
     for name in ("auth_basic", "auth_request", "auth_jwt"):
         eff = node.effective(name)
-        if eff is not None and eff.args and eff.args[0].lower() != "off":
+        if eff is not None and eff.args and eff.args[0] != "off":
             return True
     return False
 
@@ -687,40 +690,6 @@ def pass_target(url: str) -> tuple[str | None, int | None, str]:
     return m.group("host"), port, scheme
 
 
-_pass_target = pass_target  # older name
-
-
-def service_names(stack) -> dict[str, object]:
-    return memo(stack, "service_names", lambda: _service_names(stack))
-
-
-def _service_names(stack) -> dict[str, object]:
-    from scanner.parsers.yamlnodes import YMap, YSeq
-
-    names: dict[str, object] = {}
-    for svc in stack.services:
-        names.setdefault(svc.name, svc)
-    for svc in stack.services:
-        for key in ("container_name", "hostname"):
-            v = svc.str(key)
-            if v:
-                names.setdefault(v, svc)
-        nets = svc.get("networks")
-        if isinstance(nets, YMap):
-            for _, net in nets.pairs():
-                if isinstance(net, YMap) and isinstance(net.get("aliases"), YSeq):
-                    for a in net.get("aliases"):
-                        names.setdefault(str(a), svc)
-        links = svc.get("links")
-        if isinstance(links, YSeq):
-            for link in links:
-                alias = str(link).split(":")[-1]
-                target = stack.service(str(link).split(":")[0])
-                if target is not None:
-                    names.setdefault(alias, target)
-    return names
-
-
 def networks_external(stack) -> bool:
     from scanner.parsers.yamlnodes import YMap, YScalar
 
@@ -755,7 +724,7 @@ def pass_targets(stack, cfg) -> list[PassTarget]:
 
 
 def _pass_targets(stack, cfg):
-    names = service_names(stack)
+    names = host_names(stack)
     upstreams = {n.args[0]: n for n in cfg.nodes("upstream") if n.args}
     for node in cfg.nodes(*PASS_DIRECTIVES):
         if not node.args:
@@ -962,7 +931,7 @@ def internal_name(stack, host: str) -> bool:
     h = host.lower().strip(".").strip("[]")
     if not h or is_ip(h) or "." not in h:
         return True
-    if h in service_names(stack) or h in extra_hosts(stack):
+    if h in host_names(stack) or h in extra_hosts(stack):
         return True
     if h.rsplit(".", 1)[-1] in _RESERVED_TLDS or h.endswith(_INTERNAL_SUFFIXES):
         return True

@@ -795,13 +795,17 @@ def service_aliases(svc) -> set[str]:
 
 
 def host_names(stack) -> dict[str, object]:
-    """Every name a container of the stack answers to on a compose network (service names,
-    ``container_name``, ``hostname``, network ``aliases``, ``links`` aliases) -> the service. When
-    several compose projects use a name, the first wins: use :func:`resolve_host` with ``near`` to
-    prefer the asking service's own project."""
+    """Which service a host name means: the one answer every rule asks (nginx ``*_pass`` targets,
+    connection strings, ``depends_on`` checks...). Every name a container of the stack answers to on
+    a compose network -> the service: service names first (a service name is unique in its project
+    and is what compose registers for it), then ``container_name``, ``hostname`` and network
+    ``aliases``, then ``links`` aliases. When several services claim a name the first wins; use
+    :func:`resolve_host` with ``near`` to prefer the asking service's own project."""
 
     def compute():
         names: dict[str, object] = {}
+        for svc in stack.services:
+            names.setdefault(svc.name, svc)
         for svc in stack.services:
             for n in service_aliases(svc):
                 names.setdefault(n, svc)
@@ -828,8 +832,9 @@ def _links(stack, svc) -> list:
 
 
 def _doc_names(stack, doc) -> dict[str, object]:
+    """:func:`host_names` within one compose file (service names first)."""
     def compute():
-        names: dict[str, object] = {}
+        names: dict[str, object] = {svc.name: svc for svc in doc.services.values()}
         for svc in doc.services.values():
             for n in service_aliases(svc):
                 names.setdefault(n, svc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from rules.helpers.locations import LazyRe, svc_loc, yloc
+from rules.helpers.nginx_proxy import auth_on, denies_all, pass_targets
 from rules.helpers.services import (
     _memo,
     command_flag_edit_remove,
@@ -14,7 +15,6 @@ from rules.helpers.services import (
     nats_monitor_ports,
     prometheus_web_config,
     resolve_host,
-    service_aliases,
 )
 from scanner.model import Fix, Location, hit
 from scanner.registry import rule
@@ -293,51 +293,18 @@ def _prometheus_port(svc) -> int:
     return 9090
 
 
-def _nginx_auth(node) -> bool:
-    """The effective configuration of an nginx location asks for credentials or restricts clients."""
-    ab = node.effective("auth_basic")
-    if ab is not None and ab.args and ab.args[0] != "off":
-        return True
-    ar = node.effective("auth_request")
-    if ar is not None and ar.args and ar.args[0] != "off":
-        return True
-    acc = node.inherited("allow", "deny")
-    if any(a.name == "deny" and a.args and a.args[0] == "all" for a in acc) and any(a.name == "allow" for a in acc):
-        return True
-    if any(a.name == "deny" and a.args and a.args[0] == "all" for a in acc):
-        return True
-    return False
-
-
 def proxied_without_auth(stack, svc, port: int) -> list:
-    """nginx ``location`` nodes that proxy to ``svc:port`` without auth or an allow/deny list."""
-    import re as _re
-
-    names = service_aliases(svc)
-    out = []
+    """nginx ``location`` nodes whose ``proxy_pass`` reaches ``svc:port`` (``pass_targets``: which
+    service a host name means) without authentication (``auth_on``) or a deny-all access list."""
+    out, seen = [], set()
     for cfg in stack.nginx_configs:
-        upstreams = {}
-        for up in cfg.nodes("upstream"):
-            if up.args:
-                targets = []
-                for srv in up.children_named("server"):
-                    if srv.args:
-                        h, _, p = srv.args[0].rpartition(":") if ":" in srv.args[0] else (srv.args[0], "", "80")
-                        targets.append((h, int(p) if p.isdigit() else 80))
-                upstreams[up.args[0]] = targets
-        for node in cfg.nodes("proxy_pass"):
-            if not node.args:
+        for t in pass_targets(stack, cfg):
+            node = t.pass_node
+            if node.name != "proxy_pass" or t.service is not svc or t.port != port or id(node) in seen:
                 continue
-            m = _re.match(r"^(?:https?://)?([^/:$]+)(?::(\d+))?", node.args[0])
-            if not m:
-                continue
-            host, p = m.group(1), int(m.group(2)) if m.group(2) else None
-            targets = upstreams.get(host) or [(host, p if p is not None else 80)]
-            if not any(h in names and tp == port for h, tp in targets):
-                continue
-            loc_node = node.parent
-            if loc_node is not None and not _nginx_auth(node):
-                out.append(loc_node)
+            seen.add(id(node))
+            if node.parent is not None and not (auth_on(node) or denies_all(node)):
+                out.append(node.parent)
     return out
 
 
