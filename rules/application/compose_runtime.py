@@ -13,7 +13,7 @@ from rules.helpers.compose import (
     in_service,
     insert_in_service,
     mount_loc,
-    node_loc,
+    service_node_loc,
     replace_scalar,
     scalar_text_span,
     truthy,
@@ -115,7 +115,7 @@ def privileged_container(stack):
             continue
         edit = delete_key(svc, "privileged")
         fix = Fix("delete `privileged: true`", (edit,), "unsafe") if edit else None
-        yield hit(node_loc(svc, node), f"service '{svc.name}' runs privileged: every capability and device, "
+        yield hit(service_node_loc(svc, node), f"service '{svc.name}' runs privileged: every capability and device, "
                   f"no seccomp/AppArmor — root in the container is root on the host",
                   fix=fix, snippet_key=f"{svc.name}:privileged")
 
@@ -169,7 +169,7 @@ def dangerous_capability(stack):
             cap = _cap(str(item))
             if cap in DANGEROUS_CAPS:
                 what = "every capability" if cap == "ALL" else f"CAP_{cap}"
-                yield hit(node_loc(svc, item), f"service '{svc.name}' adds {what}: a known container-escape primitive",
+                yield hit(service_node_loc(svc, item), f"service '{svc.name}' adds {what}: a known container-escape primitive",
                           snippet_key=f"{svc.name}:cap_add:{cap}")
 
 
@@ -283,7 +283,7 @@ def no_new_privileges_missing(stack):
                 if span:
                     fix = Fix("set `no-new-privileges:true`",
                               (Edit(Location(path, span[0], span[1], span[0], span[2]), "no-new-privileges:true"),))
-            yield hit(node_loc(svc, bad_item), f"service '{svc.name}' sets no-new-privileges to false: setuid binaries can escalate to root",
+            yield hit(service_node_loc(svc, bad_item), f"service '{svc.name}' sets no-new-privileges to false: setuid binaries can escalate to root",
                       fix=fix, snippet_key=f"{svc.name}:no-new-privileges")
             continue
         if isinstance(node, YSeq) and in_service(svc, node) and node.items and svc.node.key("security_opt") is not None:
@@ -350,7 +350,7 @@ def seccomp_disabled(stack):
     for svc in stack.services:
         for seq, item, matching in _security_opt_hits(svc, _SECCOMP_RE):
             edit = delete_seq_item(svc.doc, seq, item, svc.node.key("security_opt"), matching) if in_service(svc, item) else None
-            yield hit(node_loc(svc, item), f"service '{svc.name}' disables seccomp: every syscall reaches the host kernel",
+            yield hit(service_node_loc(svc, item), f"service '{svc.name}' disables seccomp: every syscall reaches the host kernel",
                       fix=Fix("delete the seccomp:unconfined entry", (edit,), "unsafe") if edit else None,
                       snippet_key=f"{svc.name}:seccomp")
 
@@ -387,7 +387,7 @@ def mac_profile_disabled(stack):
         for seq, item, matching in _security_opt_hits(svc, _MAC_RE):
             what = "AppArmor" if "apparmor" in str(item).lower() else "SELinux labelling"
             edit = delete_seq_item(svc.doc, seq, item, svc.node.key("security_opt"), matching) if in_service(svc, item) else None
-            yield hit(node_loc(svc, item), f"service '{svc.name}' disables {what} confinement",
+            yield hit(service_node_loc(svc, item), f"service '{svc.name}' disables {what} confinement",
                       fix=Fix(f"delete the `{item}` entry", (edit,), "unsafe") if edit else None,
                       snippet_key=f"{svc.name}:{str(item).lower()}")
 
@@ -432,7 +432,7 @@ def host_namespace_shared(stack):
             node = svc.get(key)
             if isinstance(node, YScalar) and str(node).strip().lower() == "host":
                 edit = delete_key(svc, key)
-                yield hit(node_loc(svc, node), f"service '{svc.name}' shares the host's {what} namespace (`{key}: host`)",
+                yield hit(service_node_loc(svc, node), f"service '{svc.name}' shares the host's {what} namespace (`{key}: host`)",
                           fix=Fix(f"delete `{key}: host`", (edit,), "unsafe") if edit else None,
                           snippet_key=f"{svc.name}:{key}")
 
@@ -468,7 +468,7 @@ def root_user_override(stack):
     for svc in stack.services:
         node = svc.get("user")
         if isinstance(node, YScalar) and node.value is not None and is_root_user(str(node)):
-            yield hit(node_loc(svc, node), f"service '{svc.name}' runs as root (`user: {node}`), overriding the image's user",
+            yield hit(service_node_loc(svc, node), f"service '{svc.name}' runs as root (`user: {node}`), overriding the image's user",
                       snippet_key=f"{svc.name}:user")
 
 
@@ -564,7 +564,7 @@ def cgroup_parent_set(stack):
     for svc in stack.services:
         node = svc.get("cgroup_parent")
         if isinstance(node, YScalar) and node.value not in (None, ""):
-            yield hit(node_loc(svc, node), f"service '{svc.name}' runs in a custom cgroup parent `{node}`",
+            yield hit(service_node_loc(svc, node), f"service '{svc.name}' runs in a custom cgroup parent `{node}`",
                       snippet_key=f"{svc.name}:cgroup_parent")
 
 
@@ -709,7 +709,7 @@ def image_unpinned(stack):
         note = ""
         if svc.role in DATA_ROLES:
             note = "; for a data service pin a digest too (`@sha256:…`), a tag can be re-pushed"
-        yield hit(node_loc(svc, node), f"service '{svc.name}' uses image `{node}` with {why}: deploys are not reproducible{note}",
+        yield hit(service_node_loc(svc, node), f"service '{svc.name}' uses image `{node}` with {why}: deploys are not reproducible{note}",
                   snippet_key=f"{svc.name}:image")
     for doc in stack.dockerfiles:
         if not getattr(doc, "stages", None):

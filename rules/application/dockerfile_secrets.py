@@ -7,7 +7,7 @@ import os
 import posixpath
 import re
 
-from rules.helpers.compose import node_loc, service_builds
+from rules.helpers.compose import service_node_loc, service_builds
 from rules.helpers.dockerfile import (
     copy_sources,
     ins_loc,
@@ -139,14 +139,14 @@ def secret_build_arg(stack):
         if isinstance(args, YMap):
             for k, v in args.pairs():
                 if is_secret_key(str(k.raw)):
-                    yield hit(node_loc(svc, k), f"service '{svc.name}' passes {k.raw} as a build argument: it is kept in the image history",
+                    yield hit(service_node_loc(svc, k), f"service '{svc.name}' passes {k.raw} as a build argument: it is kept in the image history",
                               snippet_key=f"{svc.name}:build.args:{k.raw}")
         elif isinstance(args, YSeq):
             for item in args:
                 if isinstance(item, YScalar) and item.value is not None:
                     key = str(item).split("=", 1)[0].strip()
                     if is_secret_key(key):
-                        yield hit(node_loc(svc, item), f"service '{svc.name}' passes {key} as a build argument: it is kept in the image history",
+                        yield hit(service_node_loc(svc, item), f"service '{svc.name}' passes {key} as a build argument: it is kept in the image history",
                                   snippet_key=f"{svc.name}:build.args:{key}")
 
 

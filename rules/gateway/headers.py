@@ -27,7 +27,6 @@ from rules.helpers.nginx import (
     is_tls_server,
     location_match,
     lost_headers,
-    node_loc,
     once,
     opaque,
     own_add_headers,
@@ -133,7 +132,7 @@ def hsts_missing(stack):
             lacking = _lacking(stack, cfg, server, lambda hs: "strict-transport-security" in hs, False)
             if not lacking:
                 continue
-            yield hit(node_loc(cfg, server),
+            yield hit(nloc(server, cfg),
                       f"Strict-Transport-Security is not set at the gateway for {_levels_text(lacking)}",
                       fix=_add_header_fix(stack, cfg, server, lacking, line, "add HSTS (two years, includeSubDomains)", UNSAFE),
                       snippet_key="hsts-missing")
@@ -333,7 +332,7 @@ def security_header_dropped(stack):
                 own = [c for c in own_add_headers(lvl) if c.path == lvl.path]
                 edit = (insert_before_edit(stack, own[0], lines) if own else None) or insert_into_block_edit(stack, cfg, lvl, lines)
             names = ", ".join(h.name for h in lost)
-            yield hit(node_loc(cfg, lvl), f"{_level_name(lvl)} has its own add_header, so it drops {names} of the enclosing level",
+            yield hit(nloc(lvl, cfg), f"{_level_name(lvl)} has its own add_header, so it drops {names} of the enclosing level",
                       fix=Fix("copy the lost headers in", (edit,)) if edit else None,
                       snippet_key="dropped:" + ",".join(sorted(h.lname for h in lost)))
 
@@ -357,7 +356,7 @@ def _missing_header_rule(stack, lname, has, message, line_for, description, appl
             fix = None
             if line_for is not None:
                 fix = _add_header_fix(stack, cfg, server, lacking, line_for(server), description, applicability)
-            yield hit(node_loc(cfg, server), message.format(levels=_levels_text(lacking)), fix=fix, snippet_key=f"{lname}-missing")
+            yield hit(nloc(server, cfg), message.format(levels=_levels_text(lacking)), fix=fix, snippet_key=f"{lname}-missing")
 
 
 @rule("GW024", "csp-missing", "medium", files="nginx", refs="CWE-693; OSHP", fix="unsafe")
@@ -673,7 +672,7 @@ def server_tokens_on(stack):
             if not once(reported, anchor):
                 continue
             edit = insert_into_block_edit(stack, cfg, anchor, ["server_tokens off;"])
-            yield hit(node_loc(cfg, anchor), "server_tokens is not set: nginx defaults to `on` and shows its version in headers and error pages",
+            yield hit(nloc(anchor, cfg), "server_tokens is not set: nginx defaults to `on` and shows its version in headers and error pages",
                       fix=Fix("add `server_tokens off;`", (edit,)) if edit else None,
                       snippet_key=f"server_tokens-missing:{anchor.name}")
 

@@ -26,7 +26,6 @@ from rules.helpers.nginx import (
     listen_specs,
     location_match,
     nginx_version,
-    node_loc,
     once,
     opaque,
     replace_args_edit,
@@ -160,7 +159,7 @@ def tls_protocols_default_legacy(stack):
                 continue
             edit = _first_fix_per_cfg(done, cfg, lambda: _http_or_server_insert(stack, cfg, server, [f"ssl_protocols {target};"]))
             fix = Fix(f"add `ssl_protocols {target};`", (edit,)) if edit else None
-            yield hit(node_loc(cfg, server),
+            yield hit(nloc(server, cfg),
                       f"TLS server without ssl_protocols: nginx {v.text} defaults to {' '.join(('TLSv1', 'TLSv1.1', 'TLSv1.2'))} "
                       "(before 1.27.3) and its OpenSSL is not known to refuse them",
                       fix=fix, snippet_key="ssl_protocols-default")
@@ -273,7 +272,7 @@ def tls_cipher_not_intermediate(stack):
                               fix=Fix("set `ssl_protocols TLSv1.3`", (edit,)) if edit else None, snippet_key="modern-tls12")
                 else:
                     edit = _first_fix_per_cfg(done, cfg, lambda: _http_or_server_insert(stack, cfg, server, ["ssl_protocols TLSv1.3;"]))
-                    yield hit(node_loc(cfg, server), "tls.profile modern: the default ssl_protocols include TLSv1.2, Mozilla modern 6.0 is TLSv1.3 only",
+                    yield hit(nloc(server, cfg), "tls.profile modern: the default ssl_protocols include TLSv1.2, Mozilla modern 6.0 is TLSv1.3 only",
                               fix=Fix("add `ssl_protocols TLSv1.3;`", (edit,)) if edit else None, snippet_key="modern-tls12")
             continue
         for n in cfg.nodes("ssl_ciphers"):
@@ -295,7 +294,7 @@ def tls_cipher_not_intermediate(stack):
                 continue
             bad = not_intermediate(evaluate_ciphers(NGINX_DEFAULT_CIPHERS))
             edit = _first_fix_per_cfg(done, cfg, lambda: _http_or_server_insert(stack, cfg, server, [f"ssl_ciphers {MOZ_INT_CIPHERS};"]))
-            yield hit(node_loc(cfg, server),
+            yield hit(nloc(server, cfg),
                       f"TLS server without ssl_ciphers: nginx's default `{NGINX_DEFAULT_CIPHERS}` allows {_suites_text(bad)} under TLSv1.2",
                       fix=Fix("add the Mozilla intermediate 6.0 cipher list", (edit,)) if edit else None,
                       snippet_key="ssl_ciphers-default")
@@ -415,7 +414,7 @@ def tls_session_cache_missing(stack):
                     lines.append("ssl_session_timeout 1d;")
                 return insert_into_block_edit(stack, cfg, lvl, lines)
             edit = _first_fix_per_cfg(done, cfg, make)
-            yield hit(node_loc(cfg, server), "TLS server without ssl_session_cache shared:…: TLSv1.2 clients repeat full handshakes",
+            yield hit(nloc(server, cfg), "TLS server without ssl_session_cache shared:…: TLSv1.2 clients repeat full handshakes",
                       fix=Fix("add `ssl_session_cache shared:MozSSL:10m; ssl_session_timeout 1d;`", (edit,)) if edit else None,
                       snippet_key="ssl_session_cache-missing")
 
@@ -500,7 +499,7 @@ def http_not_redirected(stack):
             if not offenders:
                 continue
             port = next(s.port for s in plain if published is None or s.port in published)
-            yield hit(node_loc(cfg, server),
+            yield hit(nloc(server, cfg),
                       f"plaintext server on published port {port} serves {_levels_text(offenders)} instead of redirecting to https://",
                       fix=_redirect_fix(stack, cfg, server), snippet_key=f"http-not-redirected:{port}")
 
@@ -608,7 +607,7 @@ def tls_cert_not_provided(stack):
             if not cert or not key:
                 missing = "ssl_certificate" if not cert else "ssl_certificate_key"
                 if once(seen, server):
-                    yield hit(node_loc(cfg, server), f"TLS server without {missing}: nginx refuses to start",
+                    yield hit(nloc(server, cfg), f"TLS server without {missing}: nginx refuses to start",
                               snippet_key=f"{missing}-missing")
                 continue
             if mounts is None:

@@ -31,7 +31,7 @@ def in_service(svc, node: YNode | None) -> bool:
     return first < node.line <= last
 
 
-def node_loc(svc, node: YNode | None) -> Location:
+def service_node_loc(svc, node: YNode | None) -> Location:
     """The node's location when it is written in the service, else the service key."""
     return yloc(svc.doc.path, node) if in_service(svc, node) else svc_loc(svc)
 
@@ -160,7 +160,7 @@ def mount_loc(svc, m) -> Location:
     node = m.node
     if isinstance(node, YMap) and isinstance(node.get("source"), YScalar):
         node = node.get("source")
-    return node_loc(svc, node)
+    return service_node_loc(svc, node)
 
 
 def _stage_of(doc, ins):

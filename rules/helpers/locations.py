@@ -24,9 +24,14 @@ def svc_value_loc(svc, node: YNode | None) -> Location:
     return yloc(svc.doc.path, node) if node is not None else svc_loc(svc)
 
 
-def nloc(node) -> Location:
-    """Location of an nginx directive (a ``scanner.stack.Node`` or a parser ``Directive``)."""
-    return Location(node.path, node.line, node.col)
+def nloc(node, cfg=None) -> Location:
+    """Where an nginx directive is written: the one answer (``Node.location`` of a
+    ``scanner.stack.Node``, ``Directive.location`` of a parser directive). A synthetic root (a
+    fragment's top level, no directive of its own) is line 1 of ``cfg``'s file: pass ``cfg`` where
+    a rule may point at one."""
+    if cfg is not None and node.d is None:
+        return Location(cfg.doc.path, 1, 1)
+    return node.location
 
 
 def env_loc(doc, entry) -> Location:

@@ -6,7 +6,7 @@ modules import them; change a signature only together with every caller.
 
 Contents
 --------
-- **Servers and listeners**: :func:`listen_specs`, :func:`is_tls_server`, :func:`node_loc`,
+- **Servers and listeners**: :func:`listen_specs`, :func:`is_tls_server`, :func:`service_node_loc`,
   :func:`opaque` / :func:`unresolved_includes` (an include dkscan cannot read may set anything).
 - **Response headers**: :class:`Header`, :func:`add_header_chain` (nginx's ``add_header``
   inheritance trap, ``add_header_inherit on|off|merge`` of nginx >= 1.29.3), :func:`effective_headers`
@@ -25,7 +25,7 @@ Contents
   :func:`insert_after_edit`, :func:`add_to_level_edit`, :func:`child_indent`, :func:`http_insert_edit`.
 
 Levels are ``scanner.stack.Node`` objects (``http``, ``server``, ``location``, ``if``, or the
-synthetic root of a fragment). A synthetic root has no file position: use :func:`node_loc`."""
+synthetic root of a fragment). A synthetic root has no file position: use :func:`service_node_loc`."""
 
 from __future__ import annotations
 
@@ -45,13 +45,6 @@ LEVEL_NAMES = ("http", "server", "location", "if", "limit_except")
 # --------------------------------------------------------------------------------------------
 # small node utilities
 # --------------------------------------------------------------------------------------------
-
-
-def node_loc(cfg, node) -> Location:
-    """Location of a node; a synthetic root (fragment) points at line 1 of the fragment's file."""
-    if node.d is None:
-        return Location(cfg.doc.path, 1, 1)
-    return Location(node.path, node.line, node.col)
 
 
 def node_path(cfg, node) -> str:

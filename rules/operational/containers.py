@@ -10,7 +10,7 @@ from rules.helpers.compose import (
     in_service,
     insert_in_service,
     insert_under_key,
-    node_loc,
+    service_node_loc,
     replace_scalar,
     service_builds,
     service_span,
@@ -97,7 +97,7 @@ def log_rotation_missing(stack):
             msg = f"service '{svc.name}' logs with Docker's default json-file driver, which never rotates"
         else:
             lkey = svc.node.key("logging")
-            loc = node_loc(svc, lkey) if in_service(svc, lkey) else svc_loc(svc)
+            loc = service_node_loc(svc, lkey) if in_service(svc, lkey) else svc_loc(svc)
             msg = f"service '{svc.name}' logs with json-file without options.max-size: the log grows until the disk is full"
             if in_service(svc, logging) and isinstance(logging, YMap):
                 lines = ['max-size: "10m"']
@@ -225,12 +225,12 @@ def healthcheck_missing(stack):
         if isinstance(hc, YMap):
             disable = hc.get("disable")
             if isinstance(disable, YScalar) and (disable.value is True or str(disable).lower() == "true"):
-                yield hit(node_loc(svc, disable), f"service '{svc.name}' disables its health check",
+                yield hit(service_node_loc(svc, disable), f"service '{svc.name}' disables its health check",
                           snippet_key=f"{svc.name}:healthcheck")
                 continue
             test = hc.get("test")
             if _test_is_none(test):
-                yield hit(node_loc(svc, test), f"service '{svc.name}' disables its health check (`test: NONE`)",
+                yield hit(service_node_loc(svc, test), f"service '{svc.name}' disables its health check (`test: NONE`)",
                           snippet_key=f"{svc.name}:healthcheck")
             continue  # a test, or only timings over the image's HEALTHCHECK
         if hc is not None and not (isinstance(hc, YScalar) and hc.value is None):
@@ -364,7 +364,7 @@ def healthcheck_tool_missing(stack):
         for tool in sorted(_tools_in(words)):
             if tool in tools or _installs(df, stage, tool):
                 continue
-            yield hit(node_loc(svc, test), f"service '{svc.name}' health check runs {tool}, which its image "
+            yield hit(service_node_loc(svc, test), f"service '{svc.name}' health check runs {tool}, which its image "
                       f"(FROM {root_image(df, stage)}) does not have: it will never be healthy",
                       related=[ins_loc(df, stage.from_instruction)], snippet_key=f"{svc.name}:healthcheck:{tool}")
     for df in stack.dockerfiles:
@@ -492,7 +492,7 @@ def depends_on_not_healthy(stack):
                 if not computed:
                     fix = _depends_rewrite(stack, svc, node) if has_healthcheck(stack, dep) else None
                     computed = True
-                yield hit(node_loc(svc, item), f"service '{svc.name}' waits only for '{dep.name}' ({dep.role}) to start, "
+                yield hit(service_node_loc(svc, item), f"service '{svc.name}' waits only for '{dep.name}' ({dep.role}) to start, "
                           f"not to be healthy", fix=fix if has_healthcheck(stack, dep) else None,
                           snippet_key=f"{svc.name}:depends_on:{dep.name}")
         elif isinstance(node, YMap):
@@ -512,7 +512,7 @@ def depends_on_not_healthy(stack):
                         edit = insert_under_key(svc.doc, k, ["condition: service_healthy"])
                         fix = Fix("add `condition: service_healthy`", (edit,)) if edit else None
                 target = cond if isinstance(cond, YScalar) else k
-                yield hit(node_loc(svc, target), f"service '{svc.name}' waits only for '{dep.name}' ({dep.role}) to start, "
+                yield hit(service_node_loc(svc, target), f"service '{svc.name}' waits only for '{dep.name}' ({dep.role}) to start, "
                           f"not to be healthy", fix=fix, snippet_key=f"{svc.name}:depends_on:{dep.name}")
 
 
@@ -606,7 +606,7 @@ def restart_policy_not_cis(stack):
                 n = text.partition(":")[2].strip()
                 if n != "5":
                     shown = f"{n} times" if n else "without limit"
-                    yield hit(node_loc(svc, node), f"service '{svc.name}' restarts on failure {shown} (CIS: at most 5)",
+                    yield hit(service_node_loc(svc, node), f"service '{svc.name}' restarts on failure {shown} (CIS: at most 5)",
                               snippet_key=f"{svc.name}:restart")
         deploy = svc.get("deploy")
         rp = deploy.get("restart_policy") if isinstance(deploy, YMap) else None
@@ -620,7 +620,7 @@ def restart_policy_not_cis(stack):
                 continue
             target = ma if isinstance(ma, YScalar) else cond
             shown = f"{ma} times" if isinstance(ma, YScalar) else "without limit"
-            yield hit(node_loc(svc, target), f"service '{svc.name}' restart_policy retries on failure {shown} (CIS: 5)",
+            yield hit(service_node_loc(svc, target), f"service '{svc.name}' restart_policy retries on failure {shown} (CIS: 5)",
                       snippet_key=f"{svc.name}:deploy.restart_policy")
 
 
@@ -700,6 +700,6 @@ def mount_source_missing(stack):
             looks_file = bool(re.search(r"\.[A-Za-z0-9]{1,8}$", posixpath.basename(rel)))
             what = "Docker will create an empty directory in place of this file and the container fails" if looks_file \
                 else "Docker will create an empty directory and the container starts without its content"
-            yield hit(node_loc(svc, node if node is not None else m.node),
+            yield hit(service_node_loc(svc, node if node is not None else m.node),
                       f"service '{svc.name}' mounts {src}, which does not exist: {what}",
                       snippet_key=f"{svc.name}:{src}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rules.helpers.compose import in_service, insert_in_service, node_loc, unknown_vars
+from rules.helpers.compose import in_service, insert_in_service, service_node_loc, unknown_vars
 from rules.helpers.locations import svc_loc
 from scanner.config import parse_size
 from scanner.model import Edit, Fix, Location, hit
@@ -171,7 +171,7 @@ def pids_limit_missing(stack):
             fix = None
             if in_service(svc, node) and node.line == node.end_line:
                 fix = Fix("set the pids limit to 512", (Edit(Location(svc.doc.path, node.line, node.col, node.line, node.end_col), "512"),))
-            yield hit(node_loc(svc, node), f"service '{svc.name}' sets pids limit {value}: unlimited processes",
+            yield hit(service_node_loc(svc, node), f"service '{svc.name}' sets pids limit {value}: unlimited processes",
                       fix=fix, snippet_key=f"{svc.name}:pids")
             continue
         edit = insert_in_service(svc, ["pids_limit: 512"])
@@ -228,7 +228,7 @@ def memory_limits_exceed_host(stack):
         if biggest is None or total <= host:
             continue
         _, svc, node = biggest
-        yield hit(node_loc(svc, node), f"memory limits add up to {_gib(total)} ({' + '.join(parts)}) > host.memory {_gib(host)}",
+        yield hit(service_node_loc(svc, node), f"memory limits add up to {_gib(total)} ({' + '.join(parts)}) > host.memory {_gib(host)}",
                   related=[svc_loc(s) for s in doc.services.values() if s is not svc and memory_limit(s) is not None][:10],
                   snippet_key=f"mem_sum:{doc.path}")
 

@@ -16,7 +16,6 @@ from rules.helpers.nginx import (
     insert_after_edit,
     insert_into_block_edit,
     is_level,
-    node_loc,
     once,
     parent_level,
     pass_host,
@@ -142,7 +141,7 @@ def nginx_worker_capacity(stack):
             edit = insert_into_block_edit(stack, cfg, events, [f"worker_connections {needed};"])
             where = nloc(events)
         else:
-            edit, where = None, node_loc(cfg, cfg.root)
+            edit, where = None, nloc(cfg.root, cfg)
         wc_text = f"worker_connections {wc}" + ("" if node is not None else " (default)")
         yield hit(where, f"{how} × {wc_text} = {capacity} < 2 × {int(demand / 2)} concurrent users = {demand} connections",
                   fix=Fix(f"set `worker_connections {needed}`", (edit,)) if edit else None, snippet_key="nginx-capacity")
@@ -244,7 +243,7 @@ def worker_rlimit_nofile_low(stack):
                 edit = Edit(Location(events.path, events.line, 1), f"worker_rlimit_nofile {need};\n\n")
             if edit is not None:
                 fix = Fix(f"add `worker_rlimit_nofile {need};`", (edit,))
-        where = nloc(wc_node) if wc_node is not None else (nloc(events) if events is not None else node_loc(cfg, cfg.root))
+        where = nloc(wc_node) if wc_node is not None else (nloc(events) if events is not None else nloc(cfg.root, cfg))
         yield hit(where, f"no worker_rlimit_nofile: {limit} < 2 × worker_connections {wc} = {need}",
                   fix=fix, snippet_key="rlimit-missing")
 
@@ -394,7 +393,7 @@ def upstream_keepalive_missing(stack):
                     continue
                 missing = " and ".join(x for x, b in (("proxy_http_version 1.1", v), ('proxy_set_header Connection ""', c)) if b)
                 edits = _location_edits(stack, cfg, l, v, c)
-                yield hit(node_loc(cfg, l), f"proxies to upstream {name} (keepalive) without {missing}: connections are not reused",
+                yield hit(nloc(l, cfg), f"proxies to upstream {name} (keepalive) without {missing}: connections are not reused",
                           fix=Fix(f"add {missing}", tuple(edits)) if edits else None, snippet_key=f"keepalive-loc:{name}")
 
 

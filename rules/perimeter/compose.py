@@ -10,7 +10,7 @@ from rules.helpers.compose import (
     in_service,
     insert_under_key,
     mount_loc,
-    node_loc,
+    service_node_loc,
     scalar_text_span,
     truthy,
     unknown_vars,
@@ -138,7 +138,7 @@ def internal_port_published(stack):
             if any(unauthenticated_reason(stack, svc, port=p) for p in cports[:64]):
                 continue  # PER002
             shown = f"host port {port.host}" if port.host else "a random host port"
-            yield hit(node_loc(svc, port.node),
+            yield hit(service_node_loc(svc, port.node),
                       f"service '{svc.name}' ({svc.role}) publishes container port {port.container} on {shown} of every "
                       f"host interface; Docker's DNAT rules bypass the host firewall",
                       fix=_bind_loopback_fix(svc, port), snippet_key=f"{svc.name}:{port.container}")
@@ -183,7 +183,7 @@ def privileged_port_published(stack):
             low = [p for p in port.host_ports if 1 <= p <= 1023]
             if not low:
                 continue
-            yield hit(node_loc(svc, port.node),
+            yield hit(service_node_loc(svc, port.node),
                       f"service '{svc.name}' maps privileged host port {low[0]} (container port {port.container})",
                       snippet_key=f"{svc.name}:host:{port.host}")
 
@@ -225,7 +225,7 @@ def host_network_mode(stack):
     for svc in stack.services:
         node = svc.get("network_mode")
         if isinstance(node, YScalar) and str(node).strip().lower() == "host":
-            yield hit(node_loc(svc, node), f"service '{svc.name}' shares the host's network stack (`network_mode: host`)",
+            yield hit(service_node_loc(svc, node), f"service '{svc.name}' shares the host's network stack (`network_mode: host`)",
                       snippet_key=f"{svc.name}:network_mode")
 
 
@@ -564,7 +564,7 @@ def shared_mount_propagation(stack):
             if got is None or got[0] not in ("shared", "rshared"):
                 continue
             prop, node = got
-            yield hit(node_loc(svc, node), f"service '{svc.name}' mounts {m.source or m.target} with `{prop}` propagation: "
+            yield hit(service_node_loc(svc, node), f"service '{svc.name}' mounts {m.source or m.target} with `{prop}` propagation: "
                       f"mounts made in the container reach the host",
                       fix=_delete_propagation_fix(svc, m, node), snippet_key=f"{svc.name}:{m.target}:{prop}")
 
@@ -604,7 +604,7 @@ def mount_propagation_slave(stack):
             if got is None or got[0] not in ("slave", "rslave"):
                 continue
             prop, node = got
-            yield hit(node_loc(svc, node), f"service '{svc.name}' mounts {m.source or m.target} with `{prop}` propagation: "
+            yield hit(service_node_loc(svc, node), f"service '{svc.name}' mounts {m.source or m.target} with `{prop}` propagation: "
                       f"the host's later mounts appear in the container",
                       snippet_key=f"{svc.name}:{m.target}:{prop}")
 

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from ..model import Location
 from .base import Document, ParseError
 
 MAX_TOKENS = 2_000_000
@@ -36,6 +37,11 @@ class Directive:
     @property
     def is_block(self) -> bool:
         return self.block is not None
+
+    @property
+    def location(self) -> Location:
+        """Where the directive is written (its name)."""
+        return Location(self.path, self.line, self.col)
 
     def children(self, name: str | None = None) -> Iterator["Directive"]:
         for d in self.block or ():
