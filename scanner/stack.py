@@ -20,11 +20,13 @@ import stat
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from .config import Policy
 from .model import Location
 from .parsers.base import Document, ParseError, decode
+
+T = TypeVar("T")
 
 MAX_FILE_BYTES = 5 * 1024 * 1024  # a config file larger than this is skipped and reported
 MAX_FILES = 50_000  # directory entries looked at during discovery
@@ -263,6 +265,17 @@ class Stack:
         self.nginx_configs: list[NginxConfig] = []
         self.explicit: set[str] = set()  # files named on the command line
         self.skip_dirs: set[str] = set()  # directories another unit of the scan covers
+        self._memo: dict = {}
+
+    def memo(self, key, compute: Callable[[], T]) -> T:
+        """The one cache of what rules derive from this stack: ``compute()`` runs once per stack and
+        key. Keys are hashable, by convention a string naming the fact, or (name, id(object)) for a
+        fact about one service, document or node of this stack (objects live as long as the stack)."""
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = compute()
+            return value
 
     # -- accessors used by rules ------------------------------------------------------------
     def docs(self, kind: str) -> list:

@@ -292,7 +292,7 @@ def _bare_layouts(stack) -> list[Layout]:
 def _tokens(doc, d):
     from rules.helpers.nginx import directive_tokens
 
-    shim_stack = SimpleNamespace(files={doc.path: SimpleNamespace(doc=doc)})
+    shim_stack = SimpleNamespace(files={doc.path: SimpleNamespace(doc=doc)}, memo=lambda _key, compute: compute())
     node = SimpleNamespace(path=doc.path, line=d.line, col=d.col, d=d)
     return directive_tokens(shim_stack, node)
 

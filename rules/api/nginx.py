@@ -13,7 +13,6 @@ from rules.helpers.nginx_proxy import (
     insert_in_block,
     levels,
     location_modifier,
-    memo,
     pcre_to_py,
     protected,
     server_public,
@@ -68,7 +67,7 @@ def _definition(stack, svc, var) -> Location:
 
 def _env_cors(stack):
     """(rule, location, message, related, key) for the env side of API020/API021."""
-    return memo(stack, "env_cors", lambda: list(_env_cors_compute(stack)))
+    return stack.memo("env_cors", lambda: list(_env_cors_compute(stack)))
 
 
 def _env_cors_compute(stack):
@@ -141,7 +140,7 @@ def _origin_validated(stack, cfg, node, value: str) -> bool:
 
 
 def _nginx_cors(stack):
-    return memo(stack, "nginx_cors", lambda: list(_nginx_cors_compute(stack)))
+    return stack.memo("nginx_cors", lambda: list(_nginx_cors_compute(stack)))
 
 
 def _nginx_cors_compute(stack):

@@ -21,7 +21,6 @@ from rules.helpers.nginx_proxy import (
     insert_in_block,
     line_text,
     location_modifier,
-    memo,
     opaque_include,
     pcre_to_py,
     protected,
@@ -39,7 +38,7 @@ from scanner.registry import rule
 
 def _alias_findings(stack):
     """(rule, location, message, fix, key) for GW080/GW081, computed once."""
-    return memo(stack, "alias", lambda: list(_alias_compute(stack)))
+    return stack.memo("alias", lambda: list(_alias_compute(stack)))
 
 
 def _alias_compute(stack):

@@ -51,8 +51,10 @@ def node_path(cfg, node) -> str:
     return node.path if node.d is not None else cfg.doc.path
 
 
-def _memo(node, key: str, compute):
-    """Per-node memo: the Stack (and its nodes) live for one audit, so caching on the node is safe."""
+def node_memo(node, key: str, compute):
+    """What is derived from one nginx node (a server's TLS state, a level's headers), kept on the node.
+    The nginx helpers that answer about a node without the stack use it; everything else uses
+    ``Stack.memo``. Nodes belong to one Stack and live exactly as long, so both caches end together."""
     cache = node.__dict__.setdefault("_dk_memo", {})
     if key not in cache:
         cache[key] = compute()
@@ -149,7 +151,7 @@ def is_tls_server(server) -> bool:
             return True
         legacy = server.effective("ssl")
         return on(legacy)
-    return _memo(server, "tls", compute)
+    return node_memo(server, "tls", compute)
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,7 +238,7 @@ def add_header_chain(level) -> list[Header]:
         else:
             chain = own if own_add_headers(level) else add_header_chain(parent)
         return [h for h in chain if h.value != ""]
-    return _memo(level, "add_header_chain", compute)
+    return node_memo(level, "add_header_chain", compute)
 
 
 def add_header_source(level):
@@ -315,7 +317,7 @@ def effective_headers(level) -> dict[str, list[Header]]:
                     else:
                         out[name.lower()] = [Header(name, value, True, d, "more_set_headers")]
         return out
-    return _memo(level, "effective_headers", compute)
+    return node_memo(level, "effective_headers", compute)
 
 
 def fnmatch_to_re(pattern: str) -> str:
@@ -398,7 +400,7 @@ def response_levels(server, content_only: bool = False) -> list:
         locs = list(walk_blocks(server, "location"))
         levels = locs if any(is_catch_all(l) and l.parent is server for l in locs) else [server] + locs
         return levels
-    levels = _memo(server, "response_levels", compute)
+    levels = node_memo(server, "response_levels", compute)
     if content_only:
         levels = [l for l in levels if not has_direct_return(l) and not is_deny_all_only(l) and not redirects(l)
                   and not is_acme_location(l)]
@@ -430,7 +432,7 @@ def _resolved_includes(cfg) -> set[int]:
             for inc in n.via:
                 out.add(id(inc))
         return out
-    return _memo(cfg.root, "resolved_includes", compute)
+    return node_memo(cfg.root, "resolved_includes", compute)
 
 
 def unresolved_includes(stack, cfg, level) -> list:
@@ -588,7 +590,7 @@ def upstream_blocks(cfg) -> dict[str, object]:
     """``upstream`` blocks of a configuration, by name."""
     def compute():
         return {n.args[0]: n for n in cfg.nodes("upstream") if n.args and n.d.block is not None}
-    return _memo(cfg.root, "upstreams", compute)
+    return node_memo(cfg.root, "upstreams", compute)
 
 
 def target_hosts(cfg, node) -> list[str]:
@@ -702,11 +704,11 @@ def _zone_scope(node) -> str:
 
 def limit_zones(stack, cfg) -> dict[tuple[str, str, str], Zone]:
     """Zones visible to ``cfg``'s container: (scope http|stream, kind req|conn, name) -> Zone."""
-    key = "_dk_zones"
-    cache = stack.__dict__.setdefault(key, {})
-    ckey = tuple(id(c) for c in configs_of_service(stack, cfg))
-    if ckey in cache:
-        return cache[ckey]
+    return stack.memo(("limit_zones", tuple(id(c) for c in configs_of_service(stack, cfg))),
+                      lambda: _limit_zones(stack, cfg))
+
+
+def _limit_zones(stack, cfg) -> dict[tuple[str, str, str], Zone]:
     zones: dict[tuple[str, str, str], Zone] = {}
     for c in configs_of_service(stack, cfg):
         for n in c.nodes("limit_req_zone", "limit_conn_zone"):
@@ -719,7 +721,6 @@ def limit_zones(stack, cfg) -> dict[tuple[str, str, str], Zone]:
                 continue
             rate = zone_rate(" ".join(n.args)) if kind == "req" else None
             zones.setdefault((_zone_scope(n), kind, zname), Zone(zname, kind, n.args[0] if n.args else "", rate, n, c))
-    cache[ckey] = zones
     return zones
 
 
@@ -824,15 +825,13 @@ def gateway_image(stack, svc) -> str:
 def nginx_version(stack, svc=None) -> NginxVersion:
     """The version of the nginx loading a configuration (policy ``nginx.version``, else the
     gateway's image tag or Dockerfile ``FROM nginx:``), see ``Stack.nginx_version``."""
-    key = "_dk_nginx_version"
-    cache = stack.__dict__.setdefault(key, {})
-    ckey = id(svc)
-    if ckey not in cache:
+    def compute() -> NginxVersion:
         tag = stack.nginx_version(svc)
         configured = stack.policy.get("nginx.version")
         image = "" if configured else gateway_image(stack, svc if svc is not None else next(iter(stack.services_by_role("gateway")), None))
-        cache[ckey] = parse_nginx_version(tag, image)
-    return cache[ckey]
+        return parse_nginx_version(tag, image)
+
+    return stack.memo(("nginx_version", id(svc)), compute)
 
 
 LEGACY_PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1")
@@ -895,16 +894,12 @@ def directive_tokens(stack, node) -> tuple[list[Token], tuple[int, int] | None]:
     terminating ``;`` or ``{``. ([], None) when the file text is unavailable.
 
     Several rules ask for the same directives (``listen``, ``server``...): each directive of a
-    document is tokenized once, the answer kept on the document (whose text does not change)."""
+    document is tokenized once, the answer kept in the stack's memo."""
     doc = _doc(stack, node)
     if doc is None:
         return [], None
-    cache = doc.__dict__.setdefault("_directive_tokens", {})
-    key = (node.line, node.col)
-    found = cache.get(key)
-    if found is None:
-        found = cache[key] = _tokenize_directive(doc.lines, node.line - 1, node.col - 1)
-    tokens, term = found
+    tokens, term = stack.memo(("directive_tokens", id(doc), node.line, node.col),
+                              lambda: _tokenize_directive(doc.lines, node.line - 1, node.col - 1))
     return list(tokens), term
 
 

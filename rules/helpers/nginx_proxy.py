@@ -11,7 +11,6 @@ import re
 import re._constants as _C  # Python 3.11+ (pyproject: requires-python >= 3.11)
 import re._parser as _P
 import string
-import weakref
 from dataclasses import dataclass
 
 from rules.helpers.locations import nloc
@@ -22,20 +21,6 @@ from scanner.model import Edit, Fix, Location
 # --------------------------------------------------------------------------------------------
 # per-stack memo
 # --------------------------------------------------------------------------------------------
-
-_MEMO: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def memo(stack, key, compute):
-    """Compute something once per stack (the stack is weakly referenced)."""
-    try:
-        cache = _MEMO.setdefault(stack, {})
-    except TypeError:
-        return compute()
-    if key not in cache:
-        cache[key] = compute()
-    return cache[key]
-
 
 # --------------------------------------------------------------------------------------------
 # text positions of directives and arguments
@@ -548,7 +533,7 @@ def _vname(token: str) -> str:
 
 
 def scope_of(stack, cfg) -> VarScope:
-    return memo(stack, ("varscope", id(cfg)), lambda: VarScope(cfg))
+    return stack.memo(("varscope", id(cfg)), lambda: VarScope(cfg))
 
 
 def active_regexes(node) -> list[tuple[str, bool, str]]:
@@ -647,7 +632,7 @@ def value_taint(stack, cfg, value: str, at, depth: int = 0, rewrite=None) -> Tai
 
 def map_taint(stack, cfg, mapnode, depth: int) -> Taint:
     key = ("maptaint", id(mapnode))
-    return memo(stack, key, lambda: _map_taint(stack, cfg, mapnode, depth))
+    return stack.memo(key, lambda: _map_taint(stack, cfg, mapnode, depth))
 
 
 def _map_taint(stack, cfg, mapnode, depth) -> Taint:
@@ -720,7 +705,7 @@ class PassTarget:
 
 def pass_targets(stack, cfg) -> list[PassTarget]:
     """Every address a ``*_pass`` of ``cfg`` sends to, through ``upstream`` blocks."""
-    return memo(stack, ("pass_targets", id(cfg)), lambda: list(_pass_targets(stack, cfg)))
+    return stack.memo(("pass_targets", id(cfg)), lambda: list(_pass_targets(stack, cfg)))
 
 
 def _pass_targets(stack, cfg):
@@ -773,11 +758,11 @@ def proxied_ports(stack) -> list[tuple[object, int]]:
                     out.append((t.service, t.port))
         return out
 
-    return memo(stack, "proxied_ports", compute)
+    return stack.memo("proxied_ports", compute)
 
 
 def _admin_exposures(stack):
-    return memo(stack, "per041", lambda: list(_compute_admin(stack)))
+    return stack.memo("per041", lambda: list(_compute_admin(stack)))
 
 
 def _compute_admin(stack):

@@ -97,24 +97,19 @@ def classify(stack, sv: SecretValue) -> tuple[str, str] | None:
     return None
 
 
-_CACHE: dict[int, tuple[object, list]] = {}
-_GENERATED: dict[int, tuple[object, dict]] = {}
 
 
 def classified(stack) -> list[tuple[SecretValue, str, str]]:
-    """Every secret value with a verdict: (value, rule id, reason), cached per stack."""
-    hit = _CACHE.get(id(stack))
-    if hit is not None and hit[0] is stack:
-        return hit[1]
-    out = []
-    for sv in secret_values(stack):
-        verdict = classify(stack, sv)
-        if verdict is not None:
-            out.append((sv, verdict[0], verdict[1]))
-    if len(_CACHE) > 16:
-        _CACHE.clear()
-    _CACHE[id(stack)] = (stack, out)
-    return out
+    """Every secret value with a verdict: (value, rule id, reason), computed once per stack."""
+    def compute() -> list[tuple[SecretValue, str, str]]:
+        out = []
+        for sv in secret_values(stack):
+            verdict = classify(stack, sv)
+            if verdict is not None:
+                out.append((sv, verdict[0], verdict[1]))
+        return out
+
+    return stack.memo("secrets.classified", compute)
 
 
 def same_credential(a: SecretValue, b: SecretValue) -> bool:
@@ -146,15 +141,8 @@ def regenerate_fix(stack, sv: SecretValue, description: str = "write a random va
     key = "PASSWORD" if any(o.source == "url" for o in group) else sv.key
     # one fresh value per credential and stack: whichever finding's fix the engine applies in each
     # file, every place of the credential gets the same new value
-    if len(_GENERATED) > 16 and id(stack) not in _GENERATED:
-        _GENERATED.clear()
-    memo = _GENERATED.setdefault(id(stack), (stack, {}))
-    if memo[0] is not stack:
-        _GENERATED[id(stack)] = memo = (stack, {})
     slot = (sv.value, repr(purpose(sv)), description) if sv.value else (sv.path, sv.line, sv.key, description)
-    new = memo[1].get(slot)
-    if new is None:
-        new = memo[1][slot] = generate_secret(key, jwt=jwt)
+    new = stack.memo(("secrets.generated", slot), lambda: generate_secret(key, jwt=jwt))
     edits = []
     seen = set()
     for o in group:

@@ -35,33 +35,11 @@ from __future__ import annotations
 
 import posixpath
 import re
-import weakref
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from rules.helpers.locations import svc_loc
 from scanner.model import Location
-
-_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _cache(stack) -> dict:
-    try:
-        c = _CACHE.get(stack)
-        if c is None:
-            c = {}
-            _CACHE[stack] = c
-        return c
-    except TypeError:  # not weak-referenceable: no cache
-        return {}
-
-
-def _memo(stack, key, compute):
-    c = _cache(stack)
-    if key not in c:
-        c[key] = compute()
-    return c[key]
-
 
 # ---------------------------------------------------------------------------------------------
 # The public answers
@@ -77,7 +55,7 @@ def unauthenticated_reason(stack, svc, port: int | None = None) -> str | None:
     """
     if port is not None:
         return unauthenticated_port_reason(stack, svc, port)
-    return _memo(stack, ("svc", id(svc)), lambda: _service_reason(stack, svc))
+    return stack.memo(("svc", id(svc)), lambda: _service_reason(stack, svc))
 
 
 def unauthenticated_port_reason(stack, svc, port: int) -> str | None:
@@ -141,7 +119,7 @@ def _env_var(stack, svc, key: str):
 
 def service_env(stack, svc) -> dict:
     """``stack.service_env(svc)``, computed once per stack and service."""
-    return _memo(stack, ("env", id(svc)), lambda: stack.service_env(svc))
+    return stack.memo(("env", id(svc)), lambda: stack.service_env(svc))
 
 
 def _env_has(stack, svc, *keys: str) -> bool:
@@ -160,7 +138,7 @@ def postgres_trust(stack, svc) -> list[tuple[Location, str, Location | None]]:
     ``POSTGRES_HOST_AUTH_METHOD=trust``, and ``trust`` on non-loopback ``host*`` lines of a
     ``pg_hba.conf`` the service mounts. Each item is (location of the offending value, reason,
     span of a literal ``trust`` a fix may replace, or None)."""
-    return _memo(stack, ("pgtrust", id(svc)), lambda: _postgres_trust(stack, svc))
+    return stack.memo(("pgtrust", id(svc)), lambda: _postgres_trust(stack, svc))
 
 
 def _postgres_trust(stack, svc) -> list[tuple[Location, str, Location | None]]:
@@ -329,7 +307,7 @@ def _word_location(loc: Location, node, doc, word: str) -> Location:
 
 def redis_config(stack, svc) -> RedisConfig:
     """Parse the redis server settings of ``svc`` (command options and the loaded redis.conf)."""
-    return _memo(stack, ("redis", id(svc)), lambda: _redis_config(stack, svc))
+    return stack.memo(("redis", id(svc)), lambda: _redis_config(stack, svc))
 
 
 def _redis_config(stack, svc) -> RedisConfig:
@@ -466,7 +444,7 @@ def redis_auth_problem(stack, svc) -> tuple[str, Location] | None:
     """(reason, location) when ``svc`` (a redis service) accepts clients without a password (DATA080).
 
     The location is the offending setting, or the service key when authentication is missing."""
-    return _memo(stack, ("redisauth", id(svc)), lambda: _redis_auth_problem(stack, svc))
+    return stack.memo(("redisauth", id(svc)), lambda: _redis_auth_problem(stack, svc))
 
 
 def _redis_auth_problem(stack, svc) -> tuple[str, Location] | None:
@@ -522,7 +500,7 @@ def _redis_auth_problem(stack, svc) -> tuple[str, Location] | None:
 
 def nats_configs(stack, svc) -> list:
     """The nats configuration documents ``svc`` loads (mounted by it), main files first."""
-    return _memo(stack, ("natscfg", id(svc)), lambda: _nats_configs(stack, svc))
+    return stack.memo(("natscfg", id(svc)), lambda: _nats_configs(stack, svc))
 
 
 def _nats_configs(stack, svc) -> list:
@@ -541,7 +519,7 @@ def _nats_included(stack) -> set[str]:
                 if isinstance(inc.value, str):
                     out.add(posixpath.normpath(posixpath.join(posixpath.dirname(sf.rel), inc.value)))
         return out
-    return _memo(stack, "natsincluded", compute)
+    return stack.memo("natsincluded", compute)
 
 
 def nats_included_docs(stack, doc) -> list:
@@ -578,7 +556,7 @@ def _read_nats_fragment(stack, rel: str):
         except (OSError, ValueError):
             return None
 
-    return _memo(stack, ("natsfrag", rel), compute)
+    return stack.memo(("natsfrag", rel), compute)
 
 
 def is_nats_included(stack, doc) -> bool:
@@ -667,7 +645,7 @@ def nats_monitor_ports(stack, svc) -> set[int]:
     """Container ports on which ``svc`` (nats) serves its monitoring endpoint: ``http_port``,
     ``monitor_port``, ``http``/``https`` in its configuration, ``-m``/``--http_port`` on its command;
     the official image's default configuration (no mounted config, no ``-c``) listens on 8222."""
-    return _memo(stack, ("natsmon", id(svc)), lambda: _nats_monitor_ports(stack, svc))
+    return stack.memo(("natsmon", id(svc)), lambda: _nats_monitor_ports(stack, svc))
 
 
 def _nats_monitor_ports(stack, svc) -> set[int]:
@@ -814,7 +792,7 @@ def host_names(stack) -> dict[str, object]:
                 names.setdefault(alias, target)
         return names
 
-    return _memo(stack, "hostnames", compute)
+    return stack.memo("hostnames", compute)
 
 
 def _links(stack, svc) -> list:
@@ -840,7 +818,7 @@ def _doc_names(stack, doc) -> dict[str, object]:
                 names.setdefault(n, svc)
         return names
 
-    return _memo(stack, ("docnames", id(doc)), compute)
+    return stack.memo(("docnames", id(doc)), compute)
 
 
 def resolve_host(stack, host: str, near=None):
@@ -1024,7 +1002,7 @@ def env_targets(stack, app) -> dict:
                 out[key] = target
         return out
 
-    return _memo(stack, ("envtargets", id(app)), compute)
+    return stack.memo(("envtargets", id(app)), compute)
 
 
 def _persistence_off(cfg) -> tuple[object, object] | None:

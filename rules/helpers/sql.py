@@ -740,21 +740,14 @@ def _is_rls_alter(node: Any) -> bool:
     return any(ename(getattr(c, "subtype", "")) == "AT_EnableRowSecurity" for c in node.cmds or ())
 
 
-_MODEL: dict[int, tuple[Any, SqlModel]] = {}
-
-
 def sql_model(stack) -> SqlModel:
-    cached = _MODEL.get(id(stack))
-    if cached is not None and cached[0] is stack:
-        return cached[1]
-    model = SqlModel()
-    try:
+    """The database the init scripts leave behind, built once per stack."""
+    def compute() -> SqlModel:
+        model = SqlModel()
         _build(stack, model)
-    finally:
-        if len(_MODEL) > 16:
-            _MODEL.clear()
-        _MODEL[id(stack)] = (stack, model)
-    return model
+        return model
+
+    return stack.memo("sql_model", compute)
 
 
 def init_order(stack) -> list:

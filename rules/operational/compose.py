@@ -7,7 +7,6 @@ import re
 from rules.helpers.locations import LazyRe, svc_loc, yloc
 from rules.helpers.nginx_proxy import auth_on, denies_all, pass_targets
 from rules.helpers.services import (
-    _memo,
     command_flag_edit_remove,
     image_base,
     is_nats_included,
@@ -87,7 +86,7 @@ def _templates(stack, directory: str) -> list:
                 continue
         return out
 
-    return _memo(stack, ("envtemplates", directory), compute)
+    return stack.memo(("envtemplates", directory), compute)
 
 
 def _template_definition(stack, doc, name: str) -> str | None:

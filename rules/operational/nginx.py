@@ -8,7 +8,6 @@ import posixpath
 import re
 
 from rules.helpers.locations import nloc, svc_loc
-from rules.helpers.nginx_proxy import memo
 from scanner.model import hit
 from scanner.registry import rule
 
@@ -46,7 +45,7 @@ def _gateway_mount(sf):
 
 
 def _include_problems(stack):
-    return memo(stack, "includes", lambda: list(_compute_includes(stack)))
+    return stack.memo("includes", lambda: list(_compute_includes(stack)))
 
 
 def _compute_includes(stack):

@@ -39,10 +39,8 @@ def _host_network(svc) -> bool:
 def nginx_proxied_ports(stack) -> set[tuple[int, int]]:
     """(id(service), container port) pairs that PER003 owns: ports the gateway proxies to
     (``proxied_ports``, PER003's answer)."""
-    cache = stack.__dict__.setdefault("_dkscan_per_proxied", {})
-    if "v" not in cache:
-        cache["v"] = {(id(s) if not isinstance(s, int) else s, int(p)) for s, p in proxied_ports(stack)}
-    return cache["v"]
+    return stack.memo("nginx_proxied_ports", lambda: {(id(s) if not isinstance(s, int) else s, int(p))
+                                                     for s, p in proxied_ports(stack)})
 
 
 def _bind_loopback_fix(svc, port) -> Fix | None:
