@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .config import Policy
-from .model import Finding, Location, Rule, Severity
+from .model import CoreRule, Finding, Location, Rule, Severity
 from .parsers.base import LINE_BREAK, Document
 from .registry import load_rules
 from .secrets import Redactor, is_secret_key, url_password
@@ -92,7 +92,7 @@ def _run_one(stack: Stack, rule: Rule) -> list[Finding]:
         return [dataclasses.replace(f, rule=rule.id) for f in rule.check(stack) or ()]
     except Exception as exc:  # noqa: BLE001 - a broken rule must not stop the scan
         return [Finding(
-            rule="OPS082",
+            rule=CoreRule.RULE_FAILED,
             location=_rule_anchor(stack, rule),
             message=f"rule {rule.id} ({rule.name}) raised {exc.__class__.__name__}; its findings are missing from this report",
         )]

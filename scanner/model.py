@@ -11,6 +11,20 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 
+class CoreRule:
+    """The rule ids core code reports itself (discovery, parsers, the engine, suppressions), defined
+    once: ``rules/operational/files.py`` and ``rules/operational/suppressions.py`` register them
+    with these constants and the core emits them by name."""
+
+    UNREADABLE = "OPS080"  # a file of the stack could not be read
+    REJECTED = "OPS081"  # a file its server would reject (parse error)
+    RULE_FAILED = "OPS082"  # a rule raised: its findings are missing
+    SUPPRESSION_INVALID = "OPS083"
+    SUPPRESSION_UNUSED = "OPS084"
+    SUPPRESSION_EXPIRED = "OPS085"
+    PARSE = (UNREADABLE, REJECTED)  # the findings of files that could not be (fully) read
+
+
 class Severity(enum.IntEnum):
     INFO = 0
     LOW = 1

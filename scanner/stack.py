@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
 
 from .config import Policy
-from .model import Location
+from .model import CoreRule, Location
 from .parsers.base import Document, ParseError, decode
 
 T = TypeVar("T")
@@ -521,23 +521,23 @@ def _read(stack: Stack, path: Path, rel: str) -> tuple[str | None, os.stat_resul
     try:
         st = path.stat()
     except OSError as exc:
-        stack.problem("OPS080", rel, 1, 1, f"cannot stat file: {exc.strerror or exc.__class__.__name__}")
+        stack.problem(CoreRule.UNREADABLE, rel, 1, 1, f"cannot stat file: {exc.strerror or exc.__class__.__name__}")
         return None, None
     if not stat.S_ISREG(st.st_mode):
-        stack.problem("OPS080", rel, 1, 1, "not a regular file (FIFO, socket or device): skipped")
+        stack.problem(CoreRule.UNREADABLE, rel, 1, 1, "not a regular file (FIFO, socket or device): skipped")
         return None, None
     if st.st_size > MAX_FILE_BYTES:
-        stack.problem("OPS080", rel, 1, 1, f"file is {st.st_size} bytes, over the {MAX_FILE_BYTES}-byte limit: skipped")
+        stack.problem(CoreRule.UNREADABLE, rel, 1, 1, f"file is {st.st_size} bytes, over the {MAX_FILE_BYTES}-byte limit: skipped")
         return None, None
     try:
         with open(path, "rb") as fh:
             data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        stack.problem("OPS080", rel, 1, 1, f"cannot read file: {exc.strerror or exc.__class__.__name__}")
+        stack.problem(CoreRule.UNREADABLE, rel, 1, 1, f"cannot read file: {exc.strerror or exc.__class__.__name__}")
         return None, None
     text, err = decode(data)
     if err:
-        stack.problem("OPS080", rel, 1, 1, f"cannot decode file: {err}")
+        stack.problem(CoreRule.UNREADABLE, rel, 1, 1, f"cannot decode file: {err}")
         return None, None
     return text, st
 
@@ -571,7 +571,7 @@ def discover(stack: Stack, paths: Iterable[Path]) -> list[tuple[Path, str]]:
             for name in sorted(filenames):
                 seen += 1
                 if seen > MAX_FILES:
-                    stack.problem("OPS080", stack.rel(Path(dirpath)), 1, 1,
+                    stack.problem(CoreRule.UNREADABLE, stack.rel(Path(dirpath)), 1, 1,
                                   f"more than {MAX_FILES} files under the scanned path: discovery stopped here")
                     return list(found.items())
                 kind = classify(name)
@@ -585,10 +585,10 @@ def discover(stack: Stack, paths: Iterable[Path]) -> list[tuple[Path, str]]:
                     try:
                         target = full.resolve(strict=True)
                     except (OSError, RuntimeError):
-                        stack.problem("OPS080", rel, 1, 1, "broken or looping symbolic link: not followed")
+                        stack.problem(CoreRule.UNREADABLE, rel, 1, 1, "broken or looping symbolic link: not followed")
                         continue
                     if not _inside(root, target):
-                        stack.problem("OPS080", rel, 1, 1, "symbolic link pointing outside the scanned root: not followed")
+                        stack.problem(CoreRule.UNREADABLE, rel, 1, 1, "symbolic link pointing outside the scanned root: not followed")
                         continue
                     found[target] = kind
                     continue
@@ -616,7 +616,7 @@ def _parse_file(stack: Stack, path: Path, rel: str, kind: str, env: dict | None 
                     template=is_template(rel))
     sf.doc = _parse_text(kind, text, rel, env)
     for err in sf.doc.errors:
-        stack.problem("OPS081", rel, err.line, err.col, err.message)
+        stack.problem(CoreRule.REJECTED, rel, err.line, err.col, err.message)
     stack.files[rel] = sf
     return sf
 
@@ -718,7 +718,7 @@ def build_stack(paths: list[Path], policy: Policy | None = None, root: Path | No
         except (RecursionError, MemoryError, ValueError, TypeError, AttributeError, KeyError, OSError) as exc:
             # a bug or a pathological input: report it, keep what was built, never lose the scan
             first = min(stack.files, default=".")
-            stack.problem("OPS081", first, 1, 1, f"the stack could not be fully linked ({exc.__class__.__name__}); cross-file checks may be incomplete")
+            stack.problem(CoreRule.REJECTED, first, 1, 1, f"the stack could not be fully linked ({exc.__class__.__name__}); cross-file checks may be incomplete")
     return stack
 
 
@@ -894,7 +894,7 @@ def _expand(stack, sf, directives, parent: Node, resolved, chain: tuple, via: tu
             parent.children.append(node)  # keep the include itself visible
             for inc in resolved[id(d)]:
                 if inc.rel in chain:
-                    stack.problem("OPS081", d.path, d.line, d.col, f"include cycle: {' -> '.join(chain + (inc.rel,))}")
+                    stack.problem(CoreRule.REJECTED, d.path, d.line, d.col, f"include cycle: {' -> '.join(chain + (inc.rel,))}")
                     continue
                 if inc.rel not in files:
                     files.append(inc.rel)
@@ -905,7 +905,7 @@ def _expand(stack, sf, directives, parent: Node, resolved, chain: tuple, via: tu
         if d.block is not None:
             _expand(stack, sf, d.block, node, resolved, chain, via, files, budget)
     if budget[0] <= 0 and not getattr(parent, "_budget_reported", False):
-        stack.problem("OPS081", sf.rel, 1, 1, f"nginx configuration expands to more than {MAX_NGINX_NODES} directives: the rest was not analysed")
+        stack.problem(CoreRule.REJECTED, sf.rel, 1, 1, f"nginx configuration expands to more than {MAX_NGINX_NODES} directives: the rest was not analysed")
         parent._budget_reported = True
 
 
@@ -943,7 +943,7 @@ def _resolve_include(stack: Stack, sf: SourceFile, svc, target: str | None, patt
         if globmod.has_magic(cand):
             matches = sorted(globmod.iglob(str(stack.root / cand)))[: MAX_INCLUDE_MATCHES + 1] if _inside(stack.root, stack.root / posixpath.dirname(cand)) else []
             if len(matches) > MAX_INCLUDE_MATCHES:
-                stack.problem("OPS080", sf.rel, 1, 1, f"include '{pattern}' matches more than {MAX_INCLUDE_MATCHES} files: only the first {MAX_INCLUDE_MATCHES} were read")
+                stack.problem(CoreRule.UNREADABLE, sf.rel, 1, 1, f"include '{pattern}' matches more than {MAX_INCLUDE_MATCHES} files: only the first {MAX_INCLUDE_MATCHES} were read")
                 matches = matches[:MAX_INCLUDE_MATCHES]
             rels = [stack.rel(Path(m)) for m in matches if Path(m).is_file() or not Path(m).is_dir()]
         else:

@@ -14,7 +14,7 @@ import datetime as _dt
 import re
 from dataclasses import dataclass, field
 
-from .model import Finding, Location
+from .model import CoreRule, Finding, Location
 
 _MARK = re.compile(r"dkscan:\s*ignore\s*\[(?P<ids>[^\]]*)\](?P<rest>.*)$", re.I)
 _REASON = re.compile(r"\breason:\s*(?P<reason>.*?)\s*(?=\buntil:|$)", re.I)
@@ -137,15 +137,15 @@ def apply(result, stack, enabled: bool = True, today: _dt.date | None = None, se
         loc = Location(s.path, s.line, 1)
         unknown = [r for r in s.rules if r not in known]
         if not s.reason:
-            meta.append(Finding("OPS083", loc, f"suppression of {', '.join(s.rules) or 'no rule'} has no reason: it does not suppress (write `reason: ...`)"))
+            meta.append(Finding(CoreRule.SUPPRESSION_INVALID, loc, f"suppression of {', '.join(s.rules) or 'no rule'} has no reason: it does not suppress (write `reason: ...`)"))
         if unknown:
-            meta.append(Finding("OPS083", loc, f"suppression names unknown rule(s): {', '.join(unknown)}"))
+            meta.append(Finding(CoreRule.SUPPRESSION_INVALID, loc, f"suppression names unknown rule(s): {', '.join(unknown)}"))
         if not s.rules:
-            meta.append(Finding("OPS083", loc, "suppression names no rule (write ignore[RULE-ID])"))
+            meta.append(Finding(CoreRule.SUPPRESSION_INVALID, loc, "suppression names no rule (write ignore[RULE-ID])"))
         for p in s.problems:
-            meta.append(Finding("OPS083", loc, f"suppression: {p}"))
+            meta.append(Finding(CoreRule.SUPPRESSION_INVALID, loc, f"suppression: {p}"))
         if s.until is not None and s.until < today:
-            meta.append(Finding("OPS085", loc, f"suppression of {', '.join(s.rules)} expired on {s.until_text}: the findings are reported again"))
+            meta.append(Finding(CoreRule.SUPPRESSION_EXPIRED, loc, f"suppression of {', '.join(s.rules)} expired on {s.until_text}: the findings are reported again"))
     if not enabled:
         return meta
     active = [s for s in sups if s.reason and s.rules and not (s.until is not None and s.until < today)]
@@ -168,5 +168,5 @@ def apply(result, stack, enabled: bool = True, today: _dt.date | None = None, se
     for s in active:
         ran = all(r in known for r in s.rules) and (selected is None or all(r in selected for r in s.rules))
         if not s.used and ran:
-            meta.append(Finding("OPS084", Location(s.path, s.line, 1), f"suppression of {', '.join(s.rules)} matches no finding: delete it"))
+            meta.append(Finding(CoreRule.SUPPRESSION_UNUSED, Location(s.path, s.line, 1), f"suppression of {', '.join(s.rules)} matches no finding: delete it"))
     return meta

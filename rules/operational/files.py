@@ -3,11 +3,11 @@ would reject (OPS081) and rules that failed (OPS082) — the findings the engine
 
 from __future__ import annotations
 
-from scanner.model import hit
+from scanner.model import CoreRule, hit
 from scanner.registry import rule
 
 
-@rule("OPS080", "file-unreadable", "high", files="any")
+@rule(CoreRule.UNREADABLE, "file-unreadable", "high", files="any")
 def file_unreadable(stack):
     """A file of the stack could not be read.
 
@@ -23,11 +23,11 @@ def file_unreadable(stack):
     Manual.
     """
     for p in stack.problems:
-        if p.rule == "OPS080":
+        if p.rule == CoreRule.UNREADABLE:
             yield hit(p.location, p.message, snippet_key=p.message)
 
 
-@rule("OPS081", "parse-error", "high", files="any", refs="squawk syntax-error")
+@rule(CoreRule.REJECTED, "parse-error", "high", files="any", refs="squawk syntax-error")
 def parse_error(stack):
     """A file its server would reject.
 
@@ -44,11 +44,11 @@ def parse_error(stack):
     Manual.
     """
     for p in stack.problems:
-        if p.rule == "OPS081":
+        if p.rule == CoreRule.REJECTED:
             yield hit(p.location, p.message, snippet_key=p.message)
 
 
-@rule("OPS082", "rule-internal-error", "low", files="any")
+@rule(CoreRule.RULE_FAILED, "rule-internal-error", "low", files="any")
 def rule_internal_error(stack):
     """A dkscan rule failed on this stack.
 

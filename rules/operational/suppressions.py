@@ -5,10 +5,11 @@ carry the metadata and documentation of what it reports about them."""
 
 from __future__ import annotations
 
+from scanner.model import CoreRule
 from scanner.registry import rule
 
 
-@rule("OPS083", "suppression-invalid", "medium", files="any")
+@rule(CoreRule.SUPPRESSION_INVALID, "suppression-invalid", "medium", files="any")
 def suppression_invalid(stack):
     """An inline suppression is malformed and suppresses nothing.
 
@@ -39,7 +40,7 @@ def suppression_invalid(stack):
     return ()
 
 
-@rule("OPS084", "suppression-unused", "low", files="any")
+@rule(CoreRule.SUPPRESSION_UNUSED, "suppression-unused", "low", files="any")
 def suppression_unused(stack):
     """An inline suppression matches no finding.
 
@@ -68,7 +69,7 @@ def suppression_unused(stack):
     return ()
 
 
-@rule("OPS085", "suppression-expired", "low", files="any")
+@rule(CoreRule.SUPPRESSION_EXPIRED, "suppression-expired", "low", files="any")
 def suppression_expired(stack):
     """An inline suppression has expired.
 

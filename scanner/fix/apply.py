@@ -35,12 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engine import Result, audit
-from ..model import SAFE, Edit, Finding, Fix
+from ..model import SAFE, CoreRule, Edit, Finding, Fix
 from ..secrets import Redactor
 
 MAX_PASSES = 8
 COPY_IGNORE = shutil.ignore_patterns(".git", "node_modules", "__pycache__", ".venv", "venv", ".tox", "*.pyc")
-PARSE_RULES = ("OPS080", "OPS081")
+PARSE_RULES = CoreRule.PARSE
 BACKUP_SUFFIX = ".orig"  # what --backup writes; a fix never edits one
 
 
