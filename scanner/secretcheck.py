@@ -1023,7 +1023,11 @@ def _yaml_secret_scalars(root) -> Iterator[str]:
 
 
 def secret_strings(stack) -> Iterator[str]:
-    """Every secret text the stack holds, for the engine's redactor. Never raises."""
+    """Every secret text the stack holds, for the engine's redactor. Never raises. What each file
+    holds is asked of its kind (``scanner.kinds``: a kind's ``secrets``); the compose secrets come
+    from the merged compose documents and their services."""
+    from .kinds import KIND
+
     def guarded(gen) -> Iterator[str]:
         try:
             for v in gen:
@@ -1032,33 +1036,52 @@ def secret_strings(stack) -> Iterator[str]:
         except Exception:  # noqa: BLE001
             return
 
-    # dotenv: every file, templates included
-    for doc in getattr(stack, "dotenvs", []):
-        yield from guarded(_all_dotenv_strings(doc))
     yield from guarded(sv.value for sv in secret_values(stack))
     for svc in getattr(stack, "services", []):
         yield from guarded(c.value for c in command_secrets(svc))
         yield from guarded(_build_arg_strings(svc))
     for doc in getattr(stack, "compose_docs", []):
         yield from guarded(_yaml_secret_scalars(getattr(doc, "root", None)))
-    for doc in getattr(stack, "prometheus", []):
-        yield from guarded(_yaml_secret_scalars(getattr(doc, "root", None)))
-    for doc in getattr(stack, "nats", []):
-        yield from guarded(str(e.value) for e in _nats_entries(doc.root)
-                           if isinstance(e.value, (str, int)) and (e.key.lower() in _NATS_SECRET_KEYS or is_secret_key(e.key)))
-    for doc in getattr(stack, "dockerfiles", []):
-        yield from guarded(_dockerfile_strings(doc))
     for sf in list(getattr(stack, "files", {}).values()):
+        kind = KIND.get(sf.kind)
+        if kind is not None and kind.secrets is not None and (sf.doc is not None or kind.parse is None):
+            yield from guarded(kind.secrets(sf))
         text = sf.text
-        if not text:
-            continue
-        if sf.kind == "sql":
-            yield from guarded(_unquote(g).replace("''", "'") for m in _SQL_SECRET.finditer(text) for g in m.groups() if g)
-        elif sf.kind == "redis":
-            yield from guarded(_unquote(g) for m in _REDIS_SECRET.finditer(text) for g in m.groups() if g)
-        elif sf.kind == "nginx":
-            yield from guarded(_nginx_strings(text))
-        yield from guarded(text[a:b] for _name, a, b in find_provider_tokens(text))
+        if text:
+            yield from guarded(text[a:b] for _name, a, b in find_provider_tokens(text))
+
+
+# -- where each file kind keeps its secrets (scanner.kinds: FileKind.secrets) ----------------------
+
+def dotenv_strings(sf) -> Iterator[str]:
+    """A dotenv file: every file, templates included."""
+    return _all_dotenv_strings(sf.doc)
+
+
+def compose_strings(sf) -> Iterator[str]:
+    """A YAML file (prometheus.yml): the scalars under secret-looking keys."""
+    return _yaml_secret_scalars(getattr(sf.doc, "root", None))
+
+
+def nats_strings(sf) -> Iterator[str]:
+    return (str(e.value) for e in _nats_entries(sf.doc.root)
+            if isinstance(e.value, (str, int)) and (e.key.lower() in _NATS_SECRET_KEYS or is_secret_key(e.key)))
+
+
+def dockerfile_strings(sf) -> Iterator[str]:
+    return _dockerfile_strings(sf.doc)
+
+
+def sql_strings(sf) -> Iterator[str]:
+    return (_unquote(g).replace("''", "'") for m in _SQL_SECRET.finditer(sf.text or "") for g in m.groups() if g)
+
+
+def redis_strings(sf) -> Iterator[str]:
+    return (_unquote(g) for m in _REDIS_SECRET.finditer(sf.text or "") for g in m.groups() if g)
+
+
+def nginx_file_strings(sf) -> Iterator[str]:
+    return _nginx_strings(sf.text or "")
 
 
 def _pieces(value: str) -> Iterator[str]:

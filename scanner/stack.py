@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
 
 from .config import Policy
+from .kinds import FILE_KINDS, KIND, KINDS, sniff_nginx  # noqa: F401 - re-exported: the kind names, the nginx sniff
 from .model import CoreRule, Location
 from .parsers.base import Document, ParseError, decode
 
@@ -37,44 +38,16 @@ SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".tox", ".nox
              ".pytest_cache", ".ruff_cache", "site-packages", ".venv", "venv", ".terraform"}
 TEMPLATE_SUFFIXES = (".example", ".sample", ".dist", ".template", ".tpl", "-sample", "_sample", ".orig")
 
-KINDS = ("compose", "nginx", "env", "sql", "dockerfile", "prometheus", "nats", "redis", "pg_hba", "pgconf")
-
-
 def classify(name: str) -> str | None:
-    """Kind of a file from its name alone (content sniffing happens later for ``.conf``)."""
+    """Kind of a file from its name alone (``scanner.kinds``: the first kind that recognises it).
+    ``"conf?"``: a kind whose content must confirm it (an nginx ``.conf``), sniffed when read."""
     low = name.lower()
     if low.endswith((".orig", ".rej", ".bak", "~", ".swp")):
         return None  # backups (dkscan fix --backup writes .orig), patch leftovers, editor files
-    if re.fullmatch(r"(docker-)?compose([.\-_][\w.\-]*)?\.ya?ml", low) or re.fullmatch(r"[\w.\-]*\.compose\.ya?ml", low):
-        return "compose"
-    if low in ("prometheus.yml", "prometheus.yaml"):
-        return "prometheus"
-    if low in ("nats-server.conf", "nats.conf") or low.endswith(".nats.conf"):
-        return "nats"
-    if low == "redis.conf":
-        return "redis"
-    if low == "pg_hba.conf":
-        return "pg_hba"
-    if low in ("postgresql.conf", "postgresql.auto.conf"):
-        return "pgconf"
-    if low == ".env" or low.startswith(".env.") or low.endswith(".env") or low.startswith(".env-"):
-        return "env"
-    if low.endswith(".sql"):
-        return "sql"
-    if low.startswith(("dockerfile", "containerfile")) or low.endswith(".dockerfile"):
-        if low.endswith((".md", ".txt", ".sh", ".py")):
-            return None
-        return "dockerfile"
-    if low == "nginx.conf" or low.endswith((".conf", ".conf.template", ".nginx")):
-        return "conf?"
+    for kind in FILE_KINDS:
+        if kind.recognise(low):
+            return kind.name if kind.sniff is None else "conf?"
     return None
-
-
-_NGINX_SNIFF = re.compile(r"^\s*(?:if\s*\(\s*[$!-]|return\s+[1-5]\d\d\b|set\s+\$\w+\s|allow\s+[\d:a]|deny\s+all\b|(server|location|upstream|http|events|listen|proxy_pass|server_name|add_header|worker_processes|include|map|ssl_certificate|root|limit_req_zone|error_log|access_log|resolver|set_real_ip_from|real_ip_header|valid_referers|stub_status|autoindex|alias|proxy_set_header|rewrite|ssl_protocols|ssl_ciphers|client_max_body_size|limit_req|worker_rlimit_nofile|server_tokens|ssl_prefer_server_ciphers|ssl_session_cache|ssl_stapling|worker_connections|more_set_headers|add_header_inherit)\b)[^;{}\n]*(?:\n[^;{}\n]*){0,5}[;{]", re.M)
-
-
-def sniff_nginx(text: str) -> bool:
-    return len(_NGINX_SNIFF.findall(text[:65536])) >= 1 and "=" not in text.split("\n", 1)[0][:1]
 
 
 def is_template(rel: str) -> bool:
@@ -601,9 +574,8 @@ def _parse_file(stack: Stack, path: Path, rel: str, kind: str, env: dict | None 
     if text is None:
         return None
     if kind == "conf?":
-        if sniff_nginx(text):
-            kind = "nginx"
-        else:
+        kind = next((k.name for k in FILE_KINDS if k.sniff is not None and k.recognise(path.name.lower()) and k.sniff(text)), None)
+        if kind is None:
             return None
     if kind == "prometheus":
         from .parsers.prometheus import looks_like_prometheus
@@ -622,35 +594,12 @@ def _parse_file(stack: Stack, path: Path, rel: str, kind: str, env: dict | None 
 
 
 def _parse_text(kind: str, text: str, rel: str, env: dict | None = None) -> Document:
-    if kind == "compose":
-        from .parsers import compose
-
-        return compose.parse(text, rel, env or {})
-    if kind == "nginx":
-        from .parsers import nginx
-
-        return nginx.parse(text, rel)
-    if kind == "env":
-        from .parsers import dotenv
-
-        return dotenv.parse(text, rel)
-    if kind == "sql":
-        from .parsers import sql
-
-        return sql.parse(text, rel)
-    if kind == "dockerfile":
-        from .parsers import dockerfile
-
-        return dockerfile.parse(text, rel)
-    if kind == "prometheus":
-        from .parsers import prometheus
-
-        return prometheus.parse(text, rel)
-    if kind == "nats":
-        from .parsers import nats
-
-        return nats.parse(text, rel)
-    return Document(rel, text)  # redis.conf, pg_hba.conf, postgresql.conf: kept as text
+    """The parsed document of a file of ``kind`` (its ``scanner.kinds`` parser); a kind without a
+    parser (redis.conf, pg_hba.conf, postgresql.conf) is kept as text."""
+    parse = KIND[kind].parse
+    if parse is None:
+        return Document(rel, text)
+    return parse(text, rel, env or {})
 
 
 _OVERRIDE = re.compile(r"^(docker-)?compose\.override\.ya?ml$")

@@ -14,6 +14,7 @@ import datetime as _dt
 import re
 from dataclasses import dataclass, field
 
+from .kinds import ANY_COMMENT, KIND
 from .model import CoreRule, Finding, Location
 
 _MARK = re.compile(r"dkscan:\s*ignore\s*\[(?P<ids>[^\]]*)\](?P<rest>.*)$", re.I)
@@ -38,53 +39,16 @@ class Suppression:
 
 
 def _block_end(sf, line: int) -> int:
-    """Last line of the block that starts at ``line`` in a parsed file (``line`` when none)."""
-    doc = sf.doc
-    kind = sf.kind
+    """Last line of the block that starts at ``line`` in a parsed file (``line`` when none): the
+    kind's ``block_end`` (``scanner.kinds``)."""
+    kind = KIND.get(sf.kind)
+    if kind is None or kind.block_end is None or sf.doc is None:
+        return line
     try:
-        if kind == "nginx":
-            for d in doc.walk():
-                if d.line == line and d.block is not None:
-                    return max(line, d.end_line)
-        elif kind in ("compose", "prometheus"):
-            from .parsers.yamlnodes import YMap, YSeq, walk
-
-            root = getattr(doc, "root", None)
-            if root is not None:
-                for node in walk(root):
-                    if isinstance(node, YMap):
-                        for k, v in node.items.values():
-                            if k.line == line and isinstance(v, (YMap, YSeq)):
-                                end = v.end_line
-                                # a block mapping ends where the next key starts
-                                if v.end_col == 1:
-                                    end -= 1
-                                return max(line, end)
-        elif kind == "sql":
-            for st in doc.statements:
-                if st.line == line:
-                    return st.end_line
-        elif kind == "dockerfile":
-            for ins in doc.instructions:
-                if ins.line == line:
-                    return ins.end_line
-        elif kind == "nats":
-            def visit(block):
-                for e in block.entries:
-                    if e.line == line:
-                        return e.end_line
-                    if hasattr(e.value, "entries"):
-                        r = visit(e.value)
-                        if r:
-                            return r
-                return None
-
-            r = visit(doc.root)
-            if r:
-                return max(line, r)
+        end = kind.block_end(sf.doc, line)
     except Exception:  # noqa: BLE001 - a suppression must never break the scan
         return line
-    return line
+    return end or line
 
 
 def collect(stack, today: _dt.date | None = None) -> list[Suppression]:
@@ -96,6 +60,7 @@ def collect(stack, today: _dt.date | None = None) -> list[Suppression]:
         if not comments:
             continue
         lines = doc.lines
+        comment = KIND[sf.kind].comment if sf.kind in KIND else ANY_COMMENT
         for line_no, text in comments:
             m = _MARK.search(text)
             if not m:
@@ -114,10 +79,10 @@ def collect(stack, today: _dt.date | None = None) -> list[Suppression]:
                 except ValueError:
                     s.problems.append(f"invalid until: date '{until_text}' (use YYYY-MM-DD)")
             s.until, s.until_text = until, until_text
-            own_line = line_no <= len(lines) and lines[line_no - 1].lstrip().startswith(("#", "--", "//"))
+            own_line = line_no <= len(lines) and lines[line_no - 1].lstrip().startswith(comment)
             if own_line:
                 nxt = line_no + 1
-                while nxt <= len(lines) and (not lines[nxt - 1].strip() or lines[nxt - 1].lstrip().startswith(("#", "--", "//"))):
+                while nxt <= len(lines) and (not lines[nxt - 1].strip() or lines[nxt - 1].lstrip().startswith(comment)):
                     nxt += 1
                 s.start = nxt
                 s.end = _block_end(sf, nxt)
