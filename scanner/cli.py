@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from . import report as _report
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
 SEVERITIES = ["critical", "high", "medium", "low", "info"]
@@ -30,17 +31,13 @@ def main() -> None:
     prometheus, nats) as one system."""
 
 
-REPORT_FORMATS = ["text", "json", "sarif", "html", "markdown", "junit"]  # = scanner.report.FORMATS (tested)
-_SUFFIX_FORMATS = {".sarif": "sarif", ".json": "json", ".html": "html", ".htm": "html", ".md": "markdown",
-                   ".markdown": "markdown", ".xml": "junit"}
+REPORT_FORMATS = list(_report.FORMATS)  # the registry: scanner.report.REPORT_FORMATS
+_IMPLIED = " ".join(e for f in _report.REPORT_FORMATS for e in f.endings[:1])
 
 
 def _format_for(output: Path) -> str:
     """The report format an --output file name implies (``report.sarif.json`` is SARIF)."""
-    name = output.name.lower()
-    if name.endswith((".sarif", ".sarif.json")):
-        return "sarif"
-    return _SUFFIX_FORMATS.get(Path(name).suffix, "text")
+    return _report.format_for(output.name)
 
 
 def _use_colour(output: str | None) -> bool:
@@ -101,7 +98,7 @@ def _unreadable(path: Path) -> str | None:
               help="Report format (repeatable; the Nth --format goes to the Nth --output).")
 @click.option("--output", "outputs", multiple=True, type=click.Path(path_type=Path),
               help="Write the report to FILE instead of stdout (repeatable; without --format the "
-                   "format follows the suffix: .sarif .json .html .md .xml, else text).")
+                   f"format follows the suffix: {_IMPLIED}, else text).")
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
               help="Exit 1 when a finding is at or above this severity (default: low).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
