@@ -86,10 +86,27 @@ def run_rules(stack: Stack, rules: dict[str, Rule], selected: Iterable[str] | No
     return [f for r in rules.values() if wanted is None or r.id in wanted for f in _run_one(stack, r)]
 
 
+class FixSafetyError(ValueError):
+    """A rule built a fix whose safety disagrees with its ``@rule(fix=...)`` declaration."""
+
+
+def _owned(f: Finding, rule: Rule) -> Finding:
+    """``f`` as ``rule``'s finding, its fix's safety the rule's declaration (``@rule(fix=...)``, the
+    one place it is declared): filled in when the fix leaves it out, refused when it disagrees."""
+    fix = f.fix
+    if fix is not None and fix.applicability != rule.fix:
+        if rule.fix == "manual":
+            raise FixSafetyError(f"rule {rule.id} declares fix='manual' but built a fix")
+        if fix.applicability is not None:
+            raise FixSafetyError(f"rule {rule.id} declares fix='{rule.fix}' but built a '{fix.applicability}' fix")
+        fix = dataclasses.replace(fix, applicability=rule.fix)
+    return dataclasses.replace(f, rule=rule.id, fix=fix)
+
+
 def _run_one(stack: Stack, rule: Rule) -> list[Finding]:
     """One rule's findings; a rule that raises gives one OPS082 finding instead (isolation)."""
     try:
-        return [dataclasses.replace(f, rule=rule.id) for f in rule.check(stack) or ()]
+        return [_owned(f, rule) for f in rule.check(stack) or ()]
     except Exception as exc:  # noqa: BLE001 - a broken rule must not stop the scan
         return [Finding(
             rule=CoreRule.RULE_FAILED,

@@ -120,7 +120,9 @@ class Fix:
 
     description: str
     edits: tuple[Edit, ...]
-    applicability: str = SAFE  # "safe" | "unsafe"
+    # "safe" | "unsafe". Declared once, by the rule (``@rule(fix=...)``): a rule leaves it out and
+    # the engine fills it in; a fix that states one different from its rule's is refused there.
+    applicability: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,3 +72,48 @@ def test_parse_error_becomes_finding_and_rest_is_audited(tmp_path):
     assert ("init.sql", 2) in errs
     assert any(p == "docker-compose.yml" for p, _ in errs)
     assert any(p == "nginx.conf" for p, _ in errs)
+
+
+def test_fix_safety_is_declared_once_by_the_rule(tmp_path):
+    """``@rule(fix=...)`` is the one declaration of a fix's safety: a fix that leaves it out gets the
+    rule's; one that states another, or any fix of a ``manual`` rule, is a rule bug (OPS082)."""
+    import dataclasses
+
+    from scanner.model import Edit, Fix
+
+    stack = _stack(tmp_path)
+    loc = Location("docker-compose.yml", 3, 5)
+
+    def builds(applicability):
+        def check(stack):
+            yield hit(loc, "x", fix=Fix("do it", (Edit(loc, "nginx:1.27.1"),), applicability))
+        return check
+
+    for declared in ("safe", "unsafe"):
+        rule = dataclasses.replace(_rule("APP900", builds(None)), fix=declared)
+        (f,) = run_rules(stack, {"APP900": rule})
+        assert f.rule == "APP900" and f.fix.applicability == declared
+        (f,) = run_rules(stack, {"APP900": dataclasses.replace(rule, check=builds(declared))})
+        assert f.fix.applicability == declared
+        other = "unsafe" if declared == "safe" else "safe"
+        (f,) = run_rules(stack, {"APP900": dataclasses.replace(rule, check=builds(other))})
+        assert f.rule == "OPS082" and "FixSafetyError" in f.message
+    (f,) = run_rules(stack, {"APP900": _rule("APP900", builds(None))})  # declared manual
+    assert f.rule == "OPS082"
+
+
+def test_every_rule_fix_states_no_other_safety():
+    """No rule restates its fix safety as a literal (it is derived from ``@rule(fix=...)``)."""
+    import ast
+    import re
+
+    root = Path(__file__).resolve().parent.parent / "rules"
+    stated = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Fix":
+                args = node.args[2:] + [k.value for k in node.keywords if k.arg == "applicability"]
+                if any(isinstance(a, ast.Constant) or (isinstance(a, ast.Name) and re.fullmatch(r"(UN)?SAFE", a.id))
+                       for a in args):
+                    stated.append(f"{path.name}:{node.lineno}")
+    assert not stated, stated

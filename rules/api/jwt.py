@@ -86,7 +86,7 @@ def jwt_alg_none(stack):
     for doc in production_dotenvs(stack):
         for e in doc.entries:
             if e.key.upper() in ("JWT_ALGORITHM", "JWT_ALG") and e.value.strip().lower() == "none":
-                fix = Fix("set HS256", (Edit(env_value_loc(doc, e), "HS256"),), "unsafe")
+                fix = Fix("set HS256", (Edit(env_value_loc(doc, e), "HS256"),))
                 yield hit(env_loc(doc, e), f"{e.key}=none: tokens are accepted without any signature",
                           fix=fix, snippet_key=e.key)
 

@@ -201,7 +201,7 @@ def nats_plaintext_credential(stack):
                 user = parent_user
             var = _var_name(path, user, "token" if key == "token" else "password")
             loc = Location(doc.path, entry.value_line, entry.value_col, entry.end_line, entry.end_col)
-            fix = Fix(f"read the {key} from ${var}", (Edit(loc, "$" + var),), "unsafe") \
+            fix = Fix(f"read the {key} from ${var}", (Edit(loc, "$" + var),)) \
                 if entry.value_line == entry.end_line else None
             who = f" of user '{user}'" if user else ""
             where = ".".join(p for p in path if p != "users") or "top level"

@@ -13,9 +13,9 @@ from rules.helpers.compose import (
     in_service,
     insert_in_service,
     mount_loc,
-    service_node_loc,
     replace_scalar,
     scalar_text_span,
+    service_node_loc,
     truthy,
     unknown_vars,
 )
@@ -114,7 +114,7 @@ def privileged_container(stack):
         if not truthy(node):
             continue
         edit = delete_key(svc, "privileged")
-        fix = Fix("delete `privileged: true`", (edit,), "unsafe") if edit else None
+        fix = Fix("delete `privileged: true`", (edit,)) if edit else None
         yield hit(service_node_loc(svc, node), f"service '{svc.name}' runs privileged: every capability and device, "
                   f"no seccomp/AppArmor — root in the container is root on the host",
                   fix=fix, snippet_key=f"{svc.name}:privileged")
@@ -351,7 +351,7 @@ def seccomp_disabled(stack):
         for seq, item, matching in _security_opt_hits(svc, _SECCOMP_RE):
             edit = delete_seq_item(svc.doc, seq, item, svc.node.key("security_opt"), matching) if in_service(svc, item) else None
             yield hit(service_node_loc(svc, item), f"service '{svc.name}' disables seccomp: every syscall reaches the host kernel",
-                      fix=Fix("delete the seccomp:unconfined entry", (edit,), "unsafe") if edit else None,
+                      fix=Fix("delete the seccomp:unconfined entry", (edit,)) if edit else None,
                       snippet_key=f"{svc.name}:seccomp")
 
 
@@ -388,7 +388,7 @@ def mac_profile_disabled(stack):
             what = "AppArmor" if "apparmor" in str(item).lower() else "SELinux labelling"
             edit = delete_seq_item(svc.doc, seq, item, svc.node.key("security_opt"), matching) if in_service(svc, item) else None
             yield hit(service_node_loc(svc, item), f"service '{svc.name}' disables {what} confinement",
-                      fix=Fix(f"delete the `{item}` entry", (edit,), "unsafe") if edit else None,
+                      fix=Fix(f"delete the `{item}` entry", (edit,)) if edit else None,
                       snippet_key=f"{svc.name}:{str(item).lower()}")
 
 
@@ -433,7 +433,7 @@ def host_namespace_shared(stack):
             if isinstance(node, YScalar) and str(node).strip().lower() == "host":
                 edit = delete_key(svc, key)
                 yield hit(service_node_loc(svc, node), f"service '{svc.name}' shares the host's {what} namespace (`{key}: host`)",
-                          fix=Fix(f"delete `{key}: host`", (edit,), "unsafe") if edit else None,
+                          fix=Fix(f"delete `{key}: host`", (edit,)) if edit else None,
                           snippet_key=f"{svc.name}:{key}")
 
 
@@ -520,7 +520,7 @@ def writable_root_fs(stack):
         if isinstance(node, YScalar) and in_service(svc, node):
             edit = replace_scalar(svc.doc, node, "true")
             yield hit(yloc(svc.doc.path, node), f"service '{svc.name}' ({svc.role}) sets read_only: {node}: its root filesystem is writable",
-                      fix=Fix("set `read_only: true`", (edit,), "unsafe") if edit else None,
+                      fix=Fix("set `read_only: true`", (edit,)) if edit else None,
                       snippet_key=f"{svc.name}:read_only")
             continue
         lines = ["read_only: true"]
@@ -530,7 +530,7 @@ def writable_root_fs(stack):
                 lines += ["  - /var/cache/nginx", "  - /var/run"]
         edit = insert_in_service(svc, lines) if node is None else None
         yield hit(svc_loc(svc), f"service '{svc.name}' ({svc.role}) has a writable root filesystem (no `read_only: true`)",
-                  fix=Fix("add `read_only: true` and a tmpfs for /tmp", (edit,), "unsafe") if edit else None,
+                  fix=Fix("add `read_only: true` and a tmpfs for /tmp", (edit,)) if edit else None,
                   snippet_key=f"{svc.name}:read_only")
 
 

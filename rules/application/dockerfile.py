@@ -162,7 +162,7 @@ def missing_user(stack):
             else:
                 loc = Location(doc.path, last.end_line + 1, 1)
                 text = "USER 10001:10001\n"
-            fix = Fix("append `USER 10001:10001` to the final stage", (Edit(loc, text),), "unsafe")
+            fix = Fix("append `USER 10001:10001` to the final stage", (Edit(loc, text),))
         fin = stage.from_instruction
         yield hit(ins_loc(doc, fin), f"the final stage (FROM {stage.image}) never sets USER: the container runs as root",
                   fix=fix, snippet_key=f"FROM {stage.image}")

@@ -7,7 +7,7 @@ import os
 import posixpath
 import re
 
-from rules.helpers.compose import service_node_loc, service_builds
+from rules.helpers.compose import service_builds, service_node_loc
 from rules.helpers.dockerfile import (
     copy_sources,
     ins_loc,

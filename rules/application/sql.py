@@ -19,7 +19,7 @@ from rules.helpers.sql import (
     sql_model,
     tokens,
 )
-from scanner.model import UNSAFE, Edit, Fix, hit
+from scanner.model import Edit, Fix, hit
 from scanner.registry import rule
 
 
@@ -66,7 +66,7 @@ def definer_without_search_path(stack):
         if tok is not None:
             schema = f.schema or "public"
             fix = Fix(f"SET search_path = {schema}, pg_temp",
-                      (Edit(loc_at(f.doc, tok), f" SET search_path = {quote_ident(schema)}, pg_temp"),), UNSAFE)
+                      (Edit(loc_at(f.doc, tok), f" SET search_path = {quote_ident(schema)}, pg_temp"),))
         yield hit(f.loc, f"SECURITY DEFINER {f.label} has no SET search_path: callers choose which objects it resolves",
                   fix=fix, snippet_key=f.label)
 

@@ -190,4 +190,4 @@ def env_file_permissions(stack):
         if sf.mode and mode & 0o077:
             yield hit(Location(sf.rel, 1, 1),
                       f"{sf.rel} holds secrets and has mode {mode:03o}: group/others can read it",
-                      fix=Fix(f"chmod 600 {sf.rel}", (), "safe"), snippet_key=sf.rel)
+                      fix=Fix(f"chmod 600 {sf.rel}", ()), snippet_key=sf.rel)

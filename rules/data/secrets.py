@@ -322,7 +322,7 @@ def _move_fix(stack, plans):
             block = "\n" + block
         edits.append(Edit(loc, block, secret=True))
     names = ", ".join(sorted({p[1] for p in plans}))
-    return Fix(f"move {names} to {env_rel} and reference them as ${{VAR}}", tuple(edits), "unsafe")
+    return Fix(f"move {names} to {env_rel} and reference them as ${{VAR}}", tuple(edits))
 
 
 @rule("DATA012", "secret-literal-in-compose", "high", files="compose", refs="CWE-798; CWE-260", fix="unsafe")

@@ -231,7 +231,7 @@ def redis_persistence_off(stack):
             fix = _replace_word_after(svc, aof, "no", "yes")
         elif aof is None:
             edits = command_append_edit(svc, ["--appendonly", "yes"])
-            fix = Fix("turn on AOF persistence", edits, "unsafe") if edits else None
+            fix = Fix("turn on AOF persistence", edits) if edits else None
         shown = ", ".join(sorted(set(reasons))[:3])
         yield hit(save.location, f"redis service '{svc.name}' has save \"\" and no appendonly yes while {shown} "
                                  f"keep state in it: a restart loses it", fix=fix, snippet_key=f"{svc.name}:persistence")
@@ -249,7 +249,7 @@ def _replace_word_after(svc, setting, old: str, new: str):
         return None
     col = m.start(1) + 1
     return Fix(f"set {setting.name} {new}",
-               (Edit(Location(loc.path, loc.start_line, col, loc.start_line, col + len(old)), new),), "unsafe")
+               (Edit(Location(loc.path, loc.start_line, col, loc.start_line, col + len(old)), new),))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from rules.helpers.sql import (
     stmt_loc,
     unit_loc,
 )
-from scanner.model import UNSAFE, Edit, Fix, Location, hit
+from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 
 PASSWORD_RE = LazyRe(r"(password|passwd|passphrase|pwd|(^|_)pass($|_)|(^|_)pw($|_))")
@@ -130,7 +130,7 @@ def pg_auth_not_scram(stack):
                 col = line.find(meth, line.find(words[idx - 1]) + len(words[idx - 1])) + 1
                 yield hit(Location(sf.rel, no, max(col, 1), no, max(col, 1) + len(meth)),
                           f"pg_hba.conf method '{meth}': {'clear-text passwords' if meth == 'password' else 'md5-stored passwords (' + why + ')'}",
-                          fix=Fix("use scram-sha-256", (Edit(Location(sf.rel, no, max(col, 1), no, max(col, 1) + len(meth)), "scram-sha-256"),), UNSAFE),
+                          fix=Fix("use scram-sha-256", (Edit(Location(sf.rel, no, max(col, 1), no, max(col, 1) + len(meth)), "scram-sha-256"),)),
                           snippet_key=f"pg_hba:{' '.join(words[:idx])}")
 
 
@@ -140,14 +140,14 @@ def _auth_settings(stack, svc):
     pe = settings.get("password_encryption")
     major = pg_major(stack, svc)
     if pe is not None and pe.value.strip().lower() not in ("scram-sha-256",):
-        fix = Fix("set password_encryption to scram-sha-256", (Edit(pe.edit_span, "scram-sha-256"),), UNSAFE) if pe.edit_span else None
+        fix = Fix("set password_encryption to scram-sha-256", (Edit(pe.edit_span, "scram-sha-256"),)) if pe.edit_span else None
         yield hit(pe.edit_span or pe.loc, f"password_encryption={pe.value} ({pe.source}): new passwords are stored as md5, a password-equivalent hash",
                   fix=fix, snippet_key=f"{svc.name}:password_encryption")
     elif pe is None and md5 and major is not None and major < 14:
         flags = _sql.add_command_flags(svc, ["password_encryption=scram-sha-256"])
         yield hit(Location(svc.doc.path, svc.key.line, svc.key.col),
                   f"{why} and password_encryption is not set to scram-sha-256",
-                  fix=Fix("add -c password_encryption=scram-sha-256", flags, UNSAFE) if flags else None,
+                  fix=Fix("add -c password_encryption=scram-sha-256", flags) if flags else None,
                   snippet_key=f"{svc.name}:password_encryption-default")
     # authentication methods
     env = stack.service_env(svc)
@@ -170,11 +170,11 @@ def _env_value_fix(stack, svc, key: str, value: str) -> Fix | None:
     var = svc.env(key)
     if var is not None and var.value_node is not None and var.value_node is not var.key_node and var.value_node.line == var.value_node.end_line:
         n = var.value_node
-        return Fix(f"set {key}={value}", (Edit(Location(svc.doc.path, n.line, n.col, n.end_line, n.end_col), value),), UNSAFE)
+        return Fix(f"set {key}={value}", (Edit(Location(svc.doc.path, n.line, n.col, n.end_line, n.end_col), value),))
     for d in reversed(stack.service_dotenvs(svc)):
         e = d.get(key)
         if e is not None:
-            return Fix(f"set {key}={value}", (Edit(Location(d.path, e.value_line, e.value_col, e.end_line, e.end_col), value),), UNSAFE)
+            return Fix(f"set {key}={value}", (Edit(Location(d.path, e.value_line, e.value_col, e.end_line, e.end_col), value),))
     return None
 
 

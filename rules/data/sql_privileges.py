@@ -19,7 +19,7 @@ from rules.helpers.sql import (
     sql_model,
     stmt_loc,
 )
-from scanner.model import UNSAFE, Edit, Fix, Location, hit
+from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 
 
@@ -202,7 +202,7 @@ def grant_to_public(stack):
         fix = None
         span = _public_spec_loc(g)
         if span is not None and len(apps) == 1:
-            fix = Fix(f"grant to '{apps[0]}' instead of PUBLIC", (Edit(span, quote_ident(apps[0])),), UNSAFE)
+            fix = Fix(f"grant to '{apps[0]}' instead of PUBLIC", (Edit(span, quote_ident(apps[0])),))
         what = _grant_what(g)
         yield hit(span or g.loc, f"GRANT {', '.join(sorted(p.upper() for p in g.privs))} on {what} TO PUBLIC: every role gets it",
                   fix=fix, snippet_key=f"{g.objtype}:{what}")
@@ -266,7 +266,7 @@ def public_schema_create(stack):
             continue
         if g.is_grant:
             revoked = False
-            fix = None if getattr(g.stmt, "replayed", False) else Fix("delete the GRANT", (_delete_stmt_edit(g.doc, g.stmt),), UNSAFE)
+            fix = None if getattr(g.stmt, "replayed", False) else Fix("delete the GRANT", (_delete_stmt_edit(g.doc, g.stmt),))
             yield hit(g.loc, "GRANT CREATE ON SCHEMA public TO PUBLIC: every role can plant objects other roles resolve (CVE-2018-1058)",
                       fix=fix, snippet_key="grant-create-public")
         else:

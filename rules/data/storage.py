@@ -234,7 +234,7 @@ def _add_volume_fix(svc, target: str) -> Fix | None:
                           ("" if text.endswith("\n") or not text else "\n") + f"\nvolumes:\n  {name}:\n"))
     else:
         return None
-    return Fix(f"keep {target} in the named volume {name}", tuple(edits), "unsafe")
+    return Fix(f"keep {target} in the named volume {name}", tuple(edits))
 
 
 @rule("DATA089", "stateful-service-no-volume", "high", files="compose", fix="unsafe")
@@ -504,12 +504,12 @@ def postgres18_legacy_data_mount(stack):
             idx = text.find("/var/lib/postgresql/data", node.col - 1)
             if idx >= 0:
                 loc = Location(doc.path, node.line, idx + 1, node.line, idx + 1 + len("/var/lib/postgresql/data"))
-                fix = Fix("mount the volume at /var/lib/postgresql", (Edit(loc, "/var/lib/postgresql"),), "unsafe")
+                fix = Fix("mount the volume at /var/lib/postgresql", (Edit(loc, "/var/lib/postgresql"),))
         elif isinstance(node, YMap) and isinstance(node.get("target"), YScalar):
             t = node.get("target")
             q = 1 if t.style in ("'", '"') else 0
             loc = Location(doc.path, t.line, t.col + q, t.line, t.col + q + len(t.raw))
-            fix = Fix("mount the volume at /var/lib/postgresql", (Edit(loc, "/var/lib/postgresql"),), "unsafe")
+            fix = Fix("mount the volume at /var/lib/postgresql", (Edit(loc, "/var/lib/postgresql"),))
         base, tag = image_base(svc)
         yield hit(yloc(doc.path, node), f"postgres service '{svc.name}' ({base}:{tag or 'latest'}, PostgreSQL 18+) mounts "
                                         f"/var/lib/postgresql/data without PGDATA: the 18 image refuses to start",

@@ -28,7 +28,7 @@ from rules.helpers.nginx import (
     walk_blocks,
     zone_for,
 )
-from scanner.model import UNSAFE, Edit, Fix, hit
+from scanner.model import Edit, Fix, hit
 from scanner.registry import rule
 
 # --------------------------------------------------------------------------------------------
@@ -127,7 +127,7 @@ def rate_limit_missing(stack):
                 name, zone_edit = _req_zone(stack, cfg, "general", rate)
                 loc_edit = insert_into_block_edit(stack, cfg, loc, [f"limit_req zone={name} burst=50 nodelay;"])
                 edits = tuple(e for e in (zone_edit, loc_edit) if e is not None)
-                fix = Fix(f"limit requests per client IP (zone {name})", edits, UNSAFE) if loc_edit is not None and (zone_edit is not None or name in {k[2] for k in limit_zones(stack, cfg)}) else None
+                fix = Fix(f"limit requests per client IP (zone {name})", edits) if loc_edit is not None and (zone_edit is not None or name in {k[2] for k in limit_zones(stack, cfg)}) else None
                 yield hit(nloc(loc), f"{_level_name(loc)} proxies to the application with no limit_req in effect",
                           fix=fix, snippet_key="rate-limit-missing:" + " ".join(loc.args))
 
@@ -223,7 +223,7 @@ def auth_rate_limit_missing(stack):
                 fix = None
                 if loc_edit is not None and (zone_edit is not None or name in {k[2] for k in limit_zones(stack, cfg)}):
                     fix = Fix(f"limit the authentication path to {rate:g} r/s per IP (zone {name})",
-                              tuple(e for e in (zone_edit, loc_edit) if e is not None), UNSAFE)
+                              tuple(e for e in (zone_edit, loc_edit) if e is not None))
                 if rates:
                     best, zone = min(rates, key=lambda t: t[0])
                     msg = f"{_level_name(loc)} is an authentication path limited to {_rate_text(best)} per IP (zone {zone.name}), above gateway.rate_auth {rate:g} r/s"
@@ -288,7 +288,7 @@ def conn_limit_missing(stack):
                 loc_edit = _add_to_level_edit(stack, cfg, loc, "limit_conn", [f"limit_conn {name} {n_per_ip};"])
                 fix = None
                 if loc_edit is not None and (zone_edit is not None or name in {k[2] for k in zones}):
-                    fix = Fix(f"limit connections per client IP (zone {name})", tuple(e for e in (zone_edit, loc_edit) if e is not None), UNSAFE)
+                    fix = Fix(f"limit connections per client IP (zone {name})", tuple(e for e in (zone_edit, loc_edit) if e is not None))
                 yield hit(nloc(loc), f"{_level_name(loc)} is proxied with no per-IP limit_conn in effect (with HTTP/2 each stream counts as a connection)",
                           fix=fix, snippet_key="conn-limit-missing:" + " ".join(loc.args))
 
@@ -473,7 +473,7 @@ def body_size_unlimited(stack):
                 continue
             edit = replace_args_edit(stack, n, default)
             yield hit(nloc(n), "client_max_body_size 0: request bodies of any size are accepted",
-                      fix=Fix(f"set `client_max_body_size {default}`", (edit,), UNSAFE) if edit else None,
+                      fix=Fix(f"set `client_max_body_size {default}`", (edit,)) if edit else None,
                       snippet_key="client_max_body_size 0")
 
 
@@ -523,7 +523,7 @@ def large_body_outside_uploads(stack):
             if size > upload_max:
                 edit = replace_args_edit(stack, n, upload_text)
                 yield hit(nloc(n), f"client_max_body_size {n.args[0]} is above gateway.upload_max {upload_text}",
-                          fix=Fix(f"set `client_max_body_size {upload_text}`", (edit,), UNSAFE) if edit else None,
+                          fix=Fix(f"set `client_max_body_size {upload_text}`", (edit,)) if edit else None,
                           snippet_key=f"body-above-upload:{n.args[0]}")
                 continue
             if loc is not None and is_upload_location(stack, loc):
@@ -540,7 +540,7 @@ def large_body_outside_uploads(stack):
             fix = None
             if all(e is not None for e in edits):
                 what = f"move it into {_levels_text(uploads)}" if uploads else f"set `client_max_body_size {default_text}`"
-                fix = Fix(what, tuple(edits), UNSAFE)
+                fix = Fix(what, tuple(edits))
             where = _level_name(loc) if loc is not None else ("http" if level.name == "http" or (level.d is None and level.root_name == "http") else "the server level")
             yield hit(nloc(n), f"client_max_body_size {n.args[0]} at {where} is above gateway.body_default_max {default_text} outside the upload locations",
                       fix=fix, snippet_key=f"large-body:{n.args[0]}")

@@ -32,7 +32,7 @@ from rules.helpers.nginx import (
     response_levels,
 )
 from rules.helpers.tls import MOZ_INT_CIPHERS, NGINX_DEFAULT_CIPHERS, Suite, evaluate_ciphers, not_intermediate, weak_families
-from scanner.model import UNSAFE, Edit, Fix, Location, hit
+from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 
 
@@ -546,13 +546,13 @@ def _redirect_fix(stack, cfg, server) -> Fix | None:
     keep += [indent + "location / {", indent + "    return 301 https://$host$request_uri;", indent + "}"]
     if not shared:
         edit = Edit(Location(server.path, server.line + 1, 1, end, 1), "".join(l + "\n" for l in keep))
-        return Fix("redirect everything but the ACME challenge to https://", (edit,), UNSAFE)
+        return Fix("redirect everything but the ACME challenge to https://", (edit,))
     edits = [delete_directive_edit(stack, c) for c in plain_listens]
     if not edits or any(e is None for e in edits):
         return None
     block = outer + "server {\n" + "".join(l + "\n" for l in keep) + outer + "}\n\n"
     edits.insert(0, Edit(Location(server.path, server.line, 1), block))
-    return Fix("move the plaintext listeners to a server that redirects to https://", tuple(edits), UNSAFE)
+    return Fix("move the plaintext listeners to a server that redirects to https://", tuple(edits))
 
 
 def _gateway_mounts(svc) -> list[str]:

@@ -155,7 +155,7 @@ def regenerate_fix(stack, sv: SecretValue, description: str = "write a random va
             text = "=" + new
         edits.append(Edit(span, text, secret=True))
     edits.sort(key=lambda e: (e.location.path, e.location.start_line, e.location.start_col))
-    return Fix(description, tuple(edits), "unsafe")
+    return Fix(description, tuple(edits))
 
 
 def value_findings(stack, rule_id: str, message):
@@ -200,7 +200,7 @@ def gitignore_fix(stack, rel: str) -> Fix:
         except (OSError, UnicodeDecodeError):
             text = None
     if not text:
-        return Fix(f"append {pattern} to .gitignore", (Edit(Location(".gitignore", 1, 1), pattern + "\n"),), "safe")
+        return Fix(f"append {pattern} to .gitignore", (Edit(Location(".gitignore", 1, 1), pattern + "\n"),))
     lines = text.split("\n")
     if text.endswith("\n"):
         loc = Location(".gitignore", len(lines), 1)  # the empty line after the final newline
@@ -208,7 +208,7 @@ def gitignore_fix(stack, rel: str) -> Fix:
     else:
         loc = Location(".gitignore", len(lines), len(lines[-1]) + 1)
         new = "\n" + pattern + "\n"
-    return Fix(f"append {pattern} to .gitignore", (Edit(loc, new),), "safe")
+    return Fix(f"append {pattern} to .gitignore", (Edit(loc, new),))
 
 
 def compose_env_file(stack, compose_path: str) -> str:

@@ -400,7 +400,7 @@ def prometheus_lifecycle_api(stack):
         loc = _flag_node(svc, "--web.enable-lifecycle") or svc_loc(svc)
         edits = command_flag_edit_remove(svc, "--web.enable-lifecycle")
         yield hit(loc, f"prometheus service '{svc.name}' enables the lifecycle API (/-/quit, /-/reload) for every "
-                       f"client of its network", fix=Fix("remove --web.enable-lifecycle", edits, "unsafe") if edits else None,
+                       f"client of its network", fix=Fix("remove --web.enable-lifecycle", edits) if edits else None,
                   snippet_key=f"{svc.name}:lifecycle")
 
 
@@ -445,7 +445,7 @@ def prometheus_lifecycle_reachable(stack):
         edits = command_flag_edit_remove(svc, "--web.enable-lifecycle")
         yield hit(loc, f"prometheus service '{svc.name}' enables the lifecycle API (/-/quit, /-/reload) without "
                        f"--web.config.file and {why}", related=related,
-                  fix=Fix("remove --web.enable-lifecycle", edits, "unsafe") if edits else None,
+                  fix=Fix("remove --web.enable-lifecycle", edits) if edits else None,
                   snippet_key=f"{svc.name}:lifecycle")
 
 

@@ -10,9 +10,9 @@ from rules.helpers.compose import (
     in_service,
     insert_in_service,
     insert_under_key,
-    service_node_loc,
     replace_scalar,
     service_builds,
+    service_node_loc,
     service_span,
     unknown_vars,
 )
@@ -171,7 +171,7 @@ def _probe_fix(svc) -> Fix | None:
     if test is None:
         return None
     edit = insert_in_service(svc, ["healthcheck:"] + [f"  {t}" for t in test] + ["  interval: 10s", "  timeout: 5s", "  retries: 5"])
-    return Fix(f"add a {svc.role} healthcheck", (edit,), "unsafe") if edit else None
+    return Fix(f"add a {svc.role} healthcheck", (edit,)) if edit else None
 
 
 @rule("OPS040", "healthcheck-missing", "medium", files="compose+dockerfile",

@@ -97,7 +97,7 @@ def debug_in_production(stack):
             if found is None:
                 continue
             reason, new = found
-            fix = Fix(f"set {e.key}={new}", (Edit(env_value_loc(doc, e), new),), "unsafe") \
+            fix = Fix(f"set {e.key}={new}", (Edit(env_value_loc(doc, e), new),)) \
                 if e.value_line == e.end_line and not e.quote else None
             yield hit(env_loc(doc, e), f"{reason} in a production env file", fix=fix, snippet_key=e.key)
     for svc in stack.services:
@@ -113,7 +113,7 @@ def debug_in_production(stack):
             if node is not None and node.line == node.end_line and node.style in ("", "'", '"'):
                 q = 1 if node.style else 0
                 loc = Location(svc.doc.path, node.line, node.col + q, node.end_line, node.end_col - q)
-                fix = Fix(f"set {var.key}: {new}", (Edit(loc, new),), "unsafe")
+                fix = Fix(f"set {var.key}: {new}", (Edit(loc, new),))
             target = node if node is not None else var.key_node
             yield hit(yloc(svc.doc.path, target), f"service '{svc.name}': {reason}", fix=fix,
                       snippet_key=f"{svc.name}:{var.key}")
@@ -136,7 +136,7 @@ def debug_in_production(stack):
                 if m is not None:
                     col = node.col + m.start()
                     fix = Fix("set the error_log level to info",
-                              (Edit(Location(node.path, node.line, col, node.line, col + 5), "info"),), "unsafe")
+                              (Edit(Location(node.path, node.line, col, node.line, col + 5), "info"),))
             yield hit(Location(node.path, node.line, node.col), "error_log level debug: logs every request in detail",
                       fix=fix, snippet_key="error_log debug")
     for doc in stack.nats:
@@ -144,7 +144,7 @@ def debug_in_production(stack):
             if entry.key.lower() in ("debug", "trace", "trace_verbose") and entry.value is True:
                 loc = Location(doc.path, entry.value_line, entry.value_col, entry.end_line, entry.end_col)
                 yield hit(Location(doc.path, entry.line, entry.col), f"nats {entry.key.lower()} is on",
-                          fix=Fix(f"set {entry.key} false", (Edit(loc, "false"),), "unsafe"),
+                          fix=Fix(f"set {entry.key} false", (Edit(loc, "false"),)),
                           snippet_key=f"nats:{entry.key.lower()}")
 
 
@@ -196,7 +196,7 @@ def duplicate_env_key(stack):
     for doc in value_dotenvs(stack):
         for earlier, later in doc.duplicates:
             fix = Fix(f"delete the earlier {earlier.key} (line {earlier.line})",
-                      (Edit(_line_span(doc, earlier.line, earlier.end_line), ""),), "unsafe")
+                      (Edit(_line_span(doc, earlier.line, earlier.end_line), ""),))
             yield hit(env_loc(doc, later),
                       f"{later.key} is also defined on line {earlier.line}: compose uses this one, first-wins loaders (dotenvy) the other",
                       fix=fix, snippet_key=later.key)
@@ -303,5 +303,5 @@ def _hazard(doc, e, defined: set[str]):
             loc = Location(doc.path, e.value_line, e.value_col, e.value_line, end)
         else:
             loc = env_value_loc(doc, e)
-        fix = Fix(f"single-quote {e.key}", (Edit(loc, f"'{intended}'", secret=secret),), "safe")
+        fix = Fix(f"single-quote {e.key}", (Edit(loc, f"'{intended}'", secret=secret),))
     return hit(env_loc(doc, e), f"{what} {reason}", fix=fix, snippet_key=e.key)

@@ -441,7 +441,7 @@ def redis_noeviction_cache(stack):
             continue
         edits = _value_edit(stack, svc, pol, "allkeys-lru") if pol is not None else \
             _add_command_edit(svc, ["--maxmemory-policy", "allkeys-lru"])
-        fix = Fix("evict least-recently-used keys when full", edits, "unsafe") if edits else None
+        fix = Fix("evict least-recently-used keys when full", edits) if edits else None
         how = "maxmemory-policy noeviction" if pol is not None else "the default maxmemory-policy noeviction"
         yield hit(pol.location if pol is not None else svc_loc(svc),
                   f"redis service '{svc.name}' runs with {how} while it serves as a cache ({', '.join(users[:3])}): "

@@ -10,8 +10,8 @@ from rules.helpers.compose import (
     in_service,
     insert_under_key,
     mount_loc,
-    service_node_loc,
     scalar_text_span,
+    service_node_loc,
     truthy,
     unknown_vars,
 )
@@ -63,21 +63,21 @@ def _bind_loopback_fix(svc, port) -> Fix | None:
             prefix = "127.0.0.1:" if port.host is not None else "127.0.0.1::"
             if port.host is None and ":" in raw:
                 return None
-            return Fix(desc, (Edit(Location(doc.path, line, start), prefix),), "unsafe")
+            return Fix(desc, (Edit(Location(doc.path, line, start), prefix),))
         for public in ("0.0.0.0", "[::]"):
             if raw.startswith(public + ":"):
-                return Fix(desc, (Edit(Location(doc.path, line, start, line, start + len(public)), "127.0.0.1"),), "unsafe")
+                return Fix(desc, (Edit(Location(doc.path, line, start, line, start + len(public)), "127.0.0.1"),))
         return None
     if isinstance(node, YMap):
         hip = node.get("host_ip")
         if isinstance(hip, YScalar):
-            return Fix(desc, (Edit(Location(doc.path, hip.line, hip.col, hip.line, hip.end_col), '"127.0.0.1"'),), "unsafe") \
+            return Fix(desc, (Edit(Location(doc.path, hip.line, hip.col, hip.line, hip.end_col), '"127.0.0.1"'),)) \
                 if hip.line == hip.end_line else None
         if node.key("target") is not None:
             first_key = min((k for k, _v in node.pairs()), key=lambda k: (k.line, k.col))
             indent = " " * (first_key.col - 1)
             last = max(v.end_line if not (v.end_col == 1 and v.end_line > v.line) else v.end_line - 1 for _k, v in node.pairs())
-            return Fix(desc, (Edit(Location(doc.path, last + 1, 1), f'{indent}host_ip: "127.0.0.1"\n'),), "unsafe")
+            return Fix(desc, (Edit(Location(doc.path, last + 1, 1), f'{indent}host_ip: "127.0.0.1"\n'),))
     return None
 
 
@@ -371,18 +371,18 @@ def _add_ro_fix(svc, m) -> Fix | None:
                 mode_start = end - len(parts[-1])
                 i = modes.index("rw")
                 off = sum(len(x) + 1 for x in modes[:i])
-                return Fix(desc, (Edit(Location(doc.path, line, mode_start + off, line, mode_start + off + 2), "ro"),), "unsafe")
-            return Fix(desc, (Edit(Location(doc.path, line, end), ",ro"),), "unsafe")
-        return Fix(desc, (Edit(Location(doc.path, line, end), ":ro"),), "unsafe")
+                return Fix(desc, (Edit(Location(doc.path, line, mode_start + off, line, mode_start + off + 2), "ro"),))
+            return Fix(desc, (Edit(Location(doc.path, line, end), ",ro"),))
+        return Fix(desc, (Edit(Location(doc.path, line, end), ":ro"),))
     if isinstance(node, YMap):
         ro = node.get("read_only")
         if isinstance(ro, YScalar):
-            return Fix(desc, (Edit(Location(doc.path, ro.line, ro.col, ro.line, ro.end_col), "true"),), "unsafe") \
+            return Fix(desc, (Edit(Location(doc.path, ro.line, ro.col, ro.line, ro.end_col), "true"),)) \
                 if ro.line == ro.end_line else None
         skey = node.key("source")
         sval = node.get("source")
         if skey is not None and isinstance(sval, YScalar) and sval.line == skey.line == sval.end_line:
-            return Fix(desc, (Edit(Location(doc.path, skey.line + 1, 1), f"{' ' * (skey.col - 1)}read_only: true\n"),), "unsafe")
+            return Fix(desc, (Edit(Location(doc.path, skey.line + 1, 1), f"{' ' * (skey.col - 1)}read_only: true\n"),))
     return None
 
 
@@ -505,11 +505,11 @@ def _delete_propagation_fix(svc, m, node) -> Fix | None:
         if i is None:
             return None
         if len(modes) == 1:
-            return Fix(desc, (Edit(Location(doc.path, line, mode_start - 1, line, end), ""),), "unsafe")
+            return Fix(desc, (Edit(Location(doc.path, line, mode_start - 1, line, end), ""),))
         off = sum(len(x) + 1 for x in modes[:i])
         if i == len(modes) - 1:
-            return Fix(desc, (Edit(Location(doc.path, line, mode_start + off - 1, line, mode_start + off + len(modes[i])), ""),), "unsafe")
-        return Fix(desc, (Edit(Location(doc.path, line, mode_start + off, line, mode_start + off + len(modes[i]) + 1), ""),), "unsafe")
+            return Fix(desc, (Edit(Location(doc.path, line, mode_start + off - 1, line, mode_start + off + len(modes[i])), ""),))
+        return Fix(desc, (Edit(Location(doc.path, line, mode_start + off, line, mode_start + off + len(modes[i]) + 1), ""),))
     bind = m.node.get("bind") if isinstance(m.node, YMap) else None
     if isinstance(bind, YMap) and isinstance(node, YScalar):
         pkey = bind.key("propagation")
@@ -517,9 +517,9 @@ def _delete_propagation_fix(svc, m, node) -> Fix | None:
             return None
         bkey = m.node.key("bind")
         if len(bind.items) == 1 and bkey is not None and bkey.line == pkey.line - 1:
-            return Fix(desc, (delete_lines(doc, bkey.line, pkey.line),), "unsafe")
+            return Fix(desc, (delete_lines(doc, bkey.line, pkey.line),))
         if len(bind.items) > 1:
-            return Fix(desc, (delete_lines(doc, pkey.line, pkey.line),), "unsafe")
+            return Fix(desc, (delete_lines(doc, pkey.line, pkey.line),))
     return None
 
 
@@ -694,16 +694,16 @@ def data_network_not_internal(stack):
             if isinstance(net, YMap) and net.items:
                 internal = net.get("internal")
                 if isinstance(internal, YScalar) and internal.line == internal.end_line:
-                    fix = Fix("set `internal: true`", (Edit(Location(doc.path, internal.line, internal.col, internal.line, internal.end_col), "true"),), "unsafe")
+                    fix = Fix("set `internal: true`", (Edit(Location(doc.path, internal.line, internal.col, internal.line, internal.end_col), "true"),))
                 else:
                     edit = insert_under_key(doc, key, ["internal: true"])
-                    fix = Fix("add `internal: true`", (edit,), "unsafe") if edit else None
+                    fix = Fix("add `internal: true`", (edit,)) if edit else None
             elif isinstance(net, YScalar):
                 text = doc.line_text(key.line)
                 code = re.sub(r"\s+#.*$", "", text).rstrip()
                 if code.endswith(":"):
                     indent = " " * (len(text) - len(text.lstrip(" ")) + 2)
-                    fix = Fix("add `internal: true`", (Edit(Location(doc.path, key.line + 1, 1), f"{indent}internal: true\n"),), "unsafe")
+                    fix = Fix("add `internal: true`", (Edit(Location(doc.path, key.line + 1, 1), f"{indent}internal: true\n"),))
             yield hit(yloc(doc.path, key), f"network '{name}' joins data services ({', '.join(data)}) and no gateway but is not "
                       f"`internal: true`: its members keep a route to the internet",
                       fix=fix, snippet_key=f"network:{name}")

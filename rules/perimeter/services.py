@@ -22,24 +22,24 @@ def _bind_loopback_fix(svc, port) -> Fix | None:
         start = Location(path, node.line, node.col + q)
         if port.host_ip is None:
             prefix = "127.0.0.1:" if port.host is not None or ":" in raw else "127.0.0.1::"
-            return Fix("bind the published port to 127.0.0.1", (Edit(start, prefix),), "unsafe")
+            return Fix("bind the published port to 127.0.0.1", (Edit(start, prefix),))
         for written in ("[::]", "::", "0.0.0.0"):
             if raw.startswith(written + ":"):
                 end = Location(path, node.line, node.col + q, node.line, node.col + q + len(written))
-                return Fix("bind the published port to 127.0.0.1", (Edit(end, "127.0.0.1"),), "unsafe")
+                return Fix("bind the published port to 127.0.0.1", (Edit(end, "127.0.0.1"),))
         return None
     if isinstance(node, YMap):
         hip = node.get("host_ip")
         if isinstance(hip, YScalar):
             q = 1 if hip.style in ("'", '"') else 0
             loc = Location(path, hip.line, hip.col + q, hip.line, hip.col + q + len(hip.raw))
-            return Fix("bind the published port to 127.0.0.1", (Edit(loc, "127.0.0.1"),), "unsafe")
+            return Fix("bind the published port to 127.0.0.1", (Edit(loc, "127.0.0.1"),))
         first = next(iter(node.pairs()), None)
         if first is not None:
             key = first[0]
             text = "host_ip: 127.0.0.1\n" + " " * (key.col - 1)
             return Fix("bind the published port to 127.0.0.1",
-                       (Edit(Location(path, key.line, key.col), text),), "unsafe")
+                       (Edit(Location(path, key.line, key.col), text),))
     return None
 
 
@@ -143,7 +143,7 @@ def postgres_trust_auth(stack):
     """
     for svc in stack.services_by_role("postgres"):
         for loc, reason, span in postgres_trust(stack, svc):
-            fix = Fix("use scram-sha-256 password authentication", (Edit(span, "scram-sha-256"),), "unsafe") \
+            fix = Fix("use scram-sha-256 password authentication", (Edit(span, "scram-sha-256"),)) \
                 if span is not None else None
             related = [] if loc.path == svc.doc.path else [Location(svc.doc.path, svc.key.line, svc.key.col)]
             yield hit(loc, f"postgres service '{svc.name}': {reason}", fix=fix, related=related,
