@@ -13,7 +13,7 @@ from typing import Iterable
 
 from .config import Policy
 from .model import CoreRule, Finding, Location, Rule, Severity
-from .parsers.base import LINE_BREAK, Document
+from .parsers.base import Document, LineIndex
 from .registry import load_rules
 from .secrets import Redactor, is_secret_key, url_password
 from .stack import Stack, build_stack
@@ -248,8 +248,8 @@ class LightDocument(Document):
     text only for a few lines (fingerprints, HTML snippets) and a fix for the files it edits. The
     text is kept zlib-compressed (a 1000-stack monorepo's 47 MB of text take 14 MB) and unpacked on
     demand; the last few unpacked files are cached with their line index, and findings come sorted
-    by file, so each file is unpacked about once per report. ``line_text`` answers from an index of
-    line starts and ends instead of ``text.splitlines()``. Same text, same lines (tested)."""
+    by file, so each file is unpacked about once per report. ``line_text`` answers from the text's ``LineIndex``
+    instead of ``text.splitlines()``. Same text, same lines (tested)."""
 
     @property
     def text(self) -> str:
@@ -271,9 +271,15 @@ class LightDocument(Document):
     def line_text(self, line: int) -> str:
         entry = _unpacked(self)
         if entry[1] is None:
-            entry[1] = _line_index(entry[0])
-        starts, ends = entry[1]
-        return entry[0][starts[line - 1]:ends[line - 1]] if 0 < line <= len(starts) else ""
+            entry[1] = LineIndex(entry[0])
+        return entry[1].line_text(line)
+
+    @property
+    def line_index(self) -> LineIndex:
+        entry = _unpacked(self)
+        if entry[1] is None:
+            entry[1] = LineIndex(entry[0])
+        return entry[1]
 
 
 _UNPACKED: dict[int, list] = {}  # id(doc) -> [text, line index, lines, doc]; the most recent few
@@ -291,23 +297,6 @@ def _unpacked(doc: LightDocument) -> list:
         _UNPACKED.pop(next(iter(_UNPACKED)))
     _UNPACKED[id(doc)] = entry
     return entry
-
-
-def _line_index(text: str):
-    from array import array
-
-    starts, ends = array("q"), array("q")
-    if not text:
-        return starts, ends
-    starts.append(0)
-    for m in LINE_BREAK.finditer(text):
-        ends.append(m.start())
-        starts.append(m.end())
-    ends.append(len(text))
-    if starts[-1] == len(text):  # a final line break starts no new line
-        starts.pop()
-        ends.pop()
-    return starts, ends
 
 
 def _merge_stacks(root: Path, policy: Policy, units: list[_Unit]) -> Stack:

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from ..engine import Result, audit
 from ..model import SAFE, CoreRule, Edit, Finding, Fix
+from ..parsers.base import LineIndex
 from ..secrets import Redactor
 
 MAX_PASSES = 8
@@ -82,29 +83,22 @@ class Plan:
 # edits -> text
 # ---------------------------------------------------------------------------------------------
 
-def _offsets(text: str) -> list[int]:
-    """Offset of the start of each line (index 0 = line 1)."""
-    starts = [0]
-    i = text.find("\n")
-    while i != -1:
-        starts.append(i + 1)
-        i = text.find("\n", i + 1)
-    return starts
+def _offsets(text: str) -> LineIndex:
+    """The text's lines (``LineIndex``: the boundaries ``Document.lines`` and the parsers use)."""
+    return LineIndex(text)
 
 
-def _offset(starts: list[int], text: str, line: int, col: int) -> int:
+def _offset(index: LineIndex, text: str, line: int, col: int) -> int:
     """Character offset of 1-based (line, col); a column past the end of its line clamps to the
-    line's end (before its newline), a line past the end of the text to the end of the text."""
+    line's end (before its line break), a line past the end of the text to the end of the text."""
     if line < 1:
         return 0
-    if line > len(starts):
+    if line > len(index.starts):
         return len(text)
-    base = starts[line - 1]
-    end = starts[line] - 1 if line < len(starts) else len(text)  # the newline, or the end of the text
-    return min(base + max(col, 1) - 1, end)
+    return min(index.starts[line - 1] + max(col, 1) - 1, index.ends[line - 1])
 
 
-def edit_span(text: str, edit: Edit, starts: list[int] | None = None) -> tuple[int, int]:
+def edit_span(text: str, edit: Edit, starts: LineIndex | None = None) -> tuple[int, int]:
     starts = starts or _offsets(text)
     loc = edit.location
     a = _offset(starts, text, loc.start_line, loc.start_col)
@@ -308,7 +302,7 @@ class _Copy:
 
 def _choose(copy: _Copy, findings: list[Finding]) -> tuple[list[Finding], dict[str, list[tuple[int, int, str]]]]:
     """Fixes to apply together (no edit of one overlaps another's, in any file), with their spans."""
-    starts: dict[str, list[int]] = {}
+    starts: dict[str, LineIndex] = {}
     taken: dict[str, list[tuple[int, int]]] = {}
     spans: dict[str, list[tuple[int, int, str]]] = {}
     chosen: list[Finding] = []

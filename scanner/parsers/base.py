@@ -4,12 +4,55 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from bisect import bisect_right
 from functools import lru_cache
 
 
 # The line boundaries of ``str.splitlines()``, which numbers a Document's lines: offsets and line
 # numbers computed with this pattern agree with ``Document.lines``.
 LINE_BREAK = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+class LineIndex:
+    """The one line numbering of dkscan: where each line of a text starts and ends, at
+    ``str.splitlines()``'s boundaries (``LINE_BREAK``). ``Document.lines``, the parsers' positions
+    (``line_col``), the fixer's edits and the reports' snippets all count lines with it, so a form
+    feed or a lone CR ends a line for every one of them alike. After a final line break ``starts``
+    holds one more, empty line (where an edit appends to the file)."""
+
+    __slots__ = ("text", "starts", "ends")
+
+    def __init__(self, text: str):
+        self.text = text
+        starts, ends = [0], []
+        for m in LINE_BREAK.finditer(text):
+            ends.append(m.start())
+            starts.append(m.end())
+        ends.append(len(text))
+        self.starts, self.ends = starts, ends
+
+    def __len__(self) -> int:
+        """The number of lines ``str.splitlines()`` gives."""
+        return len(self.starts) - (1 if self.starts[-1] == len(self.text) else 0)
+
+    def line_col(self, offset: int) -> tuple[int, int]:
+        """1-based line and column of a character offset (clamped to the text)."""
+        offset = max(0, min(offset, len(self.text)))
+        i = bisect_right(self.starts, offset) - 1
+        return i + 1, offset - self.starts[i] + 1
+
+    def line_start(self, line: int) -> int:
+        """Offset where 1-based ``line`` starts (clamped to the text)."""
+        return self.starts[max(1, min(line, len(self.starts))) - 1]
+
+    def line_text(self, line: int) -> str:
+        """The text of 1-based ``line`` without its line break ('' outside the text)."""
+        return self.text[self.starts[line - 1]:self.ends[line - 1]] if 0 < line <= len(self) else ""
+
+    def lines(self) -> list[str]:
+        """Every line, and the empty one after a final line break (``text.split('\\n')`` for a
+        text of ``\\n`` breaks)."""
+        return [self.text[a:b] for a, b in zip(self.starts, self.ends)]
 
 
 @dataclass(repr=False, frozen=True)
@@ -41,6 +84,14 @@ class Document:
     def line_text(self, line: int) -> str:
         lines = self.lines
         return lines[line - 1] if 0 < line <= len(lines) else ""
+
+    @property
+    def line_index(self) -> LineIndex:
+        """The text's ``LineIndex`` (built once): offsets to lines and back, as ``lines`` counts them."""
+        cached = self.__dict__.get("_line_index")
+        if cached is None:
+            cached = self.__dict__["_line_index"] = LineIndex(self.text)
+        return cached
 
 
 def decode(data: bytes) -> tuple[str | None, str | None]:
@@ -87,8 +138,5 @@ def _shell_split_cached(text: str) -> tuple[str, ...]:
 
 
 def line_col(text: str, offset: int) -> tuple[int, int]:
-    """1-based line and column of a character offset."""
-    offset = max(0, min(offset, len(text)))
-    line = text.count("\n", 0, offset) + 1
-    start = text.rfind("\n", 0, offset) + 1
-    return line, offset - start + 1
+    """1-based line and column of a character offset (``LineIndex`` boundaries)."""
+    return LineIndex(text).line_col(offset)

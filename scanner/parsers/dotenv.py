@@ -21,10 +21,9 @@ line, this parser records a ``ParseError`` and goes on with the next line.
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass, field
 
-from .base import Document, ParseError
+from .base import Document, LineIndex, ParseError
 
 __all__ = ["EnvEntry", "DotenvDocument", "parse"]
 
@@ -98,14 +97,12 @@ class _Parser:
         self.doc = doc
         self.n = len(text)
         self.last: dict[str, EnvEntry] = {}
-        self.starts = [0]
-        for i, ch in enumerate(text):
-            if ch == "\n":
-                self.starts.append(i + 1)
+        # positions are numbered as Document.lines numbers lines (LineIndex); the syntax itself is
+        # compose-go's, where only a newline ends a line
+        self.index = LineIndex(text)
 
     def pos(self, offset: int) -> tuple[int, int]:
-        idx = bisect.bisect_right(self.starts, offset) - 1
-        return idx + 1, offset - self.starts[idx] + 1
+        return self.index.line_col(offset)
 
     def error(self, message: str, offset: int) -> None:
         line, col = self.pos(offset)

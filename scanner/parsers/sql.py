@@ -15,8 +15,6 @@
 from __future__ import annotations
 
 import json
-import re
-from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,17 +173,9 @@ def parse(text: str, path: str) -> SqlDocument:
 
 
 def _line_col(doc: SqlDocument, offset: int) -> tuple[int, int]:
-    """``line_col(doc.text, offset)`` from an index of the newlines built once per document (a file of
-    many statements counted its newlines from the start for each one: quadratic)."""
-    nl = doc.__dict__.get("_newlines")
-    if nl is None:
-        nl = doc.__dict__["_newlines"] = [m.start() for m in _NEWLINE.finditer(doc.text)]
-    offset = max(0, min(offset, len(doc.text)))
-    k = bisect_left(nl, offset)  # newlines before offset
-    return k + 1, offset - (nl[k - 1] + 1 if k else 0) + 1
-
-
-_NEWLINE = re.compile("\n")
+    """``line_col(doc.text, offset)`` from the document's ``LineIndex`` (built once per document: a
+    file of many statements counted its newlines from the start for each one, quadratic)."""
+    return doc.line_index.line_col(offset)
 
 
 def _make_stmt(doc: SqlDocument, start: int, end: int, node: Any, error: str | None = None, base: int = 0) -> Statement:

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 import yaml
 
-from .base import ParseError
+from .base import ParseError, line_col
 
 try:  # the C loader composes ~10x faster
     _Loader = yaml.CSafeLoader
@@ -232,7 +232,7 @@ def parse_yaml(text: str) -> tuple[YNode | None, list[ParseError]]:
     """Compose the first document of ``text`` into a YNode tree. Never raises."""
     too_deep = _flow_depth_exceeded(text, MAX_DEPTH)
     if too_deep is not None:
-        line = text.count("\n", 0, too_deep) + 1
+        line = line_col(text, too_deep)[0]
         return None, [ParseError(f"YAML nested deeper than {MAX_DEPTH} levels", line, 1)]
     try:
         docs = yaml.compose_all(text, Loader=_Loader)

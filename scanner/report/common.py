@@ -19,6 +19,7 @@ from functools import lru_cache
 
 from .. import __version__
 from ..model import LAYER_ORDER, Edit, Finding, Fix, Location, Severity
+from ..parsers.base import LineIndex
 from ..secrets import is_reference, is_secret_key
 
 #: Rule documentation in the repository; every rule has an ``<a id="per001">`` anchor there.
@@ -277,7 +278,7 @@ def fix_diff(result, fix: Fix | None, context: int = 2) -> str:
             if (result.stack.root / path).exists():
                 continue
             text = ""  # the fix creates the file
-        lines = text.split("\n")
+        lines = LineIndex(text).lines()  # the lines the fixer's edits count (and the phantom after a final break)
         first = min(e.location.start_line for e in edits)
         last = max(max(e.location.start_line, e.location.end_line or 0) for e in edits)
         lo = max(1, first - context)
