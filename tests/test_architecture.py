@@ -126,3 +126,10 @@ def test_every_layer_package_holds_its_rules():
     for rule in load_rules().values():
         module = rule.check.__module__
         assert module.startswith(f"rules.{rule.layer.value}."), (rule.id, module)
+
+
+def test_rule_signatures_are_typed():
+    from scanner.registry import load_rules
+
+    untyped = [r.id for r in load_rules().values() if r.check.__annotations__.get("stack") != "Stack"]
+    assert not untyped, untyped

@@ -5,6 +5,7 @@ API002 (``alg=none``), API004 (token lifetimes)."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers.locations import LazyRe, env_loc, env_value_loc
 from rules.helpers.secrets import value_findings
@@ -12,15 +13,18 @@ from scanner.model import Edit, Fix, hit
 from scanner.registry import rule
 from scanner.secretcheck import value_dotenvs
 
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
-def production_dotenvs(stack):
+
+def production_dotenvs(stack: Stack):
     """Dotenv documents the stack really loads: templates such as ``.env.example`` are skipped
     unless a service or compose interpolation loads them anyway."""
     return value_dotenvs(stack)
 
 
 @rule("API001", "jwt-key-too-short", "high", files="env", refs="CWE-326; RFC 7518 §3.2; RFC 8725 §3.5", fix="unsafe")
-def jwt_key_too_short(stack):
+def jwt_key_too_short(stack: Stack):
     """A JWT HMAC key is shorter than its hash.
 
     ## What it does
@@ -56,7 +60,7 @@ def jwt_key_too_short(stack):
 
 
 @rule("API002", "jwt-alg-none", "critical", files="env", refs="CWE-347; RFC 7518 §3.1; RFC 8725 §3.1", fix="unsafe")
-def jwt_alg_none(stack):
+def jwt_alg_none(stack: Stack):
     """JWTs are accepted with the `none` algorithm.
 
     ## What it does
@@ -145,7 +149,7 @@ def _human(seconds: float) -> str:
 
 
 @rule("API004", "jwt-long-lived", "low", files="env", refs="RFC 8725")
-def jwt_long_lived(stack):
+def jwt_long_lived(stack: Stack):
     """JWTs live too long.
 
     ## What it does

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers.locations import yloc
-from rules.helpers.services import _nats_blocks, _nats_get, is_nats_included, nats_auth_problem, nats_configs
+from rules.helpers.services import is_nats_included, nats_auth_problem, nats_blocks, nats_configs, nats_get
 from scanner.model import Edit, Fix, Location, hit
 from scanner.parsers.nats import NatsBlock
 from scanner.registry import rule
 
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
-def _server_docs(stack):
+
+def _server_docs(stack: Stack):
     """nats configurations that are server configs (not fragments another file includes)."""
     return [doc for doc in stack.nats if not is_nats_included(stack, doc)]
 
@@ -29,7 +33,7 @@ def _walk(block: NatsBlock, path: tuple = ()):
 
 
 @rule("API060", "nats-auth-missing", "critical", files="nats", refs="CWE-306; NATS auth docs")
-def nats_auth_missing(stack):
+def nats_auth_missing(stack: Stack):
     """The NATS server lets any client connect without credentials.
 
     ## What it does
@@ -80,7 +84,7 @@ def nats_auth_missing(stack):
 
 
 @rule("API061", "nats-user-unrestricted", "low", files="nats", refs="CWE-269; NATS authorization docs")
-def nats_user_unrestricted(stack):
+def nats_user_unrestricted(stack: Stack):
     """A NATS user may publish and subscribe to every subject.
 
     ## What it does
@@ -111,14 +115,14 @@ def nats_user_unrestricted(stack):
     CWE-269; NATS documentation, authorization.
     """
     for doc in _server_docs(stack):
-        blocks = _nats_blocks(stack, doc)
-        sys_acc = _nats_get(blocks, "system_account")
+        blocks = nats_blocks(stack, doc)
+        sys_acc = nats_get(blocks, "system_account")
         system = sys_acc.value if sys_acc is not None and isinstance(sys_acc.value, str) else "$SYS"
         groups = []  # (users entry, default_permissions present)
-        authz = _nats_get(blocks, "authorization")
+        authz = nats_get(blocks, "authorization")
         if authz is not None and isinstance(authz.value, NatsBlock):
             groups.append((authz.value.get("users"), authz.value.get("default_permissions") is not None))
-        accounts = _nats_get(blocks, "accounts")
+        accounts = nats_get(blocks, "accounts")
         if accounts is not None and isinstance(accounts.value, NatsBlock):
             for acc in accounts.value.entries:
                 if isinstance(acc.value, NatsBlock) and acc.key != system:
@@ -154,7 +158,7 @@ def _var_name(path: tuple, user: str | None, key: str) -> str:
 
 @rule("API062", "nats-plaintext-credential", "medium", files="nats", refs="CWE-260; `nats server passwd`",
       fix="unsafe")
-def nats_plaintext_credential(stack):
+def nats_plaintext_credential(stack: Stack):
     """A NATS password or token is written in clear in the configuration.
 
     ## What it does
@@ -238,27 +242,27 @@ def _port_of(value, default: int | None) -> int | None:
     return default
 
 
-def _listeners(stack, svc, doc):
+def _listeners(stack: Stack, svc, doc):
     """[(kind, container port, block entry or None, tls on)] of a nats server configuration."""
-    blocks = _nats_blocks(stack, doc) if doc is not None else []
+    blocks = nats_blocks(stack, doc) if doc is not None else []
     words = svc.command_words()
     out = []
     # clients
     port = 4222
-    e = _nats_get(blocks, "port") if blocks else None
+    e = nats_get(blocks, "port") if blocks else None
     if e is not None:
         port = _port_of(e.value, 4222)
-    listen = _nats_get(blocks, "listen") if blocks else None
+    listen = nats_get(blocks, "listen") if blocks else None
     if listen is not None:
         port = _port_of(listen.value, port)
     for i, w in enumerate(words):
         if w in ("-p", "--port") and i + 1 < len(words):
             port = _port_of(int(words[i + 1]) if words[i + 1].isdigit() else None, port)
     tls_flag = any(w.startswith("--tls") for w in words)
-    client_tls = tls_flag or (blocks and _nats_get(blocks, "tls") is not None)
+    client_tls = tls_flag or (blocks and nats_get(blocks, "tls") is not None)
     out.append(("client", port, None, bool(client_tls)))
     for kind, default in (("cluster", 6222), ("websocket", None), ("leafnodes", 7422), ("gateway", 7222), ("mqtt", 1883)):
-        b = _nats_get(blocks, kind) if blocks else None
+        b = nats_get(blocks, kind) if blocks else None
         if b is None or not isinstance(b.value, NatsBlock):
             if kind == "cluster" and any(w in ("--cluster", "--routes") or w.startswith("--cluster=") for w in words):
                 out.append(("cluster", 6222, None, tls_flag))
@@ -279,7 +283,7 @@ def _listeners(stack, svc, doc):
 
 
 @rule("API063", "nats-no-tls-exposed", "medium", files="nats+compose", refs="CWE-319; NATS TLS docs")
-def nats_no_tls_exposed(stack):
+def nats_no_tls_exposed(stack: Stack):
     """A NATS port published to the network carries credentials and messages in clear.
 
     ## What it does
@@ -341,9 +345,9 @@ def nats_no_tls_exposed(stack):
                       snippet_key=f"{svc.name}:{kind}:{cport}")
     # remotes dialing out in clear
     for doc in _server_docs(stack):
-        blocks = _nats_blocks(stack, doc)
+        blocks = nats_blocks(stack, doc)
         for kind, key in (("leafnodes", "remotes"), ("gateway", "gateways")):
-            b = _nats_get(blocks, kind)
+            b = nats_get(blocks, kind)
             if b is None or not isinstance(b.value, NatsBlock):
                 continue
             remotes = b.value.get(key)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers.locations import env_loc, nloc
 from rules.helpers.nginx_proxy import (
-    _admin_exposures,
-    _vname,
+    admin_exposures,
     enclosing,
     fix_of,
     insert_in_block,
@@ -16,9 +16,13 @@ from rules.helpers.nginx_proxy import (
     pcre_to_py,
     protected,
     server_public,
+    vname,
 )
 from scanner.model import Location, hit
 from scanner.registry import rule
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 _ORIGIN_KEY = re.compile(r"^CORS_\w*ORIGIN", re.I)
 _CRED_KEY = re.compile(r"^(CORS_\w*CREDENTIALS|\w*_ALLOW_CREDENTIALS|\w*CORS\w*CREDENTIALS)$", re.I)
@@ -26,7 +30,7 @@ _STAR = re.compile(r"""(^|[\s,\[;"'])\*($|[\s,\];"'])""")
 _TRUE = {"true", "1", "yes", "on"}
 
 
-def _env_sources(stack):
+def _env_sources(stack: Stack):
     """(path, entries) groups: each service's environment (env files + ``environment:``), then each
     dotenv file no service loads. An entry is (key, value, Location)."""
     groups = []
@@ -49,7 +53,7 @@ def _env_sources(stack):
     return groups
 
 
-def _definition(stack, svc, var) -> Location:
+def _definition(stack: Stack, svc, var) -> Location:
     """Where an ``environment:`` value is written: the compose line, or, for a bare ``${VAR}``, the
     line of the interpolation source (``.env``) that defines it."""
     here = Location(svc.doc.path, var.key_node.line, var.key_node.col)
@@ -65,12 +69,12 @@ def _definition(stack, svc, var) -> Location:
     return here
 
 
-def _env_cors(stack):
+def _env_cors(stack: Stack):
     """(rule, location, message, related, key) for the env side of API020/API021."""
     return stack.memo("env_cors", lambda: list(_env_cors_compute(stack)))
 
 
-def _env_cors_compute(stack):
+def _env_cors_compute(stack: Stack):
     seen = set()
     for entries in _env_sources(stack):
         last: dict[str, tuple] = {}
@@ -116,34 +120,34 @@ def _applies_to_proxied(node) -> bool:
     return False
 
 
-def _origin_validated(stack, cfg, node, value: str) -> bool:
+def _origin_validated(stack: Stack, cfg, node, value: str) -> bool:
     """``$http_origin`` (or a variable copied from it) used under an ``if`` that tests it, or a
     ``map`` of it without a ``$http_origin`` default."""
-    var = _vname(value) if value.startswith("$") else ""
+    var = vname(value) if value.startswith("$") else ""
     if not var:
         return True
     for lvl in levels(node):
-        if lvl.name == "if" and lvl.args and _vname(lvl.args[0]) in ("http_origin", var) and len(lvl.args) >= 3 and lvl.args[1] in ("~", "~*", "="):
+        if lvl.name == "if" and lvl.args and vname(lvl.args[0]) in ("http_origin", var) and len(lvl.args) >= 3 and lvl.args[1] in ("~", "~*", "="):
             return True
     if var == "http_origin":
         return False
     for m in cfg.nodes("map"):
-        if len(m.args) >= 2 and _vname(m.args[1]) == var:
-            if _vname(m.args[0]) != "http_origin":
+        if len(m.args) >= 2 and vname(m.args[1]) == var:
+            if vname(m.args[0]) != "http_origin":
                 return True
             default = next((c for c in m.children if c.name == "default"), None)
             return not (default is not None and default.args and "$http_origin" in default.args[0])
-    sets = [s for s in cfg.nodes("set") if s.args and _vname(s.args[0]) == var]
+    sets = [s for s in cfg.nodes("set") if s.args and vname(s.args[0]) == var]
     if sets and all("$http_origin" in (s.args[1] if len(s.args) > 1 else "") for s in sets):
         return any(lvl.name == "if" for s in sets for lvl in levels(s) if lvl is not s)
     return True
 
 
-def _nginx_cors(stack):
+def _nginx_cors(stack: Stack):
     return stack.memo("nginx_cors", lambda: list(_nginx_cors_compute(stack)))
 
 
-def _nginx_cors_compute(stack):
+def _nginx_cors_compute(stack: Stack):
     for cfg in stack.nginx_configs:
         for node in cfg.nodes("add_header"):
             if len(node.args) < 2 or node.args[0].lower() != "access-control-allow-origin":
@@ -161,7 +165,7 @@ def _nginx_cors_compute(stack):
 
 
 @rule("API020", "cors-any-origin", "low", files="env/nginx", refs="CWE-942")
-def cors_any_origin(stack):
+def cors_any_origin(stack: Stack):
     """CORS lets every origin read the API's responses.
 
     ## What it does
@@ -199,7 +203,7 @@ def cors_any_origin(stack):
 
 
 @rule("API021", "cors-credentials-any-origin", "high", files="env/nginx", refs="CWE-942; CWE-346")
-def cors_credentials_any_origin(stack):
+def cors_credentials_any_origin(stack: Stack):
     """CORS allows credentials for any origin.
 
     ## What it does
@@ -263,7 +267,7 @@ def _internal_path(mod: str, path: str) -> bool:
 
 
 @rule("API022", "internal-endpoint-public", "medium", files="nginx", refs="CWE-200; OWASP API8:2023", fix="unsafe")
-def internal_endpoint_public(stack):
+def internal_endpoint_public(stack: Stack):
     """A metrics, debug or internal endpoint is public at the gateway.
 
     ## What it does
@@ -309,6 +313,6 @@ def internal_endpoint_public(stack):
                       snippet_key=f"location:{' '.join(loc.args)}")
 
 
-def admin_exposed_locations(stack) -> set[int]:
+def admin_exposed_locations(stack: Stack) -> set[int]:
     """ids of the locations PER041 reports (API022 stays silent there)."""
-    return {id(loc) for loc, _, _, _ in _admin_exposures(stack) if loc is not None}
+    return {id(loc) for loc, _, _, _ in admin_exposures(stack) if loc is not None}

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import posixpath
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers.compose import (
-    _indent_of,
     delete_lines,
     image_parts,
     in_service,
+    indent_width,
     insert_in_service,
     mount_loc,
     replace_scalar,
@@ -24,6 +25,9 @@ from rules.helpers.locations import LazyRe, svc_loc, yloc
 from scanner.model import Edit, Fix, Location, hit
 from scanner.parsers.yamlnodes import YMap, YNode, YScalar, YSeq
 from scanner.registry import rule
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 
 def alone_on_line(doc, node: YNode, key: YScalar | None = None) -> bool:
@@ -84,7 +88,7 @@ def seq_items(node: YNode | None) -> list[YScalar]:
 
 @rule("APP001", "privileged-container", "critical", files="compose",
       refs="CWE-250; CIS 5.5; KICS privileged_containers_enabled; sg privileged-service", fix="unsafe")
-def privileged_container(stack):
+def privileged_container(stack: Stack):
     """A container runs privileged.
 
     ## What it does
@@ -131,7 +135,7 @@ def _cap(name: str) -> str:
 
 @rule("APP002", "dangerous-capability", "high", files="compose",
       refs="CWE-250; CIS 5.4; KICS container_capabilities_unrestricted", fix="manual")
-def dangerous_capability(stack):
+def dangerous_capability(stack: Stack):
     """A container is granted a capability that breaks its isolation.
 
     ## What it does
@@ -175,7 +179,7 @@ def dangerous_capability(stack):
 
 @rule("APP003", "capabilities-not-dropped", "low", files="compose",
       refs="CIS 5.4; KICS container_capabilities_unrestricted", fix="manual")
-def capabilities_not_dropped(stack):
+def capabilities_not_dropped(stack: Stack):
     """A container keeps Docker's default capabilities.
 
     ## What it does
@@ -228,7 +232,7 @@ _NNP_RE = LazyRe(r"^\s*no-new-privileges\s*(?:[:=]\s*(?P<v>\S+))?\s*$", re.I)
 
 @rule("APP004", "no-new-privileges-missing", "medium", files="compose",
       refs="CWE-250; CIS 5.26; KICS no_new_privileges_not_set, security_opt_not_set", fix="safe")
-def no_new_privileges_missing(stack):
+def no_new_privileges_missing(stack: Stack):
     """A container's processes may gain privileges through setuid binaries.
 
     ## What it does
@@ -292,7 +296,7 @@ def no_new_privileges_missing(stack):
             fix = None
             line_text = svc.doc.line_text(first.line)
             if first.line > key.line and line_text.lstrip().startswith("-"):
-                dash_indent = " " * _indent_of(line_text)
+                dash_indent = " " * indent_width(line_text)
                 fix = Fix("add `no-new-privileges:true` to security_opt",
                           (Edit(Location(path, key.line + 1, 1), f'{dash_indent}- "no-new-privileges:true"\n'),))
             yield hit(yloc(path, key), f"service '{svc.name}' has security_opt without no-new-privileges:true",
@@ -320,7 +324,7 @@ _MAC_RE = LazyRe(r"^\s*(apparmor\s*[:=]\s*unconfined|label\s*[:=]\s*disable)\s*$
 
 @rule("APP005", "seccomp-disabled", "high", files="compose",
       refs="CWE-693; CIS 5.22; KICS default_seccomp_profile_disabled", fix="unsafe")
-def seccomp_disabled(stack):
+def seccomp_disabled(stack: Stack):
     """A container runs without the default seccomp profile.
 
     ## What it does
@@ -357,7 +361,7 @@ def seccomp_disabled(stack):
 
 @rule("APP006", "mac-profile-disabled", "high", files="compose",
       refs="CIS 5.2, 5.3; sg selinux-separation-disabled", fix="unsafe")
-def mac_profile_disabled(stack):
+def mac_profile_disabled(stack: Stack):
     """A container runs without its AppArmor or SELinux confinement.
 
     ## What it does
@@ -398,7 +402,7 @@ _NAMESPACE_KEYS = {"pid": "process", "ipc": "IPC", "uts": "UTS (hostname)", "use
 @rule("APP007", "host-namespace-shared", "high", files="compose",
       refs="CWE-668; CIS 5.16, 5.17, 5.21, 5.31; KICS host_namespace_is_shared, shared_host_ipc_namespace, shared_host_user_namespace",
       fix="unsafe")
-def host_namespace_shared(stack):
+def host_namespace_shared(stack: Stack):
     """A container shares a namespace with the host.
 
     ## What it does
@@ -438,7 +442,7 @@ def host_namespace_shared(stack):
 
 
 @rule("APP008", "root-user-override", "medium", files="compose", refs="CWE-250; CIS 4.1", fix="manual")
-def root_user_override(stack):
+def root_user_override(stack: Stack):
     """Compose forces a container to run as root.
 
     ## What it does
@@ -476,7 +480,7 @@ READ_ONLY_ROLES = ("gateway", "app", "prometheus", "certbot")
 
 
 @rule("APP009", "writable-root-fs", "low", files="compose", refs="CIS 5.13; sg writable-filesystem-service", fix="unsafe")
-def writable_root_fs(stack):
+def writable_root_fs(stack: Stack):
     """A stateless container can write to its own filesystem.
 
     ## What it does
@@ -535,7 +539,7 @@ def writable_root_fs(stack):
 
 
 @rule("APP010", "cgroup-parent-set", "low", files="compose", refs="CIS 5.25; KICS cgroup_not_default", fix="manual")
-def cgroup_parent_set(stack):
+def cgroup_parent_set(stack: Stack):
     """A container is placed in a custom cgroup.
 
     ## What it does
@@ -586,7 +590,7 @@ def mount_source_key(svc, m) -> str | None:
 
 
 @rule("APP011", "shared-writable-volume", "info", files="compose", refs="KICS shared_volumes_between_containers", fix="manual")
-def shared_writable_volume(stack):
+def shared_writable_volume(stack: Stack):
     """Two containers write to the same volume.
 
     ## What it does
@@ -664,7 +668,7 @@ def _unpinned(ref: str) -> str | None:
 @rule("APP012", "image-unpinned", "medium", files="compose/dockerfile",
       refs="CWE-1357; CIS 5.28; DL3006, DL3007; KICS image_version_not_explicit, image_version_using_latest; CKV_DOCKER_7",
       fix="manual")
-def image_unpinned(stack):
+def image_unpinned(stack: Stack):
     """An image is not pinned to a version.
 
     ## What it does

@@ -4,6 +4,7 @@ layers, remote files, package pinning and signatures, shell form, build hygiene.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers.compose import image_parts, service_builds
 from rules.helpers.dockerfile import (
@@ -19,6 +20,9 @@ from rules.helpers.dockerfile import (
 from rules.helpers.locations import LazyRe
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 
 def official_image(ref: str, *names: str) -> bool:
@@ -38,7 +42,7 @@ def official_image(ref: str, *names: str) -> bool:
 PRIVILEGE_DROPPING_IMAGES = ("postgres", "redis", "valkey/valkey", "valkey")
 
 
-def _user_exempt(stack, doc, builds: dict[int, list]) -> str | None:
+def _user_exempt(stack: Stack, doc, builds: dict[int, list]) -> str | None:
     """Why APP030/APP031 do not apply to this Dockerfile (None: they do)."""
     stage = doc.final_stage
     if stage is None:
@@ -59,7 +63,7 @@ _ROOTLESS_BASE_RE = LazyRe(r"(nonroot|rootless|unprivileged)", re.I)
 
 @rule("APP030", "last-user-root", "medium", files="dockerfile",
       refs="CWE-250; CIS 4.1; DL3002; KICS last_user_is_root; CKV_DOCKER_8", fix="manual")
-def last_user_root(stack):
+def last_user_root(stack: Stack):
     """The image's final user is root.
 
     ## What it does
@@ -106,7 +110,7 @@ def last_user_root(stack):
 
 @rule("APP031", "missing-user", "medium", files="dockerfile",
       refs="CWE-250; KICS missing_user_instruction; CKV_DOCKER_3; sg missing-user", fix="unsafe")
-def missing_user(stack):
+def missing_user(stack: Stack):
     """The image never switches away from root.
 
     ## What it does
@@ -169,7 +173,7 @@ def missing_user(stack):
 
 
 @rule("APP035", "add-remote-url", "medium", files="dockerfile", refs="CWE-494; KICS curl_or_wget_instead_of_add", fix="manual")
-def add_remote_url(stack):
+def add_remote_url(stack: Stack):
     """A remote file is added to the image without a checksum.
 
     ## What it does
@@ -216,7 +220,7 @@ _SHELL_SYNTAX = re.compile(r"[$&|;<>*?`()'\"\\{}\[\]~#]|\s-\s")
 
 @rule("APP037", "shell-form-entrypoint", "low", files="dockerfile",
       refs="DL3025; KICS not_using_json_in_cmd_and_entrypoint_arguments", fix="safe")
-def shell_form_entrypoint(stack):
+def shell_form_entrypoint(stack: Stack):
     """The container's command runs under `/bin/sh -c`.
 
     ## What it does
@@ -282,7 +286,7 @@ def _loc_word(doc, ins, base: int | None, word_offset: int, word: str) -> Locati
 
 
 @rule("APP039", "sudo-in-run", "medium", files="dockerfile", refs="CWE-250; DL3004; KICS run_using_sudo; CKV2_DOCKER_1", fix="manual")
-def sudo_in_run(stack):
+def sudo_in_run(stack: Stack):
     """A build step runs `sudo`.
 
     ## What it does
@@ -378,7 +382,7 @@ def _tls_disabled_in(cmd: list[tuple[str, int]]) -> tuple[str, int, str] | None:
 
 
 @rule("APP040", "tls-verify-disabled-in-build", "high", files="dockerfile", refs="CWE-295; CKV2_DOCKER_2–6, 12–16", fix="manual")
-def tls_verify_disabled_in_build(stack):
+def tls_verify_disabled_in_build(stack: Stack):
     """A build step downloads without verifying TLS certificates.
 
     ## What it does
@@ -444,7 +448,7 @@ _UNSIGNED_FLAGS = {
 
 
 @rule("APP041", "unsigned-packages-allowed", "high", files="dockerfile", refs="CWE-494; CKV2_DOCKER_7–11", fix="safe")
-def unsigned_packages_allowed(stack):
+def unsigned_packages_allowed(stack: Stack):
     """A package manager installs packages without checking their signatures.
 
     ## What it does

@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import posixpath
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers.compose import service_builds, truthy
 from rules.helpers.dockerfile import (
-    _pip_install,
-    _run_text,
     copy_sources,
     ins_loc,
+    pip_install,
     run_cmds,
+    run_text,
     stage_chain,
 )
 from rules.helpers.locations import LazyRe
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 _ARCHIVES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tbz2", ".tar.xz", ".txz", ".tar.lz", ".tlz", ".tar.lzma",
              ".tar.z", ".taz", ".tar.zst", ".tzst", ".gz", ".bz2", ".xz", ".lz", ".lzma", ".z", ".zst")
@@ -25,7 +29,7 @@ _ARCHIVES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tbz2", ".tar.xz", 
 
 @rule("APP034", "add-local-file", "info", files="dockerfile",
       refs="DL3020; KICS add_instead_of_copy; CKV_DOCKER_4", fix="safe")
-def add_local_file(stack):
+def add_local_file(stack: Stack):
     """`ADD` copies a local file that is not an archive.
 
     ## What it does
@@ -152,7 +156,7 @@ def _misuse(doc):
 
 
 @rule("APP044", "dockerfile-misuse", "low", files="dockerfile", refs="hadolint; KICS", fix="manual")
-def dockerfile_misuse(stack):
+def dockerfile_misuse(stack: Stack):
     """A Dockerfile instruction does not do what it seems to.
 
     ## What it does
@@ -208,7 +212,7 @@ def _cache_mount(ins, *dirs: str) -> bool:
     return "type=cache" in mounts and any(d in mounts for d in dirs)
 
 
-def _hygiene(stack, doc, read_only: bool = False):
+def _hygiene(stack: Stack, doc, read_only: bool = False):
     """(instruction, code, message) for each APP045 problem of a Dockerfile. ``read_only``: every
     compose service built from it runs with a read-only root filesystem (file ownership is moot)."""
     final_chain = _final_chain_indexes(doc)
@@ -257,7 +261,7 @@ def _hygiene(stack, doc, read_only: bool = False):
             if ins.cmd != "RUN":
                 continue
             cmds = run_cmds(ins)
-            text = _run_text(ins)
+            text = run_text(ins)
             # DL4001 wget and curl in one stage
             used = {c.name for c in cmds if c.name in ("curl", "wget")}
             if used:
@@ -292,7 +296,7 @@ def _hygiene(stack, doc, read_only: bool = False):
                     break
             if not pip_no_cache_env and "PIP_NO_CACHE_DIR=" not in text and not _cache_mount(ins, "/root/.cache/pip", ".cache/pip"):
                 for c in cmds:
-                    if _pip_install(c) and "--no-cache-dir" not in c.args and not c.name.startswith(("pipx", "pipenv")):
+                    if pip_install(c) and "--no-cache-dir" not in c.args and not c.name.startswith(("pipx", "pipenv")):
                         yield ins, "DL3042", "pip install without --no-cache-dir: the wheel cache stays in the layer"
                         break
             if s is final:
@@ -308,7 +312,7 @@ def _hygiene(stack, doc, read_only: bool = False):
 
 
 @rule("APP045", "dockerfile-hygiene", "info", files="dockerfile", refs="hadolint; KICS", fix="manual")
-def dockerfile_hygiene(stack):
+def dockerfile_hygiene(stack: Stack):
     """A Dockerfile wastes space or build time.
 
     ## What it does
@@ -415,7 +419,7 @@ def _shell_state(ins) -> str:
 
 @rule("APP038", "pipe-without-pipefail", "info", files="dockerfile",
       refs="CWE-754; DL4006; KICS shell_running_a_pipe_without_pipefail_flag", fix="manual")
-def pipe_without_pipefail(stack):
+def pipe_without_pipefail(stack: Stack):
     """A build step pipes commands without `pipefail`: a failing download goes unnoticed.
 
     ## What it does

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers.dockerfile import (
     Cmd,
-    _pip_install,
     ins_loc,
+    pip_install,
     run_cmds,
 )
 from rules.helpers.locations import LazyRe
 from scanner.model import hit
 from scanner.registry import rule
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 
 def _pip_packages(cmd: Cmd) -> list[str] | None:
@@ -80,7 +84,7 @@ def unpinned_packages(cmd: Cmd) -> tuple[str, str, list[str]] | None:
         pkgs = pos[pos.index("add") + 1:] if "add" in pos else pos
         bad = [p for p in pkgs if not ("=" in p or "~" in p or p.endswith(".apk") or p.startswith("$"))]
         return ("apk", "DL3018", bad) if bad else None
-    if _pip_install(cmd):
+    if pip_install(cmd):
         pkgs = _pip_packages(cmd)
         bad = [p for p in pkgs or [] if not _pip_pinned(p)]
         return ("pip", "DL3013", bad) if bad else None
@@ -109,7 +113,7 @@ def unpinned_packages(cmd: Cmd) -> tuple[str, str, list[str]] | None:
 
 @rule("APP036", "unpinned-packages", "low", files="dockerfile",
       refs="CWE-1357; KICS apt_get_install_pin_version_not_defined and siblings", fix="manual")
-def unpinned_packages_rule(stack):
+def unpinned_packages_rule(stack: Stack):
     """A build step installs packages without a version.
 
     ## What it does

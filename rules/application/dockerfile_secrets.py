@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers.compose import service_builds, service_node_loc
 from rules.helpers.dockerfile import (
@@ -21,6 +22,9 @@ from scanner.registry import rule
 from scanner.secretcheck import provider_token
 from scanner.secrets import is_reference, is_secret_key, url_password
 
+if TYPE_CHECKING:
+    from scanner.stack import Stack
+
 _SECRET_FILE_RE = re.compile(r"(^|/)(\.env(\.[^/]*)?|[^/]*\.pem|[^/]*\.key|id_(rsa|dsa|ecdsa|ed25519)|[^/]*\.p12|[^/]*\.pfx)$", re.I)
 _TEMPLATE_RE = LazyRe(r"\.(example|sample|template|tpl|dist|defaults?)$|(^|[._-])(example|sample)([._-]|$)", re.I)
 
@@ -33,7 +37,7 @@ def secret_file_name(path: str) -> bool:
 
 @rule("APP032", "secret-in-image", "high", files="dockerfile",
       refs="CWE-798; CIS 4.10; DL3064; sg secret-in-build-arg", fix="manual")
-def secret_in_image(stack):
+def secret_in_image(stack: Stack):
     """A secret is baked into the image.
 
     ## What it does
@@ -88,7 +92,7 @@ def secret_in_image(stack):
 
 
 @rule("APP033", "secret-build-arg", "medium", files="dockerfile/compose", refs="CWE-538; DL3064", fix="manual")
-def secret_build_arg(stack):
+def secret_build_arg(stack: Stack):
     """A secret is passed as a build argument.
 
     ## What it does
@@ -218,7 +222,7 @@ def _ignored(rel: str, patterns: list[tuple[bool, re.Pattern]]) -> bool:
     return result
 
 
-def _context_secrets(stack, ctx_rel: str) -> list[str]:
+def _context_secrets(stack: Stack, ctx_rel: str) -> list[str]:
     """Dotenv/key files in the build context that ``.dockerignore`` does not exclude (relative to it)."""
     root = os.path.join(str(stack.root), ctx_rel)
     if not os.path.isdir(root):
@@ -250,7 +254,7 @@ def _copies_context(ins) -> bool:
 
 
 @rule("APP042", "build-context-leaks-secrets", "high", files="dockerfile+env", refs="CWE-538; CIS 4.10", fix="safe")
-def build_context_leaks_secrets(stack):
+def build_context_leaks_secrets(stack: Stack):
     """`COPY . .` puts the build context's secret files into the image.
 
     ## What it does

@@ -4,10 +4,10 @@ PL/pgSQL, search_path settings."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers import sql as _sql
 from rules.helpers.sql import (
-    _unsafe_parts,
     const_value,
     ename,
     find_literal,
@@ -18,13 +18,17 @@ from rules.helpers.sql import (
     quote_ident,
     sql_model,
     tokens,
+    unsafe_parts,
 )
 from scanner.model import Edit, Fix, hit
 from scanner.registry import rule
 
+if TYPE_CHECKING:
+    from scanner.stack import Stack
+
 
 @rule("APP060", "definer-without-search-path", "high", files="sql", refs="CWE-426; PS003", fix="unsafe")
-def definer_without_search_path(stack):
+def definer_without_search_path(stack: Stack):
     """A SECURITY DEFINER function does not pin its search_path.
 
     ## What it does
@@ -87,7 +91,7 @@ def _definer_token(f) -> int | None:
     return None
 
 
-def _creatable_schemas(stack) -> set[str]:
+def _creatable_schemas(stack: Stack) -> set[str]:
     """Schemas every role may create in: public before PostgreSQL 15, and any schema the script
     grants CREATE on to PUBLIC (and does not revoke later)."""
     model = sql_model(stack)
@@ -107,7 +111,7 @@ def _creatable_schemas(stack) -> set[str]:
 
 
 @rule("APP061", "definer-unsafe-search-path", "high", files="sql", refs="CWE-426; PS004")
-def definer_unsafe_search_path(stack):
+def definer_unsafe_search_path(stack: Stack):
     """A SECURITY DEFINER function's search_path can still be hijacked.
 
     ## What it does
@@ -175,7 +179,7 @@ def _exec_exprs(sd: dict, kind: str) -> list[dict]:
 
 
 @rule("APP062", "dynamic-sql-concatenation", "high", files="sql", refs="CWE-89")
-def dynamic_sql_concatenation(stack):
+def dynamic_sql_concatenation(stack: Stack):
     """PL/pgSQL builds dynamic SQL by pasting variables into the text.
 
     ## What it does
@@ -231,7 +235,7 @@ def dynamic_sql_concatenation(stack):
                 m = re.match(r"\s*([A-Za-z_][\w$]*)", text)
                 if parsed is not None and m:
                     var = m.group(1).lower()
-                    parts = _unsafe_parts(parsed[0], types, tainted)
+                    parts = unsafe_parts(parsed[0], types, tainted)
                     if parts and _is_string_building(parsed[0]):
                         tainted[var] = sorted(set(parts))
                     else:
@@ -245,7 +249,7 @@ def dynamic_sql_concatenation(stack):
                 root = parsed[0]
                 if isinstance(root, ast.ColumnRef) and ".".join(_sql.name_parts(root.fields)).lower() not in tainted:
                     continue  # EXECUTE of a whole parameter: not text built here
-                parts = sorted(set(_unsafe_parts(root, types, tainted)))
+                parts = sorted(set(unsafe_parts(root, types, tainted)))
                 if not parts:
                     continue
                 line = first_line + lineno - 1
@@ -287,7 +291,7 @@ def _unquoted_list(value: str) -> str:
 
 
 @rule("APP063", "quoted-search-path", "medium", files="sql", refs="PS018", fix="safe")
-def quoted_search_path(stack):
+def quoted_search_path(stack: Stack):
     """search_path is set to one quoted string holding a comma-separated list.
 
     ## What it does

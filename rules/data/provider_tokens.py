@@ -4,6 +4,7 @@ configuration file, or committed to git."""
 from __future__ import annotations
 
 import bisect
+from typing import TYPE_CHECKING
 
 from scanner.model import Location, hit
 from scanner.parsers.base import LINE_BREAK
@@ -13,6 +14,9 @@ from scanner.secretcheck import (
     generic_api_keys,
     may_hold_generic_key,
 )
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 # --------------------------------------------------------------------------------------------
 # DATA009/DATA010: provider tokens in configuration files
@@ -25,7 +29,7 @@ GENERIC_KINDS = ("nginx", "sql")
 _MATCHES: dict[int, tuple[object, list]] = {}
 
 
-def _token_matches(stack, kinds):
+def _token_matches(stack: Stack, kinds):
     """(SourceFile, provider name, Location, ordinal) of every token in files of ``kinds``
     (dotenv files excluded); computed once per stack for DATA009 and DATA010."""
     hit_ = _MATCHES.get(id(stack))
@@ -36,7 +40,7 @@ def _token_matches(stack, kinds):
     return [m for m in hit_[1] if m[0].kind in kinds]
 
 
-def _all_token_matches(stack):
+def _all_token_matches(stack: Stack):
     for rel in sorted(stack.files):
         sf = stack.files[rel]
         if sf.kind == "env":
@@ -71,7 +75,7 @@ def _all_token_matches(stack):
 
 @rule("DATA009", "provider-token", "high", files="compose/dockerfile/nginx/sql/prometheus/nats",
       refs="CWE-798; gitleaks; KICS passwords_and_secrets")
-def provider_token_in_config(stack):
+def provider_token_in_config(stack: Stack):
     """A provider's API token or a private key is written in a configuration file.
 
     ## What it does
@@ -112,7 +116,7 @@ def provider_token_in_config(stack):
 
 
 @rule("DATA010", "provider-token-committed", "critical", files="any+git", refs="CWE-540")
-def provider_token_committed(stack):
+def provider_token_committed(stack: Stack):
     """A provider's API token or a private key is committed to git.
 
     ## What it does

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+from typing import TYPE_CHECKING
 
 from rules.helpers.locations import yloc
 from rules.helpers.secrets import (
@@ -21,12 +22,15 @@ from scanner.secretcheck import (
 )
 from scanner.secrets import is_reference
 
+if TYPE_CHECKING:
+    from scanner.stack import Stack
+
 # --------------------------------------------------------------------------------------------
 # DATA001-DATA003: the dotenv file itself (git, permissions)
 # --------------------------------------------------------------------------------------------
 
 
-def _secret_dotenvs(stack):
+def _secret_dotenvs(stack: Stack):
     """(SourceFile, real secret entries) for every dotenv the value rules read that holds real secrets."""
     docs = {id(d) for d in value_dotenvs(stack)}
     for sf in sorted(stack.sources("env"), key=lambda s: s.rel):
@@ -37,7 +41,7 @@ def _secret_dotenvs(stack):
             yield sf, entries
 
 
-def _compose_secret_files(stack):
+def _compose_secret_files(stack: Stack):
     """(compose doc, kind, name, file node, rel path) for compose ``secrets:``/``configs:`` file sources."""
     for doc in stack.compose_docs:
         for section in ("secrets", "configs"):
@@ -56,7 +60,7 @@ def _compose_secret_files(stack):
                 yield doc, section, name, node, rel
 
 
-def _file_holds_secret(stack, section: str, rel: str) -> bool:
+def _file_holds_secret(stack: Stack, section: str, rel: str) -> bool:
     sf = stack.files.get(rel)
     if sf is not None and sf.kind == "env" and sf.doc is not None:
         return bool(real_secret_entries(sf.doc))
@@ -74,7 +78,7 @@ def _file_holds_secret(stack, section: str, rel: str) -> bool:
 
 
 @rule("DATA001", "env-file-tracked", "critical", files="env+compose+git", refs="CWE-540")
-def env_file_tracked(stack):
+def env_file_tracked(stack: Stack):
     """A file of real secrets is committed to git.
 
     ## What it does
@@ -118,7 +122,7 @@ def env_file_tracked(stack):
 
 
 @rule("DATA002", "env-file-not-ignored", "high", files="env+git", refs="CWE-538", fix="safe")
-def env_file_not_ignored(stack):
+def env_file_not_ignored(stack: Stack):
     """A production dotenv file is one `git add .` away from being committed.
 
     ## What it does
@@ -156,7 +160,7 @@ def env_file_not_ignored(stack):
 
 
 @rule("DATA003", "env-file-permissions", "low", files="env", refs="CWE-732", fix="safe")
-def env_file_permissions(stack):
+def env_file_permissions(stack: Stack):
     """A dotenv file holding secrets is readable by other users of the host.
 
     ## What it does

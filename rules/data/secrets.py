@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers.locations import LazyRe, yloc
 from rules.helpers.secrets import (
@@ -30,13 +31,16 @@ from scanner.secretcheck import (
 )
 from scanner.secrets import is_reference, is_secret_key, url_password
 
+if TYPE_CHECKING:
+    from scanner.stack import Stack
+
 # --------------------------------------------------------------------------------------------
 # DATA004-DATA007: one verdict per value
 # --------------------------------------------------------------------------------------------
 
 
 @rule("DATA004", "default-credential", "critical", files="env/compose/nats/prometheus", refs="CWE-1392", fix="unsafe")
-def default_credential(stack):
+def default_credential(stack: Stack):
     """A secret is a product's well-known default.
 
     ## What it does
@@ -71,7 +75,7 @@ def default_credential(stack):
 
 
 @rule("DATA005", "placeholder-secret", "critical", files="env/compose/nats/prometheus", refs="CWE-798", fix="unsafe")
-def placeholder_secret(stack):
+def placeholder_secret(stack: Stack):
     """A secret still holds a placeholder.
 
     ## What it does
@@ -101,7 +105,7 @@ def placeholder_secret(stack):
 
 
 @rule("DATA006", "empty-secret", "high", files="env/compose", refs="CWE-258; dotenv-linter KeyWithoutValue", fix="unsafe")
-def empty_secret(stack):
+def empty_secret(stack: Stack):
     """A secret is empty.
 
     ## What it does
@@ -131,7 +135,7 @@ def empty_secret(stack):
 
 
 @rule("DATA007", "weak-secret", "high", files="env/compose/nats", refs="CWE-1391; CWE-521", fix="unsafe")
-def weak_secret(stack):
+def weak_secret(stack: Stack):
     """A secret is too short or too guessable.
 
     ## What it does
@@ -179,7 +183,7 @@ def _purpose_label(p) -> str:
 
 
 @rule("DATA008", "reused-secret", "high", files="env+compose", refs="CWE-1391", fix="unsafe")
-def reused_secret(stack):
+def reused_secret(stack: Stack):
     """One secret value guards two different things.
 
     ## What it does
@@ -238,7 +242,7 @@ def reused_secret(stack):
                 seen.append((p, sv))
 
 
-def _regenerate_group(stack, group):
+def _regenerate_group(stack: Stack, group):
     fix = regenerate_fix(stack, group[0], "regenerate this value")
     if fix is None:
         return None
@@ -264,7 +268,7 @@ def _dotenv_quote(value: str) -> str | None:
     return None
 
 
-def _move_plan(stack, svc, var):
+def _move_plan(stack: Stack, svc, var):
     """Where a literal ``KEY: value`` is and whether it can move to the compose ``.env``:
     (value span, key, value, .env path) or None."""
     if not _VAR_NAME.fullmatch(var.key) or not isinstance(var.value, str) or not var.raw:
@@ -287,7 +291,7 @@ def _move_plan(stack, svc, var):
     return value_span, var.key, var.value, compose_env_file(stack, doc.path)
 
 
-def _move_fix(stack, plans):
+def _move_fix(stack: Stack, plans):
     """One fix moving every literal of a compose file to its ``.env`` at once: the compose values
     become ``${KEY}`` and the ``KEY=value`` lines are appended in a single edit (separate fixes
     would insert at the same point and only one of them would apply)."""
@@ -326,7 +330,7 @@ def _move_fix(stack, plans):
 
 
 @rule("DATA012", "secret-literal-in-compose", "high", files="compose", refs="CWE-798; CWE-260", fix="unsafe")
-def secret_literal_in_compose(stack):
+def secret_literal_in_compose(stack: Stack):
     """A secret is written literally in the compose file.
 
     ## What it does
@@ -392,7 +396,7 @@ def secret_literal_in_compose(stack):
 
 
 @rule("DATA013", "secret-on-command-line", "low", files="compose", refs="CWE-214")
-def secret_on_command_line(stack):
+def secret_on_command_line(stack: Stack):
     """A secret is interpolated into a container's command line.
 
     ## What it does
@@ -459,7 +463,7 @@ def _container_expanded(svc) -> str:
     return " ".join(texts)
 
 
-def _service_uses(stack, svc, key: str, nginx_text: str, expanded: str) -> bool:
+def _service_uses(stack: Stack, svc, key: str, nginx_text: str, expanded: str) -> bool:
     role = svc.role
     prefixes = _IMAGE_VARS.get(role, ())
     if role == "redis" and "bitnami" in (svc.image or "").lower():
@@ -476,7 +480,7 @@ def _service_uses(stack, svc, key: str, nginx_text: str, expanded: str) -> bool:
 
 
 @rule("DATA014", "env-file-overshared", "medium", files="compose+env", refs="CWE-200; Compose secrets docs")
-def env_file_overshared(stack):
+def env_file_overshared(stack: Stack):
     """A service that needs none of its secrets gets a whole env file of them.
 
     ## What it does
@@ -535,7 +539,7 @@ def env_file_overshared(stack):
 
 
 @rule("DATA015", "prometheus-inline-credential", "medium", files="prometheus", refs="CWE-260")
-def prometheus_inline_credential(stack):
+def prometheus_inline_credential(stack: Stack):
     """A scrape credential is written inline in prometheus.yml.
 
     ## What it does

@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from rules.helpers.locations import svc_loc
 from rules.helpers.services import (
-    _persistence_off,
-    _value_host,
     command_append_edit,
     env_targets,
     image_base,
     is_compose_host,
     minio_root_unset,
+    persistence_off,
     redis_auth_problem,
     redis_config,
     resolve_host,
     service_env,
+    value_host,
 )
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 # ---------------------------------------------------------------------------------------------
 # Redis
@@ -28,7 +32,7 @@ from scanner.registry import rule
 
 
 @rule("DATA080", "redis-no-auth", "critical", files="compose+env", refs="CWE-306; Redis security docs")
-def redis_no_auth(stack):
+def redis_no_auth(stack: Stack):
     """Redis accepts every client without a password.
 
     ## What it does
@@ -86,7 +90,7 @@ def _redis_major(svc) -> int | None:
 
 
 @rule("DATA081", "redis-dangerous-commands", "low", files="compose", refs="CWE-749")
-def redis_dangerous_commands(stack):
+def redis_dangerous_commands(stack: Stack):
     """Redis leaves FLUSHALL, CONFIG, KEYS and friends callable by every client.
 
     ## What it does
@@ -141,9 +145,9 @@ def redis_dangerous_commands(stack):
                                 f"rename-command and no ACL -@dangerous", snippet_key=f"{svc.name}:dangerous")
 
 
-def _refs_service(stack, value: str, svc, near=None) -> bool:
+def _refs_service(stack: Stack, value: str, svc, near=None) -> bool:
     """``value`` (a URL, host or host:port) names ``svc``'s host, as seen from ``near``."""
-    host = _value_host(value)
+    host = value_host(value)
     return bool(host) and resolve_host(stack, host, near) is svc
 
 
@@ -153,7 +157,7 @@ PERSISTENCE_KEYS = ("SESSION", "QUEUE", "RATE_LIMIT", "JOB", "CELERY_BROKER")
 GENERIC_REDIS_KEYS = ("REDIS_URL", "REDIS_HOST", "REDIS_ADDR", "REDIS_ADDRESS", "REDIS_SERVER")
 
 
-def _state_keys(stack, svc) -> list[str]:
+def _state_keys(stack: Stack, svc) -> list[str]:
     """``app KEY`` for the session/queue/rate-limit/job settings that keep state in ``svc``: the
     value names this Redis, or names no host while the app's ``REDIS_URL``/``REDIS_HOST`` does."""
     redises = stack.services_by_role("redis")
@@ -179,7 +183,7 @@ def _state_keys(stack, svc) -> list[str]:
 
 
 @rule("DATA082", "redis-persistence-off", "medium", files="compose+env", refs="Redis persistence docs", fix="unsafe")
-def redis_persistence_off(stack):
+def redis_persistence_off(stack: Stack):
     """Redis keeps sessions, queues or rate limits with persistence switched off.
 
     ## What it does
@@ -219,7 +223,7 @@ def redis_persistence_off(stack):
         cfg = redis_config(stack, svc)
         if cfg.conf_unknown:
             continue
-        off = _persistence_off(cfg)
+        off = persistence_off(cfg)
         if off is None:
             continue
         save, aof = off
@@ -258,7 +262,7 @@ def _replace_word_after(svc, setting, old: str, new: str):
 
 
 @rule("DATA083", "minio-root-unset", "critical", files="compose+env", refs="CWE-1392; MinIO docs")
-def minio_root_unset_rule(stack):
+def minio_root_unset_rule(stack: Stack):
     """MinIO runs with the default `minioadmin:minioadmin` root account.
 
     ## What it does
@@ -307,7 +311,7 @@ DEPRECATED_MINIO = {
 
 @rule("DATA084", "minio-deprecated-credential-vars", "low", files="compose/env", refs="MinIO deprecated settings",
       fix="safe")
-def minio_deprecated_credential_vars(stack):
+def minio_deprecated_credential_vars(stack: Stack):
     """MinIO reads its root credentials from the deprecated `MINIO_ACCESS_KEY`/`MINIO_SECRET_KEY`.
 
     ## What it does
@@ -374,7 +378,7 @@ APP_S3_KEYS = ("S3_ACCESS_KEY", "S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID", "MINIO_
                "AWS_S3_ACCESS_KEY_ID", "OBJECT_STORAGE_ACCESS_KEY")
 
 
-def _raw_of(stack, svc, key: str) -> tuple[str | None, str | None, Location] | None:
+def _raw_of(stack: Stack, svc, key: str) -> tuple[str | None, str | None, Location] | None:
     """(value, raw text before interpolation, location of the key) of a container variable."""
     var = svc.env(key)
     if var is not None:
@@ -397,7 +401,7 @@ def _same_value(a, b) -> bool:
 
 
 @rule("DATA085", "app-uses-minio-root", "high", files="env+compose", refs="CWE-250")
-def app_uses_minio_root(stack):
+def app_uses_minio_root(stack: Stack):
     """The application talks to MinIO with the root account.
 
     ## What it does
@@ -454,7 +458,7 @@ KMS_PREFIXES = ("MINIO_KMS_KES_", "MINIO_KMS_SERVER", "MINIO_KMS_SECRET_KEY", "M
 
 
 @rule("DATA086", "minio-no-sse", "low", files="compose+env", refs="CWE-311; MinIO SSE docs")
-def minio_no_sse(stack):
+def minio_no_sse(stack: Stack):
     """MinIO stores objects unencrypted (no KMS configured).
 
     ## What it does
@@ -505,7 +509,7 @@ def minio_no_sse(stack):
 _TRUE = ("true", "1", "yes", "on", "required", "require")
 
 
-def _env_sources(stack):
+def _env_sources(stack: Stack):
     """(path, key, value, Location of the value, env dict of its scope) for every dotenv entry
     (templates skipped) and every compose ``environment:`` value."""
     for sf in stack.sources("env"):
@@ -527,7 +531,7 @@ def _env_sources(stack):
             yield svc.doc.path, v.key, v.value, Location(svc.doc.path, v.key_node.line, v.key_node.col), scope
 
 
-def _external_host(stack, host: str) -> bool:
+def _external_host(stack: Stack, host: str) -> bool:
     """A host outside the stack: not a compose service, alias or the machine itself, and a
     qualified name or an IP (a single-label name such as ``es-redis`` is a container of another
     compose project on the same Docker network, resolved by Docker's DNS)."""
@@ -537,7 +541,7 @@ def _external_host(stack, host: str) -> bool:
     return "." in h or ":" in h
 
 
-def _url_issue(stack, key: str, value: str, scope: dict) -> str | None:
+def _url_issue(stack: Stack, key: str, value: str, scope: dict) -> str | None:
     v = value.strip().strip("'\"")
     if "://" not in v:
         return None
@@ -574,7 +578,7 @@ _SMTP_REQUIRE = ("SMTP_REQUIRE_TLS", "SMTP_STARTTLS", "SMTP_REQUIRETLS", "EMAIL_
                  "MAIL_USE_SSL", "SMTP_TLS", "SMTP_SSL", "SMTP_ENABLE_STARTTLS", "SMTP_STARTTLS_ENABLE")
 
 
-def _smtp_issue(stack, key: str, value: str, scope: dict) -> str | None:
+def _smtp_issue(stack: Stack, key: str, value: str, scope: dict) -> str | None:
     prefix = key.split("_", 1)[0]
     secure_false = key.upper() in ("SMTP_SECURE", "EMAIL_SECURE", "MAIL_SECURE") and str(value).strip().lower() in ("false", "0", "no", "off")
     port_25 = key.upper().endswith("_PORT") and str(value).strip() == "25" and prefix in ("SMTP", "EMAIL", "MAIL")
@@ -597,7 +601,7 @@ def _smtp_issue(stack, key: str, value: str, scope: dict) -> str | None:
 
 
 @rule("DATA088", "plaintext-transport-external", "medium", files="env", refs="CWE-319")
-def plaintext_transport_external(stack):
+def plaintext_transport_external(stack: Stack):
     """A connection to a service outside the stack travels unencrypted.
 
     ## What it does

@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers import sql as _sql
 from rules.helpers.sql import (
-    _init_user,
-    _owner,
     app_role_names,
     app_users,
     fix_after,
     func_name,
+    init_user,
     pg_ast,
     postgres_user,
     quote_ident,
     sql_model,
+    table_owner,
     unit_loc,
     walk,
 )
 from scanner.model import UNSAFE, hit
 from scanner.registry import rule
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 # ---------------------------------------------------------------------------------------------
 # shared helpers
@@ -38,14 +42,14 @@ def _expand(privs: set[str]) -> set[str]:
     return set(ALL_TABLE_PRIVS) if "all" in privs else set(privs)
 
 
-def table_privileges(stack, t, grantee: str) -> dict[str, object]:
+def table_privileges(stack: Stack, t, grantee: str) -> dict[str, object]:
     """Table privileges ``grantee`` holds on ``t`` after the init scripts: priv -> the Grant that
     gave it. Replays GRANT/REVOKE on the table, ``ALL TABLES IN SCHEMA`` (tables existing then) and
     ``ALTER DEFAULT PRIVILEGES`` (tables created later by the role it is for)."""
     model = sql_model(stack)
     held: dict[str, object] = {}
     creator = t.owner if not t.owner_explicit else None
-    creator = creator or _init_user(stack)
+    creator = creator or init_user(stack)
     for g in model.grants:
         if g.objtype != "table" or grantee not in g.grantees:
             continue
@@ -74,7 +78,7 @@ def table_privileges(stack, t, grantee: str) -> dict[str, object]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _audit_writers(stack) -> dict:
+def _audit_writers(stack: Stack) -> dict:
     """audit table key -> [(grantee, privs, Grant)] for PUBLIC and the app roles."""
     model = sql_model(stack)
     grantees = {"public"} | app_role_names(stack)
@@ -89,7 +93,7 @@ def _audit_writers(stack) -> dict:
 
 
 @rule("DATA061", "audit-log-writable", "high", files="sql", refs="CWE-284; OWASP A09:2021")
-def audit_log_writable(stack):
+def audit_log_writable(stack: Stack):
     """The app (or PUBLIC) may update, delete or truncate audit rows.
 
     ## What it does
@@ -163,7 +167,7 @@ def _revoked_writes(model, t) -> bool:
 
 
 @rule("DATA062", "audit-log-not-append-only", "medium", files="sql+env", refs="CWE-284; OWASP Logging CS", fix="unsafe")
-def audit_log_not_append_only(stack):
+def audit_log_not_append_only(stack: Stack):
     """An audit table owned by the app is not protected against updates and deletes.
 
     ## What it does
@@ -206,7 +210,7 @@ def audit_log_not_append_only(stack):
     for t in _tables_named(model, AUDIT_RE):
         if t.external or t.key in writers:
             continue
-        owner = _owner(stack, t)
+        owner = table_owner(stack, t)
         if apps:
             if owner not in apps:
                 continue
@@ -248,7 +252,7 @@ def _age_predicate(where) -> bool:
 
 
 @rule("DATA063", "audit-rows-deletable", "medium", files="sql", refs="CWE-284")
-def audit_rows_deletable(stack):
+def audit_rows_deletable(stack: Stack):
     """Audit rows disappear with the rows they describe, or a function wipes them.
 
     ## What it does

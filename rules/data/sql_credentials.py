@@ -4,6 +4,7 @@ seeded admin accounts, hashes, tokens and sensitive columns."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers import sql as _sql
 from rules.helpers.locations import LazyRe
@@ -24,6 +25,9 @@ from rules.helpers.sql import (
 )
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 PASSWORD_RE = LazyRe(r"(password|passwd|passphrase|pwd|(^|_)pass($|_)|(^|_)pw($|_))")
 ADMIN_TABLE_RE = re.compile(r"^(\w+_)?(users?|admins?|accounts?|administrators?)$")
@@ -51,7 +55,7 @@ def _in_stmt(loc: Location, doc, stmt) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
-def _md5_storage(stack, svc) -> tuple[bool, str]:
+def _md5_storage(stack: Stack, svc) -> tuple[bool, str]:
     settings = pg_settings(stack, svc)
     pe = settings.get("password_encryption")
     if pe is not None:
@@ -69,7 +73,7 @@ def _md5_storage(stack, svc) -> tuple[bool, str]:
 
 
 @rule("DATA055", "pg-auth-not-scram", "medium", files="compose/env/sql", refs="CWE-328; CIS-PG 5.4, 5.12", fix="unsafe")
-def pg_auth_not_scram(stack):
+def pg_auth_not_scram(stack: Stack):
     """PostgreSQL stores or checks passwords with md5 or in clear text instead of SCRAM.
 
     ## What it does
@@ -134,7 +138,7 @@ def pg_auth_not_scram(stack):
                           snippet_key=f"pg_hba:{' '.join(words[:idx])}")
 
 
-def _auth_settings(stack, svc):
+def _auth_settings(stack: Stack, svc):
     md5, why = _md5_storage(stack, svc)
     settings = pg_settings(stack, svc)
     pe = settings.get("password_encryption")
@@ -166,7 +170,7 @@ def _auth_settings(stack, svc):
                       snippet_key=f"POSTGRES_INITDB_ARGS:{m.group(0)}")
 
 
-def _env_value_fix(stack, svc, key: str, value: str) -> Fix | None:
+def _env_value_fix(stack: Stack, svc, key: str, value: str) -> Fix | None:
     var = svc.env(key)
     if var is not None and var.value_node is not None and var.value_node is not var.key_node and var.value_node.line == var.value_node.end_line:
         n = var.value_node
@@ -185,7 +189,7 @@ def _env_value_fix(stack, svc, key: str, value: str) -> Fix | None:
 _HARDCODED: dict[int, tuple] = {}
 
 
-def hardcoded_passwords(stack) -> list[tuple[Location, str, str, object, object]]:
+def hardcoded_passwords(stack: Stack) -> list[tuple[Location, str, str, object, object]]:
     """(location, message, snippet, doc, stmt) of every DATA057 hit, computed once per stack."""
     cached = _HARDCODED.get(id(stack))
     if cached is not None and cached[0] is stack:
@@ -266,7 +270,7 @@ def _literal_psql_vars(doc) -> dict[str, tuple[int, int]]:
 
 
 @rule("DATA056", "default-admin-seeded", "high", files="sql", refs="CWE-1392")
-def default_admin_seeded(stack):
+def default_admin_seeded(stack: Stack):
     """The init SQL seeds an administrator account.
 
     ## What it does
@@ -327,7 +331,7 @@ def default_admin_seeded(stack):
 
 
 @rule("DATA057", "hardcoded-password-sql", "critical", files="sql", refs="CWE-798; CWE-259; CWE-328; CIS-PG 5.12")
-def hardcoded_password_sql(stack):
+def hardcoded_password_sql(stack: Stack):
     """A password or password hash is written into the SQL.
 
     ## What it does
@@ -364,7 +368,7 @@ def hardcoded_password_sql(stack):
         yield hit(loc, message, snippet_key=snippet)
 
 
-def _gen_salt_calls(stack):
+def _gen_salt_calls(stack: Stack):
     ast = pg_ast()
     model = sql_model(stack)
     for unit, node, _ctx in model.nodes_of(ast.FuncCall):
@@ -378,7 +382,7 @@ def _call_span(unit, node):
 
 
 @rule("DATA058", "weak-bcrypt-cost", "medium", files="sql/env", refs="CWE-916; OWASP Password Storage CS; pgcrypto docs", fix="safe")
-def weak_bcrypt_cost(stack):
+def weak_bcrypt_cost(stack: Stack):
     """bcrypt is used with a cost below the policy's minimum.
 
     ## What it does
@@ -461,7 +465,7 @@ def _password_ish(name: str | None) -> bool:
 
 
 @rule("DATA059", "fast-password-hash", "high", files="sql", refs="CWE-916")
-def fast_password_hash(stack):
+def fast_password_hash(stack: Stack):
     """Passwords are hashed with a fast hash (md5, sha1, sha256) instead of a slow one.
 
     ## What it does
@@ -520,7 +524,7 @@ def fast_password_hash(stack):
 
 
 @rule("DATA060", "plaintext-bearer-token", "high", files="sql", refs="CWE-312")
-def plaintext_bearer_token(stack):
+def plaintext_bearer_token(stack: Stack):
     """API keys, session tokens or reset tokens are stored in clear text.
 
     ## What it does
@@ -565,7 +569,7 @@ def plaintext_bearer_token(stack):
 
 
 @rule("DATA064", "secret-column-unencrypted", "medium", files="sql", refs="CWE-311; CIS-PG 6.9")
-def secret_column_unencrypted(stack):
+def secret_column_unencrypted(stack: Stack):
     """A column for a recoverable secret or sensitive number is plain text.
 
     ## What it does
@@ -620,7 +624,7 @@ _LOOPBACK = LazyRe(r"^(127\.\d+\.\d+\.\d+|::1|localhost)$")
 
 
 @rule("DATA065", "pg-no-tls-off-host", "medium", files="compose", refs="CWE-319; CIS-PG 5.8, 6.8")
-def pg_no_tls_off_host(stack):
+def pg_no_tls_off_host(stack: Stack):
     """PostgreSQL is published beyond the host without TLS.
 
     ## What it does

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rules.helpers import sql as _sql
 from rules.helpers.sql import (
-    _init_user,
-    _owner,
     app_role_names,
     app_users,
     fix_after,
+    init_user,
     lines_of,
     loc_at,
     pg_ast,
@@ -18,18 +19,22 @@ from rules.helpers.sql import (
     quote_ident,
     sql_model,
     stmt_loc,
+    table_owner,
 )
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
-def _related_pg(stack) -> list[Location]:
+
+def _related_pg(stack: Stack) -> list[Location]:
     svc = postgres_service(stack)
     return [Location(svc.doc.path, svc.key.line, svc.key.col)] if svc is not None else []
 
 
 @rule("DATA043", "app-db-superuser", "high", files="env+compose+sql", refs="CWE-250; CIS-PG 4.3")
-def app_db_superuser(stack):
+def app_db_superuser(stack: Stack):
     """The app connects to PostgreSQL as the image's superuser.
 
     ## What it does
@@ -78,7 +83,7 @@ def app_db_superuser(stack):
 
 
 @rule("DATA048", "bypassrls-role", "high", files="sql", refs="CWE-269; CIS-PG 4.7")
-def bypassrls_role(stack):
+def bypassrls_role(stack: Stack):
     """A role is given BYPASSRLS.
 
     ## What it does
@@ -111,7 +116,7 @@ def bypassrls_role(stack):
 
 
 @rule("DATA049", "privileged-login-role", "high", files="sql", refs="CWE-269; CIS-PG 4.3")
-def privileged_login_role(stack):
+def privileged_login_role(stack: Stack):
     """A login role is superuser or can create roles.
 
     ## What it does
@@ -165,7 +170,7 @@ def _public_spec_loc(g, grantee_name: str = "public") -> Location | None:
 
 
 @rule("DATA050", "grant-to-public", "high", files="sql", refs="CWE-732; CIS-PG 4.6", fix="unsafe")
-def grant_to_public(stack):
+def grant_to_public(stack: Stack):
     """Table, sequence or function privileges are granted to PUBLIC.
 
     ## What it does
@@ -228,7 +233,7 @@ def _delete_stmt_edit(doc, stmt) -> Edit:
 
 
 @rule("DATA051", "public-schema-create", "high", files="sql", refs="CWE-732; CIS-PG 4.10", fix="unsafe")
-def public_schema_create(stack):
+def public_schema_create(stack: Stack):
     """Every role may create objects in the public schema.
 
     ## What it does
@@ -281,7 +286,7 @@ def public_schema_create(stack):
                   related=related, snippet_key="missing-revoke-create-public")
 
 
-def _login_roles(stack) -> set[str]:
+def _login_roles(stack: Stack) -> set[str]:
     model = sql_model(stack)
     out = {u.name for u in app_users(stack)}
     out |= {r.name for r in model.roles.values() if r.login}
@@ -289,7 +294,7 @@ def _login_roles(stack) -> set[str]:
 
 
 @rule("DATA052", "grant-all-app-role", "medium", files="sql", refs="CWE-269; CIS-PG 4.6")
-def grant_all_app_role(stack):
+def grant_all_app_role(stack: Stack):
     """ALL privileges on tables are granted to a login role that does not own them.
 
     ## What it does
@@ -334,16 +339,16 @@ def grant_all_app_role(stack):
         else:
             tables = []
         for role in targets:
-            if tables and all(t is not None and _owner(stack, t) == role for t in tables):
+            if tables and all(t is not None and table_owner(stack, t) == role for t in tables):
                 continue
             what = _grant_what(g)
             yield hit(g.loc, f"GRANT ALL on {what} to login role '{role}', which does not own them: includes TRUNCATE, TRIGGER and REFERENCES",
                       snippet_key=f"{role}:{what}")
 
 
-def _revoked_execute(stack, f) -> bool:
+def _revoked_execute(stack: Stack, f) -> bool:
     model = sql_model(stack)
-    creator = f.owner or _init_user(stack)
+    creator = f.owner or init_user(stack)
     for g in model.grants:
         if g.is_grant or "public" not in g.grantees or not ({"execute", "all"} & g.privs):
             continue
@@ -360,7 +365,7 @@ def _revoked_execute(stack, f) -> bool:
 
 
 @rule("DATA053", "definer-public-execute", "medium", files="sql", refs="CWE-732; CIS-PG 4.5", fix="safe")
-def definer_public_execute(stack):
+def definer_public_execute(stack: Stack):
     """A SECURITY DEFINER function stays executable by every role.
 
     ## What it does

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rules.helpers import sql as _sql
 from rules.helpers.sql import (
     OWNER_COLUMNS,
-    _owner,
     app_role_names,
     app_users,
     column_names,
@@ -20,10 +21,14 @@ from rules.helpers.sql import (
     sql_model,
     stmt_loc,
     superusers,
+    table_owner,
     tokens,
 )
 from scanner.model import UNSAFE, Edit, Fix, hit
 from scanner.registry import rule
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 # ---------------------------------------------------------------------------------------------
 # DATA040 - DATA046: row-level security
@@ -31,7 +36,7 @@ from scanner.registry import rule
 
 
 @rule("DATA040", "table-without-rls", "medium", files="sql", refs="CWE-862; CIS-PG 4.7", fix="unsafe")
-def table_without_rls(stack):
+def table_without_rls(stack: Stack):
     """A table with a tenant or owner column never gets row-level security.
 
     ## What it does
@@ -92,7 +97,7 @@ def _owner_nologin(model, owner: str) -> bool:
     return r is not None and r.created and not r.login
 
 
-def _rls_owner_bypass(stack):
+def _rls_owner_bypass(stack: Stack):
     """(table, event, owner, is_app) for tables with RLS enabled and not forced."""
     model = sql_model(stack)
     apps = {u.name for u in app_users(stack)}
@@ -104,7 +109,7 @@ def _rls_owner_bypass(stack):
         ev = t.last_event("NOFORCE", "ENABLE")
         if ev is None:
             continue
-        owner = _owner(stack, t)
+        owner = table_owner(stack, t)
         is_app = owner in apps and owner not in supers
         out.append((t, ev, owner, is_app))
     return out
@@ -116,7 +121,7 @@ def _force_fix(t, ev) -> Fix:
 
 
 @rule("DATA041", "rls-not-forced", "low", files="sql", refs="CWE-862", fix="safe")
-def rls_not_forced(stack):
+def rls_not_forced(stack: Stack):
     """Row-level security is enabled but not forced: the table owner bypasses the policies.
 
     ## What it does
@@ -156,7 +161,7 @@ def rls_not_forced(stack):
 
 
 @rule("DATA042", "rls-bypassed-by-owner-app", "high", files="sql+env+compose", refs="CWE-862", fix="safe")
-def rls_bypassed_by_owner_app(stack):
+def rls_bypassed_by_owner_app(stack: Stack):
     """The app connects as the owner of an RLS table that is not forced: its policies never apply.
 
     ## What it does
@@ -204,7 +209,7 @@ def _enable_fix(model, p) -> Fix | None:
 
 
 @rule("DATA044", "policy-without-rls", "high", files="sql", refs="CWE-862", fix="unsafe")
-def policy_without_rls(stack):
+def policy_without_rls(stack: Stack):
     """A policy is created on a table whose row-level security is off: it does nothing.
 
     ## What it does
@@ -286,7 +291,7 @@ def always_true(node) -> bool:
 
 
 @rule("DATA045", "policy-always-true", "high", files="sql", refs="CWE-863")
-def policy_always_true(stack):
+def policy_always_true(stack: Stack):
     """A permissive policy lets everyone (or the app) see or write every row.
 
     ## What it does
@@ -333,7 +338,7 @@ def policy_always_true(stack):
 
 
 @rule("DATA046", "policy-check-unscoped", "medium", files="sql", refs="CWE-863")
-def policy_check_unscoped(stack):
+def policy_check_unscoped(stack: Stack):
     """A write policy's check ignores the tenant column its read policy filters on.
 
     ## What it does
@@ -388,7 +393,7 @@ def policy_check_unscoped(stack):
                       snippet_key=f"{key[1]}:{p.name}")
 
 
-def _view_fix(stack, v) -> Fix | None:
+def _view_fix(stack: Stack, v) -> Fix | None:
     major = pg_major(stack)
     if major is not None and major < 15 or getattr(v.stmt, "replayed", False):
         return None
@@ -419,7 +424,7 @@ def _view_fix(stack, v) -> Fix | None:
 
 
 @rule("DATA067", "view-bypasses-rls", "medium", files="sql", refs="CWE-862", fix="safe")
-def view_bypasses_rls(stack):
+def view_bypasses_rls(stack: Stack):
     """A view over a row-level-security table runs with its owner's rights.
 
     ## What it does

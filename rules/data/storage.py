@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import posixpath
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers.locations import LazyRe, svc_loc, yloc
 from rules.helpers.services import (
-    _env_var,
-    _nats_blocks,
-    _nats_get,
-    _persistence_off,
+    env_var,
     image_base,
     is_server,
+    nats_blocks,
     nats_configs,
+    nats_get,
+    persistence_off,
     redis_config,
     service_env,
     service_words_text,
 )
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 # ---------------------------------------------------------------------------------------------
 # Persistence
@@ -43,8 +47,8 @@ def _pg_major(svc) -> int | None:
     return None
 
 
-def _pgdata(stack, svc) -> str:
-    got = _env_var(stack, svc, "PGDATA")
+def _pgdata(stack: Stack, svc) -> str:
+    got = env_var(stack, svc, "PGDATA")
     if got is not None and got[0]:
         return got[0].rstrip("/")
     major = _pg_major(svc)
@@ -80,7 +84,7 @@ def _tmpfs_covers(svc, path: str) -> bool:
                for m in svc.volumes if m.target)
 
 
-def _nats_store_dir(stack, svc) -> tuple[str, object] | None:
+def _nats_store_dir(stack: Stack, svc) -> tuple[str, object] | None:
     """(store dir, where it is set) when the nats service runs JetStream."""
     words = svc.command_words()
     store = None
@@ -89,8 +93,8 @@ def _nats_store_dir(stack, svc) -> tuple[str, object] | None:
         if w in ("-sd", "--store_dir") and i + 1 < len(words):
             store = words[i + 1]
     for doc in nats_configs(stack, svc):
-        blocks = _nats_blocks(stack, doc)
-        e = _nats_get(blocks, "jetstream")
+        blocks = nats_blocks(stack, doc)
+        e = nats_get(blocks, "jetstream")
         if e is None:
             continue
         from scanner.parsers.nats import NatsBlock
@@ -136,7 +140,7 @@ def _prometheus_dir(svc) -> str:
     return "/prometheus"
 
 
-def _stateful_dirs(stack, svc) -> list[tuple[str, str]]:
+def _stateful_dirs(stack: Stack, svc) -> list[tuple[str, str]]:
     """(container dir that must persist, what it holds) for a stateful service."""
     role = svc.role
     if role == "postgres":
@@ -145,7 +149,7 @@ def _stateful_dirs(stack, svc) -> list[tuple[str, str]]:
         return [(_pgdata(stack, svc), "the PostgreSQL data directory")]
     if role == "redis":
         cfg = redis_config(stack, svc)
-        if cfg.conf_unknown or _persistence_off(cfg) is not None:
+        if cfg.conf_unknown or persistence_off(cfg) is not None:
             return []
         d = cfg.get("dir")
         return [((d.args[0] if d and d.args else "/data").rstrip("/") or "/data", "Redis snapshots / AOF")]
@@ -238,7 +242,7 @@ def _add_volume_fix(svc, target: str) -> Fix | None:
 
 
 @rule("DATA089", "stateful-service-no-volume", "high", files="compose", fix="unsafe")
-def stateful_service_no_volume(stack):
+def stateful_service_no_volume(stack: Stack):
     """A stateful service keeps its data in the container's writable layer.
 
     ## What it does
@@ -304,7 +308,7 @@ _BACKUP_IMAGES = re.compile(r"(postgres-backup|pg-backup|pgbackup|db-backup|pgba
                             r"docker-volume-backup|barman|backup)", re.I)
 
 
-def _backup_jobs(stack, doc=None) -> list[tuple[object, str]]:
+def _backup_jobs(stack: Stack, doc=None) -> list[tuple[object, str]]:
     """(service, tool) of the services that back something up."""
     out = []
     for svc in stack.services:
@@ -327,7 +331,7 @@ def _backup_jobs(stack, doc=None) -> list[tuple[object, str]]:
     return out
 
 
-def _backup_settings(stack) -> bool:
+def _backup_settings(stack: Stack) -> bool:
     for doc in stack.dotenvs:
         if any(e.key.upper().startswith("BACKUP_") for e in doc.entries):
             return True
@@ -338,7 +342,7 @@ def _backup_settings(stack) -> bool:
 
 
 @rule("DATA090", "no-backup-job", "low", files="compose", refs="CIS-PG 7.3, 8.2")
-def no_backup_job(stack):
+def no_backup_job(stack: Stack):
     """Nothing in the stack backs the database up.
 
     ## What it does
@@ -383,7 +387,7 @@ _ENCRYPT = LazyRe(r"\|\s*(gpg|age|openssl\s+enc|openssl\s+smime|ccrypt|gpg2)\b|-
 
 
 @rule("DATA091", "backup-unencrypted", "medium", files="compose+env", refs="CWE-311")
-def backup_unencrypted(stack):
+def backup_unencrypted(stack: Stack):
     """A backup job writes the database in clear.
 
     ## What it does
@@ -437,11 +441,11 @@ def backup_unencrypted(stack):
                       snippet_key=f"{svc.name}:{tool}")
 
 
-def _legacy_pg18_mount(stack, svc):
+def _legacy_pg18_mount(stack: Stack, svc):
     major = _pg_major(svc)
     if major is None or major < 18:
         return None
-    if _env_var(stack, svc, "PGDATA") is not None:
+    if env_var(stack, svc, "PGDATA") is not None:
         return None
     for m in svc.volumes:
         if (m.target or "").rstrip("/") == "/var/lib/postgresql/data" and m.type != "tmpfs":
@@ -451,7 +455,7 @@ def _legacy_pg18_mount(stack, svc):
 
 @rule("DATA092", "postgres18-legacy-data-mount", "high", files="compose", refs="docker-library/postgres PR 1259",
       fix="unsafe")
-def postgres18_legacy_data_mount(stack):
+def postgres18_legacy_data_mount(stack: Stack):
     """PostgreSQL 18 with a volume at `/var/lib/postgresql/data`: the container refuses to start.
 
     ## What it does

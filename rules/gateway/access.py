@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import posixpath
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers.locations import LazyRe, nloc
 from rules.helpers.nginx_proxy import (
     VAR_RE,
-    _vname,
     access_list,
     arg_loc,
     arg_spans,
@@ -26,22 +26,26 @@ from rules.helpers.nginx_proxy import (
     protected,
     regex_groups,
     server_public,
+    vname,
 )
 from rules.helpers.nginx_regex import blocks_all, origin_regex_flaw
 from scanner.model import Edit, Location, hit
 from scanner.registry import rule
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 # --------------------------------------------------------------------------------------------
 # GW080-GW092: access control and pitfalls
 # --------------------------------------------------------------------------------------------
 
 
-def _alias_findings(stack):
+def _alias_findings(stack: Stack):
     """(rule, location, message, fix, key) for GW080/GW081, computed once."""
     return stack.memo("alias", lambda: list(_alias_compute(stack)))
 
 
-def _alias_compute(stack):
+def _alias_compute(stack: Stack):
     for cfg in stack.nginx_configs:
         for node in cfg.nodes("alias"):
             if not node.args:
@@ -101,7 +105,7 @@ def _alias_regex(loc, node, regex: str, icase: bool, alias: str):
 
 
 @rule("GW080", "alias-traversal", "high", files="nginx", refs="CWE-22; gixy alias_traversal; sg alias-path-traversal", fix="safe")
-def alias_traversal(stack):
+def alias_traversal(stack: Stack):
     """An `alias` lets `..` climb out of the aliased directory.
 
     ## What it does
@@ -137,7 +141,7 @@ def alias_traversal(stack):
 
 
 @rule("GW081", "alias-prefix-mismatch", "medium", files="nginx", refs="CWE-22; gixy alias_traversal", fix="safe")
-def alias_prefix_mismatch(stack):
+def alias_prefix_mismatch(stack: Stack):
     """A location and its `alias` disagree about the path separator.
 
     ## What it does
@@ -175,7 +179,7 @@ def _block_label(block) -> str:
 
 
 @rule("GW082", "allow-without-deny", "high", files="nginx", refs="CWE-284; gixy allow_without_deny", fix="safe")
-def allow_without_deny(stack):
+def allow_without_deny(stack: Stack):
     """An `allow` list that lets everyone in.
 
     ## What it does
@@ -222,7 +226,7 @@ def allow_without_deny(stack):
 
 
 @rule("GW083", "return-bypasses-allow-deny", "medium", files="nginx", refs="CWE-284; gixy return_bypasses_allow_deny")
-def return_bypasses_allow_deny(stack):
+def return_bypasses_allow_deny(stack: Stack):
     """A `return` answers before `allow`/`deny` is checked.
 
     ## What it does
@@ -266,7 +270,7 @@ _IF_OK_REWRITE = {"last", "redirect", "permanent"}
 
 
 @rule("GW084", "if-is-evil", "medium", files="nginx", refs="gixy if_is_evil")
-def if_is_evil(stack):
+def if_is_evil(stack: Stack):
     """`if` inside a location runs a directive nginx does not handle safely there.
 
     ## What it does
@@ -311,7 +315,7 @@ def if_is_evil(stack):
 
 
 @rule("GW085", "status-page-exposed", "medium", files="nginx", refs="CWE-200; gixy status_page_exposed", fix="safe")
-def status_page_exposed(stack):
+def status_page_exposed(stack: Stack):
     """nginx's `stub_status` page is public.
 
     ## What it does
@@ -358,7 +362,7 @@ def _norm_root(path: str) -> str | None:
 
 
 @rule("GW086", "filesystem-root-exposure", "high", files="nginx", refs="CWE-552; gixy filesystem_root_exposure")
-def filesystem_root_exposure(stack):
+def filesystem_root_exposure(stack: Stack):
     """`root /` or `alias /` serves the container's whole filesystem.
 
     ## What it does
@@ -392,7 +396,7 @@ def filesystem_root_exposure(stack):
 
 
 @rule("GW087", "valid-referers-none", "medium", files="nginx", refs="CWE-293; gixy valid_referers", fix="unsafe")
-def valid_referers_none(stack):
+def valid_referers_none(stack: Stack):
     """`valid_referers none` lets requests without a `Referer` through.
 
     ## What it does
@@ -438,18 +442,18 @@ def valid_referers_none(stack):
                       fix=fix_of("delete `none`", edits, "unsafe"), snippet_key="valid_referers:none")
 
 
-def _origin_checks(stack):
+def _origin_checks(stack: Stack):
     """(node, arg index, variable, regex, icase) of every regex tested against Origin/Referer."""
     for cfg in stack.nginx_configs:
         for node in cfg.nodes("if"):
             if len(node.args) >= 3 and node.args[1] in ("~", "~*", "!~", "!~*"):
-                yield node, 2, _vname(node.args[0]), node.args[2], node.args[1].endswith("*")
-            elif node.args and _vname(node.args[0]) == "http_referrer":
+                yield node, 2, vname(node.args[0]), node.args[2], node.args[1].endswith("*")
+            elif node.args and vname(node.args[0]) == "http_referrer":
                 yield node, 0, "http_referrer", None, False
         for node in cfg.nodes("map"):
             if len(node.args) < 2:
                 continue
-            var = _vname(node.args[0])
+            var = vname(node.args[0])
             if var not in ("http_origin", "http_referer", "http_referrer"):
                 continue
             for entry in node.children:
@@ -462,7 +466,7 @@ def _origin_checks(stack):
                 yield entry, -1, var, key[2:] if icase else key[1:], icase
 
 
-def _origin_findings(stack, referer: bool):
+def _origin_findings(stack: Stack, referer: bool):
     for node, idx, var, regex, icase in _origin_checks(stack):
         where = nloc(node) if idx < 0 else arg_loc(stack, node, idx)
         if var == "http_referrer":
@@ -479,7 +483,7 @@ def _origin_findings(stack, referer: bool):
 
 
 @rule("GW088", "origin-regex-untrusted", "high", files="nginx", refs="CWE-346; gixy origins")
-def origin_regex_untrusted(stack):
+def origin_regex_untrusted(stack: Stack):
     """A regex that validates the `Origin` header accepts foreign sites.
 
     ## What it does
@@ -514,7 +518,7 @@ def origin_regex_untrusted(stack):
 
 
 @rule("GW089", "referer-regex-untrusted", "medium", files="nginx", refs="CWE-346; gixy origins")
-def referer_regex_untrusted(stack):
+def referer_regex_untrusted(stack: Stack):
     """A regex that validates the `Referer` header accepts foreign sites.
 
     ## What it does
@@ -546,7 +550,7 @@ def referer_regex_untrusted(stack):
 
 
 @rule("GW090", "error-log-off", "medium", files="nginx", refs="CWE-778; gixy error_log_off", fix="safe")
-def error_log_off(stack):
+def error_log_off(stack: Stack):
     """`error_log off` writes a file named `off` instead of disabling the log.
 
     ## What it does
@@ -584,7 +588,7 @@ def error_log_off(stack):
 
 
 @rule("GW091", "autoindex-on", "medium", files="nginx", refs="CWE-548", fix="safe")
-def autoindex_on(stack):
+def autoindex_on(stack: Stack):
     """Directory listings are on.
 
     ## What it does
@@ -663,7 +667,7 @@ def _denied_by_location(server, probe: str) -> bool:
 
 
 @rule("GW092", "webroot-exposes-repo", "high", files="nginx+compose", refs="CWE-538", fix="safe")
-def webroot_exposes_repo(stack):
+def webroot_exposes_repo(stack: Stack):
     """nginx serves a host directory holding the repository's secrets or configuration.
 
     ## What it does

@@ -4,27 +4,27 @@ inheritance trap, version disclosure."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers.locations import nloc
 from rules.helpers.nginx import (
     ALWAYS_HEADERS,
     HEADER_DIRECTIVES,
-    _add_to_level_edit,
-    _http_servers,
-    _level_name,
-    _levels_text,
-    _serves_content,
+    add_array_directive_edit,
     add_header_source,
     add_to_level_edit,
     delete_directive_edit,
     directive_text,
     directive_tokens,
     effective_headers,
+    http_servers,
     insert_before_edit,
     insert_before_terminator_edit,
     insert_into_block_edit,
     is_auth_location,
     is_tls_server,
+    level_name,
+    levels_text,
     location_match,
     lost_headers,
     once,
@@ -34,10 +34,14 @@ from rules.helpers.nginx import (
     replace_args_edit,
     replace_token_edit,
     response_levels,
+    serves_content,
     walk_blocks,
 )
 from scanner.model import UNSAFE, Edit, Fix, Location, hit
 from scanner.registry import rule
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 HSTS_VALUE = "max-age=63072000; includeSubDomains"
 OSHP_CSP = ("default-src 'self'; form-action 'self'; base-uri 'self'; object-src 'none'; frame-ancestors 'none'; "
@@ -50,7 +54,7 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'"
 # --------------------------------------------------------------------------------------------
 
 
-def _lacking(stack, cfg, server, has, content_only: bool) -> list:
+def _lacking(stack: Stack, cfg, server, has, content_only: bool) -> list:
     """Levels of ``server`` whose effective headers fail ``has`` and where no enclosing level
     satisfied it (a dropped header is GW023's; an unreadable include may set it)."""
     out = []
@@ -73,7 +77,7 @@ def _dropped(level, has) -> bool:
     return False
 
 
-def _add_header_fix(stack, cfg, server, levels: list, line: str, description: str, applicability: str = "safe") -> Fix | None:
+def _add_header_fix(stack: Stack, cfg, server, levels: list, line: str, description: str, applicability: str = "safe") -> Fix | None:
     """Insert ``line`` where the lacking levels' add_header set is defined (the nearest level with
     its own add_header, else the server), once per such level."""
     edits, targets = [], []
@@ -92,7 +96,7 @@ def _add_header_fix(stack, cfg, server, levels: list, line: str, description: st
 
 
 @rule("GW020", "hsts-missing", "medium", files="nginx", refs="CWE-319; RFC 6797; OSHP; gixy hsts_header", fix="unsafe")
-def hsts_missing(stack):
+def hsts_missing(stack: Stack):
     """A TLS server sends no `Strict-Transport-Security` header.
 
     ## What it does
@@ -126,14 +130,14 @@ def hsts_missing(stack):
     """
     line = f'add_header Strict-Transport-Security "{HSTS_VALUE}" always;'
     for cfg in stack.nginx_configs:
-        for server in _http_servers(cfg):
+        for server in http_servers(cfg):
             if not is_tls_server(server):
                 continue
             lacking = _lacking(stack, cfg, server, lambda hs: "strict-transport-security" in hs, False)
             if not lacking:
                 continue
             yield hit(nloc(server, cfg),
-                      f"Strict-Transport-Security is not set at the gateway for {_levels_text(lacking)}",
+                      f"Strict-Transport-Security is not set at the gateway for {levels_text(lacking)}",
                       fix=_add_header_fix(stack, cfg, server, lacking, line, "add HSTS (two years, includeSubDomains)", UNSAFE),
                       snippet_key="hsts-missing")
 
@@ -158,7 +162,7 @@ def _header_directives(cfg, lname: str):
 
 
 @rule("GW021", "hsts-weak", "low", files="nginx", refs="RFC 6797; gixy hsts_header", fix="safe")
-def hsts_weak(stack):
+def hsts_weak(stack: Stack):
     """The HSTS `max-age` is shorter than the policy's minimum.
 
     ## What it does
@@ -211,7 +215,7 @@ def hsts_weak(stack):
 
 
 @rule("GW022", "header-without-always", "low", files="nginx", refs="nginx headers module docs", fix="safe")
-def header_without_always(stack):
+def header_without_always(stack: Stack):
     """A security header is added without `always`, so error responses lack it.
 
     ## What it does
@@ -266,7 +270,7 @@ def _all_levels(root) -> list:
 
 @rule("GW023", "security-header-dropped", "medium", files="nginx",
       refs="gixy add_header_redefinition; sg header-redefinition", fix="safe")
-def security_header_dropped(stack):
+def security_header_dropped(stack: Stack):
     """A nested `add_header` silently drops the security headers of an outer level.
 
     ## What it does
@@ -332,7 +336,7 @@ def security_header_dropped(stack):
                 own = [c for c in own_add_headers(lvl) if c.path == lvl.path]
                 edit = (insert_before_edit(stack, own[0], lines) if own else None) or insert_into_block_edit(stack, cfg, lvl, lines)
             names = ", ".join(h.name for h in lost)
-            yield hit(nloc(lvl, cfg), f"{_level_name(lvl)} has its own add_header, so it drops {names} of the enclosing level",
+            yield hit(nloc(lvl, cfg), f"{level_name(lvl)} has its own add_header, so it drops {names} of the enclosing level",
                       fix=Fix("copy the lost headers in", (edit,)) if edit else None,
                       snippet_key="dropped:" + ",".join(sorted(h.lname for h in lost)))
 
@@ -345,9 +349,9 @@ def _is_api_server(server) -> bool:
     return bool(locs) and all("api" in re.findall(r"[a-z0-9]+", location_match(l)[1].lower()) or location_match(l)[0] == "@" for l in locs)
 
 
-def _missing_header_rule(stack, lname, has, message, line_for, description, applicability="safe", tls_only=False):
+def _missing_header_rule(stack: Stack, lname, has, message, line_for, description, applicability="safe", tls_only=False):
     for cfg in stack.nginx_configs:
-        for server in _http_servers(cfg):
+        for server in http_servers(cfg):
             if tls_only and not is_tls_server(server):
                 continue
             lacking = _lacking(stack, cfg, server, has, True)
@@ -356,11 +360,11 @@ def _missing_header_rule(stack, lname, has, message, line_for, description, appl
             fix = None
             if line_for is not None:
                 fix = _add_header_fix(stack, cfg, server, lacking, line_for(server), description, applicability)
-            yield hit(nloc(server, cfg), message.format(levels=_levels_text(lacking)), fix=fix, snippet_key=f"{lname}-missing")
+            yield hit(nloc(server, cfg), message.format(levels=levels_text(lacking)), fix=fix, snippet_key=f"{lname}-missing")
 
 
 @rule("GW024", "csp-missing", "medium", files="nginx", refs="CWE-693; OSHP", fix="unsafe")
-def csp_missing(stack):
+def csp_missing(stack: Stack):
     """No `Content-Security-Policy` is sent.
 
     ## What it does
@@ -400,7 +404,7 @@ def csp_missing(stack):
 
 
 @rule("GW026", "nosniff-missing", "low", files="nginx", refs="CWE-693; OSHP", fix="safe")
-def nosniff_missing(stack):
+def nosniff_missing(stack: Stack):
     """No `X-Content-Type-Options: nosniff` is sent.
 
     ## What it does
@@ -442,7 +446,7 @@ def _frame_protected(hs) -> bool:
 
 
 @rule("GW027", "frame-protection-missing", "medium", files="nginx", refs="CWE-1021; OSHP", fix="safe")
-def frame_protection_missing(stack):
+def frame_protection_missing(stack: Stack):
     """Pages can be framed by any site (clickjacking).
 
     ## What it does
@@ -482,7 +486,7 @@ _REFERRER_TOKENS = ("no-referrer", "no-referrer-when-downgrade", "origin", "orig
 
 
 @rule("GW028", "referrer-policy-unsafe", "low", files="nginx", refs="OSHP", fix="safe")
-def referrer_policy_unsafe(stack):
+def referrer_policy_unsafe(stack: Stack):
     """`Referrer-Policy` leaks full URLs to other origins.
 
     ## What it does
@@ -534,7 +538,7 @@ _DEPRECATED = {"feature-policy": "replaced by Permissions-Policy", "expect-ct": 
 
 
 @rule("GW030", "deprecated-security-header", "info", files="nginx", refs="OSHP", fix="safe")
-def deprecated_security_header(stack):
+def deprecated_security_header(stack: Stack):
     """A deprecated security header is sent.
 
     ## What it does
@@ -588,7 +592,7 @@ def deprecated_security_header(stack):
 
 
 @rule("GW031", "isolation-headers-missing", "info", files="nginx", refs="OSHP")
-def isolation_headers_missing(stack):
+def isolation_headers_missing(stack: Stack):
     """No cross-origin isolation header is sent.
 
     ## What it does
@@ -628,7 +632,7 @@ def isolation_headers_missing(stack):
 
 
 @rule("GW032", "server-tokens-on", "low", files="nginx", refs="CWE-200; gixy version_disclosure", fix="safe")
-def server_tokens_on(stack):
+def server_tokens_on(stack: Stack):
     """nginx discloses its version.
 
     ## What it does
@@ -665,7 +669,7 @@ def server_tokens_on(stack):
             edit = replace_args_edit(stack, n, "off")
             yield hit(nloc(n), f"server_tokens {n.args[0]}: nginx version shown in headers and error pages",
                       fix=Fix("set `server_tokens off`", (edit,)) if edit else None, snippet_key="server_tokens")
-        for server in _http_servers(cfg):
+        for server in http_servers(cfg):
             if server.effective("server_tokens") is not None or opaque(stack, cfg, server, ("server_tokens",)):
                 continue
             anchor = cfg.http if cfg.http.d is not None else server
@@ -678,7 +682,7 @@ def server_tokens_on(stack):
 
 
 @rule("GW035", "add-header-bad-arguments", "high", files="nginx", refs="nginx headers module docs", fix="safe")
-def add_header_bad_arguments(stack):
+def add_header_bad_arguments(stack: Stack):
     """`add_header` has arguments nginx refuses.
 
     ## What it does
@@ -729,7 +733,7 @@ def add_header_bad_arguments(stack):
 
 
 @rule("GW036", "no-store-missing-on-auth", "info", files="nginx", refs="OSHP", fix="safe")
-def no_store_missing_on_auth(stack):
+def no_store_missing_on_auth(stack: Stack):
     """An authentication location does not forbid caching.
 
     ## What it does
@@ -759,15 +763,15 @@ def no_store_missing_on_auth(stack):
     """
     seen: set = set()
     for cfg in stack.nginx_configs:
-        for server in _http_servers(cfg):
+        for server in http_servers(cfg):
             for loc in walk_blocks(server, "location"):
-                if not is_auth_location(stack, loc) or not _serves_content(loc) or opaque(stack, cfg, loc, HEADER_DIRECTIVES) or not once(seen, loc):
+                if not is_auth_location(stack, loc) or not serves_content(loc) or opaque(stack, cfg, loc, HEADER_DIRECTIVES) or not once(seen, loc):
                     continue
                 hs = effective_headers(loc)
                 if any("no-store" in h.value.lower() for h in hs.get("cache-control", [])):
                     continue
-                edit = _add_to_level_edit(stack, cfg, loc, "add_header", ['add_header Cache-Control "no-store" always;'],
+                edit = add_array_directive_edit(stack, cfg, loc, "add_header", ['add_header Cache-Control "no-store" always;'],
                                           skip=lambda d: bool(d.args) and d.args[0].lower() == "cache-control")
-                yield hit(nloc(loc), f"{_level_name(loc)}: Cache-Control no-store is not set at the gateway for an authentication path",
+                yield hit(nloc(loc), f"{level_name(loc)}: Cache-Control no-store is not set at the gateway for an authentication path",
                           fix=Fix("add `Cache-Control: no-store`", (edit,)) if edit else None,
                           snippet_key="no-store:" + " ".join(loc.args))

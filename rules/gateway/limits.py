@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rules.helpers.locations import nloc
 from rules.helpers.nginx import (
-    _add_to_level_edit,
-    _http_servers,
-    _level_name,
-    _levels_text,
-    _serves_content,
+    add_array_directive_edit,
     configs_of_service,
     http_insert_edit,
+    http_servers,
     insert_into_block_edit,
     is_auth_location,
     is_per_ip_key,
     is_proxied,
     is_upload_location,
+    level_name,
+    levels_text,
     limit_req_zone_name,
     limit_zones,
     location_match,
@@ -24,6 +25,7 @@ from rules.helpers.nginx import (
     proxies_to_app,
     proxies_to_minio,
     replace_args_edit,
+    serves_content,
     size_bytes,
     walk_blocks,
     zone_for,
@@ -31,12 +33,15 @@ from rules.helpers.nginx import (
 from scanner.model import Edit, Fix, hit
 from scanner.registry import rule
 
+if TYPE_CHECKING:
+    from scanner.stack import Stack
+
 # --------------------------------------------------------------------------------------------
 # limits
 # --------------------------------------------------------------------------------------------
 
 
-def _per_ip_rates(stack, cfg, level) -> list[tuple[float, object]]:
+def _per_ip_rates(stack: Stack, cfg, level) -> list[tuple[float, object]]:
     out = []
     for d in level.inherited("limit_req"):
         z = zone_for(stack, cfg, d)
@@ -67,7 +72,7 @@ def _free_zone(zones, base: str) -> str:
     return f"{base}{i}"
 
 
-def _req_zone(stack, cfg, name_hint: str, max_rate: float) -> tuple[str, Edit | None]:
+def _req_zone(stack: Stack, cfg, name_hint: str, max_rate: float) -> tuple[str, Edit | None]:
     """A per-IP limit_req zone with rate <= max_rate (reused when one exists), and the edit that
     defines it otherwise."""
     zones = limit_zones(stack, cfg)
@@ -79,7 +84,7 @@ def _req_zone(stack, cfg, name_hint: str, max_rate: float) -> tuple[str, Edit | 
     return name, http_insert_edit(stack, cfg, [f"limit_req_zone $binary_remote_addr zone={name}:10m rate={rate};"])
 
 
-def _policy_num(stack, key: str, default: float) -> float:
+def _policy_num(stack: Stack, key: str, default: float) -> float:
     try:
         return float(stack.policy.get(key, default))
     except (TypeError, ValueError):
@@ -87,7 +92,7 @@ def _policy_num(stack, key: str, default: float) -> float:
 
 
 @rule("GW040", "rate-limit-missing", "medium", files="nginx", refs="CWE-770; nginx limit_req docs", fix="unsafe")
-def rate_limit_missing(stack):
+def rate_limit_missing(stack: Stack):
     """A location proxying to the application has no request-rate limit.
 
     ## What it does
@@ -120,7 +125,7 @@ def rate_limit_missing(stack):
     """
     rate = _policy_num(stack, "gateway.rate_general", 100)
     for cfg in stack.nginx_configs:
-        for server in _http_servers(cfg):
+        for server in http_servers(cfg):
             for loc in _limit_locations(server):
                 if not proxies_to_app(stack, cfg, loc) or loc.inherited("limit_req") or opaque(stack, cfg, loc, ("limit_req",)):
                     continue
@@ -128,12 +133,12 @@ def rate_limit_missing(stack):
                 loc_edit = insert_into_block_edit(stack, cfg, loc, [f"limit_req zone={name} burst=50 nodelay;"])
                 edits = tuple(e for e in (zone_edit, loc_edit) if e is not None)
                 fix = Fix(f"limit requests per client IP (zone {name})", edits) if loc_edit is not None and (zone_edit is not None or name in {k[2] for k in limit_zones(stack, cfg)}) else None
-                yield hit(nloc(loc), f"{_level_name(loc)} proxies to the application with no limit_req in effect",
+                yield hit(nloc(loc), f"{level_name(loc)} proxies to the application with no limit_req in effect",
                           fix=fix, snippet_key="rate-limit-missing:" + " ".join(loc.args))
 
 
 @rule("GW041", "rate-limit-above-policy", "low", files="nginx", refs="seed")
-def rate_limit_above_policy(stack):
+def rate_limit_above_policy(stack: Stack):
     """The per-IP request rate allowed is above the policy.
 
     ## What it does
@@ -164,7 +169,7 @@ def rate_limit_above_policy(stack):
     rate = _policy_num(stack, "gateway.rate_general", 100)
     seen: set = set()
     for cfg in stack.nginx_configs:
-        for server in _http_servers(cfg):
+        for server in http_servers(cfg):
             for lvl in [server] + list(_limit_locations(server)):
                 rates = _per_ip_rates(stack, cfg, lvl)
                 if not rates:
@@ -177,7 +182,7 @@ def rate_limit_above_policy(stack):
 
 
 @rule("GW042", "auth-rate-limit-missing", "high", files="nginx", refs="CWE-307; OWASP ASVS V2.2", fix="unsafe")
-def auth_rate_limit_missing(stack):
+def auth_rate_limit_missing(stack: Stack):
     """An authentication location has no strict per-IP rate limit.
 
     ## What it does
@@ -209,9 +214,9 @@ def auth_rate_limit_missing(stack):
     rate = _policy_num(stack, "gateway.rate_auth", 10)
     seen: set = set()
     for cfg in stack.nginx_configs:
-        for server in _http_servers(cfg):
+        for server in http_servers(cfg):
             for loc in _limit_locations(server):
-                if not is_auth_location(stack, loc) or not _serves_content(loc) or not once(seen, loc):
+                if not is_auth_location(stack, loc) or not serves_content(loc) or not once(seen, loc):
                     continue
                 rates = _per_ip_rates(stack, cfg, loc)
                 if not rates and opaque(stack, cfg, loc, ("limit_req",)):
@@ -219,20 +224,20 @@ def auth_rate_limit_missing(stack):
                 if rates and min(r for r, _ in rates) <= rate:
                     continue
                 name, zone_edit = _req_zone(stack, cfg, "auth", rate)
-                loc_edit = _add_to_level_edit(stack, cfg, loc, "limit_req", [f"limit_req zone={name} burst=5 nodelay;"])
+                loc_edit = add_array_directive_edit(stack, cfg, loc, "limit_req", [f"limit_req zone={name} burst=5 nodelay;"])
                 fix = None
                 if loc_edit is not None and (zone_edit is not None or name in {k[2] for k in limit_zones(stack, cfg)}):
                     fix = Fix(f"limit the authentication path to {rate:g} r/s per IP (zone {name})",
                               tuple(e for e in (zone_edit, loc_edit) if e is not None))
                 if rates:
                     best, zone = min(rates, key=lambda t: t[0])
-                    msg = f"{_level_name(loc)} is an authentication path limited to {_rate_text(best)} per IP (zone {zone.name}), above gateway.rate_auth {rate:g} r/s"
+                    msg = f"{level_name(loc)} is an authentication path limited to {_rate_text(best)} per IP (zone {zone.name}), above gateway.rate_auth {rate:g} r/s"
                 else:
-                    msg = f"{_level_name(loc)} is an authentication path with no per-IP limit_req (gateway.rate_auth {rate:g} r/s)"
+                    msg = f"{level_name(loc)} is an authentication path with no per-IP limit_req (gateway.rate_auth {rate:g} r/s)"
                 yield hit(nloc(loc), msg, fix=fix, snippet_key="auth-rate:" + " ".join(loc.args))
 
 
-def _per_ip_conns(stack, cfg, level) -> list[tuple[int, object, object]]:
+def _per_ip_conns(stack: Stack, cfg, level) -> list[tuple[int, object, object]]:
     out = []
     for d in level.inherited("limit_conn"):
         z = zone_for(stack, cfg, d)
@@ -242,7 +247,7 @@ def _per_ip_conns(stack, cfg, level) -> list[tuple[int, object, object]]:
 
 
 @rule("GW043", "conn-limit-missing", "medium", files="nginx", refs="CWE-770; nginx limit_conn docs", fix="unsafe")
-def conn_limit_missing(stack):
+def conn_limit_missing(stack: Stack):
     """A proxied location has no per-IP connection limit.
 
     ## What it does
@@ -274,7 +279,7 @@ def conn_limit_missing(stack):
     """
     n_per_ip = int(_policy_num(stack, "gateway.conn_per_ip", 10))
     for cfg in stack.nginx_configs:
-        for server in _http_servers(cfg):
+        for server in http_servers(cfg):
             for loc in _limit_locations(server):
                 if not is_proxied(loc) or _per_ip_conns(stack, cfg, loc) or opaque(stack, cfg, loc, ("limit_conn",)):
                     continue
@@ -285,16 +290,16 @@ def conn_limit_missing(stack):
                 if name is None:
                     name = _free_zone(zones, "perip")
                     zone_edit = http_insert_edit(stack, cfg, [f"limit_conn_zone $binary_remote_addr zone={name}:10m;"])
-                loc_edit = _add_to_level_edit(stack, cfg, loc, "limit_conn", [f"limit_conn {name} {n_per_ip};"])
+                loc_edit = add_array_directive_edit(stack, cfg, loc, "limit_conn", [f"limit_conn {name} {n_per_ip};"])
                 fix = None
                 if loc_edit is not None and (zone_edit is not None or name in {k[2] for k in zones}):
                     fix = Fix(f"limit connections per client IP (zone {name})", tuple(e for e in (zone_edit, loc_edit) if e is not None))
-                yield hit(nloc(loc), f"{_level_name(loc)} is proxied with no per-IP limit_conn in effect (with HTTP/2 each stream counts as a connection)",
+                yield hit(nloc(loc), f"{level_name(loc)} is proxied with no per-IP limit_conn in effect (with HTTP/2 each stream counts as a connection)",
                           fix=fix, snippet_key="conn-limit-missing:" + " ".join(loc.args))
 
 
 @rule("GW044", "conn-limit-above-policy", "low", files="nginx", refs="seed")
-def conn_limit_above_policy(stack):
+def conn_limit_above_policy(stack: Stack):
     """A per-IP connection limit is above the policy.
 
     ## What it does
@@ -334,7 +339,7 @@ def conn_limit_above_policy(stack):
 
 
 @rule("GW045", "limit-zone-undefined", "high", files="nginx", refs="nginx docs")
-def limit_zone_undefined(stack):
+def limit_zone_undefined(stack: Stack):
     """`limit_req`/`limit_conn` names a zone that is not defined.
 
     ## What it does
@@ -375,7 +380,7 @@ def limit_zone_undefined(stack):
 
 
 @rule("GW046", "limit-zone-unused", "info", files="nginx", refs="nginx docs")
-def limit_zone_unused(stack):
+def limit_zone_unused(stack: Stack):
     """A rate or connection zone is defined but never applied.
 
     ## What it does
@@ -432,7 +437,7 @@ def _body_levels(level):
 
 
 @rule("GW049", "body-size-unlimited", "medium", files="nginx", refs="CWE-770", fix="unsafe")
-def body_size_unlimited(stack):
+def body_size_unlimited(stack: Stack):
     """`client_max_body_size 0` disables the request body limit.
 
     ## What it does
@@ -478,7 +483,7 @@ def body_size_unlimited(stack):
 
 
 @rule("GW050", "large-body-outside-uploads", "medium", files="nginx", refs="CWE-770; seed", fix="unsafe")
-def large_body_outside_uploads(stack):
+def large_body_outside_uploads(stack: Stack):
     """A large request-body limit applies beyond the upload locations.
 
     ## What it does
@@ -539,8 +544,8 @@ def large_body_outside_uploads(stack):
                         edits.append(insert_into_block_edit(stack, cfg, l, [f"client_max_body_size {n.args[0]};"]))
             fix = None
             if all(e is not None for e in edits):
-                what = f"move it into {_levels_text(uploads)}" if uploads else f"set `client_max_body_size {default_text}`"
+                what = f"move it into {levels_text(uploads)}" if uploads else f"set `client_max_body_size {default_text}`"
                 fix = Fix(what, tuple(edits))
-            where = _level_name(loc) if loc is not None else ("http" if level.name == "http" or (level.d is None and level.root_name == "http") else "the server level")
+            where = level_name(loc) if loc is not None else ("http" if level.name == "http" or (level.d is None and level.root_name == "http") else "the server level")
             yield hit(nloc(n), f"client_max_body_size {n.args[0]} at {where} is above gateway.body_default_max {default_text} outside the upload locations",
                       fix=fix, snippet_key=f"large-body:{n.args[0]}")

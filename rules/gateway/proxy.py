@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers.locations import nloc
 from rules.helpers.nginx_proxy import (
@@ -39,12 +40,15 @@ from rules.helpers.nginx_proxy import (
 from scanner.model import Edit, Location, hit
 from scanner.registry import rule
 
+if TYPE_CHECKING:
+    from scanner.stack import Stack
+
 # --------------------------------------------------------------------------------------------
 # GW060-GW071: proxying
 # --------------------------------------------------------------------------------------------
 
 
-def _minio_location(stack, node) -> bool:
+def _minio_location(stack: Stack, node) -> bool:
     """A location (or server) proxying to MinIO, whose S3 signatures cover host:port."""
     loc = enclosing_location(node) or node.parent
     scope = loc if loc is not None else node
@@ -65,7 +69,7 @@ _SPOOF_VAR = re.compile(r"\$\{?(http_\w+|arg_\w+)\}?")
 
 @rule("GW060", "host-header-spoofable", "medium", files="nginx",
       refs="CWE-20; gixy host_spoofing; sg request-host-used", fix="safe")
-def host_header_spoofable(stack):
+def host_header_spoofable(stack: Stack):
     """The upstream `Host` header (or a redirect) is taken from the client's raw `Host` header.
 
     ## What it does
@@ -125,7 +129,7 @@ def host_header_spoofable(stack):
                       fix=fix_of("use `$host`", edits), snippet_key=f"{node.name}:{node.args[0] if node.args else ''}:{var}")
 
 
-def _url_flaw(stack, cfg, node, url: str) -> str | None:
+def _url_flaw(stack: Stack, cfg, node, url: str) -> str | None:
     """Why the scheme or host of a ``*_pass`` URL comes from the request, or None."""
     # expand `set` variables holding the whole URL (or its start) so the host part is visible
     scope = scope_of(stack, cfg)
@@ -173,7 +177,7 @@ def catch_all_server(server) -> bool:
 
 
 @rule("GW061", "ssrf-dynamic-upstream", "high", files="nginx", refs="CWE-918; gixy ssrf; sg dynamic-proxy-host")
-def ssrf_dynamic_upstream(stack):
+def ssrf_dynamic_upstream(stack: Stack):
     """nginx proxies to a scheme or host taken from the request (SSRF).
 
     ## What it does
@@ -236,7 +240,7 @@ def _split_targets(node) -> list[tuple[int, bool]]:
 
 
 @rule("GW062", "http-splitting", "high", files="nginx", refs="CWE-113; gixy http_splitting; sg header-injection")
-def http_splitting(stack):
+def http_splitting(stack: Stack):
     """A line break from the request can reach a header or the upstream request line.
 
     ## What it does
@@ -299,7 +303,7 @@ def _resolver_in_scope(node) -> bool:
 
 
 @rule("GW064", "missing-resolver", "medium", files="nginx+compose", refs="gixy missing_resolver", fix="safe")
-def missing_resolver(stack):
+def missing_resolver(stack: Stack):
     """A public host name is resolved once at startup, or a variable upstream has no resolver.
 
     ## What it does
@@ -337,7 +341,7 @@ def missing_resolver(stack):
 
 
 @rule("GW065", "missing-resolver-cloud", "high", files="nginx", refs="gixy missing_resolver")
-def missing_resolver_cloud(stack):
+def missing_resolver_cloud(stack: Stack):
     """A cloud load balancer or CDN name is resolved only once, at startup.
 
     ## What it does
@@ -370,7 +374,7 @@ def missing_resolver_cloud(stack):
     yield from _resolver_findings(stack, cloud=True)
 
 
-def _resolver_findings(stack, cloud: bool):
+def _resolver_findings(stack: Stack, cloud: bool):
     for cfg in stack.nginx_configs:
         ups = {n.args[0]: n for n in cfg.nodes("upstream") if n.args}
         for node in cfg.nodes(*PASS_DIRECTIVES):
@@ -405,7 +409,7 @@ def _resolver_findings(stack, cloud: bool):
                 yield from _judge_static(stack, srv, h, cloud)
 
 
-def _judge_static(stack, node, host: str, cloud: bool):
+def _judge_static(stack: Stack, node, host: str, cloud: bool):
     if is_ip(host) or "." not in host:
         return
     provider = cloud_provider(host)
@@ -421,7 +425,7 @@ def _judge_static(stack, node, host: str, cloud: bool):
               snippet_key=f"{node.name}:{host}")
 
 
-def _map_of_upstreams(stack, cfg, host: str, ups) -> bool:
+def _map_of_upstreams(stack: Stack, cfg, host: str, ups) -> bool:
     """``$var`` is a ``map`` whose every value names an ``upstream`` block or is an IP address
     (nginx then needs no resolver)."""
     m = VAR_RE.fullmatch(host)
@@ -434,7 +438,7 @@ def _map_of_upstreams(stack, cfg, host: str, ups) -> bool:
     return bool(values) and all(v in ups or is_ip(re.sub(r":\d+$", "", v)) for v in values)
 
 
-def _resolved_host(stack, cfg, node, url: str) -> str | None:
+def _resolved_host(stack: Stack, cfg, node, url: str) -> str | None:
     """The host part of a URL with variables, after expanding ``set`` constants (a host that stays
     a variable is returned as written: it needs a resolver unless it names an ``upstream``)."""
     scope = scope_of(stack, cfg)
@@ -453,7 +457,7 @@ def _resolved_host(stack, cfg, node, url: str) -> str | None:
 
 
 @rule("GW066", "resolver-external", "high", files="nginx", refs="CWE-345; gixy resolver_external", fix="unsafe")
-def resolver_external(stack):
+def resolver_external(stack: Stack):
     """nginx asks a public DNS server for names.
 
     ## What it does
@@ -512,7 +516,7 @@ def resolver_external(stack):
 
 
 @rule("GW067", "upstream-target-mismatch", "high", files="nginx+compose", fix="unsafe")
-def upstream_target_mismatch(stack):
+def upstream_target_mismatch(stack: Stack):
     """nginx proxies to a host or port that no compose service provides.
 
     ## What it does
@@ -558,7 +562,7 @@ def upstream_target_mismatch(stack):
             yield from _check_target(stack, names, known_hosts, external, t.node, t.host, t.port)
 
 
-def _check_target(stack, names, known_hosts, external, node, host, port):
+def _check_target(stack: Stack, names, known_hosts, external, node, host, port):
     if "." in host or host in ("localhost",) or is_ip(host):
         return
     svc = names.get(host)
@@ -613,7 +617,7 @@ def _unresolved_include_in_scope(loc, upto) -> bool:
 
 
 @rule("GW068", "forwarded-headers-missing", "low", files="nginx", fix="safe")
-def forwarded_headers_missing(stack):
+def forwarded_headers_missing(stack: Stack):
     """A proxied location does not tell the app the client's address and scheme.
 
     ## What it does
@@ -680,7 +684,7 @@ def forwarded_headers_missing(stack):
 
 
 @rule("GW069", "websocket-upgrade-incomplete", "low", files="nginx", refs="nginx WebSocket docs", fix="safe")
-def websocket_upgrade_incomplete(stack):
+def websocket_upgrade_incomplete(stack: Stack):
     """A WebSocket upgrade is forwarded without HTTP/1.1 or the `Connection` header.
 
     ## What it does
@@ -753,7 +757,7 @@ def websocket_upgrade_incomplete(stack):
 
 
 @rule("GW071", "real-ip-from-anywhere", "medium", files="nginx", refs="CWE-290")
-def real_ip_from_anywhere(stack):
+def real_ip_from_anywhere(stack: Stack):
     """Any client may set the address nginx treats as the client's.
 
     ## What it does

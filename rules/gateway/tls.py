@@ -5,14 +5,11 @@ The nginx semantics (TLS servers, version defaults) are in ``rules/helpers/nginx
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers.locations import nloc
 from rules.helpers.nginx import (
     LEGACY_PROTOCOLS,
-    _is_https_redirect,
-    _levels_text,
-    _servers,
-    _serves_content,
     child_indent,
     configs_of_service,
     delete_directive_edit,
@@ -22,7 +19,9 @@ from rules.helpers.nginx import (
     http_insert_edit,
     http_level,
     insert_into_block_edit,
+    is_https_redirect,
     is_tls_server,
+    levels_text,
     listen_specs,
     location_match,
     nginx_version,
@@ -30,18 +29,23 @@ from rules.helpers.nginx import (
     opaque,
     replace_args_edit,
     response_levels,
+    servers_of,
+    serves_content,
 )
 from rules.helpers.tls import MOZ_INT_CIPHERS, NGINX_DEFAULT_CIPHERS, Suite, evaluate_ciphers, not_intermediate, weak_families
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
-def _profile(stack) -> str:
+
+def _profile(stack: Stack) -> str:
     p = str(stack.policy.get("tls.profile", "intermediate") or "intermediate").strip().lower()
     return "modern" if p == "modern" else "intermediate"
 
 
-def _target_protocols(stack) -> str:
+def _target_protocols(stack: Stack) -> str:
     return "TLSv1.3" if _profile(stack) == "modern" else "TLSv1.2 TLSv1.3"
 
 
@@ -56,7 +60,7 @@ def _has_tls12(protocols: list[str]) -> bool:
 
 @rule("GW001", "tls-legacy-protocol", "high", files="nginx",
       refs="CWE-327; Moz-int 6.0; gixy weak_ssl_tls; sg insecure-ssl-version", fix="safe")
-def tls_legacy_protocol(stack):
+def tls_legacy_protocol(stack: Stack):
     """`ssl_protocols` enables SSLv2, SSLv3, TLS 1.0 or TLS 1.1.
 
     ## What it does
@@ -106,7 +110,7 @@ def _first_fix_per_cfg(done: set, cfg, make):
     return make()
 
 
-def _http_or_server_insert(stack, cfg, server, lines: list[str]):
+def _http_or_server_insert(stack: Stack, cfg, server, lines: list[str]):
     edit = http_insert_edit(stack, cfg, lines)
     if edit is None and server is not None:
         edit = insert_into_block_edit(stack, cfg, server, lines)
@@ -115,7 +119,7 @@ def _http_or_server_insert(stack, cfg, server, lines: list[str]):
 
 @rule("GW002", "tls-protocols-default-legacy", "low", files="nginx+compose",
       refs="CWE-327; nginx CHANGES 1.27.3; OpenSSL 3.0 CHANGES; sg missing-ssl-version", fix="safe")
-def tls_protocols_default_legacy(stack):
+def tls_protocols_default_legacy(stack: Stack):
     """A TLS server relies on an nginx default that still offers TLS 1.0 and 1.1.
 
     ## What it does
@@ -154,7 +158,7 @@ def tls_protocols_default_legacy(stack):
         v = nginx_version(stack, cfg.service)
         if v.at_least(1, 27, 3) is not False or v.openssl3:
             continue
-        for server in _servers(cfg):
+        for server in servers_of(cfg):
             if not is_tls_server(server) or server.effective("ssl_protocols") is not None or opaque(stack, cfg, server, ("ssl_protocols",)):
                 continue
             edit = _first_fix_per_cfg(done, cfg, lambda: _http_or_server_insert(stack, cfg, server, [f"ssl_protocols {target};"]))
@@ -165,13 +169,13 @@ def tls_protocols_default_legacy(stack):
                       fix=fix, snippet_key="ssl_protocols-default")
 
 
-def _protocols_at(stack, cfg, node) -> list[str]:
+def _protocols_at(stack: Stack, cfg, node) -> list[str]:
     level = node.parent if node.parent is not None else node
     return effective_protocols(stack, cfg, level)[0]
 
 
 @rule("GW003", "tls-weak-cipher", "high", files="nginx", refs="CWE-327; Moz-int 6.0; gixy weak_ssl_tls", fix="safe")
-def tls_weak_cipher(stack):
+def tls_weak_cipher(stack: Stack):
     """`ssl_ciphers` enables broken cipher suites.
 
     ## What it does
@@ -220,7 +224,7 @@ def tls_weak_cipher(stack):
 
 
 @rule("GW004", "tls-cipher-not-intermediate", "medium", files="nginx", refs="CWE-327; Moz-int 6.0, 5.7", fix="safe")
-def tls_cipher_not_intermediate(stack):
+def tls_cipher_not_intermediate(stack: Stack):
     """TLS 1.2 allows cipher suites without forward secrecy or AEAD.
 
     ## What it does
@@ -258,7 +262,7 @@ def tls_cipher_not_intermediate(stack):
     done: set = set()
     for cfg in stack.nginx_configs:
         if modern:
-            for server in _servers(cfg):
+            for server in servers_of(cfg):
                 if not is_tls_server(server):
                     continue
                 protos, d = effective_protocols(stack, cfg, server)
@@ -287,7 +291,7 @@ def tls_cipher_not_intermediate(stack):
             yield hit(nloc(n), f"ssl_ciphers allows {_suites_text(bad)}: no forward secrecy or no AEAD (Mozilla intermediate keeps ECDHE + AEAD only)",
                       fix=Fix("set the Mozilla intermediate 6.0 cipher list", (edit,)) if edit else None,
                       snippet_key="ssl_ciphers " + n.args[0])
-        for server in _servers(cfg):
+        for server in servers_of(cfg):
             if not is_tls_server(server) or server.effective("ssl_ciphers") is not None or opaque(stack, cfg, server, ("ssl_ciphers", "ssl_protocols")):
                 continue
             if not _has_tls12(effective_protocols(stack, cfg, server)[0]):
@@ -308,7 +312,7 @@ def _suites_text(suites: list[Suite]) -> str:
 
 
 @rule("GW005", "tls-prefer-server-ciphers", "info", files="nginx", refs="Moz-int 6.0; gixy weak_ssl_tls", fix="safe")
-def tls_prefer_server_ciphers(stack):
+def tls_prefer_server_ciphers(stack: Stack):
     """`ssl_prefer_server_ciphers on` with only strong protocols and suites.
 
     ## What it does
@@ -357,7 +361,7 @@ def tls_prefer_server_ciphers(stack):
 
 
 @rule("GW006", "tls-session-cache-missing", "low", files="nginx", refs="Moz-int 6.0", fix="safe")
-def tls_session_cache_missing(stack):
+def tls_session_cache_missing(stack: Stack):
     """A TLS 1.2 server has no shared session cache.
 
     ## What it does
@@ -388,7 +392,7 @@ def tls_session_cache_missing(stack):
     seen: set = set()
     done: set = set()
     for cfg in stack.nginx_configs:
-        for server in _servers(cfg):
+        for server in servers_of(cfg):
             if not is_tls_server(server):
                 continue
             if not _has_tls12(effective_protocols(stack, cfg, server)[0]):
@@ -426,7 +430,7 @@ def _is_acme(loc) -> bool:
     return loc.name == "location" and bool(ACME_RE.search(location_match(loc)[1]))
 
 
-def _published_ports(stack, svc) -> set[int] | None:
+def _published_ports(stack: Stack, svc) -> set[int] | None:
     """Container ports the gateway publishes; None when everything is (host network, no compose)."""
     if svc is None:
         return None
@@ -440,7 +444,7 @@ def _published_ports(stack, svc) -> set[int] | None:
 
 
 @rule("GW007", "http-not-redirected", "high", files="nginx", refs="CWE-319; Moz generator", fix="unsafe")
-def http_not_redirected(stack):
+def http_not_redirected(stack: Stack):
     """A published plaintext server serves the site instead of redirecting to HTTPS.
 
     ## What it does
@@ -476,10 +480,10 @@ def http_not_redirected(stack):
     CWE-319; Mozilla SSL configuration generator (the port-80 redirect server).
     """
     for cfg in stack.nginx_configs:
-        if not any(is_tls_server(s) for c in configs_of_service(stack, cfg) for s in _servers(c, http_only=True)):
+        if not any(is_tls_server(s) for c in configs_of_service(stack, cfg) for s in servers_of(c, http_only=True)):
             continue
         published = _published_ports(stack, cfg.service)
-        for server in _servers(cfg, http_only=True):
+        for server in servers_of(cfg, http_only=True):
             specs = listen_specs(server)
             plain = [s for s in specs if not s.ssl and not s.quic and s.port is not None]
             if not plain:
@@ -488,23 +492,23 @@ def http_not_redirected(stack):
                 continue
             if published is None and cfg.service is None and not any(s.port == 80 for s in plain):
                 continue
-            if any(_is_https_redirect(c) for c in server.children):
+            if any(is_https_redirect(c) for c in server.children):
                 continue
             if any(c.name == "return" for c in server.children):
                 continue
-            if any(s.ssl for s in specs) and any(c.name == "if" and any(_is_https_redirect(x) for x in c.children) for c in server.children):
+            if any(s.ssl for s in specs) and any(c.name == "if" and any(is_https_redirect(x) for x in c.children) for c in server.children):
                 continue
             offenders = [l for l in response_levels(server) if not (l.name == "location" and _is_acme(l))
-                         and not any(_is_acme(a) for a in l.ancestors() if a.name == "location") and _serves_content(l)]
+                         and not any(_is_acme(a) for a in l.ancestors() if a.name == "location") and serves_content(l)]
             if not offenders:
                 continue
             port = next(s.port for s in plain if published is None or s.port in published)
             yield hit(nloc(server, cfg),
-                      f"plaintext server on published port {port} serves {_levels_text(offenders)} instead of redirecting to https://",
+                      f"plaintext server on published port {port} serves {levels_text(offenders)} instead of redirecting to https://",
                       fix=_redirect_fix(stack, cfg, server), snippet_key=f"http-not-redirected:{port}")
 
 
-def _redirect_fix(stack, cfg, server) -> Fix | None:
+def _redirect_fix(stack: Stack, cfg, server) -> Fix | None:
     """Replace a plaintext server's body by the redirect (listen, server_name and the ACME location
     kept); a server that also listens with TLS loses its plaintext listeners to a new redirect
     server inserted before it."""
@@ -560,7 +564,7 @@ def _gateway_mounts(svc) -> list[str]:
 
 
 @rule("GW008", "tls-cert-not-provided", "high", files="nginx+compose", refs="nginx ssl module docs")
-def tls_cert_not_provided(stack):
+def tls_cert_not_provided(stack: Stack):
     """A TLS server has no certificate, or its certificate is not in the container.
 
     ## What it does
@@ -594,7 +598,7 @@ def tls_cert_not_provided(stack):
     for cfg in stack.nginx_configs:
         svc = cfg.service
         mounts = _gateway_mounts(svc) if svc is not None and svc.build is None else None
-        for server in _servers(cfg):
+        for server in servers_of(cfg):
             if not is_tls_server(server):
                 continue
             rej = server.effective("ssl_reject_handshake")

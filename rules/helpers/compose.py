@@ -4,10 +4,14 @@ compose file (insert, delete, replace a scalar), image references, builds, mount
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers.locations import svc_loc, yloc
 from scanner.model import Edit, Location
 from scanner.parsers.yamlnodes import YMap, YNode, YScalar
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 # ---------------------------------------------------------------------------------------------
 # Compose helpers: where things are, and minimal text edits
@@ -44,7 +48,7 @@ def unknown_vars(node: YNode | None) -> bool:
     return False
 
 
-def _indent_of(text: str) -> int:
+def indent_width(text: str) -> int:
     return len(text) - len(text.lstrip(" "))
 
 
@@ -62,8 +66,8 @@ def child_indent(doc, key_line: int, last_line: int | None = None) -> str | None
         stripped = text.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        if _indent_of(text) > _indent_of(key_text) and not stripped.startswith("-"):
-            return " " * _indent_of(text)
+        if indent_width(text) > indent_width(key_text) and not stripped.startswith("-"):
+            return " " * indent_width(text)
         return None
     return None
 
@@ -142,7 +146,7 @@ def image_base(ref: str) -> str:
     return image_parts(ref)[0].rsplit("/", 1)[-1].lower()
 
 
-def service_builds(stack) -> dict[int, list]:
+def service_builds(stack: Stack) -> dict[int, list]:
     """id(Dockerfile document) -> compose services that build it."""
     out: dict[int, list] = {}
     for svc in stack.services:

@@ -285,13 +285,13 @@ def run_cmds(ins) -> list[Cmd]:
     return out
 
 
-def _run_text(ins) -> str:
+def run_text(ins) -> str:
     if ins.json is not None:
         return " ".join(ins.json)
     return "\n".join([ins.args, *ins.heredocs])
 
 
-def _pip_install(cmd: Cmd) -> bool:
+def pip_install(cmd: Cmd) -> bool:
     if re.fullmatch(r"pip(\d+(\.\d+)?)?", cmd.name):
         return cmd.subcommand() == "install"
     if re.fullmatch(r"python(\d+(\.\d+)?)?", cmd.name):

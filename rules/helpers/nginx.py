@@ -32,11 +32,14 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from rules.helpers.services import host_names
 from scanner.config import parse_size
 from scanner.model import Edit, Location
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 PASS_DIRECTIVES = ("proxy_pass", "grpc_pass", "uwsgi_pass", "fastcgi_pass", "scgi_pass", "memcached_pass")
 """The directives that hand a request to an upstream (the one list every rule uses)."""
@@ -435,7 +438,7 @@ def _resolved_includes(cfg) -> set[int]:
     return node_memo(cfg.root, "resolved_includes", compute)
 
 
-def unresolved_includes(stack, cfg, level) -> list:
+def unresolved_includes(stack: Stack, cfg, level) -> list:
     """``include`` directives in ``level`` or an enclosing level whose content dkscan cannot know:
     files created at deploy time on a named volume or a bind mount missing from the repository
     (certbot's ``/etc/letsencrypt/options-ssl-nginx.conf``), or, without compose, files outside the
@@ -459,7 +462,7 @@ def unresolved_includes(stack, cfg, level) -> list:
     return out
 
 
-def _include_known(stack, cfg, pattern: str) -> bool:
+def _include_known(stack: Stack, cfg, pattern: str) -> bool:
     svc = cfg.service
     if svc is None:
         return False
@@ -488,7 +491,7 @@ KNOWN_INCLUDES = {
 }
 
 
-def opaque(stack, cfg, level, directives: tuple[str, ...] | None = None) -> bool:
+def opaque(stack: Stack, cfg, level, directives: tuple[str, ...] | None = None) -> bool:
     """True when an unreadable include in scope could set what a "missing directive" rule looks
     for (any of ``directives``; None = anything): such rules stay silent rather than guess. Known
     generated files (certbot's ``options-ssl-nginx.conf``) only count for the directives they set."""
@@ -521,7 +524,7 @@ def path_words(text: str) -> set[str]:
     return words
 
 
-def _policy_words(stack, key: str, default: Iterable[str]) -> set[str]:
+def _policy_words(stack: Stack, key: str, default: Iterable[str]) -> set[str]:
     val = stack.policy.get(key, None)
     if isinstance(val, str):
         val = val.replace(",", " ").split()
@@ -534,7 +537,7 @@ AUTH_DEFAULT = ("auth", "login", "signin", "token", "oauth", "password", "regist
 UPLOAD_DEFAULT = ("upload", "files", "media", "storage", "s3")
 
 
-def is_auth_location(stack, loc) -> bool:
+def is_auth_location(stack: Stack, loc) -> bool:
     """A location whose path has a ``gateway.auth_paths`` segment (login, token, oauth, ...)."""
     if loc.d is None or loc.name != "location":
         return False
@@ -544,7 +547,7 @@ def is_auth_location(stack, loc) -> bool:
     return bool(path_words(path) & _policy_words(stack, "gateway.auth_paths", AUTH_DEFAULT))
 
 
-def is_upload_location(stack, loc) -> bool:
+def is_upload_location(stack: Stack, loc) -> bool:
     """A location whose path has a ``gateway.upload_paths`` segment (upload, files, media, ...)."""
     if loc.d is None or loc.name != "location":
         return False
@@ -608,7 +611,7 @@ def target_hosts(cfg, node) -> list[str]:
     return out
 
 
-def target_services(stack, cfg, loc) -> list:
+def target_services(stack: Stack, cfg, loc) -> list:
     """Compose services a location proxies to (through upstream blocks); unknown hosts are skipped."""
     names = host_names(stack)
     out = []
@@ -623,7 +626,7 @@ def target_services(stack, cfg, loc) -> list:
 NON_APP_ROLES = ("postgres", "redis", "minio", "nats", "prometheus", "certbot", "gateway")
 
 
-def proxies_to_app(stack, cfg, loc) -> bool:
+def proxies_to_app(stack: Stack, cfg, loc) -> bool:
     """A location passing requests to an application: any ``*_pass`` whose target is not a known
     data/infrastructure service (postgres, redis, minio, nats, prometheus, ...). Unknown hosts count
     as applications."""
@@ -644,7 +647,7 @@ def proxies_to_app(stack, cfg, loc) -> bool:
     return False
 
 
-def proxies_to_minio(stack, cfg, loc) -> bool:
+def proxies_to_minio(stack: Stack, cfg, loc) -> bool:
     names = host_names(stack)
     for p in pass_directives(loc):
         for h in target_hosts(cfg, p):
@@ -684,7 +687,7 @@ def is_per_ip_key(key: str) -> bool:
     return "remote_addr" in key or "realip_remote_addr" in key
 
 
-def configs_of_service(stack, cfg) -> list:
+def configs_of_service(stack: Stack, cfg) -> list:
     """The configurations one nginx process loads together with ``cfg``: a main configuration is a
     whole nginx (its includes are spliced in); fragments (conf.d files the image's nginx.conf
     includes) are loaded with the other fragments of the same gateway service — or, without
@@ -702,13 +705,13 @@ def _zone_scope(node) -> str:
     return "http"
 
 
-def limit_zones(stack, cfg) -> dict[tuple[str, str, str], Zone]:
+def limit_zones(stack: Stack, cfg) -> dict[tuple[str, str, str], Zone]:
     """Zones visible to ``cfg``'s container: (scope http|stream, kind req|conn, name) -> Zone."""
     return stack.memo(("limit_zones", tuple(id(c) for c in configs_of_service(stack, cfg))),
                       lambda: _limit_zones(stack, cfg))
 
 
-def _limit_zones(stack, cfg) -> dict[tuple[str, str, str], Zone]:
+def _limit_zones(stack: Stack, cfg) -> dict[tuple[str, str, str], Zone]:
     zones: dict[tuple[str, str, str], Zone] = {}
     for c in configs_of_service(stack, cfg):
         for n in c.nodes("limit_req_zone", "limit_conn_zone"):
@@ -731,7 +734,7 @@ def limit_req_zone_name(node) -> str | None:
     return None
 
 
-def zone_for(stack, cfg, node) -> Zone | None:
+def zone_for(stack: Stack, cfg, node) -> Zone | None:
     """The zone a ``limit_req``/``limit_conn`` directive uses, if defined."""
     if node.name == "limit_req":
         name, kind = limit_req_zone_name(node), "req"
@@ -810,7 +813,7 @@ def parse_nginx_version(tag: str | None, image: str = "") -> NginxVersion:
     return NginxVersion(tag, parts, False, flavour)
 
 
-def gateway_image(stack, svc) -> str:
+def gateway_image(stack: Stack, svc) -> str:
     if svc is None:
         return ""
     img = svc.image or ""
@@ -822,7 +825,7 @@ def gateway_image(stack, svc) -> str:
     return img
 
 
-def nginx_version(stack, svc=None) -> NginxVersion:
+def nginx_version(stack: Stack, svc=None) -> NginxVersion:
     """The version of the nginx loading a configuration (policy ``nginx.version``, else the
     gateway's image tag or Dockerfile ``FROM nginx:``), see ``Stack.nginx_version``."""
     def compute() -> NginxVersion:
@@ -848,7 +851,7 @@ def default_ssl_protocols(version: NginxVersion) -> list[str]:
     return out
 
 
-def effective_protocols(stack, cfg, level) -> tuple[list[str], object | None]:
+def effective_protocols(stack: Stack, cfg, level) -> tuple[list[str], object | None]:
     """(protocols a level really offers, the ``ssl_protocols`` directive or None for the default).
 
     The default depends on the version; with an OpenSSL known >= 3.0, TLS 1.0/1.1 are refused anyway.
@@ -884,12 +887,12 @@ class Token:
         return Location("", self.line, self.col, self.end_line, self.end_col)
 
 
-def _doc(stack, node):
+def _doc(stack: Stack, node):
     sf = stack.files.get(node.path) if node is not None and node.d is not None else None
     return sf.doc if sf is not None else None
 
 
-def directive_tokens(stack, node) -> tuple[list[Token], tuple[int, int] | None]:
+def directive_tokens(stack: Stack, node) -> tuple[list[Token], tuple[int, int] | None]:
     """The directive's tokens (name first) with exact positions, and the position (line, col) of its
     terminating ``;`` or ``{``. ([], None) when the file text is unavailable.
 
@@ -979,7 +982,7 @@ def _tokenize_directive(lines: list[str], li: int, ci: int) -> tuple[tuple[Token
     return tuple(tokens), None
 
 
-def directive_text(stack, node) -> str | None:
+def directive_text(stack: Stack, node) -> str | None:
     """The directive as written, from its name to its ``;`` included (one line per source line)."""
     doc = _doc(stack, node)
     toks, term = directive_tokens(stack, node)
@@ -994,7 +997,7 @@ def directive_text(stack, node) -> str | None:
     return " ".join(p.strip() for p in parts if p.strip())
 
 
-def replace_token_edit(stack, node, index: int, new_raw: str) -> Edit | None:
+def replace_token_edit(stack: Stack, node, index: int, new_raw: str) -> Edit | None:
     """Replace token ``index`` (0 = the name, 1 = first argument) by ``new_raw``."""
     toks, _ = directive_tokens(stack, node)
     if index >= len(toks):
@@ -1003,7 +1006,7 @@ def replace_token_edit(stack, node, index: int, new_raw: str) -> Edit | None:
     return Edit(Location(node.path, t.line, t.col, t.end_line, t.end_col), new_raw)
 
 
-def replace_args_edit(stack, node, new_args: str) -> Edit | None:
+def replace_args_edit(stack: Stack, node, new_args: str) -> Edit | None:
     """Replace every argument (name kept) by ``new_args``."""
     toks, term = directive_tokens(stack, node)
     if not toks or term is None:
@@ -1014,7 +1017,7 @@ def replace_args_edit(stack, node, new_args: str) -> Edit | None:
     return Edit(Location(node.path, first.line, first.col, last.end_line, last.end_col), new_args)
 
 
-def insert_before_terminator_edit(stack, node, text: str) -> Edit | None:
+def insert_before_terminator_edit(stack: Stack, node, text: str) -> Edit | None:
     """Insert ``text`` right after the last argument (before ``;``)."""
     toks, term = directive_tokens(stack, node)
     if not toks or term is None:
@@ -1023,7 +1026,7 @@ def insert_before_terminator_edit(stack, node, text: str) -> Edit | None:
     return Edit(Location(node.path, last.end_line, last.end_col), text)
 
 
-def delete_directive_edit(stack, node) -> Edit | None:
+def delete_directive_edit(stack: Stack, node) -> Edit | None:
     """Delete a directive: its whole line(s) when it is alone there, else just its text."""
     doc = _doc(stack, node)
     toks, term = directive_tokens(stack, node)
@@ -1040,7 +1043,7 @@ def delete_directive_edit(stack, node) -> Edit | None:
     return Edit(Location(node.path, node.line, node.col, term[0], end_col), "")
 
 
-def child_indent(stack, block) -> str:
+def child_indent(stack: Stack, block) -> str:
     """Indentation of the block's children (that of its first child on its own line, else the
     block's own plus four spaces)."""
     doc = _doc(stack, block)
@@ -1054,7 +1057,7 @@ def child_indent(stack, block) -> str:
     return "    "
 
 
-def insert_into_block_edit(stack, cfg, block, lines: list[str]) -> Edit | None:
+def insert_into_block_edit(stack: Stack, cfg, block, lines: list[str]) -> Edit | None:
     """Insert directive lines at the top of a block (right after its ``{``). A synthetic root
     (fragment file) gets them at line 1 of its file."""
     if not lines:
@@ -1068,7 +1071,7 @@ def insert_into_block_edit(stack, cfg, block, lines: list[str]) -> Edit | None:
     return Edit(Location(block.path, term[0], term[1] + 1), "".join("\n" + indent + l for l in lines))
 
 
-def _line_indent(stack, node) -> str | None:
+def _line_indent(stack: Stack, node) -> str | None:
     """The node's indentation when it starts its line, else None."""
     doc = _doc(stack, node)
     if doc is None:
@@ -1077,7 +1080,7 @@ def _line_indent(stack, node) -> str | None:
     return before if not before.strip() else None
 
 
-def insert_before_edit(stack, node, lines: list[str]) -> Edit | None:
+def insert_before_edit(stack: Stack, node, lines: list[str]) -> Edit | None:
     """Insert directive lines just above ``node`` (same indentation); None when ``node`` does not
     start its line."""
     indent = _line_indent(stack, node)
@@ -1086,7 +1089,7 @@ def insert_before_edit(stack, node, lines: list[str]) -> Edit | None:
     return Edit(Location(node.path, node.line, 1), "".join(indent + l + "\n" for l in lines))
 
 
-def insert_after_edit(stack, node, lines: list[str]) -> Edit | None:
+def insert_after_edit(stack: Stack, node, lines: list[str]) -> Edit | None:
     """Insert directive lines just below ``node`` (after its ``;``, same indentation)."""
     indent = _line_indent(stack, node)
     _, term = directive_tokens(stack, node)
@@ -1095,7 +1098,7 @@ def insert_after_edit(stack, node, lines: list[str]) -> Edit | None:
     return Edit(Location(node.path, term[0], term[1] + 1), "".join("\n" + indent + l for l in lines))
 
 
-def add_to_level_edit(stack, cfg, level, directive: str, lines: list[str]) -> Edit | None:
+def add_to_level_edit(stack: Stack, cfg, level, directive: str, lines: list[str]) -> Edit | None:
     """Insert ``lines`` into ``level`` next to its own ``directive`` lines (after the last one in
     the level's own file), else at the top of the block."""
     own = [c for c in level.children if c.name == directive and c.d is not None
@@ -1118,7 +1121,7 @@ def http_level(cfg):
     return None
 
 
-def http_insert_edit(stack, cfg, lines: list[str]) -> Edit | None:
+def http_insert_edit(stack: Stack, cfg, lines: list[str]) -> Edit | None:
     """Insert directives at http level (None when the configuration has no http level of its own)."""
     lvl = http_level(cfg)
     if lvl is None:
@@ -1139,7 +1142,7 @@ def size_bytes(text: str) -> int | None:
 # --------------------------------------------------------------------------------------------
 
 
-def _servers(cfg, http_only: bool = False) -> list:
+def servers_of(cfg, http_only: bool = False) -> list:
     out = []
     for s in cfg.servers:
         if s.d is not None and s.d.block is None:
@@ -1151,7 +1154,7 @@ def _servers(cfg, http_only: bool = False) -> list:
     return out
 
 
-def _level_name(level) -> str:
+def level_name(level) -> str:
     if level.d is None or level.name == "server":
         return "the server level"
     if level.name == "location":
@@ -1161,14 +1164,14 @@ def _level_name(level) -> str:
     return level.name
 
 
-def _levels_text(levels: list, limit: int = 4) -> str:
-    names = [_level_name(l) for l in levels]
+def levels_text(levels: list, limit: int = 4) -> str:
+    names = [level_name(l) for l in levels]
     if len(names) > limit:
         return ", ".join(names[:limit]) + f" and {len(names) - limit} more"
     return ", ".join(names)
 
 
-def _is_https_redirect(node) -> bool:
+def is_https_redirect(node) -> bool:
     if node.name == "return" and len(node.args) >= 2 and node.args[0] in ("301", "302", "303", "307", "308"):
         return node.args[1].lower().startswith("https://")
     if node.name == "return" and len(node.args) == 1:
@@ -1178,22 +1181,22 @@ def _is_https_redirect(node) -> bool:
     return False
 
 
-def _serves_content(loc) -> bool:
+def serves_content(loc) -> bool:
     """The level passes requests upstream or serves files (no return, not deny-all, not a redirect)."""
     if any(c.name == "return" for c in loc.children):
         return False
-    if any(c.name == "rewrite" and _is_https_redirect(c) for c in loc.children):
+    if any(c.name == "rewrite" and is_https_redirect(c) for c in loc.children):
         return False
     if is_deny_all_only(loc):
         return False
     return True
 
 
-def _http_servers(cfg):
-    return _servers(cfg, http_only=True)
+def http_servers(cfg):
+    return servers_of(cfg, http_only=True)
 
 
-def _add_to_level_edit(stack, cfg, level, directive: str, new_lines: list[str], skip=lambda n: False):
+def add_array_directive_edit(stack: Stack, cfg, level, directive: str, new_lines: list[str], skip=lambda n: False):
     """Insert ``new_lines`` into ``level``; when the level has none of ``directive`` (an array
     directive: add_header, limit_req, limit_conn, proxy_set_header), copy the inherited ones first so
     that adding does not drop them."""

@@ -12,11 +12,15 @@ import re._constants as _C  # Python 3.11+ (pyproject: requires-python >= 3.11)
 import re._parser as _P
 import string
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rules.helpers.locations import nloc
 from rules.helpers.nginx import PASS_DIRECTIVES
 from rules.helpers.services import host_names, unauthenticated_reason
 from scanner.model import Edit, Fix, Location
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 # --------------------------------------------------------------------------------------------
 # per-stack memo
@@ -27,22 +31,22 @@ from scanner.model import Edit, Fix, Location
 # --------------------------------------------------------------------------------------------
 
 
-def _doc(stack, path: str):
+def _doc(stack: Stack, path: str):
     sf = stack.files.get(path)
     return sf.doc if sf is not None and sf.doc is not None else None
 
 
-def line_text(stack, path: str, line: int) -> str:
+def line_text(stack: Stack, path: str, line: int) -> str:
     doc = _doc(stack, path)
     return doc.line_text(line) if doc is not None else ""
 
 
-def indent_of(stack, node) -> str:
+def indent_of(stack: Stack, node) -> str:
     text = line_text(stack, node.path, node.line)
     return text[: len(text) - len(text.lstrip())]
 
 
-def arg_spans(stack, node) -> list[Location] | None:
+def arg_spans(stack: Stack, node) -> list[Location] | None:
     """Locations of a directive's arguments as written (quotes included), or None when the text
     does not match the parsed directive (escapes, odd layouts)."""
     doc = _doc(stack, node.path)
@@ -79,14 +83,14 @@ def arg_spans(stack, node) -> list[Location] | None:
     return out
 
 
-def arg_loc(stack, node, idx: int) -> Location:
+def arg_loc(stack: Stack, node, idx: int) -> Location:
     spans = arg_spans(stack, node)
     if spans and 0 <= idx < len(spans):
         return spans[idx]
     return nloc(node)
 
 
-def end_of_directive(stack, node) -> Location | None:
+def end_of_directive(stack: Stack, node) -> Location | None:
     """Position just after the ``;`` ending a simple directive."""
     doc = _doc(stack, node.path)
     if doc is None:
@@ -109,7 +113,7 @@ def end_of_directive(stack, node) -> Location | None:
     return None
 
 
-def insert_after(stack, node, lines: list[str]) -> Edit | None:
+def insert_after(stack: Stack, node, lines: list[str]) -> Edit | None:
     """An insertion of ``lines`` (directives) after a simple directive, at its indentation."""
     at = end_of_directive(stack, node)
     if at is None:
@@ -118,7 +122,7 @@ def insert_after(stack, node, lines: list[str]) -> Edit | None:
     return Edit(at, "".join("\n" + ind + t for t in lines))
 
 
-def insert_in_block(stack, block, lines: list[str]) -> Edit | None:
+def insert_in_block(stack: Stack, block, lines: list[str]) -> Edit | None:
     """An insertion of ``lines`` right after the ``{`` opening ``block`` (a server/location/http)."""
     doc = _doc(stack, block.path)
     if doc is None or block.d is None or block.d.block is None:
@@ -299,7 +303,7 @@ def _fold(chars: frozenset, icase: bool) -> frozenset:
     return frozenset(chars | {c.swapcase() for c in chars if c.isalpha()}) & UNIVERSE | chars
 
 
-def _item_chars(op, av, icase=False, dotall=False) -> frozenset | None:
+def item_chars(op, av, icase=False, dotall=False) -> frozenset | None:
     """Characters a single-character item matches (None: not a single-character item)."""
     name = str(op)
     if name == "LITERAL":
@@ -333,7 +337,7 @@ def chars_of(items, icase=False) -> frozenset:
     """Every character the pattern (or a group of it) can match."""
     acc: set = set()
     for op, av in items:
-        single = _item_chars(op, av, icase)
+        single = item_chars(op, av, icase)
         if single is not None:
             acc |= single
             continue
@@ -366,7 +370,7 @@ def first_of(items, icase=False) -> tuple[frozenset, bool]:
 
 
 def _first_item(op, av, icase):
-    single = _item_chars(op, av, icase)
+    single = item_chars(op, av, icase)
     if single is not None:
         return single, False
     name = str(op)
@@ -509,9 +513,9 @@ class VarScope:
         self.maps: dict[str, object] = {}
         for n in cfg.nodes("set", "map"):
             if n.name == "set" and len(n.args) >= 2:
-                self.sets.setdefault(_vname(n.args[0]), []).append(n)
+                self.sets.setdefault(vname(n.args[0]), []).append(n)
             elif n.name == "map" and len(n.args) >= 2 and n.d is not None and n.d.block is not None:
-                self.maps[_vname(n.args[1])] = n
+                self.maps[vname(n.args[1])] = n
 
     def set_values(self, name: str, at) -> list:
         """``set $name`` directives that may run for a request reaching ``at``."""
@@ -525,14 +529,14 @@ class VarScope:
         return near or defs
 
 
-def _vname(token: str) -> str:
+def vname(token: str) -> str:
     t = token.strip()
     if t.startswith("${") and t.endswith("}"):
         return t[2:-1]
     return t[1:] if t.startswith("$") else t
 
 
-def scope_of(stack, cfg) -> VarScope:
+def scope_of(stack: Stack, cfg) -> VarScope:
     return stack.memo(("varscope", id(cfg)), lambda: VarScope(cfg))
 
 
@@ -542,7 +546,7 @@ def active_regexes(node) -> list[tuple[str, bool, str]]:
     out = []
     for lvl in levels(node):
         if lvl.name == "if" and lvl.d is not None and len(lvl.args) >= 3 and lvl.args[1] in ("~", "~*"):
-            out.append((lvl.args[2], lvl.args[1] == "~*", _vname(lvl.args[0])))
+            out.append((lvl.args[2], lvl.args[1] == "~*", vname(lvl.args[0])))
         elif lvl.name == "location" and lvl.d is not None:
             mod, path = location_modifier(lvl)
             if mod in ("~", "~*"):
@@ -567,7 +571,7 @@ def capture_taint(regex: str, icase: bool, source: str, ref: str) -> Taint | Non
                  slash_start=first == frozenset({"/"}))
 
 
-def var_taint(stack, cfg, name: str, at, depth: int = 0, rewrite=None) -> Taint:
+def var_taint(stack: Stack, cfg, name: str, at, depth: int = 0, rewrite=None) -> Taint:
     """What ``$name`` can contain at directive ``at``. ``rewrite``: (regex, icase, source) of a
     ``rewrite`` whose own captures nginx escapes in its replacement."""
     if depth > 6:
@@ -622,7 +626,7 @@ def value_segments(value: str) -> list[tuple[str, str]]:
     return out
 
 
-def value_taint(stack, cfg, value: str, at, depth: int = 0, rewrite=None) -> Taint:
+def value_taint(stack: Stack, cfg, value: str, at, depth: int = 0, rewrite=None) -> Taint:
     out = Taint()
     for kind, text in value_segments(value):
         if kind == "var":
@@ -630,14 +634,14 @@ def value_taint(stack, cfg, value: str, at, depth: int = 0, rewrite=None) -> Tai
     return out
 
 
-def map_taint(stack, cfg, mapnode, depth: int) -> Taint:
+def map_taint(stack: Stack, cfg, mapnode, depth: int) -> Taint:
     key = ("maptaint", id(mapnode))
     return stack.memo(key, lambda: _map_taint(stack, cfg, mapnode, depth))
 
 
-def _map_taint(stack, cfg, mapnode, depth) -> Taint:
+def _map_taint(stack: Stack, cfg, mapnode, depth) -> Taint:
     out = Taint()
-    source = _vname(mapnode.args[0]) if mapnode.args else ""
+    source = vname(mapnode.args[0]) if mapnode.args else ""
     for entry in mapnode.children:
         if entry.name in ("hostnames", "volatile", "include") or not entry.args:
             continue
@@ -675,7 +679,7 @@ def pass_target(url: str) -> tuple[str | None, int | None, str]:
     return m.group("host"), port, scheme
 
 
-def networks_external(stack) -> bool:
+def networks_external(stack: Stack) -> bool:
     from scanner.parsers.yamlnodes import YMap, YScalar
 
     for doc in stack.compose_docs:
@@ -703,12 +707,12 @@ class PassTarget:
     service: object | None  # the compose service of that name, if any
 
 
-def pass_targets(stack, cfg) -> list[PassTarget]:
+def pass_targets(stack: Stack, cfg) -> list[PassTarget]:
     """Every address a ``*_pass`` of ``cfg`` sends to, through ``upstream`` blocks."""
     return stack.memo(("pass_targets", id(cfg)), lambda: list(_pass_targets(stack, cfg)))
 
 
-def _pass_targets(stack, cfg):
+def _pass_targets(stack: Stack, cfg):
     names = host_names(stack)
     upstreams = {n.args[0]: n for n in cfg.nodes("upstream") if n.args}
     for node in cfg.nodes(*PASS_DIRECTIVES):
@@ -734,7 +738,7 @@ def upstream_names(cfg) -> set[str]:
 ADMIN_PORTS = {9090: "Prometheus", 8222: "NATS monitoring", 9001: "MinIO console", 9093: "Alertmanager"}
 
 
-def _unauthenticated(stack, svc, port: int) -> str | None:
+def unauthenticated_admin_reason(stack: Stack, svc, port: int) -> str | None:
     """Why the service accepts clients without credentials at ``port``; None when authenticated or
     unknown (unknown counts as authenticated)."""
     reason = unauthenticated_reason(stack, svc, port=port)
@@ -746,7 +750,7 @@ def _unauthenticated(stack, svc, port: int) -> str | None:
     return None
 
 
-def proxied_ports(stack) -> list[tuple[object, int]]:
+def proxied_ports(stack: Stack) -> list[tuple[object, int]]:
     """(service, container port) pairs some nginx ``*_pass`` of the stack sends to (PER001 leaves
     these ports to PER003). Services are not hashable: callers key them by ``id``."""
     def compute():
@@ -761,11 +765,11 @@ def proxied_ports(stack) -> list[tuple[object, int]]:
     return stack.memo("proxied_ports", compute)
 
 
-def _admin_exposures(stack):
+def admin_exposures(stack: Stack):
     return stack.memo("per041", lambda: list(_compute_admin(stack)))
 
 
-def _compute_admin(stack):
+def _compute_admin(stack: Stack):
     for cfg in stack.nginx_configs:
         seen = set()
         for t in pass_targets(stack, cfg):
@@ -783,7 +787,7 @@ def _compute_admin(stack):
             server = next((a for a in p.ancestors() if a.name == "server"), None)
             if not server_public(server):
                 continue
-            reason = _unauthenticated(stack, t.service, t.port)
+            reason = unauthenticated_admin_reason(stack, t.service, t.port)
             if not reason:
                 continue
             yield loc, t, reason, ADMIN_PORTS[t.port]
@@ -813,7 +817,7 @@ def proxied_locations(cfg):
         yield loc, node
 
 
-def extra_hosts(stack) -> set[str]:
+def extra_hosts(stack: Stack) -> set[str]:
     from scanner.parsers.yamlnodes import YMap, YSeq
 
     out = set()
@@ -826,7 +830,7 @@ def extra_hosts(stack) -> set[str]:
     return out
 
 
-def listening_ports(stack, svc) -> set[int] | None:
+def listening_ports(stack: Stack, svc) -> set[int] | None:
     """Ports a service listens on, or None when nothing says."""
     ports: set[int] = set(svc.expose)
     for p in svc.ports:
@@ -911,7 +915,7 @@ def cloud_provider(host: str) -> str | None:
     return None
 
 
-def internal_name(stack, host: str) -> bool:
+def internal_name(stack: Stack, host: str) -> bool:
     """A name only an internal resolver answers (compose service, reserved TLD, cluster suffix)."""
     h = host.lower().strip(".").strip("[]")
     if not h or is_ip(h) or "." not in h:

@@ -3,13 +3,13 @@ location's path regexes, expanded to the hosts and paths they accept."""
 
 from __future__ import annotations
 
+import re._constants as _C  # Python 3.11+
 from dataclasses import dataclass
 
 from rules.helpers.nginx_proxy import (
-    _C,
     UNIVERSE,
-    _item_chars,
     chars_of,
+    item_chars,
     literal_alternatives,
     parse_regex,
 )
@@ -50,7 +50,7 @@ def _expand(items, icase) -> list[list]:
     for op, av in items:
         name = str(op)
         alts: list[list]
-        single = _item_chars(op, av, icase)
+        single = item_chars(op, av, icase)
         if name == "LITERAL":
             alts = [[chr(av).lower()]]
         elif name == "IN" and single is not None and len({c.lower() for c in single}) == 1 and all(str(s) == "LITERAL" for s, _ in av):

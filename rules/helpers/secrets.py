@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from typing import TYPE_CHECKING
 
 from scanner.model import Edit, Fix, Location
 from scanner.secretcheck import (
@@ -28,6 +29,9 @@ from scanner.secretcheck import (
 )
 from scanner.secrets import is_reference, is_secret_key, url_password
 
+if TYPE_CHECKING:
+    from scanner.stack import Stack
+
 # which value rules read which kinds of file (rules catalog, "files" column)
 RULE_KINDS = {
     "DATA004": {"env", "compose", "nats", "prometheus"},
@@ -39,7 +43,7 @@ RULE_KINDS = {
 ORDER = ("DATA004", "DATA005", "DATA006", "API001", "DATA007")
 
 
-def jwt_algorithm(stack, sv: SecretValue) -> str:
+def jwt_algorithm(stack: Stack, sv: SecretValue) -> str:
     """``JWT_ALGORITHM``/``JWT_ALG`` next to the key (same dotenv, else any loaded one), default HS256."""
     docs = [sv.doc] if sv.kind == "env" and sv.doc is not None else []
     docs += [d for d in value_dotenvs(stack) if d is not sv.doc]
@@ -52,7 +56,7 @@ def jwt_algorithm(stack, sv: SecretValue) -> str:
     return "HS256"
 
 
-def classify(stack, sv: SecretValue) -> tuple[str, str] | None:
+def classify(stack: Stack, sv: SecretValue) -> tuple[str, str] | None:
     """(rule id, reason) of the first value rule that matches ``sv``, or None."""
     v = sv.value
     kind = sv.kind
@@ -99,7 +103,7 @@ def classify(stack, sv: SecretValue) -> tuple[str, str] | None:
 
 
 
-def classified(stack) -> list[tuple[SecretValue, str, str]]:
+def classified(stack: Stack) -> list[tuple[SecretValue, str, str]]:
     """Every secret value with a verdict: (value, rule id, reason), computed once per stack."""
     def compute() -> list[tuple[SecretValue, str, str]]:
         out = []
@@ -126,7 +130,7 @@ _PROVIDER_ISSUED = re.compile(
     r"ALGOLIA|PUSHER|ONESIGNAL|RECAPTCHA|HCAPTCHA|MAPBOX|SMTP|SES|FACEBOOK|APPLE|MICROSOFT)(_|$)", re.I)
 
 
-def regenerate_fix(stack, sv: SecretValue, description: str = "write a random value") -> Fix | None:
+def regenerate_fix(stack: Stack, sv: SecretValue, description: str = "write a random value") -> Fix | None:
     """Replace ``sv`` (and every other occurrence of the same credential) by one fresh random value.
     None for keys a third party issues (a random Stripe or SendGrid key is no key at all)."""
     if sv.span is None or sv.source == "empty-ref":
@@ -158,7 +162,7 @@ def regenerate_fix(stack, sv: SecretValue, description: str = "write a random va
     return Fix(description, tuple(edits))
 
 
-def value_findings(stack, rule_id: str, message):
+def value_findings(stack: Stack, rule_id: str, message):
     """Findings of one value rule: ``message(sv, reason)`` gives the text."""
     from scanner.model import hit
 
@@ -186,7 +190,7 @@ def real_secret_entries(doc) -> list:
     return out
 
 
-def gitignore_fix(stack, rel: str) -> Fix:
+def gitignore_fix(stack: Stack, rel: str) -> Fix:
     """Append ``/rel`` to the ``.gitignore`` at the scanned root (created when missing)."""
     pattern = "/" + rel.lstrip("/")
     sf = stack.files.get(".gitignore")
@@ -211,7 +215,7 @@ def gitignore_fix(stack, rel: str) -> Fix:
     return Fix(f"append {pattern} to .gitignore", (Edit(loc, new),))
 
 
-def compose_env_file(stack, compose_path: str) -> str:
+def compose_env_file(stack: Stack, compose_path: str) -> str:
     names = stack.policy.get("compose.env_files", [".env"]) or [".env"]
     name = names[0] if isinstance(names, list) and names else ".env"
     return posixpath.normpath(posixpath.join(posixpath.dirname(compose_path), str(name)))

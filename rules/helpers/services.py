@@ -36,17 +36,21 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from rules.helpers.locations import svc_loc
 from scanner.model import Location
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 # ---------------------------------------------------------------------------------------------
 # The public answers
 # ---------------------------------------------------------------------------------------------
 
 
-def unauthenticated_reason(stack, svc, port: int | None = None) -> str | None:
+def unauthenticated_reason(stack: Stack, svc, port: int | None = None) -> str | None:
     """Why ``svc`` accepts connections without credentials, or None (authenticated, or unknown).
 
     With ``port`` (a container port), a port-specific answer: the nats monitoring port is
@@ -58,7 +62,7 @@ def unauthenticated_reason(stack, svc, port: int | None = None) -> str | None:
     return stack.memo(("svc", id(svc)), lambda: _service_reason(stack, svc))
 
 
-def unauthenticated_port_reason(stack, svc, port: int) -> str | None:
+def unauthenticated_port_reason(stack: Stack, svc, port: int) -> str | None:
     """The port-specific answer of :func:`unauthenticated_reason`."""
     if svc.role == "nats":
         monitor = nats_monitor_ports(stack, svc)
@@ -68,7 +72,7 @@ def unauthenticated_port_reason(stack, svc, port: int) -> str | None:
     return unauthenticated_reason(stack, svc)
 
 
-def _service_reason(stack, svc) -> str | None:
+def _service_reason(stack: Stack, svc) -> str | None:
     role = getattr(svc, "role", "")
     if role == "postgres":
         found = postgres_trust(stack, svc)
@@ -92,7 +96,7 @@ def _service_reason(stack, svc) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _env_var(stack, svc, key: str):
+def env_var(stack: Stack, svc, key: str):
     """(value, Location of the key, state) for a container environment variable, or None.
 
     state: "set", "empty" (defined, empty) or "unknown" (comes from an undefined `${VAR}`, or a bare
@@ -117,13 +121,13 @@ def _env_var(stack, svc, key: str):
     return None
 
 
-def service_env(stack, svc) -> dict:
+def service_env(stack: Stack, svc) -> dict:
     """``stack.service_env(svc)``, computed once per stack and service."""
     return stack.memo(("env", id(svc)), lambda: stack.service_env(svc))
 
 
-def _env_has(stack, svc, *keys: str) -> bool:
-    return any(_env_var(stack, svc, k) is not None for k in keys)
+def _env_has(stack: Stack, svc, *keys: str) -> bool:
+    return any(env_var(stack, svc, k) is not None for k in keys)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,7 +137,7 @@ def _env_has(stack, svc, *keys: str) -> bool:
 _LOOPBACK = {"127.0.0.1/32", "::1/128", "localhost", "127.0.0.1", "::1", "samehost"}
 
 
-def postgres_trust(stack, svc) -> list[tuple[Location, str, Location | None]]:
+def postgres_trust(stack: Stack, svc) -> list[tuple[Location, str, Location | None]]:
     """Every place that makes ``svc`` (a postgres service) accept passwordless logins (PER040):
     ``POSTGRES_HOST_AUTH_METHOD=trust``, and ``trust`` on non-loopback ``host*`` lines of a
     ``pg_hba.conf`` the service mounts. Each item is (location of the offending value, reason,
@@ -141,7 +145,7 @@ def postgres_trust(stack, svc) -> list[tuple[Location, str, Location | None]]:
     return stack.memo(("pgtrust", id(svc)), lambda: _postgres_trust(stack, svc))
 
 
-def _postgres_trust(stack, svc) -> list[tuple[Location, str, Location | None]]:
+def _postgres_trust(stack: Stack, svc) -> list[tuple[Location, str, Location | None]]:
     out: list[tuple[Location, str, Location | None]] = []
     reason = ("POSTGRES_HOST_AUTH_METHOD=trust: the image adds `host all all all trust` to pg_hba.conf, "
               "any client logs in as any role without a password")
@@ -205,7 +209,7 @@ def _compose_env_value_span(svc, var) -> tuple[Location, Location | None]:
     return loc, loc
 
 
-def _pg_hba_files(stack, svc) -> list:
+def _pg_hba_files(stack: Stack, svc) -> list:
     out = []
     for sf in stack.files.values():
         if sf.kind != "pg_hba" or sf.doc is None:
@@ -305,12 +309,12 @@ def _word_location(loc: Location, node, doc, word: str) -> Location:
     return loc
 
 
-def redis_config(stack, svc) -> RedisConfig:
+def redis_config(stack: Stack, svc) -> RedisConfig:
     """Parse the redis server settings of ``svc`` (command options and the loaded redis.conf)."""
     return stack.memo(("redis", id(svc)), lambda: _redis_config(stack, svc))
 
 
-def _redis_config(stack, svc) -> RedisConfig:
+def _redis_config(stack: Stack, svc) -> RedisConfig:
     cfg = RedisConfig()
     words = _redis_words(svc)
     # start after the redis-server word (or at the beginning: `command: --requirepass x` is
@@ -440,14 +444,14 @@ def _parse_redis_conf(sf) -> list[Setting]:
     return out
 
 
-def redis_auth_problem(stack, svc) -> tuple[str, Location] | None:
+def redis_auth_problem(stack: Stack, svc) -> tuple[str, Location] | None:
     """(reason, location) when ``svc`` (a redis service) accepts clients without a password (DATA080).
 
     The location is the offending setting, or the service key when authentication is missing."""
     return stack.memo(("redisauth", id(svc)), lambda: _redis_auth_problem(stack, svc))
 
 
-def _redis_auth_problem(stack, svc) -> tuple[str, Location] | None:
+def _redis_auth_problem(stack: Stack, svc) -> tuple[str, Location] | None:
     cfg = redis_config(stack, svc)
     if cfg.conf_unknown:
         return None
@@ -460,10 +464,10 @@ def _redis_auth_problem(stack, svc) -> tuple[str, Location] | None:
     req = cfg.get("requirepass")
     bitnami = "bitnami" in (svc.image or "").lower()
     if bitnami:
-        allow = _env_var(stack, svc, "ALLOW_EMPTY_PASSWORD")
+        allow = env_var(stack, svc, "ALLOW_EMPTY_PASSWORD")
         if allow is not None and str(allow[0] or "").lower() in ("yes", "true", "1"):
             return ("ALLOW_EMPTY_PASSWORD=yes: the Bitnami image starts redis without a password", allow[1])
-        pw = _env_var(stack, svc, "REDIS_PASSWORD") or _env_var(stack, svc, "REDIS_PASSWORD_FILE")
+        pw = env_var(stack, svc, "REDIS_PASSWORD") or env_var(stack, svc, "REDIS_PASSWORD_FILE")
         if pw is not None:
             if pw[2] == "empty":
                 return ("REDIS_PASSWORD is empty: the Bitnami image starts redis without a password", pw[1])
@@ -475,7 +479,7 @@ def _redis_auth_problem(stack, svc) -> tuple[str, Location] | None:
         if "$" in value:
             # resolved by the container's shell from its environment
             name = re.sub(r"[${}\"']", "", value).split(":", 1)[0].split("-", 1)[0]
-            got = _env_var(stack, svc, name) if re.fullmatch(r"[A-Za-z_]\w*", name or "") else None
+            got = env_var(stack, svc, name) if re.fullmatch(r"[A-Za-z_]\w*", name or "") else None
             if got is not None and got[2] == "empty":
                 return (f"requirepass comes from {name}, which is empty: redis accepts any client", req.location)
             return None
@@ -498,12 +502,12 @@ def _redis_auth_problem(stack, svc) -> tuple[str, Location] | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def nats_configs(stack, svc) -> list:
+def nats_configs(stack: Stack, svc) -> list:
     """The nats configuration documents ``svc`` loads (mounted by it), main files first."""
     return stack.memo(("natscfg", id(svc)), lambda: _nats_configs(stack, svc))
 
 
-def _nats_configs(stack, svc) -> list:
+def _nats_configs(stack: Stack, svc) -> list:
     included = _nats_included(stack)
     mounted = [sf for sf in stack.files.values()
                if sf.kind == "nats" and sf.doc is not None and any(s is svc for s, _t in sf.mounted_by)]
@@ -511,7 +515,7 @@ def _nats_configs(stack, svc) -> list:
     return main or [sf.doc for sf in mounted]
 
 
-def _nats_included(stack) -> set[str]:
+def _nats_included(stack: Stack) -> set[str]:
     def compute():
         out: set[str] = set()
         for sf in stack.sources("nats"):
@@ -522,7 +526,7 @@ def _nats_included(stack) -> set[str]:
     return stack.memo("natsincluded", compute)
 
 
-def nats_included_docs(stack, doc) -> list:
+def nats_included_docs(stack: Stack, doc) -> list:
     """The documents ``doc`` includes (paths relative to the including file), when in the stack."""
     out = []
     for inc in getattr(doc, "includes", []) or []:
@@ -539,7 +543,7 @@ def nats_included_docs(stack, doc) -> list:
     return out
 
 
-def _read_nats_fragment(stack, rel: str):
+def _read_nats_fragment(stack: Stack, rel: str):
     """An included nats file discovery did not classify (``auth.conf``), parsed on demand."""
 
     def compute():
@@ -559,12 +563,12 @@ def _read_nats_fragment(stack, rel: str):
     return stack.memo(("natsfrag", rel), compute)
 
 
-def is_nats_included(stack, doc) -> bool:
+def is_nats_included(stack: Stack, doc) -> bool:
     """True when another nats file of the stack includes ``doc`` (it is a fragment, not a server config)."""
     return doc.path in _nats_included(stack)
 
 
-def _nats_blocks(stack, doc):
+def nats_blocks(stack: Stack, doc):
     """The top-level blocks of ``doc`` and of the files it includes (one level)."""
     from scanner.parsers.nats import NatsBlock
 
@@ -575,7 +579,7 @@ def _nats_blocks(stack, doc):
     return out
 
 
-def _nats_get(blocks, key: str):
+def nats_get(blocks, key: str):
     for b in reversed(blocks):
         e = b.get(key)
         if e is not None:
@@ -583,22 +587,22 @@ def _nats_get(blocks, key: str):
     return None
 
 
-def nats_auth_problem(stack, doc) -> tuple[str, object] | None:
+def nats_auth_problem(stack: Stack, doc) -> tuple[str, object] | None:
     """(reason, NatsEntry or None) when the nats server configured by ``doc`` lets clients in
     without credentials (API060): no ``authorization`` (with users, a token or nkeys), no
     ``accounts`` with users, no ``operator``; or a ``no_auth_user`` whose user has no
     ``permissions``. The entry, when given, is the offending ``no_auth_user``."""
     from scanner.parsers.nats import NatsBlock
 
-    blocks = _nats_blocks(stack, doc)
+    blocks = nats_blocks(stack, doc)
     if not blocks:
         return None
-    if _nats_get(blocks, "operator") is not None or _nats_get(blocks, "trusted_keys") is not None \
-            or _nats_get(blocks, "trusted") is not None:
+    if nats_get(blocks, "operator") is not None or nats_get(blocks, "trusted_keys") is not None \
+            or nats_get(blocks, "trusted") is not None:
         return None
     users: dict[str, object] = {}  # user name -> user block
     has_auth = False
-    authz = _nats_get(blocks, "authorization")
+    authz = nats_get(blocks, "authorization")
     if authz is not None and isinstance(authz.value, NatsBlock):
         ab = authz.value
         if ab.get("user") is not None or ab.get("token") is not None or ab.get("auth_callout") is not None:
@@ -610,7 +614,7 @@ def nats_auth_problem(stack, doc) -> tuple[str, object] | None:
                 _collect_users(e.value, users)
     elif authz is not None and authz.is_ref:
         return None  # authorization comes from a variable: unknown
-    accounts = _nats_get(blocks, "accounts")
+    accounts = nats_get(blocks, "accounts")
     if accounts is not None and isinstance(accounts.value, NatsBlock):
         for acc in accounts.value.entries:
             if isinstance(acc.value, NatsBlock):
@@ -622,7 +626,7 @@ def nats_auth_problem(stack, doc) -> tuple[str, object] | None:
     if not has_auth:
         return ("nats-server has no authorization, accounts or operator: any client connects and "
                 "publishes or subscribes to every subject", None)
-    nau = _nats_get(blocks, "no_auth_user")
+    nau = nats_get(blocks, "no_auth_user")
     if nau is not None and isinstance(nau.value, str) and not nau.is_ref:
         user = users.get(nau.value)
         if isinstance(user, NatsBlock) and user.get("permissions") is None:
@@ -641,14 +645,14 @@ def _collect_users(items: list, users: dict) -> None:
                 users[u.value] = item
 
 
-def nats_monitor_ports(stack, svc) -> set[int]:
+def nats_monitor_ports(stack: Stack, svc) -> set[int]:
     """Container ports on which ``svc`` (nats) serves its monitoring endpoint: ``http_port``,
     ``monitor_port``, ``http``/``https`` in its configuration, ``-m``/``--http_port`` on its command;
     the official image's default configuration (no mounted config, no ``-c``) listens on 8222."""
     return stack.memo(("natsmon", id(svc)), lambda: _nats_monitor_ports(stack, svc))
 
 
-def _nats_monitor_ports(stack, svc) -> set[int]:
+def _nats_monitor_ports(stack: Stack, svc) -> set[int]:
     ports: set[int] = set()
     words = svc.command_words()
     for i, w in enumerate(words):
@@ -665,9 +669,9 @@ def _nats_monitor_ports(stack, svc) -> set[int]:
                     pass
     docs = nats_configs(stack, svc)
     for doc in docs:
-        blocks = _nats_blocks(stack, doc)
+        blocks = nats_blocks(stack, doc)
         for key in ("http_port", "monitor_port", "https_port", "http", "https"):
-            e = _nats_get(blocks, key)
+            e = nats_get(blocks, key)
             if e is None:
                 continue
             v = e.value
@@ -692,7 +696,7 @@ def _nats_config_flag(words: list[str]) -> str | None:
     return None
 
 
-def _nats_service_reason(stack, svc) -> str | None:
+def _nats_service_reason(stack: Stack, svc) -> str | None:
     words = svc.command_words()
     if any(w in ("--auth", "--user", "--pass") or w.startswith(("--auth=", "--user=", "--pass=")) for w in words):
         return None
@@ -716,18 +720,18 @@ def _nats_service_reason(stack, svc) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def minio_root_unset(stack, svc) -> str | None:
+def minio_root_unset(stack: Stack, svc) -> str | None:
     """Why ``svc`` (MinIO) runs with the default ``minioadmin:minioadmin`` root (DATA083), or None."""
     pw_keys = ("MINIO_ROOT_PASSWORD", "MINIO_ROOT_PASSWORD_FILE", "MINIO_SECRET_KEY", "MINIO_SECRET_KEY_FILE")
     user_keys = ("MINIO_ROOT_USER", "MINIO_ROOT_USER_FILE", "MINIO_ACCESS_KEY", "MINIO_ACCESS_KEY_FILE")
     if "bitnami" in (svc.image or "").lower():
         pw_keys += ("MINIO_ROOT_PASSWORD",)
-    states = [_env_var(stack, svc, k) for k in pw_keys]
+    states = [env_var(stack, svc, k) for k in pw_keys]
     present = [s for s in states if s is not None]
     if not present:
         if _env_has(stack, svc, "MINIO_CONFIG_ENV_FILE"):
             return None  # credentials come from a config env file
-        users = [_env_var(stack, svc, k) for k in user_keys]
+        users = [env_var(stack, svc, k) for k in user_keys]
         if any(u is not None for u in users):
             return "MINIO_ROOT_PASSWORD is not set: MinIO falls back to the default root credentials or refuses to start"
         return "MINIO_ROOT_USER/MINIO_ROOT_PASSWORD are not set: MinIO runs with the default root minioadmin:minioadmin"
@@ -772,7 +776,7 @@ def service_aliases(svc) -> set[str]:
     return names
 
 
-def host_names(stack) -> dict[str, object]:
+def host_names(stack: Stack) -> dict[str, object]:
     """Which service a host name means: the one answer every rule asks (nginx ``*_pass`` targets,
     connection strings, ``depends_on`` checks...). Every name a container of the stack answers to on
     a compose network -> the service: service names first (a service name is unique in its project
@@ -795,7 +799,7 @@ def host_names(stack) -> dict[str, object]:
     return stack.memo("hostnames", compute)
 
 
-def _links(stack, svc) -> list:
+def _links(stack: Stack, svc) -> list:
     from scanner.parsers.yamlnodes import YScalar, YSeq
 
     out = []
@@ -809,7 +813,7 @@ def _links(stack, svc) -> list:
     return out
 
 
-def _doc_names(stack, doc) -> dict[str, object]:
+def _doc_names(stack: Stack, doc) -> dict[str, object]:
     """:func:`host_names` within one compose file (service names first)."""
     def compute():
         names: dict[str, object] = {svc.name: svc for svc in doc.services.values()}
@@ -821,7 +825,7 @@ def _doc_names(stack, doc) -> dict[str, object]:
     return stack.memo(("docnames", id(doc)), compute)
 
 
-def resolve_host(stack, host: str, near=None):
+def resolve_host(stack: Stack, host: str, near=None):
     """The service a host name reaches, preferring ``near``'s compose project; None when no
     container of the stack answers to it."""
     if not host:
@@ -839,7 +843,7 @@ def resolve_host(stack, host: str, near=None):
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0", "host.docker.internal", "host-gateway"}
 
 
-def is_compose_host(stack, host: str) -> bool:
+def is_compose_host(stack: Stack, host: str) -> bool:
     """``host`` is a container of the stack, or the machine itself."""
     h = (host or "").strip().lower().strip("[]")
     if not h:
@@ -976,7 +980,7 @@ def _json_quote(word: str) -> str:
     return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _value_host(value: str) -> str | None:
+def value_host(value: str) -> str | None:
     """Host named by an env value: a URL's host, or a bare ``host``/``host:port``."""
     v = (value or "").strip()
     if not v or len(v) > 2048:
@@ -991,12 +995,12 @@ def _value_host(value: str) -> str | None:
     return None
 
 
-def env_targets(stack, app) -> dict:
+def env_targets(stack: Stack, app) -> dict:
     """KEY -> the service its value names (as seen from ``app``), for ``app``'s environment."""
     def compute():
         out = {}
         for key, (value, _p, _l) in service_env(stack, app).items():
-            host = _value_host(value)
+            host = value_host(value)
             target = resolve_host(stack, host, app) if host else None
             if target is not None:
                 out[key] = target
@@ -1005,7 +1009,7 @@ def env_targets(stack, app) -> dict:
     return stack.memo(("envtargets", id(app)), compute)
 
 
-def _persistence_off(cfg) -> tuple[object, object] | None:
+def persistence_off(cfg) -> tuple[object, object] | None:
     """(save setting, appendonly setting or None) when neither RDB nor AOF persistence is on."""
     aof = cfg.get("appendonly")
     if aof is not None and aof.args and aof.args[0].lower() == "yes":

@@ -21,13 +21,16 @@ import bisect
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import unquote, urlsplit
 
 from rules.helpers import sql as _sql
 from rules.helpers.locations import LazyRe
 from scanner.model import Edit, Fix, Location
 from scanner.parsers.sql import _skip_space as _skip_blank
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 # ---------------------------------------------------------------------------------------------
 # small helpers
@@ -740,7 +743,7 @@ def _is_rls_alter(node: Any) -> bool:
     return any(ename(getattr(c, "subtype", "")) == "AT_EnableRowSecurity" for c in node.cmds or ())
 
 
-def sql_model(stack) -> SqlModel:
+def sql_model(stack: Stack) -> SqlModel:
     """The database the init scripts leave behind, built once per stack."""
     def compute() -> SqlModel:
         model = SqlModel()
@@ -750,7 +753,7 @@ def sql_model(stack) -> SqlModel:
     return stack.memo("sql_model", compute)
 
 
-def init_order(stack) -> list:
+def init_order(stack: Stack) -> list:
     """SQL documents in the order the entrypoint runs them (mount target, else path)."""
     def key(sf):
         targets = [t for _s, t in sf.mounted_by if "docker-entrypoint-initdb.d" in t]
@@ -768,7 +771,7 @@ class _State:
 _META_CONNECT = LazyRe(r"\\c(?:onnect)?\s+(?:(\S+)(?:\s+(\S+))?)?")
 
 
-def _build(stack, model: SqlModel) -> None:
+def _build(stack: Stack, model: SqlModel) -> None:
     ast = pg_ast()
     order = 0
     for doc in init_order(stack):
@@ -1323,12 +1326,12 @@ def unit_loc(unit: Unit, node: Any = None) -> Location:
 # ---------------------------------------------------------------------------------------------
 
 
-def postgres_service(stack):
+def postgres_service(stack: Stack):
     pg = stack.services_by_role("postgres")
     return pg[0] if pg else None
 
 
-def pg_major(stack, svc=None) -> int | None:
+def pg_major(stack: Stack, svc=None) -> int | None:
     """Major version from the postgres image tag (``postgres:16-alpine`` -> 16; ``latest`` -> 18)."""
     svc = svc if svc is not None else postgres_service(stack)
     if svc is None:
@@ -1350,7 +1353,7 @@ def pg_major(stack, svc=None) -> int | None:
     return None
 
 
-def env_key_loc(stack, svc, key: str) -> Location:
+def env_key_loc(stack: Stack, svc, key: str) -> Location:
     """Where a service's environment variable is defined (compose ``environment:`` wins)."""
     var = svc.env(key)
     if var is not None:
@@ -1362,7 +1365,7 @@ def env_key_loc(stack, svc, key: str) -> Location:
     return Location(svc.doc.path, svc.key.line, svc.key.col)
 
 
-def postgres_user(stack, svc=None) -> tuple[str, Location | None]:
+def postgres_user(stack: Stack, svc=None) -> tuple[str, Location | None]:
     """POSTGRES_USER of a postgres service (default: the first) and where it is set."""
     svc = svc if svc is not None else postgres_service(stack)
     if svc is None:
@@ -1396,7 +1399,7 @@ class AppUser:
     host: str | None = None  # the DSN's host, when the user comes from a DSN
 
 
-def user_server(stack, user: AppUser):
+def user_server(stack: Stack, user: AppUser):
     """The postgres service an app user connects to: the DSN's host, else the first."""
     if user.host:
         svc = stack.service(user.host, near=user.svc)
@@ -1433,7 +1436,7 @@ def _dsn_host(value: str) -> str | None:
         return None
 
 
-def app_users(stack) -> list[AppUser]:
+def app_users(stack: Stack) -> list[AppUser]:
     """The DB user of each app service: a PostgreSQL DSN, else DB_USER/PGUSER & co., else the
     POSTGRES_USER its environment shares with the database."""
     out: list[AppUser] = []
@@ -1468,7 +1471,7 @@ def app_users(stack) -> list[AppUser]:
     return out
 
 
-def app_role_names(stack) -> set[str]:
+def app_role_names(stack: Stack) -> set[str]:
     """The app's DB users, and the LOGIN roles the SQL creates that are not superusers or
     replication roles (the roles an app logs in as, whatever the env says today)."""
     names = {u.name for u in app_users(stack)}
@@ -1478,7 +1481,7 @@ def app_role_names(stack) -> set[str]:
     return names
 
 
-def superusers(stack) -> set[str]:
+def superusers(stack: Stack) -> set[str]:
     model = sql_model(stack)
     out = {postgres_user(stack)[0], "postgres"}
     out.update(r.name for r in model.roles.values() if r.has("superuser"))
@@ -1538,7 +1541,7 @@ def _find_value_col(line: str, col: int, key: str, value: str) -> int | None:
     return idx + len(key) + 2
 
 
-def _conf_settings(stack, svc) -> list[SettingRef]:
+def _conf_settings(stack: Stack, svc) -> list[SettingRef]:
     out: list[SettingRef] = []
     for sf in stack.sources("pgconf"):
         if sf.mounted_by and not any(s is svc for s, _t in sf.mounted_by):
@@ -1551,7 +1554,7 @@ def _conf_settings(stack, svc) -> list[SettingRef]:
     return out
 
 
-def sql_server(stack, path: str):
+def sql_server(stack: Stack, path: str):
     """The postgres service that runs an init script: the one mounting it, else the first."""
     sf = stack.files.get(path)
     for svc, _target in (sf.mounted_by if sf is not None else ()):
@@ -1560,7 +1563,7 @@ def sql_server(stack, path: str):
     return postgres_service(stack)
 
 
-def pg_settings(stack, svc=None) -> dict[str, SettingRef]:
+def pg_settings(stack: Stack, svc=None) -> dict[str, SettingRef]:
     """Effective server settings of a postgres service (default: the first): ``-c`` in the command
     beats ALTER SYSTEM in its init scripts beats a mounted postgresql.conf."""
     svc = svc if svc is not None else postgres_service(stack)
@@ -1705,7 +1708,7 @@ PASS_THROUGH = {"lower", "upper", "trim", "btrim", "ltrim", "rtrim", "replace", 
 _SPEC = LazyRe(r"%(?:(\d+)\$)?(-)?(\d+|\*(?:\d+\$)?)?([sIL%])")
 
 
-def _unsafe_parts(node, types: dict[str, str], tainted: dict[str, list[str]]) -> list[str]:
+def unsafe_parts(node, types: dict[str, str], tainted: dict[str, list[str]]) -> list[str]:
     """Variables that reach the SQL text unquoted."""
     ast = pg_ast()
     if node is None:
@@ -1727,11 +1730,11 @@ def _unsafe_parts(node, types: dict[str, str], tainted: dict[str, list[str]]) ->
     if isinstance(node, ast.TypeCast):
         if _sql.type_name(node.typeName) in SAFE_TYPES:
             return []
-        return _unsafe_parts(node.arg, types, tainted)
+        return unsafe_parts(node.arg, types, tainted)
     if isinstance(node, ast.A_Expr):
         op = (_sql.name_parts(node.name) or [""])[-1]
         if op == "||":
-            return _unsafe_parts(node.lexpr, types, tainted) + _unsafe_parts(node.rexpr, types, tainted)
+            return unsafe_parts(node.lexpr, types, tainted) + unsafe_parts(node.rexpr, types, tainted)
         return []
     if isinstance(node, ast.FuncCall):
         name = func_name(node)
@@ -1742,19 +1745,19 @@ def _unsafe_parts(node, types: dict[str, str], tainted: dict[str, list[str]]) ->
         if name in PASS_THROUGH:
             out: list[str] = []
             for a in node.args or ():
-                out += _unsafe_parts(a, types, tainted)
+                out += unsafe_parts(a, types, tainted)
             return out
         return []
     if isinstance(node, ast.CoalesceExpr):
         out = []
         for a in node.args or ():
-            out += _unsafe_parts(a, types, tainted)
+            out += unsafe_parts(a, types, tainted)
         return out
     if isinstance(node, ast.CaseExpr):
         out = []
         for w in node.args or ():
-            out += _unsafe_parts(getattr(w, "result", None), types, tainted)
-        return out + _unsafe_parts(node.defresult, types, tainted)
+            out += unsafe_parts(getattr(w, "result", None), types, tainted)
+        return out + unsafe_parts(node.defresult, types, tainted)
     return []
 
 
@@ -1764,7 +1767,7 @@ def _format_parts(node, types, tainted) -> list[str]:
         return []
     fmt = const_value(args[0])
     if not isinstance(fmt, str):
-        return _unsafe_parts(args[0], types, tainted)
+        return unsafe_parts(args[0], types, tainted)
     out: list[str] = []
     pos = 1
     for m in _SPEC.finditer(fmt):
@@ -1776,13 +1779,13 @@ def _format_parts(node, types, tainted) -> list[str]:
         idx = int(m.group(1)) if m.group(1) else pos
         pos = idx + 1
         if kind == "s" and idx < len(args):
-            out += _unsafe_parts(args[idx], types, tainted)
+            out += unsafe_parts(args[idx], types, tainted)
     return out
 
 
-def _init_user(stack) -> str:
+def init_user(stack: Stack) -> str:
     return postgres_user(stack)[0]
 
 
-def _owner(stack, t) -> str:
-    return t.owner or _init_user(stack)
+def table_owner(stack: Stack, t) -> str:
+    return t.owner or init_user(stack)

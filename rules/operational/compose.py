@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers.locations import LazyRe, svc_loc, yloc
 from rules.helpers.nginx_proxy import auth_on, denies_all, pass_targets
@@ -18,6 +19,9 @@ from rules.helpers.services import (
 from scanner.model import Fix, Location, hit
 from scanner.registry import rule
 
+if TYPE_CHECKING:
+    from scanner.stack import Stack
+
 _REF_RE = "\\$\\{{?{name}\\b"
 
 
@@ -30,7 +34,7 @@ def _ref_location(doc, node, name: str) -> Location:
     return Location(doc.path, node.line, node.col)
 
 
-def _env_file_definitions(stack, doc) -> dict[str, tuple[str, int]]:
+def _env_file_definitions(stack: Stack, doc) -> dict[str, tuple[str, int]]:
     """VAR -> (path, line) of its definition in the ``env_file:`` files of ``doc``'s services."""
     out: dict[str, tuple[str, int]] = {}
     for svc in doc.services.values():
@@ -58,7 +62,7 @@ _TEMPLATE_ENV = re.compile(r"^\.?(env|dotenv)([.\-_](example|sample|template|dis
                            r"^(example|sample|template)[.\-_]?\.env$|^\.env[.\-_].*(example|sample|template|dist)", re.I)
 
 
-def _templates(stack, directory: str) -> list:
+def _templates(stack: Stack, directory: str) -> list:
     """Env templates in ``directory`` (``env.example``, ``.env.sample``, ``example.env`` ...), parsed."""
     import posixpath
 
@@ -89,7 +93,7 @@ def _templates(stack, directory: str) -> list:
     return stack.memo(("envtemplates", directory), compute)
 
 
-def _template_definition(stack, doc, name: str) -> str | None:
+def _template_definition(stack: Stack, doc, name: str) -> str | None:
     """A template env file beside the compose file (``env.example``) that defines ``name``."""
     import posixpath
 
@@ -118,7 +122,7 @@ def _nats_defined_names(doc) -> set[str]:
 
 
 @rule("OPS060", "variable-undefined", "high", files="compose+env", refs="CWE-1188")
-def variable_undefined(stack):
+def variable_undefined(stack: Stack):
     """A `${VAR}` the compose file (or a `$VAR` nats.conf) needs is defined nowhere.
 
     ## What it does
@@ -202,7 +206,7 @@ def variable_undefined(stack):
 
 
 @rule("OPS061", "variable-only-in-env-file", "medium", files="compose+env", refs="Compose interpolation docs")
-def variable_only_in_env_file(stack):
+def variable_only_in_env_file(stack: Stack):
     """A `${VAR}` of the compose file is defined only in an `env_file:` file.
 
     ## What it does
@@ -292,7 +296,7 @@ def _prometheus_port(svc) -> int:
     return 9090
 
 
-def proxied_without_auth(stack, svc, port: int) -> list:
+def proxied_without_auth(stack: Stack, svc, port: int) -> list:
     """nginx ``location`` nodes whose ``proxy_pass`` reaches ``svc:port`` (``pass_targets``: which
     service a host name means) without authentication (``auth_on``) or a deny-all access list."""
     out, seen = [], set()
@@ -308,7 +312,7 @@ def proxied_without_auth(stack, svc, port: int) -> list:
 
 
 @rule("OPS024", "prometheus-admin-api", "high", files="compose", refs="CWE-749; Prometheus security docs", fix="safe")
-def prometheus_admin_api(stack):
+def prometheus_admin_api(stack: Stack):
     """Prometheus runs with its admin API on (`--web.enable-admin-api`).
 
     ## What it does
@@ -345,7 +349,7 @@ def prometheus_admin_api(stack):
                   snippet_key=f"{svc.name}:admin-api")
 
 
-def _lifecycle_reachable(stack, svc) -> tuple[str, list] | None:
+def _lifecycle_reachable(stack: Stack, svc) -> tuple[str, list] | None:
     if prometheus_web_config(svc) is not None:
         return None
     port = _prometheus_port(svc)
@@ -366,7 +370,7 @@ def _lifecycle_reachable(stack, svc) -> tuple[str, list] | None:
 
 
 @rule("OPS025", "prometheus-lifecycle-api", "medium", files="compose", refs="CWE-749", fix="unsafe")
-def prometheus_lifecycle_api(stack):
+def prometheus_lifecycle_api(stack: Stack):
     """Prometheus accepts `/-/reload` and `/-/quit` (`--web.enable-lifecycle`).
 
     ## What it does
@@ -405,7 +409,7 @@ def prometheus_lifecycle_api(stack):
 
 
 @rule("OPS026", "prometheus-lifecycle-reachable", "high", files="compose+nginx", refs="CWE-306", fix="unsafe")
-def prometheus_lifecycle_reachable(stack):
+def prometheus_lifecycle_reachable(stack: Stack):
     """Anyone on the internet can shut Prometheus down (`/-/quit` reachable without auth).
 
     ## What it does
@@ -464,7 +468,7 @@ KNOWN_PORTS = {
 }
 
 
-def _service_ports(stack, svc) -> set[int] | None:
+def _service_ports(stack: Stack, svc) -> set[int] | None:
     """Ports a service listens on when that is known with confidence (a known image, or its compose
     ``expose``/``ports`` plus a local Dockerfile's EXPOSE), else None."""
     base, _tag = image_base(svc)
@@ -489,7 +493,7 @@ def _service_ports(stack, svc) -> set[int] | None:
 
 
 @rule("OPS045", "scrape-target-unknown", "medium", files="prometheus+compose")
-def scrape_target_unknown(stack):
+def scrape_target_unknown(stack: Stack):
     """Prometheus scrapes a host or port no compose service provides.
 
     ## What it does
@@ -564,7 +568,7 @@ def _probes_tls(doc, job) -> bool:
     return any(t.job == doc.job_name(job) and str(t.node).startswith("https://") for t in doc.targets())
 
 
-def _prometheus_of(stack, doc):
+def _prometheus_of(stack: Stack, doc):
     """The prometheus service that mounts a prometheus configuration (None when none does)."""
     sf = stack.files.get(doc.path)
     for svc, _t in (sf.mounted_by if sf is not None else []):
@@ -609,7 +613,7 @@ def _one_shot(svc) -> bool:
 
 
 @rule("OPS046", "service-not-scraped", "low", files="compose+prometheus", refs="seed")
-def service_not_scraped(stack):
+def service_not_scraped(stack: Stack):
     """A long-running service that no Prometheus job scrapes.
 
     ## What it does

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers.compose import (
     in_service,
@@ -30,6 +31,9 @@ from scanner.model import Edit, Fix, Location, hit
 from scanner.parsers.yamlnodes import YMap, YScalar, YSeq
 from scanner.registry import rule
 
+if TYPE_CHECKING:
+    from scanner.stack import Stack
+
 DEPENDENCY_ROLES = ("postgres", "redis", "nats", "minio")
 
 
@@ -42,7 +46,7 @@ ROTATING_DRIVERS = {"local", "none", "syslog", "journald", "gelf", "fluentd", "a
 
 
 @rule("OPS001", "log-rotation-missing", "medium", files="compose", refs="CWE-400", fix="safe")
-def log_rotation_missing(stack):
+def log_rotation_missing(stack: Stack):
     """A container's logs grow without limit.
 
     ## What it does
@@ -137,7 +141,7 @@ def one_shot(svc) -> bool:
     return False
 
 
-def _image_healthcheck(stack, svc, builds_df=None):
+def _image_healthcheck(stack: Stack, svc, builds_df=None):
     """The HEALTHCHECK instruction of the service's local image (final stage chain), or None."""
     df = builds_df if builds_df is not None else stack.service_dockerfile(svc)
     if df is None or getattr(df, "final_stage", None) is None:
@@ -176,7 +180,7 @@ def _probe_fix(svc) -> Fix | None:
 
 @rule("OPS040", "healthcheck-missing", "medium", files="compose+dockerfile",
       refs="CWE-703; CIS 4.6, 5.27; KICS healthcheck_not_set, healthcheck_instruction_missing", fix="unsafe")
-def healthcheck_missing(stack):
+def healthcheck_missing(stack: Stack):
     """A container has no health check.
 
     ## What it does
@@ -317,7 +321,7 @@ def _installs(df, stage, tool: str) -> bool:
 
 
 @rule("OPS048", "healthcheck-tool-missing", "medium", files="compose+dockerfile", refs="Docker HEALTHCHECK docs", fix="manual")
-def healthcheck_tool_missing(stack):
+def healthcheck_tool_missing(stack: Stack):
     """The health check runs a tool the image does not have.
 
     ## What it does
@@ -400,7 +404,7 @@ def healthcheck_tool_missing(stack):
 # ---------------------------------------------------------------------------------------------
 
 
-def has_healthcheck(stack, svc) -> bool:
+def has_healthcheck(stack: Stack, svc) -> bool:
     hc = svc.get("healthcheck")
     if isinstance(hc, YMap):
         if isinstance(hc.get("disable"), YScalar) and str(hc.get("disable")).lower() == "true":
@@ -413,7 +417,7 @@ def has_healthcheck(stack, svc) -> bool:
     return ins is not None and not _hc_disabled_ins(ins)
 
 
-def _depends_rewrite(stack, svc, node: YSeq) -> Fix | None:
+def _depends_rewrite(stack: Stack, svc, node: YSeq) -> Fix | None:
     """Rewrite a list-form depends_on into the map form with conditions."""
     doc = svc.doc
     key = svc.node.key("depends_on")
@@ -443,7 +447,7 @@ def _depends_rewrite(stack, svc, node: YSeq) -> Fix | None:
 
 
 @rule("OPS041", "depends-on-not-healthy", "low", files="compose", refs="Compose spec", fix="safe")
-def depends_on_not_healthy(stack):
+def depends_on_not_healthy(stack: Stack):
     """A service starts before the database or broker it needs is ready.
 
     ## What it does
@@ -522,7 +526,7 @@ def depends_on_not_healthy(stack):
 
 
 @rule("OPS042", "restart-policy-missing", "low", files="compose", refs="CIS 5.15", fix="safe")
-def restart_policy_missing(stack):
+def restart_policy_missing(stack: Stack):
     """A long-running service is not restarted when it exits.
 
     ## What it does
@@ -568,7 +572,7 @@ def restart_policy_missing(stack):
 
 @rule("OPS043", "restart-policy-not-cis", "info", files="compose",
       refs="CIS 5.15; KICS restart_policy_on_failure_not_set_to_5", fix="manual")
-def restart_policy_not_cis(stack):
+def restart_policy_not_cis(stack: Stack):
     """An on-failure restart policy retries a number of times other than 5.
 
     ## What it does
@@ -643,7 +647,7 @@ def _runtime_populated(svc, rel: str, target: str) -> bool:
 
 
 @rule("OPS062", "mount-source-missing", "high", files="compose", refs="Compose docs", fix="manual")
-def mount_source_missing(stack):
+def mount_source_missing(stack: Stack):
     """A bind mount's source is missing from the repository.
 
     ## What it does

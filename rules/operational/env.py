@@ -4,12 +4,16 @@ their author meant (duplicate keys, values compose interpolates or cuts at a ``#
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers.locations import LazyRe, env_loc, env_value_loc, yloc
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 from scanner.secretcheck import value_dotenvs
 from scanner.secrets import is_secret_key
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 # --------------------------------------------------------------------------------------------
 # OPS020 debug-in-production
@@ -61,7 +65,7 @@ def debug_setting(key: str, value: str) -> tuple[str, str] | None:
 
 
 @rule("OPS020", "debug-in-production", "medium", files="env/compose/nginx/nats", refs="CWE-489", fix="unsafe")
-def debug_in_production(stack):
+def debug_in_production(stack: Stack):
     """Debug output or a development mode is switched on.
 
     ## What it does
@@ -165,7 +169,7 @@ def _line_span(doc, first: int, last: int) -> Location:
 
 
 @rule("OPS021", "duplicate-env-key", "medium", files="env", refs="dotenv-linter DuplicatedKey", fix="unsafe")
-def duplicate_env_key(stack):
+def duplicate_env_key(stack: Stack):
     """A dotenv key is defined twice.
 
     ## What it does
@@ -233,7 +237,7 @@ def interpolation_hazard(value: str, defined: set[str]) -> str | None:
 
 @rule("OPS022", "dotenv-interpolation-hazard", "medium", files="env",
       refs="dotenv-linter SubstitutionKey, ValueWithoutQuotes", fix="safe")
-def dotenv_interpolation_hazard(stack):
+def dotenv_interpolation_hazard(stack: Stack):
     """A dotenv value that compose will not read as written.
 
     ## What it does

@@ -3,12 +3,17 @@ would reject (OPS081) and rules that failed (OPS082) — the findings the engine
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from scanner.model import CoreRule, hit
 from scanner.registry import rule
 
+if TYPE_CHECKING:
+    from scanner.stack import Stack
+
 
 @rule(CoreRule.UNREADABLE, "file-unreadable", "high", files="any")
-def file_unreadable(stack):
+def file_unreadable(stack: Stack):
     """A file of the stack could not be read.
 
     ## What it does
@@ -28,7 +33,7 @@ def file_unreadable(stack):
 
 
 @rule(CoreRule.REJECTED, "parse-error", "high", files="any", refs="squawk syntax-error")
-def parse_error(stack):
+def parse_error(stack: Stack):
     """A file its server would reject.
 
     ## What it does
@@ -49,7 +54,7 @@ def parse_error(stack):
 
 
 @rule(CoreRule.RULE_FAILED, "rule-internal-error", "low", files="any")
-def rule_internal_error(stack):
+def rule_internal_error(stack: Stack):
     """A dkscan rule failed on this stack.
 
     ## What it does

@@ -6,10 +6,14 @@ from __future__ import annotations
 import glob as globmod
 import posixpath
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers.locations import nloc, svc_loc
 from scanner.model import hit
 from scanner.registry import rule
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 # Files the nginx images ship (official image, Debian/Ubuntu packages).
 IMAGE_FILES = {"mime.types", "fastcgi_params", "fastcgi.conf", "scgi_params", "uwsgi_params", "koi-utf", "koi-win",
@@ -44,11 +48,11 @@ def _gateway_mount(sf):
     return None, None
 
 
-def _include_problems(stack):
+def _include_problems(stack: Stack):
     return stack.memo("includes", lambda: list(_compute_includes(stack)))
 
 
-def _compute_includes(stack):
+def _compute_includes(stack: Stack):
     from scanner.parsers.nginx import NginxDocument
 
     for rel, sf in sorted(stack.files.items()):
@@ -102,7 +106,7 @@ def _compute_includes(stack):
 
 
 @rule("OPS063", "include-missing", "high", files="nginx+compose", refs="nginx core docs")
-def include_missing(stack):
+def include_missing(stack: Stack):
     """An nginx `include` points at a file the gateway container will not have.
 
     ## What it does
@@ -137,7 +141,7 @@ def include_missing(stack):
 
 
 @rule("OPS064", "include-glob-empty", "medium", files="nginx+compose", refs="nginx core docs")
-def include_glob_empty(stack):
+def include_glob_empty(stack: Stack):
     """An nginx `include` glob matches no file.
 
     ## What it does
@@ -171,7 +175,7 @@ _RELOAD = re.compile(r"nginx\s+-s\s+reload|nginx\s+-s\s+reopen|kill\s+-(HUP|s\s+
 _HOOK = re.compile(r"--(deploy|post|renew)-hook\b")
 
 
-def _mount_keys(stack, svc) -> set[str]:
+def _mount_keys(stack: Stack, svc) -> set[str]:
     """Identities of what a service mounts: host paths (normalised) and named volumes."""
     out = set()
     base = posixpath.dirname(svc.doc.path)
@@ -195,7 +199,7 @@ def _svc_text(svc) -> str:
 
 
 @rule("OPS047", "certificate-renewal-no-reload", "medium", files="compose+nginx", refs="Certbot docs (renewal hooks)")
-def certificate_renewal_no_reload(stack):
+def certificate_renewal_no_reload(stack: Stack):
     """Certificates are renewed, but nginx never loads the new ones.
 
     ## What it does

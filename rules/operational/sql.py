@@ -3,9 +3,14 @@ what the init scripts expose to the server log."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rules.helpers.sql import add_command_flags, const_value, pg_settings, setting_on, sql_model, sql_server
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 # escapes OPS003 wants in log_line_prefix, with the ones that carry the same information
 PREFIX_ESCAPES = (("%m", ("%m", "%t", "%n")), ("%p", ("%p", "%c")), ("%d", ("%d",)), ("%u", ("%u",)),
@@ -17,7 +22,7 @@ def _svc_loc(svc) -> Location:
 
 
 @rule("OPS003", "pg-connection-logging-off", "low", files="compose/sql", refs="CWE-778; CIS-PG 3.1.20–3.1.24", fix="safe")
-def pg_connection_logging_off(stack):
+def pg_connection_logging_off(stack: Stack):
     """PostgreSQL does not log connections, or logs lines that do not say who connected.
 
     ## What it does
@@ -55,7 +60,7 @@ def pg_connection_logging_off(stack):
         yield from _connection_logging(stack, svc)
 
 
-def _connection_logging(stack, svc):
+def _connection_logging(stack: Stack, svc):
     settings = pg_settings(stack, svc)
     problems, edits, missing, anchor = [], [], [], None
     for name in ("log_connections", "log_disconnections"):
@@ -85,7 +90,7 @@ def _connection_logging(stack, svc):
 
 
 @rule("OPS004", "pg-statement-logging-none", "low", files="compose/sql", refs="CIS-PG 3.1.25", fix="safe")
-def pg_statement_logging_none(stack):
+def pg_statement_logging_none(stack: Stack):
     """PostgreSQL logs no statements, not even schema changes.
 
     ## What it does
@@ -118,7 +123,7 @@ def pg_statement_logging_none(stack):
         yield from _statement_logging(stack, svc)
 
 
-def _statement_logging(stack, svc):
+def _statement_logging(stack: Stack, svc):
     s = pg_settings(stack, svc).get("log_statement")
     if s is not None and s.value.strip().lower() != "none":
         return
@@ -133,7 +138,7 @@ def _statement_logging(stack, svc):
 
 
 @rule("OPS005", "pg-role-password-logged", "medium", files="sql+compose", refs="CWE-532")
-def pg_role_password_logged(stack):
+def pg_role_password_logged(stack: Stack):
     """Statement logging writes the init script's role passwords into the server log.
 
     ## What it does
@@ -172,7 +177,7 @@ def pg_role_password_logged(stack):
         yield from _passwords_logged(stack, model, svc)
 
 
-def _passwords_logged(stack, model, svc):
+def _passwords_logged(stack: Stack, model, svc):
     s = pg_settings(stack, svc).get("log_statement")
     if s is None or s.value.strip().lower() not in ("ddl", "all"):
         return

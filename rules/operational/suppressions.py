@@ -5,12 +5,17 @@ carry the metadata and documentation of what it reports about them."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from scanner.model import CoreRule
 from scanner.registry import rule
 
+if TYPE_CHECKING:
+    from scanner.stack import Stack
+
 
 @rule(CoreRule.SUPPRESSION_INVALID, "suppression-invalid", "medium", files="any")
-def suppression_invalid(stack):
+def suppression_invalid(stack: Stack):
     """An inline suppression is malformed and suppresses nothing.
 
     ## What it does
@@ -41,7 +46,7 @@ def suppression_invalid(stack):
 
 
 @rule(CoreRule.SUPPRESSION_UNUSED, "suppression-unused", "low", files="any")
-def suppression_unused(stack):
+def suppression_unused(stack: Stack):
     """An inline suppression matches no finding.
 
     ## What it does
@@ -70,7 +75,7 @@ def suppression_unused(stack):
 
 
 @rule(CoreRule.SUPPRESSION_EXPIRED, "suppression-expired", "low", files="any")
-def suppression_expired(stack):
+def suppression_expired(stack: Stack):
     """An inline suppression has expired.
 
     ## What it does

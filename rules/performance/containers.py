@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rules.helpers.compose import in_service, insert_in_service, service_node_loc, unknown_vars
 from rules.helpers.locations import svc_loc
 from scanner.config import parse_size
 from scanner.model import Edit, Fix, Location, hit
 from scanner.parsers.yamlnodes import YMap, YScalar
 from scanner.registry import rule
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 
 def memory_limit(svc) -> YScalar | None:
@@ -47,7 +52,7 @@ def _gib(n: int) -> str:
 
 
 @rule("PERF001", "memory-limit-missing", "medium", files="compose", refs="CWE-770; CIS 5.11; KICS memory_not_limited", fix="manual")
-def memory_limit_missing(stack):
+def memory_limit_missing(stack: Stack):
     """A container has no memory limit.
 
     ## What it does
@@ -88,7 +93,7 @@ def memory_limit_missing(stack):
 
 
 @rule("PERF002", "cpu-limit-missing", "low", files="compose", refs="CWE-400; CIS 5.12; KICS cpus_not_limited", fix="manual")
-def cpu_limit_missing(stack):
+def cpu_limit_missing(stack: Stack):
     """A container has no CPU limit.
 
     ## What it does
@@ -128,7 +133,7 @@ def cpu_limit_missing(stack):
 
 
 @rule("PERF003", "pids-limit-missing", "low", files="compose", refs="CWE-770; CIS 5.29; KICS pids_limit_not_set", fix="safe")
-def pids_limit_missing(stack):
+def pids_limit_missing(stack: Stack):
     """A container can create unlimited processes.
 
     ## What it does
@@ -180,7 +185,7 @@ def pids_limit_missing(stack):
 
 
 @rule("PERF004", "memory-limits-exceed-host", "medium", files="compose+config", refs="CWE-770", fix="manual")
-def memory_limits_exceed_host(stack):
+def memory_limits_exceed_host(stack: Stack):
     """The containers' memory limits add up to more than the host has.
 
     ## What it does
@@ -234,7 +239,7 @@ def memory_limits_exceed_host(stack):
 
 
 @rule("PERF021", "postgres-shm-default", "low", files="compose", fix="safe")
-def postgres_shm_default(stack):
+def postgres_shm_default(stack: Stack):
     """PostgreSQL runs with Docker's 64 MB `/dev/shm`.
 
     ## What it does

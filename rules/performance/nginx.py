@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers.locations import nloc, svc_loc
 from rules.helpers.nginx import (
@@ -26,11 +27,14 @@ from rules.helpers.nginx import (
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 
+if TYPE_CHECKING:
+    from scanner.stack import Stack
+
 DOCKER_DEFAULT_NOFILE = 1024  # Docker 29 / containerd 2 default soft limit
 IMAGE_WORKER_CONNECTIONS = 1024  # the official image's nginx.conf
 
 
-def _num(stack, key: str, default: float) -> float:
+def _num(stack: Stack, key: str, default: float) -> float:
     try:
         return float(stack.policy.get(key, default))
     except (TypeError, ValueError):
@@ -63,7 +67,7 @@ def _cpuset_size(svc) -> int | None:
     return n or None
 
 
-def _workers(stack, cfg) -> tuple[int, str]:
+def _workers(stack: Stack, cfg) -> tuple[int, str]:
     """(worker processes, how it was derived)."""
     wp = cfg.root.child("worker_processes")
     if wp is None:
@@ -91,7 +95,7 @@ def _worker_connections(cfg):
 
 
 @rule("PERF060", "nginx-worker-capacity", "medium", files="nginx+compose", refs="nginx core docs", fix="safe")
-def nginx_worker_capacity(stack):
+def nginx_worker_capacity(stack: Stack):
     """nginx cannot hold the connections the target load needs.
 
     ## What it does
@@ -184,7 +188,7 @@ def _ulimit_nofile(svc) -> int | None:
 
 @rule("PERF061", "worker-rlimit-nofile-low", "medium", files="nginx+compose",
       refs="gixy worker_rlimit_nofile_vs_connections; CIS 5.19", fix="safe")
-def worker_rlimit_nofile_low(stack):
+def worker_rlimit_nofile_low(stack: Stack):
     """Workers may run out of file descriptors before reaching `worker_connections`.
 
     ## What it does
@@ -279,7 +283,7 @@ def _http11(loc) -> bool:
     return eff is not None and eff.args[:1] == ["1.1"]
 
 
-def _location_edits(stack, cfg, loc, need_version: bool, need_conn: bool) -> list | None:
+def _location_edits(stack: Stack, cfg, loc, need_version: bool, need_conn: bool) -> list | None:
     """Edits giving ``loc`` HTTP/1.1 and an empty Connection header. A location that already sets
     Connection through a ``map`` (the websocket pattern) gets the map's '' entry set to '' instead
     of a second Connection header; a literal Connection value is left to the author (None)."""
@@ -321,7 +325,7 @@ def _location_edits(stack, cfg, loc, need_version: bool, need_conn: bool) -> lis
 
 
 @rule("PERF062", "upstream-keepalive-missing", "low", files="nginx", refs="nginx upstream docs", fix="safe")
-def upstream_keepalive_missing(stack):
+def upstream_keepalive_missing(stack: Stack):
     """Connections to the upstream are not kept alive.
 
     ## What it does

@@ -7,6 +7,7 @@ keys (``scanner/config.py``) and what the stack says; every message prints its a
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from rules.helpers.locations import svc_loc
@@ -15,8 +16,11 @@ from scanner.config import parse_size
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
-def _redis_users(stack, svc) -> list[tuple[object, str, str, int, str]]:
+
+def _redis_users(stack: Stack, svc) -> list[tuple[object, str, str, int, str]]:
     """(app service, key, path, line, value) of env entries of other services that point at ``svc``."""
     out = []
     for other in stack.services:
@@ -68,7 +72,7 @@ def _setting_location(svc, name: str) -> Location:
     return svc_loc(svc)
 
 
-def _conf_setting(stack, svc, name: str) -> tuple[str, Location, str] | None:
+def _conf_setting(stack: Stack, svc, name: str) -> tuple[str, Location, str] | None:
     """(value, location, source) of a postgres setting: ``-c`` on the command line, else ``ALTER
     SYSTEM SET`` in a mounted init script (postgresql.auto.conf), else a postgresql.conf the server
     loads (``-c config_file=`` or mounted as ``$PGDATA/postgresql.conf``)."""
@@ -100,7 +104,7 @@ def _conf_setting(stack, svc, name: str) -> tuple[str, Location, str] | None:
     return None
 
 
-def _pg_targets(stack, value: str) -> str | None:
+def _pg_targets(stack: Stack, value: str) -> str | None:
     """Host of a PostgreSQL DSN or a plain host value."""
     v = (value or "").strip()
     if "://" in v:
@@ -113,7 +117,7 @@ def _pg_targets(stack, value: str) -> str | None:
     return v.split(":")[0] if v else None
 
 
-def _client_of(stack, svc, pgs: list) -> object | None:
+def _client_of(stack: Stack, svc, pgs: list) -> object | None:
     """The postgres service ``svc`` connects to, when its environment says."""
     env = service_env(stack, svc)
     hinted = False
@@ -133,7 +137,7 @@ def _client_of(stack, svc, pgs: list) -> object | None:
     return None
 
 
-def _pool(stack, svc) -> tuple[int, Location, str]:
+def _pool(stack: Stack, svc) -> tuple[int, Location, str]:
     """(pool size, where it is set, how) for a client service."""
     env = service_env(stack, svc)
     for key in POOL_KEYS:
@@ -157,7 +161,7 @@ def _single_client(svc) -> bool:
 
 
 @rule("PERF020", "pool-exceeds-max-connections", "medium", files="env+compose+sql", refs="CWE-770")
-def pool_exceeds_max_connections(stack):
+def pool_exceeds_max_connections(stack: Stack):
     """The apps' connection pools need more connections than PostgreSQL allows.
 
     ## What it does
@@ -283,7 +287,7 @@ def _replace_setting_value(svc, setting, new: str) -> tuple[Edit, ...] | None:
     return (Edit(Location(loc.path, loc.start_line, col, loc.start_line, col + len(setting.args[0])), new),)
 
 
-def _conf_edit(stack, setting, new: str) -> tuple[Edit, ...] | None:
+def _conf_edit(stack: Stack, setting, new: str) -> tuple[Edit, ...] | None:
     sf = stack.files.get(setting.location.path)
     if sf is None or not setting.args:
         return None
@@ -298,7 +302,7 @@ def _conf_edit(stack, setting, new: str) -> tuple[Edit, ...] | None:
     return (Edit(Location(loc.path, loc.start_line, col, loc.start_line, col + len(setting.args[0])), new),)
 
 
-def _value_edit(stack, svc, setting, new: str):
+def _value_edit(stack: Stack, svc, setting, new: str):
     if setting.source == "command":
         return _replace_setting_value(svc, setting, new)
     return _conf_edit(stack, setting, new)
@@ -321,7 +325,7 @@ def _add_command_edit(svc, words: list[str]):
 
 
 @rule("PERF040", "redis-maxmemory-unset", "medium", files="compose", refs="Redis eviction docs", fix="safe")
-def redis_maxmemory_unset(stack):
+def redis_maxmemory_unset(stack: Stack):
     """Redis has no memory ceiling (`maxmemory` unset or 0).
 
     ## What it does
@@ -372,7 +376,7 @@ def redis_maxmemory_unset(stack):
                   snippet_key=f"{svc.name}:maxmemory")
 
 
-def _cache_users(stack, svc) -> list[str]:
+def _cache_users(stack: Stack, svc) -> list[str]:
     """Names of cache settings (``CACHE_*``, ``REDIS_CACHE*``) of services that use ``svc``."""
     out = []
     redises = stack.services_by_role("redis")
@@ -396,7 +400,7 @@ def _cache_users(stack, svc) -> list[str]:
 
 
 @rule("PERF041", "redis-noeviction-cache", "medium", files="compose+env", refs="Redis eviction docs", fix="unsafe")
-def redis_noeviction_cache(stack):
+def redis_noeviction_cache(stack: Stack):
     """A Redis used as a cache refuses writes when full (`noeviction`).
 
     ## What it does
@@ -450,7 +454,7 @@ def redis_noeviction_cache(stack):
 
 @rule("PERF042", "redis-maxmemory-over-limit", "medium", files="compose+redis.conf", refs="Redis eviction docs",
       fix="safe")
-def redis_maxmemory_over_limit(stack):
+def redis_maxmemory_over_limit(stack: Stack):
     """Redis' `maxmemory` is at or above the container's memory limit.
 
     ## What it does

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from typing import TYPE_CHECKING
 
 from rules.helpers.compose import (
     delete_lines,
@@ -22,6 +23,9 @@ from scanner.model import Edit, Fix, Location, hit
 from scanner.parsers.yamlnodes import YMap, YScalar, YSeq
 from scanner.registry import rule
 
+if TYPE_CHECKING:
+    from scanner.stack import Stack
+
 GATEWAY = "gateway"
 DATA_ROLES = ("postgres", "redis", "minio", "nats")
 
@@ -36,7 +40,7 @@ def _host_network(svc) -> bool:
     return bool(mode) and mode.strip().lower() == "host"
 
 
-def nginx_proxied_ports(stack) -> set[tuple[int, int]]:
+def nginx_proxied_ports(stack: Stack) -> set[tuple[int, int]]:
     """(id(service), container port) pairs that PER003 owns: ports the gateway proxies to
     (``proxied_ports``, PER003's answer)."""
     return stack.memo("nginx_proxied_ports", lambda: {(id(s) if not isinstance(s, int) else s, int(p))
@@ -83,7 +87,7 @@ def _bind_loopback_fix(svc, port) -> Fix | None:
 
 @rule("PER001", "internal-port-published", "high", files="compose",
       refs="CWE-668; CIS 5.14, 5.9; KICS container_traffic_not_bound_to_host_interface", fix="unsafe")
-def internal_port_published(stack):
+def internal_port_published(stack: Stack):
     """An internal service publishes a port on every host interface.
 
     ## What it does
@@ -144,7 +148,7 @@ def internal_port_published(stack):
 
 @rule("PER004", "privileged-port-published", "low", files="compose",
       refs="CWE-269; CIS 5.8; KICS privileged_ports_mapped_in_container", fix="manual")
-def privileged_port_published(stack):
+def privileged_port_published(stack: Stack):
     """A non-gateway service maps a privileged host port.
 
     ## What it does
@@ -193,7 +197,7 @@ def privileged_port_published(stack):
 
 @rule("PER020", "host-network-mode", "high", files="compose",
       refs="CWE-668; CIS 5.10; KICS shared_host_network_namespace", fix="manual")
-def host_network_mode(stack):
+def host_network_mode(stack: Stack):
     """A container uses the host's network stack.
 
     ## What it does
@@ -233,7 +237,7 @@ def _is_docker_socket(path: str | None) -> bool:
 
 @rule("PER021", "docker-socket-mounted", "critical", files="compose",
       refs="CWE-284; CIS 5.32; KICS docker_socket_mounted_in_container; sg exposing-docker-socket-volume", fix="manual")
-def docker_socket_mounted(stack):
+def docker_socket_mounted(stack: Stack):
     """The Docker socket is mounted into a container.
 
     ## What it does
@@ -308,7 +312,7 @@ def sensitive_host_path(source: str) -> str | None:
     return None
 
 
-def _sensitive_mounts(stack):
+def _sensitive_mounts(stack: Stack):
     """(svc or None, location, source, read_only, fix-able mount or None, doc) for every bind (and
     ``driver_opts.device`` volume) of a sensitive host path."""
     for svc in stack.services:
@@ -388,7 +392,7 @@ def _add_ro_fix(svc, m) -> Fix | None:
 
 @rule("PER022", "sensitive-host-path-rw", "high", files="compose",
       refs="CWE-668; CIS 5.6; KICS volume_has_sensitive_host_directory", fix="unsafe")
-def sensitive_host_path_rw(stack):
+def sensitive_host_path_rw(stack: Stack):
     """A sensitive host directory is mounted read-write.
 
     ## What it does
@@ -433,7 +437,7 @@ def sensitive_host_path_rw(stack):
 
 @rule("PER023", "sensitive-host-path-ro", "medium", files="compose",
       refs="CWE-668; CIS 5.6; KICS volume_has_sensitive_host_directory", fix="manual")
-def sensitive_host_path_ro(stack):
+def sensitive_host_path_ro(stack: Stack):
     """A sensitive host directory is mounted into a container, read-only.
 
     ## What it does
@@ -525,7 +529,7 @@ def _delete_propagation_fix(svc, m, node) -> Fix | None:
 
 @rule("PER024", "shared-mount-propagation", "high", files="compose",
       refs="CWE-668; CIS 5.20; KICS volume_mounted_in_multiple_containers", fix="unsafe")
-def shared_mount_propagation(stack):
+def shared_mount_propagation(stack: Stack):
     """A bind mount propagates the container's mounts back to the host.
 
     ## What it does
@@ -569,7 +573,7 @@ def shared_mount_propagation(stack):
 
 @rule("PER026", "mount-propagation-slave", "info", files="compose",
       refs="CIS 5.20; KICS volume_mounted_in_multiple_containers", fix="manual")
-def mount_propagation_slave(stack):
+def mount_propagation_slave(stack: Stack):
     """A bind mount receives the host's later mounts.
 
     ## What it does
@@ -633,7 +637,7 @@ def network_members(doc) -> dict[str, list]:
 
 
 @rule("PER042", "data-network-not-internal", "low", files="compose", refs="CWE-668; CIS 5.9", fix="unsafe")
-def data_network_not_internal(stack):
+def data_network_not_internal(stack: Stack):
     """A network that only joins data services and their clients can reach the internet.
 
     ## What it does

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rules.helpers.locations import nloc, svc_loc, yloc
-from rules.helpers.nginx_proxy import _admin_exposures, _unauthenticated, fix_of, insert_in_block, proxied_ports
+from rules.helpers.nginx_proxy import admin_exposures, fix_of, insert_in_block, proxied_ports, unauthenticated_admin_reason
 from scanner.model import Edit, Location, hit
 from scanner.registry import rule
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 
 def _delete_port_fix(svc, port):
@@ -31,7 +36,7 @@ def _delete_port_fix(svc, port):
 
 @rule("PER003", "gateway-bypass-port", "high", files="compose+nginx",
       refs="CWE-668; KICS container_traffic_not_bound_to_host_interface", fix="unsafe")
-def gateway_bypass_port(stack):
+def gateway_bypass_port(stack: Stack):
     """A service behind the gateway also publishes the port the gateway proxies to.
 
     ## What it does
@@ -80,7 +85,7 @@ def gateway_bypass_port(stack):
             hit_ports = sorted(set(p.container_ports) & ports)
             if not hit_ports:
                 continue
-            if any(_unauthenticated(stack, svc, cp) for cp in hit_ports):
+            if any(unauthenticated_admin_reason(stack, svc, cp) for cp in hit_ports):
                 continue  # PER002
             yield hit(yloc(svc.doc.path, p.node),
                       f"service '{svc.name}' publishes container port {hit_ports[0]} on every interface, and the gateway proxies to that port: "
@@ -89,7 +94,7 @@ def gateway_bypass_port(stack):
 
 
 @rule("PER041", "admin-port-proxied-unauthenticated", "high", files="nginx+compose", refs="CWE-306", fix="unsafe")
-def admin_port_proxied_unauthenticated(stack):
+def admin_port_proxied_unauthenticated(stack: Stack):
     """The gateway publishes an admin UI that has no login of its own.
 
     ## What it does
@@ -124,7 +129,7 @@ def admin_port_proxied_unauthenticated(stack):
     ## References
     CWE-306.
     """
-    for _loc, t, reason, what in _admin_exposures(stack):
+    for _loc, t, reason, what in admin_exposures(stack):
         loc = _loc
         anchor = loc if loc is not None and loc.d is not None else t.pass_node
         edits = [insert_in_block(stack, loc, ["allow 127.0.0.1;", "deny all;"])] if loc is not None and loc.d is not None else []

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rules.helpers.locations import yloc
 from rules.helpers.services import postgres_trust, unauthenticated_reason
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
 
 
 def _bind_loopback_fix(svc, port) -> Fix | None:
@@ -45,7 +50,7 @@ def _bind_loopback_fix(svc, port) -> Fix | None:
 
 @rule("PER002", "unauthenticated-service-published", "critical", files="compose+env+nats", refs="CWE-306",
       fix="unsafe")
-def unauthenticated_service_published(stack):
+def unauthenticated_service_published(stack: Stack):
     """A service that asks for no credentials publishes its port on every host interface.
 
     ## What it does
@@ -105,7 +110,7 @@ def unauthenticated_service_published(stack):
 
 
 @rule("PER040", "postgres-trust-auth", "critical", files="compose+env", refs="CWE-306; CIS-PG 5.4", fix="unsafe")
-def postgres_trust_auth(stack):
+def postgres_trust_auth(stack: Stack):
     """PostgreSQL accepts logins without a password (`trust`).
 
     ## What it does
