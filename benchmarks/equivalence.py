@@ -88,21 +88,10 @@ def prepare_inputs(inputs: Path, work: Path) -> list[tuple[str, Path, dict]]:
     if not ready.exists():
         shutil.rmtree(mono, ignore_errors=True)
         sys.path.insert(0, str(HERE))
-        from run import mutate  # the benchmark's generator
+        from run import write_monorepo  # the benchmark's generator
 
         sys.path.pop(0)
-        rnd = random.Random(MONOREPO_STACKS)
-        src_root = fixtures / "studios-dk"
-        for i in range(MONOREPO_STACKS):
-            dst = mono / f"stack-{i:04d}"
-            for src in sorted(src_root.rglob("*")):
-                if src.is_file():
-                    t = dst / src.relative_to(src_root)
-                    t.parent.mkdir(parents=True, exist_ok=True)
-                    try:
-                        t.write_text(mutate(src.read_text(encoding="utf-8"), i, rnd), encoding="utf-8")
-                    except UnicodeDecodeError:
-                        shutil.copy2(src, t)
+        write_monorepo(mono, MONOREPO_STACKS, random.Random(MONOREPO_STACKS), fixtures / "studios-dk")
         ready.write_text("")
     targets.append(("monorepo", mono, {}))
     return targets

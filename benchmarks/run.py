@@ -68,6 +68,20 @@ def mutate(text: str, i: int, rnd: random.Random) -> str:
     return text
 
 
+def write_monorepo(d: Path, n: int, rnd: random.Random, fixture: Path = FIXTURE) -> None:
+    """``n`` stacks under ``d`` (``stack-0000``...), each the fixture mutated by :func:`mutate`."""
+    for i in range(n):
+        dst = d / f"stack-{i:04d}"
+        for src in sorted(fixture.rglob("*")):
+            if src.is_file():
+                target = dst / src.relative_to(fixture)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    target.write_text(mutate(src.read_text(encoding="utf-8"), i, rnd), encoding="utf-8")
+                except UnicodeDecodeError:
+                    shutil.copy2(src, target)
+
+
 def build_inputs(sizes: list[int]) -> dict[str, Path]:
     WORK.mkdir(exist_ok=True)
     out = {"fixture": WORK / "fixture"}
@@ -80,17 +94,7 @@ def build_inputs(sizes: list[int]) -> dict[str, Path]:
             out[f"mono-{n}"] = d
             continue
         shutil.rmtree(d, ignore_errors=True)
-        rnd = random.Random(n)
-        for i in range(n):
-            dst = d / f"stack-{i:04d}"
-            for src in FIXTURE.rglob("*"):
-                if src.is_file():
-                    target = dst / src.relative_to(FIXTURE)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    try:
-                        target.write_text(mutate(src.read_text(encoding="utf-8"), i, rnd), encoding="utf-8")
-                    except UnicodeDecodeError:
-                        shutil.copy2(src, target)
+        write_monorepo(d, n, random.Random(n))
         out[f"mono-{n}"] = d
     return out
 

@@ -1,3 +1,4 @@
-"""The knowledge: one module per layer (``rules/<layer>.py``), split by file family where a layer
-grows large (``rules/<layer>_<family>.py``). Every rule is a function registered with
-``scanner.registry.rule``; its docstring is its documentation."""
+"""The knowledge: one package per layer (``rules/<layer>/``), one module per family of rules
+(``rules/<layer>/<family>.py``), and the helper layer (``rules/helpers/``) that answers every question
+the rules share. Every rule is a function registered with ``scanner.registry.rule``; its docstring is
+its documentation. A rule module imports no other rule module (docs/architecture.md)."""

@@ -152,7 +152,7 @@ def test_known_broken_fixes_are_still_broken(fixed):
 # ---------------------------------------------------------------------------------------------
 
 FIX_COVERAGE_EXCEPTIONS = {
-    "DATA012": "_move_fix (rules/data.py) returns no Fix when the compose file has no .env beside it, which is "
+    "DATA012": "_move_fix (rules/data/secrets.py) returns no Fix when the compose file has no .env beside it, which is "
                "the bad fixture's case; dkscan fix can create files now (edits on a missing path inside the "
                "root), so the rule could create the .env",
 }

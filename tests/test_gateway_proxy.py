@@ -1,4 +1,4 @@
-"""The nginx proxying/access-control rules family (rules/gateway_proxy.py and its nginx siblings):
+"""The nginx proxying/access-control rules family (rules/gateway/proxy.py, rules/gateway/access.py and their nginx siblings):
 fixes that really fix, and the regex and variable analysis they rest on."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The secret value classifiers (scanner/secretcheck.py, scanner/secrets.py, rules/_secrets.py):
+"""The secret value classifiers (scanner/secretcheck.py, scanner/secrets.py, rules/helpers/secrets.py):
 provider tokens, defaults, placeholders, weakness, decoding, the first-match-wins order, purposes,
 generated values and the fixes that write them."""
 

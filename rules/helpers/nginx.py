@@ -1,4 +1,4 @@
-"""Shared nginx knowledge for the gateway rules (``rules/gateway*.py``, ``rules/performance_nginx.py``).
+"""Shared nginx knowledge for the nginx rules (``rules/gateway/``, ``rules/performance/nginx.py``...).
 
 Everything here answers "what does nginx really do with this configuration" so that rules do not
 re-derive it (and do not each get it slightly wrong). The functions are a stable API: other rule
@@ -6,7 +6,7 @@ modules import them; change a signature only together with every caller.
 
 Contents
 --------
-- **Servers and listeners**: :func:`listen_specs`, :func:`is_tls_server`, :func:`service_node_loc`,
+- **Servers and listeners**: :func:`listen_specs`, :func:`is_tls_server`, ``nloc`` (locations),
   :func:`opaque` / :func:`unresolved_includes` (an include dkscan cannot read may set anything).
 - **Response headers**: :class:`Header`, :func:`add_header_chain` (nginx's ``add_header``
   inheritance trap, ``add_header_inherit on|off|merge`` of nginx >= 1.29.3), :func:`effective_headers`

@@ -5,7 +5,7 @@ PER002), PER040 (postgres ``trust``), DATA080 (redis without auth), API060 (nats
 authorization), DATA083 (MinIO root credentials unset) and OPS026 (prometheus lifecycle reachable)
 must agree on *whether* a service asks for credentials. They all ask here:
 
-    from rules._services import unauthenticated_reason
+    from rules.helpers.services import unauthenticated_reason
     reason = unauthenticated_reason(stack, svc, port=5432)   # None: authenticated or unknown
     if reason: ...  # "POSTGRES_HOST_AUTH_METHOD=trust" / "redis has no requirepass ..." / ...
 
