@@ -133,7 +133,7 @@ def units(path: Path, n: int) -> dict:
                     found.extend(r.check(stack) or ())
                 except Exception:  # noqa: BLE001 - measured elsewhere (OPS082)
                     pass
-                by_module[r.check.__module__.split(".")[-1]] += time.process_time() - c
+                by_module[r.check.__module__.split(".", 1)[-1]] += time.process_time() - c
             d = time.process_time()
             red = collect_secrets(stack)
             e = time.process_time()

@@ -8,6 +8,7 @@ import re
 from typing import TYPE_CHECKING
 
 from rules.helpers.compose import (
+    DATA_ROLES,
     delete_lines,
     image_parts,
     in_service,
@@ -645,7 +646,6 @@ def shared_writable_volume(stack: Stack):
 # APP012: unpinned images
 # ---------------------------------------------------------------------------------------------
 
-DATA_ROLES = ("postgres", "redis", "minio", "nats")
 
 
 def _unpinned(ref: str) -> str | None:

@@ -10,7 +10,6 @@ from rules.helpers.locations import svc_loc
 from rules.helpers.services import (
     command_append_edit,
     env_targets,
-    image_base,
     is_compose_host,
     minio_root_unset,
     persistence_off,
@@ -18,6 +17,7 @@ from rules.helpers.services import (
     redis_config,
     resolve_host,
     service_env,
+    service_image,
     value_host,
 )
 from scanner.model import Edit, Fix, Location, hit
@@ -80,7 +80,7 @@ DANGEROUS = ("FLUSHALL", "FLUSHDB", "CONFIG", "DEBUG", "KEYS")
 
 
 def _redis_major(svc) -> int | None:
-    base, tag = image_base(svc)
+    base, tag = service_image(svc)
     m = re.match(r"(\d+)", tag or "")
     if m:
         return int(m.group(1))

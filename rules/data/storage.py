@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from rules.helpers.locations import LazyRe, svc_loc, yloc
 from rules.helpers.services import (
     env_var,
-    image_base,
     is_server,
     nats_blocks,
     nats_configs,
@@ -17,6 +16,7 @@ from rules.helpers.services import (
     persistence_off,
     redis_config,
     service_env,
+    service_image,
     service_words_text,
 )
 from scanner.model import Edit, Fix, Location, hit
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 def _pg_major(svc) -> int | None:
     """Major version of an official postgres (or postgis) image; 18 for floating tags; None when
     unknown (another image, a ``${VAR}`` tag)."""
-    base, tag = image_base(svc)
+    base, tag = service_image(svc)
     if base not in ("postgres", "postgis"):
         return None
     raw = svc.get("image")
@@ -514,7 +514,7 @@ def postgres18_legacy_data_mount(stack: Stack):
             q = 1 if t.style in ("'", '"') else 0
             loc = Location(doc.path, t.line, t.col + q, t.line, t.col + q + len(t.raw))
             fix = Fix("mount the volume at /var/lib/postgresql", (Edit(loc, "/var/lib/postgresql"),))
-        base, tag = image_base(svc)
+        base, tag = service_image(svc)
         yield hit(yloc(doc.path, node), f"postgres service '{svc.name}' ({base}:{tag or 'latest'}, PostgreSQL 18+) mounts "
                                         f"/var/lib/postgresql/data without PGDATA: the 18 image refuses to start",
                   fix=fix, snippet_key=f"{svc.name}:pg18mount")

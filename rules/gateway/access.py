@@ -14,7 +14,7 @@ from rules.helpers.nginx_proxy import (
     arg_loc,
     arg_spans,
     denies_all,
-    directive_text,
+    directive_words,
     enclosing,
     fix_of,
     insert_after,
@@ -175,7 +175,7 @@ def alias_prefix_mismatch(stack: Stack):
 
 
 def _block_label(block) -> str:
-    return directive_text(block) if block is not None and block.d is not None else "the top level"
+    return directive_words(block) if block is not None and block.d is not None else "the top level"
 
 
 @rule("GW082", "allow-without-deny", "high", files="nginx", refs="CWE-284; gixy allow_without_deny", fix="safe")
@@ -220,7 +220,7 @@ def allow_without_deny(stack: Stack):
             if all(c.name == "allow" and c.args[:1] == ["all"] for c in rules):
                 continue
             first = next(c for c in rules if c.name == "allow")
-            yield hit(nloc(first), f"`{directive_text(first)}` in {_block_label(block)} without `deny all`: every other address is allowed too",
+            yield hit(nloc(first), f"`{directive_words(first)}` in {_block_label(block)} without `deny all`: every other address is allowed too",
                       fix=fix_of("add `deny all;`", [insert_after(stack, rules[-1], ["deny all;"])]),
                       snippet_key=f"allow:{_block_label(block)}")
 
@@ -262,7 +262,7 @@ def return_bypasses_allow_deny(stack: Stack):
             rules = [c for c in block.children if c.name in ("allow", "deny")]
             if not rules:
                 continue
-            yield hit(nloc(node), f"`{directive_text(node)}` runs before the `{directive_text(rules[0])}` rules of {_block_label(block)}: every client gets this answer",
+            yield hit(nloc(node), f"`{directive_words(node)}` runs before the `{directive_words(rules[0])}` rules of {_block_label(block)}: every client gets this answer",
                       snippet_key=f"return:{_block_label(block)}:{' '.join(node.args)}")
 
 
@@ -309,8 +309,8 @@ def if_is_evil(stack: Stack):
                     continue
                 if c.name in ("add_header", "more_set_headers") and ends_return:
                     continue
-                yield hit(nloc(c), f"`{directive_text(c)}` inside `if` in `{directive_text(block.parent)}`: only `return` and `rewrite ... last` are safe there",
-                          snippet_key=f"if:{' '.join(block.args)}:{directive_text(c)}")
+                yield hit(nloc(c), f"`{directive_words(c)}` inside `if` in `{directive_words(block.parent)}`: only `return` and `rewrite ... last` are safe there",
+                          snippet_key=f"if:{' '.join(block.args)}:{directive_words(c)}")
                 break
 
 
@@ -350,7 +350,7 @@ def status_page_exposed(stack: Stack):
                 continue
             if not server_public(enclosing(node, "server")):
                 continue
-            yield hit(nloc(node), f"`{directive_text(node)}` in {_block_label(node.parent)} is reachable by anyone",
+            yield hit(nloc(node), f"`{directive_words(node)}` in {_block_label(node.parent)} is reachable by anyone",
                       fix=fix_of("restrict to localhost", [insert_after(stack, node, ["allow 127.0.0.1;", "deny all;"])]),
                       snippet_key=f"stub_status:{_block_label(node.parent)}")
 
@@ -391,7 +391,7 @@ def filesystem_root_exposure(stack: Stack):
     for cfg in stack.nginx_configs:
         for node in cfg.nodes("root", "alias"):
             if node.args and _norm_root(node.args[0]) == "/":
-                yield hit(nloc(node), f"`{directive_text(node)}` serves the whole filesystem, secrets and keys included",
+                yield hit(nloc(node), f"`{directive_words(node)}` serves the whole filesystem, secrets and keys included",
                           snippet_key=f"{node.name}:/")
 
 
@@ -733,6 +733,6 @@ def webroot_exposes_repo(stack: Stack):
             dot = [n for n in exposed if n.startswith(".")]
             if dot and server is not None and not any(_denied_by_location(s, "/.env") for s in servers):
                 edits.append(insert_in_block(stack, server, ["location ~ /\\.(?!well-known/) { deny all; }"]))
-            yield hit(nloc(node), f"`{directive_text(node)}` serves host directory '{host}', which holds {', '.join(exposed[:5])}",
+            yield hit(nloc(node), f"`{directive_words(node)}` serves host directory '{host}', which holds {', '.join(exposed[:5])}",
                       fix=fix_of("refuse hidden files", edits), related=[Location(svc.doc.path, svc.key.line, svc.key.col)],
                       snippet_key=f"{node.name}:{node.args[0]}")

@@ -14,7 +14,7 @@ from rules.helpers.nginx_proxy import (
     arg_loc,
     arg_spans,
     cloud_provider,
-    directive_text,
+    directive_words,
     enclosing,
     enclosing_location,
     extra_hosts,
@@ -125,7 +125,7 @@ def host_header_spoofable(stack: Stack):
                     start = span.start_col + m.start()
                     edits.append(Edit(Location(span.path, span.start_line, start, span.start_line, start + len(m.group(0))), "$host"))
             what = "the upstream Host header" if node.name == "proxy_set_header" else "the redirect target"
-            yield hit(span, f"`{directive_text(node)}`: {what} comes from the client's `${var}`, unchecked (host header injection); use `$host`",
+            yield hit(span, f"`{directive_words(node)}`: {what} comes from the client's `${var}`, unchecked (host header injection); use `$host`",
                       fix=fix_of("use `$host`", edits), snippet_key=f"{node.name}:{node.args[0] if node.args else ''}:{var}")
 
 
@@ -215,7 +215,7 @@ def ssrf_dynamic_upstream(stack: Stack):
                 continue
             why = _url_flaw(stack, cfg, node, node.args[0])
             if why:
-                yield hit(arg_loc(stack, node, 0), f"`{directive_text(node)}`: {why} (server-side request forgery)",
+                yield hit(arg_loc(stack, node, 0), f"`{directive_words(node)}`: {why} (server-side request forgery)",
                           snippet_key=f"{node.name}:{node.args[0]}")
 
 
@@ -290,7 +290,7 @@ def http_splitting(stack: Stack):
                     if t.lf or (cr_counts and t.cr):
                         brk = "a line feed" if t.lf else "a carriage return"
                         yield hit(arg_loc(stack, node, idx),
-                                  f"`{directive_text(node)}`: `${var}` can hold {brk} decoded from the request (HTTP response splitting)",
+                                  f"`{directive_words(node)}`: `${var}` can hold {brk} decoded from the request (HTTP response splitting)",
                                   snippet_key=f"{node.name}:{value}")
                         break
                 else:
@@ -394,7 +394,7 @@ def _resolver_findings(stack: Stack, cloud: bool):
                 if anchor is not None:
                     edits.append(insert_in_block(stack, anchor, ["resolver 127.0.0.11 valid=30s;"]))
                 yield hit(arg_loc(stack, node, 0),
-                          f"`{directive_text(node)}`: a URL with variables is resolved per request, and no `resolver` is in scope (every request fails with 502)",
+                          f"`{directive_words(node)}`: a URL with variables is resolved per request, and no `resolver` is in scope (every request fails with 502)",
                           fix=fix_of("add Docker's embedded resolver", edits), snippet_key=f"novar-resolver:{url}")
                 continue
             host, _, _ = pass_target(url)
@@ -415,13 +415,13 @@ def _judge_static(stack: Stack, node, host: str, cloud: bool):
     provider = cloud_provider(host)
     if cloud:
         if provider:
-            yield hit(arg_loc(stack, node, 0), f"`{directive_text(node)}`: {provider} name '{host}' is resolved once at startup; its addresses rotate",
+            yield hit(arg_loc(stack, node, 0), f"`{directive_words(node)}`: {provider} name '{host}' is resolved once at startup; its addresses rotate",
                       snippet_key=f"{node.name}:{host}")
         return
     if provider or internal_name(stack, host):
         return
     how = "add `resolve` (nginx ≥ 1.27.3) and a `resolver`" if node.name == "server" else "use a variable with a `resolver`"
-    yield hit(arg_loc(stack, node, 0), f"`{directive_text(node)}`: '{host}' is resolved once at startup and never again; {how}",
+    yield hit(arg_loc(stack, node, 0), f"`{directive_words(node)}`: '{host}' is resolved once at startup and never again; {how}",
               snippet_key=f"{node.name}:{host}")
 
 
@@ -511,7 +511,7 @@ def resolver_external(stack: Stack):
                 first, last = spans[addrs[0][0]], spans[addrs[-1][0]]
                 if first.start_line == last.start_line:
                     edits.append(Edit(Location(node.path, first.start_line, first.start_col, last.start_line, last.end_col), "127.0.0.11"))
-            yield hit(nloc(node), f"`{directive_text(node)}`: public DNS server {', '.join(public)} answers nginx's unvalidated queries (spoofable); use a local resolver",
+            yield hit(nloc(node), f"`{directive_words(node)}`: public DNS server {', '.join(public)} answers nginx's unvalidated queries (spoofable); use a local resolver",
                       fix=fix_of("use Docker's embedded resolver 127.0.0.11", edits, "unsafe"), snippet_key=f"resolver:{' '.join(public)}")
 
 
@@ -569,7 +569,7 @@ def _check_target(stack: Stack, names, known_hosts, external, node, host, port):
     if svc is None:
         if host in known_hosts or external:
             return
-        yield hit(arg_loc(stack, node, 0), f"`{directive_text(node)}`: no compose service, container_name, alias or extra_hosts entry is named '{host}' (nginx will refuse to start: host not found in upstream)",
+        yield hit(arg_loc(stack, node, 0), f"`{directive_words(node)}`: no compose service, container_name, alias or extra_hosts entry is named '{host}' (nginx will refuse to start: host not found in upstream)",
                   snippet_key=f"{node.name}:{host}")
         return
     if port is None:
@@ -585,7 +585,7 @@ def _check_target(stack: Stack, names, known_hosts, external, node, host, port):
         if m and span.end_col:
             start = span.start_col + m.start() + len(host) + 1
             fix = fix_of(f"use port {next(iter(ports))}", [Edit(Location(span.path, span.start_line, start, span.start_line, start + len(str(port))), str(next(iter(ports))))], "unsafe")
-    yield hit(arg_loc(stack, node, 0), f"`{directive_text(node)}`: service '{svc.name}' listens on {', '.join(str(p) for p in sorted(ports))}, not {port} (every request will get 502)",
+    yield hit(arg_loc(stack, node, 0), f"`{directive_words(node)}`: service '{svc.name}' listens on {', '.join(str(p) for p in sorted(ports))}, not {port} (every request will get 502)",
               fix=fix, related=[Location(svc.doc.path, svc.key.line, svc.key.col)], snippet_key=f"{node.name}:{host}:{port}")
 
 
@@ -679,8 +679,8 @@ def forwarded_headers_missing(stack: Stack):
                     fix = fix_of("add the forwarding headers", [insert_after(stack, pnode, missing)])
             names = sorted({m.split()[1] for m in missing})
             anchor = loc if loc.d is not None else pnode
-            yield hit(nloc(anchor), f"proxied location `{directive_text(anchor)}` does not set {', '.join(names)}: the app sees the gateway's address or scheme, or the client's forged header",
-                      fix=fix, snippet_key=f"fwd:{directive_text(anchor)}:{','.join(names)}")
+            yield hit(nloc(anchor), f"proxied location `{directive_words(anchor)}` does not set {', '.join(names)}: the app sees the gateway's address or scheme, or the client's forged header",
+                      fix=fix, snippet_key=f"fwd:{directive_words(anchor)}:{','.join(names)}")
 
 
 @rule("GW069", "websocket-upgrade-incomplete", "low", files="nginx", refs="nginx WebSocket docs", fix="safe")
@@ -752,8 +752,8 @@ def websocket_upgrade_incomplete(stack: Stack):
                 fix = fix_of("complete the WebSocket upgrade", edits)
             anchor = loc if loc.d is not None else pnode
             what = " and ".join(("`proxy_http_version 1.1`" if m.startswith("proxy_http") else "a `Connection` upgrade header") for m in missing)
-            yield hit(nloc(anchor), f"`{directive_text(anchor)}` forwards `Upgrade $http_upgrade` without {what}: the WebSocket handshake never reaches the app",
-                      fix=fix, snippet_key=f"ws:{directive_text(anchor)}")
+            yield hit(nloc(anchor), f"`{directive_words(anchor)}` forwards `Upgrade $http_upgrade` without {what}: the WebSocket handshake never reaches the app",
+                      fix=fix, snippet_key=f"ws:{directive_words(anchor)}")
 
 
 @rule("GW071", "real-ip-from-anywhere", "medium", files="nginx", refs="CWE-290")
@@ -793,5 +793,5 @@ def real_ip_from_anywhere(stack: Stack):
             if node.args and node.args[0] in ("0.0.0.0/0", "::/0", "0/0", "::0/0"):
                 hdr = node.parent.effective("real_ip_header") if node.parent is not None else None
                 name = hdr.args[0] if hdr is not None and hdr.args else "X-Real-IP"
-                yield hit(nloc(node), f"`{directive_text(node)}`: every client is a trusted proxy, so `{name}` sets `$remote_addr` (limits, allow-lists and logs trust a forged address)",
+                yield hit(nloc(node), f"`{directive_words(node)}`: every client is a trusted proxy, so `{name}` sets `$remote_addr` (limits, allow-lists and logs trust a forged address)",
                           snippet_key=f"set_real_ip_from:{node.args[0]}")

@@ -146,6 +146,10 @@ def image_base(ref: str) -> str:
     return image_parts(ref)[0].rsplit("/", 1)[-1].lower()
 
 
+DATA_ROLES = ("postgres", "redis", "minio", "nats")
+"""The roles of the services that keep data (the one list the container rules use)."""
+
+
 def service_builds(stack: Stack) -> dict[int, list]:
     """id(Dockerfile document) -> compose services that build it."""
     out: dict[int, list] = {}

@@ -887,9 +887,15 @@ class Token:
         return Location("", self.line, self.col, self.end_line, self.end_col)
 
 
-def _doc(stack: Stack, node):
-    sf = stack.files.get(node.path) if node is not None and node.d is not None else None
+def file_doc(stack: Stack, path: str):
+    """The parsed document of the stack file at ``path`` (None when the stack did not parse one)."""
+    sf = stack.files.get(path)
     return sf.doc if sf is not None else None
+
+
+def _doc(stack: Stack, node):
+    """The document a node was read from (None for a synthetic root)."""
+    return file_doc(stack, node.path) if node is not None and node.d is not None else None
 
 
 def directive_tokens(stack: Stack, node) -> tuple[list[Token], tuple[int, int] | None]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rules.helpers.locations import nloc
-from rules.helpers.nginx import PASS_DIRECTIVES
+from rules.helpers.nginx import PASS_DIRECTIVES, file_doc
 from rules.helpers.services import host_names, unauthenticated_reason
 from scanner.model import Edit, Fix, Location
 
@@ -31,13 +31,8 @@ if TYPE_CHECKING:
 # --------------------------------------------------------------------------------------------
 
 
-def _doc(stack: Stack, path: str):
-    sf = stack.files.get(path)
-    return sf.doc if sf is not None and sf.doc is not None else None
-
-
 def line_text(stack: Stack, path: str, line: int) -> str:
-    doc = _doc(stack, path)
+    doc = file_doc(stack, path)
     return doc.line_text(line) if doc is not None else ""
 
 
@@ -49,7 +44,7 @@ def indent_of(stack: Stack, node) -> str:
 def arg_spans(stack: Stack, node) -> list[Location] | None:
     """Locations of a directive's arguments as written (quotes included), or None when the text
     does not match the parsed directive (escapes, odd layouts)."""
-    doc = _doc(stack, node.path)
+    doc = file_doc(stack, node.path)
     if doc is None or node.d is None:
         return None
     lines = doc.lines
@@ -92,7 +87,7 @@ def arg_loc(stack: Stack, node, idx: int) -> Location:
 
 def end_of_directive(stack: Stack, node) -> Location | None:
     """Position just after the ``;`` ending a simple directive."""
-    doc = _doc(stack, node.path)
+    doc = file_doc(stack, node.path)
     if doc is None:
         return None
     spans = arg_spans(stack, node)
@@ -124,7 +119,7 @@ def insert_after(stack: Stack, node, lines: list[str]) -> Edit | None:
 
 def insert_in_block(stack: Stack, block, lines: list[str]) -> Edit | None:
     """An insertion of ``lines`` right after the ``{`` opening ``block`` (a server/location/http)."""
-    doc = _doc(stack, block.path)
+    doc = file_doc(stack, block.path)
     if doc is None or block.d is None or block.d.block is None:
         return None
     ln = block.line
@@ -152,7 +147,9 @@ def fix_of(description: str, edits, applicability: str = "safe") -> Fix | None:
     return Fix(description, edits, applicability) if edits else None
 
 
-def directive_text(node) -> str:
+def directive_words(node) -> str:
+    """The directive as nginx reads it, normalised: its name and arguments, one space apart (the text
+    as written, quotes and line breaks included, is ``rules.helpers.nginx.directive_text``)."""
     return " ".join([node.name, *node.args])
 
 

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from rules.helpers.compose import image_parts
 from rules.helpers.locations import svc_loc
 from scanner.model import Location
 
@@ -875,14 +876,11 @@ def is_server(svc) -> bool:
                      "nats-server", "minio", "prometheus") or first.startswith("-")
 
 
-def image_base(svc) -> tuple[str, str]:
+def service_image(svc) -> tuple[str, str]:
     """(repository base name, tag) of the service image: ``docker.io/postgres:18-alpine`` ->
-    (``postgres``, ``18-alpine``); tag '' when none."""
-    img = (svc.image or "").split("@")[0]
-    name, sep, tag = img.rpartition(":")
-    if not sep or "/" in tag:
-        name, tag = img, ""
-    return name.rsplit("/", 1)[-1].lower(), tag
+    (``postgres``, ``18-alpine``); tag '' when none. Reads the reference with ``image_parts``."""
+    repo, tag, _digest = image_parts(svc.image or "")
+    return repo.rsplit("/", 1)[-1].lower(), tag or ""
 
 
 def command_flag_edit_remove(svc, flag: str):

@@ -9,12 +9,12 @@ from rules.helpers.locations import LazyRe, svc_loc, yloc
 from rules.helpers.nginx_proxy import auth_on, denies_all, pass_targets
 from rules.helpers.services import (
     command_flag_edit_remove,
-    image_base,
     is_nats_included,
     nats_included_docs,
     nats_monitor_ports,
     prometheus_web_config,
     resolve_host,
+    service_image,
 )
 from scanner.model import Fix, Location, hit
 from scanner.registry import rule
@@ -471,7 +471,7 @@ KNOWN_PORTS = {
 def _service_ports(stack: Stack, svc) -> set[int] | None:
     """Ports a service listens on when that is known with confidence (a known image, or its compose
     ``expose``/``ports`` plus a local Dockerfile's EXPOSE), else None."""
-    base, _tag = image_base(svc)
+    base, _tag = service_image(svc)
     known = KNOWN_PORTS.get(base)
     if known is None and svc.role in ("postgres", "redis", "minio", "nats", "prometheus"):
         known = {"postgres": {5432}, "redis": {6379}, "minio": {9000, 9001}, "nats": {4222, 6222, 8222},

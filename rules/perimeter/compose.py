@@ -7,6 +7,7 @@ import re
 from typing import TYPE_CHECKING
 
 from rules.helpers.compose import (
+    DATA_ROLES,
     delete_lines,
     in_service,
     insert_under_key,
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from scanner.stack import Stack
 
 GATEWAY = "gateway"
-DATA_ROLES = ("postgres", "redis", "minio", "nats")
 
 
 # ---------------------------------------------------------------------------------------------
