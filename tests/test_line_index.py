@@ -71,3 +71,41 @@ def test_sql_statements_and_fixer_edits_use_the_same_lines(breaks, n):
         assert doc.line_text(stmt.line)[stmt.col - 1:].startswith("SELECT")
         a, _b = edit_span(text, Edit(Location("init.sql", stmt.line, stmt.col), "X"))
         assert text[a:].startswith("SELECT")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(BREAKS), min_size=1, max_size=6))
+def test_nginx_directives_and_comments_on_document_lines(breaks):
+    from scanner.parsers import nginx
+
+    text = "".join(f"d{i} a{i};{b}# c{i}\n" for i, b in enumerate(breaks))
+    doc = nginx.parse(text, "nginx.conf")
+    seen = list(doc.walk())
+    assert len(seen) == len(breaks)
+    for d in seen:
+        assert doc.line_text(d.line)[d.col - 1:].startswith(d.name), (text, d)
+    for line, comment in doc.comments:
+        assert "#" + comment in doc.line_text(line)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["\n", "\r\n", "\x0c\n", "\n\x0c\n", "\n\u2028\n"]), min_size=1, max_size=5))
+def test_dockerfile_instructions_on_document_lines(breaks):
+    from scanner.parsers import dockerfile
+
+    text = "FROM alpine:3.20\n" + "".join(f"RUN echo {i}{b}" for i, b in enumerate(breaks))
+    doc = dockerfile.parse(text, "Dockerfile")
+    for ins in doc.instructions:
+        assert doc.line_text(ins.line)[ins.col - 1:].upper().startswith(ins.cmd), (text, ins)
+        assert ins.line <= ins.end_line <= len(doc.lines)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(BREAKS), min_size=1, max_size=6))
+def test_nats_entries_on_document_lines(breaks):
+    from scanner.parsers import nats
+
+    text = "".join(f"key{i}: {i}{b}" for i, b in enumerate(breaks))
+    doc = nats.parse(text, "nats.conf")
+    for e in doc.root.entries:
+        assert doc.line_text(e.line)[e.col - 1:].startswith(e.key), (text, e)

@@ -55,6 +55,43 @@ class LineIndex:
         return [self.text[a:b] for a, b in zip(self.starts, self.ends)]
 
 
+_OTHER_BREAK = re.compile("\r(?!\n)|[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+class NewlinePositions:
+    """For a syntax whose own lines end only at ``\\n`` (nginx, Dockerfile, nats-server.conf): turns a
+    position counted in those lines into the ``LineIndex`` position every other part of dkscan uses.
+    :func:`newline_positions` gives None when the text has no other line break (then both agree)."""
+
+    __slots__ = ("text", "starts", "index")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        self.index = LineIndex(text)
+
+    def offset(self, line: int, col: int = 1) -> int:
+        """Offset of (line, col) counted in ``\\n`` lines."""
+        start = self.starts[max(1, min(line, len(self.starts))) - 1]
+        return min(start + max(col, 1) - 1, len(self.text))
+
+    def find(self, line: int, token: str) -> tuple[int, int]:
+        """The ``LineIndex`` position of ``token``'s first occurrence on ``\\n`` line ``line`` (its
+        start when the token is not found there)."""
+        start = self.offset(line)
+        end = self.text.find("\n", start)
+        at = self.text.find(token, start, len(self.text) if end < 0 else end) if token else -1
+        return self.index.line_col(at if at >= 0 else start)
+
+    def line_col(self, line: int, col: int = 1) -> tuple[int, int]:
+        return self.index.line_col(self.offset(line, col))
+
+
+def newline_positions(text: str) -> NewlinePositions | None:
+    """A :class:`NewlinePositions` for ``text``, or None when ``\\n`` lines are ``LineIndex`` lines."""
+    return NewlinePositions(text) if _OTHER_BREAK.search(text) else None
+
+
 @dataclass(repr=False, frozen=True)
 class ParseError:
     """A parse error at a position of a file."""

@@ -19,7 +19,7 @@ import json as _json
 import re
 from dataclasses import dataclass, field
 
-from .base import Document, ParseError
+from .base import Document, ParseError, newline_positions
 
 __all__ = ["Instruction", "Stage", "DockerfileDocument", "parse", "KNOWN_INSTRUCTIONS"]
 
@@ -468,4 +468,20 @@ def parse(text: str, path: str) -> DockerfileDocument:
         _Parser(doc.text, doc).run()
     except Exception as exc:  # noqa: BLE001 - a parser must never stop the scan
         doc.errors.append(ParseError(f"internal parser error: {type(exc).__name__}: {exc}", 1, 1))
+    _renumber(doc)
     return doc
+
+
+def _renumber(doc: DockerfileDocument) -> None:
+    """Give every position in ``LineIndex`` lines (``Document.lines``): the parser reads the
+    Dockerfile's own lines, which end only at a newline; they differ only when the text holds another
+    line break (a form feed, a lone CR)."""
+    remap = newline_positions(doc.text)
+    if remap is None:
+        return
+    for ins in doc.instructions:
+        ins.line, ins.col = remap.line_col(ins.line, ins.col)
+        ins.end_line = remap.line_col(ins.end_line + 1, 1)[0] - 1 if ins.end_line < len(remap.starts) else len(doc.lines)
+        ins.arg_positions = [remap.line_col(line, col) for line, col in ins.arg_positions]
+    doc.comments = [(remap.find(line, "#")[0], text) for line, text in doc.comments]
+    doc.errors = [ParseError(e.message, *remap.line_col(e.line, e.col)) for e in doc.errors]

@@ -14,11 +14,10 @@ strings); ``1.5`` is a float; ``$NAME`` is a variable reference (``is_ref``, val
 
 from __future__ import annotations
 
-import bisect
 import re
 from dataclasses import dataclass, field
 
-from .base import Document, ParseError
+from .base import Document, LineIndex, ParseError
 
 __all__ = ["NatsEntry", "NatsBlock", "NatsDocument", "parse"]
 
@@ -104,15 +103,11 @@ class _Parser:
         self.i = 0
         self.doc = doc
         self.depth = 0
-        self.starts = [0]
-        for idx, ch in enumerate(text):
-            if ch == "\n":
-                self.starts.append(idx + 1)
+        self.index = LineIndex(text)  # positions in Document.lines' lines
 
     # -- positions and errors -------------------------------------------------------------------
     def pos(self, offset: int) -> tuple[int, int]:
-        idx = bisect.bisect_right(self.starts, offset) - 1
-        return idx + 1, offset - self.starts[idx] + 1
+        return self.index.line_col(offset)
 
     def error(self, message: str, offset: int) -> None:
         line, col = self.pos(offset)

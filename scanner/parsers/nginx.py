@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from ..model import Location
-from .base import Document, ParseError
+from .base import Document, ParseError, newline_positions
 
 MAX_TOKENS = 2_000_000
 MAX_DEPTH = 64  # nginx configs nest a handful of levels; deeper input is refused, not recursed into
@@ -212,6 +212,15 @@ def parse(text: str, path: str) -> NginxDocument:
 
 def _build(doc: NginxDocument) -> None:
     lines = doc.lines
+    # the lexer counts lines as nginx does (newlines only); positions are given in LineIndex lines
+    # (Document.lines), which differ only when the text holds another line break (form feed, lone CR)
+    remap = newline_positions(doc.text)
+
+    def at(line: int, token: str) -> tuple[int, int]:
+        if remap is None:
+            return line, _col(lines, line, token)
+        return remap.find(line, token)
+
     root: list[Directive] = []
     stack: list[tuple[Directive | None, list[Directive]]] = [(None, root)]
     tokens = _lex(doc.text)
@@ -222,28 +231,30 @@ def _build(doc: NginxDocument) -> None:
         count += 1
         last_line = line
         if count > MAX_TOKENS:
-            doc.errors.append(ParseError(f"more than {MAX_TOKENS} tokens; rest not parsed", line, 1))
+            doc.errors.append(ParseError(f"more than {MAX_TOKENS} tokens; rest not parsed", at(line, "")[0], 1))
             break
         if not quoted and token.startswith("#"):
-            doc.comments.append((line, token[1:]))
+            doc.comments.append((line if remap is None else remap.find(line, token)[0], token[1:]))
             continue
         parent, siblings = stack[-1]
         if current is None:
             if not quoted and token == "}":
                 if len(stack) == 1:
-                    doc.errors.append(ParseError('unexpected "}"', line, _col(lines, line, "}")))
+                    doc.errors.append(ParseError('unexpected "}"', *at(line, "}")))
                 else:
                     blk, _ = stack.pop()
                     if blk is not None:
-                        blk.end_line = line
+                        blk.end_line = at(line, "}")[0]
                 continue
             if not quoted and token in ("{", ";"):
-                doc.errors.append(ParseError(f'unexpected "{token}"', line, _col(lines, line, token)))
+                doc.errors.append(ParseError(f'unexpected "{token}"', *at(line, token)))
                 if token == "{":
-                    anon = Directive("", [], line, 1, doc.path, [], parent, line)
+                    tline = at(line, token)[0]
+                    anon = Directive("", [], tline, 1, doc.path, [], parent, tline)
                     stack.append((anon, anon.block))
                 continue
-            current = Directive(token, [], line, _col(lines, line, token), doc.path, None, parent, line)
+            dline, dcol = at(line, token)
+            current = Directive(token, [], dline, dcol, doc.path, None, parent, dline)
             continue
         # reading arguments of `current`
         if not quoted and token == ";":
@@ -266,7 +277,7 @@ def _build(doc: NginxDocument) -> None:
             if len(stack) > 1:
                 blk, _ = stack.pop()
                 if blk is not None:
-                    blk.end_line = line
+                    blk.end_line = at(line, "}")[0]
         else:
             current.args.append(token)
             current.quoted.append(bool(quoted))
@@ -277,7 +288,7 @@ def _build(doc: NginxDocument) -> None:
         blk, _ = stack.pop()
         if blk is not None:
             doc.errors.append(ParseError(f'unexpected end of file, expecting "}}" to close "{blk.name}" opened here', blk.line, blk.col))
-            blk.end_line = last_line
+            blk.end_line = at(last_line, "")[0]
     doc.directives = root
     # `if (...)` arguments: strip parentheses like crossplane does
     for d in doc.walk():
