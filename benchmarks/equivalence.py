@@ -154,8 +154,11 @@ def digest(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def compare(a: Path, b: Path, show: int = 5) -> int:
+def compare(a: Path, b: Path, show: int = 5, only: str | None = None) -> int:
     da, db = digest(a), digest(b)
+    if only:
+        da = {k: v for k, v in da.items() if only in k}
+        db = {k: v for k, v in db.items() if only in k}
     missing = sorted(set(da) - set(db))
     extra = sorted(set(db) - set(da))
     differ = sorted(k for k in set(da) & set(db) if da[k] != db[k])
@@ -187,10 +190,11 @@ def main() -> int:
     c = sub.add_parser("compare")
     c.add_argument("before", type=Path)
     c.add_argument("after", type=Path)
+    c.add_argument("--only", default=None, help="only outputs whose path contains this")
     args = ap.parse_args()
     if args.cmd == "record":
         return record(args.code, args.inputs, args.out, args.work, args.only)
-    return compare(args.before, args.after)
+    return compare(args.before, args.after, only=args.only)
 
 
 if __name__ == "__main__":
