@@ -716,7 +716,7 @@ def image_unpinned(stack: Stack):
         yield hit(service_node_loc(svc, node), f"service '{svc.name}' uses image `{node}` with {why}: deploys are not reproducible{note}",
                   snippet_key=f"{svc.name}:image")
     for doc in stack.dockerfiles:
-        if not getattr(doc, "stages", None):
+        if not doc.stages:
             continue
         args = global_args(doc)
         names: set[str] = set()

@@ -98,7 +98,7 @@ def last_user_root(stack: Stack):
     """
     builds = service_builds(stack)
     for doc in stack.dockerfiles:
-        stage = getattr(doc, "final_stage", None)
+        stage = doc.final_stage
         if stage is None or _user_exempt(stack, doc, builds):
             continue
         ins = last_instruction(doc, stage, "USER")
@@ -148,7 +148,7 @@ def missing_user(stack: Stack):
     """
     builds = service_builds(stack)
     for doc in stack.dockerfiles:
-        stage = getattr(doc, "final_stage", None)
+        stage = doc.final_stage
         if stage is None or _user_exempt(stack, doc, builds):
             continue
         if last_instruction(doc, stage, "USER") is not None:
@@ -204,7 +204,7 @@ def add_remote_url(stack: Stack):
     CWE-494; KICS curl_or_wget_instead_of_add.
     """
     for doc in stack.dockerfiles:
-        for ins in getattr(doc, "instructions", []):
+        for ins in doc.instructions:
             if ins.cmd != "ADD" or "checksum" in ins.flags:
                 continue
             for src, offset in copy_sources(ins):
@@ -252,7 +252,7 @@ def shell_form_entrypoint(stack: Stack):
     import json
 
     for doc in stack.dockerfiles:
-        stage = getattr(doc, "final_stage", None)
+        stage = doc.final_stage
         if stage is None:
             continue
         for ins in stage.instructions[1:]:
@@ -313,7 +313,7 @@ def sudo_in_run(stack: Stack):
     CWE-250; hadolint DL3004; KICS run_using_sudo; checkov CKV2_DOCKER_1.
     """
     for doc in stack.dockerfiles:
-        for ins in getattr(doc, "instructions", []):
+        for ins in doc.instructions:
             if ins.cmd != "RUN":
                 continue
             for cmd, base in _run_commands(ins):
@@ -413,7 +413,7 @@ def tls_verify_disabled_in_build(stack: Stack):
     CWE-295; checkov CKV2_DOCKER_2–6, CKV2_DOCKER_12–16.
     """
     for doc in stack.dockerfiles:
-        for ins in getattr(doc, "instructions", []):
+        for ins in doc.instructions:
             if ins.cmd in ("ENV", "ARG"):
                 for key, value, line, col in ins.env_pairs():
                     allowed = _TLS_ENV.get(key.upper(), False)
@@ -477,7 +477,7 @@ def unsigned_packages_allowed(stack: Stack):
     CWE-494; checkov CKV2_DOCKER_7–11.
     """
     for doc in stack.dockerfiles:
-        for ins in getattr(doc, "instructions", []):
+        for ins in doc.instructions:
             if ins.cmd != "RUN":
                 continue
             for cmd, base in _run_commands(ins):

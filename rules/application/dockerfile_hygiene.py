@@ -59,7 +59,7 @@ def add_local_file(stack: Stack):
     hadolint DL3020; KICS add_instead_of_copy; checkov CKV_DOCKER_4.
     """
     for doc in stack.dockerfiles:
-        for ins in getattr(doc, "instructions", []):
+        for ins in doc.instructions:
             if ins.cmd != "ADD" or ins.heredocs:
                 continue
             srcs = [s for s, _o in copy_sources(ins)]
@@ -77,7 +77,7 @@ def add_local_file(stack: Stack):
 
 
 def _final_chain_indexes(doc) -> set[int]:
-    stage = getattr(doc, "final_stage", None)
+    stage = doc.final_stage
     return {s.index for s in stage_chain(doc, stage)} if stage is not None else set()
 
 
@@ -99,7 +99,7 @@ def _misuse(doc):
     for ins in doc.instructions:
         if first_from is not None and ins.line < first_from and ins.cmd not in ("ARG",):
             yield ins, "DL3061", f"{ins.cmd} before the first FROM: a Dockerfile must begin with FROM or ARG"
-    final = getattr(doc, "final_stage", None)
+    final = doc.final_stage
     for s in stages:
         workdir_set = False
         for chained in stage_chain(doc, s)[1:]:
@@ -198,7 +198,7 @@ def dockerfile_misuse(stack: Stack):
     multiple_cmd_instructions_listed, multiple_entrypoint_instructions_listed.
     """
     for doc in stack.dockerfiles:
-        if not getattr(doc, "stages", None):
+        if not doc.stages:
             continue
         for ins, code, msg in _misuse(doc):
             yield hit(ins_loc(doc, ins), f"{msg} ({code})", snippet_key=f"{code}:{ins.cmd} {ins.args[:60]}")
@@ -216,7 +216,7 @@ def _hygiene(stack: Stack, doc, read_only: bool = False):
     """(instruction, code, message) for each APP045 problem of a Dockerfile. ``read_only``: every
     compose service built from it runs with a read-only root filesystem (file ownership is moot)."""
     final_chain = _final_chain_indexes(doc)
-    final = getattr(doc, "final_stage", None)
+    final = doc.final_stage
     pip_no_cache_env = False
     for s in doc.stages:
         in_final = s.index in final_chain
@@ -358,7 +358,7 @@ def dockerfile_hygiene(stack: Stack):
     """
     builds = service_builds(stack)
     for doc in stack.dockerfiles:
-        if not getattr(doc, "stages", None):
+        if not doc.stages:
             continue
         svcs = builds.get(id(doc), [])
         read_only = bool(svcs) and all(truthy(svc.get("read_only")) for svc in svcs)
@@ -453,7 +453,7 @@ def pipe_without_pipefail(stack: Stack):
     """
     for doc in stack.dockerfiles:
         states: dict[int, str] = {}
-        for s in getattr(doc, "stages", []):
+        for s in doc.stages:
             parent = stage_chain(doc, s)[1:2]
             state = states.get(parent[0].index, "plain") if parent else "plain"
             for ins in s.instructions[1:]:

@@ -152,7 +152,7 @@ def unpinned_packages_rule(stack: Stack):
     missing_version_specification_in_dnf_install, zypper_install_without_version.
     """
     for doc in stack.dockerfiles:
-        for ins in getattr(doc, "instructions", []):
+        for ins in doc.instructions:
             if ins.cmd != "RUN":
                 continue
             seen = set()

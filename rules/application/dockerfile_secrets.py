@@ -68,7 +68,7 @@ def secret_in_image(stack: Stack):
     CWE-798; CIS Docker Benchmark 4.10; hadolint DL3064; semgrep secret-in-build-arg.
     """
     for doc in stack.dockerfiles:
-        for ins in getattr(doc, "instructions", []):
+        for ins in doc.instructions:
             if ins.cmd in ("ENV", "ARG"):
                 for key, value, line, col in ins.env_pairs():
                     v = value.strip()
@@ -123,7 +123,7 @@ def secret_build_arg(stack: Stack):
     CWE-538; hadolint DL3064.
     """
     for doc in stack.dockerfiles:
-        for ins in getattr(doc, "instructions", []):
+        for ins in doc.instructions:
             if ins.cmd != "ARG":
                 continue
             for key, value, line, col in ins.env_pairs():
@@ -293,7 +293,7 @@ def build_context_leaks_secrets(stack: Stack):
     """
     builds = service_builds(stack)
     for doc in stack.dockerfiles:
-        stage = getattr(doc, "final_stage", None)
+        stage = doc.final_stage
         if stage is None:
             continue
         svcs = builds.get(id(doc), [])

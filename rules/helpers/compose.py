@@ -150,6 +150,16 @@ DATA_ROLES = ("postgres", "redis", "minio", "nats")
 """The roles of the services that keep data (the one list the container rules use)."""
 
 
+def image_ref(stack: Stack, svc) -> str:
+    """The image a service runs, as written: its ``image:``, else the ``FROM`` of the final stage of
+    the Dockerfile it builds ('' when neither says)."""
+    if svc.image:
+        return svc.image
+    df = stack.service_dockerfile(svc)
+    stage = df.final_stage if df is not None else None
+    return (stage.image or "") if stage is not None else ""
+
+
 def service_builds(stack: Stack) -> dict[int, list]:
     """id(Dockerfile document) -> compose services that build it."""
     out: dict[int, list] = {}

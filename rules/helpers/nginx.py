@@ -34,6 +34,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator
 
+from rules.helpers.compose import image_ref
 from rules.helpers.services import host_names
 from scanner.config import parse_size
 from scanner.model import Edit, Location
@@ -816,13 +817,7 @@ def parse_nginx_version(tag: str | None, image: str = "") -> NginxVersion:
 def gateway_image(stack: Stack, svc) -> str:
     if svc is None:
         return ""
-    img = svc.image or ""
-    if not img:
-        df = stack.service_dockerfile(svc)
-        stage = getattr(df, "final_stage", None) if df is not None else None
-        if stage is not None:
-            img = getattr(stage, "image", "") or ""
-    return img
+    return image_ref(stack, svc)
 
 
 def nginx_version(stack: Stack, svc=None) -> NginxVersion:

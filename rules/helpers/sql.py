@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import unquote, urlsplit
 
-from rules.helpers import sql as _sql
+from rules.helpers.compose import image_ref
 from rules.helpers.locations import LazyRe
 from scanner.model import Edit, Fix, Location
 from scanner.parsers.sql import _skip_space as _skip_blank
@@ -1336,12 +1336,7 @@ def pg_major(stack: Stack, svc=None) -> int | None:
     svc = svc if svc is not None else postgres_service(stack)
     if svc is None:
         return None
-    image = svc.image or ""
-    if not image:
-        df = stack.service_dockerfile(svc)
-        stage = getattr(df, "final_stage", None) if df is not None else None
-        image = getattr(stage, "image", "") or ""
-    image = image.split("@")[0]
+    image = image_ref(stack, svc).split("@")[0]
     name, sep, tag = image.rpartition(":")
     if not sep or "/" in tag:
         tag = "latest"
@@ -1716,7 +1711,7 @@ def unsafe_parts(node, types: dict[str, str], tainted: dict[str, list[str]]) -> 
     if isinstance(node, ast.A_Const):
         return []
     if isinstance(node, ast.ColumnRef):
-        parts = _sql.name_parts(node.fields)
+        parts = name_parts(node.fields)
         name = ".".join(parts).lower()
         base = parts[0].lower() if parts else ""
         if name in tainted:
@@ -1728,11 +1723,11 @@ def unsafe_parts(node, types: dict[str, str], tainted: dict[str, list[str]]) -> 
     if isinstance(node, ast.ParamRef):
         return [f"${node.number}"] if types.get(f"${node.number}", "text") not in SAFE_TYPES else []
     if isinstance(node, ast.TypeCast):
-        if _sql.type_name(node.typeName) in SAFE_TYPES:
+        if type_name(node.typeName) in SAFE_TYPES:
             return []
         return unsafe_parts(node.arg, types, tainted)
     if isinstance(node, ast.A_Expr):
-        op = (_sql.name_parts(node.name) or [""])[-1]
+        op = (name_parts(node.name) or [""])[-1]
         if op == "||":
             return unsafe_parts(node.lexpr, types, tainted) + unsafe_parts(node.rexpr, types, tainted)
         return []

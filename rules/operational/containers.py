@@ -144,7 +144,7 @@ def one_shot(svc) -> bool:
 def _image_healthcheck(stack: Stack, svc, builds_df=None):
     """The HEALTHCHECK instruction of the service's local image (final stage chain), or None."""
     df = builds_df if builds_df is not None else stack.service_dockerfile(svc)
-    if df is None or getattr(df, "final_stage", None) is None:
+    if df is None or df.final_stage is None:
         return None
     return last_instruction(df, df.final_stage, "HEALTHCHECK")
 
@@ -249,7 +249,7 @@ def healthcheck_missing(stack: Stack):
     if stack.services:
         return  # unreferenced Dockerfiles are built elsewhere; compose's services were checked above
     for doc in stack.dockerfiles:
-        stage = getattr(doc, "final_stage", None)
+        stage = doc.final_stage
         if stage is None:
             continue
         ins = last_instruction(doc, stage, "HEALTHCHECK")
@@ -354,7 +354,7 @@ def healthcheck_tool_missing(stack: Stack):
     reported: set[int] = set()
     for svc in stack.services:
         df = stack.service_dockerfile(svc)
-        if df is None or getattr(df, "final_stage", None) is None:
+        if df is None or df.final_stage is None:
             continue
         stage = df.final_stage
         tools = base_tools(root_image(df, stage))
@@ -372,7 +372,7 @@ def healthcheck_tool_missing(stack: Stack):
                       f"(FROM {root_image(df, stage)}) does not have: it will never be healthy",
                       related=[ins_loc(df, stage.from_instruction)], snippet_key=f"{svc.name}:healthcheck:{tool}")
     for df in stack.dockerfiles:
-        stage = getattr(df, "final_stage", None)
+        stage = df.final_stage
         if stage is None:
             continue
         ins = last_instruction(df, stage, "HEALTHCHECK")
