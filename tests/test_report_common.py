@@ -104,9 +104,10 @@ def synthetic_result(tmp_path: Path, extra: bool = False):
                 ), "unsafe"),
                 related=(Location(".env", 3, 1), Location(compose, 5, 7)),
                 snippet_key="db:ports:5432"),
-        # a whole-line deletion, safe
+        # a whole-line deletion, safe (stated here: these findings do not pass through the engine,
+        # which gives a rule's fix its declared safety)
         Finding(rule=any_rule, location=Location(compose, 12, 9),
-                message="cache port published", fix=Fix("remove the port", (Edit(Location(compose, 11, 1, 13, 1), ""),)),
+                message="cache port published", fix=Fix("remove the port", (Edit(Location(compose, 11, 1, 13, 1), ""),), "safe"),
                 snippet_key="cache:ports"),
         # a 'missing' finding: a block line, no columns known beyond the start
         Finding(rule=info_rule, location=Location(compose, 2, 3), message="advice for db", snippet_key="db"),
