@@ -18,6 +18,9 @@ from scanner.secrets import is_reference, is_secret_key, url_password
 
 from ._util import LazyRe, svc_loc, yloc
 
+# ``${NAME}``, ``${NAME:-x}`` or ``$NAME`` in a Dockerfile value (DL3044)
+_ENV_REF = re.compile(r"\$(?:\{([^}:]*)[}:]|([A-Za-z0-9_]+))")
+
 # ---------------------------------------------------------------------------------------------
 # Compose helpers: where things are, and minimal text edits
 # ---------------------------------------------------------------------------------------------
@@ -2281,9 +2284,16 @@ def _misuse(doc):
             elif ins.cmd == "ENV":
                 pairs = ins.env_pairs()
                 keys = [k for k, _v, _l, _c in pairs]
+                where: dict[str, list[int]] = {}  # key -> its indices (one pass; an ENV may hold 100k pairs)
+                for i, other in enumerate(keys):
+                    where.setdefault(other, []).append(i)
                 for k, v, _l, _c in pairs:
-                    for other in keys:
-                        if other != k and other not in env_defined and re.search(rf"\$(\{{{re.escape(other)}[}}:]|{re.escape(other)}(?![A-Za-z0-9_]))", v):
+                    if "$" not in v:
+                        continue
+                    refs = {a or b for a, b in _ENV_REF.findall(v)} & where.keys()
+                    for i in sorted(i for other in refs for i in where[other]):
+                        other = keys[i]
+                        if other != k and other not in env_defined:
                             yield ins, "DL3044", f"ENV {k} refers to {other}, defined in the same ENV (it sees the old value)"
                 env_defined.update(keys)
             elif ins.cmd == "ARG":

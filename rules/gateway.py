@@ -788,7 +788,7 @@ def _is_https_redirect(node) -> bool:
 
 def _serves_content(loc) -> bool:
     """The level passes requests upstream or serves files (no return, not deny-all, not a redirect)."""
-    if any(c.name == "return" for c in loc.children):
+    if (loc.child("return") is not None):
         return False
     if any(c.name == "rewrite" and _is_https_redirect(c) for c in loc.children):
         return False
@@ -861,7 +861,7 @@ def http_not_redirected(stack):
                 continue
             if any(_is_https_redirect(c) for c in server.children):
                 continue
-            if any(c.name == "return" for c in server.children):
+            if (server.child("return") is not None):
                 continue
             if any(s.ssl for s in specs) and any(c.name == "if" and any(_is_https_redirect(x) for x in c.children) for c in server.children):
                 continue
@@ -1207,7 +1207,7 @@ def header_without_always(stack):
 
 def _is_preflight_if(level) -> bool:
     return (level.name == "if" and any("$request_method" in a for a in level.args)
-            and any(c.name == "return" for c in level.children))
+            and (level.child("return") is not None))
 
 
 def _all_levels(root) -> list:

@@ -219,7 +219,7 @@ def levels(node):
 def access_list(node) -> list:
     """``allow``/``deny`` in force at ``node`` (array inheritance: the nearest level with any)."""
     for level in levels(node):
-        found = [c for c in level.children if c.name in ("allow", "deny")]
+        found = level.children_named("allow", "deny")
         if found:
             return found
     return []
@@ -1644,7 +1644,7 @@ def _headers(level_nodes) -> dict[str, object]:
 def _header_level(loc):
     """The level whose ``proxy_set_header`` list applies at ``loc`` (None: no level has one)."""
     for lvl in levels(loc):
-        if any(c.name == "proxy_set_header" for c in lvl.children):
+        if (lvl.child("proxy_set_header") is not None):
             return lvl
     return None
 
@@ -1656,8 +1656,8 @@ def _unresolved_include_in_scope(loc, upto) -> bool:
     """An include dkscan could not read, at a level between ``loc`` and ``upto`` (the level whose
     ``proxy_set_header`` list applies), may add to that list."""
     for lvl in levels(loc):
-        for c in lvl.children:
-            if c.name == "include" and c.args and not c.args[0].endswith(_NOT_PROXY_INCLUDES) and include_unresolved(c):
+        for c in lvl.children_named("include"):
+            if c.args and not c.args[0].endswith(_NOT_PROXY_INCLUDES) and include_unresolved(c):
                 return True
         if lvl is upto:
             break
@@ -1721,7 +1721,7 @@ def forwarded_headers_missing(stack):
             if id(target) not in fixed_levels:
                 fixed_levels.add(id(target))
                 if level is not None:
-                    last = [c for c in level.children if c.name == "proxy_set_header"][-1]
+                    last = level.children_named("proxy_set_header")[-1]
                     fix = fix_of("add the forwarding headers", [insert_after(stack, last, missing)])
                 else:
                     fix = fix_of("add the forwarding headers", [insert_after(stack, pnode, missing)])
@@ -2024,7 +2024,7 @@ def allow_without_deny(stack):
             if block is None or id(block) in done:
                 continue
             done.add(id(block))
-            rules = [c for c in block.children if c.name in ("allow", "deny")]
+            rules = block.children_named("allow", "deny")
             if any(c.name == "deny" and c.args[:1] == ["all"] for c in rules) or opaque_include(block):
                 continue
             if all(c.name == "allow" and c.args[:1] == ["all"] for c in rules):
@@ -2069,7 +2069,7 @@ def return_bypasses_allow_deny(stack):
                 block = block.parent
             if block is None:
                 continue
-            rules = [c for c in block.children if c.name in ("allow", "deny")]
+            rules = block.children_named("allow", "deny")
             if not rules:
                 continue
             yield hit(nloc(node), f"`{directive_text(node)}` runs before the `{directive_text(rules[0])}` rules of {_block_label(block)}: every client gets this answer",
@@ -2527,7 +2527,7 @@ def webroot_exposes_repo(stack):
             server = enclosing(node, "server")
             servers = [server] if server is not None else [s for s in cfg.servers if s.effective("root") is node or any(c is node for c in s.ancestors())]
             if server is None and node.parent is not None:
-                servers = [s for s in cfg.servers if not any(c.name == "root" for c in s.children)]
+                servers = [s for s in cfg.servers if not (s.child("root") is not None)]
             exposed = []
             for name in entries:
                 probe = "/" + name + ("/config" if name == ".git" else "")

@@ -112,6 +112,9 @@ class Problem:
 # --------------------------------------------------------------------------------------------
 
 
+_SMALL_LEVEL = 32  # a level with more children is looked up through its name index
+
+
 @dataclass(repr=False, eq=False)
 class Node:
     """A directive in the effective nginx configuration (includes spliced in)."""
@@ -124,9 +127,22 @@ class Node:
     # the directive's name (the root's name for a synthetic root): rules read it millions of times
     # in a monorepo, so it is an attribute, not a property
     name: str = field(init=False, repr=False, default="")
+    _by_name: dict | None = field(init=False, repr=False, default=None)  # see _named
+    _by_name_len: int = field(init=False, repr=False, default=-1)
 
     def __post_init__(self) -> None:
         self.name = self.d.name if self.d is not None else self.root_name
+
+    def _named(self) -> dict[str, list[tuple[int, "Node"]]]:
+        """This level's children by name, with their positions: a server with 20,000 locations
+        would otherwise be scanned whole for every directive looked up from each of them
+        (quadratic). Rebuilt when the children change."""
+        if self._by_name is None or self._by_name_len != len(self.children):
+            idx: dict[str, list[tuple[int, Node]]] = {}
+            for i, c in enumerate(self.children):
+                idx.setdefault(c.name, []).append((i, c))
+            self._by_name, self._by_name_len = idx, len(self.children)
+        return self._by_name
 
     @property
     def args(self) -> list[str]:
@@ -153,12 +169,18 @@ class Node:
         return Location(self.path, self.line, self.col)
 
     def child(self, name: str) -> "Node | None":
+        if len(self.children) > _SMALL_LEVEL:
+            hits = self._named().get(name)
+            return hits[0][1] if hits else None
         for c in self.children:
             if c.name == name:
                 return c
         return None
 
     def children_named(self, *names: str) -> list["Node"]:
+        if len(self.children) > _SMALL_LEVEL:
+            idx = self._named()
+            return [c for _, c in sorted((h for n in dict.fromkeys(names) for h in idx.get(n, ())), key=lambda h: h[0])]
         return [c for c in self.children if c.name in names]
 
     def ancestors(self) -> Iterator["Node"]:
@@ -184,9 +206,15 @@ class Node:
         are dropped. Returns [] when no level has one."""
         level: Node | None = self
         while level is not None:
-            found = [c for c in level.children if c.name in names]
-            if found:
-                return found
+            if len(level.children) > _SMALL_LEVEL:
+                idx = level._named()
+                hits = [h for n in dict.fromkeys(names) for h in idx.get(n, ())]
+                if hits:
+                    return [c for _, c in sorted(hits, key=lambda h: h[0])]
+            else:
+                found = [c for c in level.children if c.name in names]
+                if found:
+                    return found
             level = level.parent
         return []
 
@@ -194,9 +222,14 @@ class Node:
         """Nearest definition of a single-value directive, here or in an enclosing level."""
         level: Node | None = self
         while level is not None:
-            for c in reversed(level.children):
-                if c.name == name:
-                    return c
+            if len(level.children) > _SMALL_LEVEL:
+                hits = level._named().get(name)
+                if hits:
+                    return hits[-1][1]
+            else:
+                for c in reversed(level.children):
+                    if c.name == name:
+                        return c
             level = level.parent
         return None
 

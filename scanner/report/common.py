@@ -167,11 +167,16 @@ def _mask_spaced(m: re.Match) -> str:
     return m.group("pre") + MASK
 
 
+MAX_SHOWN_LINE = 4096
+
+
 def mask_line(result, text: str) -> str:
     """One line of a scanned file as reports may show it: known secret values (the engine's
     redactor), values of secret-class keys, URL passwords and SQL ``PASSWORD '...'`` masked."""
     if not text:
         return text
+    if len(text) > MAX_SHOWN_LINE:  # bounded work per line; nobody reads such a line in a report
+        return f"… (a line of {len(text)} characters, not shown)"
     return _mask_cached(result.redact, len(result.redact), text)
 
 
