@@ -37,9 +37,10 @@ CASES = {
         "    environment:\n" + "".join(f"      K{i}: v{i}\n" for i in range(N))
         + "    command: [" + ",".join(f"'-c{i}'" for i in range(N)) + "]\n")},
     "env": {".env": "PASSWORD=" + BIG + "\nDB_URL=postgres://u:" + "p" * MB + "\nX=" + "=" * MB
-            + "\nY=" + "'" * MB + "\nZ=" + " -p" * (MB // 3) + "\nA=" + "://" * (MB // 3) + "\nB=" + "a:" * (MB // 2)
-            + "\nC=" + "--password " * (MB // 11) + "\n" + "".join(f"K{i}=v{i}\n" for i in range(N)),
-            "docker-compose.yml": _compose_base("    env_file: .env\n")},
+            + "\n" + "".join(f"K{i}=v{i}\n" for i in range(N)),
+            "app.env": "Y=" + "'" * MB + "\nZ=" + " -p" * (MB // 3) + "\nA=" + "://" * (MB // 3) + "\nB=" + "a:" * (MB // 2)
+            + "\nC=" + "--password " * (MB // 11) + "\n",
+            "docker-compose.yml": _compose_base("    env_file: [.env, app.env]\n")},
     "nginx": {"nginx.conf": "events {}\nhttp {\n server {\n  listen 80;\n  server_tokens on;\n  add_header X-A \"" + BIG
               + "\";\n  server_name " + " ".join(f"h{i}.x" for i in range(N)) + ";\n  location / { proxy_pass http://u:"
               + "p" * MB + "@x; }\n" + "".join(f"  location /p{i} {{ proxy_pass http://b{i}; }}\n" for i in range(3000))
