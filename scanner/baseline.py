@@ -30,18 +30,36 @@ def build(result, reason: str = "accepted when the baseline was created") -> dic
     return {"version": VERSION, "tool": "dkscan", "findings": entries}
 
 
+MAX_BASELINE_BYTES = 64 * 1024 * 1024  # ~300k entries; a pull request can replace the baseline
+
+
 def load(path: Path) -> dict:
+    """A baseline file, checked like any input a pull request can write: bounded size, every entry's
+    ``rule``, ``path`` and ``fingerprint`` strings (``reason`` a string when present), else a one-line
+    BaselineError naming the first bad entry."""
+    import stat as _stat
+
+    path = Path(path)
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        st = path.stat()
+        if not _stat.S_ISREG(st.st_mode):
+            raise BaselineError(f"{path}: not a regular file")
+        if st.st_size > MAX_BASELINE_BYTES:
+            raise BaselineError(f"{path}: larger than {MAX_BASELINE_BYTES // (1024 * 1024)} MiB")
+        with open(path, "rb") as fh:
+            data = json.loads(fh.read(MAX_BASELINE_BYTES + 1).decode("utf-8"))
     except OSError as exc:
         raise BaselineError(f"{path}: cannot read ({exc.strerror})") from None
     except (ValueError, RecursionError) as exc:
         raise BaselineError(f"{path}: not valid JSON ({exc.__class__.__name__})") from None
     if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("findings"), list):
         raise BaselineError(f"{path}: not a dkscan baseline (version {VERSION})")
-    for e in data["findings"]:
+    for i, e in enumerate(data["findings"]):
         if not isinstance(e, dict) or not {"rule", "path", "fingerprint"} <= set(e):
-            raise BaselineError(f"{path}: each finding needs rule, path and fingerprint")
+            raise BaselineError(f"{path}: findings[{i}] needs rule, path and fingerprint")
+        bad = next((k for k in ("rule", "path", "fingerprint", "reason") if k in e and not isinstance(e[k], str)), None)
+        if bad is not None:
+            raise BaselineError(f"{path}: findings[{i}].{bad} must be a string")
     return data
 
 

@@ -1,7 +1,10 @@
 """dkscan's command line: audit, rules, explain.
 
 Exit codes: 0 nothing at or above ``--fail-on``; 1 findings at or above it; 2 usage or
-configuration error; 3 a named path could not be read at all.
+configuration error; 3 a named path could not be read at all; 4 dkscan itself failed (an internal
+error, or a report could not be written to standard output) — never 1, which CI reads as findings.
+Every message on standard error is one line, encoded for the terminal (scanner.encode) and clipped:
+it may quote a name from the scanned tree.
 """
 
 from __future__ import annotations
@@ -15,13 +18,52 @@ import click
 from . import __version__
 from . import report as _report
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNREADABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4
 SEVERITIES = ["critical", "high", "medium", "low", "info"]
+MAX_ERR_CHARS = 500
+REPORT_BUG = "run again with --debug for the traceback, and report it (docs/security.md says where)"
+_DEBUG = False
+
+
+def _err(message: str) -> None:
+    """One line on standard error: tree text cannot break the line or reach the terminal raw."""
+    from .encode import terminal
+
+    text = terminal(message)
+    if len(text) > MAX_ERR_CHARS:
+        text = text[: MAX_ERR_CHARS - 1] + "…"
+    click.echo(text, err=True)
 
 
 class _Group(click.Group):
-    def main(self, *args, **kwargs):  # usage errors exit 2 (click's default), keep it explicit
-        return super().main(*args, **kwargs)
+    """Usage errors exit 2 (click's default). ``--debug`` anywhere before ``--`` (or DKSCAN_DEBUG=1)
+    shows the traceback of an internal error; without it, one line and exit 4."""
+
+    def main(self, args=None, *rest, **kwargs):
+        global _DEBUG
+        args = list(sys.argv[1:] if args is None else args)
+        end = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[:end]:
+            _DEBUG = True
+            args = [a for i, a in enumerate(args) if i >= end or a != "--debug"]
+        _DEBUG = _DEBUG or os.environ.get("DKSCAN_DEBUG", "") not in ("", "0")
+        return super().main(args, *rest, **kwargs)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            _err("dkscan: interrupted")
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the one place a bug becomes exit 4, not exit 1
+            if _DEBUG:
+                import traceback
+
+                traceback.print_exc()
+            _err(f"dkscan: internal error: {type(exc).__name__}: {exc} — {REPORT_BUG}")
+            sys.exit(EXIT_INTERNAL)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,7 +96,7 @@ def _paths_or_exit(paths) -> list[Path]:
     for p in paths:
         reason = _unreadable(p) if os.path.lexists(p) else "no such file or directory"
         if reason:
-            click.echo(f"dkscan: cannot read {p}: {reason}", err=True)
+            _err(f"dkscan: cannot read {p}: {reason}")
             sys.exit(EXIT_UNREADABLE)
     return paths
 
@@ -68,7 +110,7 @@ def _policy_or_exit(config_path, start: Path):
             raise ConfigError(f"{config_path}: no such file")
         return load_policy(config_path if config_path is not None else find_config(start))
     except ConfigError as exc:
-        click.echo(f"dkscan: configuration error: {exc}", err=True)
+        _err(f"dkscan: configuration error: {exc}")
         sys.exit(EXIT_USAGE)
 
 
@@ -125,15 +167,15 @@ def audit(paths, formats, outputs, fail_on, config_path, select, baseline_path, 
     paths = list(paths) or [Path(".")]
     missing = [p for p in paths if not os.path.lexists(p)]
     if missing:
-        click.echo(f"dkscan: cannot read {', '.join(str(p) for p in missing)}: no such file or directory", err=True)
+        _err(f"dkscan: cannot read {', '.join(str(p) for p in missing)}: no such file or directory")
         sys.exit(EXIT_UNREADABLE)
     for p in paths:
         reason = _unreadable(p)
         if reason:
-            click.echo(f"dkscan: cannot read {p}: {reason}", err=True)
+            _err(f"dkscan: cannot read {p}: {reason}")
             sys.exit(EXIT_UNREADABLE)
     if len(outputs) > len(formats) and len(formats) > 1:
-        click.echo("dkscan: give one --format for each --output", err=True)
+        _err("dkscan: give one --format for each --output")
         sys.exit(EXIT_USAGE)
     try:
         cfg = config_path if config_path is not None else find_config(paths[0])
@@ -141,7 +183,7 @@ def audit(paths, formats, outputs, fail_on, config_path, select, baseline_path, 
             raise ConfigError(f"{config_path}: no such file")
         policy = load_policy(cfg)
     except ConfigError as exc:
-        click.echo(f"dkscan: configuration error: {exc}", err=True)
+        _err(f"dkscan: configuration error: {exc}")
         sys.exit(EXIT_USAGE)
     threshold = Severity.parse(fail_on or policy.get("fail-on", "low"))
     from .registry import load_rules
@@ -149,7 +191,7 @@ def audit(paths, formats, outputs, fail_on, config_path, select, baseline_path, 
     rules = load_rules()
     unknown = [s for s in select if s.upper() not in rules]
     if unknown:
-        click.echo(f"dkscan: unknown rule id(s): {', '.join(unknown)}", err=True)
+        _err(f"dkscan: unknown rule id(s): {', '.join(unknown)}")
         sys.exit(EXIT_USAGE)
     baseline = None
     if baseline_path is not None:
@@ -158,7 +200,7 @@ def audit(paths, formats, outputs, fail_on, config_path, select, baseline_path, 
         try:
             baseline = load(baseline_path)
         except BaselineError as exc:
-            click.echo(f"dkscan: baseline error: {exc}", err=True)
+            _err(f"dkscan: baseline error: {exc}")
             sys.exit(EXIT_USAGE)
     result = run_audit(paths, policy, select=[s.upper() for s in select] or None, baseline=baseline,
                        inline_suppressions=False if no_inline_suppressions else None)
@@ -172,7 +214,7 @@ def audit(paths, formats, outputs, fail_on, config_path, select, baseline_path, 
     while len(outputs) < len(formats):
         outputs = list(outputs) + [None]
     if sum(1 for out in outputs if out is None or str(out) == "-") > 1:
-        click.echo("dkscan: only one report can go to stdout; give an --output for each other --format", err=True)
+        _err("dkscan: only one report can go to stdout; give an --output for each other --format")
         sys.exit(EXIT_USAGE)
     label = " ".join(str(p) for p in paths)
     for fmt, out in zip(formats, outputs):
@@ -188,7 +230,7 @@ def audit(paths, formats, outputs, fail_on, config_path, select, baseline_path, 
                 with atomic_open(out) as fh:
                     write_report(fmt, result, fh, **opts)
             except OSError as exc:
-                click.echo(f"dkscan: cannot write {out}: {exc.strerror or exc}", err=True)
+                _err(f"dkscan: cannot write {out}: {exc.strerror or exc}")
                 sys.exit(EXIT_USAGE)
     sys.exit(EXIT_FINDINGS if result.failing(threshold) else EXIT_OK)
 
@@ -211,7 +253,7 @@ def fix(paths, do_apply, unsafe, only, backup, config_path) -> None:
     rules = load_rules()
     unknown = [r for r in only if r.upper() not in rules]
     if unknown:
-        click.echo(f"dkscan: unknown rule id(s): {', '.join(unknown)}", err=True)
+        _err(f"dkscan: unknown rule id(s): {', '.join(unknown)}")
         sys.exit(EXIT_USAGE)
     plan = plan_fixes(paths, policy, unsafe=unsafe, rules={r.upper() for r in only} or None)
     from .stack import build_stack
@@ -219,7 +261,9 @@ def fix(paths, do_apply, unsafe, only, backup, config_path) -> None:
     redact = collect_secrets(build_stack(paths, policy))
     diff = render_diff(plan, redact)
     if diff:
-        click.echo(diff, nl=False)
+        from .encode import terminal_block
+
+        click.echo(terminal_block(diff), nl=False)
     n_fixes = len(plan.applied)
     if do_apply:
         written = write_changes(plan, backup=backup)
@@ -239,7 +283,10 @@ def fix(paths, do_apply, unsafe, only, backup, config_path) -> None:
                 why = "not selected by --rule"
             else:
                 why = plan.why_not_applied(f) or "its fix did not apply (overlapping edit or a file outside the scanned root)"
-            click.echo(f"  {f.location.path}:{f.location.start_line}  {f.rule}  {remaining.redact(f.message)}  [{why}]")
+            from .encode import terminal
+
+            click.echo(f"  {terminal(f.location.path)}:{f.location.start_line}  {f.rule}  "
+                       f"{terminal(remaining.redact(f.message))}  [{why}]")
     sys.exit(EXIT_OK)
 
 
@@ -280,7 +327,7 @@ def generate(domain, out, extra_domains, project, services, without, images, tls
     for item in images:
         name, sep, ref = item.partition("=")
         if not sep or not name or not ref:
-            click.echo(f"dkscan: --image {item!r}: use NAME=REF (e.g. postgres=postgres:17.2-alpine)", err=True)
+            _err(f"dkscan: --image {item!r}: use NAME=REF (e.g. postgres=postgres:17.2-alpine)")
             sys.exit(EXIT_USAGE)
         image_map[name.strip().lower()] = ref.strip()
     opts = Options(domain=domain, out=out, extra_domains=list(extra_domains), project=project, services=tuple(wanted),
@@ -289,10 +336,10 @@ def generate(domain, out, extra_domains, project, services, without, images, tls
     try:
         result = run_generate(opts)
     except GenerateError as exc:
-        click.echo(f"dkscan: {exc}", err=True)
+        _err(f"dkscan: {exc}")
         sys.exit(EXIT_USAGE)
     except OSError as exc:
-        click.echo(f"dkscan: cannot write {exc.filename or out}: {exc.strerror}", err=True)
+        _err(f"dkscan: cannot write {exc.filename or out}: {exc.strerror}")
         sys.exit(EXIT_USAGE)
     click.echo(f"wrote {len(result.written)} files to {out}:")
     for line in describe(result.written):
@@ -346,7 +393,7 @@ def hook(files, fail_on, config_path) -> None:
     try:
         policy = load_policy(config_path if config_path is not None else find_config(root))
     except ConfigError as exc:
-        click.echo(f"dkscan: configuration error: {exc}", err=True)
+        _err(f"dkscan: configuration error: {exc}")
         sys.exit(EXIT_USAGE)
     stacks: set[Path] = set()
     for f in files:
@@ -359,7 +406,7 @@ def hook(files, fail_on, config_path) -> None:
         try:
             baseline = load(root / BASELINE_NAME)
         except BaselineError as exc:
-            click.echo(f"dkscan: baseline error: {exc}", err=True)
+            _err(f"dkscan: baseline error: {exc}")
             sys.exit(EXIT_USAGE)
     result = run_audit(sorted(stacks), policy, root=root, report_paths=rels, baseline=baseline)
     threshold = Severity.parse(fail_on or policy.get("fail-on", "low"))
@@ -415,7 +462,7 @@ def explain(rule_id: str) -> None:
     rules = load_rules()
     r = rules.get(rule_id.upper()) or next((x for x in rules.values() if x.name == rule_id.lower()), None)
     if r is None:
-        click.echo(f"dkscan: unknown rule '{rule_id}' (see `dkscan rules`)", err=True)
+        _err(f"dkscan: unknown rule '{rule_id}' (see `dkscan rules`)")
         sys.exit(EXIT_USAGE)
     click.echo(f"{r.id} {r.name}  [{r.layer.value}, {r.severity.label}, fix: {r.fix}]")
     click.echo(f"files: {', '.join(r.files)}")
@@ -440,12 +487,12 @@ def entry() -> None:
             code = exc.code or 0
         else:  # sys.exit("message"), as the interpreter would report it
             print(exc.code, file=sys.stderr)
-            code = 1
+            code = EXIT_INTERNAL
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe (`dkscan ... | head`) or stream
-            code = code or 1
+        except (OSError, ValueError):  # a closed pipe (`dkscan ... | head`) or stream: the report is incomplete
+            code = code or EXIT_INTERNAL
     os._exit(code)
 
 

@@ -108,6 +108,16 @@ SCHEMA = {
 }
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    """A value from the policy file, quoted for a one-line message (never the whole of a huge value)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def validate(raw: dict) -> list[str]:
     """Clear messages for every problem in a policy mapping (empty when valid)."""
     import jsonschema
@@ -115,20 +125,18 @@ def validate(raw: dict) -> list[str]:
     out = []
     validator = jsonschema.Draft202012Validator(SCHEMA)
     for err in sorted(validator.iter_errors(raw), key=lambda e: [str(p) for p in e.path]):
-        where = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in err.absolute_path).replace(".[", "[")
+        where = _clip(".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in err.absolute_path).replace(".[", "["))
         if err.validator == "additionalProperties":
             extra = sorted(set(err.instance) - set(err.schema.get("properties", {}))) if isinstance(err.instance, dict) else []
             for key in extra:
                 full = f"{where}.{key}" if where else key
-                out.append(f"unknown key '{full}'")
+                out.append(f"unknown key '{_clip(full)}'")
         elif err.validator == "enum":
-            out.append(f"'{where}': {err.instance!r} is not one of {', '.join(map(str, err.validator_value))}")
+            out.append(f"'{where}': {_short(err.instance)} is not one of {', '.join(map(str, err.validator_value))}")
         elif err.validator == "type":
-            out.append(f"'{where}': {err.instance!r} should be {err.validator_value if isinstance(err.validator_value, str) else ' or '.join(err.validator_value)}")
-        elif err.validator == "required":
-            out.append(f"'{where}': {err.message}")
+            out.append(f"'{where}': {_short(err.instance)} should be {err.validator_value if isinstance(err.validator_value, str) else ' or '.join(err.validator_value)}")
         else:
-            out.append(f"'{where}': {err.message}")
+            out.append(f"'{where}': {_clip(err.message, 160)}")
     return out
 
 
@@ -175,43 +183,108 @@ def find_config(start: Path) -> Path | None:
             try:
                 import tomllib
 
-                if "dkscan" in tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {}):
+                if "dkscan" in tomllib.loads(_read_bounded(pyproject)).get("tool", {}):
                     return pyproject
-            except (OSError, ValueError):
-                pass
+            except (ConfigError, ValueError, RecursionError):
+                pass  # not dkscan's file: a broken or huge pyproject.toml is some other tool's business
         if (directory / ".git").exists():
             break
     return None
+
+
+MAX_CONFIG_BYTES = 1024 * 1024  # a policy is a few hundred lines; a bigger file is refused, not parsed
+MAX_CONFIG_NODES = 20_000  # values after aliases are expanded: an alias bomb is refused here
+MAX_CONFIG_DEPTH = 32  # the schema nests four levels; deeper input is refused before validation recurses
+
+
+def _read_bounded(path: Path) -> str:
+    """A policy file's text: a pull request can add one (it is found by walking up), so it is read
+    like any stack file — bounded, never through a FIFO or device."""
+    import stat as _stat
+
+    try:
+        st = path.stat()
+        if not _stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"{path}: not a regular file")
+        if st.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 (byte {exc.start})") from None
+
+
+def _bounded_plain(node, path: Path):
+    """A parsed YAML tree as plain values, refusing more than MAX_CONFIG_NODES values (aliases count
+    each time they are used) or MAX_CONFIG_DEPTH levels; iterative, so depth costs no recursion."""
+    from .parsers.yamlnodes import YMap, YSeq
+
+    budget = MAX_CONFIG_NODES
+    root: list = [None]
+    todo = [(node, root, 0, 0)]  # (node, container, key, depth)
+    while todo:
+        cur, into, key, depth = todo.pop()
+        budget -= 1
+        if budget < 0:
+            raise ConfigError(f"{path}: more than {MAX_CONFIG_NODES} values (after YAML aliases)")
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(f"{path}: nested deeper than {MAX_CONFIG_DEPTH} levels (line {cur.line})")
+        if isinstance(cur, YMap):
+            out: Any = {}
+            for k, (_, v) in cur.items.items():
+                out[k] = None
+                todo.append((v, out, k, depth + 1))
+        elif isinstance(cur, YSeq):
+            out = [None] * len(cur.items)
+            for i, v in enumerate(cur.items):
+                todo.append((v, out, i, depth + 1))
+        else:
+            out = cur.value
+        into[key] = out
+    return root[0]
+
+
+def _load_raw(path: Path) -> Any:
+    text = _read_bounded(path)
+    if path.name == "pyproject.toml":
+        import tomllib
+
+        try:
+            return tomllib.loads(text).get("tool", {}).get("dkscan", {})
+        except ValueError as exc:
+            raise ConfigError(f"{path}: invalid TOML ({str(exc)[:120]})") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: invalid TOML (nested too deeply)") from None
+    from .parsers.yamlnodes import parse_yaml
+
+    tree, errors = parse_yaml(text)
+    if tree is None and errors:
+        e = errors[0]
+        raise ConfigError(f"{path}:{e.line}:{e.col}: invalid YAML ({e.message[:120]})")
+    return {} if tree is None else (_bounded_plain(tree, path) or {})
 
 
 def load_policy(path: Path | None) -> Policy:
     policy = Policy()
     if path is None:
         return policy
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    if path.name == "pyproject.toml":
-        import tomllib
-
-        try:
-            raw = tomllib.loads(text).get("tool", {}).get("dkscan", {})
-        except ValueError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-    else:
-        import yaml
-
-        try:
-            raw = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: invalid YAML ({exc.__class__.__name__})") from None
+    raw = _load_raw(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: must be a mapping")
     raw = _plain(raw)
-    problems = validate(raw)
+    try:
+        problems = validate(raw)
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
     if problems:
-        raise ConfigError(f"{path}: " + "; ".join(problems))
+        more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        raise ConfigError(f"{path}: " + "; ".join(problems[:5]) + more)
     try:
         _merge(policy.data, raw)
     except ConfigError as exc:

@@ -87,6 +87,9 @@ class Problem:
 # --------------------------------------------------------------------------------------------
 
 
+_SMALL_LEVEL = 32  # a level with more children is looked up through its name index
+
+
 @dataclass(repr=False, eq=False)
 class Node:
     """A directive in the effective nginx configuration (includes spliced in)."""
@@ -99,9 +102,22 @@ class Node:
     # the directive's name (the root's name for a synthetic root): rules read it millions of times
     # in a monorepo, so it is an attribute, not a property
     name: str = field(init=False, repr=False, default="")
+    _by_name: dict | None = field(init=False, repr=False, default=None)  # see _named
+    _by_name_len: int = field(init=False, repr=False, default=-1)
 
     def __post_init__(self) -> None:
         self.name = self.d.name if self.d is not None else self.root_name
+
+    def _named(self) -> dict[str, list[tuple[int, "Node"]]]:
+        """This level's children by name, with their positions: a server with 20,000 locations
+        would otherwise be scanned whole for every directive looked up from each of them
+        (quadratic). Rebuilt when the children change."""
+        if self._by_name is None or self._by_name_len != len(self.children):
+            idx: dict[str, list[tuple[int, Node]]] = {}
+            for i, c in enumerate(self.children):
+                idx.setdefault(c.name, []).append((i, c))
+            self._by_name, self._by_name_len = idx, len(self.children)
+        return self._by_name
 
     @property
     def args(self) -> list[str]:
@@ -128,12 +144,18 @@ class Node:
         return Location(self.path, self.line, self.col)
 
     def child(self, name: str) -> "Node | None":
+        if len(self.children) > _SMALL_LEVEL:
+            hits = self._named().get(name)
+            return hits[0][1] if hits else None
         for c in self.children:
             if c.name == name:
                 return c
         return None
 
     def children_named(self, *names: str) -> list["Node"]:
+        if len(self.children) > _SMALL_LEVEL:
+            idx = self._named()
+            return [c for _, c in sorted((h for n in dict.fromkeys(names) for h in idx.get(n, ())), key=lambda h: h[0])]
         return [c for c in self.children if c.name in names]
 
     def ancestors(self) -> Iterator["Node"]:
@@ -159,9 +181,15 @@ class Node:
         are dropped. Returns [] when no level has one."""
         level: Node | None = self
         while level is not None:
-            found = [c for c in level.children if c.name in names]
-            if found:
-                return found
+            if len(level.children) > _SMALL_LEVEL:
+                idx = level._named()
+                hits = [h for n in dict.fromkeys(names) for h in idx.get(n, ())]
+                if hits:
+                    return [c for _, c in sorted(hits, key=lambda h: h[0])]
+            else:
+                found = [c for c in level.children if c.name in names]
+                if found:
+                    return found
             level = level.parent
         return []
 
@@ -169,9 +197,14 @@ class Node:
         """Nearest definition of a single-value directive, here or in an enclosing level."""
         level: Node | None = self
         while level is not None:
-            for c in reversed(level.children):
-                if c.name == name:
-                    return c
+            if len(level.children) > _SMALL_LEVEL:
+                hits = level._named().get(name)
+                if hits:
+                    return hits[-1][1]
+            else:
+                for c in reversed(level.children):
+                    if c.name == name:
+                        return c
             level = level.parent
         return None
 
@@ -391,93 +424,27 @@ class Stack:
 
     # -- git ----------------------------------------------------------------------------------
     @cached_property
-    def _git(self) -> tuple[Path, set[str]] | None:
-        # A monorepo scan builds one Stack per deployment: the work tree and its file list are asked
-        # of git once per process, not once per deployment (see _git_toplevel, _GIT_TRACKED).
-        import subprocess  # only a stack inside a git work tree runs git
+    def _git(self):
+        """The work tree's git view (scanner.gitview: read with dulwich, git itself is never run)."""
+        from . import gitview
 
-        try:
-            top_path = _git_toplevel(self.root)
-            if top_path is None:
-                return None
-            try:  # the index changes with every `git add`: it is part of the key
-                st = os.stat(top_path / ".git" / "index")
-                key = (top_path, st.st_mtime_ns, st.st_size, st.st_ino)
-            except OSError:
-                key = None
-            tracked = _GIT_TRACKED.get(key) if key is not None else None
-            if tracked is None:
-                out = subprocess.run(["git", "-C", str(top_path), "ls-files", "-z"], capture_output=True, timeout=20)
-                tracked = {p for p in out.stdout.decode("utf-8", "replace").split("\0") if p}
-                if key is not None:
-                    if len(_GIT_TRACKED) > 8:
-                        _GIT_TRACKED.clear()
-                    _GIT_TRACKED[key] = tracked
-            return top_path, tracked
-        except (OSError, subprocess.SubprocessError):
-            return None
+        return gitview.view(self.root)
 
     def git_tracked(self, rel: str) -> bool | None:
         git = self._git
         if git is None:
             return None
-        top, tracked = git
-        try:
-            key = (self.root / rel).resolve().relative_to(top).as_posix()
-        except ValueError:
-            return None
-        return key in tracked
+        return git.is_tracked(self.root / rel)
 
     def git_ignored(self, rel: str) -> bool | None:
         git = self._git
         if git is None:
             return None
-        import subprocess
-
-        try:
-            r = subprocess.run(["git", "-C", str(self.root), "check-ignore", "-q", "--no-index", rel],
-                               capture_output=True, timeout=10)
-            return r.returncode == 0
-        except (OSError, subprocess.SubprocessError):
-            return None
+        return git.is_ignored(self.root / rel.rstrip("/"), directory=rel.endswith("/"))
 
     @property
     def in_git(self) -> bool:
         return self._git is not None
-
-
-_GIT_TOPLEVEL: dict[Path, Path | None] = {}  # directory holding the nearest ``.git`` -> work tree
-_GIT_TRACKED: dict[tuple, set[str]] = {}  # (work tree, its index's stat) -> ``git ls-files``
-
-
-_GIT_DISCOVERY_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_CEILING_DIRECTORIES",
-                      "GIT_DISCOVERY_ACROSS_FILESYSTEM", "GIT_INDEX_FILE")
-
-
-def _git_toplevel(root: Path) -> Path | None:
-    """``git rev-parse --show-toplevel`` for ``root``. Directories under the same nearest ``.git``
-    share one answer, so it is cached on that directory, unless a variable that changes how git finds
-    its repository (GIT_DIR, GIT_CEILING_DIRECTORIES...) is set: then git is asked every time."""
-    key = None
-    if not any(k in os.environ for k in _GIT_DISCOVERY_ENV):
-        for d in (root, *root.parents):
-            if os.path.lexists(os.path.join(d, ".git")):
-                key = d
-                break
-        if key is None:
-            return None  # no repository above root (what rev-parse would say, without the process)
-        if key in _GIT_TOPLEVEL:
-            return _GIT_TOPLEVEL[key]
-    import subprocess
-
-    top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"],
-                         capture_output=True, text=True, timeout=10)
-    top_path = Path(top.stdout.strip()).resolve() if top.returncode == 0 else None
-    if key is not None:
-        if len(_GIT_TOPLEVEL) > 256:
-            _GIT_TOPLEVEL.clear()
-        _GIT_TOPLEVEL[key] = top_path
-    return top_path
 
 
 def _norm(rel: str) -> str:

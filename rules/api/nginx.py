@@ -110,10 +110,10 @@ def _applies_to_proxied(node) -> bool:
         return any(c.name == "proxy_pass" or (c.name == "if" and c.child("proxy_pass") is not None) for c in block.children)
     # server/http level: inherited by descendant proxied locations that add no header of their own
     for loc in block.walk():
-        if loc.name == "location" and any(c.name == "proxy_pass" for c in loc.children):
+        if loc.name == "location" and (loc.child("proxy_pass") is not None):
             chain = [lvl for lvl in levels(loc)]
             for lvl in chain:
-                if any(c.name == "add_header" for c in lvl.children):
+                if (lvl.child("add_header") is not None):
                     if lvl is block:
                         return True
                     break
@@ -135,7 +135,7 @@ def _origin_validated(stack: Stack, cfg, node, value: str) -> bool:
         if len(m.args) >= 2 and vname(m.args[1]) == var:
             if vname(m.args[0]) != "http_origin":
                 return True
-            default = next((c for c in m.children if c.name == "default"), None)
+            default = m.child("default")
             return not (default is not None and default.args and "$http_origin" in default.args[0])
     sets = [s for s in cfg.nodes("set") if s.args and vname(s.args[0]) == var]
     if sets and all("$http_origin" in (s.args[1] if len(s.args) > 1 else "") for s in sets):
@@ -153,7 +153,7 @@ def _nginx_cors_compute(stack: Stack):
             if len(node.args) < 2 or node.args[0].lower() != "access-control-allow-origin":
                 continue
             value = _header_value(node)
-            siblings = [c for c in node.parent.children if c.name == "add_header"] if node.parent is not None else []
+            siblings = node.parent.children_named("add_header") if node.parent is not None else []
             creds = any(c.args and c.args[0].lower() == "access-control-allow-credentials" and _header_value(c).lower() == "true" for c in siblings)
             if creds:
                 if value in ("*", "null") or (value.startswith("$") and not _origin_validated(stack, cfg, node, value)):
@@ -304,7 +304,7 @@ def internal_endpoint_public(stack: Stack):
                 continue
             if id(loc) in skip or protected(loc):
                 continue
-            if any(c.name == "return" for c in loc.children) or not loc.children:
+            if (loc.child("return") is not None) or not loc.children:
                 continue
             if not server_public(enclosing(loc, "server")):
                 continue

@@ -81,6 +81,10 @@ def _final_chain_indexes(doc) -> set[int]:
     return {s.index for s in stage_chain(doc, stage)} if stage is not None else set()
 
 
+# ``${NAME}``, ``${NAME:-x}`` or ``$NAME`` in a Dockerfile value (DL3044)
+_ENV_REF = re.compile(r"\$(?:\{([^}:]*)[}:]|([A-Za-z0-9_]+))")
+
+
 def _misuse(doc):
     """(instruction, DL code, message) for each APP044 problem of a Dockerfile."""
     stages = doc.stages
@@ -136,9 +140,16 @@ def _misuse(doc):
             elif ins.cmd == "ENV":
                 pairs = ins.env_pairs()
                 keys = [k for k, _v, _l, _c in pairs]
+                where: dict[str, list[int]] = {}  # key -> its indices (one pass; an ENV may hold 100k pairs)
+                for i, other in enumerate(keys):
+                    where.setdefault(other, []).append(i)
                 for k, v, _l, _c in pairs:
-                    for other in keys:
-                        if other != k and other not in env_defined and re.search(rf"\$(\{{{re.escape(other)}[}}:]|{re.escape(other)}(?![A-Za-z0-9_]))", v):
+                    if "$" not in v:
+                        continue
+                    refs = {a or b for a, b in _ENV_REF.findall(v)} & where.keys()
+                    for i in sorted(i for other in refs for i in where[other]):
+                        other = keys[i]
+                        if other != k and other not in env_defined:
                             yield ins, "DL3044", f"ENV {k} refers to {other}, defined in the same ENV (it sees the old value)"
                 env_defined.update(keys)
             elif ins.cmd == "ARG":

@@ -214,7 +214,7 @@ def allow_without_deny(stack: Stack):
             if block is None or id(block) in done:
                 continue
             done.add(id(block))
-            rules = [c for c in block.children if c.name in ("allow", "deny")]
+            rules = block.children_named("allow", "deny")
             if any(c.name == "deny" and c.args[:1] == ["all"] for c in rules) or opaque_include(block):
                 continue
             if all(c.name == "allow" and c.args[:1] == ["all"] for c in rules):
@@ -259,7 +259,7 @@ def return_bypasses_allow_deny(stack: Stack):
                 block = block.parent
             if block is None:
                 continue
-            rules = [c for c in block.children if c.name in ("allow", "deny")]
+            rules = block.children_named("allow", "deny")
             if not rules:
                 continue
             yield hit(nloc(node), f"`{directive_words(node)}` runs before the `{directive_words(rules[0])}` rules of {_block_label(block)}: every client gets this answer",
@@ -717,7 +717,7 @@ def webroot_exposes_repo(stack: Stack):
             server = enclosing(node, "server")
             servers = [server] if server is not None else [s for s in cfg.servers if s.effective("root") is node or any(c is node for c in s.ancestors())]
             if server is None and node.parent is not None:
-                servers = [s for s in cfg.servers if not any(c.name == "root" for c in s.children)]
+                servers = [s for s in cfg.servers if not (s.child("root") is not None)]
             exposed = []
             for name in entries:
                 probe = "/" + name + ("/config" if name == ".git" else "")

@@ -256,7 +256,7 @@ def header_without_always(stack: Stack):
 
 def _is_preflight_if(level) -> bool:
     return (level.name == "if" and any("$request_method" in a for a in level.args)
-            and any(c.name == "return" for c in level.children))
+            and (level.child("return") is not None))
 
 
 def _all_levels(root) -> list:

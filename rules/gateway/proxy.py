@@ -596,7 +596,7 @@ def _headers(level_nodes) -> dict[str, object]:
 def _header_level(loc):
     """The level whose ``proxy_set_header`` list applies at ``loc`` (None: no level has one)."""
     for lvl in levels(loc):
-        if any(c.name == "proxy_set_header" for c in lvl.children):
+        if (lvl.child("proxy_set_header") is not None):
             return lvl
     return None
 
@@ -608,8 +608,8 @@ def _unresolved_include_in_scope(loc, upto) -> bool:
     """An include dkscan could not read, at a level between ``loc`` and ``upto`` (the level whose
     ``proxy_set_header`` list applies), may add to that list."""
     for lvl in levels(loc):
-        for c in lvl.children:
-            if c.name == "include" and c.args and not c.args[0].endswith(_NOT_PROXY_INCLUDES) and include_unresolved(c):
+        for c in lvl.children_named("include"):
+            if c.args and not c.args[0].endswith(_NOT_PROXY_INCLUDES) and include_unresolved(c):
                 return True
         if lvl is upto:
             break
@@ -673,7 +673,7 @@ def forwarded_headers_missing(stack: Stack):
             if id(target) not in fixed_levels:
                 fixed_levels.add(id(target))
                 if level is not None:
-                    last = [c for c in level.children if c.name == "proxy_set_header"][-1]
+                    last = level.children_named("proxy_set_header")[-1]
                     fix = fix_of("add the forwarding headers", [insert_after(stack, last, missing)])
                 else:
                     fix = fix_of("add the forwarding headers", [insert_after(stack, pnode, missing)])

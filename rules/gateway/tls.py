@@ -494,7 +494,7 @@ def http_not_redirected(stack: Stack):
                 continue
             if any(is_https_redirect(c) for c in server.children):
                 continue
-            if any(c.name == "return" for c in server.children):
+            if (server.child("return") is not None):
                 continue
             if any(s.ssl for s in specs) and any(c.name == "if" and any(is_https_redirect(x) for x in c.children) for c in server.children):
                 continue

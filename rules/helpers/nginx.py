@@ -214,7 +214,7 @@ def inherit_mode(level, directive: str = "add_header_inherit") -> str:
 
 
 def own_add_headers(level) -> list:
-    return [c for c in level.children if c.name == "add_header"]
+    return level.children_named("add_header")
 
 
 def add_header_chain(level) -> list[Header]:
@@ -308,9 +308,7 @@ def effective_headers(level) -> dict[str, list[Header]]:
                 out.setdefault("strict-transport-security", []).append(
                     Header("Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload", True, sh, "security_headers"))
         for lvl in _chain_levels(level):
-            for d in lvl.children:
-                if d.name not in ("more_set_headers", "more_clear_headers"):
-                    continue
+            for d in lvl.children_named("more_set_headers", "more_clear_headers"):
                 for name, value in _more_headers(d):
                     if not name:
                         continue
@@ -361,11 +359,11 @@ def lost_headers(level, security_only: bool = True) -> list[Header]:
 
 
 def has_direct_return(level) -> bool:
-    return any(c.name == "return" for c in level.children)
+    return (level.child("return") is not None)
 
 
 def is_deny_all_only(level) -> bool:
-    names = [c for c in level.children if c.name in ("allow", "deny")]
+    names = level.children_named("allow", "deny")
     return bool(names) and all(c.name == "deny" for c in names) and any(c.args[:1] == ["all"] for c in names)
 
 
@@ -449,8 +447,8 @@ def unresolved_includes(stack: Stack, cfg, level) -> list:
     out = []
     cur = level
     while cur is not None:
-        for c in cur.children:
-            if c.name != "include" or not c.args or c.d is None or id(c.d) in resolved:
+        for c in cur.children_named("include"):
+            if not c.args or c.d is None or id(c.d) in resolved:
                 continue
             pattern = c.args[0]
             base = pattern.rsplit("/", 1)[-1]
@@ -1184,7 +1182,7 @@ def is_https_redirect(node) -> bool:
 
 def serves_content(loc) -> bool:
     """The level passes requests upstream or serves files (no return, not deny-all, not a redirect)."""
-    if any(c.name == "return" for c in loc.children):
+    if (loc.child("return") is not None):
         return False
     if any(c.name == "rewrite" and is_https_redirect(c) for c in loc.children):
         return False

@@ -191,7 +191,7 @@ def levels(node):
 def access_list(node) -> list:
     """``allow``/``deny`` in force at ``node`` (array inheritance: the nearest level with any)."""
     for level in levels(node):
-        found = [c for c in level.children if c.name in ("allow", "deny")]
+        found = level.children_named("allow", "deny")
         if found:
             return found
     return []

@@ -307,7 +307,7 @@ def _location_edits(stack: Stack, cfg, loc, need_version: bool, need_conn: bool)
         else:
             # where the location's proxy_set_header set is defined: adding there keeps the others
             src = loc
-            while src is not None and not any(c.name == "proxy_set_header" for c in src.children):
+            while src is not None and not (src.child("proxy_set_header") is not None):
                 src = parent_level(src)
             if src is None or src is loc:
                 lines.append('proxy_set_header Connection "";')

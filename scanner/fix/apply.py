@@ -29,12 +29,12 @@ import os
 import re
 import shutil
 import stat
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engine import Result, audit
+from .. import gitview
 from ..model import SAFE, CoreRule, Edit, Finding, Fix
 from ..parsers.base import LineIndex
 from ..secrets import Redactor
@@ -213,51 +213,6 @@ def _creatable(root: Path, target: Path) -> bool:
     return True
 
 
-def _git(args: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess | None:
-    try:
-        return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, timeout=60, **kw)
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def _mirror_git(root: Path, work: Path) -> None:
-    """Give the copy the original's git view: the files git tracks under the root are added to a
-    fresh index, and the basename patterns of the ``.gitignore`` files above the root (which the
-    copy does not contain) go to its ``info/exclude``."""
-    top = _git(["rev-parse", "--show-toplevel"], root, text=True)
-    if top is None or top.returncode != 0:
-        return
-    listed = _git(["ls-files", "-z"], root)
-    if listed is None or listed.returncode != 0:
-        return
-    tracked = [p for p in listed.stdout.decode("utf-8", "replace").split("\0") if p and (work / p).exists()]
-    if _git(["init", "-q"], work) is None:
-        return
-    exclude: list[str] = []
-    top_path = Path(top.stdout.strip()).resolve()
-    cur = root.resolve().parent
-    while True:
-        gi = cur / ".gitignore"
-        if gi.is_file() and top_path in (cur, *cur.parents):
-            try:
-                for line in gi.read_text(encoding="utf-8", errors="replace").splitlines():
-                    s = line.strip()
-                    if s and not s.startswith("#") and "/" not in s.rstrip("/"):
-                        exclude.append(s)
-            except OSError:
-                pass
-        if cur == top_path or cur == cur.parent:
-            break
-        cur = cur.parent
-    if exclude:
-        info = work / ".git" / "info"
-        info.mkdir(parents=True, exist_ok=True)
-        with open(info / "exclude", "a", encoding="utf-8") as fh:
-            fh.write("\n".join(exclude) + "\n")
-    for i in range(0, len(tracked), 200):
-        _git(["add", "-f", "--", *tracked[i:i + 200]], work)
-
-
 def _parse_broken(result: Result) -> set[str]:
     return {f.location.path for f in result.findings if f.rule in PARSE_RULES}
 
@@ -344,10 +299,9 @@ def plan_fixes(paths: list[Path], policy=None, unsafe: bool = False, rules: set[
                root: Path | None = None) -> Plan:
     first = audit(paths, policy, root=root)
     root = first.stack.root
-    with tempfile.TemporaryDirectory(prefix="dkscan-fix-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="dkscan-fix-") as tmp, gitview.aliased(Path(tmp) / "stack", root):
         work = Path(tmp) / "stack"
         shutil.copytree(root, work, symlinks=True, ignore=COPY_IGNORE)
-        _mirror_git(root, work)
         rels = [Path(p).resolve().relative_to(root) if Path(p).resolve() != root else Path(".") for p in paths]
         work_paths = [work / r for r in rels]
 

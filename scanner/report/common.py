@@ -168,11 +168,16 @@ def _mask_spaced(m: re.Match) -> str:
     return m.group("pre") + MASK
 
 
+MAX_SHOWN_LINE = 4096
+
+
 def mask_line(result, text: str) -> str:
     """One line of a scanned file as reports may show it: known secret values (the engine's
     redactor), values of secret-class keys, URL passwords and SQL ``PASSWORD '...'`` masked."""
     if not text:
         return text
+    if len(text) > MAX_SHOWN_LINE:  # bounded work per line; nobody reads such a line in a report
+        return f"… (a line of {len(text)} characters, not shown)"
     return _mask_cached(result.redact, len(result.redact), text)
 
 
@@ -252,12 +257,41 @@ def apply_edits(text: str, edits: list[Edit], show_secrets: bool = False) -> str
 _HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@")
 
 
-def _shift_hunk(line: str, by: int) -> str:
+def _shift_hunk(line: str, by: int, by_new: int | None = None) -> str:
     m = _HUNK.match(line)
     if not m:
         return line
-    a, b = int(m.group(1)) + by, int(m.group(3)) + by
+    a, b = int(m.group(1)) + by, int(m.group(3)) + (by if by_new is None else by_new)
     return f"@@ -{a}{m.group(2) or ''} +{b}{m.group(4) or ''} @@" + line[m.end():]
+
+
+def _split_lines(result, path: str, text: str) -> list[str]:
+    """The file's lines as the fixer's edits count them (``LineIndex``, with the empty line after a
+    final break), once per file per report (a report of 9,000 findings on one large file split it
+    9,000 times)."""
+    cache = result.__dict__.setdefault("_fix_diff_lines", {})
+    hit = cache.get(path)
+    if hit is None or hit[0] is not text:
+        hit = cache[path] = (text, LineIndex(text).lines())
+    return hit[1]
+
+
+def _clusters(edits: list[Edit], context: int) -> list[list[Edit]]:
+    """Edits grouped so that each group's lines, with ``context`` lines around, touch no other
+    group's: a diff of each group's window costs its own lines, not the whole file between the
+    first and the last edit (difflib starts a new hunk at such gaps anyway)."""
+    out: list[list[Edit]] = []
+    hi = None
+    for e in sorted(edits, key=lambda e: e.location.start_line):
+        first = e.location.start_line
+        last = max(first, e.location.end_line or 0)
+        if out and hi is not None and first - hi <= 2 * context + 1:
+            out[-1].append(e)
+            hi = max(hi, last)
+        else:
+            out.append([e])
+            hi = last
+    return out
 
 
 def fix_diff(result, fix: Fix | None, context: int = 2) -> str:
@@ -271,27 +305,33 @@ def fix_diff(result, fix: Fix | None, context: int = 2) -> str:
         by_path.setdefault(e.location.path, []).append(e)
     chunks = []
     for path in sorted(by_path):
-        edits = by_path[path]
         sf = result.stack.files.get(path)
         text = sf.text if sf is not None and sf.doc is not None else None
         if text is None:
             if (result.stack.root / path).exists():
                 continue
             text = ""  # the fix creates the file
-        lines = LineIndex(text).lines()  # the lines the fixer's edits count (and the phantom after a final break)
-        first = min(e.location.start_line for e in edits)
-        last = max(max(e.location.start_line, e.location.end_line or 0) for e in edits)
-        lo = max(1, first - context)
-        hi = min(len(lines), last + context)
-        window = "\n".join(lines[lo - 1:hi])
-        moved = [dataclasses.replace(e, location=dataclasses.replace(
-            e.location, start_line=e.location.start_line - lo + 1,
-            end_line=None if e.location.end_line is None else e.location.end_line - lo + 1)) for e in edits]
-        after = apply_edits(window, moved)
-        a = [mask_line(result, x) for x in window.split("\n")] if window or text else []
-        b = [mask_line(result, x) for x in after.split("\n")] if after or text else []
-        diff = list(difflib.unified_diff(a, b, f"a/{path}", f"b/{path}", n=context, lineterm=""))
-        chunks.append("\n".join(_shift_hunk(d, lo - 1) for d in diff))
+        lines = _split_lines(result, path, text)
+        delta = 0  # lines the earlier groups added (new-file numbers shift by it)
+        out: list[str] = []
+        for edits in _clusters(by_path[path], context):
+            first = min(e.location.start_line for e in edits)
+            last = max(max(e.location.start_line, e.location.end_line or 0) for e in edits)
+            lo = max(1, first - context)
+            hi = min(len(lines), last + context)
+            window = "\n".join(lines[lo - 1:hi])
+            moved = [dataclasses.replace(e, location=dataclasses.replace(
+                e.location, start_line=e.location.start_line - lo + 1,
+                end_line=None if e.location.end_line is None else e.location.end_line - lo + 1)) for e in edits]
+            after = apply_edits(window, moved)
+            a = [mask_line(result, x) for x in window.split("\n")] if window or text else []
+            b = [mask_line(result, x) for x in after.split("\n")] if after or text else []
+            diff = list(difflib.unified_diff(a, b, f"a/{path}", f"b/{path}", n=context, lineterm=""))
+            if out:
+                diff = diff[2:]  # one ---/+++ header per file
+            out.extend(_shift_hunk(d, lo - 1, lo - 1 + delta) for d in diff)
+            delta += len(b) - len(a)
+        chunks.append("\n".join(out))
     return "\n".join(c for c in chunks if c)
 
 

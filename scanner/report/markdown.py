@@ -6,6 +6,7 @@ Kept under GitHub's 65,536-character limit for a comment (the step summary allow
 
 from __future__ import annotations
 
+from ..encode import markdown
 from ..model import LAYER_ORDER, Severity
 from . import matrix
 from .common import (by_severity, counts, iso, report_time, root_label, rule_help_uri, ruleset_hash,
@@ -17,10 +18,11 @@ _ICON = {"critical": "🟣", "high": "🔴", "medium": "🟠", "low": "🔵", "i
 
 
 def _cell(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
+    """Text from the scanned tree as literal Markdown on one line (scanner.encode.markdown), clipped."""
+    text = str(text)
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return markdown(text)
 
 
 def render_markdown(result, threshold: Severity = Severity.LOW, *, when=None, label: str | None = None,
@@ -31,7 +33,7 @@ def render_markdown(result, threshold: Severity = Severity.LOW, *, when=None, la
     total = len(result.findings)
     out = []
     mark = "❌" if failing else "✅"
-    out.append(f"## {mark} dkscan: {verdict} — {stack_name(result)}")
+    out.append(f"## {mark} dkscan: {verdict} — {_cell(stack_name(result))}")
     out.append("")
     detail = f"**{total}** finding{'s' if total != 1 else ''}, **{len(failing)}** at or above **{threshold.label}**"
     extra = []
@@ -41,7 +43,7 @@ def render_markdown(result, threshold: Severity = Severity.LOW, *, when=None, la
         extra.append(f"{len(result.baselined)} baselined")
     if extra:
         detail += f" ({', '.join(extra)})"
-    out.append(detail + f"; {len(result.stack.files)} files scanned in `{_cell(root_label(result, label))}`.")
+    out.append(detail + f"; {len(result.stack.files)} files scanned in {_cell(root_label(result, label))}.")
     out.append("")
     by_sev = counts(result)
     out.append(" · ".join(f"{_ICON[s]} {s} **{by_sev[s]}**" for s in sev_labels))
@@ -68,7 +70,7 @@ def render_markdown(result, threshold: Severity = Severity.LOW, *, when=None, la
         for f in shown:
             sev = result.severity(f).label
             rule = result.rules[f.rule]
-            loc = f"`{_cell(f.location.path)}:{f.location.start_line}`"
+            loc = f"{_cell(f.location.path)}:{f.location.start_line}"
             out.append(f"| {_ICON[sev]} {sev} | [{f.rule}]({rule_help_uri(f.rule)}) {_cell(rule.name)} | {loc} | "
                        f"{_cell(result.redact(f.message))} |")
         out.append("")
@@ -80,7 +82,7 @@ def render_markdown(result, threshold: Severity = Severity.LOW, *, when=None, la
         out.append("| status | rule | location | reason |")
         out.append("|---|---|---|---|")
         for f, status, reason in hidden[:100]:
-            out.append(f"| {status} | {f.rule} | `{_cell(f.location.path)}:{f.location.start_line}` | "
+            out.append(f"| {status} | {f.rule} | {_cell(f.location.path)}:{f.location.start_line} | "
                        f"{_cell(result.redact(reason))} |")
         if len(hidden) > 100:
             out.append(f"| … | {len(hidden) - 100} more | | |")

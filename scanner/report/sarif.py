@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
 import sys
 from typing import Any
 
@@ -252,17 +251,13 @@ def result_object(result, f: Finding, status: str, rule_index: dict[str, int], p
 
 def git_prefix(result) -> str:
     """The scanned root relative to the top of its git work tree ("" at the top or outside git), so
-    uris are repository-relative the way GitHub resolves them even for ``dkscan audit deploy/``."""
+    uris are repository-relative the way GitHub resolves them even for ``dkscan audit deploy/``
+    (``git rev-parse --show-prefix``, read without running git: scanner.gitview)."""
+    from ..gitview import view
+
     root = result.stack.root
-    try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-prefix"],
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    if out.returncode != 0:
-        return ""
-    prefix = out.stdout.strip()
-    return prefix if not prefix or prefix.endswith("/") else prefix + "/"
+    git = view(root)
+    return git.prefix(root) if git is not None else ""
 
 
 def build_log(result, *, category: str | None = None, include_suppressed: bool = False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from ..encode import terminal
 from ..model import LAYER_ORDER, Severity
 from . import matrix
 
@@ -39,8 +40,8 @@ def render_text(result, colour: bool = False, threshold: Severity = Severity.LOW
         lines.append(title + "─" * max(0, 72 - len(title)))
         for f in items:
             sev = result.severity(f).label
-            loc = f"{display_path(result, f.location.path, path_base)}:{f.location.start_line}:{f.location.start_col}"
-            lines.append(f"{loc}  {paint(sev, sev.upper()):<8}  {f.rule}  {f.message}")
+            loc = f"{terminal(display_path(result, f.location.path, path_base))}:{f.location.start_line}:{f.location.start_col}"
+            lines.append(f"{loc}  {paint(sev, sev.upper()):<8}  {f.rule}  {terminal(f.message)}")
         lines.append("")
     m = matrix(result)
     sevs = [s.label for s in reversed(Severity)]

@@ -1,0 +1,103 @@
+"""Trust, class 3: linear time on hostile sizes.
+
+For every file kind, a stack with 1 MB lines (next to findings, so reports quote and mask the lines
+around them) and instructions with 100k parts goes through the whole audit and all six renderers.
+Each case has a generous hang guard (it catches the hours a quadratic loop or a backtracking regex
+takes, not milliseconds): on this machine each case takes seconds, see the closing note of the trust
+issue for the measured times.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from scanner.engine import audit
+from scanner.report import FORMATS, render
+
+MB = 1_000_000
+N = 100_000
+GUARD = 300.0  # seconds: a hang guard, not a timing
+
+BIG = "a" * MB
+
+
+def _compose_base(extra: str = "") -> str:
+    return ("services:\n  db:\n    image: postgres:16\n    ports: ['5432:5432']\n" + extra)
+
+
+CASES = {
+    "compose-long-lines": {"docker-compose.yml": _compose_base(
+        f"    environment:\n      POSTGRES_PASSWORD: {BIG}\n      LABEL: '{'a:' * (MB // 2)}'\n    command: {BIG}\n"
+        f"  web:\n    image: {'x/' * (MB // 2)}nginx:latest\n    privileged: true\n")},
+    "compose-100k-parts": {"docker-compose.yml": _compose_base(
+        "    environment:\n" + "".join(f"      K{i}: v{i}\n" for i in range(N))
+        + "    command: [" + ",".join(f"'-c{i}'" for i in range(N)) + "]\n")},
+    "env": {".env": "PASSWORD=" + BIG + "\nDB_URL=postgres://u:" + "p" * MB + "\nX=" + "=" * MB
+            + "\n" + "".join(f"K{i}=v{i}\n" for i in range(N)),
+            "app.env": "Y=" + "'" * MB + "\nZ=" + " -p" * (MB // 3) + "\nA=" + "://" * (MB // 3) + "\nB=" + "a:" * (MB // 2)
+            + "\nC=" + "--password " * (MB // 11) + "\n",
+            "docker-compose.yml": _compose_base("    env_file: [.env, app.env]\n")},
+    "nginx": {"nginx.conf": "events {}\nhttp {\n server {\n  listen 80;\n  server_tokens on;\n  add_header X-A \"" + BIG
+              + "\";\n  server_name " + " ".join(f"h{i}.x" for i in range(N)) + ";\n  location / { proxy_pass http://u:"
+              + "p" * MB + "@x; }\n" + "".join(f"  location /p{i} {{ proxy_pass http://b{i}; }}\n" for i in range(3000))
+              + " }\n}\n"},
+    "sql": {"init.sql": "CREATE ROLE app WITH LOGIN PASSWORD '" + BIG + "';\nCREATE TABLE t (a text);\nSELECT '"
+            + "'' " * (MB // 3) + "';\nCREATE TABLE w (" + ", ".join(f"c{i} text" for i in range(20_000)) + ");\n"
+            + "GRANT ALL ON t TO " + ", ".join(f"r{i}" for i in range(20_000)) + ";\n"},
+    "sql-unparseable": {"init.sql": "CREATE ROLE x PASSWORD " + BIG + " ; $$" + "x" * MB + "\n"},
+    "dockerfile": {"Dockerfile": "FROM alpine:3.19\nENV " + " ".join(f"K{i}=v{i}" for i in range(N)) + "\nRUN "
+                   + " && ".join(f"echo {i}" for i in range(N)) + "\nRUN " + BIG + "\nENV PASSWORD=" + "b" * (MB // 2)
+                   + "\nRUN a \\\n" + "".join("  b \\\n" for _ in range(N // 2)) + "  c\nUSER root\n"},
+    "prometheus": {"prometheus.yml": "scrape_configs:\n  - job_name: x\n    static_configs:\n      - targets: ["
+                   + ",".join(f"'h{i}:9100'" for i in range(N)) + "]\n  - job_name: " + BIG + "\n"},
+    "nats": {"nats-server.conf": "port: 4222\nauthorization { user: a, password: " + BIG + " }\nx: ["
+             + ",".join(str(i) for i in range(N)) + "]\n"},
+    "redis": {"redis.conf": "requirepass " + BIG + "\nrename-command " + " ".join("a" for _ in range(N)) + "\nbind "
+              + " ".join("0.0.0.0" for _ in range(N)) + "\nprotected-mode no\n"},
+    "pg_hba": {"pg_hba.conf": "host all all 0.0.0.0/0 trust " + "x=" * (MB // 2) + "\n"
+               + "".join(f"host all all 10.0.{i % 255}.0/24 md5\n" for i in range(N))},
+    "pgconf": {"postgresql.conf": "ssl = off\nlisten_addresses = '" + "*," * (MB // 2) + "'\n"
+               + "".join(f"x{i} = {i}\n" for i in range(N))},
+}
+
+
+def _guarded(fn, seconds: float):
+    out: dict = {}
+
+    def target():
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            out["error"] = exc
+
+    t = threading.Thread(target=target, daemon=True)
+    start = time.monotonic()
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"did not finish within {seconds}s"
+    if "error" in out:
+        raise out["error"]
+    return out["value"], time.monotonic() - start
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_hostile_sizes_stay_bounded(tmp_path, case):
+    for name, text in CASES[case].items():
+        (tmp_path / name).write_text(text)
+
+    def run():
+        result = audit([tmp_path])
+        rendered = {fmt: render(fmt, result) for fmt in FORMATS}
+        return result, rendered
+
+    (result, rendered), took = _guarded(run, GUARD)
+    assert not [f for f in result.findings if f.rule == "OPS082"], "a rule crashed"
+    assert not [f for f in result.findings if f.rule == "OPS080"], "the case must be read, not skipped"
+    for fmt, text in rendered.items():
+        assert BIG[:5000] not in text, fmt  # a 1 MB line is never copied whole into a report
+        assert len(text) < 60 * MB, fmt
+    print(f"{case}: {took:.1f}s, {len(result.findings)} findings")
