@@ -20,6 +20,9 @@ SEVERITIES = ["critical", "high", "medium", "low", "info"]
 
 class _Group(click.Group):
     def main(self, *args, **kwargs):  # usage errors exit 2 (click's default), keep it explicit
+        # "dkscan" also under `python -m scanner.cli`: usage lines, and click's completion variable
+        # _DKSCAN_COMPLETE (`eval "$(_DKSCAN_COMPLETE=bash_source dkscan)"`)
+        kwargs.setdefault("prog_name", "dkscan")
         return super().main(*args, **kwargs)
 
 
@@ -74,6 +77,16 @@ def _use_colour(output: str | None, mode: str = "auto") -> bool:
 # ---- options shared by several commands ------------------------------------------------------
 
 
+def _complete_selectors(ctx, param, incomplete: str) -> list[str]:
+    """Shell completion of rule selectors: ids, layers, prefixes, names (after the last comma)."""
+    from .registry import load_rules
+
+    head, _, last = incomplete.rpartition(",")
+    rules = load_rules()
+    words = {*rules, *(r.layer.value for r in rules.values()), *(r.name for r in rules.values()), "ALL"}
+    return sorted(f"{head},{w}" if head else w for w in words if w.lower().startswith(last.lower()))
+
+
 def _selection_options(func):
     """ruff's rule selection: --select/--extend-select/--ignore/--extend-ignore, --severity."""
     for name, helptext in reversed((
@@ -83,7 +96,7 @@ def _selection_options(func):
             ("--ignore", "Leave these rules out (same selectors)."),
             ("--extend-ignore", "Leave these rules out too (same selectors)."))):
         func = click.option(name, name.lstrip("-").replace("-", "_"), multiple=True, metavar="SELECTORS",
-                            help=helptext)(func)
+                            help=helptext, shell_complete=_complete_selectors)(func)
     return click.option("--severity", "severity_overrides", multiple=True, metavar="SELECTOR=LEVEL",
                         help="Report a rule (or prefix, layer) at another severity, like `severity:` in "
                              ".dkscan.yaml; repeatable, comma-separated.")(func)
