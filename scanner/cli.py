@@ -341,8 +341,8 @@ def _write_reports(result, formats, outputs, paths, threshold, *, quiet: int = 0
                 continue
             if fmt == "json":
                 write_report(fmt, result, click.get_text_stream("stdout"), **opts)
-            else:
-                click.echo(render(fmt, result, **opts), nl=False)
+            else:  # click strips ANSI codes off a non-terminal unless told: --color always means it
+                click.echo(render(fmt, result, **opts), nl=False, color=opts["colour"] or None)
         else:
             try:
                 with atomic_open(out) as fh:
