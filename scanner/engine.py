@@ -80,6 +80,23 @@ def _redacted(f: Finding, red: Redactor) -> Finding:
     return dataclasses.replace(f, message=message, snippet_key=key, fix=fix)
 
 
+def _attributed(f: Finding, stack: Stack) -> Finding:
+    """``f`` with its locations (and its fix's edits) in the compose file each node came from,
+    when several files were merged (``-f a.yml -f b.yml``, an override file): see stack.attribute."""
+    from .stack import attribute
+
+    loc = attribute(stack, f.location)
+    related = tuple(attribute(stack, r) for r in f.related)
+    fix = f.fix
+    if fix is not None:
+        edits = tuple(dataclasses.replace(e, location=attribute(stack, e.location)) for e in fix.edits)
+        if edits != fix.edits:
+            fix = dataclasses.replace(fix, edits=edits)
+    if loc is f.location and related == f.related and fix is f.fix:
+        return f
+    return dataclasses.replace(f, location=loc, related=related, fix=fix)
+
+
 def run_rules(stack: Stack, rules: dict[str, Rule], selected: Iterable[str] | None = None) -> list[Finding]:
     """Every selected rule's findings, in rule order."""
     wanted = set(selected) if selected is not None else None
@@ -205,6 +222,8 @@ def _audit_unit(paths: list[Path], root: Path, policy: Policy, select: list[str]
     rules = load_rules()
     selected = set(select) if select is not None else None
     findings = run_rules(stack, rules, selected)
+    if any(doc.merged_from for doc in stack.compose_docs):
+        findings = [_attributed(f, stack) for f in findings]
     red = collect_secrets(stack)
     findings = _dedupe([_redacted(f, red) for f in findings])
     result = Result(stack, rules, findings, redact=red)

@@ -1051,6 +1051,7 @@ def _merge_projects(stack: Stack, parsed: list[SourceFile], projects: list[Compo
     the first file's directory, as compose resolves them); services outside the active profiles are
     set aside as inactive."""
     from .parsers.compose import Service, YMap, YScalar, YSeq, infer_role, merge_override
+    from .parsers.yamlnodes import walk
 
     by_rel = {sf.rel: sf for sf in parsed}
     for project in projects:
@@ -1060,9 +1061,17 @@ def _merge_projects(stack: Stack, parsed: list[SourceFile], projects: list[Compo
         base = docs[0]
         for sf in docs[1:]:
             if isinstance(base.doc.root, YMap) and isinstance(sf.doc.root, YMap):
+                # the later file's nodes get lines of their own in the merged document (its Nth file
+                # starts at N * OVERLAY_LINES), so that rules reading a node's line read that file's
+                # line, and a finding's location maps back to it exactly (see attribute)
+                offset = OVERLAY_LINES * (len(base.doc.merged_from) + 1)
+                for node in walk(sf.doc.root):
+                    node.line += offset
+                    node.end_line = (node.end_line or node.line - offset) + offset
                 base.doc.root = merge_override(base.doc.root, sf.doc.root)
                 base.doc.merged_from.append(sf.rel)
-        if base.doc.merged_from:
+                base.doc.overlays.append((offset, sf.doc))
+                base.doc.refs.extend(sf.doc.refs)
             svcs = base.doc.root.get("services")
             base.doc.services = {}
             if isinstance(svcs, YMap):
@@ -1080,6 +1089,26 @@ def _merge_projects(stack: Stack, parsed: list[SourceFile], projects: list[Compo
                     base.doc.inactive[name] = profiles
                     del base.doc.services[name]
         stack.compose_docs.append(base.doc)
+
+
+OVERLAY_LINES = 10_000_000  # > the lines of any file dkscan reads (MAX_FILE_BYTES)
+
+
+def attribute(stack: Stack, loc: Location) -> Location:
+    """``loc`` in the file it really points into: a location in a merged compose model at a line of
+    one of its later files (``-f b.yml``, an override file) is moved to that file and line."""
+    if loc.start_line <= OVERLAY_LINES:
+        return loc
+    for doc in stack.compose_docs:
+        if doc.path != loc.path or not doc.overlays:
+            continue
+        for offset, over in reversed(doc.overlays):
+            if loc.start_line > offset:
+                import dataclasses
+
+                end = loc.end_line - offset if loc.end_line is not None and loc.end_line > offset else loc.end_line
+                return dataclasses.replace(loc, path=over.path, start_line=loc.start_line - offset, end_line=end)
+    return loc
 
 
 def _apply_roles(stack: Stack) -> None:

@@ -476,6 +476,14 @@ class ComposeDocument(Document):
     merged_from: list[str] = field(default_factory=list)  # override files merged into this one
     project_name: str | None = None  # -p, COMPOSE_PROJECT_NAME, or the file's top-level name:
     inactive: dict = field(default_factory=dict)  # service -> its profiles, none of them active
+    overlays: list = field(default_factory=list)  # (line offset, ComposeDocument) of the files merged in
+
+    def line_text(self, line: int) -> str:
+        """A line of this file or, past an overlay's offset, of that later file (stack.attribute)."""
+        for offset, doc in reversed(self.overlays):
+            if line > offset:
+                return doc.line_text(line - offset)
+        return super().line_text(line)
 
     def top(self, key: str) -> YNode | None:
         return self.root.get(key) if isinstance(self.root, YMap) else None
