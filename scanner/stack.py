@@ -956,7 +956,8 @@ def _project_variables(stack: Stack, directory: str, env_files: list[str] | None
         sf = stack.files.get(rel)
         if sf is not None and sf.kind == "env" and sf.doc is not None:
             values.update({k: v for k, v in sf.doc.values().items() if k.startswith("COMPOSE_")})
-    values.update({k: v for k, v in (compose_options(stack).get("environ") or {}).items() if v})
+    # the environment's COMPOSE_FILE is the command line's -f already (relative to the working directory)
+    values.update({k: v for k, v in (compose_options(stack).get("environ") or {}).items() if v and k != "COMPOSE_FILE"})
     return values
 
 
@@ -985,7 +986,9 @@ def compose_projects(stack: Stack, compose_rels: list[str]) -> list[ComposeProje
         listed = env.get("COMPOSE_FILE")
         if listed:
             sep = env.get("COMPOSE_PATH_SEPARATOR") or os.pathsep
-            files = [_norm(posixpath.join(directory, f.strip())) for f in listed.split(sep) if f.strip()]
+            files = [stack.rel(Path(f.strip())) if f.strip().startswith("/") else _norm(posixpath.join(directory, f.strip()))
+                     for f in listed.split(sep) if f.strip()]
+            files = [f for f in files if not f.startswith(("/", "../"))]  # outside the scanned root: not read
             files = [f for f in files if f in rels or (stack.root / f).is_file() and _inside(stack.root, stack.root / f)]
             if files:
                 projects.append(ComposeProject(directory, files, cli_env, source="COMPOSE_FILE"))

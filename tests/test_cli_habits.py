@@ -526,3 +526,44 @@ def test_click_completion():
     assert "plain,GW032" in r.stdout.splitlines()
     r = run(env={"_DKSCAN_COMPLETE": "bash_complete", "COMP_WORDS": "dkscan audit --env", "COMP_CWORD": "2"})
     assert "plain,--env-file" in r.stdout.splitlines()
+
+
+def test_findings_in_a_later_file_point_into_it(tmp_path):
+    d = _stack(tmp_path, {"docker-compose.yml": BASE,
+                          "prod.yml": "# production\n\nservices:\n  web:\n    image: 'nginx:${NGINX_TAG}'\n"})
+    got = findings("--select", "OPS060", "-f", str(d / "docker-compose.yml"), "-f", str(d / "prod.yml"))
+    assert [(f["path"], f["line"]) for f in got] == [("prod.yml", 5)]
+    r = run("audit", "--select", "OPS060", "-f", "docker-compose.yml", "-f", "prod.yml", "-q", cwd=d)
+    assert r.stdout.startswith("prod.yml:5:")
+
+
+_risky = st.fixed_dictionaries({}, optional={
+    "image": st.sampled_from(["nginx:latest", "postgres:16.4", "redis:7.4", "x:${TAG}"]),
+    "ports": st.lists(st.sampled_from(["5432:5432", "127.0.0.1:80:80", "6379:6379", "8080"]), max_size=2, unique=True),
+    "privileged": st.booleans(), "network_mode": st.sampled_from(["host", "bridge"]),
+    "environment": st.dictionaries(st.sampled_from(["POSTGRES_PASSWORD", "DEBUG", "A"]), st.sampled_from(["x", "${P}"]), max_size=2),
+    "volumes": st.lists(st.sampled_from(["/var/run/docker.sock:/var/run/docker.sock", "./d:/data", "/:/host"]), max_size=2, unique=True)})
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(base=st.dictionaries(st.sampled_from(["db", "web", "cache"]), _risky, min_size=1, max_size=2),
+       over=st.dictionaries(st.sampled_from(["db", "web", "extra"]), _risky, max_size=2),
+       pad=st.integers(0, 40))
+def test_merged_files_findings_stay_inside_their_files(tmp_path_factory, base, over, pad):
+    from scanner.config import Policy
+    from scanner.engine import audit
+
+    d = tmp_path_factory.mktemp("merge")
+    texts = {"docker-compose.yml": yaml.safe_dump({"services": base}),
+             "prod.yml": "#\n" * pad + yaml.safe_dump({"services": over} if over else {"services": {}})}
+    for name, text in texts.items():
+        (d / name).write_text(text)
+    policy = Policy()
+    policy.cli = {"compose": {"files": [str(d / "docker-compose.yml"), str(d / "prod.yml")]}}
+    result = audit([d], policy)
+    for f in result.findings:
+        for loc in (f.location, *f.related):
+            if loc.path in texts:
+                assert 1 <= loc.start_line <= texts[loc.path].count("\n") + 1, (f.rule, loc)
+        for e in (f.fix.edits if f.fix else ()):
+            assert e.location.path in texts and e.location.start_line <= texts[e.location.path].count("\n") + 1
