@@ -626,7 +626,8 @@ def _stack_dir(start: Path, root: Path, classify) -> Path:
 @main.command("rules")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="Policy file whose selection applies (default: .dkscan.yaml found from the working directory).")
+              help="Policy file whose selection applies (with selection flags and no --config: the .dkscan.yaml "
+                   "found from the working directory; with neither, every rule is listed).")
 @_selection_options
 def list_rules(fmt: str, config_path, select, extend_select, ignore, extend_ignore, severity_overrides) -> None:
     """List the rules: id, layer, severity, title. With --select/--ignore/... (and the configuration's
@@ -637,7 +638,13 @@ def list_rules(fmt: str, config_path, select, extend_select, ignore, extend_igno
     from .selection import enabled, severity_overrides as overrides_of
 
     cli = _cli_layer(select, extend_select, ignore, extend_ignore, severity_overrides)
-    policy = _policy_or_exit(config_path, Path.cwd(), cli)
+    asked = config_path is not None or any((select, extend_select, ignore, extend_ignore, severity_overrides))
+    if asked:  # a selection to resolve: the configuration's, under the command line's
+        policy = _policy_or_exit(config_path, Path.cwd(), cli)
+    else:  # every rule, whatever the working directory's configuration says
+        from .config import Policy
+
+        policy = Policy()
     every = load_rules()
     on = enabled(policy, every)
     sev = overrides_of(policy, every)

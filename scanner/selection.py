@@ -23,7 +23,6 @@ Hand-written because no library resolves ruff-style selectors over a registry of
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Iterable
 
@@ -81,6 +80,8 @@ def resolve(selector: str, rules, where: str = "") -> tuple[set[str], int]:
 
 
 def unknown_message(token: str, rules, where: str = "") -> str:
+    import difflib
+
     names, groups = _vocabulary(rules)
     vocab = {**{i: i for i in rules}, **{n.upper(): n for n in names}, **{g: g.lower() if len(g) > 4 else g for g in groups}}
     close = difflib.get_close_matches(token.upper(), list(vocab), n=3, cutoff=0.6)

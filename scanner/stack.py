@@ -1083,6 +1083,7 @@ def _merge_projects(stack: Stack, parsed: list[SourceFile], projects: list[Compo
                         base.doc.services[str(key.raw)] = Service(str(key.raw), key, node, base.doc, infer_role(str(key.raw), node))
         top_name = base.doc.root.get("name") if isinstance(base.doc.root, YMap) else None
         base.doc.project_name = project.name or (str(top_name) if isinstance(top_name, YScalar) and top_name.value else None)
+        base.doc.profiles = project.profiles
         if project.profiles is not None and "*" not in project.profiles:
             active = set(project.profiles)
             for name, svc in list(base.doc.services.items()):

@@ -567,3 +567,18 @@ def test_merged_files_findings_stay_inside_their_files(tmp_path_factory, base, o
                 assert 1 <= loc.start_line <= texts[loc.path].count("\n") + 1, (f.rule, loc)
         for e in (f.fix.edits if f.fix else ()):
             assert e.location.path in texts and e.location.start_line <= texts[e.location.path].count("\n") + 1
+
+
+def test_the_report_says_how_the_deployment_was_read(tmp_path):
+    d = _stack(tmp_path, {"compose.yaml": PROFILED, "tls.yml": "services:\n  web:\n    read_only: true\n",
+                          ".env": "COMPOSE_PROJECT_NAME=shop\n"})
+    r = run("audit", "-f", "compose.yaml", "-f", "tls.yml", "--profile", "web", cwd=d)
+    assert "deployment shop: compose.yaml + tls.yml; interpolated from .env; profiles: web" in r.stdout
+    r = run("audit", "-f", "compose.yaml", "-p", "other", cwd=d, env={"COMPOSE_PROJECT_NAME": "env-name"})
+    assert "deployment other: compose.yaml" in r.stdout
+    r = run("audit", "-f", "compose.yaml", cwd=d, env={"COMPOSE_PROJECT_NAME": "env-name"})
+    assert "deployment env-name: compose.yaml" in r.stdout
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "compose.yaml").write_text(PROFILED)
+    assert "deployment" not in run("audit", str(plain)).stdout  # compose's plain default: nothing to say

@@ -476,6 +476,7 @@ class ComposeDocument(Document):
     merged_from: list[str] = field(default_factory=list)  # override files merged into this one
     project_name: str | None = None  # -p, COMPOSE_PROJECT_NAME, or the file's top-level name:
     inactive: dict = field(default_factory=dict)  # service -> its profiles, none of them active
+    profiles: list | None = None  # the active profiles (None: not given, every service audited)
     overlays: list = field(default_factory=list)  # (line offset, ComposeDocument) of the files merged in
 
     def line_text(self, line: int) -> str:

@@ -86,9 +86,15 @@ def _verdict(result, threshold: Severity) -> str:
 
 
 def _inactive_notes(result) -> list[str]:
-    """Services of compose profiles that are not active (``--profile``): named, not audited."""
+    """How each compose deployment was read, when it is not compose's plain default (several files,
+    a project name, profiles), and the services of inactive profiles: named, not audited."""
     out = []
     for doc in getattr(result.stack, "compose_docs", ()):
+        merged, name, profiles = getattr(doc, "merged_from", None), getattr(doc, "project_name", None), getattr(doc, "profiles", None)
+        if merged or name or profiles is not None:
+            out.append(f"deployment{' ' + name if name else ''}: {' + '.join([doc.path, *(merged or [])])}"
+                       f"; interpolated from {', '.join(doc.env_sources) or 'no env file'}"
+                       + (f"; profiles: {', '.join(profiles)}" if profiles is not None else ""))
         for name, profiles in sorted((getattr(doc, "inactive", None) or {}).items()):
             out.append(f"{doc.path}: service {name} is inactive (profiles: {', '.join(profiles)}; not among the "
                        f"active profiles): not audited")
