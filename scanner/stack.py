@@ -547,7 +547,11 @@ class Change:
         todo = [("", self.base)]
         while todo and written < MAX_FILES:
             prefix, tree_id = todo.pop()
-            for entry in store[tree_id].items():
+            try:
+                entries = list(store[tree_id].items())
+            except Exception:  # noqa: BLE001 - a corrupt tree: its files are left out, as unreadable
+                continue
+            for entry in entries:
                 name = entry.path.decode("utf-8", "surrogateescape")
                 if name in ("", ".", "..", ".git") or "/" in name or "\\" in name or "\0" in name:
                     continue
@@ -559,7 +563,10 @@ class Change:
                 if stat.S_ISDIR(entry.mode):
                     todo.append((rel + "/", entry.sha))
                 elif stat.S_ISREG(entry.mode) and any(p in ("", ".") or rel.startswith(p.rstrip("/") + "/") or rel == p for p in prefixes):
-                    blob = store[entry.sha]
+                    try:
+                        blob = store[entry.sha]
+                    except Exception:  # noqa: BLE001 - a corrupt blob: left out
+                        continue
                     if len(blob.data) > MAX_FILE_BYTES:
                         continue
                     target = dest / rel
@@ -678,7 +685,7 @@ def changed_since(root: Path, rev: str) -> Change:
     except GitError:
         repo.close()
         raise
-    except (KeyError, ValueError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a corrupt or hostile repository is a usage error, never a crash
         repo.close()
         raise GitError(f"cannot read the repository ({exc.__class__.__name__})") from None
 

@@ -582,3 +582,22 @@ def test_the_report_says_how_the_deployment_was_read(tmp_path):
     plain.mkdir()
     (plain / "compose.yaml").write_text(PROFILED)
     assert "deployment" not in run("audit", str(plain)).stdout  # compose's plain default: nothing to say
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is installed by .ci/deps")
+@pytest.mark.parametrize("damage", ["head", "objects"])
+def test_diff_base_on_a_damaged_repository_is_a_usage_error(tmp_path, damage):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "compose.yaml").write_text(BASE)
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "base")
+    if damage == "head":
+        (repo / ".git" / "HEAD").write_text("garbage\n")
+    else:
+        for obj in (repo / ".git" / "objects").glob("??/*"):
+            obj.chmod(0o644)
+            obj.write_bytes(b"junk")
+    r = run("audit", "--diff-base", "main", str(repo))
+    assert r.returncode == 2 and "--diff-base main" in r.stderr and "Traceback" not in r.stderr
