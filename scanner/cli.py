@@ -593,10 +593,9 @@ def _base_fingerprints(change, root: Path, stacks, policy, inline) -> set:
 
     from .engine import audit as run_audit
     from .fingerprint import fingerprint
+    from .stack import git_view
 
     with tempfile.TemporaryDirectory(prefix="dkscan-base-") as tmp:
-        base_root = Path(tmp) / "base"
-        base_root.mkdir()
         rel_root = root.relative_to(change.top).as_posix() if root != change.top else ""
         dirs = [d.relative_to(root).as_posix() for d in stacks]
         tops = [f"{rel_root}/{d}".strip("/") if d != "." else rel_root for d in dirs]
@@ -605,7 +604,10 @@ def _base_fingerprints(change, root: Path, stacks, policy, inline) -> set:
         existing = [tree_root / d for d in dirs if (tree_root / d).is_dir()]
         if not existing:
             return set()
-        old = run_audit(existing, policy, root=tree_root, inline_suppressions=inline)
+        # rules about tracked files answer for REF's tree as git does for the work tree (read from the
+        # index by dulwich, no git process): a tracked secrets file was tracked at REF too
+        with git_view((Path(tmp) / "tree").resolve(), change.tracked()):
+            old = run_audit(existing, policy, root=tree_root, inline_suppressions=inline)
         return {(f.rule, f.location.path, fingerprint(f, old.stack, old.redact)) for f in old.findings}
 
 

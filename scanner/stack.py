@@ -17,6 +17,7 @@ import os
 import posixpath
 import re
 import stat
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -407,6 +408,9 @@ class Stack:
     # -- git ----------------------------------------------------------------------------------
     @cached_property
     def _git(self) -> tuple[Path, set[str]] | None:
+        for top, tracked in _GIT_VIEWS.items():  # a copy audited in place of a work tree (git_view)
+            if self.root == top or top in self.root.parents:
+                return top, tracked
         # A monorepo scan builds one Stack per deployment: the work tree and its file list are asked
         # of git once per process, not once per deployment (see _git_toplevel, _GIT_TRACKED).
         import subprocess  # only a stack inside a git work tree runs git
@@ -459,6 +463,20 @@ class Stack:
     @property
     def in_git(self) -> bool:
         return self._git is not None
+
+
+_GIT_VIEWS: dict[Path, set[str]] = {}  # copy's top -> the files git tracks there (git_view)
+
+
+@contextmanager
+def git_view(top: Path, tracked: set[str]):
+    """While active, stacks under ``top`` (a copy of a work tree, not a repository) answer
+    ``git_tracked`` from ``tracked`` (paths relative to ``top``) without running git."""
+    _GIT_VIEWS[top] = tracked
+    try:
+        yield
+    finally:
+        _GIT_VIEWS.pop(top, None)
 
 
 _GIT_TOPLEVEL: dict[Path, Path | None] = {}  # directory holding the nearest ``.git`` -> work tree
@@ -522,6 +540,13 @@ class Change:
         if self._repo is not None:
             self._repo.close()
             self._repo = None
+
+    def tracked(self) -> set[str]:
+        """The files git tracks in the work tree (relative to its top), read from the index."""
+        try:
+            return {p.decode("utf-8", "surrogateescape") for p in self._repo.open_index()}
+        except Exception:  # noqa: BLE001 - no readable index: nothing is known to be tracked
+            return set()
 
     def files(self, root: Path) -> list[Path]:
         """The changed files that exist now, under ``root``."""

@@ -601,3 +601,19 @@ def test_diff_base_on_a_damaged_repository_is_a_usage_error(tmp_path, damage):
             obj.write_bytes(b"junk")
     r = run("audit", "--diff-base", "main", str(repo))
     assert r.returncode == 2 and "--diff-base main" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is installed by .ci/deps")
+def test_diff_base_keeps_git_state_findings_of_unchanged_files_out(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "docker-compose.yml").write_text("services:\n  app:\n    image: backend:1.4.2\n    env_file: .env.prod\n")
+    (repo / ".env.prod").write_text("JWT_SECRET=9f8e7d6c5b4a39281706f5e4d3c2b1a0ffeeddcc\n")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "base")
+    assert "DATA001" in rule_ids(str(repo))  # the tracked secrets file, found by the full audit
+    with open(repo / "docker-compose.yml", "a") as fh:
+        fh.write("    privileged: true\n")
+    got = rule_ids("--diff-base", "main", str(repo))
+    assert "APP001" in got and "DATA001" not in got  # nothing about .env.prod changed
