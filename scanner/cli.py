@@ -526,8 +526,12 @@ def baseline_cmd(paths, output, reason, config_path, select, extend_select, igno
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default=None)
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None)
-def hook(files, fail_on, config_path) -> None:
-    """The pre-commit entry point: audit the stacks around FILES, report findings in FILES only."""
+@_selection_options
+@_compose_options
+def hook(files, fail_on, config_path, select, extend_select, ignore, extend_ignore, severity_overrides,
+         compose_files, env_files, profiles, project_name) -> None:
+    """The pre-commit entry point: audit the stacks around FILES, report findings in FILES only
+    (rule selection and compose options as for `audit`, e.g. `args: [--env-file, deploy/.env.prod]`)."""
     from .baseline import BASELINE_NAME
     from .model import Severity
     from .report import render
@@ -536,7 +540,9 @@ def hook(files, fail_on, config_path) -> None:
     files = [f for f in files if f.exists()]
     if not files:
         sys.exit(EXIT_OK)
-    policy = _policy_or_exit(config_path, root)
+    cli = _cli_layer(select, extend_select, ignore, extend_ignore, severity_overrides)
+    cli["compose"] = _compose_layer(compose_files, env_files, profiles, project_name)
+    policy = _policy_or_exit(config_path, root, cli)
     baseline = _baseline_or_exit(root / BASELINE_NAME) if (root / BASELINE_NAME).is_file() else None
     result = _audit_around(files, root, policy, baseline=baseline)
     threshold = Severity.parse(fail_on or policy.get("fail-on", "low"))

@@ -617,3 +617,14 @@ def test_diff_base_keeps_git_state_findings_of_unchanged_files_out(tmp_path):
         fh.write("    privileged: true\n")
     got = rule_ids("--diff-base", "main", str(repo))
     assert "APP001" in got and "DATA001" not in got  # nothing about .env.prod changed
+
+
+def test_the_hook_takes_the_same_selection_and_compose_flags(tmp_path):
+    d = _stack(tmp_path, {"docker-compose.yml": "services:\n  app:\n    image: 'backend:${TAG}'\n    env_file: .env.prod\n"
+                                                "    privileged: true\n",
+                          ".env.prod": "TAG=1.4.2\n"})
+    r = run("hook", "docker-compose.yml", cwd=d)
+    assert r.returncode == 1 and "OPS061" in r.stdout and "APP001" in r.stdout
+    r = run("hook", "--env-file", ".env.prod", "--ignore", "APP001", "docker-compose.yml", cwd=d)
+    assert "OPS061" not in r.stdout and "APP001" not in r.stdout
+    assert run("hook", "--select", "APP0011", "docker-compose.yml", cwd=d).returncode == 2
