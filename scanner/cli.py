@@ -141,9 +141,10 @@ def _cli_layer(select=(), extend_select=(), ignore=(), extend_ignore=(), severit
     return layer
 
 
-def _compose_layer(compose_files=(), env_files=(), profiles=(), project_name=None) -> dict:
+def _compose_layer(compose_files=(), env_files=(), profiles=(), project_name=None, paths=None) -> dict:
     """The command line's compose options (plus COMPOSE_* of the environment) for ``Policy.cli``.
-    Paths are taken relative to the working directory, as compose does; exit 3 when one is missing."""
+    Paths are taken relative to the working directory, as compose does; exit 3 when one is missing,
+    2 when one lies outside the scanned PATHS (dkscan reads the stack under them only)."""
     environ = {k: os.environ.get(k) for k in ("COMPOSE_FILE", "COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME",
                                               "COMPOSE_PATH_SEPARATOR") if os.environ.get(k)}
     files = list(compose_files)
@@ -155,6 +156,10 @@ def _compose_layer(compose_files=(), env_files=(), profiles=(), project_name=Non
             if not Path(path).is_file():
                 click.echo(f"dkscan: cannot read {label} {path}: no such file", err=True)
                 sys.exit(EXIT_UNREADABLE)
+            dirs = [Path(p).resolve() for p in paths or [Path(".")] if Path(p).is_dir()]
+            if dirs and not any(d in Path(path).resolve().parents for d in dirs):
+                _usage_exit(f"{label} {path} is outside the scanned paths ({', '.join(str(p) for p in paths or ['.'])}): "
+                            f"give the deployment's directory, e.g. `dkscan audit {Path(path).parent} ...`")
     return {"files": [str(Path(f).resolve()) for f in files], "env_files": [str(Path(f).resolve()) for f in env_files],
             "profiles": _split_values(profiles) or None, "project_name": project_name, "environ": environ}
 
@@ -272,7 +277,7 @@ def audit(paths, formats, outputs, fail_on, config_path, select, extend_select, 
     paths = _paths_or_exit(paths)
     formats, outputs = _report_targets(formats, outputs, quiet)
     cli = _cli_layer(select, extend_select, ignore, extend_ignore, severity_overrides)
-    cli["compose"] = _compose_layer(compose_files, env_files, profiles, project_name)
+    cli["compose"] = _compose_layer(compose_files, env_files, profiles, project_name, paths)
     policy = _policy_or_exit(config_path, paths[0], cli)
     threshold = Severity.parse(fail_on or policy.get("fail-on", "low"))
     baseline = _baseline_or_exit(baseline_path)
@@ -394,7 +399,7 @@ def fix(paths, do_apply, unsafe, only, backup, config_path, compose_files, env_f
     from .selection import SelectionError, resolve, split
 
     paths = _paths_or_exit(paths)
-    policy = _policy_or_exit(config_path, paths[0], {"compose": _compose_layer(compose_files, env_files, profiles, project_name)})
+    policy = _policy_or_exit(config_path, paths[0], {"compose": _compose_layer(compose_files, env_files, profiles, project_name, paths)})
     rules = load_rules()
     wanted: set[str] = set()
     for sel in split(only):  # the same selectors as --select
@@ -513,7 +518,7 @@ def baseline_cmd(paths, output, reason, config_path, select, extend_select, igno
 
     paths = _paths_or_exit(paths)
     cli = _cli_layer(select, extend_select, ignore, extend_ignore, severity_overrides)
-    cli["compose"] = _compose_layer(compose_files, env_files, profiles, project_name)
+    cli["compose"] = _compose_layer(compose_files, env_files, profiles, project_name, paths)
     policy = _policy_or_exit(config_path, paths[0], cli)
     result = run_audit(paths, policy)
     data = build(result, reason)
@@ -541,7 +546,7 @@ def hook(files, fail_on, config_path, select, extend_select, ignore, extend_igno
     if not files:
         sys.exit(EXIT_OK)
     cli = _cli_layer(select, extend_select, ignore, extend_ignore, severity_overrides)
-    cli["compose"] = _compose_layer(compose_files, env_files, profiles, project_name)
+    cli["compose"] = _compose_layer(compose_files, env_files, profiles, project_name, [root])
     policy = _policy_or_exit(config_path, root, cli)
     baseline = _baseline_or_exit(root / BASELINE_NAME) if (root / BASELINE_NAME).is_file() else None
     result = _audit_around(files, root, policy, baseline=baseline)

@@ -628,3 +628,13 @@ def test_the_hook_takes_the_same_selection_and_compose_flags(tmp_path):
     r = run("hook", "--env-file", ".env.prod", "--ignore", "APP001", "docker-compose.yml", cwd=d)
     assert "OPS061" not in r.stdout and "APP001" not in r.stdout
     assert run("hook", "--select", "APP0011", "docker-compose.yml", cwd=d).returncode == 2
+
+
+def test_compose_files_outside_the_scanned_paths_are_refused(tmp_path):
+    d = _stack(tmp_path, {"docker-compose.yml": BASE, ".env.prod": "A=1\n"})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "compose.yaml").write_text(BASE)
+    for flag, path in (("-f", d / "docker-compose.yml"), ("--env-file", d / ".env.prod")):
+        r = run("audit", flag, str(path), str(elsewhere))
+        assert r.returncode == 2 and "outside the scanned paths" in r.stderr and str(path) in r.stderr
