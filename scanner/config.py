@@ -33,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "services": {},  # name -> {"role": ...}
     "fail-on": "low",
     "select": [],
+    "extend-select": [],
+    "extend-ignore": [],
     "disable": [],
     "severity": {},
     "exclude": [],
@@ -53,6 +55,9 @@ class Policy:
 
     data: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULTS))
     source: str | None = None
+    # the command line's layer of rule selection (select, extend-select, ignore, extend-ignore,
+    # severity): applied over the file's by scanner.selection
+    cli: dict[str, Any] = field(default_factory=dict)
 
     def get(self, dotted: str, default: Any = None) -> Any:
         cur: Any = self.data
@@ -96,13 +101,16 @@ SCHEMA = {
             "properties": {"role": {"enum": ["gateway", "app", "postgres", "redis", "minio", "nats", "prometheus", "certbot", "other"]}}}},
         "fail-on": _SEV,
         "select": _STRS,
+        "extend-select": _STRS,
+        "extend-ignore": _STRS,
         "disable": _STRS,
         "severity": {"type": "object", "additionalProperties": _SEV},
         "exclude": _STRS,
-        "ignore": {"type": "array", "items": {
+        # a string is a rule selector (ruff's ``ignore``); a mapping is a suppression with a reason
+        "ignore": {"type": "array", "items": {"anyOf": [{"type": "string"}, {
             "type": "object", "additionalProperties": False, "required": ["reason"],
             "properties": {"rule": {"type": "string"}, "rules": _STRS, "paths": _STRS, "reason": {"type": "string", "minLength": 1},
-                           "expires": {"type": ["string", "object"], "format": "date"}, "owner": {"type": "string"}}}},
+                           "expires": {"type": ["string", "object"], "format": "date"}, "owner": {"type": "string"}}}]}},
         "inline-suppressions": {"type": "boolean"},
     },
 }
@@ -122,9 +130,17 @@ def validate(raw: dict) -> list[str]:
     """Clear messages for every problem in a policy mapping (empty when valid)."""
     import jsonschema
 
-    out = []
     validator = jsonschema.Draft202012Validator(SCHEMA)
-    for err in sorted(validator.iter_errors(raw), key=lambda e: [str(p) for p in e.path]):
+    return _messages(sorted(validator.iter_errors(raw), key=lambda e: [str(p) for p in e.path]))
+
+
+def _messages(errors) -> list[str]:
+    out = []
+    for err in errors:
+        if err.validator == "anyOf" and isinstance(err.instance, dict) and err.context:
+            # ``ignore:`` entries: a mapping is judged as a suppression (its own messages)
+            out.extend(_messages([e for e in err.context if e.relative_schema_path[0] == 1]))
+            continue
         where = _clip(".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in err.absolute_path).replace(".[", "["))
         if err.validator == "additionalProperties":
             extra = sorted(set(err.instance) - set(err.schema.get("properties", {}))) if isinstance(err.instance, dict) else []
