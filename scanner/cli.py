@@ -1,4 +1,4 @@
-"""dkscan's command line: audit, rules, explain.
+"""dkscan's command line: audit, probe, fix, generate, baseline, hook, rules, explain.
 
 Exit codes: 0 nothing at or above ``--fail-on``; 1 findings at or above it; 2 usage or
 configuration error; 3 a named path could not be read at all.
@@ -120,10 +120,7 @@ def audit(paths, formats, outputs, fail_on, config_path, select, baseline_path, 
     """Audit the stack in PATHS (directories and/or files; default: .)."""
     from .config import ConfigError, find_config, load_policy
     from .engine import audit as run_audit
-    from .fsutil import atomic_open
     from .model import Severity
-    from .report import render
-    from .report import write as write_report
 
     paths = list(paths) or [Path(".")]
     missing = [p for p in paths if not os.path.lexists(p)]
@@ -165,6 +162,18 @@ def audit(paths, formats, outputs, fail_on, config_path, select, baseline_path, 
             sys.exit(EXIT_USAGE)
     result = run_audit(paths, policy, select=[s.upper() for s in select] or None, baseline=baseline,
                        inline_suppressions=False if no_inline_suppressions else None)
+    label = " ".join(str(p) for p in paths)
+    _emit(result, formats, outputs, threshold, label, sarif_category, include_suppressed)
+    sys.exit(EXIT_FINDINGS if result.failing(threshold) else EXIT_OK)
+
+
+def _emit(result, formats, outputs, threshold, label, sarif_category, include_suppressed, preface: str = "") -> None:
+    """Write ``result`` in each format to its output (stdout when none); exit 2 when one cannot be
+    written. ``preface`` starts a text report written to stdout (the probe's "contacted" block)."""
+    from .fsutil import atomic_open
+    from .report import render
+    from .report import write as write_report
+
     if not formats and outputs:
         formats = [_format_for(out) for out in outputs]
     formats = list(formats) or ["text"]
@@ -177,7 +186,6 @@ def audit(paths, formats, outputs, fail_on, config_path, select, baseline_path, 
     if sum(1 for out in outputs if out is None or str(out) == "-") > 1:
         click.echo("dkscan: only one report can go to stdout; give an --output for each other --format", err=True)
         sys.exit(EXIT_USAGE)
-    label = " ".join(str(p) for p in paths)
     for fmt, out in zip(formats, outputs):
         opts = dict(colour=_use_colour(str(out) if out else None), threshold=threshold, label=label,
                     sarif_category=sarif_category, include_suppressed=include_suppressed)
@@ -185,7 +193,7 @@ def audit(paths, formats, outputs, fail_on, config_path, select, baseline_path, 
             if fmt == "json":
                 write_report(fmt, result, click.get_text_stream("stdout"), **opts)
             else:
-                click.echo(render(fmt, result, **opts), nl=False)
+                click.echo((preface if fmt == "text" else "") + render(fmt, result, **opts), nl=False)
         else:
             try:
                 with atomic_open(out) as fh:
@@ -193,6 +201,93 @@ def audit(paths, formats, outputs, fail_on, config_path, select, baseline_path, 
             except OSError as exc:
                 click.echo(f"dkscan: cannot write {out}: {exc.strerror or exc}", err=True)
                 sys.exit(EXIT_USAGE)
+
+
+@main.command()
+@click.argument("url")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--format", "formats", multiple=True, type=click.Choice(REPORT_FORMATS),
+              help="Report format (repeatable; the Nth --format goes to the Nth --output).")
+@click.option("--output", "outputs", multiple=True, type=click.Path(path_type=Path),
+              help="Write the report to FILE instead of stdout (format from the suffix, as audit).")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
+              help="Exit 1 when a finding is at or above this severity (default: low).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="Policy file (default: .dkscan.yaml found from the stack).")
+@click.option("--select", "select", multiple=True, help="Run only these LIVE rule ids.")
+@click.option("--baseline", "baseline_path", type=click.Path(path_type=Path), default=None,
+              help="Report only findings not in this baseline.")
+@click.option("--no-inline-suppressions", is_flag=True, default=False, help="Ignore `dkscan: ignore[...]` comments.")
+@click.option("--sarif-category", default=None, metavar="CATEGORY", help="SARIF runAutomationDetails.id.")
+@click.option("--include-suppressed", is_flag=True, default=False, help="Keep suppressed findings in SARIF.")
+@click.option("--ca-file", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="Also trust the CA certificates in this PEM file (staging, tests).")
+@click.option("--resolve", "resolve", multiple=True, metavar="HOST:IP",
+              help="Probe HOST at IP instead of asking DNS (curl's HOST:PORT:IP works too; repeatable).")
+@click.option("--ports", "ports", default=None, metavar="LIST",
+              help="Service ports to try, e.g. 5432,6379,9000-9001 (replaces probe.ports; also on a loopback target).")
+@click.option("--http-port", type=click.IntRange(1, 65535), default=None,
+              help="Plaintext port checked for the redirect to HTTPS (default: 80 when the URL uses 443).")
+@click.option("--burst", is_flag=True, default=False,
+              help="Send a bounded burst to each auth location to check its rate limit (LIVE061; sends load).")
+@click.option("--timeout", type=click.FloatRange(0.5, 120), default=10.0, show_default=True,
+              help="Seconds for each check (connect, handshake, request).")
+@click.option("--budget", type=click.FloatRange(1, 3600), default=180.0, show_default=True,
+              help="Total seconds for the whole probe; checks left when it runs out are reported as skipped.")
+@click.option("-q", "--quiet", is_flag=True, default=False, help="Do not print what was contacted to stderr.")
+def probe(url, paths, formats, outputs, fail_on, config_path, select, baseline_path, no_inline_suppressions,
+          sarif_category, include_suppressed, ca_file, resolve, ports, http_port, burst, timeout, budget, quiet) -> None:
+    """Probe the live deployment at URL and, with PATHS (the stack), compare it with what the
+    config promises (LIVE rules). Contacts only URL's host."""
+    import time
+
+    from .model import Severity
+    from .probe import ProbeUsageError, parse_ports, run_probe
+    from .probe import contacted as contacted_text
+    from .registry import load_rules
+
+    paths = list(paths)
+    for p in paths:
+        reason = _unreadable(p) if os.path.lexists(p) else "no such file or directory"
+        if reason:
+            click.echo(f"dkscan: cannot read {p}: {reason}", err=True)
+            sys.exit(EXIT_UNREADABLE)
+    if len(outputs) > len(formats) and len(formats) > 1:
+        click.echo("dkscan: give one --format for each --output", err=True)
+        sys.exit(EXIT_USAGE)
+    policy = _policy_or_exit(config_path, paths[0] if paths else Path("."))
+    threshold = Severity.parse(fail_on or policy.get("fail-on", "low"))
+    rules = load_rules()
+    wanted = [s.upper() for s in select]
+    unknown = [s for s in wanted if s not in rules or not s.startswith("LIVE")]
+    if unknown:
+        click.echo(f"dkscan: unknown LIVE rule id(s): {', '.join(unknown)}", err=True)
+        sys.exit(EXIT_USAGE)
+    baseline = None
+    if baseline_path is not None:
+        from .baseline import BaselineError, load
+
+        try:
+            baseline = load(baseline_path)
+        except BaselineError as exc:
+            click.echo(f"dkscan: baseline error: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+    start = time.monotonic()
+    try:
+        port_list = parse_ports(ports)
+        result, obs = run_probe(url, paths, policy, ca_file=ca_file, resolve=resolve, ports=port_list,
+                                http_port=http_port, burst=burst, timeout=timeout, budget=budget,
+                                select=wanted or None, baseline=baseline,
+                                inline_suppressions=False if no_inline_suppressions else None)
+    except ProbeUsageError as exc:
+        click.echo(f"dkscan: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    summary = contacted_text(obs, time.monotonic() - start)
+    text_to_stdout = any(f == "text" for f in (formats or ["text"])) and not outputs
+    if not quiet and not text_to_stdout:
+        click.echo(summary, err=True, nl=False)
+    label = url + (" " + " ".join(str(p) for p in paths) if paths else "")
+    _emit(result, formats, outputs, threshold, label, sarif_category, include_suppressed, preface=summary)
     sys.exit(EXIT_FINDINGS if result.failing(threshold) else EXIT_OK)
 
 

@@ -25,16 +25,18 @@ _RULES: dict[str, Rule] = {}
 _LOADED = False
 
 LAYER_MODULES = ("perimeter", "gateway", "api", "application", "data", "operational", "performance")
+LIVE_MODULES = ("live",)  # `dkscan probe`'s rules (rules/live*.py): run by the probe, silent under audit
 
 
 def _rule_modules() -> list[str]:
-    """``rules/<layer>.py`` and, where a layer is split by file family, ``rules/<layer>_<family>.py``."""
+    """``rules/<layer>.py`` and, where a layer is split by file family, ``rules/<layer>_<family>.py``;
+    ``rules/live*.py`` for the probe."""
     import pkgutil
 
     import rules
 
     names = sorted(m.name for m in pkgutil.iter_modules(rules.__path__) if not m.name.startswith("_"))
-    return [f"rules.{n}" for n in names if n.split("_", 1)[0] in LAYER_MODULES]
+    return [f"rules.{n}" for n in names if n.split("_", 1)[0] in LAYER_MODULES + LIVE_MODULES]
 
 
 def rule(rule_id: str, name: str, severity: str, *, files: str, refs: str = "", fix: str = "manual",
