@@ -103,6 +103,14 @@ def run_probe(url: str, paths: list[Path], policy, *, ca_file: Path | None = Non
 
 
 def _gather(obs: Observations, clock: Budget, ports: list[int] | None, burst: bool) -> None:
+    """Run the checks; an unexpected error in one becomes a LIVE059 finding naming it, never a traceback."""
+    try:
+        _checks(obs, clock, ports, burst)
+    except Exception as exc:  # noqa: BLE001 - a probe must report, not crash
+        obs.unreachable.append(f"a check failed unexpectedly ({exc.__class__.__name__}: {exc}); its findings are missing")
+
+
+def _checks(obs: Observations, clock: Budget, ports: list[int] | None, burst: bool) -> None:
     from .http import gather_http
     from .ports import DEFAULT_PORTS, scan_ports
     from .tls import ocsp_urls, scan_tls

@@ -15,7 +15,9 @@ import socket
 import struct
 from dataclasses import dataclass
 
-DEFAULT_PORTS = (5432, 6379, 9000, 9001, 4222, 6222, 8222, 9090, 9093, 9100, 3000, 8025, 16686)
+from scanner.config import DEFAULTS
+
+DEFAULT_PORTS = tuple(DEFAULTS["probe"]["ports"])  # policy probe.ports
 WELL_KNOWN = {5432: "postgres", 6379: "redis", 4222: "nats", 6222: "nats-cluster", 8222: "nats-monitor",
               9090: "prometheus", 9093: "alertmanager", 9100: "node-exporter", 9000: "minio", 9001: "minio-console",
               3000: "grafana", 8025: "mailpit", 16686: "jaeger"}

@@ -53,7 +53,7 @@ class ContactLog:
     def lines(self) -> list[str]:
         out = []
         for (port, what), n in sorted(self.entries.items()):
-            out.append(f"  port {port}: {what} ({n} connection{'s' if n != 1 else ''})")
+            out.append(f"  port {port}: {what}: {n}")
         for item in self.not_followed:
             out.append(f"  not followed: {item}")
         for item in self.skipped:

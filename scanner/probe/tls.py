@@ -45,6 +45,10 @@ class TlsFacts:
 
 
 def _sslyze_scan(target, commands: set, timeout: float, ca_file: Path | None):
+    import warnings
+
+    # sslyze loads its bundled trust stores, one of which has a certificate with a negative serial
+    warnings.filterwarnings("ignore", message="Parsed a serial number which wasn't positive")
     from sslyze import (CertificateInfoExtraArgument, Scanner, ScanCommandsExtraArguments,
                         ServerNetworkConfiguration, ServerNetworkLocation, ServerScanRequest)
 
@@ -81,12 +85,12 @@ def scan_tls(target, budget, log, ca_file: Path | None, want_second_handshake) -
         res = _run_bounded(lambda: _sslyze_scan(target, commands, budget.per_check, ca_file), budget, wanted)
     except concurrent.futures.TimeoutError:
         facts.error = f"the TLS scan did not finish within {budget.timeout(wanted):.0f} s"
-        log.add(target.port, "TLS handshakes (sslyze, interrupted)")
+        log.add(target.port, "sslyze scans (interrupted)")
         return facts
     except Exception as exc:  # noqa: BLE001 - sslyze errors become a finding, never a traceback
         facts.error = f"the TLS scan failed: {exc.__class__.__name__}: {exc}"
         return facts
-    log.add(target.port, "TLS handshakes (sslyze: protocols, cipher suites, certificate)")
+    log.add(target.port, "sslyze scans (protocol versions, cipher suites, certificate)")
     if res.scan_status == ServerScanStatusEnum.ERROR_NO_CONNECTIVITY:
         trace = res.connectivity_error_trace
         facts.error = f"no TLS connection to {target.ip}:{target.port}: {_last_line(trace)}"
@@ -108,7 +112,7 @@ def scan_tls(target, budget, log, ca_file: Path | None, want_second_handshake) -
     if cert.status == ScanCommandAttemptStatusEnum.COMPLETED and cert.result is not None and cert.result.certificate_deployments:
         dep = cert.result.certificate_deployments[0]
         facts.chain = list(dep.received_certificate_chain)
-        facts.hostname_ok = dep.leaf_certificate_subject_matches_hostname
+        facts.hostname_ok = names_cover(facts.chain[0], target.host) if facts.chain else None
         facts.ocsp_stapled = dep.ocsp_response is not None
     else:
         facts.notes.append("the certificate could not be retrieved")
@@ -117,7 +121,7 @@ def scan_tls(target, budget, log, ca_file: Path | None, want_second_handshake) -
         try:
             again = _run_bounded(lambda: _sslyze_scan(target, {ScanCommand.CERTIFICATE_INFO}, budget.per_check, ca_file),
                                  budget, budget.per_check * 2)
-            log.add(target.port, "TLS handshake (second, for the OCSP staple)")
+            log.add(target.port, "sslyze scans (second handshake for the OCSP staple)")
             ci = again.scan_result.certificate_info if again.scan_result is not None else None
             if ci is not None and ci.result is not None and ci.result.certificate_deployments:
                 facts.ocsp_stapled = ci.result.certificate_deployments[0].ocsp_response is not None
@@ -134,7 +138,7 @@ def _verify(target, budget, log, ca_file: Path | None, facts: TlsFacts) -> str |
         ctx.load_verify_locations(cafile=str(ca_file))
     try:
         with socket.create_connection((target.ip, target.port), timeout=budget.timeout()) as raw:
-            log.add(target.port, "TLS handshake (chain verification)")
+            log.add(target.port, "TLS handshakes (chain verification)")
             with ctx.wrap_socket(raw, server_hostname=target.host):
                 return None
     except ssl.SSLCertVerificationError as exc:
@@ -149,6 +153,33 @@ def _last_line(trace) -> str:
         return "connection failed"
     text = "".join(trace.format_exception_only()).strip() if hasattr(trace, "format_exception_only") else str(trace)
     return text.splitlines()[-1] if text else "connection failed"
+
+
+def names_cover(cert, host: str) -> bool:
+    """RFC 6125: the leaf's subject alternative names cover ``host`` (one left-most ``*`` label; an IP
+    address only as an IP entry). Without a SAN extension nothing matches (browsers ignore the CN)."""
+    import ipaddress
+
+    from cryptography import x509
+
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return False
+    host = host.lower().rstrip(".")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    if ip is not None:
+        return ip in san.get_values_for_type(x509.IPAddress)
+    for name in san.get_values_for_type(x509.DNSName):
+        n = name.lower().rstrip(".")
+        if n == host:
+            return True
+        if n.startswith("*.") and "." in host and host.split(".", 1)[1] == n[2:]:
+            return True
+    return False
 
 
 def ocsp_urls(cert) -> list[str]:
