@@ -313,3 +313,31 @@ def test_any_header_without_always_is_found_on_errors(tmp_path_factory, pki, pol
         _, data, _ = probe(gw, pki, policy)
     assert rules_of(data) in ([], ["LIVE021"])
     assert {f["line"] for f in data["findings"]} == {line_of(SECURITY_CONF, f"add_header {h} ") for h in dropped}
+
+
+def test_broken_cipher_accepted(tmp_path, pki, policy):
+    # Debian's OpenSSL 3 has no RC4/3DES left; a NULL-encryption suite at @SECLEVEL=0 is the broken one it can offer
+    served = variant(COMPLIANT, tmp_path / "served", {"nginx/nginx.conf": [
+        ("ECDHE-RSA-CHACHA20-POLY1305;", "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-NULL-SHA:@SECLEVEL=0;")]})
+    with LiveGateway(served, tmp_path, pki) as gw:
+        _, data, _ = probe(gw, pki, policy)
+    assert rules_of(data) == ["LIVE003"], data["findings"]  # LIVE004 leaves broken suites to LIVE003
+    (f,) = data["findings"]
+    assert "ECDHE-ECDSA-NULL-SHA" in f["message"] and f["line"] == line_of(NGINX_CONF, "ssl_ciphers")
+
+
+def test_ocsp_stapling_promised_but_not_served(tmp_path, policy):
+    (closed,) = free_ports(1)  # the leaf's OCSP responder: nobody answers there, so nginx has nothing to staple
+    with_aia = make_pki(tmp_path / "pki-aia", ocsp_url=f"http://127.0.0.1:{closed}/")
+    without = make_pki(tmp_path / "pki-plain")
+    stack = variant(COMPLIANT, tmp_path / "stack", {"nginx/nginx.conf": [
+        ("    ssl_session_tickets off;\n", "    ssl_session_tickets off;\n    ssl_stapling on;\n")]})
+    with LiveGateway(stack, tmp_path / "a", with_aia) as gw:
+        _, data, err = probe(gw, with_aia, policy, stack)
+    assert rules_of(data) == ["LIVE007"], data["findings"]
+    (f,) = data["findings"]
+    assert f"http://127.0.0.1:{closed}/" in f["message"] and f["line"] == line_of(NGINX_CONF, "ssl_session_tickets off;") + 1
+    assert "second handshake for the OCSP staple" in err
+    with LiveGateway(stack, tmp_path / "b", without) as gw:  # no responder named: GW010's business, not LIVE007's
+        _, data, _ = probe(gw, without, policy, stack)
+    assert data["findings"] == []
