@@ -151,6 +151,11 @@ def audit(paths, formats, outputs, fail_on, config_path, select, baseline_path, 
     if unknown:
         click.echo(f"dkscan: unknown rule id(s): {', '.join(unknown)}", err=True)
         sys.exit(EXIT_USAGE)
+    live = [s for s in select if s.upper().startswith("LIVE")]
+    if live:
+        click.echo(f"dkscan: {', '.join(live)}: LIVE rules judge a running deployment; run them with `dkscan probe URL STACK`",
+                   err=True)
+        sys.exit(EXIT_USAGE)
     baseline = None
     if baseline_path is not None:
         from .baseline import BaselineError, load

@@ -79,5 +79,22 @@ def load_rules() -> dict[str, Rule]:
     return dict(sorted(_RULES.items(), key=lambda kv: (order[kv[1].layer], kv[0])))
 
 
+_AUDIT: dict[str, Rule] = {}
+
+
+def audit_rules() -> dict[str, Rule]:
+    """The rules ``dkscan audit`` runs and reports on: all but the probe's LIVE rules (they judge a
+    running gateway; an audit's SARIF or JUnit must not list them as checked)."""
+    if not _AUDIT:
+        _AUDIT.update((k, v) for k, v in load_rules().items() if not k.startswith("LIVE"))
+    return _AUDIT
+
+
+def probe_rules() -> dict[str, Rule]:
+    """The rules ``dkscan probe`` runs and reports on: the LIVE rules, and OPS082 (a rule that raised)."""
+    rules = load_rules()
+    return {k: v for k, v in rules.items() if k.startswith("LIVE") or k == "OPS082"}
+
+
 def get_rule(rule_id: str) -> Rule | None:
     return load_rules().get(rule_id.upper())

@@ -65,7 +65,7 @@ def run_probe(url: str, paths: list[Path], policy, *, ca_file: Path | None = Non
     """Probe ``url``; return ``(Result, Observations)``. Raises ProbeUsageError for bad arguments."""
     from ..engine import Result, _redacted, apply_config_ignores, collect_secrets, filter_findings, run_rules
     from ..model import Finding
-    from ..registry import load_rules
+    from ..registry import probe_rules
     from ..stack import Stack, build_stack
     from .promise import find_promise
 
@@ -76,7 +76,7 @@ def run_probe(url: str, paths: list[Path], policy, *, ca_file: Path | None = Non
     promise = find_promise(stack, target)
     obs = Observations(target, stack, promise, policy, today_from(policy), ContactLog(), ca_file=ca_file,
                        burst=burst)
-    rules = load_rules()
+    rules = probe_rules()
     live = [rid for rid in rules if rid.startswith("LIVE")]
     selected = [s for s in (select or live) if s in live]
     if why is not None:
