@@ -1,8 +1,8 @@
 """HTTP facts of the live gateway, gathered with httpx.
 
 Every request goes to the target's pinned address with the URL's name as ``Host`` and SNI (httpx's
-``sni_hostname`` extension), without cookies, credentials or a proxy from the environment
-(``trust_env=False``). Redirects are followed by hand, and only to the same host on the probed
+``sni_hostname`` extension), without credentials, without the environment's proxy or ``.netrc``
+(``trust_env=False``), and without returning cookies (the jar is cleared after every answer). Redirects are followed by hand, and only to the same host on the probed
 ports; any other destination is recorded as not followed. Bodies are read up to 64 KiB.
 Certificate problems are LIVE005's: the HTTP checks do not stop at them.
 """
@@ -110,7 +110,7 @@ class Client:
                 with self.client.stream(method, self._pinned(scheme, port, path), headers=hdrs, extensions=ext,
                                         timeout=self.httpx.Timeout(t)) as resp:
                     body = b""
-                    for chunk in resp.iter_raw():
+                    for chunk in resp.iter_bytes():
                         body += chunk
                         if len(body) >= BODY_LIMIT:
                             break
@@ -119,6 +119,7 @@ class Client:
                     r = Response(purpose, method, path, display, resp.status_code,
                                  [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in resp.headers.raw],
                                  text, origin)
+                self.client.cookies.clear()  # a cookie the server sets is never sent back
             except self.httpx.HTTPError as exc:
                 self.log.add(port, f"{scheme.upper()} requests (failed)")
                 if errors is not None:
