@@ -161,6 +161,8 @@ def contacted(obs: Observations, elapsed: float | None = None) -> str:
     lines.extend(f"  note: {n}" for n in obs.promise.notes)
     lines.append("  contacted (only this host, nothing sent but the requests below; no credentials):")
     lines.extend(obs.log.lines() or ["  nothing"])
+    if obs.http is not None and obs.http.of("page"):
+        lines.append("  answers: " + ", ".join(f"{r.method} {r.path} {r.status}" for r in obs.http.of("page")))
     if obs.tls is not None and obs.tls.accepted:
         lines.append("  TLS accepted: " + ", ".join(f"{p} ({len(s)} suites)" for p, s in sorted(obs.tls.accepted.items())))
     if obs.tls is not None and obs.tls.leaf is not None:
