@@ -341,3 +341,38 @@ def test_ocsp_stapling_promised_but_not_served(tmp_path, policy):
     with LiveGateway(stack, tmp_path / "b", without) as gw:  # no responder named: GW010's business, not LIVE007's
         _, data, _ = probe(gw, without, policy, stack)
     assert data["findings"] == []
+
+
+def test_redirects_to_another_host_are_not_followed(tmp_path, pki, policy):
+    served = variant(COMPLIANT, tmp_path / "served", {"nginx/nginx.conf": [
+        ("        location = /health {\n            access_log off;\n            proxy_pass http://backend_servers;",
+         "        location = /health {\n            access_log off;\n            return 302 https://elsewhere.invalid/health;")]})
+    with LiveGateway(served, tmp_path, pki) as gw:
+        _, data, err = probe(gw, pki, policy)
+    assert f"not followed: https://studios-dk.com:{gw.https_port}/health -> https://elsewhere.invalid/health" in err
+    assert "GET /health 302" in err and data["findings"] == []
+
+
+def test_a_silent_server_does_not_hang_the_probe(tmp_path, pki, policy):
+    """A port that accepts and never answers: every check times out, the probe ends with LIVE059."""
+    import socket
+    import time
+
+    silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    port = silent.getsockname()[1]
+    (http_port,) = free_ports(1)
+    try:
+        start = time.monotonic()
+        out = subprocess.run([sys.executable, "-m", "scanner.cli", "probe", f"https://studios-dk.com:{port}/", str(COMPLIANT),
+                              "--resolve", "studios-dk.com:127.0.0.1", "--http-port", str(http_port), "--timeout", "1",
+                              "--budget", "6", "--config", str(policy), "--format", "json"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+        elapsed = time.monotonic() - start
+    finally:
+        silent.close()
+    assert "Traceback" not in out.stderr
+    data = json.loads(out.stdout)
+    assert out.returncode == 1 and rules_of(data) == ["LIVE059"], data["findings"]
+    assert elapsed < 60  # a hang guard, not a timing

@@ -144,8 +144,9 @@ def _checks(obs: Observations, clock: Budget, ports: list[int] | None, burst: bo
     if wanted:
         obs.ports = scan_ports(t, wanted, obs.stack, clock, log)
         obs.ports_checked = True
-    if clock.exhausted:
-        obs.unreachable.append(f"the time budget ({clock.total:.0f} s) ran out: {'; '.join(log.skipped) or 'some checks'} skipped")
+    late = [s.replace(" (time budget spent)", "") for s in log.skipped if "time budget" in s]
+    if late:
+        obs.unreachable.append(f"the time budget ({clock.total:g} s, --budget) ran out before: {'; '.join(late)}")
 
 
 def contacted(obs: Observations, elapsed: float | None = None) -> str:

@@ -65,11 +65,11 @@ def _sslyze_scan(target, commands: set, timeout: float, ca_file: Path | None):
     return next(iter(scanner.get_results()))
 
 
-def _run_bounded(fn, budget, wanted: float):
+def _run_bounded(fn, budget, limit: float):
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dkscan-sslyze")
     fut = pool.submit(fn)
     try:
-        return fut.result(timeout=budget.timeout(wanted))
+        return fut.result(timeout=budget.timeout(limit))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
@@ -80,11 +80,12 @@ def scan_tls(target, budget, log, ca_file: Path | None, want_second_handshake) -
 
     facts = TlsFacts()
     commands = {getattr(ScanCommand, c) for _, c, _ in PROTOCOL_COMMANDS} | {ScanCommand.CERTIFICATE_INFO}
-    wanted = budget.per_check * 6  # about 90 handshakes, 4 at a time
+    # about 90 handshakes, 4 at a time; at most 60 % of what is left, so the HTTP checks still run
+    limit = budget.timeout(min(budget.per_check * 6, max(budget.per_check, budget.left * 0.6)))
     try:
-        res = _run_bounded(lambda: _sslyze_scan(target, commands, budget.per_check, ca_file), budget, wanted)
+        res = _run_bounded(lambda: _sslyze_scan(target, commands, budget.per_check, ca_file), budget, limit)
     except concurrent.futures.TimeoutError:
-        facts.error = f"the TLS scan did not finish within {budget.timeout(wanted):.0f} s"
+        facts.error = f"the TLS scan did not finish within {limit:.0f} s (--timeout {budget.per_check:g} per handshake)"
         log.add(target.port, "sslyze scans (interrupted)")
         return facts
     except Exception as exc:  # noqa: BLE001 - sslyze errors become a finding, never a traceback
