@@ -77,7 +77,7 @@ def tls_legacy_accepted(ctx):
         return
     protos, node = _promised_protocols(obs)
     n = sum(len(obs.tls.accepted[p]) for p in legacy)
-    msg = f"{obs.target.url_for('/')} completes handshakes with {', '.join(legacy)} ({n} cipher suites)"
+    msg = f"{obs.target.url_for('/')} completes handshakes with {', '.join(legacy)} ({n} cipher suite{'s' if n != 1 else ''})"
     if obs.promise.server is not None:
         listed = [p for p in legacy if p in protos]
         if listed == legacy:

@@ -165,7 +165,7 @@ def contacted(obs: Observations, elapsed: float | None = None) -> str:
     if obs.http is not None and obs.http.of("page"):
         lines.append("  answers: " + ", ".join(f"{r.method} {r.path} {r.status}" for r in obs.http.of("page")))
     if obs.tls is not None and obs.tls.accepted:
-        lines.append("  TLS accepted: " + ", ".join(f"{p} ({len(s)} suites)" for p, s in sorted(obs.tls.accepted.items())))
+        lines.append("  TLS accepted: " + ", ".join(f"{p} ({len(s)} suite{'s' if len(s) != 1 else ''})" for p, s in sorted(obs.tls.accepted.items())))
     if obs.tls is not None and obs.tls.leaf is not None:
         from .tls import key_description
 
