@@ -11,11 +11,11 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from scanner.model import hit
+from scanner.model import Fix, hit
 from scanner.probe import observations
 from scanner.registry import rule
 
-from ._nginx import LEGACY_PROTOCOLS, location_match
+from ._nginx import LEGACY_PROTOCOLS, insert_before_terminator_edit, insert_into_block_edit, location_match
 from ._util import yloc
 
 MODERN = ("TLSv1.2", "TLSv1.3")
@@ -481,7 +481,7 @@ def _error_responses(obs):
 
 
 @rule("LIVE021", "headers-missing-on-errors", "low", files="live+nginx", refs="nginx headers module docs; GW022",
-      fix="manual")
+      fix="safe")
 def headers_missing_on_errors(ctx):
     """A security header the live gateway sends on 2xx answers is missing from its error pages.
 
@@ -501,6 +501,11 @@ def headers_missing_on_errors(ctx):
 
     ## Use instead
     `add_header X-Frame-Options "DENY" always;`
+
+    ## Fix safety
+    Safe when the config's own `add_header` lacks `always` (the fix appends it): the header is then
+    also sent on errors. When the config already says `always`, the live gateway runs another
+    configuration and there is nothing to edit.
 
     ## References
     nginx ngx_http_headers_module documentation; GW022.
@@ -524,14 +529,18 @@ def headers_missing_on_errors(ctx):
             hdr = obs.promise.headers(level).get(name)
             node = hdr[0].node if hdr else level
         where = ", ".join(f"{r.url} ({r.status})" for r in lacking[:4]) + (f" and {len(lacking) - 4} more" if len(lacking) > 4 else "")
-        promised = ""
+        promised, fix = "", None
         if node is not None and getattr(node, "name", "") == "add_header":
-            promised = (" although the config adds it with `always`: the running gateway is not the audited config"
-                        if "always" in [a.lower() for a in node.args[2:]] else ": append `always` to this add_header")
+            if "always" in [a.lower() for a in node.args[2:]]:
+                promised = " although the config adds it with `always`: the running gateway is not the audited config"
+            else:
+                promised = ": append `always` to this add_header"
+                edit = insert_before_terminator_edit(obs.stack, node, " always")
+                fix = Fix("append `always`", (edit,)) if edit is not None else None
         canonical = "-".join(w.capitalize() for w in name.split("-"))
         yield hit(obs.promise.at(node, obs.target),
                   f"{canonical} is sent on 2xx answers but not on {where}{promised}",
-                  snippet_key=f"{obs.target.host}:{name}")
+                  fix=fix, snippet_key=f"{obs.target.host}:{name}")
 
 
 @rule("LIVE022", "header-drift", "medium", files="live+nginx", refs="OSHP")
@@ -694,6 +703,10 @@ def server_version_exposed(ctx):
 # --------------------------------------------------------------------------------------------
 
 
+def _has_return(level) -> bool:
+    return any(c.name == "return" for c in level.children)
+
+
 def _allows(level, source: str | None) -> bool:
     """The level's (inherited) ``allow`` rules let ``source`` in before a ``deny``."""
     if level is None or not source:
@@ -716,7 +729,7 @@ def _allows(level, source: str | None) -> bool:
     return False
 
 
-@rule("LIVE040", "status-page-reachable", "medium", files="live+nginx", refs="CWE-200; GW085; API022")
+@rule("LIVE040", "status-page-reachable", "medium", files="live+nginx", refs="CWE-200; GW085; API022", fix="unsafe")
 def status_page_reachable(ctx):
     """A status or metrics page answers the probe: `/nginx_status`, `/metrics`, `/actuator`, pprof, ...
 
@@ -737,6 +750,10 @@ def status_page_reachable(ctx):
     ## Use instead
     `allow 127.0.0.1; deny all;` in the location, or a separate unpublished status server.
 
+    ## Fix safety
+    Unsafe: when the config's own location serves the page openly, the fix restricts it to
+    127.0.0.1; a scraper on the Docker network (nginx-exporter) then needs its range allowed too.
+
     ## References
     CWE-200; GW085; API022.
     """
@@ -750,12 +767,18 @@ def status_page_reachable(ctx):
         if _allows(level, obs.source):
             continue
         what = "a stub_status page" if "Active connections:" in r.body else "a status/metrics page"
-        promised = ""
+        promised, fix = "", None
         if level is not None and level.d is not None:
             promised = f" (the config answers it with {_level_label(level)})"
+            if level.name == "location" and (level.child("stub_status") is not None or not _has_return(level)) \
+                    and not level.inherited("allow", "deny"):
+                # the config itself serves it openly: restrict it where it is served
+                edit = insert_into_block_edit(obs.stack, obs.promise.cfg, level, ["allow 127.0.0.1;", "deny all;"])
+                fix = Fix("allow only 127.0.0.1 (add the monitoring network's range if a scraper needs it)",
+                          (edit,), "unsafe") if edit is not None else None
         yield hit(obs.promise.at(level, obs.target),
                   f"{r.url} serves {what} to {obs.source or 'the probe'}{promised}",
-                  snippet_key=f"{obs.target.host}:{r.path}")
+                  fix=fix, snippet_key=f"{obs.target.host}:{r.path}")
 
 
 def _port_loc(obs, fact):

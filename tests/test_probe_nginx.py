@@ -376,3 +376,40 @@ def test_a_silent_server_does_not_hang_the_probe(tmp_path, pki, policy):
     data = json.loads(out.stdout)
     assert out.returncode == 1 and rules_of(data) == ["LIVE059"], data["findings"]
     assert elapsed < 60  # a hang guard, not a timing
+
+
+def test_fixes_when_the_config_itself_is_wrong(tmp_path, pki, policy):
+    """Probing the stack that is really served: the findings carry the catalog's fixes, and the fixed
+    configuration, served, probes clean."""
+    from tests.nginx_harness import nginx_t
+
+    stack = variant(COMPLIANT, tmp_path / "stack", {
+        "nginx/security.conf": [('add_header X-Frame-Options "DENY" always;', 'add_header X-Frame-Options "DENY";')],
+        "nginx/nginx.conf": [("        location / {\n            return 404;",
+                              "        location = /nginx_status { stub_status; }\n        location / {\n            return 404;")]})
+    with LiveGateway(stack, tmp_path / "a", pki) as gw:
+        _, data, _ = probe(gw, pki, policy, stack)
+    assert rules_of(data) == ["LIVE021", "LIVE040"], data["findings"]
+    (always,) = findings(data, "LIVE021")
+    (status,) = findings(data, "LIVE040")
+    assert always["fix"]["applicability"] == "safe" and status["fix"]["applicability"] == "unsafe"
+    assert always["fix"]["edits"] == [{"path": SECURITY_CONF, "line": always["line"], "column": 34, "new_text": " always",
+                                       "insert": True}]
+    # apply the two fixes with dkscan's edit machinery and serve the result: it probes clean
+    from scanner.fix.apply import apply_edits
+    from scanner.model import Edit, Fix, Location
+
+    by_path: dict[str, list] = {}
+    for f in (always, status):
+        for e in f["fix"]["edits"]:
+            loc = Location(e["path"], e["line"], e["column"], e.get("end_line"), e.get("end_column"))
+            by_path.setdefault(e["path"], []).append(Fix(f["fix"]["description"], (Edit(loc, e["new_text"]),)))
+    for rel, fixes in by_path.items():
+        text, applied = apply_edits((stack / rel).read_text(encoding="utf-8"), fixes)
+        assert len(applied) == len(fixes)
+        (stack / rel).write_text(text, encoding="utf-8")
+    assert 'add_header X-Frame-Options "DENY" always;' in (stack / SECURITY_CONF).read_text()
+    assert nginx_t(stack)[0]
+    with LiveGateway(stack, tmp_path / "b", pki) as gw:
+        _, fixed, _ = probe(gw, pki, policy, stack)
+    assert fixed["findings"] == [], fixed["findings"]  # the page now allows only the probe's own address
