@@ -79,15 +79,10 @@ def load_rules() -> dict[str, Rule]:
     return dict(sorted(_RULES.items(), key=lambda kv: (order[kv[1].layer], kv[0])))
 
 
-_AUDIT: dict[str, Rule] = {}
-
-
 def audit_rules() -> dict[str, Rule]:
     """The rules ``dkscan audit`` runs and reports on: all but the probe's LIVE rules (they judge a
     running gateway; an audit's SARIF or JUnit must not list them as checked)."""
-    if not _AUDIT:
-        _AUDIT.update((k, v) for k, v in load_rules().items() if not k.startswith("LIVE"))
-    return _AUDIT
+    return {k: v for k, v in load_rules().items() if not k.startswith("LIVE")}
 
 
 def probe_rules() -> dict[str, Rule]:
