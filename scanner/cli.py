@@ -174,7 +174,7 @@ def audit(paths, formats, outputs, fail_on, config_path, select, baseline_path, 
 
 def _emit(result, formats, outputs, threshold, label, sarif_category, include_suppressed, preface: str = "") -> None:
     """Write ``result`` in each format to its output (stdout when none); exit 2 when one cannot be
-    written. ``preface`` starts a text report written to stdout (the probe's "contacted" block)."""
+    written. ``preface`` starts every text report (the probe's "contacted" block)."""
     from .fsutil import atomic_open
     from .report import render
     from .report import write as write_report
@@ -202,6 +202,8 @@ def _emit(result, formats, outputs, threshold, label, sarif_category, include_su
         else:
             try:
                 with atomic_open(out) as fh:
+                    if fmt == "text" and preface:
+                        fh.write(preface)
                     write_report(fmt, result, fh, **opts)
             except OSError as exc:
                 click.echo(f"dkscan: cannot write {out}: {exc.strerror or exc}", err=True)

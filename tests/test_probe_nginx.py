@@ -413,3 +413,18 @@ def test_fixes_when_the_config_itself_is_wrong(tmp_path, pki, policy):
     with LiveGateway(stack, tmp_path / "b", pki) as gw:
         _, fixed, _ = probe(gw, pki, policy, stack)
     assert fixed["findings"] == [], fixed["findings"]  # the page now allows only the probe's own address
+
+
+def test_a_hostile_stack_cannot_hang_or_crash_the_probe(tmp_path, pki, policy):
+    """The probed STACK is untrusted: a catastrophic-backtracking regex, odd paths and a thousand proxied
+    locations neither hang the probe nor make it contact more than a bounded number of paths."""
+    many = "".join(f"        location /p{i}/ {{ proxy_pass http://backend_servers; }}\n" for i in range(1000))
+    stack = variant(COMPLIANT, tmp_path / "stack", {"nginx/nginx.conf": [
+        ("        location / {\n            return 404;",
+         "        location ~ ^(/+)+x$ { return 404; }\n"
+         "        location \"/we ird/\\u00e9?#\" { proxy_pass http://backend_servers; }\n" + many +
+         "        location / {\n            return 404;")]})
+    with LiveGateway(COMPLIANT, tmp_path, pki) as gw:
+        code, data, err = probe(gw, pki, policy, stack)
+    assert "Traceback" not in err and "more proxied locations not requested (at most 40)" in err
+    assert data["findings"] == [], data["findings"]  # what is served is the compliant gateway

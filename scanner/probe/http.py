@@ -88,8 +88,10 @@ class Client:
         self.client.close()
 
     def _pinned(self, scheme: str, port: int, path: str) -> str:
+        from urllib.parse import quote
+
         ip = f"[{self.target.ip}]" if ":" in self.target.ip else self.target.ip
-        return f"{scheme}://{ip}:{port}{path}"
+        return f"{scheme}://{ip}:{port}{quote(path, safe='/%:@!$&()*+,;=-._~?')}"
 
     def request(self, method: str, path: str, *, scheme: str | None = None, port: int | None = None,
                 headers: dict | None = None, purpose: str = "page", origin: str | None = None,
@@ -120,7 +122,7 @@ class Client:
                                  [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in resp.headers.raw],
                                  text, origin)
                 self.client.cookies.clear()  # a cookie the server sets is never sent back
-            except self.httpx.HTTPError as exc:
+            except (self.httpx.HTTPError, self.httpx.InvalidURL, ValueError, OSError) as exc:
                 self.log.add(port, f"{scheme.upper()} requests (failed)")
                 if errors is not None:
                     errors.append(f"{method} {display}: {exc.__class__.__name__}: {exc or 'no answer'}")

@@ -21,6 +21,21 @@ from rules._nginx import (effective_headers, effective_protocols, is_auth_locati
 from scanner.model import Location
 
 NGINX_DEFAULT_CIPHERS = "HIGH:!aNULL:!MD5"
+MAX_PROBE_PATHS = 40  # proxied locations requested (a hostile config may list thousands)
+MAX_PATH = 256
+# A quantified group that is itself quantified (`(a+)+`, `(\w*)*`): Python's backtracking `re` could
+# run for hours on it. The stack's config is untrusted input: such a regex location is not evaluated.
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*[+*{]")
+
+
+def safe_search(pattern: str, text: str, flags: int = 0) -> bool | None:
+    """``re.search`` for a regex from the (untrusted) config; None when it is not evaluated."""
+    if len(pattern) > 512 or _NESTED_QUANTIFIER.search(pattern) or len(text) > MAX_PATH:
+        return None
+    try:
+        return re.search(pattern, text, flags) is not None
+    except (re.error, RecursionError, OverflowError):
+        return None
 
 
 def _name_matches(pattern: str, host: str) -> bool:
@@ -28,10 +43,7 @@ def _name_matches(pattern: str, host: str) -> bool:
     if not p or p == "_":
         return False
     if p.startswith("~"):
-        try:
-            return re.search(p[1:], host, re.I) is not None
-        except re.error:
-            return False
+        return bool(safe_search(p[1:], host, re.I))
     if p.startswith("."):
         return host == p[1:] or host.endswith(p)
     if p.startswith("*."):
@@ -69,8 +81,13 @@ class Promise:
             return out
         for loc in walk_blocks(self.server, "location"):
             mod, path = location_match(loc)
-            if mod in ("", "=", "^~") and path.startswith("/") and is_proxied(loc) and path not in out:
+            if mod in ("", "=", "^~") and path.startswith("/") and is_proxied(loc) and path not in out \
+                    and len(path) <= MAX_PATH and path.isprintable():
                 out.append(path)
+        if len(out) > MAX_PROBE_PATHS:
+            self.notes.append(f"{len(out) - MAX_PROBE_PATHS} more proxied locations not requested "
+                              f"(at most {MAX_PROBE_PATHS})")
+            out = out[:MAX_PROBE_PATHS]
         return out
 
     def auth_locations(self) -> list:
@@ -163,11 +180,8 @@ def _regex_match(locs, path: str):
         mod, p = location_match(loc)
         if mod not in ("~", "~*"):
             continue
-        try:
-            if re.search(p, path, re.I if mod == "~*" else 0):
-                return loc
-        except re.error:
-            continue
+        if safe_search(p, path, re.I if mod == "~*" else 0):
+            return loc
     return None
 
 
