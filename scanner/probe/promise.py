@@ -225,7 +225,8 @@ def find_promise(stack, target) -> Promise:
     if not configs:
         if gateways:
             promise.gateway = gateways[0]
-        promise.notes.append("the stack has no nginx configuration: only the checks without a config counterpart ran")
+        if stack.files:
+            promise.notes.append("the stack has no nginx configuration: only the checks without a config counterpart ran")
         return promise
     best = None
     for tls, port, attr in ((target.https, target.port, "server"), (False, target.http_port, "http_server")):
