@@ -428,3 +428,17 @@ def test_a_hostile_stack_cannot_hang_or_crash_the_probe(tmp_path, pki, policy):
         code, data, err = probe(gw, pki, policy, stack)
     assert "Traceback" not in err and "more proxied locations not requested (at most 40)" in err
     assert data["findings"] == [], data["findings"]  # what is served is the compliant gateway
+
+
+def test_certificate_for_other_names_or_past_its_end(tmp_path, pki, policy):
+    other = make_pki(tmp_path / "pki-other", names=("other.example",))
+    with LiveGateway(COMPLIANT, tmp_path / "a", other) as gw:
+        _, data, _ = probe(gw, other, policy)
+    assert rules_of(data) == ["LIVE005"], data["findings"]
+    assert "its names do not cover studios-dk.com" in data["findings"][0]["message"]
+    late = tmp_path / "late.yaml"  # clock.today after the leaf's notAfter: expired (the TLS library's clock is not asked)
+    late.write_text(f"clock:\n  today: {(pki.not_after + datetime.timedelta(days=3)).isoformat()}\n", encoding="utf-8")
+    with LiveGateway(COMPLIANT, tmp_path / "b", pki) as gw:
+        _, data, _ = probe(gw, pki, late)
+    assert rules_of(data) == ["LIVE005"], data["findings"]
+    assert f"expired on {pki.not_after.isoformat()}" in data["findings"][0]["message"]
