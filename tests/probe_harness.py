@@ -333,3 +333,42 @@ def variant(src: Path, dst: Path, edits: dict[str, list[tuple[str, str]]]) -> Pa
             text = new_text
         path.write_text(text, encoding="utf-8")
     return dst
+
+
+class TcpPostgres:
+    """A throwaway PostgreSQL on 127.0.0.1:<free port> (Debian's binaries, through tests/pg_harness's
+    helpers): ``auth="trust"`` lets user postgres in without a password, ``"scram-sha-256"`` asks for one."""
+
+    def __init__(self, auth: str):
+        import pwd
+        import tempfile
+
+        from tests.pg_harness import SUPERUSER, PgServer, find_bindir
+
+        bindir = find_bindir()
+        self.root = Path(tempfile.mkdtemp(prefix="dkscan-probe-pg-"))
+        run_as = None
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam(SUPERUSER)
+            os.chown(self.root, pw.pw_uid, pw.pw_gid)
+            run_as = SUPERUSER
+        os.chmod(self.root, 0o700)
+        self.server = PgServer(bindir, self.root, run_as)
+        r = self.server.run(str(bindir / "initdb"), "-D", str(self.server.data), "-U", SUPERUSER, "--auth-local=trust",
+                            f"--auth-host={auth}", "-E", "UTF8", "--no-sync", timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        for _ in range(4):
+            (self.port,) = free_ports(1)
+            opts = f"-k {self.root} -p {self.port} -c listen_addresses=127.0.0.1 -c fsync=off"
+            r = self.server.run(str(bindir / "pg_ctl"), "-D", str(self.server.data), "-o", opts, "-l",
+                                str(self.server.log), "-w", "-t", "60", "start", timeout=90)
+            if r.returncode == 0:
+                return
+        raise RuntimeError(f"pg_ctl start failed: {r.stdout}{r.stderr}")
+
+    def close(self) -> None:
+        try:
+            self.server.run(str(self.server.bindir / "pg_ctl"), "-D", str(self.server.data), "-m", "immediate", "-w",
+                            "stop", timeout=60)
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)

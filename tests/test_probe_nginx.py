@@ -442,3 +442,44 @@ def test_certificate_for_other_names_or_past_its_end(tmp_path, pki, policy):
         _, data, _ = probe(gw, pki, late)
     assert rules_of(data) == ["LIVE005"], data["findings"]
     assert f"expired on {pki.not_after.isoformat()}" in data["findings"][0]["message"]
+
+
+def test_postgres_published_with_trust_or_a_password(tmp_path, pki, policy):
+    """The PostgreSQL check against the real server: a startup for user postgres answered AuthenticationOk
+    (trust) is LIVE042; a server that asks for a password is LIVE041, and no password is sent."""
+    from tests.probe_harness import TcpPostgres
+
+    trust, scram = TcpPostgres("trust"), TcpPostgres("scram-sha-256")
+    try:
+        stack = variant(COMPLIANT, tmp_path / "stack", {"docker-compose.prod.yml": [
+            ("    shm_size: 256m\n", f'    shm_size: 256m\n    ports:\n      - "{trust.port}:5432"\n      - "{scram.port}:5432"\n')]})
+        with LiveGateway(COMPLIANT, tmp_path, pki) as gw:
+            _, data, _ = probe(gw, pki, policy, stack, "--ports", f"{trust.port},{scram.port}")
+    finally:
+        trust.close()
+        scram.close()
+    assert rules_of(data) == ["LIVE041", "LIVE042"], data["findings"]
+    (crit,) = findings(data, "LIVE042")
+    assert f":{trust.port} (postgres) accepts user postgres without a password (trust)" in crit["message"]
+    assert "compose service postgres" in crit["message"]
+    (asks,) = findings(data, "LIVE041")
+    assert f":{scram.port} accepts TCP" in asks["message"] and "postgres: asks for a password" in asks["message"]
+
+
+def test_admin_http_api_published_without_auth(tmp_path, pki, policy):
+    """An HTTP admin API (here: what compose says is Prometheus on 9090) answering its status path with 200."""
+    from tests.probe_harness import Backend
+
+    api = Backend()
+    try:
+        stack = variant(COMPLIANT, tmp_path / "stack", {"docker-compose.prod.yml": [
+            ('      - "--storage.tsdb.retention.size=8GB"\n',
+             f'      - "--storage.tsdb.retention.size=8GB"\n    ports:\n      - "{api.port}:9090"\n')]})
+        with LiveGateway(COMPLIANT, tmp_path, pki) as gw:
+            _, data, _ = probe(gw, pki, policy, stack, "--ports", str(api.port))
+    finally:
+        api.close()
+    assert rules_of(data) == ["LIVE042"], data["findings"]
+    (f,) = data["findings"]
+    assert "(prometheus) answers GET /api/v1/status/buildinfo with 200 without credentials" in f["message"]
+    assert "compose service prometheus" in f["message"]
