@@ -372,3 +372,35 @@ class TcpPostgres:
                             "stop", timeout=60)
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+class NatsServer:
+    """Debian's nats-server on 127.0.0.1:<free port>; ``user``/``password`` make it require authentication."""
+
+    def __init__(self, user: str | None = None, password: str | None = None):
+        binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
+        assert os.access(binary, os.X_OK), "nats-server is not installed (CI: bash .ci/deps)"
+        for _ in range(4):
+            (self.port,) = free_ports(1)
+            args = [binary, "-a", "127.0.0.1", "-p", str(self.port)]
+            if user:
+                args += ["--user", user, "--pass", password or ""]
+            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 15
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                    return
+                except OSError:
+                    time.sleep(0.05)
+            self.close()
+        raise RuntimeError("nats-server did not start")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

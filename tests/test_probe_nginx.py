@@ -483,3 +483,24 @@ def test_admin_http_api_published_without_auth(tmp_path, pki, policy):
     (f,) = data["findings"]
     assert "(prometheus) answers GET /api/v1/status/buildinfo with 200 without credentials" in f["message"]
     assert "compose service prometheus" in f["message"]
+
+
+def test_nats_published_with_and_without_authorization(tmp_path, pki, policy):
+    from tests.probe_harness import NatsServer
+
+    open_nats, locked = NatsServer(), NatsServer("backend", "s3cret-not-sent")
+    try:
+        stack = variant(COMPLIANT, tmp_path / "stack", {"docker-compose.prod.yml": [
+            ('    command: ["-c", "/etc/nats/nats-server.conf"]\n',
+             f'    command: ["-c", "/etc/nats/nats-server.conf"]\n    ports:\n      - "{open_nats.port}:4222"\n'
+             f'      - "{locked.port}:4222"\n')]})
+        with LiveGateway(COMPLIANT, tmp_path, pki) as gw:
+            _, data, _ = probe(gw, pki, policy, stack, "--ports", f"{open_nats.port},{locked.port}")
+    finally:
+        open_nats.close()
+        locked.close()
+    assert rules_of(data) == ["LIVE041", "LIVE042"], data["findings"]
+    (crit,) = findings(data, "LIVE042")
+    assert f":{open_nats.port} (nats) greets with INFO without auth_required" in crit["message"]
+    (asks,) = findings(data, "LIVE041")
+    assert f":{locked.port} accepts TCP" in asks["message"] and "requires authentication" in asks["message"]
