@@ -163,35 +163,37 @@ class Backend:
         self.server.server_close()
 
 
-class FakeRedis:
-    """A TCP listener that answers ``PING`` with ``+PONG`` and asks for nothing: an unauthenticated Redis."""
+class RedisServer:
+    """Debian's redis-server on 127.0.0.1:<free port>, no persistence; ``password`` sets ``requirepass``."""
 
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self._stop = False
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(2)
+    def __init__(self, password: str | None = None):
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        assert os.access(binary, os.X_OK), "redis-server is not installed (CI: bash .ci/deps)"
+        for _ in range(4):
+            (self.port,) = free_ports(1)
+            args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                    "--daemonize", "no", "--dir", "/tmp"]
+            if password:
+                args += ["--requirepass", password]
+            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 15
+            while self.proc.poll() is None and time.monotonic() < deadline:
                 try:
-                    if conn.recv(64).upper().startswith(b"PING"):
-                        conn.sendall(b"+PONG\r\n")
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                    return
                 except OSError:
-                    pass
+                    time.sleep(0.05)
+            self.close()
+        raise RuntimeError("redis-server did not start")
 
     def close(self) -> None:
-        self._stop = True
-        self.sock.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -20,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.probe_harness import FakeRedis, LiveGateway, free_ports, make_pki, variant
+from tests.probe_harness import LiveGateway, RedisServer, free_ports, make_pki, variant
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPLIANT = ROOT / "fixtures" / "studios-dk-compliant"
@@ -149,22 +150,30 @@ def test_status_page_allowed_for_the_probe_address_is_silent(tmp_path, pki, poli
 
 
 def test_ports_left_listening(tmp_path, pki, policy):
-    redis = FakeRedis()
+    redis, locked = RedisServer(), RedisServer(password="not-sent-by-the-probe")
     try:
         stack = variant(COMPLIANT, tmp_path / "stack", {"docker-compose.prod.yml": [
-            ('    user: "999:1000"\n', f'    user: "999:1000"\n    ports:\n      - "{redis.port}:6379"\n')]})
+            ('    user: "999:1000"\n', f'    user: "999:1000"\n    ports:\n      - "{redis.port}:6379"\n'
+                                    f'      - "{locked.port}:6379"\n')]})
         with LiveGateway(COMPLIANT, tmp_path, pki) as gw:
             # nginx's internal status server (8081 in the config) left reachable, and a published Redis
-            code, data, err = probe(gw, pki, policy, stack, "--ports", f"{gw.status_port},{redis.port}")
+            # without a password (Debian's redis-server), next to one that asks for it
+            code, data, err = probe(gw, pki, policy, stack, "--ports", f"{gw.status_port},{redis.port},{locked.port}")
     finally:
         redis.close()
+        locked.close()
     assert rules_of(data) == ["LIVE041", "LIVE042"], data["findings"]
-    (open_port,) = findings(data, "LIVE041")
-    assert f"studios-dk.com:{gw.status_port} accepts TCP" in open_port["message"]
-    assert open_port["line"] == line_of(COMPOSE, "  nginx:")  # no service publishes it: the gateway's line
-    (redis_f,) = findings(data, "LIVE042")
-    assert "PONG" in redis_f["message"] and "compose service redis" in redis_f["message"]
-    assert redis_f["severity"] == "critical" and redis_f["path"].endswith("docker-compose.prod.yml")
+    by_port = {int(re.search(r"studios-dk\.com:(\d+)", f["message"]).group(1)): f for f in data["findings"]}
+    assert sorted(by_port) == sorted([gw.status_port, redis.port, locked.port])
+    status = by_port[gw.status_port]
+    assert status["rule"] == "LIVE041" and f"studios-dk.com:{gw.status_port} accepts TCP" in status["message"]
+    assert status["line"] == line_of(COMPOSE, "  nginx:")  # no service publishes it: the gateway's line
+    open_redis = by_port[redis.port]
+    assert open_redis["rule"] == "LIVE042" and open_redis["severity"] == "critical"
+    assert "answers PING with +PONG without AUTH" in open_redis["message"] and "compose service redis" in open_redis["message"]
+    entry = next(i for i, l in enumerate((stack / COMPOSE).read_text().splitlines(), 1) if f'"{redis.port}:6379"' in l)
+    assert (open_redis["path"], open_redis["line"]) == (COMPOSE, entry)  # the ports entry that publishes it
+    assert by_port[locked.port]["rule"] == "LIVE041" and "NOAUTH" in by_port[locked.port]["message"]
     assert f"port {redis.port}: TCP connect + redis check: 1" in err
     assert code == 1
 
