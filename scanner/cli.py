@@ -1,4 +1,4 @@
-"""dkscan's command line: audit, rules, explain.
+"""dkscan's command line: audit, probe, fix, generate, baseline, hook, rules, explain.
 
 Exit codes: 0 nothing at or above ``--fail-on``; 1 findings at or above it; 2 usage or
 configuration error; 3 a named path could not be read at all; 4 dkscan itself failed (an internal
@@ -370,8 +370,9 @@ def _baseline_or_exit(baseline_path):
 
 def _write_reports(result, formats, outputs, paths, threshold, *, quiet: int = 0, colour_mode: str = "auto",
                    statistics: bool = False, show_fixes: bool = False, sarif_category=None,
-                   include_suppressed: bool = False) -> None:
-    """Every report: to its file (atomically), or to stdout (none with -qq)."""
+                   include_suppressed: bool = False, preface: str = "") -> None:
+    """Every report: to its file (atomically), or to stdout (none with -qq). ``preface`` starts
+    every text report (the probe's "contacted" block)."""
     from .fsutil import atomic_open
     from .report import render
     from .report import write as write_report
@@ -389,10 +390,13 @@ def _write_reports(result, formats, outputs, paths, threshold, *, quiet: int = 0
             if fmt == "json":
                 write_report(fmt, result, click.get_text_stream("stdout"), **opts)
             else:  # click strips ANSI codes off a non-terminal unless told: --color always means it
-                click.echo(render(fmt, result, **opts), nl=False, color=opts["colour"] or None)
+                click.echo((preface if fmt == "text" else "") + render(fmt, result, **opts), nl=False,
+                           color=opts["colour"] or None)
         else:
             try:
                 with atomic_open(out) as fh:
+                    if fmt == "text" and preface:
+                        fh.write(preface)
                     write_report(fmt, result, fh, **opts)
             except OSError as exc:
                 _err(f"dkscan: cannot write {out}: {exc.strerror or exc}")
@@ -423,6 +427,94 @@ def _audit_changed(paths, policy, ref: str, baseline, inline):
     except GitError as exc:
         _usage_exit(f"--diff-base {ref}: {exc}")
     return _audit_around(change.files(root), root, policy, baseline=baseline, inline=inline, change=change)
+
+
+@main.command()
+@click.argument("url")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--format", "formats", multiple=True, type=click.Choice(REPORT_FORMATS),
+              help="Report format (repeatable; the Nth --format goes to the Nth --output).")
+@click.option("--output", "outputs", multiple=True, type=click.Path(path_type=Path),
+              help="Write the report to FILE instead of stdout (format from the suffix, as audit).")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
+              help="Exit 1 when a finding is at or above this severity (default: low).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="Policy file (default: .dkscan.yaml found from the stack).")
+@click.option("--select", "select", multiple=True, help="Run only these LIVE rule ids.")
+@click.option("--baseline", "baseline_path", type=click.Path(path_type=Path), default=None,
+              help="Report only findings not in this baseline.")
+@click.option("--no-inline-suppressions", is_flag=True, default=False, help="Ignore `dkscan: ignore[...]` comments.")
+@click.option("--sarif-category", default=None, metavar="CATEGORY", help="SARIF runAutomationDetails.id.")
+@click.option("--include-suppressed", is_flag=True, default=False, help="Keep suppressed findings in SARIF.")
+@click.option("--ca-file", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="Also trust the CA certificates in this PEM file (staging, tests).")
+@click.option("--resolve", "resolve", multiple=True, metavar="HOST:IP",
+              help="Probe HOST at IP instead of asking DNS (curl's HOST:PORT:IP works too; repeatable).")
+@click.option("--ports", "ports", default=None, metavar="LIST",
+              help="Service ports to try, e.g. 5432,6379,9000-9001 (replaces probe.ports; also on a loopback target).")
+@click.option("--http-port", type=click.IntRange(1, 65535), default=None,
+              help="Plaintext port checked for the redirect to HTTPS (default: 80 when the URL uses 443).")
+@click.option("--burst", is_flag=True, default=False,
+              help="Send a bounded burst to each auth location to check its rate limit (LIVE061; sends load).")
+@click.option("--timeout", type=click.FloatRange(0.5, 120), default=10.0, show_default=True,
+              help="Seconds for each check (connect, handshake, request).")
+@click.option("--budget", type=click.FloatRange(1, 3600), default=180.0, show_default=True,
+              help="Total seconds for the whole probe; checks left when it runs out are reported as skipped.")
+@click.option("-q", "--quiet", is_flag=True, default=False, help="Do not print what was contacted to stderr.")
+def probe(url, paths, formats, outputs, fail_on, config_path, select, baseline_path, no_inline_suppressions,
+          sarif_category, include_suppressed, ca_file, resolve, ports, http_port, burst, timeout, budget, quiet) -> None:
+    """Probe the live deployment at URL and, with PATHS (the stack), compare it with what the
+    config promises (LIVE rules). Contacts only URL's host."""
+    import time
+
+    from .model import Severity
+    from .probe import ProbeUsageError, parse_ports, run_probe
+    from .probe import contacted as contacted_text
+    from .registry import load_rules
+
+    paths = list(paths)
+    for p in paths:
+        reason = _unreadable(p) if os.path.lexists(p) else "no such file or directory"
+        if reason:
+            _err(f"dkscan: cannot read {p}: {reason}")
+            sys.exit(EXIT_UNREADABLE)
+    formats, outputs = _report_targets(formats, outputs, 0)
+    policy = _policy_or_exit(config_path, paths[0] if paths else Path("."))
+    threshold = Severity.parse(fail_on or policy.get("fail-on", "low"))
+    rules = load_rules()
+    wanted = [s.upper() for s in select]
+    unknown = [s for s in wanted if s not in rules or not s.startswith("LIVE")]
+    if unknown:
+        _err(f"dkscan: unknown LIVE rule id(s): {', '.join(unknown)}")
+        sys.exit(EXIT_USAGE)
+    baseline = None
+    if baseline_path is not None:
+        from .baseline import BaselineError, load
+
+        try:
+            baseline = load(baseline_path)
+        except BaselineError as exc:
+            _err(f"dkscan: baseline error: {exc}")
+            sys.exit(EXIT_USAGE)
+    start = time.monotonic()
+    try:
+        port_list = parse_ports(ports)
+        result, obs = run_probe(url, paths, policy, ca_file=ca_file, resolve=resolve, ports=port_list,
+                                http_port=http_port, burst=burst, timeout=timeout, budget=budget,
+                                select=wanted or None, baseline=baseline,
+                                inline_suppressions=False if no_inline_suppressions else None)
+    except ProbeUsageError as exc:
+        _err(f"dkscan: {exc}")
+        sys.exit(EXIT_USAGE)
+    from .encode import terminal_block
+
+    summary = terminal_block(contacted_text(obs, time.monotonic() - start))  # names from the stack and the server
+    text_to_stdout = any(f == "text" and (o is None or str(o) == "-") for f, o in zip(formats, outputs))
+    if not quiet and not text_to_stdout:
+        click.echo(summary, err=True, nl=False)
+    _write_reports(result, formats, outputs, [url, *paths], threshold, sarif_category=sarif_category,
+                   include_suppressed=include_suppressed, preface=summary)
+    sys.exit(EXIT_FINDINGS if result.failing(threshold) else EXIT_OK)
 
 
 @main.command()

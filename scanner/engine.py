@@ -14,7 +14,7 @@ from typing import Iterable
 from .config import Policy
 from .model import Finding, Location, Rule, Severity
 from .parsers.base import LINE_BREAK, Document
-from .registry import load_rules
+from .registry import audit_rules, load_rules
 from .secrets import Redactor, is_secret_key, url_password
 from .stack import Stack, build_stack
 
@@ -219,7 +219,7 @@ def _audit_unit(paths: list[Path], root: Path, policy: Policy, select: list[str]
     from . import suppress
 
     stack = build_stack(paths, policy, root=root, skip_dirs=skip)
-    rules = load_rules()
+    rules = audit_rules()
     selected = set(select) if select is not None else None
     findings = run_rules(stack, rules, selected)
     if any(doc.merged_from for doc in stack.compose_docs):
@@ -392,7 +392,7 @@ def audit(paths: list[Path], policy: Policy | None = None, select: Iterable[str]
     findings = [f for u in done for f in u.findings]
     if len(done) > 1 and not _disjoint(done):  # each unit's own findings are deduplicated already
         findings = _dedupe(findings)
-    result = Result(stack, load_rules(), findings, redact=red)
+    result = Result(stack, audit_rules(), findings, redact=red)
     result.suppressed = [f for u in done for f in u.suppressed]
     if baseline is not None:
         from .baseline import split

@@ -25,16 +25,18 @@ _RULES: dict[str, Rule] = {}
 _LOADED = False
 
 LAYER_MODULES = ("perimeter", "gateway", "api", "application", "data", "operational", "performance")
+LIVE_MODULES = ("live",)  # `dkscan probe`'s rules (rules/live*.py): run by the probe, silent under audit
 
 
 def _rule_modules() -> list[str]:
-    """``rules/<layer>.py`` and, where a layer is split by file family, ``rules/<layer>_<family>.py``."""
+    """``rules/<layer>.py`` and, where a layer is split by file family, ``rules/<layer>_<family>.py``;
+    ``rules/live*.py`` for the probe."""
     import pkgutil
 
     import rules
 
     names = sorted(m.name for m in pkgutil.iter_modules(rules.__path__) if not m.name.startswith("_"))
-    return [f"rules.{n}" for n in names if n.split("_", 1)[0] in LAYER_MODULES]
+    return [f"rules.{n}" for n in names if n.split("_", 1)[0] in LAYER_MODULES + LIVE_MODULES]
 
 
 def rule(rule_id: str, name: str, severity: str, *, files: str, refs: str = "", fix: str = "manual",
@@ -75,6 +77,18 @@ def load_rules() -> dict[str, Rule]:
         _LOADED = True
     order = {layer: i for i, layer in enumerate(Layer)}
     return dict(sorted(_RULES.items(), key=lambda kv: (order[kv[1].layer], kv[0])))
+
+
+def audit_rules() -> dict[str, Rule]:
+    """The rules ``dkscan audit`` runs and reports on: all but the probe's LIVE rules (they judge a
+    running gateway; an audit's SARIF or JUnit must not list them as checked)."""
+    return {k: v for k, v in load_rules().items() if not k.startswith("LIVE")}
+
+
+def probe_rules() -> dict[str, Rule]:
+    """The rules ``dkscan probe`` runs and reports on: the LIVE rules, and OPS082 (a rule that raised)."""
+    rules = load_rules()
+    return {k: v for k, v in rules.items() if k.startswith("LIVE") or k == "OPS082"}
 
 
 def get_rule(rule_id: str) -> Rule | None:
