@@ -24,8 +24,11 @@ DEFAULTS: dict[str, Any] = {
         "upload_paths": ["upload", "files", "media", "storage", "s3"],
         "auth_paths": ["auth", "login", "signin", "token", "oauth", "password", "register", "otp"],
     },
-    "tls": {"profile": "intermediate", "hsts_min_age": 31536000},
+    "tls": {"profile": "intermediate", "hsts_min_age": 31536000, "cert_warn_days": 30},
     "nginx": {"version": None},
+    "clock": {"today": None},  # ISO date; None = the scan date (tests pin it)
+    # `dkscan probe`: service ports tried on the target (--ports replaces); the burst is --burst only
+    "probe": {"ports": [5432, 6379, 9000, 9001, 4222, 6222, 8222, 9090, 9093, 9100, 3000, 8025, 16686]},
     "perimeter": {"allowed_ports": [22, 80, 443]},
     "secrets": {"min_password_len": 16, "min_key_bytes": 32},
     "data": {"bcrypt_min_cost": 12, "require_rls": False},
@@ -33,6 +36,8 @@ DEFAULTS: dict[str, Any] = {
     "services": {},  # name -> {"role": ...}
     "fail-on": "low",
     "select": [],
+    "extend-select": [],
+    "extend-ignore": [],
     "disable": [],
     "severity": {},
     "exclude": [],
@@ -53,6 +58,9 @@ class Policy:
 
     data: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULTS))
     source: str | None = None
+    # the command line's layer of rule selection (select, extend-select, ignore, extend-ignore,
+    # severity): applied over the file's by scanner.selection
+    cli: dict[str, Any] = field(default_factory=dict)
 
     def get(self, dotted: str, default: Any = None) -> Any:
         cur: Any = self.data
@@ -83,7 +91,12 @@ SCHEMA = {
             "rate_general": {"type": "number"}, "rate_auth": {"type": "number"}, "conn_per_ip": {"type": "integer"},
             "upload_max": _NUM, "body_default_max": _NUM, "upload_paths": _STRS, "auth_paths": _STRS}},
         "tls": {"type": "object", "additionalProperties": False,
-                "properties": {"profile": {"enum": ["intermediate", "modern"]}, "hsts_min_age": {"type": "integer"}}},
+                "properties": {"profile": {"enum": ["intermediate", "modern"]}, "hsts_min_age": {"type": "integer"},
+                               "cert_warn_days": {"type": "integer", "minimum": 0}}},
+        "clock": {"type": "object", "additionalProperties": False,
+                  "properties": {"today": {"type": ["string", "null"], "format": "date"}}},
+        "probe": {"type": "object", "additionalProperties": False,
+                  "properties": {"ports": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 65535}}}},
         "nginx": {"type": "object", "additionalProperties": False, "properties": {"version": {"type": ["string", "null"]}}},
         "perimeter": {"type": "object", "additionalProperties": False, "properties": {"allowed_ports": {"type": "array", "items": {"type": "integer"}}}},
         "secrets": {"type": "object", "additionalProperties": False,
@@ -96,13 +109,16 @@ SCHEMA = {
             "properties": {"role": {"enum": ["gateway", "app", "postgres", "redis", "minio", "nats", "prometheus", "certbot", "other"]}}}},
         "fail-on": _SEV,
         "select": _STRS,
+        "extend-select": _STRS,
+        "extend-ignore": _STRS,
         "disable": _STRS,
         "severity": {"type": "object", "additionalProperties": _SEV},
         "exclude": _STRS,
-        "ignore": {"type": "array", "items": {
+        # a string is a rule selector (ruff's ``ignore``); a mapping is a suppression with a reason
+        "ignore": {"type": "array", "items": {"anyOf": [{"type": "string"}, {
             "type": "object", "additionalProperties": False, "required": ["reason"],
             "properties": {"rule": {"type": "string"}, "rules": _STRS, "paths": _STRS, "reason": {"type": "string", "minLength": 1},
-                           "expires": {"type": ["string", "object"], "format": "date"}, "owner": {"type": "string"}}}},
+                           "expires": {"type": ["string", "object"], "format": "date"}, "owner": {"type": "string"}}}]}},
         "inline-suppressions": {"type": "boolean"},
     },
 }
@@ -122,9 +138,17 @@ def validate(raw: dict) -> list[str]:
     """Clear messages for every problem in a policy mapping (empty when valid)."""
     import jsonschema
 
-    out = []
     validator = jsonschema.Draft202012Validator(SCHEMA)
-    for err in sorted(validator.iter_errors(raw), key=lambda e: [str(p) for p in e.path]):
+    return _messages(sorted(validator.iter_errors(raw), key=lambda e: [str(p) for p in e.path]))
+
+
+def _messages(errors) -> list[str]:
+    out = []
+    for err in errors:
+        if err.validator == "anyOf" and isinstance(err.instance, dict) and err.context:
+            # ``ignore:`` entries: a mapping is judged as a suppression (its own messages)
+            out.extend(_messages([e for e in err.context if e.relative_schema_path[0] == 1]))
+            continue
         where = _clip(".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in err.absolute_path).replace(".[", "["))
         if err.validator == "additionalProperties":
             extra = sorted(set(err.instance) - set(err.schema.get("properties", {}))) if isinstance(err.instance, dict) else []

@@ -14,7 +14,7 @@ from typing import Iterable
 from .config import Policy
 from .model import CoreRule, Finding, Location, Rule, Severity
 from .parsers.base import Document, LineIndex
-from .registry import load_rules
+from .registry import audit_rules, load_rules
 from .secrets import Redactor, is_secret_key, url_password
 from .stack import Stack, build_stack
 
@@ -78,6 +78,23 @@ def _redacted(f: Finding, red: Redactor) -> Finding:
     if fix is f.fix and message == f.message and key == f.snippet_key:
         return f  # nothing to hide (nearly always): a frozen finding need not be copied
     return dataclasses.replace(f, message=message, snippet_key=key, fix=fix)
+
+
+def _attributed(f: Finding, stack: Stack) -> Finding:
+    """``f`` with its locations (and its fix's edits) in the compose file each node came from,
+    when several files were merged (``-f a.yml -f b.yml``, an override file): see stack.attribute."""
+    from .stack import attribute
+
+    loc = attribute(stack, f.location)
+    related = tuple(attribute(stack, r) for r in f.related)
+    fix = f.fix
+    if fix is not None:
+        edits = tuple(dataclasses.replace(e, location=attribute(stack, e.location)) for e in fix.edits)
+        if edits != fix.edits:
+            fix = dataclasses.replace(fix, edits=edits)
+    if loc is f.location and related == f.related and fix is f.fix:
+        return f
+    return dataclasses.replace(f, location=loc, related=related, fix=fix)
 
 
 def run_rules(stack: Stack, rules: dict[str, Rule], selected: Iterable[str] | None = None) -> list[Finding]:
@@ -147,18 +164,19 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     return out
 
 
-def filter_findings(result: Result, policy: Policy) -> None:
-    """Apply policy (disabled rules, severity overrides) and hand off to suppressions/baseline."""
-    disabled = {str(x).upper() for x in policy.get("disable", []) or []}
-    overrides = {str(k).upper(): Severity.parse(v) for k, v in (policy.get("severity", {}) or {}).items()}
+def filter_findings(result: Result, policy: Policy, selected: set[str] | None = None) -> None:
+    """Apply policy (rules not selected, severity overrides: see scanner.selection) and hand off
+    to suppressions/baseline."""
+    from .selection import enabled, severity_overrides
+
+    if selected is None:
+        selected = enabled(policy, result.rules)
+    overrides = severity_overrides(policy, result.rules)
     kept = []
     for f in result.findings:
-        rule = result.rules.get(f.rule)
-        if rule is None:
+        if f.rule not in result.rules or f.rule not in selected:
             continue
-        if f.rule in disabled or rule.name.upper() in disabled or rule.layer.value.upper() in disabled:
-            continue
-        sev = overrides.get(f.rule) or overrides.get(rule.name.upper())
+        sev = overrides.get(f.rule)
         if sev is not None:
             f = dataclasses.replace(f, severity=sev)
         kept.append(f)
@@ -178,6 +196,8 @@ def apply_config_ignores(result: Result, policy: Policy) -> None:
     for f in result.findings:
         reason = None
         for e in entries:
+            if not isinstance(e, dict):
+                continue  # a string is a rule selector (scanner.selection), not a suppression
             rules = {str(r).upper() for r in (e.get("rules") or ([e["rule"]] if e.get("rule") else []))}
             if rules and f.rule not in rules and result.rules[f.rule].name.upper() not in rules:
                 continue
@@ -216,20 +236,22 @@ def _audit_unit(paths: list[Path], root: Path, policy: Policy, select: list[str]
     from . import suppress
 
     stack = build_stack(paths, policy, root=root, skip_dirs=skip)
-    rules = load_rules()
+    rules = audit_rules()
     selected = set(select) if select is not None else None
     findings = run_rules(stack, rules, selected)
+    if any(doc.merged_from for doc in stack.compose_docs):
+        findings = [_attributed(f, stack) for f in findings]
     red = collect_secrets(stack)
     findings = _dedupe([_redacted(f, red) for f in findings])
     result = Result(stack, rules, findings, redact=red)
-    filter_findings(result, policy)
+    filter_findings(result, policy, selected)
     apply_config_ignores(result, policy)
     meta = suppress.apply(result, stack, enabled=inline, selected=selected)
     # suppression findings (OPS083-085) come only from here, never from a rule: deduplicating them
     # among themselves leaves the unit's findings each once (audit merges units without re-checking)
     result.findings.extend(_dedupe([dataclasses.replace(m, message=red(m.message)) for m in meta
                                     if selected is None or m.rule in selected]))
-    filter_findings(result, policy)
+    filter_findings(result, policy, selected)
     files = {}
     if not keep_stack:  # the texts travel (and stay in the parent) compressed: see LightDocument
         import zlib
@@ -343,9 +365,11 @@ def audit(paths: list[Path], policy: Policy | None = None, select: Iterable[str]
 
     policy = policy or Policy()
     paths = [Path(p) for p in paths]
-    if select is None and policy.get("select"):
-        select = [str(x).upper() for x in policy.get("select")]
-    select_list = sorted(set(select)) if select is not None else None
+    if select is None:  # the policy's selection: configuration, then command line (scanner.selection)
+        from .selection import enabled
+
+        select = enabled(policy, load_rules())
+    select_list = sorted({str(s).upper() for s in select})
     root = (root or _common_root(paths)).resolve()
     inline = bool(policy.get("inline-suppressions", True) if inline_suppressions is None else inline_suppressions)
     units = stack_units(paths)
@@ -374,7 +398,7 @@ def audit(paths: list[Path], policy: Policy | None = None, select: Iterable[str]
     findings = [f for u in done for f in u.findings]
     if len(done) > 1 and not _disjoint(done):  # each unit's own findings are deduplicated already
         findings = _dedupe(findings)
-    result = Result(stack, load_rules(), findings, redact=red)
+    result = Result(stack, audit_rules(), findings, redact=red)
     result.suppressed = [f for u in done for f in u.suppressed]
     if baseline is not None:
         from .baseline import split

@@ -133,6 +133,7 @@ def _read_nofollow(path: Path) -> list[bytes] | None:
 
 _TRACKED: dict[tuple, tuple[Path, Path, frozenset[str]] | None] = {}
 _ALIASES: dict[Path, Path] = {}  # a private copy of a tree -> the tree whose git view it borrows
+_SYNTHETIC: dict[Path, frozenset[str]] = {}  # a tree that is no repository -> the files to call tracked
 
 
 @contextmanager
@@ -145,6 +146,19 @@ def aliased(copy: Path, original: Path):
         yield
     finally:
         _ALIASES.pop(copy, None)
+
+
+@contextmanager
+def synthetic(top: Path, tracked: set[str]):
+    """While in effect, ``top`` (``audit --diff-base``'s copy of the base commit's tree, which has no
+    ``.git``) is a work tree whose tracked files are ``tracked`` (relative to ``top``); its own
+    ``.gitignore`` files answer what is ignored."""
+    top = Path(os.path.abspath(top))
+    _SYNTHETIC[top] = frozenset(tracked)
+    try:
+        yield
+    finally:
+        _SYNTHETIC.pop(top, None)
 
 
 def translate(path: Path) -> Path:
@@ -203,6 +217,9 @@ def view(root: Path) -> GitView | None:
     For ``dkscan fix``'s private copy of a stack (see ``alias``), the original's view, reading the
     copy's own ``.gitignore`` files."""
     root = Path(os.path.abspath(root))
+    for top, tracked in _SYNTHETIC.items():
+        if root == top or top in root.parents:
+            return GitView(top, top / ".git", tracked)
     for copy, original in _ALIASES.items():
         if root == copy or copy in root.parents:
             base = _view(original / root.relative_to(copy))

@@ -64,6 +64,9 @@ class Layer(str, enum.Enum):
     @classmethod
     def for_rule_id(cls, rule_id: str) -> "Layer":
         prefix = rule_id.rstrip("0123456789")
+        if prefix == "LIVE":  # `dkscan probe`: the layer is fixed per range (rules catalog, LIVE)
+            number = int(rule_id[4:])
+            return next(layer for top, layer in _LIVE_RANGES if number <= top)
         return _PREFIX_LAYER[prefix]
 
 
@@ -76,6 +79,9 @@ _PREFIX_LAYER = {
     "OPS": Layer.OPERATIONAL,
     "PERF": Layer.PERFORMANCE,
 }
+# LIVE001-019 TLS and certificates, 020-039 headers and redirects (gateway), 040-059 reachability
+# (perimeter), 060-079 API behaviour (api)
+_LIVE_RANGES = ((39, Layer.GATEWAY), (59, Layer.PERIMETER), (79, Layer.API))
 LAYER_ORDER = list(Layer)
 
 

@@ -25,17 +25,18 @@ _RULES: dict[str, Rule] = {}
 _LOADED = False
 
 LAYER_MODULES = ("perimeter", "gateway", "api", "application", "data", "operational", "performance")
+LIVE_MODULES = ("live",)  # `dkscan probe`'s rules (rules/live/): run by the probe, silent under audit
 
 
 def _rule_modules() -> list[str]:
-    """``rules/<layer>/<family>.py``: every module of the seven layer packages (``rules/helpers/`` is
-    the helper layer and defines no rule)."""
+    """``rules/<layer>/<family>.py``: every module of the seven layer packages, and of ``rules/live/``
+    (the probe's rules). ``rules/helpers/`` is the helper layer and defines no rule."""
     import pkgutil
 
     out = []
-    for layer in LAYER_MODULES:
-        pkg = importlib.import_module(f"rules.{layer}")
-        out += sorted(f"rules.{layer}.{m.name}" for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
+    for package in LAYER_MODULES + LIVE_MODULES:
+        pkg = importlib.import_module(f"rules.{package}")
+        out += sorted(f"rules.{package}.{m.name}" for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
     return out
 
 
@@ -77,6 +78,18 @@ def load_rules() -> dict[str, Rule]:
         _LOADED = True
     order = {layer: i for i, layer in enumerate(Layer)}
     return dict(sorted(_RULES.items(), key=lambda kv: (order[kv[1].layer], kv[0])))
+
+
+def audit_rules() -> dict[str, Rule]:
+    """The rules ``dkscan audit`` runs and reports on: all but the probe's LIVE rules (they judge a
+    running gateway; an audit's SARIF or JUnit must not list them as checked)."""
+    return {k: v for k, v in load_rules().items() if not k.startswith("LIVE")}
+
+
+def probe_rules() -> dict[str, Rule]:
+    """The rules ``dkscan probe`` runs and reports on: the LIVE rules, and OPS082 (a rule that raised)."""
+    rules = load_rules()
+    return {k: v for k, v in rules.items() if k.startswith("LIVE") or k == "OPS082"}
 
 
 def get_rule(rule_id: str) -> Rule | None:

@@ -52,7 +52,6 @@ _NOT_WORTH_MASKING = {"true", "false", "yes", "no", "on", "off", "null", "none",
 _GRAM = 4  # the shortest value recorded
 
 
-@lru_cache(maxsize=256)
 class Redactor:
     """Replaces every known secret value by ``***`` in text about to leave the engine.
 

@@ -17,6 +17,7 @@ import os
 import posixpath
 import re
 import stat
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -271,6 +272,7 @@ class Stack:
         self.nginx_configs: list[NginxConfig] = []
         self.explicit: set[str] = set()  # files named on the command line
         self.skip_dirs: set[str] = set()  # directories another unit of the scan covers
+        self.compose_projects: list = []  # ComposeProject
         self._memo: dict = {}
 
     def memo(self, key, compute: Callable[[], T]) -> T:
@@ -447,6 +449,217 @@ class Stack:
         return self._git is not None
 
 
+def git_view(top: Path, tracked: set[str]):
+    """While active, stacks under ``top`` (a copy of a work tree, not a repository) answer
+    ``git_tracked`` from ``tracked`` (paths relative to ``top``) and ``git_ignored`` from the copy's
+    own ``.gitignore`` files (scanner.gitview.synthetic), without running git."""
+    from . import gitview
+
+    return gitview.synthetic(top, tracked)
+
+
+# -- changed files (``dkscan audit --diff-base REF``) ---------------------------------------------
+# Read with dulwich, in-process: no git process runs, so nothing of the scanned repository's own
+# configuration (core.fsmonitor, hooks, pager, textconv, filters, aliases) can execute.
+
+
+class GitError(Exception):
+    """REF cannot be read (not a repository, unknown revision): a usage error."""
+
+
+_REV = re.compile(r"^(?P<name>[^~^]+)(?P<steps>(?:[~^]\d*)*)$")
+
+
+@dataclass(repr=False)
+class Change:
+    """What changed in a work tree since a base commit: per changed file (relative to the work
+    tree's top), the changed line numbers of the new version (None: every line, a new file)."""
+
+    top: Path
+    base: bytes  # the base tree's id
+    lines: dict[str, set[int] | None]
+    _store: object = None
+    _repo: object = None
+
+    def close(self) -> None:
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None
+
+    def tracked(self) -> set[str]:
+        """The files git tracks in the work tree (relative to its top), read from the index."""
+        try:
+            return {p.decode("utf-8", "surrogateescape") for p in self._repo.open_index()}
+        except Exception:  # noqa: BLE001 - no readable index: nothing is known to be tracked
+            return set()
+
+    def files(self, root: Path) -> list[Path]:
+        """The changed files that exist now, under ``root``."""
+        out = []
+        for rel in sorted(self.lines):
+            p = self.top / rel
+            if p.is_file() and _inside(root.resolve(), p):
+                out.append(p)
+        return out
+
+    def touched(self, rel_to_top: str, start: int, end: int) -> bool:
+        if rel_to_top not in self.lines:
+            return False
+        lines = self.lines[rel_to_top]
+        return lines is None or any(n in lines for n in range(start, end + 1))
+
+    def materialize(self, prefixes: list[str], dest: Path) -> int:
+        """Write the base version of the files under ``prefixes`` (directories relative to the top)
+        into ``dest``, same layout. Names that could escape ``dest`` (``..``, ``/``, ``.git``),
+        symlinks, submodules and files over MAX_FILE_BYTES are left out. Returns the files written."""
+        written = 0
+        store = self._store
+        todo = [("", self.base)]
+        while todo and written < MAX_FILES:
+            prefix, tree_id = todo.pop()
+            try:
+                entries = list(store[tree_id].items())
+            except Exception:  # noqa: BLE001 - a corrupt tree: its files are left out, as unreadable
+                continue
+            for entry in entries:
+                name = entry.path.decode("utf-8", "surrogateescape")
+                if name in ("", ".", "..", ".git") or "/" in name or "\\" in name or "\0" in name:
+                    continue
+                rel = f"{prefix}{name}"
+                inside = any(p in ("", ".") or rel == p or rel.startswith(p.rstrip("/") + "/") or p.startswith(rel + "/")
+                             for p in prefixes)
+                if not inside:
+                    continue
+                if stat.S_ISDIR(entry.mode):
+                    todo.append((rel + "/", entry.sha))
+                elif stat.S_ISREG(entry.mode) and any(p in ("", ".") or rel.startswith(p.rstrip("/") + "/") or rel == p for p in prefixes):
+                    try:
+                        blob = store[entry.sha]
+                    except Exception:  # noqa: BLE001 - a corrupt blob: left out
+                        continue
+                    if len(blob.data) > MAX_FILE_BYTES:
+                        continue
+                    target = dest / rel
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(blob.data)
+                    os.chmod(target, entry.mode & 0o777)
+                    written += 1
+        return written
+
+
+def _rev_commit(repo, rev: str):
+    from dulwich.objectspec import parse_commit
+
+    m = _REV.match(rev.strip())
+    if not m:
+        raise GitError(f"not a revision: {rev!r}")
+    try:
+        commit = parse_commit(repo, m.group("name").encode("utf-8"))
+    except (KeyError, ValueError) as exc:
+        raise GitError(f"unknown revision {m.group('name')!r} (fetch it first, e.g. git fetch origin main)") from exc
+    for step in re.findall(r"[~^]\d*", m.group("steps")):
+        count = int(step[1:] or 1)
+        for _ in range(count if step[0] == "~" else 1):
+            parents = commit.parents
+            index = 0 if step[0] == "~" else count - 1
+            if index >= len(parents):
+                raise GitError(f"{rev!r}: no such ancestor")
+            commit = repo[parents[index]]
+    return commit
+
+
+def _changed_lines(old: bytes, new: bytes) -> set[int]:
+    """Line numbers of ``new`` that differ from ``old``; a deletion marks the lines around it."""
+    import difflib
+
+    a = old.decode("utf-8", "replace").splitlines()
+    b = new.decode("utf-8", "replace").splitlines()
+    out: set[int] = set()
+    for tag, _i1, _i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            continue
+        if j1 == j2:  # lines deleted: the neighbours carry the change
+            out.update(n for n in (j1, j1 + 1) if 1 <= n <= len(b))
+        out.update(range(j1 + 1, j2 + 1))
+    return out
+
+
+def changed_since(root: Path, rev: str) -> Change:
+    """The files (and their lines) changed under ``root`` since the merge base of ``rev`` and HEAD,
+    the working tree's uncommitted changes and new files included (what a pull request changes,
+    as `git diff REV...` plus the work tree). Raises GitError."""
+    from dulwich.errors import NotGitRepository
+    from dulwich.graph import find_merge_base
+    from dulwich.objects import Blob
+    from dulwich.repo import Repo
+
+    try:
+        repo = Repo.discover(str(root))
+    except NotGitRepository:
+        raise GitError(f"{root} is not inside a git repository") from None
+    try:
+        top = Path(repo.path).resolve()
+        commit = _rev_commit(repo, rev)
+        try:
+            head = repo.head()
+            bases = find_merge_base(repo, [head, commit.id])
+            base_commit = repo[bases[0]] if bases else commit
+        except KeyError:
+            base_commit = commit
+        store = repo.object_store
+        base_files: dict[str, tuple[int, bytes]] = {}
+        try:
+            prefix = root.resolve().relative_to(top).as_posix()
+        except ValueError:
+            raise GitError(f"{root} is outside the repository {top}") from None
+        prefix = "" if prefix == "." else prefix
+        todo = [("", base_commit.tree)]
+        while todo:
+            path, tree_id = todo.pop()
+            for entry in store[tree_id].items():
+                rel = path + entry.path.decode("utf-8", "surrogateescape")
+                if prefix and not (rel == prefix or rel.startswith(prefix + "/") or prefix.startswith(rel + "/")):
+                    continue
+                if stat.S_ISDIR(entry.mode):
+                    todo.append((rel + "/", entry.sha))
+                elif stat.S_ISREG(entry.mode) or stat.S_ISLNK(entry.mode):
+                    base_files[rel] = (entry.mode, entry.sha)
+        lines: dict[str, set[int] | None] = {}
+        seen = 0
+        start = top / prefix if prefix else top
+        for dirpath, dirnames, filenames in os.walk(start, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+            for name in filenames:
+                seen += 1
+                if seen > MAX_FILES:
+                    raise GitError(f"more than {MAX_FILES} files under {root}")
+                full = Path(dirpath) / name
+                rel = full.relative_to(top).as_posix()
+                if full.is_symlink() or classify(name) is None and rel not in base_files:
+                    continue  # only files dkscan reads (or that the base had) can change a finding
+                try:
+                    data = full.read_bytes() if full.stat().st_size <= MAX_FILE_BYTES else None
+                except OSError:
+                    continue
+                old = base_files.get(rel)
+                if data is None:
+                    continue
+                if old is None:
+                    lines[rel] = None
+                elif Blob.from_string(data).id != old[1]:
+                    lines[rel] = _changed_lines(store[old[1]].data, data)
+        for rel in base_files:
+            if rel not in lines and not (top / rel).exists():
+                lines[rel] = set()  # deleted: its deployment is audited, no line of it is left
+        return Change(top, base_commit.tree, lines, store, repo)
+    except GitError:
+        repo.close()
+        raise
+    except Exception as exc:  # noqa: BLE001 - a corrupt or hostile repository is a usage error, never a crash
+        repo.close()
+        raise GitError(f"cannot read the repository ({exc.__class__.__name__})") from None
+
+
 def _norm(rel: str) -> str:
     out = posixpath.normpath(rel)
     return "." if out == "" else out
@@ -569,8 +782,6 @@ def _parse_text(kind: str, text: str, rel: str, env: dict | None = None) -> Docu
     return parse(text, rel, env or {})
 
 
-_OVERRIDE = re.compile(r"^(docker-)?compose\.override\.ya?ml$")
-_BASE = re.compile(r"^(docker-)?compose\.ya?ml$")
 
 
 def stack_units(paths: list[Path]) -> list[Path]:
@@ -619,15 +830,36 @@ def build_stack(paths: list[Path], policy: Policy | None = None, root: Path | No
         if sf.kind == "compose":
             compose_files.append((sf.path, rel))
             del stack.files[rel]
-    # 3. compose, interpolated from the env files next to each
+    # 3. compose: the files of each project (-f, COMPOSE_FILE, else compose's default names),
+    # interpolated from the project's env files (--env-file, else .env beside the first file)
     parsed = []
+    for p in compose_options(stack).get("files") or []:  # -f files, whatever their names
+        p = Path(p)
+        if p.is_file() and _inside(stack.root, p) and any(_inside(q.resolve(), p) for q in paths if q.is_dir()):
+            compose_files.append((p.resolve(), stack.rel(p)))
+    projects = compose_projects(stack, [rel for _p, rel in compose_files])
+    known = {rel for _p, rel in compose_files}
+    for project in projects:  # COMPOSE_FILE may name files the walk did not take for compose files
+        for rel in project.files:
+            if rel not in known and (stack.root / rel).is_file() and _inside(stack.root, stack.root / rel):
+                compose_files.append((stack.root / rel, rel))
+                known.add(rel)
+    for _p, rel in compose_files:
+        if rel in stack.files and stack.files[rel].kind != "compose":
+            del stack.files[rel]  # parsed as another kind by its name: it is a compose file of the project
+    compose_files = list({rel: (p, rel) for p, rel in compose_files}.values())
+    owner = {rel: project for project in projects for rel in project.files}
     for path, rel in sorted(compose_files, key=lambda t: t[1]):
-        env, sources = _interpolation_env(stack, rel)
+        project = owner.get(rel)
+        if project is None:
+            continue  # another file of a project given by -f/COMPOSE_FILE: compose does not read it
+        env, sources = _interpolation_env(stack, project.files[0], project.env_files)
         sf = _parse_file(stack, path, rel, "compose", env)
         if sf is not None:
             sf.doc.env_sources = sources
             parsed.append(sf)
-    for step in (lambda: _merge_overrides(stack, parsed), lambda: _apply_roles(stack),
+    stack.compose_projects = projects
+    for step in (lambda: _merge_projects(stack, parsed, projects), lambda: _apply_roles(stack),
                  lambda: _link_mounts(stack), lambda: _link_nginx(stack)):
         try:
             step()
@@ -644,10 +876,113 @@ def _common_root(paths: list[Path]) -> Path:
     return common
 
 
-def _interpolation_env(stack: Stack, compose_rel: str) -> tuple[dict[str, tuple[str, str]], list[str]]:
+@dataclass(repr=False)
+class ComposeProject:
+    """What ``docker compose`` reads for one deployment: its files, merged in order, the env files it
+    interpolates them from (None: compose's default, ``.env`` of the project directory), the active
+    profiles (None: not given, every service is audited) and the project name."""
+
+    directory: str
+    files: list[str]
+    env_files: list[str] | None = None
+    profiles: list[str] | None = None
+    name: str | None = None
+    source: str = "default"  # "-f", "COMPOSE_FILE", "default"
+
+
+_DEFAULT_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+_OVERRIDE_NAMES = ("compose.override.yaml", "compose.override.yml", "docker-compose.override.yaml",
+                   "docker-compose.override.yml")
+
+
+def compose_options(stack: Stack) -> dict:
+    """The command line's compose options (``dkscan audit -f/--env-file/--profile/-p``)."""
+    return dict((getattr(stack.policy, "cli", None) or {}).get("compose") or {})
+
+
+def _project_variables(stack: Stack, directory: str, env_files: list[str] | None) -> dict[str, str]:
+    """COMPOSE_* variables of a project: compose reads them from its env files (--env-file, else
+    the project directory's .env); the process environment wins over both."""
+    values: dict[str, str] = {}
+    rels = env_files if env_files is not None else [_norm(posixpath.join(directory, ".env"))]
+    for rel in rels:
+        sf = stack.files.get(rel)
+        if sf is not None and sf.kind == "env" and sf.doc is not None:
+            values.update({k: v for k, v in sf.doc.values().items() if k.startswith("COMPOSE_")})
+    # the environment's COMPOSE_FILE is the command line's -f already (relative to the working directory)
+    values.update({k: v for k, v in (compose_options(stack).get("environ") or {}).items() if v and k != "COMPOSE_FILE"})
+    return values
+
+
+def compose_projects(stack: Stack, compose_rels: list[str]) -> list[ComposeProject]:
+    """The compose projects among ``compose_rels`` (stack-relative compose files), the way
+    ``docker compose`` finds them: the ``-f`` files in order; else ``COMPOSE_FILE`` (split on
+    ``COMPOSE_PATH_SEPARATOR``, default ``:``) from the environment or the project's env file; else
+    ``compose.yaml``/``docker-compose.yml`` plus its ``.override`` file. Other compose files of a
+    directory (``docker-compose.prod.yml`` beside ``docker-compose.yml``) are each a project of their
+    own, unless the directory's project was named by -f or COMPOSE_FILE: compose never reads them then."""
+    opts = compose_options(stack)
+    cli_env = [stack.rel(Path(p)) for p in opts.get("env_files") or []] or None
+    cli_files = [stack.rel(Path(p)) for p in opts.get("files") or []]
+    projects: list[ComposeProject] = []
+    by_dir: dict[str, list[str]] = {}
+    for rel in sorted(compose_rels):
+        by_dir.setdefault(posixpath.dirname(rel), []).append(rel)
+    if cli_files:
+        directory = posixpath.dirname(cli_files[0])
+        if directory in by_dir or any(f in compose_rels for f in cli_files):
+            projects.append(ComposeProject(directory, cli_files, cli_env, source="-f"))
+            by_dir.pop(directory, None)
+    for directory in sorted(by_dir):
+        rels = by_dir[directory]
+        env = _project_variables(stack, directory, cli_env)
+        listed = env.get("COMPOSE_FILE")
+        if listed:
+            sep = env.get("COMPOSE_PATH_SEPARATOR") or os.pathsep
+            files = [stack.rel(Path(f.strip())) if f.strip().startswith("/") else _norm(posixpath.join(directory, f.strip()))
+                     for f in listed.split(sep) if f.strip()]
+            files = [f for f in files if not f.startswith(("/", "../"))]  # outside the scanned root: not read
+            files = [f for f in files if f in rels or (stack.root / f).is_file() and _inside(stack.root, stack.root / f)]
+            if files:
+                projects.append(ComposeProject(directory, files, cli_env, source="COMPOSE_FILE"))
+                continue
+        names = {posixpath.basename(r).lower(): r for r in rels}
+        base = next((names[n] for n in _DEFAULT_NAMES if n in names), None)
+        used = set()
+        if base is not None:
+            files = [base] + [names[n] for n in _OVERRIDE_NAMES if n in names][:1]
+            projects.append(ComposeProject(directory, files, cli_env))
+            used.update(files)
+        for rel in rels:
+            if rel not in used:
+                projects.append(ComposeProject(directory, [rel], cli_env))
+    for project in projects:
+        env = _project_variables(stack, project.directory, project.env_files)
+        profiles = opts.get("profiles")
+        if not profiles and env.get("COMPOSE_PROFILES"):
+            profiles = [p.strip() for p in env["COMPOSE_PROFILES"].split(",") if p.strip()]
+        project.profiles = list(profiles) if profiles else None
+        project.name = opts.get("project_name") or env.get("COMPOSE_PROJECT_NAME") or None
+    return projects
+
+
+def _interpolation_env(stack: Stack, compose_rel: str,
+                       env_files: list[str] | None = None) -> tuple[dict[str, tuple[str, str]], list[str]]:
+    """Values compose interpolates ``compose_rel`` with: the ``--env-file`` files in order when given
+    (they replace ``.env``), else the policy's ``compose.env_files`` (default ``.env``) beside it."""
     base = posixpath.dirname(compose_rel)
     env: dict[str, tuple[str, str]] = {}
     sources = []
+    if env_files is not None:
+        for rel in env_files:
+            sf = stack.files.get(rel)
+            if sf is None and _inside(stack.root, stack.root / rel) and (stack.root / rel).is_file():
+                sf = _parse_file(stack, stack.root / rel, rel, "env")
+            if sf is not None and sf.doc is not None and sf.kind == "env":
+                sources.append(rel)
+                for key, value in sf.doc.values().items():
+                    env[key] = (value, rel)
+        return env, sources
     while True:
         for name in stack.policy.get("compose.env_files", [".env"]) or []:
             rel = _norm(posixpath.join(base, name))
@@ -667,29 +1002,70 @@ def _interpolation_env(stack: Stack, compose_rel: str) -> tuple[dict[str, tuple[
         base = posixpath.dirname(base)
 
 
-def _merge_overrides(stack: Stack, parsed: list[SourceFile]) -> None:
-    from .parsers.compose import Service, YMap, infer_role, merge_override
+def _merge_projects(stack: Stack, parsed: list[SourceFile], projects: list[ComposeProject]) -> None:
+    """Each project's files merged in order into its first file's document (paths stay relative to
+    the first file's directory, as compose resolves them); services outside the active profiles are
+    set aside as inactive."""
+    from .parsers.compose import Service, YMap, YScalar, YSeq, infer_role, merge_override
+    from .parsers.yamlnodes import walk
 
-    bases = {}
-    for sf in parsed:
-        d, name = posixpath.split(sf.rel)
-        if _BASE.match(name.lower()):
-            bases.setdefault(d, sf)
-    for sf in parsed:
-        d, name = posixpath.split(sf.rel)
-        base = bases.get(d)
-        if _OVERRIDE.match(name.lower()) and base is not None and isinstance(base.doc.root, YMap) and isinstance(sf.doc.root, YMap):
-            merged = merge_override(base.doc.root, sf.doc.root)
-            base.doc.merged_from.append(sf.rel)
-            svcs = merged.get("services")
+    by_rel = {sf.rel: sf for sf in parsed}
+    for project in projects:
+        docs = [by_rel[r] for r in project.files if r in by_rel]
+        if not docs:
+            continue
+        base = docs[0]
+        for sf in docs[1:]:
+            if isinstance(base.doc.root, YMap) and isinstance(sf.doc.root, YMap):
+                # the later file's nodes get lines of their own in the merged document (its Nth file
+                # starts at N * OVERLAY_LINES), so that rules reading a node's line read that file's
+                # line, and a finding's location maps back to it exactly (see attribute)
+                offset = OVERLAY_LINES * (len(base.doc.merged_from) + 1)
+                for node in walk(sf.doc.root):
+                    node.line += offset
+                    node.end_line = (node.end_line or node.line - offset) + offset
+                base.doc.root = merge_override(base.doc.root, sf.doc.root)
+                base.doc.merged_from.append(sf.rel)
+                base.doc.overlays.append((offset, sf.doc))
+                base.doc.refs.extend(sf.doc.refs)
+            svcs = base.doc.root.get("services")
+            base.doc.services = {}
             if isinstance(svcs, YMap):
-                base.doc.services = {}
                 for key, node in svcs.pairs():
                     if isinstance(node, YMap):
                         base.doc.services[str(key.raw)] = Service(str(key.raw), key, node, base.doc, infer_role(str(key.raw), node))
-            base.doc.root = merged
+        top_name = base.doc.root.get("name") if isinstance(base.doc.root, YMap) else None
+        base.doc.project_name = project.name or (str(top_name) if isinstance(top_name, YScalar) and top_name.value else None)
+        base.doc.profiles = project.profiles
+        if project.profiles is not None and "*" not in project.profiles:
+            active = set(project.profiles)
+            for name, svc in list(base.doc.services.items()):
+                node = svc.get("profiles")
+                profiles = [str(p) for p in node if isinstance(p, YScalar)] if isinstance(node, YSeq) else []
+                if profiles and not active & set(profiles):
+                    base.doc.inactive[name] = profiles
+                    del base.doc.services[name]
+        stack.compose_docs.append(base.doc)
+
+
+OVERLAY_LINES = 10_000_000  # > the lines of any file dkscan reads (MAX_FILE_BYTES)
+
+
+def attribute(stack: Stack, loc: Location) -> Location:
+    """``loc`` in the file it really points into: a location in a merged compose model at a line of
+    one of its later files (``-f b.yml``, an override file) is moved to that file and line."""
+    if loc.start_line <= OVERLAY_LINES:
+        return loc
+    for doc in stack.compose_docs:
+        if doc.path != loc.path or not doc.overlays:
             continue
-        stack.compose_docs.append(sf.doc)
+        for offset, over in reversed(doc.overlays):
+            if loc.start_line > offset:
+                import dataclasses
+
+                end = loc.end_line - offset if loc.end_line is not None and loc.end_line > offset else loc.end_line
+                return dataclasses.replace(loc, path=over.path, start_line=loc.start_line - offset, end_line=end)
+    return loc
 
 
 def _apply_roles(stack: Stack) -> None:

@@ -95,8 +95,10 @@ def apply(result, stack, enabled: bool = True, today: _dt.date | None = None, se
     import dataclasses
 
     today = today or _dt.date.today()
+    from .registry import load_rules
+
     sups = collect(stack, today)
-    known = set(result.rules)
+    known = set(load_rules())  # every registered rule: `dkscan probe`'s LIVE ids are valid in a suppression
     meta: list[Finding] = []
     for s in sups:
         loc = Location(s.path, s.line, 1)
@@ -131,7 +133,7 @@ def apply(result, stack, enabled: bool = True, today: _dt.date | None = None, se
             result.suppressed.append(dataclasses.replace(f, suppressed=f"inline ({f.location.path}:{match.line}): {match.reason}"))
     result.findings = kept
     for s in active:
-        ran = all(r in known for r in s.rules) and (selected is None or all(r in selected for r in s.rules))
+        ran = all(r in result.rules for r in s.rules) and (selected is None or all(r in selected for r in s.rules))
         if not s.used and ran:
             meta.append(Finding(CoreRule.SUPPRESSION_UNUSED, Location(s.path, s.line, 1), f"suppression of {', '.join(s.rules)} matches no finding: delete it"))
     return meta

@@ -476,6 +476,28 @@ def _compose_hosts(stack) -> set[str] | None:
 
 
 def _run_layout(binary: str, lay: Layout, hosts: set[str] | None, work: Path) -> tuple[bool, str]:
+    main, notes = prepare_layout(binary, lay, hosts, work)
+    fs = work / "fs"
+    prefix = str(fs / "etc" / "nginx") + "/"
+    glob = f"pid {work / 'nginx.pid'}; error_log {work / 'error.log'};"
+    cmd = [binary, "-t", "-p", prefix, "-c", str(main), "-g", glob]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return False, f"[{lay.label}] nginx -t timed out"
+    out = (proc.stdout + proc.stderr).replace(str(fs), "")
+    header = f"[{lay.label}] nginx -t exit {proc.returncode}"
+    body = "\n".join([header, *notes, out.strip()])
+    return proc.returncode == 0, body
+
+
+def prepare_layout(binary: str, lay: Layout, hosts: set[str] | None, work: Path, material: dict | None = None,
+                   edit=None) -> tuple[Path, list[str]]:
+    """Write ``lay`` under ``work/fs`` (rewritten, with certificates) and return (main config, notes).
+
+    ``material``: ``{"cert": PEM, "key": PEM, "crl": PEM}`` to use instead of the self-signed set (the
+    probe tests use a local CA's chain); ``edit(container_path, text) -> text`` changes each rewritten
+    configuration file once more (listen ports, upstream ports)."""
     fs = work / "fs"
     version, _ = local_nginx(binary)
     notes: list[str] = []
@@ -518,6 +540,8 @@ def _run_layout(binary: str, lay: Layout, hosts: set[str] | None, work: Path) ->
                 wanted.append((name, args[0]))
         if cpath == lay.main:
             new = _inject_temp_paths(new, fs, kept)
+        if edit is not None:
+            new = edit(cpath, new)
         dst = fs / cpath.lstrip("/")
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.write_text(new, encoding="utf-8")
@@ -547,7 +571,7 @@ def _run_layout(binary: str, lay: Layout, hosts: set[str] | None, work: Path) ->
         dst.parent.mkdir(parents=True, exist_ok=True)
         if dst.is_dir():  # a bind mount of a file missing from the repository: Docker made a directory
             shutil.rmtree(dst, ignore_errors=True)
-        mat = mat or _material()
+        mat = mat or material or _material()
         if name in CERT_DIRECTIVES:
             dst.write_bytes(mat["cert"])
         elif name in KEY_DIRECTIVES:
@@ -560,18 +584,7 @@ def _run_layout(binary: str, lay: Layout, hosts: set[str] | None, work: Path) ->
             dst.write_bytes(mat["crl"])
         elif name == "ssl_password_file":
             dst.write_text("\n", encoding="utf-8")
-    main = fs / lay.main.lstrip("/")
-    prefix = str(fs / "etc" / "nginx") + "/"
-    glob = f"pid {work / 'nginx.pid'}; error_log {work / 'error.log'};"
-    cmd = [binary, "-t", "-p", prefix, "-c", str(main), "-g", glob]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    except subprocess.TimeoutExpired:
-        return False, f"[{lay.label}] nginx -t timed out"
-    out = (proc.stdout + proc.stderr).replace(str(fs), "")
-    header = f"[{lay.label}] nginx -t exit {proc.returncode}"
-    body = "\n".join([header, *notes, out.strip()])
-    return proc.returncode == 0, body
+    return fs / lay.main.lstrip("/"), notes
 
 
 def _inject_temp_paths(text: str, fs: Path, kept: list[tuple[str, list[str]]]) -> str:

@@ -25,7 +25,11 @@ def test_catalog_parses():
 
 # Rules the catalog does not list, with why they exist. Empty: the catalog's second release lists OPS083-085
 # (the suppression rules) too.
-NOT_IN_CATALOG: dict[str, str] = {}
+NOT_IN_CATALOG: dict[str, str] = {
+    # `dkscan probe` must report an unreachable target (issue 19: "a clear finding, never a traceback") and the
+    # catalog's LIVE table has no row for it; the last id of the reachability range, until the catalog lists one.
+    "LIVE059": "probe-target-unreachable",
+}
 
 
 def test_registered_rules_match_catalog():

@@ -155,6 +155,10 @@ FIX_COVERAGE_EXCEPTIONS = {
     "DATA012": "_move_fix (rules/data/secrets.py) returns no Fix when the compose file has no .env beside it, which is "
                "the bad fixture's case; dkscan fix can create files now (edits on a missing path inside the "
                "root), so the rule could create the .env",
+    "LIVE021": "a LIVE rule runs under `dkscan probe` only (no stack fixture can make it fire); its Fix is asserted "
+               "against a real nginx in tests/test_probe_nginx.py::test_fixes_when_the_config_itself_is_wrong",
+    "LIVE040": "a LIVE rule runs under `dkscan probe` only; its Fix is asserted in "
+               "tests/test_probe_nginx.py::test_fixes_when_the_config_itself_is_wrong",
 }
 
 

@@ -245,7 +245,10 @@ def variable_only_in_env_file(stack: Stack):
             path, line = found
             yield hit(_ref_location(doc, node, ref.name),
                       f"${{{ref.name}}} is defined only in the env_file {path}, which Compose does not read for "
-                      f"interpolation: it becomes an empty string here", related=[Location(path, line, 1)],
+                      f"interpolation: it becomes an empty string with a bare `docker compose up`. If the deployment "
+                      f"runs `docker compose --env-file {path} ...`, audit it the same way: `dkscan audit --env-file "
+                      f"{path}` (or `compose: {{env_files: [{path.rsplit('/', 1)[-1]}]}}` in .dkscan.yaml)",
+                      related=[Location(path, line, 1)],
                       snippet_key=ref.name)
 
 

@@ -295,6 +295,26 @@ def _spans_of(copy: _Copy, before: dict[str, str], fixes: list[Finding]) -> dict
     return out
 
 
+def _in_copy(policy, root: Path, work: Path):
+    """``policy`` with the command line's compose files (-f, --env-file: absolute paths) moved into
+    the working copy, so that the copy is audited as the same deployment."""
+    compose = (getattr(policy, "cli", None) or {}).get("compose") if policy is not None else None
+    if not compose:
+        return policy
+    import copy as _copy
+
+    def moved(p: str) -> str:
+        try:
+            return str(work / Path(p).resolve().relative_to(root))
+        except ValueError:
+            return p
+
+    out = _copy.copy(policy)
+    out.cli = {**policy.cli, "compose": {**compose, "files": [moved(p) for p in compose.get("files") or []],
+                                        "env_files": [moved(p) for p in compose.get("env_files") or []]}}
+    return out
+
+
 def plan_fixes(paths: list[Path], policy=None, unsafe: bool = False, rules: set[str] | None = None,
                root: Path | None = None) -> Plan:
     first = audit(paths, policy, root=root)
@@ -304,9 +324,10 @@ def plan_fixes(paths: list[Path], policy=None, unsafe: bool = False, rules: set[
         shutil.copytree(root, work, symlinks=True, ignore=COPY_IGNORE)
         rels = [Path(p).resolve().relative_to(root) if Path(p).resolve() != root else Path(".") for p in paths]
         work_paths = [work / r for r in rels]
+        work_policy = _in_copy(policy, root, work)
 
         def reaudit(select=None) -> Result:
-            return audit(work_paths, policy, root=work, select=select)
+            return audit(work_paths, work_policy, root=work, select=select)
 
         plan = Plan(root, {}, {})
         copy = _Copy(work)

@@ -474,6 +474,17 @@ class ComposeDocument(Document):
     refs: list[tuple[YScalar, VarRef]] = field(default_factory=list)
     comments: list[tuple[int, str]] = field(default_factory=list)
     merged_from: list[str] = field(default_factory=list)  # override files merged into this one
+    project_name: str | None = None  # -p, COMPOSE_PROJECT_NAME, or the file's top-level name:
+    inactive: dict = field(default_factory=dict)  # service -> its profiles, none of them active
+    profiles: list | None = None  # the active profiles (None: not given, every service audited)
+    overlays: list = field(default_factory=list)  # (line offset, ComposeDocument) of the files merged in
+
+    def line_text(self, line: int) -> str:
+        """A line of this file or, past an overlay's offset, of that later file (stack.attribute)."""
+        for offset, doc in reversed(self.overlays):
+            if line > offset:
+                return doc.line_text(line - offset)
+        return super().line_text(line)
 
     def top(self, key: str) -> YNode | None:
         return self.root.get(key) if isinstance(self.root, YMap) else None
@@ -550,9 +561,182 @@ def _interpolate_tree(doc: ComposeDocument, root: YNode, env: dict[str, tuple[st
                 doc.errors.append(ParseError(f"interpolation: {e}", node.line, node.col))
 
 
-def merge_override(base: YMap, over: YMap) -> YMap:
-    """Compose's merge of an override file into a base (mappings merged, sequences such as ports and
-    volumes appended, scalars and command lists replaced; ``!reset`` removes, ``!override`` replaces)."""
+# Compose's merge rules (compose-spec "Merge", as compose-go's override package implements them),
+# by path below the top level ("*" is any service / any name).
+_REPLACED = {("services", "*", "command"), ("services", "*", "entrypoint"), ("services", "*", "healthcheck", "test"),
+             ("services", "*", "ulimits", "*")}
+_AS_SEQUENCE = {("services", "*", k) for k in ("annotations", "dns", "dns_opt", "dns_search", "env_file", "label_file",
+                                               "environment", "extra_hosts", "labels", "sysctls", "tmpfs")} | {
+    ("services", "*", "build", k) for k in ("args", "additional_contexts", "extra_hosts", "labels")} | {
+    ("services", "*", "deploy", "labels"), ("networks", "*", "labels"), ("volumes", "*", "labels")}
+_AS_MAPPING = {("services", "*", "depends_on"), ("services", "*", "networks")}
+_KEY_VALUE = {"annotations", "cap_add", "cap_drop", "dns", "dns_opt", "dns_search", "environment", "labels", "links",
+              "profiles", "sysctls", "tmpfs", "aliases", "link_local_ips", "args", "additional_contexts", "tags"}
+
+
+def _matches(path: tuple, pattern: tuple) -> bool:
+    return len(path) == len(pattern) and all(q == "*" or q == k for k, q in zip(path, pattern))
+
+
+def _is(path: tuple, patterns: set) -> bool:
+    return any(_matches(path, pat) for pat in patterns)
+
+
+def _scalar_like(text: str, at: YNode) -> YScalar:
+    out = YScalar(value=text)
+    out.line, out.col, out.end_line, out.end_col = at.line, at.col, at.end_line, at.end_col
+    return out
+
+
+def _as_seq(node: YNode) -> YSeq | None:
+    """A sequence form of a mapping (``KEY: value`` -> ``KEY=value``) or a lone scalar, as compose converts them."""
+    if isinstance(node, YSeq):
+        return node
+    seq = YSeq()
+    seq.line, seq.col, seq.end_line, seq.end_col = node.line, node.col, node.end_line, node.end_col
+    if isinstance(node, YMap):
+        for key, value in node.pairs():
+            if isinstance(value, YScalar) and value.value is None:
+                seq.items.append(key)
+            elif isinstance(value, YScalar):
+                item = _scalar_like(f"{key.raw}={value.raw}", key)
+                item.text, item.vars = f"{key.raw}={value.text}", value.vars
+                item.value = f"{key.raw}={value.value if not isinstance(value.value, bool) else str(value).lower()}"
+                seq.items.append(item)
+        return seq
+    if isinstance(node, YScalar) and node.value is not None:
+        seq.items.append(node)
+        return seq
+    return None
+
+
+def _as_map(node: YNode) -> YMap | None:
+    """``depends_on``/``networks`` written as a list become a mapping of names."""
+    if isinstance(node, YMap):
+        return node
+    if isinstance(node, YSeq):
+        out = YMap()
+        out.line, out.col, out.end_line, out.end_col = node.line, node.col, node.end_line, node.end_col
+        for item in node:
+            if isinstance(item, YScalar) and item.value is not None:
+                empty = YScalar(value=None)
+                empty.line, empty.col, empty.end_line, empty.end_col = item.line, item.col, item.end_line, item.end_col
+                out.items[str(item.raw)] = (item, empty)
+        return out
+    return None
+
+
+def unique_key(path: tuple, item: YNode) -> str | None:
+    """The key that makes ``item`` unique in the sequence at ``path`` (compose's "unicity"), or None."""
+    name = path[-1] if len(path) >= 3 and path[0] == "services" else None
+    if len(path) == 5 and path[2] == "networks":
+        name = path[-1]
+    if name is None:
+        return None
+    if isinstance(item, YMap):
+        target = item.str("target")
+        if name in ("volumes", "devices"):
+            return target
+        if name in ("secrets", "configs"):
+            return target or ("/run/secrets/" if name == "secrets" else "/") + (item.str("source") or "")
+        if name == "ports":
+            return f"{item.str('host_ip') or '0.0.0.0'}:{item.str('published') or ''}:{item.str('target')}/{item.str('protocol') or 'tcp'}"
+        if name == "env_file":
+            return item.str("path")
+        return None
+    if not isinstance(item, YScalar) or item.value is None:
+        return None
+    text = str(item.text if item.text is not None else item.raw)
+    if name in ("volumes", "devices"):
+        parts = text.split(":")
+        return parts[1] if len(parts) > 1 else parts[0]
+    if name == "secrets":
+        return "/run/secrets/" + text
+    if name == "configs":
+        return "/" + text
+    if name in ("ports", "expose", "env_file"):
+        return text
+    if name in _KEY_VALUE:
+        return text.split("=", 1)[0]
+    return None
+
+
+def _unique(seq: YSeq, path: tuple) -> YSeq:
+    """A later entry with the same unique key replaces the earlier one, in its place."""
+    items: list[YNode] = []
+    where: dict[str, int] = {}
+    for item in seq.items:
+        key = unique_key(path, item)
+        if key is not None and key in where:
+            items[where[key]] = item
+            continue
+        if key is not None:
+            where[key] = len(items)
+        items.append(item)
+    seq.items = items
+    return seq
+
+
+def _without_resets(node: YNode) -> YNode:
+    """A value new to the merged model keeps none of its ``!reset`` entries (they reset nothing)."""
+    if isinstance(node, YMap) and any(v.tag == "!reset" or isinstance(v, (YMap, YSeq)) for _k, v in node.pairs()):
+        out = YMap()
+        out.line, out.col, out.end_line, out.end_col, out.tag = node.line, node.col, node.end_line, node.end_col, node.tag
+        out.items = {k: (kn, _without_resets(v)) for k, (kn, v) in node.items.items() if v.tag != "!reset"}
+        return out
+    return node
+
+
+def _merge_value(cur: YNode, value: YNode, path: tuple) -> YNode:
+    if _is(path, _REPLACED):
+        return value
+    if _is(path, _AS_MAPPING) or path[-1:] == ("build",) and len(path) == 3:
+        if path[-1] == "build":  # `build: ./dir` is `build: {context: ./dir}`
+            cur, value = (_build_map(n) for n in (cur, value))
+        a, b = _as_map(cur), _as_map(value)
+        return merge_override(a, b, path) if a is not None and b is not None else value
+    if _is(path, _AS_SEQUENCE):
+        if isinstance(cur, YMap) and isinstance(value, YMap):
+            return merge_override(cur, value, path)  # key by key: what the sequence form and unicity give
+        a, b = _as_seq(cur), _as_seq(value)
+        if a is None or b is None:
+            return value
+        return _concat(a, b, path)
+    if path[-1:] == ("logging",) and isinstance(cur, YMap) and isinstance(value, YMap):
+        d1, d2 = cur.str("driver"), value.str("driver")
+        if d1 and d2 and d1 != d2:
+            return value  # another driver: its options do not mix with the old driver's
+        return merge_override(cur, value, path)
+    if isinstance(cur, YMap) and isinstance(value, YMap):
+        return merge_override(cur, value, path)
+    if isinstance(cur, YSeq) and isinstance(value, YSeq):
+        return _concat(cur, value, path)
+    return value
+
+
+def _build_map(node: YNode) -> YNode:
+    if isinstance(node, YScalar) and node.value is not None:
+        out = YMap()
+        out.line, out.col, out.end_line, out.end_col = node.line, node.col, node.end_line, node.end_col
+        out.items = {"context": (_scalar_like("context", node), node)}
+        return out
+    return node
+
+
+def _concat(a: YSeq, b: YSeq, path: tuple) -> YSeq:
+    seq = YSeq()
+    seq.line, seq.col, seq.end_line, seq.end_col, seq.tag = a.line, a.col, a.end_line, a.end_col, a.tag
+    seq.items = list(a.items) + list(b.items)
+    return _unique(seq, path)
+
+
+def merge_override(base: YMap, over: YMap, path: tuple = ()) -> YMap:
+    """Compose's merge of a later file (``-f``, an override) into the model so far: mappings merged
+    key by key; sequences appended, where an entry with the same unique key (a port, a volume's
+    target, a variable's name, a DNS server...) replaces the earlier one; ``command``,
+    ``entrypoint`` and ``healthcheck.test`` replaced; ``environment``/``labels``/... merged across
+    their list and mapping forms; ``!reset`` removes a value, ``!override`` replaces it whole.
+    Neither input is changed (YAML anchors share nodes)."""
     out = YMap()
     out.line, out.col, out.end_line, out.end_col, out.tag = base.line, base.col, base.end_line, base.end_col, base.tag
     out.items = dict(base.items)
@@ -562,14 +746,8 @@ def merge_override(base: YMap, over: YMap) -> YMap:
             continue
         cur = out.items.get(key)
         if value.tag == "!override" or cur is None:
-            out.items[key] = (knode, value)
-        elif isinstance(cur[1], YMap) and isinstance(value, YMap):
-            out.items[key] = (cur[0], merge_override(cur[1], value))
-        elif isinstance(cur[1], YSeq) and isinstance(value, YSeq) and key not in ("command", "entrypoint"):
-            seq = YSeq()
-            seq.line, seq.col, seq.end_line, seq.end_col = cur[1].line, cur[1].col, cur[1].end_line, cur[1].end_col
-            seq.items = list(cur[1].items) + list(value.items)
-            out.items[key] = (cur[0], seq)
-        else:
-            out.items[key] = (knode, value)
+            out.items[key] = (knode, _without_resets(value))
+            continue
+        merged = _merge_value(cur[1], value, path + (key,))
+        out.items[key] = (cur[0] if merged is not value else knode, merged)
     return out

@@ -1,0 +1,102 @@
+"""LIVE, API behaviour family (LIVE060-LIVE079): CORS origins reflected, authentication rate limits not enforced."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rules.helpers.nginx import location_match
+from scanner.model import hit
+from scanner.probe import observations
+from scanner.registry import rule
+
+if TYPE_CHECKING:
+    from scanner.probe import Observations
+    from scanner.stack import Stack
+
+# --------------------------------------------------------------------------------------------
+# API behaviour (api)
+# --------------------------------------------------------------------------------------------
+
+
+@rule("LIVE060", "cors-origin-reflected", "high", files="live+nginx", refs="CWE-942, CWE-346; API021")
+def cors_origin_reflected(ctx: Stack | Observations):
+    """The live API reflects a foreign `Origin` in `Access-Control-Allow-Origin` with credentials allowed.
+
+    ## What it does
+    Sends a GET and a preflight `OPTIONS` with `Origin: https://dkscan-probe.invalid`, then with
+    `Origin: null`, to `/` and each proxied location, and reports an answer that returns that origin
+    in `Access-Control-Allow-Origin` together with `Access-Control-Allow-Credentials: true`.
+
+    ## Why is this bad?
+    Any web site a logged-in user visits can then read the API's answers with the user's cookies or
+    credentials: account data, tokens, everything the user can see.
+
+    ## Example
+    `add_header Access-Control-Allow-Origin $http_origin always;` with credentials, or a backend that
+    echoes `Origin`.
+
+    ## Use instead
+    An explicit allow-list of origins (a `map` in nginx, or the framework's CORS list).
+
+    ## References
+    CWE-942; CWE-346; API021.
+    """
+    obs = observations(ctx)
+    if obs is None or obs.http is None:
+        return
+    by_path: dict[str, list[str]] = {}
+    for r in obs.http.of("cors"):
+        acao = (r.get("access-control-allow-origin") or "").strip()
+        creds = (r.get("access-control-allow-credentials") or "").strip().lower()
+        if r.origin and acao == r.origin and creds == "true":
+            by_path.setdefault(r.path, []).append(f"{r.method} with Origin: {r.origin}")
+    for path, how in by_path.items():
+        level = obs.promise.level_for(path)
+        node = level
+        if level is not None:
+            hdr = obs.promise.headers(level).get("access-control-allow-origin")
+            if hdr:
+                node = hdr[0].node
+        yield hit(obs.promise.at(node, obs.target),
+                  f"{obs.target.url_for(path)} reflects the request's origin with Access-Control-Allow-Credentials: true "
+                  f"({'; '.join(how)})", snippet_key=f"{obs.target.host}:{path}")
+
+
+@rule("LIVE061", "auth-rate-limit-not-enforced", "high", files="live+nginx+config", refs="CWE-307; GW042")
+def auth_rate_limit_not_enforced(ctx: Stack | Observations):
+    """With `--burst`, an auth location answers a burst far above its configured rate without 429/503.
+
+    ## What it does
+    Only with `--burst` (it sends load): for each `gateway.auth_paths` location of the matched
+    server, sends N = 3 x (rate + burst) GET requests within about one second (rate and burst from
+    the location's `limit_req` and its zone, else `gateway.rate_auth` + 5; at most 300) and reports
+    when none is answered 429, 503 or the configured `limit_req_status`.
+
+    ## Why is this bad?
+    The configured limit is what stops password guessing and credential stuffing; if the live
+    gateway does not enforce it (not reloaded, a proxy in front hides client addresses behind one
+    that is exempt, a zone keyed on something constant per request) the protection is only on paper.
+
+    ## Example
+    The config has `limit_req zone=auth burst=5 nodelay;`, the live gateway answers 45 requests in a
+    second with 200.
+
+    ## Use instead
+    Reload the gateway; key the zone on the real client address (`set_real_ip_from` behind a proxy).
+
+    ## References
+    CWE-307; OWASP ASVS V2.2; GW042.
+    """
+    obs = observations(ctx)
+    if obs is None or obs.http is None or not obs.burst:
+        return
+    for b in obs.http.bursts:
+        answered = sum(n for s, n in b.statuses.items() if s)
+        if not answered or any(s in b.expected for s in b.statuses):
+            continue
+        mod, path = location_match(b.level)
+        statuses = ", ".join(f"{n}x {s or 'no answer'}" for s, n in sorted(b.statuses.items()))
+        yield hit(obs.promise.at(b.limit_node or b.level, obs.target),
+                  f"{b.sent} GET requests to {obs.target.url_for(b.path)} in {b.seconds:.1f} s got {statuses}, no "
+                  f"{'/'.join(str(s) for s in sorted(b.expected))}: the configured {b.rate:g} r/s (burst {b.burst}) "
+                  "is not enforced", snippet_key=f"{obs.target.host}:{path}")
