@@ -242,7 +242,7 @@ def fix(paths, do_apply, unsafe, only, backup, config_path) -> None:
                 why = "not selected by --rule"
             else:
                 why = plan.why_not_applied(f) or "its fix did not apply (overlapping edit or a file outside the scanned root)"
-            click.echo(f"  {f.location.path}:{f.location.start_line}  {f.rule}  {remaining.redact(f.message)}  [{why}]")
+            click.echo(f"  {f.location.path}:{f.location.start_line}  {f.rule}  {remaining.redact.message(f.message, f.location.path)}  [{why}]")
     sys.exit(EXIT_OK)
 
 

@@ -26,11 +26,13 @@ from tests.conftest import FIXTURES, shared_path
 
 
 def _alternation(values: set[str], text: str) -> str:
-    """The former Redactor: one alternation of every value, longest first."""
+    """The former Redactor: one alternation of every value (each as a whole token), longest first."""
+    from scanner.secrets import _token_pattern
+
     if not values or not text:
         return text
     alts = sorted(values, key=len, reverse=True)
-    return re.compile("|".join(re.escape(v) for v in alts)).sub("***", text)
+    return re.compile("|".join(_token_pattern(v) for v in alts)).sub("***", text)
 
 
 ALPHA = "ab\"<&x'\n\\é$ "
