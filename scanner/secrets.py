@@ -21,7 +21,7 @@ _NOT_SECRET_SUFFIX = re.compile(
     r"|MAX_AGE|ATTEMPTS|RETRIES|COUNT|SIZE|LIMIT)$",
     re.I,
 )
-_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.\-]*://[^/\s:@]*:([^@\s/]+)@", re.I)
+_URL_PASSWORD_START = re.compile(r"^[a-z][a-z0-9+.\-]*://[^/\s:@]*:", re.I)
 
 
 @lru_cache(maxsize=8192)
@@ -36,8 +36,16 @@ def is_secret_key(key: str) -> bool:
 
 
 def url_password(value: str) -> str | None:
-    m = _URL_PASSWORD.match(value or "")
-    return m.group(1) if m else None
+    """The userinfo password of a URL/DSN value (``postgres://app:p@ss/w@db/x`` -> ``p@ss/w``): the
+    same reading as the redactor's (``scanner.spans.url_password_spans``), so a fix replaces exactly
+    what is masked."""
+    if not value or "://" not in value or not _URL_PASSWORD_START.match(value):
+        return None
+    from .spans import url_password_spans
+
+    for a, b in url_password_spans(value):
+        return value[a:b]
+    return None
 
 
 def is_reference(value: str) -> bool:

@@ -83,7 +83,7 @@ def is_secret_flag(flag: str) -> bool:
 
 def _worth(value: str) -> bool:
     v = value.strip().strip("\"'")
-    return bool(v) and v.lower() not in _NOT_SECRET_VALUE and not is_reference(v) and not v.startswith("<")
+    return bool(v) and v.lower() not in _NOT_SECRET_VALUE and not is_reference(v)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,9 +95,11 @@ _URL_START = re.compile(r"(?i)\b[a-z][a-z0-9+.\-]{0,30}://")
 _URL_END = re.compile(r"""[\s"'`<>]""")
 _HOST = re.compile(r"[A-Za-z0-9_\-\[\]]")
 _FLAG_EQ = re.compile(r"(?<![\w.\-])(?P<flag>--?[A-Za-z][\w.\-]*)=" + _VALUE)
-_FLAG_SP = re.compile(r"(?<![\w.\-])(?P<flag>--?[A-Za-z][\w\-]*)[ \t]+" + _VALUE)
-_USER_PW = re.compile(r"""(?<![\w.\-])(?:-u|--user|--proxy-user|--basic-auth)(?:[ \t]+|=)?["']?[^\s:"'/@]+:(?P<val>[^\s"']+)""")
-_REDIS_A = re.compile(r"(?<![\w.\-])-a[ \t]+" + _VALUE)
+# between a flag and its value: blanks, or the `", "` of a JSON/YAML flow array (`["-a", "pw"]`)
+_SEP = r"""(?:[ \t]+|["'][ \t]*,[ \t]*(?=["']))"""
+_FLAG_SP = re.compile(r"(?<![\w.\-])(?P<flag>--?[A-Za-z][\w\-]*)" + _SEP + _VALUE)
+_USER_PW = re.compile(r"""(?<![\w.\-])(?:-u|--user|--proxy-user|--basic-auth)(?:""" + _SEP + r"""|=)?["']?[^\s:"'/@,]+:(?P<val>[^\s"']+)""")
+_REDIS_A = re.compile(r"(?<![\w.\-])-a" + _SEP + _VALUE)
 _MYSQL_P = re.compile(r"""(?<![\w.\-])-p(?P<val>[^\s"'-][^\s"']*)""")
 _MC_ALIAS = re.compile(r"""\bmc\s+(?:alias\s+set|config\s+host\s+add)\s+\S+\s+\S+\s+(?P<key>[^\s"']+)\s+(?P<val>[^\s"']+)""")
 _ASSIGN_EQ = re.compile(r"(?<![\w.$\-])(?P<key>[A-Za-z_][\w.\-]*)[ \t]*=[ \t]*" + _VALUE)
@@ -151,13 +153,20 @@ def url_password_spans(text: str) -> Iterable[Span]:
 
 
 def _regex_spans(pattern: re.Pattern, text: str, accept=None, group: str = "val") -> Iterable[Span]:
-    for m in pattern.finditer(text):
-        if accept is not None and not accept(m):
-            continue
+    """Spans of ``group`` in matches ``accept`` takes. A rejected match is searched again one
+    character on: ``CONN='Server=db;Password=x'`` holds a secret inside a value that is none."""
+    pos = 0
+    n = len(text)
+    while pos <= n:
+        m = pattern.search(text, pos)
+        if m is None:
+            return
         a, b = m.span(group)
-        if a < 0 or not _worth(text[a:b]):
+        if (accept is not None and not accept(m)) or a < 0 or not _worth(text[a:b]):
+            pos = m.start() + 1
             continue
         yield _strip_quotes(a, b, text)
+        pos = max(m.end(), m.start() + 1)
 
 
 def _line_has(text: str, pos: int, words: tuple[str, ...]) -> bool:
@@ -177,6 +186,7 @@ def text_spans(text: str, prose: bool = False) -> list[Span]:
     out += _regex_spans(_REDIS_A, text, lambda m: _line_has(text, m.start(), ("redis-cli", "valkey-cli", "keydb-cli")))
     out += _regex_spans(_MYSQL_P, text, lambda m: _line_has(text, m.start(), ("mysql", "mariadb")))
     out += _regex_spans(_MC_ALIAS, text)
+    out += _regex_spans(_MC_ALIAS, text, group="key")  # the access key travels with its secret
     out += _regex_spans(_ASSIGN_EQ, text, lambda m: is_secret_position_key(m.group("key")))
     out += _regex_spans(_DEFAULT, text, lambda m: is_secret_position_key(m.group("key")))
     out += _regex_spans(_BASIC_BEARER, text, lambda m: not (m.group("val").isalpha() and m.group("val").islower()))
@@ -328,6 +338,40 @@ def _yaml_spans(text: str) -> list[Span]:
     return out
 
 
+_YAML_KEY_LINE = re.compile(r"""^(?P<ind>[ \t]*)(?:-[ \t]+)?(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:(?:[ \t]+(?P<val>\S.*?))?[ \t]*$""")
+
+
+def _yaml_line_spans(text: str) -> list[Span]:
+    """YAML read by indentation, for what the node tree cannot show: a file that does not parse, a
+    duplicated key (the tree keeps the last). The value of a secret key and every line indented
+    deeper than the key after it (block, folded and plain multi-line scalars)."""
+    out: list[Span] = []
+    starts = line_offsets(text)
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        m = _YAML_KEY_LINE.match(lines[i])
+        if not m or not is_secret_position_key(m.group("key")):
+            i += 1
+            continue
+        indent = len(m.group("ind"))
+        val = m.group("val") or ""
+        if val and not val.startswith("#") and _worth(val) and not val.startswith(("{", "[", "&", "*")):
+            a = starts[i] + m.start("val")
+            out.append(_strip_quotes(a, a + len(val), text) if val[0] in "'\"" else (a, a + len(val.split(" #")[0])))
+        j = i + 1
+        while j < len(lines):
+            line = lines[j]
+            stripped = line.lstrip(" \t")
+            if stripped and len(line) - len(stripped) <= indent:
+                break
+            if stripped and not (val == "" and stripped.startswith(("-", "#"))) and ":" not in stripped.split(" ")[0]:
+                out.append((starts[j] + len(line) - len(stripped), starts[j] + len(line.rstrip())))
+            j += 1
+        i = j
+    return out
+
+
 _SQL_PASSWORD = re.compile(
     r"""(?is)\b(?:ENCRYPTED\s+|UNENCRYPTED\s+)?PASSWORD(?:\s*=\s*|\s+)"""
     r"""(?P<val>[Ee]'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*'|\$(?P<tag>[A-Za-z_]\w*)?\$.*?\$(?P=tag)?\$|"[^"]*"|(?!NULL\b|VALID\b)[^\s;,()'"$]+)""")
@@ -397,9 +441,9 @@ def _redis_spans(text: str) -> list[Span]:
 
 _KIND_FINDERS = {
     "env": (_dotenv_spans,),
-    "compose": (_yaml_spans,),
-    "prometheus": (_yaml_spans,),
-    "yaml": (_yaml_spans,),
+    "compose": (_yaml_spans, _yaml_line_spans),
+    "prometheus": (_yaml_spans, _yaml_line_spans),
+    "yaml": (_yaml_spans, _yaml_line_spans),
     "sql": (_sql_spans,),
     "nginx": (_nginx_spans,),
     "nats": (lambda t: list(_regex_spans(_NATS, t)),),
