@@ -71,19 +71,7 @@ def collect_secrets(stack: Stack) -> Redactor:
         candidates.update(secret_strings(stack))
     except Exception:  # noqa: BLE001 - redaction must never stop the scan (secret_strings is guarded too)
         pass
-    # and the source form of every secret span (escaped, quoted, each line of a block scalar)
-    from .spans import spans_of
-
-    files = []
-    for rel, sf in stack.files.items():
-        if sf.doc is None:
-            continue
-        text = sf.text
-        spans = spans_of(sf.kind, text)
-        files.append((text, spans))
-        for a, b in spans:
-            for piece in LINE_BREAK.split(text[a:b]):
-                candidates.add(piece.strip())
+    files = [(sf.doc.text, sf.doc.secret_spans) for sf in stack.files.values() if sf.doc is not None]
     docs = _rule_words()
     files.append((docs, ()))  # a word of dkscan's own rule documentation is public too
     red.update(v for v in candidates if isinstance(v, str) and net_worthy(v) and not _public(v, files))
@@ -359,7 +347,9 @@ def _merge_stacks(root: Path, policy: Policy, units: list[_Unit]) -> Stack:
             merged.explicit |= u.stack.explicit
         else:
             for rel, (kind, text, template, mode) in u.files.items():
-                merged.files[rel] = SourceFile(root / rel, rel, kind, LightDocument(rel, text), mode=mode, template=template)
+                doc = LightDocument(rel, text)
+                doc.kind = kind
+                merged.files[rel] = SourceFile(root / rel, rel, kind, doc, mode=mode, template=template)
     return merged
 
 

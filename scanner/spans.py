@@ -51,8 +51,8 @@ GENERATED = "<generated>"
 
 # object-store access key ids travel with their secret and are credentials too (masked, not judged)
 _ACCESS_KEY_ID = re.compile(r"(?i)(^|[_.-])(s3|minio|aws|storage|bucket|spaces|b2|r2)[_.-]?(root[_.-]?user|access[_.-]?key([_.-]?id)?)$")
-_FLAG_WORDS = {"requirepass", "masterauth", "password", "passwd", "pass", "pwd", "token", "secret", "api_key",
-               "apikey", "auth_token", "access_token", "secret_key", "client_secret", "pw"}
+FLAG_WORDS = frozenset({"requirepass", "masterauth", "password", "passwd", "pass", "pwd", "token", "secret", "api_key",
+                        "apikey", "auth_token", "access_token", "secret_key", "client_secret"})
 _NOT_SECRET_VALUE = frozenset({"on", "off", "true", "false", "yes", "no", "none", "null", "~", "", "build", "required",
                                "optional", "disabled", "enabled", MASK, GENERATED})
 
@@ -69,16 +69,13 @@ def is_secret_position_key(key: str) -> bool:
 
 def is_secret_flag(flag: str) -> bool:
     """``--password``, ``--requirepass``, ``--db-password``, ``--api-key``... (a flag whose next word
-    or ``=value`` is a secret)."""
+    or ``=value`` is a secret): one of ``FLAG_WORDS`` or a secret key's name."""
     if not flag.startswith("-"):
         return False
-    name = flag.lstrip("-").replace("-", "_")
+    name = flag.lstrip("-").replace("-", "_").replace(".", "_")
     if not name:
         return False
-    low = name.lower()
-    if low in _FLAG_WORDS:
-        return True
-    return len(name) > 3 and is_secret_position_key(name.replace(".", "_"))
+    return name.lower() in FLAG_WORDS or (len(name) > 3 and is_secret_key(name))
 
 
 def _worth(value: str) -> bool:
