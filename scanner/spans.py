@@ -97,13 +97,14 @@ _SEP = r"""(?:[ \t]+|["'][ \t]*,[ \t]*(?=["']))"""
 _FLAG_SP = re.compile(r"(?<![\w.\-])(?P<flag>--?[A-Za-z][\w\-]*)" + _SEP + _VALUE)
 _USER_PW = re.compile(r"""(?<![\w.\-])(?:-u|--user|--proxy-user|--basic-auth)(?:""" + _SEP + r"""|=)?["']?[^\s:"'/@,]+:(?P<val>[^\s"']+)""")
 _REDIS_A = re.compile(r"(?<![\w.\-])-a" + _SEP + _VALUE)
-_MYSQL_P = re.compile(r"""(?<![\w.\-])-p(?P<val>[^\s"'-][^\s"']*)""")
+_MYSQL_P = re.compile(r"""(?<![\w.\-])-p(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"'-][^\s"']*)""")
+_SSHPASS_P = re.compile(r"\bsshpass[ \t]+-p" + r"""(?:[ \t]+|(?=["']))""" + r"""(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"';&,)}\]]+)""")
 _MC_ALIAS = re.compile(r"""\bmc\s+(?:alias\s+set|config\s+host\s+add)\s+\S+\s+\S+\s+(?P<key>[^\s"']+)\s+(?P<val>[^\s"']+)""")
 _ASSIGN_EQ = re.compile(r"(?<![\w.$\-])(?P<key>[A-Za-z_][\w.\-]*)[ \t]*=[ \t]*" + _VALUE)
 _ASSIGN_COLON = re.compile(r"""(?<![\w.$\-])(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:(?:[ \t]+|(?<=["']:)|(?=["']))""" + _VALUE)
 _SPACED = re.compile(r"""(?im)^[ \t]*(?:(?:ENV|ARG)[ \t]+(?P<key>[A-Za-z_]\w*)|(?P<rkey>requirepass|masterauth))[ \t]+(?P<val>"[^"\n]*"|'[^'\n]*'|[^\s"'][^\n]*?)[ \t]*$""")
 _BASIC_BEARER = re.compile(r"(?i)\b(?:basic|bearer)[ \t]+(?P<val>[A-Za-z0-9+/=._~\-]{6,})")
-_AUTHZ = re.compile(r"""(?i)\b(?:authorization|x-api-key|x-auth-token|api-key)["']?(?:[ \t]*:[ \t]*|[ \t]+)["']?(?!(?:basic|bearer)\b)(?P<val>[A-Za-z0-9+/=_~.\-][^\s"';]*)""")
+_AUTHZ = re.compile(r"""(?i)\b(?:authorization|x-api-key|x-auth-token|api-key)["']?(?:[ \t]*:[ \t]*|[ \t]+)["']?(?!(?:basic|bearer)\b)(?P<val>[A-Za-z0-9+/=_~.\-][^\n"';]*)""")
 _DEFAULT = re.compile(r"\$\{(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?::?[-=+])(?P<val>[^${}]+)\}")
 _SQL_QUOTED = re.compile(r"(?i)\bPASSWORD\s+(?P<val>E'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*')")
 
@@ -182,6 +183,7 @@ def text_spans(text: str, prose: bool = False) -> list[Span]:
     out += _regex_spans(_USER_PW, text)
     out += _regex_spans(_REDIS_A, text, lambda m: _line_has(text, m.start(), ("redis-cli", "valkey-cli", "keydb-cli")))
     out += _regex_spans(_MYSQL_P, text, lambda m: _line_has(text, m.start(), ("mysql", "mariadb")))
+    out += _regex_spans(_SSHPASS_P, text)
     out += _regex_spans(_MC_ALIAS, text)
     out += _regex_spans(_MC_ALIAS, text, group="key")  # the access key travels with its secret
     out += _regex_spans(_ASSIGN_EQ, text, lambda m: is_secret_position_key(m.group("key")))
@@ -436,6 +438,33 @@ def _redis_spans(text: str) -> list[Span]:
     return out
 
 
+_CONTINUED = re.compile(r"\\[ \t]*\r?\n")
+
+
+def _dockerfile_spans(text: str) -> list[Span]:
+    """Instructions continued over lines (``ENV DB_PASSWORD=\\`` then the value): the text finders
+    read each instruction as one line, the spans are mapped back to the source."""
+    out: list[Span] = []
+    if not _CONTINUED.search(text):
+        return out
+    for m in re.finditer(r"(?m)^[^\n]*\\[ \t]*\r?\n(?:[^\n]*\\[ \t]*\r?\n)*[^\n]*", text):
+        block = m.group(0)
+        joined, index = [], []  # the instruction as one line, and each character's source offset
+        pos = 0
+        for c in _CONTINUED.finditer(block):
+            joined.append(block[pos:c.start()] + " ")
+            index.extend(range(m.start() + pos, m.start() + c.start()))
+            index.append(m.start() + c.start())
+            pos = c.end()
+        joined.append(block[pos:])
+        index.extend(range(m.start() + pos, m.start() + len(block)))
+        line = "".join(joined)
+        for a, b in text_spans(line):
+            if a < len(index) and b - 1 < len(index):
+                out.append((index[a], index[b - 1] + 1))
+    return out
+
+
 _KIND_FINDERS = {
     "env": (_dotenv_spans,),
     "compose": (_yaml_spans, _yaml_line_spans),
@@ -445,6 +474,7 @@ _KIND_FINDERS = {
     "nginx": (_nginx_spans,),
     "nats": (lambda t: list(_regex_spans(_NATS, t)),),
     "redis": (_redis_spans,),
+    "dockerfile": (_dockerfile_spans,),
 }
 
 

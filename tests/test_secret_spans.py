@@ -317,12 +317,12 @@ lower_canary = st.text(alphabet="ghjkmnpqrstvwxyz", min_size=8, max_size=12).map
 FORMS = ("env_plain", "env_dq", "env_sq", "env_multi", "env_url", "env_opts", "env_java", "env_conn", "env_basic",
          "yml_plain", "yml_dq_escape", "yml_sq", "yml_block", "yml_folded", "yml_cont", "yml_url", "yml_list",
          "cmd_flag", "hc_curl", "hc_redis", "sql_quoted", "sql_dollar", "sql_e", "sql_unquoted", "nginx_auth",
-         "nginx_url", "nats_pw", "redis_conf", "minio_mc")
+         "nginx_url", "nats_pw", "redis_conf", "minio_mc", "mysql_quoted", "authz_token", "docker_cont", "docker_arg")
 
 
 def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[list[str], list[str]]:
     """Write a stack with canary ``c[form]`` in each form; return (secret texts, identifiers)."""
-    env, envs, cmd_extra, sql, nginx, nats, redis = [], [], [], [], [], [], []
+    env, envs, cmd_extra, sql, nginx, nats, redis, docker = [], [], [], [], [], [], [], []
     secrets: list[str] = []
     svc = combo.get("service") or "worker"
     longer = combo.get("longer")
@@ -407,6 +407,14 @@ def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[li
             nats.append(f'authorization {{\n  users = [\n    {{ user: backend, password: "{v}" }}\n  ]\n}}')
         elif f == "redis_conf":
             redis.append(f"requirepass {v}")
+        elif f == "mysql_quoted":
+            cmd_extra.append(f'    healthcheck:\n      test: ["CMD-SHELL", "mysqladmin ping -uroot -p\'{v}\'"]')
+        elif f == "authz_token":
+            cmd_extra.append(f"    healthcheck:\n      test: \"curl -fsS -H 'Authorization: Token {v}' http://localhost/h\"")
+        elif f == "docker_cont":
+            docker.append(f"ENV APP_ENV=prod \\\n    DB_PASSWORD=\\\n    {v}")
+        elif f == "docker_arg":
+            docker.append(f"ARG NPM_TOKEN={v}\nRUN curl -u deploy:{v} https://registry.example.com/x")
         elif f == "minio_mc":
             cmd_extra.append(f'    entrypoint: ["sh", "-c", "mc alias set local http://minio:9000 admin {v}"]')
         secrets.append(v)
@@ -419,7 +427,7 @@ def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[li
                "    env_file: .env"]
     if maps:
         compose += ["    environment:"] + maps
-    compose += [f"  {svc}:", "    image: redis:7.2"]
+    compose += [f"  {svc}:", "    image: redis:7.2", "    privileged: true"]  # a finding that names it
     compose += [line for x in cmd_extra for line in x.split("\n")] if cmd_extra else []
     if lists:
         compose += ["  lister:", "    image: alpine:3.19", "    environment:"] + lists
@@ -436,11 +444,14 @@ def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[li
         files["nats.conf"] = "port: 4222\n" + "\n".join(nats) + "\n"
     if redis:
         files["redis.conf"] = "\n".join(redis) + "\n"
+    if docker:
+        files["docker-compose.yml"] += "  builder:\n    build: ./app\n"
+        files["app/Dockerfile"] = "FROM python:3.12-slim\n" + "\n".join(docker) + "\nUSER app\n"
     write(d, files)
     return secrets, idents
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(forms=st.lists(st.sampled_from(FORMS), min_size=3, max_size=10, unique=True),
        values=st.lists(canary, min_size=len(FORMS), max_size=len(FORMS), unique=True),
        service=lower_canary, secret_is_service=st.booleans(), longer=st.booleans(), data=st.data())
