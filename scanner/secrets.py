@@ -233,17 +233,14 @@ class Redactor:
         masked as it will sit in the file: a value written next to a secret key is a secret."""
         if not new_text:
             return new_text
-        from .spans import apply_edits_with_spans, mask, spans_in, spans_of
+        from .spans import _may_touch_secret, apply_edits_with_spans, mask, spans_in, spans_of
 
         f = self._file(path)
         kind, text = f if f is not None else (self.kind_of(path), "")
         a = _nl_offset(text, *start)
         b = a if end is None else max(a, _nl_offset(text, *end))
         spans = spans_of(kind, text)
-        lo = text.rfind("\n", 0, a) + 1
-        hi = text.find("\n", b)
-        context = text[lo:len(text) if hi < 0 else hi].lower() + " " + new_text.lower()
-        if not spans_in(spans, max(0, a - 1), b + 1) and not any(h in context for h in _HINTS):
+        if not _may_touch_secret(text, spans, a, b, new_text):
             return self(new_text)
         _after, after_spans = apply_edits_with_spans(kind, text, [(a, b, new_text)], spans)
         return self(mask(new_text, spans_in(after_spans, a, a + len(new_text)), base=a))
@@ -263,8 +260,6 @@ class Redactor:
         return self(out)
 
 
-_HINTS = ("pass", "pwd", "secret", "token", "key", "auth", "cred", "bearer", "basic", "://", " -p", " -a", " -u",
-          "$$", "requirepass", "masterauth")
 _QUOTED = re.compile(r"\"([^\"\n]{1,200})\"|'([^'\n]{1,200})'|`([^`\n]{1,200})`")
 
 
@@ -278,7 +273,7 @@ def _mask_quoted(m: re.Match, kind: str, text: str) -> str:
     spans = spans_of(kind, text)
     if not spans:
         return m.group(0)
-    if token not in text:
+    if token not in text or not any(token in text[x:y] or text[x:y] in token for x, y in spans):
         return m.group(0)
     # a whole-token occurrence inside a secret span, or holding one (``E'..'`` around its value);
     # never a name that merely starts a password (``backend`` in ``backend2025``)

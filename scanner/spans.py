@@ -161,7 +161,7 @@ def _regex_spans(pattern: re.Pattern, text: str, accept=None, group: str = "val"
             return
         a, b = m.span(group)
         if (accept is not None and not accept(m)) or a < 0 or not _worth(text[a:b]):
-            pos = m.start() + 1
+            pos = max(m.start() + 1, a if a >= 0 and text[a:a + 1] not in "'\"" else a + 1)
             continue
         yield _strip_quotes(a, b, text)
         pos = max(m.end(), m.start() + 1)
@@ -177,23 +177,48 @@ def text_spans(text: str, prose: bool = False) -> list[Span]:
     """Secret positions any text can hold (see the module docstring)."""
     if not isinstance(text, str) or not text:
         return []
-    out: list[Span] = list(url_password_spans(text))
-    out += _regex_spans(_FLAG_EQ, text, lambda m: is_secret_flag(m.group("flag")))
-    out += _regex_spans(_FLAG_SP, text, lambda m: is_secret_flag(m.group("flag")) and not m.group("val").startswith("-"))
-    out += _regex_spans(_USER_PW, text)
-    out += _regex_spans(_REDIS_A, text, lambda m: _line_has(text, m.start(), ("redis-cli", "valkey-cli", "keydb-cli")))
-    out += _regex_spans(_MYSQL_P, text, lambda m: _line_has(text, m.start(), ("mysql", "mariadb")))
-    out += _regex_spans(_SSHPASS_P, text)
-    out += _regex_spans(_MC_ALIAS, text)
-    out += _regex_spans(_MC_ALIAS, text, group="key")  # the access key travels with its secret
-    out += _regex_spans(_ASSIGN_EQ, text, lambda m: is_secret_position_key(m.group("key")))
-    out += _regex_spans(_DEFAULT, text, lambda m: is_secret_position_key(m.group("key")))
-    out += _regex_spans(_BASIC_BEARER, text, lambda m: not (m.group("val").isalpha() and m.group("val").islower()))
-    out += _regex_spans(_SQL_QUOTED, text)
+    if len(text) <= 100_000:
+        return list(_text_spans_cached(text, prose))
+    return _text_spans(text, prose)
+
+
+@lru_cache(maxsize=4096)
+def _text_spans_cached(text: str, prose: bool) -> tuple[Span, ...]:
+    return tuple(_text_spans(text, prose))
+
+
+def _text_spans(text: str, prose: bool) -> list[Span]:
+    low = text.lower()
+    out: list[Span] = list(url_password_spans(text)) if "://" in text else []
+    if "-" in text:
+        out += _regex_spans(_FLAG_EQ, text, lambda m: is_secret_flag(m.group("flag")))
+        out += _regex_spans(_FLAG_SP, text, lambda m: is_secret_flag(m.group("flag")) and not m.group("val").startswith("-"))
+        if "-u" in text or "--user" in text or "--proxy-user" in text or "--basic-auth" in text:
+            out += _regex_spans(_USER_PW, text)
+        if "-a" in text and "-cli" in low:
+            out += _regex_spans(_REDIS_A, text, lambda m: _line_has(text, m.start(), ("redis-cli", "valkey-cli", "keydb-cli")))
+        if "-p" in text and ("mysql" in low or "mariadb" in low):
+            out += _regex_spans(_MYSQL_P, text, lambda m: _line_has(text, m.start(), ("mysql", "mariadb")))
+        if "sshpass" in low:
+            out += _regex_spans(_SSHPASS_P, text)
+    if "mc " in text:
+        out += _regex_spans(_MC_ALIAS, text)
+        out += _regex_spans(_MC_ALIAS, text, group="key")  # the access key travels with its secret
+    if "=" in text:
+        out += _regex_spans(_ASSIGN_EQ, text, lambda m: is_secret_position_key(m.group("key")))
+    if "${" in text:
+        out += _regex_spans(_DEFAULT, text, lambda m: is_secret_position_key(m.group("key")))
+    if "basic" in low or "bearer" in low:
+        out += _regex_spans(_BASIC_BEARER, text, lambda m: not (m.group("val").isalpha() and m.group("val").islower()))
+    if "password" in low:
+        out += _regex_spans(_SQL_QUOTED, text)
     if not prose:
-        out += _regex_spans(_ASSIGN_COLON, text, lambda m: is_secret_position_key(m.group("key")))
-        out += _regex_spans(_SPACED, text, lambda m: m.group("rkey") is not None or is_secret_position_key(m.group("key")))
-        out += _regex_spans(_AUTHZ, text)
+        if ":" in text:
+            out += _regex_spans(_ASSIGN_COLON, text, lambda m: is_secret_position_key(m.group("key")))
+        if any(w in low for w in ("env", "arg", "requirepass", "masterauth")):
+            out += _regex_spans(_SPACED, text, lambda m: m.group("rkey") is not None or is_secret_position_key(m.group("key")))
+        if any(w in low for w in ("authorization", "api-key", "auth-token")):
+            out += _regex_spans(_AUTHZ, text)
     out += _provider_spans(text, prose)
     return out
 
@@ -611,10 +636,30 @@ def apply_edits_with_spans(kind: str, text: str, edits: list[tuple[int, int, str
     for a, b, new in kept:
         inserted.append((a + shift, a + shift + len(new)))
         shift += len(new) - (b - a)
-    rescanned = spans_of(kind, after) if kept else ()
+    rescanned = spans_of(kind, after) if any(_may_touch_secret(text, spans, a, b, new) for a, b, new in kept) else ()
     near = [s for s in rescanned for x, y in inserted if s[0] < y + 1 and s[1] > x - 1]
     # and whatever an edit left of a span it touched (a fix that re-quotes a value keeps the value)
     return after, merge([*moved, *near, *_touched_leftovers(text, spans, kept, after)])
+
+
+_WORDS = re.compile(r"-{0,2}[A-Za-z_][\w.\-]*")
+
+
+def _may_touch_secret(text: str, spans, a: int, b: int, new: str) -> bool:
+    """Whether an edit replacing [a, b) by ``new`` can write or touch a secret: it overlaps or
+    abuts a span, its line or its text names a secret key or flag, or its text holds a URL password,
+    a credential scheme or a provider token (else the spans after it are the old ones, moved)."""
+    if spans_in(spans, max(0, a - 1), b + 1):
+        return True
+    lo = text.rfind("\n", 0, a) + 1
+    hi = text.find("\n", b)
+    context = text[lo:len(text) if hi < 0 else hi] + "\n" + new
+    if any(is_secret_position_key(w) or is_secret_flag(w) for w in _WORDS.findall(context)):
+        return True
+    low = new.lower()
+    if ("://" in new and "@" in new) or "$$" in new or "basic" in low or "bearer" in low or "authorization" in low:
+        return True
+    return bool(_provider_spans(new, False))
 
 
 def _touched_leftovers(text: str, spans, kept, after: str) -> list[Span]:
