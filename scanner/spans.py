@@ -80,6 +80,8 @@ def is_secret_flag(flag: str) -> bool:
 
 def _worth(value: str) -> bool:
     v = value.strip().strip("\"'")
+    if v.startswith("<") and not (v.startswith(GENERATED) and len(v) > len(GENERATED)):
+        return False  # a placeholder (`<openssl rand -hex 64>`, `<your-password>`), or a fix's `<generated>`
     return bool(v) and v.lower() not in _NOT_SECRET_VALUE and not is_reference(v)
 
 
@@ -106,7 +108,7 @@ _SPACED = re.compile(r"""(?im)^[ \t]*(?:(?:ENV|ARG)[ \t]+(?P<key>[A-Za-z_]\w*)|(
 _BASIC_BEARER = re.compile(r"(?i)\b(?:basic|bearer)[ \t]+(?P<val>[A-Za-z0-9+/=._~\-]{6,})")
 _AUTHZ = re.compile(r"""(?i)\b(?:authorization|x-api-key|x-auth-token|api-key)["']?(?:[ \t]*:[ \t]*|[ \t]+)["']?(?!(?:basic|bearer)\b)(?P<val>[A-Za-z0-9+/=_~.\-][^\n"';]*)""")
 _DEFAULT = re.compile(r"\$\{(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?::?[-=+])(?P<val>[^${}]+)\}")
-_SQL_QUOTED = re.compile(r"(?i)\bPASSWORD\s+(?P<val>E'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*')")
+_SQL_QUOTED = re.compile(r"(?i)\bPASSWORD\s+\\?(?P<val>E'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*')")
 
 
 def _strip_quotes(a: int, b: int, text: str) -> Span:

@@ -303,6 +303,9 @@ def test_spans_are_exact(tmp_path):
         '      A_PASSWORD: "***"', "      B_URL: postgres://u:***@h:5432/d"]
     env = "PASSWORD_MIN_LENGTH=12\nDB_PASSWORD=x1y2z3w4\nDB_USER=postgres\n"
     assert mask(env, spans_of("env", env)) == "PASSWORD_MIN_LENGTH=12\nDB_PASSWORD=***\nDB_USER=postgres\n"
+    cmd = "command: sh -c 'psql -c \"ALTER ROLE app PASSWORD \\'inCmd1x\\'\"' && mysql -uroot -p'my sq1' && mc alias set s http://m:9000 AKEY1x SKEY1x"
+    assert "inCmd1x" not in mask(cmd, spans_of("compose", cmd)) and "my sq1" not in mask(cmd, spans_of("compose", cmd))
+    assert "AKEY1x" not in mask(cmd, spans_of("", cmd)) and "SKEY1x" not in mask(cmd, spans_of("", cmd))
     sql = "CREATE TABLE u (password text, password_hash text);\nALTER ROLE a PASSWORD 'x''y';\n"
     assert mask(sql, spans_of("sql", sql)) == "CREATE TABLE u (password text, password_hash text);\nALTER ROLE a PASSWORD '***';\n"
 
