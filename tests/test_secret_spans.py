@@ -469,7 +469,8 @@ def test_generated_stacks_leak_no_canary_and_garble_no_name(tmp_path_factory, fo
     d = tmp_path_factory.mktemp("gen")
     secrets, idents = build(d, forms, c, combo)
     check(d, [s for s in secrets if len(s) >= 6], identifiers=[i for i in idents if i != service] + [service],
-          fix=data.draw(st.booleans()), must_show=[service] + ([combo["longer"]] if longer else []))
+          fix=data.draw(st.booleans()),
+          must_show=[service, "registry.example.com/team/api-server:1.4.2"] + ([combo["longer"]] if longer else []))
 
 
 def test_every_form_through_the_cli(tmp_path):
@@ -533,3 +534,14 @@ def test_garbled_detects_what_the_issue_shows():
     assert garbled("image ghcr.io/***/***-dashboard:1")
     assert garbled("runs ***ileged")
     assert not garbled("${DB_PASSWORD:-***} DB_PASSWORD=*** and postgres://u:***@h and --password *** 'x' \"***\" PASSWORD $$***$$")
+
+
+def test_names_that_start_a_password_stay_readable():
+    """``backend2025`` is the NATS password of user ``backend`` in the bundled stack, ``postgres`` its
+    database user: a message quoting the names keeps them (only a quoted token that *is* a secret, or
+    holds one, is masked)."""
+    text = (ROOT / "reports" / "studios-dk.txt").read_text(encoding="utf-8")
+    assert "NATS user 'backend' has no permissions" in text
+    assert "service 'backend' connects as 'postgres'" in text
+    assert "role 'studios_app' gets a literal password" in text
+    assert "backend2025" not in text and "studios_app_2025" not in text
