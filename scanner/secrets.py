@@ -218,8 +218,6 @@ class Redactor:
             if f is None:
                 return ""
             kind, text = f
-        from .spans import line_offsets
-
         starts = _offsets(text)
         if not 0 < line <= len(starts):
             return ""

@@ -98,6 +98,7 @@ _FLAG_EQ = re.compile(r"(?<![\w.\-])(?P<flag>--?[A-Za-z][\w.\-]*)=" + _VALUE)
 _SEP = r"""(?:[ \t]+|["'][ \t]*,[ \t]*(?=["']))"""
 _FLAG_SP = re.compile(r"(?<![\w.\-])(?P<flag>--?[A-Za-z][\w\-]*)" + _SEP + _VALUE)
 _USER_PW = re.compile(r"""(?<![\w.\-])(?:-u|--user|--proxy-user|--basic-auth)(?:""" + _SEP + r"""|=)?["']?[^\s:"'/@,]+:(?P<val>[^\s"']+)""")
+_UID_GID = re.compile(r"\d+:\d+$")  # `docker run -u 1000:1000` is a uid:gid, not user:password
 _REDIS_A = re.compile(r"(?<![\w.\-])-a" + _SEP + _VALUE)
 _MYSQL_P = re.compile(r"""(?<![\w.\-])-p(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"'-][^\s"']*)""")
 _SSHPASS_P = re.compile(r"\bsshpass[ \t]+-p" + r"""(?:[ \t]+|(?=["']))""" + r"""(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"';&,)}\]]+)""")
@@ -196,7 +197,7 @@ def _text_spans(text: str, prose: bool) -> list[Span]:
         out += _regex_spans(_FLAG_EQ, text, lambda m: is_secret_flag(m.group("flag")))
         out += _regex_spans(_FLAG_SP, text, lambda m: is_secret_flag(m.group("flag")) and not m.group("val").startswith("-"))
         if "-u" in text or "--user" in text or "--proxy-user" in text or "--basic-auth" in text:
-            out += _regex_spans(_USER_PW, text)
+            out += _regex_spans(_USER_PW, text, lambda m: not _UID_GID.search(m.group(0)))
         if "-a" in text and "-cli" in low:
             out += _regex_spans(_REDIS_A, text, lambda m: _line_has(text, m.start(), ("redis-cli", "valkey-cli", "keydb-cli")))
         if "-p" in text and ("mysql" in low or "mariadb" in low):

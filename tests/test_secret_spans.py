@@ -186,8 +186,12 @@ def test_option_strings_and_connection_strings(tmp_path):
     healthcheck:
       test: ["CMD", "redis-cli", "-a", "RcliPwQwZmRt", "ping"]
 """})
-    check(d, ["OptPwQwZmRtK", "JavaPwQwZmRt", "ConnPwQwZmRt", "QmFzaWNQd1F3Wm1SdA", "BearTokQwZmRtKp",
-              "HcPwQwZmRtKp", "CmdPwQwZmRtK", "RcliPwQwZmRt"], must_show=["api", "cache"])
+    outs = check(d, ["OptPwQwZmRtK", "JavaPwQwZmRt", "ConnPwQwZmRt", "QmFzaWNQd1F3Wm1SdA", "BearTokQwZmRtKp",
+                     "HcPwQwZmRtKp", "CmdPwQwZmRtK", "RcliPwQwZmRt"], must_show=["api", "cache"])
+    # OPS022 quotes these values: its edits (JSON/SARIF new_text) and the diff show them masked in place
+    for name in ("json", "sarif"):
+        assert "'--password=*** --verbose'" in outs[name] and "Password=***;'" in outs[name], name
+    assert "+OPTS='--password=*** --verbose'" in outs["fix-diff"]
 
 
 def test_fix_edit_new_text_is_masked_in_json_and_sarif():
@@ -197,10 +201,6 @@ def test_fix_edit_new_text_is_masked_in_json_and_sarif():
     from scanner.model import Edit, Location
     from scanner.report.common import display_edit
     from scanner.secrets import Redactor
-    from scanner.stack import build_stack
-
-    class _Files(dict):
-        pass
 
     stack = SimpleNamespace(files={})
     red = Redactor(stack=stack)
@@ -210,7 +210,8 @@ def test_fix_edit_new_text_is_masked_in_json_and_sarif():
     assert display_edit(result, e).new_text == "OPTS=--password=*** --x\n"
     e = Edit(Location("docker-compose.yml", 1, 1), "      DB_PASSWORD: NewYmlQwZmRt\n")
     assert "NewYmlQwZmRt" not in display_edit(result, e).new_text
-    del build_stack, _Files
+    e = Edit(Location("docker-compose.yml", 1, 1), "    read_only: true\n")
+    assert display_edit(result, e).new_text == "    read_only: true\n"  # nothing else is touched
 
 
 def test_nginx_nats_redis_minio_credentials(tmp_path):
