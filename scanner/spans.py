@@ -217,7 +217,9 @@ def _text_spans(text: str, prose: bool) -> list[Span]:
         out += _regex_spans(_SQL_QUOTED, text)
     if not prose:
         if ":" in text:
-            out += _regex_spans(_ASSIGN_COLON, text, lambda m: is_secret_position_key(m.group("key")))
+            # `KEY: value`, not `PASSWORD :'pw'` (a psql variable) nor `KEY : value` unquoted
+            out += _regex_spans(_ASSIGN_COLON, text, lambda m: is_secret_position_key(m.group("key")) and (
+                bool(m.group("q")) or text[m.end("key")] == ":"))
         if any(w in low for w in ("env", "arg", "requirepass", "masterauth")):
             out += _regex_spans(_SPACED, text, lambda m: m.group("rkey") is not None or is_secret_position_key(m.group("key")))
         if any(w in low for w in ("authorization", "api-key", "auth-token")):
@@ -401,7 +403,7 @@ def _yaml_line_spans(text: str) -> list[Span]:
 
 _SQL_PASSWORD = re.compile(
     r"""(?is)\b(?:ENCRYPTED\s+|UNENCRYPTED\s+)?PASSWORD(?:\s*=\s*|\s+)"""
-    r"""(?P<val>[Ee]'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*'|\$(?P<tag>[A-Za-z_]\w*)?\$.*?\$(?P=tag)?\$|"[^"]*"|(?!NULL\b|VALID\b)[^\s;,()'"$]+)""")
+    r"""(?P<val>[Ee]'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*'|\$(?P<tag>[A-Za-z_]\w*)?\$.*?\$(?P=tag)?\$|"[^"]*"|(?!NULL\b|VALID\b|:)[^\s;,()'"$]+(?:[ \t]+[^\s;,()'"$]+)*)""")
 _SQL_OTHER = re.compile(
     r"(?is)\b(?:crypt|digest|md5|pgp_sym_encrypt|pgp_sym_decrypt|encode|hmac)\s*\(\s*(?:[\w.]+\s*,\s*)?(?P<val>'(?:[^']|'')*')"
     r"|\\set\s+\w*(?:pass|secret|token|key)\w*\s+(?P<val2>'(?:[^']|'')*'|\S+)"
