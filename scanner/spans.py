@@ -82,6 +82,8 @@ def _worth(value: str) -> bool:
     v = value.strip().strip("\"'")
     if v.startswith("<") and not (v.startswith(GENERATED) and len(v) > len(GENERATED)):
         return False  # a placeholder (`<openssl rand -hex 64>`, `<your-password>`), or a fix's `<generated>`
+    if v.startswith("$$"):
+        return True  # compose's escaped dollar: a literal value
     return bool(v) and v.lower() not in _NOT_SECRET_VALUE and not is_reference(v)
 
 
@@ -110,6 +112,18 @@ _BASIC_BEARER = re.compile(r"(?i)\b(?:basic|bearer)[ \t]+(?P<val>[A-Za-z0-9+/=._
 _AUTHZ = re.compile(r"""(?i)\b(?:authorization|x-api-key|x-auth-token|api-key)["']?(?:[ \t]*:[ \t]*|[ \t]+)["']?(?!(?:basic|bearer)\b)(?P<val>[A-Za-z0-9+/=_~.\-][^\n"';]*)""")
 _DEFAULT = re.compile(r"\$\{(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?::?[-=+])(?P<val>[^${}]+)\}")
 _SQL_QUOTED = re.compile(r"(?i)\bPASSWORD\s+\\?(?P<val>E'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*')")
+
+
+_ANY_DEFAULT = re.compile(r"(?<!\$)\$\{[A-Za-z_][A-Za-z0-9_]*:?[-=](?P<val>[^${}]+)\}")
+
+
+def _secret_value_spans(a: int, b: int, text: str) -> list[Span]:
+    """The spans of the value of a secret key written at [a, b): the whole value, or, for a
+    reference (``${VAR}``), the literal defaults it falls back to (``${VAR:-default}``)."""
+    value = text[a:b]
+    if _worth(value):
+        return [(a, b)]
+    return [(a + m.start("val"), a + m.end("val")) for m in _ANY_DEFAULT.finditer(value) if _worth(m.group("val"))]
 
 
 def _strip_quotes(a: int, b: int, text: str) -> Span:
@@ -258,7 +272,10 @@ def _dotenv_spans(text: str) -> list[Span]:
             continue
         a = starts[e.value_line - 1] + e.value_col - 1 if e.value_line - 1 < len(starts) else len(text)
         b = starts[e.end_line - 1] + e.end_col - 1 if e.end_line - 1 < len(starts) else len(text)
-        if b > a and _worth(e.value if e.value else text[a:b]):
+        if b > a and not _worth(e.value if e.value else text[a:b]):
+            out.extend(_secret_value_spans(*_strip_quotes(a, b, text), text))
+            continue
+        if b > a:
             a, b = _strip_quotes(a, b, text)
             # text after a closing quote that is not a comment (``'it''s'``): part of what was meant
             eol = text.find("\n", b)
@@ -324,9 +341,13 @@ def _yaml_spans(text: str) -> list[Span]:
                     if v.value is None:
                         continue
                     raw = v.raw if isinstance(v.raw, str) else str(v.value)
-                    if is_secret_position_key(str(k)) and _worth(raw) and not raw.lstrip().startswith("$"):
-                        out.append(node_span(v))
-                        continue
+                    if is_secret_position_key(str(k)):
+                        x, y = node_span(v)
+                        found = _secret_value_spans(x, y, text) if text[x:y] == raw else \
+                            ([(x, y)] if _worth(raw) else [])
+                        out.extend(found)
+                        if found:
+                            continue
                     todo.append(v)
                 else:
                     todo.append(v)
@@ -385,9 +406,10 @@ def _yaml_line_spans(text: str) -> list[Span]:
             continue
         indent = len(m.group("ind"))
         val = m.group("val") or ""
-        if val and not val.startswith("#") and _worth(val) and not val.startswith(("{", "[", "&", "*")):
+        if val and not val.startswith(("#", "{", "[", "&", "*")):
             a = starts[i] + m.start("val")
-            out.append(_strip_quotes(a, a + len(val), text) if val[0] in "'\"" else (a, a + len(val.split(" #")[0])))
+            out.extend(_secret_value_spans(*(_strip_quotes(a, a + len(val), text) if val[0] in "'\""
+                                             else (a, a + len(val.split(" #")[0]))), text))
         j = i + 1
         while j < len(lines):
             line = lines[j]

@@ -305,6 +305,9 @@ def test_spans_are_exact(tmp_path):
             "      B_URL: postgres://u:p/w@h:5432/d\n      - C=1\n")
     assert mask(text, spans_of("compose", text)).splitlines()[4:6] == [
         '      A_PASSWORD: "***"', "      B_URL: postgres://u:***@h:5432/d"]
+    refs = "services:\n  a:\n    environment:\n      A_PASSWORD: $$litPw12\n      B_PASSWORD: ${REF}\n      C_TOKEN: ${REF:-dflt12x}\n"
+    assert mask(refs, spans_of("compose", refs)).splitlines()[3:] == [
+        "      A_PASSWORD: ***", "      B_PASSWORD: ${REF}", "      C_TOKEN: ${REF:-***}"]
     env = "PASSWORD_MIN_LENGTH=12\nDB_PASSWORD=x1y2z3w4\nDB_USER=postgres\n"
     assert mask(env, spans_of("env", env)) == "PASSWORD_MIN_LENGTH=12\nDB_PASSWORD=***\nDB_USER=postgres\n"
     cmd = "command: sh -c 'psql -c \"ALTER ROLE app PASSWORD \\'inCmd1x\\'\"' && mysql -uroot -p'my sq1' && mc alias set s http://m:9000 AKEY1x SKEY1x"
