@@ -572,7 +572,7 @@ def fix(paths, do_apply, unsafe, only, backup, config_path, compose_files, env_f
             from .encode import terminal
 
             click.echo(f"  {terminal(f.location.path)}:{f.location.start_line}  {f.rule}  "
-                       f"{terminal(remaining.redact(f.message))}  [{why}]")
+                       f"{terminal(remaining.redact.message(f.message, f.location.path))}  [{why}]")
     sys.exit(EXIT_OK)
 
 

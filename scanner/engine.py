@@ -7,6 +7,7 @@ true of the stack; policy, suppressions and baselines decide what is shown.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -15,7 +16,7 @@ from .config import Policy
 from .model import CoreRule, Finding, Location, Rule, Severity
 from .parsers.base import Document, LineIndex
 from .registry import audit_rules, load_rules
-from .secrets import Redactor, is_secret_key, url_password
+from .secrets import Redactor, is_secret_key, net_worthy, url_password
 from .stack import Stack, build_stack
 
 
@@ -36,45 +37,83 @@ class Result:
 
 
 def collect_secrets(stack: Stack) -> Redactor:
-    """Every secret value the stack holds, so no output can show one."""
-    red = Redactor()
+    """The stack's redactor: masks every file's secret spans (``scanner.spans``) and, as a safety
+    net in free text, every decoded secret value that cannot garble the report (``net_worthy`` and
+    written nowhere in the stack outside a secret span: a password equal to a service, image or
+    user name is masked at its own spans only)."""
+    red = Redactor(stack=stack)
+    candidates: set[str] = set()
     for doc in stack.dotenvs:
         for e in doc.entries:
             if is_secret_key(e.key):
-                red.add(e.value)
+                candidates.add(e.value)
             pw = url_password(e.value)
             if pw:
-                red.add(pw)
+                candidates.add(pw)
     for svc in stack.services:
         for var in svc.environment:
             if var.value and is_secret_key(var.key):
-                red.add(var.value)
+                candidates.add(var.value)
             if var.value:
                 pw = url_password(var.value)
                 if pw:
-                    red.add(pw)
+                    candidates.add(pw)
     for doc in stack.compose_docs:
         for node, ref in doc.refs:
             if is_secret_key(ref.name):
-                red.add(ref.default if ref.has_default else None)
-                red.add(node.text if node.text != node.raw else None)
+                candidates.add(ref.default if ref.has_default else None)
+                candidates.add(node.text if node.text != node.raw else None)
     # command-line flags, ${VAR:-default} defaults, nats.conf, prometheus.yml, SQL PASSWORD literals,
     # Dockerfile ENV/ARG, redis.conf, nginx auth headers, provider tokens in any file
     try:
         from .secretcheck import secret_strings
 
-        red.update(secret_strings(stack))
+        candidates.update(secret_strings(stack))
     except Exception:  # noqa: BLE001 - redaction must never stop the scan (secret_strings is guarded too)
         pass
+    files = [(sf.doc.text, sf.doc.secret_spans) for sf in stack.files.values() if sf.doc is not None]
+    docs = _rule_words()
+    files.append((docs, ()))  # a word of dkscan's own rule documentation is public too
+    red.update(v for v in candidates if isinstance(v, str) and net_worthy(v) and not _public(v, files))
     return red
 
 
+_RULE_WORDS: list[str] = []
+
+
+def _rule_words() -> str:
+    if not _RULE_WORDS:
+        _RULE_WORDS.append("\n".join(f"{r.title}\n{r.doc}" for r in load_rules().values()))
+    return _RULE_WORDS[0]
+
+
+def _public(value: str, files: list) -> bool:
+    """``value`` is written somewhere in the stack outside every secret span (a service, image,
+    path or user name): masking it as a string would garble that name."""
+    from .secrets import _token_pattern
+
+    pattern = None
+    for text, spans in files:
+        if value not in text:
+            continue
+        pattern = pattern or re.compile(_token_pattern(value))
+        for m in pattern.finditer(text):
+            a, b = m.span()
+            if not any(x <= a and b <= y for x, y in spans):
+                return True
+    return False
+
+
 def _redacted(f: Finding, red: Redactor) -> Finding:
-    """``f`` with every text a report shows (message, fix description, snippet key) redacted."""
+    """``f`` with every text a report shows (message, fix description, snippet key) masked: the
+    secret positions they quote, tokens they quote from the file's secret spans, the safety net."""
+    path = f.location.path
     fix = f.fix
-    if fix is not None and red(fix.description) != fix.description:
-        fix = dataclasses.replace(fix, description=red(fix.description))
-    message, key = red(f.message), red(f.snippet_key)
+    if fix is not None:
+        desc = red.message(fix.description, path)
+        if desc != fix.description:
+            fix = dataclasses.replace(fix, description=desc)
+    message, key = red.message(f.message, path), red.message(f.snippet_key, path)
     if fix is f.fix and message == f.message and key == f.snippet_key:
         return f  # nothing to hide (nearly always): a frozen finding need not be copied
     return dataclasses.replace(f, message=message, snippet_key=key, fix=fix)
@@ -117,7 +156,15 @@ def _owned(f: Finding, rule: Rule) -> Finding:
         if fix.applicability is not None:
             raise FixSafetyError(f"rule {rule.id} declares fix='{rule.fix}' but built a '{fix.applicability}' fix")
         fix = dataclasses.replace(fix, applicability=rule.fix)
-    return dataclasses.replace(f, rule=rule.id, fix=fix)
+    message = f.message if len(f.message) <= MAX_MESSAGE else _clip_message(f.message)
+    return dataclasses.replace(f, rule=rule.id, fix=fix, message=message)
+
+
+MAX_MESSAGE = 2000  # a message quoting a 1 MB image name or value is clipped, never copied to every report
+
+
+def _clip_message(message: str) -> str:
+    return message[:MAX_MESSAGE] + f"… ({len(message) - MAX_MESSAGE} more characters)"
 
 
 def _run_one(stack: Stack, rule: Rule) -> list[Finding]:
@@ -249,7 +296,7 @@ def _audit_unit(paths: list[Path], root: Path, policy: Policy, select: list[str]
     meta = suppress.apply(result, stack, enabled=inline, selected=selected)
     # suppression findings (OPS083-085) come only from here, never from a rule: deduplicating them
     # among themselves leaves the unit's findings each once (audit merges units without re-checking)
-    result.findings.extend(_dedupe([dataclasses.replace(m, message=red(m.message)) for m in meta
+    result.findings.extend(_dedupe([dataclasses.replace(m, message=red.message(m.message, m.location.path)) for m in meta
                                     if selected is None or m.rule in selected]))
     filter_findings(result, policy, selected)
     files = {}
@@ -336,7 +383,9 @@ def _merge_stacks(root: Path, policy: Policy, units: list[_Unit]) -> Stack:
             merged.explicit |= u.stack.explicit
         else:
             for rel, (kind, text, template, mode) in u.files.items():
-                merged.files[rel] = SourceFile(root / rel, rel, kind, LightDocument(rel, text), mode=mode, template=template)
+                doc = LightDocument(rel, text)
+                doc.kind = kind
+                merged.files[rel] = SourceFile(root / rel, rel, kind, doc, mode=mode, template=template)
     return merged
 
 
@@ -391,7 +440,7 @@ def audit(paths: list[Path], policy: Policy | None = None, select: Iterable[str]
     else:
         done = [_audit_unit(*w) for w in work]
     stack = _merge_stacks(root, policy, done)
-    red = Redactor()
+    red = Redactor(stack=stack)
     for u in done:
         for v in u.secrets:
             red.add(v)

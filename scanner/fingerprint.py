@@ -14,8 +14,13 @@ def snippet_key(finding, stack, redact=None) -> str:
     key = finding.snippet_key
     if not key:
         sf = stack.files.get(finding.location.path) if stack is not None else None
-        line = sf.doc.line_text(finding.location.start_line) if sf is not None and sf.doc is not None else ""
-        key = line
+        if sf is not None and sf.doc is not None and redact is not None and hasattr(redact, "line"):
+            key = redact.line(finding.location.path, finding.location.start_line, sf.kind, sf.text)  # by span
+        else:
+            key = sf.doc.line_text(finding.location.start_line) if sf is not None and sf.doc is not None else ""
+            if redact is not None:
+                key = redact(key)
+        return _WS.sub(" ", key).strip()
     if redact is not None:
         key = redact(key)
     return _WS.sub(" ", key).strip()

@@ -4,7 +4,7 @@ parser, the comment syntax its suppressions are written in, and where its secret
 Adding a kind is adding one ``FileKind`` to ``FILE_KINDS`` (see docs/architecture.md, "Adding a file
 kind"): discovery (``scanner.stack.classify``), parsing (``scanner.stack._parse_text``), inline
 suppressions (``scanner.suppress``) and the redactor (``scanner.secretcheck.secret_strings``) all
-read this table. Parsers are imported when a file of their kind is first parsed, so a stack without
+read this table; the secret spans of a kind's text are ``scanner.spans.spans_of(kind, text)``. Parsers are imported when a file of their kind is first parsed, so a stack without
 SQL never imports pglast.
 """
 
@@ -26,7 +26,10 @@ class FileKind:
     recognise: Recognise  # from the lower-cased file name alone
     parse: Callable[[str, str, dict], Document] | None  # (text, rel, env) -> Document; None: kept as text
     comment: tuple[str, ...]  # how a comment line starts (own-line suppressions, the lines they skip)
-    secrets: Callable[[object], Iterator[str]] | None = None  # SourceFile -> secret texts it holds
+    # SourceFile -> the secret values its parsed document holds (dotenv values, nats passwords...); the
+    # secrets written in a file's text (SQL literals, redis requirepass, nginx auth headers, provider
+    # tokens) are its spans, by kind, in scanner.spans (spans_of)
+    secrets: Callable[[object], Iterator[str]] | None = None
     sniff: Callable[[str], bool] | None = None  # a name match is confirmed by the content (nginx .conf)
     block_end: Callable[[Document, int], int | None] | None = None  # last line of a block starting at a line
 
@@ -155,15 +158,14 @@ FILE_KINDS: tuple[FileKind, ...] = (
              _doc_secrets("compose_strings"), block_end=_yaml_block_end),
     FileKind("nats", lambda low: low in ("nats-server.conf", "nats.conf") or low.endswith(".nats.conf"), _parser("nats"),
              ("#", "//"), _doc_secrets("nats_strings"), block_end=_nats_block_end),
-    FileKind("redis", lambda low: low == "redis.conf", None, ("#",), _doc_secrets("redis_strings")),
+    FileKind("redis", lambda low: low == "redis.conf", None, ("#",)),
     FileKind("pg_hba", lambda low: low == "pg_hba.conf", None, ("#",)),
     FileKind("pgconf", lambda low: low in ("postgresql.conf", "postgresql.auto.conf"), None, ("#",)),
     FileKind("env", _is_env, _parser("dotenv"), ("#",), _doc_secrets("dotenv_strings")),
-    FileKind("sql", lambda low: low.endswith(".sql"), _parser("sql"), ("--",), _doc_secrets("sql_strings"),
-             block_end=_sql_block_end),
+    FileKind("sql", lambda low: low.endswith(".sql"), _parser("sql"), ("--",), block_end=_sql_block_end),
     FileKind("dockerfile", _is_dockerfile, _parser("dockerfile"), ("#",), _doc_secrets("dockerfile_strings"),
              block_end=_dockerfile_block_end),
-    FileKind("nginx", _is_nginx, _parser("nginx"), ("#",), _doc_secrets("nginx_file_strings"),
+    FileKind("nginx", _is_nginx, _parser("nginx"), ("#",),
              sniff=sniff_nginx,
              block_end=_nginx_block_end),
 )

@@ -11,9 +11,9 @@ Two halves:
 - **where secrets live**: ``secret_values(stack)`` lists every positioned secret-bearing value the
   value rules check (dotenv, compose ``environment:``, compose ``command``/``entrypoint``/
   ``healthcheck.test`` flags, ``${VAR:-default}`` defaults, nats.conf, prometheus.yml), and
-  ``secret_strings(stack)`` every secret text the engine must keep out of reports (those, plus SQL
-  ``PASSWORD`` literals, Dockerfile ``ENV``/``ARG``, redis.conf, nginx auth headers and any provider
-  token in any file).
+  ``secret_strings(stack)`` every secret text the engine's safety net may mask in free text (those
+  decoded, Dockerfile ``ENV``/``ARG``, and the source text of every secret span of every file:
+  ``scanner.spans`` is the one definition of a secret position).
 
 Nothing here raises on odd input: the engine calls ``secret_strings`` outside the rule sandbox.
 """
@@ -29,7 +29,9 @@ from functools import lru_cache
 from typing import Iterator
 
 from .model import Location
+from .parsers.base import LINE_BREAK
 from .secrets import is_reference, is_secret_key, url_password
+from .spans import FLAG_WORDS, is_secret_flag, spans_of
 
 __all__ = [
     "provider_token", "find_provider_tokens", "generic_api_keys", "may_hold_generic_key", "entropy", "decoded_bytes",
@@ -727,8 +729,6 @@ class CommandSecret:
     refs: tuple[str, ...] = ()  # names of the compose-interpolated variables
 
 
-_FLAG_WORDS = {"requirepass", "masterauth", "password", "passwd", "pass", "pwd", "token", "secret", "api_key",
-               "apikey", "auth_token", "access_token", "secret_key", "client_secret"}
 _INTERP = re.compile(r"(?<!\$)\$(?:\{([A-Za-z_][A-Za-z0-9_]*)[^}]*\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
@@ -737,10 +737,7 @@ def _flag_name(word: str) -> str:
 
 
 def _is_secret_flag(word: str) -> bool:
-    if not word.startswith("-") or "=" in word:
-        return False
-    name = _flag_name(word).lower()
-    return name in _FLAG_WORDS or (len(name) > 3 and is_secret_key(name))
+    return "=" not in word and is_secret_flag(word)
 
 
 def _split(text: str) -> list[str]:
@@ -818,7 +815,7 @@ def _scan_words(svc, field_name: str, words: list[tuple[str, object]], out: list
         if "=" in word and not word.startswith("$"):
             k, v = word.split("=", 1)
             name = _flag_name(k)
-            if name and (name.lower() in _FLAG_WORDS or is_secret_key(name)) and re.fullmatch(r"-{0,2}[A-Za-z_][\w.-]*", k):
+            if name and (name.lower() in FLAG_WORDS or is_secret_key(name)) and re.fullmatch(r"-{0,2}[A-Za-z_][\w.-]*", k):
                 add(k, v, node, i)
                 continue
         if _is_secret_flag(word) and i + 1 < len(words):
@@ -955,26 +952,6 @@ def secret_values(stack) -> list[SecretValue]:
 # everything to redact
 # ---------------------------------------------------------------------------------------------
 
-_SQL_SECRET = re.compile(
-    r"(?is)\bpassword\s*(?:=\s*)?'((?:[^']|'')*)'"
-    r"|\b(?:crypt|digest|md5|pgp_sym_encrypt|encode)\s*\(\s*'((?:[^']|'')*)'"
-    r"|\\set\s+\w*(?:pass|secret|token|key)\w*\s+'((?:[^']|'')*)'"
-    r"|'(\$2[abxy]\$\d\d\$[./A-Za-z0-9]{53}|md5[0-9a-f]{32}|SCRAM-SHA-256\$[^']+|\$argon2[^']+)'"
-)
-_REDIS_SECRET = _Lazy(r"(?im)^\s*(?:requirepass|masterauth|masteruser)\s+(\"[^\"]*\"|'[^']*'|\S+)|(?<=\s)>(\S+)")
-_NGINX_SECRET_HEADER = re.compile(
-    r"(?im)\b(?:proxy_set_header|grpc_set_header|add_header|more_set_headers|fastcgi_param|uwsgi_param|set)\s+"
-    r"[\"']?\$?[\w-]*(?:authorization|api[_-]?key|token|secret|passw|auth[_-]?key|credential)[\w-]*[\"']?\s+"
-    r"(\"[^\"]*\"|'[^']*'|[^;\s]+)"
-)
-
-
-def _unquote(s: str) -> str:
-    if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"":
-        return s[1:-1]
-    return s
-
-
 def _yaml_secret_scalars(root) -> Iterator[str]:
     """Values under secret-class keys anywhere in a YAML tree (map and ``KEY=value`` list forms).
     Each node is visited once: an alias bomb is shared nodes, not copies."""
@@ -1042,13 +1019,29 @@ def secret_strings(stack) -> Iterator[str]:
         yield from guarded(_build_arg_strings(svc))
     for doc in getattr(stack, "compose_docs", []):
         yield from guarded(_yaml_secret_scalars(getattr(doc, "root", None)))
-    for sf in list(getattr(stack, "files", {}).values()):
+    files = list(getattr(stack, "files", {}).values())
+    for sf in files:  # the values each kind's parsed documents hold (scanner.kinds: FileKind.secrets)
         kind = KIND.get(sf.kind)
-        if kind is not None and kind.secrets is not None and (sf.doc is not None or kind.parse is None):
+        if kind is not None and kind.secrets is not None and sf.doc is not None:
             yield from guarded(kind.secrets(sf))
-        text = sf.text
-        if text:
-            yield from guarded(text[a:b] for _name, a, b in find_provider_tokens(text))
+    # every secret span of every file, as written (SQL, redis.conf, nginx headers, provider tokens,
+    # URL passwords, option strings...), each line of a multi-line one, and SQL's '' undoubled
+    for sf in files:
+        yield from guarded(_span_strings(sf))
+
+
+def _span_strings(sf) -> Iterator[str]:
+    if sf.doc is None:
+        return
+    text = sf.text
+    for a, b in spans_of(sf.kind, text):
+        for piece in LINE_BREAK.split(text[a:b]):
+            piece = piece.strip()
+            yield piece
+            if " " in piece:  # "Bearer <token>": the token alone too
+                yield from (part for part in piece.split() if len(part) >= 6)
+            if sf.kind == "sql" and "''" in piece:
+                yield piece.replace("''", "'")
 
 
 # -- where each file kind keeps its secrets (scanner.kinds: FileKind.secrets) ----------------------
@@ -1070,18 +1063,6 @@ def nats_strings(sf) -> Iterator[str]:
 
 def dockerfile_strings(sf) -> Iterator[str]:
     return _dockerfile_strings(sf.doc)
-
-
-def sql_strings(sf) -> Iterator[str]:
-    return (_unquote(g).replace("''", "'") for m in _SQL_SECRET.finditer(sf.text or "") for g in m.groups() if g)
-
-
-def redis_strings(sf) -> Iterator[str]:
-    return (_unquote(g) for m in _REDIS_SECRET.finditer(sf.text or "") for g in m.groups() if g)
-
-
-def nginx_file_strings(sf) -> Iterator[str]:
-    return _nginx_strings(sf.text or "")
 
 
 def _pieces(value: str) -> Iterator[str]:
@@ -1129,19 +1110,3 @@ def _dockerfile_strings(doc) -> Iterator[str]:
         elif ins.cmd == "RUN":
             for m in re.finditer(r"(?i)\b[\w-]*(?:pass(?:word)?|secret|token|api_?key)[\w-]*\s*[=\s]\s*(['\"]?)([^\s'\"$]{4,})\1", ins.args):
                 yield m.group(2)
-
-
-def _nginx_strings(text: str) -> Iterator[str]:
-    for m in _NGINX_SECRET_HEADER.finditer(text):
-        value = _unquote(m.group(1))
-        if value.startswith("$") and " " not in value:
-            continue
-        yield value
-        for part in value.split():
-            if len(part) >= 8 and not part.startswith("$") and part.lower() not in ("bearer", "basic", "token"):
-                yield part
-    if not may_hold_generic_key(text):
-        return
-    for line in text.splitlines():
-        for a, b in generic_api_keys(line):
-            yield line[a:b]

@@ -21,7 +21,7 @@ _NOT_SECRET_SUFFIX = re.compile(
     r"|MAX_AGE|ATTEMPTS|RETRIES|COUNT|SIZE|LIMIT)$",
     re.I,
 )
-_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.\-]*://[^/\s:@]*:([^@\s/]+)@", re.I)
+_URL_PASSWORD_START = re.compile(r"^[a-z][a-z0-9+.\-]*://[^/\s:@]*:", re.I)
 
 
 @lru_cache(maxsize=8192)
@@ -36,8 +36,16 @@ def is_secret_key(key: str) -> bool:
 
 
 def url_password(value: str) -> str | None:
-    m = _URL_PASSWORD.match(value or "")
-    return m.group(1) if m else None
+    """The userinfo password of a URL/DSN value (``postgres://app:p@ss/w@db/x`` -> ``p@ss/w``): the
+    same reading as the redactor's (``scanner.spans.url_password_spans``), so a fix replaces exactly
+    what is masked."""
+    if not value or "://" not in value or not _URL_PASSWORD_START.match(value):
+        return None
+    from .spans import url_password_spans
+
+    for a, b in url_password_spans(value):
+        return value[a:b]
+    return None
 
 
 def is_reference(value: str) -> bool:
@@ -50,21 +58,61 @@ _NOT_WORTH_MASKING = {"true", "false", "yes", "no", "on", "off", "null", "none",
 
 
 _GRAM = 4  # the shortest value recorded
+_WORD = re.compile(r"[A-Za-z0-9_]")
+
+
+def _token_pattern(v: str) -> str:
+    """``v`` as a whole token: not inside a longer word (``postgres`` never matches in ``postgresql``)."""
+    head = r"(?<![A-Za-z0-9_])" if _WORD.match(v[0]) else ""
+    tail = r"(?![A-Za-z0-9_])" if _WORD.match(v[-1]) else ""
+    return head + re.escape(v) + tail
+
+
+MAX_NET_VALUE = 1024  # longer values are masked at their spans only (bounded work per text)
+
+
+@lru_cache(maxsize=4096)
+def _token_re(v: str) -> re.Pattern:
+    return re.compile(_token_pattern(v))
+
+
+_IDENTIFIER_LIKE = re.compile(r"[A-Za-z]+(?:[-_.][A-Za-z]+)*")
+
+
+def net_worthy(value: str) -> bool:
+    """Whether a decoded secret value may be masked as a whole token in free text (the string safety
+    net): at least 6 characters, not a word or identifier made of letters only (``postgres``,
+    ``saleor-dashboard``, ``privileged``: masking those would blank the stack's names and the
+    report's words), not a short number. Such values are masked at their own spans only."""
+    v = (value or "").strip()
+    if len(v) < 6 or len(v) > MAX_NET_VALUE or v.lower() in _NOT_WORTH_MASKING or is_reference(v):
+        return False
+    if _IDENTIFIER_LIKE.fullmatch(v):
+        return False
+    if v.isdigit() and len(v) < 8:
+        return False
+    return True
 
 
 class Redactor:
-    """Replaces every known secret value by ``***`` in text about to leave the engine.
+    """Masks secrets in everything that leaves the engine.
 
-    A value is recorded as written and in its JSON- and HTML-escaped spellings, so a report that
-    escapes before redacting still hides it. Values shorter than 4 characters, booleans and
-    references (``${VAR}``, paths) are not recorded: masking them would garble every message and
-    hide nothing. Longest values are replaced first, so a value that contains another is hidden whole.
+    Two halves:
+
+    - **by span** (``source``, ``line``, ``text``, ``edit``, ``message``): the secret positions of a
+      file (``scanner.spans``) are masked in the form they are written, nothing else;
+    - **the string safety net** (``__call__``): decoded secret values (``collect_secrets`` adds only
+      those ``net_worthy`` and not written anywhere else in the stack), masked as whole tokens in
+      free text (messages, rule documentation). A value is recorded as written and in its JSON- and
+      HTML-escaped spellings, so a report that escapes before redacting still hides it. Longest
+      values are replaced first, so a value that contains another is hidden whole.
     """
 
-    def __init__(self, values: Iterable[str] = ()):
+    def __init__(self, values: Iterable[str] = (), stack=None):
         self._values: set[str] = set()
         self._index: dict[str, list[str]] | None = None  # 4-character prefix -> values
         self._memo: dict[str, str] = {}
+        self.stack = stack
         for v in values:
             self.add(v)
 
@@ -72,7 +120,7 @@ class Redactor:
         if not isinstance(value, str):
             return
         value = value.strip("\r\n")
-        if len(value) < 4 or value.lower() in _NOT_WORTH_MASKING or is_reference(value):
+        if len(value) < 4 or len(value) > MAX_NET_VALUE or value.lower() in _NOT_WORTH_MASKING or is_reference(value):
             return
         forms = {value, value.strip()}
         if any(c in value for c in '"\\<>&\'\n\t'):
@@ -93,6 +141,7 @@ class Redactor:
             self.add(v)
 
     def __call__(self, text: str) -> str:
+        """The safety net: known secret values masked as whole tokens."""
         if not self._values or not text:
             return text
         memo = self._memo
@@ -121,14 +170,15 @@ class Redactor:
         if not hits:
             out = text
         else:
-            # Longest value first, each replaced with str.replace: linear in the text whatever the
-            # values (CPython's search switches to the two-way algorithm on long needles), where one
-            # regex alternation backtracks over every long value at every position (a 1 MB secret
-            # in a 1 MB line took hours). A longer value is hidden whole before a shorter one that
-            # overlaps it can split it.
+            # Longest value first, one whole-token pattern each: a literal behind a one-character
+            # look-behind is linear in the text (the values are at most MAX_NET_VALUE long), where one
+            # alternation of all values backtracked over every value at every position (a 1 MB
+            # secret in a 1 MB line took hours). A longer value is hidden whole before a shorter one
+            # that overlaps it can split it.
             out = text
             for v in sorted({v for g in hits for v in index[g]}, key=lambda v: (-len(v), v)):
-                out = out.replace(v, "***")
+                if v in out:
+                    out = _token_re(v).sub("***", out)
         if len(memo) > 4096:
             memo.clear()
         memo[text] = out
@@ -139,3 +189,126 @@ class Redactor:
 
     def __contains__(self, value: str) -> bool:
         return value in self._values
+
+    # -- by span -------------------------------------------------------------------------------
+
+    def kind_of(self, path: str) -> str:
+        """The kind of a stack file (``env``, ``compose``...), guessed from its name when the stack
+        did not read it (a file a fix creates)."""
+        sf = getattr(self.stack, "files", {}).get(path) if self.stack is not None else None
+        if sf is not None:
+            return sf.kind
+        from .stack import classify
+
+        kind = classify(path.rsplit("/", 1)[-1]) or ""
+        return "nginx" if kind == "conf?" else kind
+
+    def _file(self, path: str) -> tuple[str, str] | None:
+        sf = getattr(self.stack, "files", {}).get(path) if self.stack is not None else None
+        if sf is None or sf.doc is None:
+            return None
+        return sf.kind, sf.text
+
+    def source(self, kind: str, text: str, lo: int = 0, hi: int | None = None) -> str:
+        """``text[lo:hi]`` of a file of ``kind``, its secret spans masked, then the safety net."""
+        from .spans import mask, spans_in, spans_of
+
+        hi = len(text) if hi is None else hi
+        part = text[lo:hi]
+        return self(mask(part, spans_in(spans_of(kind, text), lo, hi), base=lo))
+
+    def text(self, path: str, text: str) -> str:
+        """A whole text of the file ``path`` (as it is, or as a fix leaves it), masked."""
+        return self.source(self.kind_of(path), text)
+
+    def line(self, path: str, line: int, kind: str | None = None, text: str | None = None) -> str:
+        """Line ``line`` (1-based, ``splitlines`` numbering) of a stack file, masked."""
+        if text is None:
+            f = self._file(path)
+            if f is None:
+                return ""
+            kind, text = f
+        starts = _offsets(text)
+        if not 0 < line <= len(starts):
+            return ""
+        lo = starts[line - 1]
+        hi = starts[line] if line < len(starts) else len(text)
+        out = self.source(kind or "", text, lo, hi)
+        return out.rstrip("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+    def edit(self, path: str, start: tuple[int, int], end: tuple[int, int] | None, new_text: str) -> str:
+        """The text a (non-secret) fix edit writes at ``start``..``end`` (1-based line/col, "\\n" lines),
+        masked as it will sit in the file: a value written next to a secret key is a secret."""
+        if not new_text:
+            return new_text
+        from .spans import _may_touch_secret, apply_edits_with_spans, mask, spans_in, spans_of
+
+        f = self._file(path)
+        kind, text = f if f is not None else (self.kind_of(path), "")
+        a = _nl_offset(text, *start)
+        b = a if end is None else max(a, _nl_offset(text, *end))
+        spans = spans_of(kind, text)
+        if not _may_touch_secret(text, spans, a, b, new_text):
+            return self(new_text)
+        _after, after_spans = apply_edits_with_spans(kind, text, [(a, b, new_text)], spans)
+        return self(mask(new_text, spans_in(after_spans, a, a + len(new_text)), base=a))
+
+    def message(self, text: str, path: str | None = None) -> str:
+        """A message (or any free text about a file): secret positions of the text itself (a command
+        line it quotes, a URL), tokens it quotes from the file's secret spans (a parse error's
+        ``at or near "..."``), then the safety net."""
+        if not text:
+            return text
+        from .spans import mask, merge, text_spans
+
+        out = mask(text, merge(text_spans(text, prose=True)))
+        f = self._file(path) if path else None
+        if f is not None and ('"' in out or "'" in out or "`" in out):
+            out = _QUOTED.sub(lambda m: _mask_quoted(m, *f), out)
+        return self(out)
+
+
+_QUOTED = re.compile(r"\"([^\"\n]{1,200})\"|'([^'\n]{1,200})'|`([^`\n]{1,200})`")
+
+
+def _mask_quoted(m: re.Match, kind: str, text: str) -> str:
+    """A quoted token of a message that is (part of) a secret span of the file: masked."""
+    from .spans import spans_in, spans_of
+
+    token = m.group(1) or m.group(2) or m.group(3) or ""
+    if not token.strip() or token == "***":
+        return m.group(0)
+    spans = spans_of(kind, text)
+    if not spans:
+        return m.group(0)
+    if token not in text or not any(token in text[x:y] or text[x:y] in token for x, y in spans):
+        return m.group(0)
+    # a whole-token occurrence inside a secret span, or holding one (``E'..'`` around its value);
+    # never a name that merely starts a password (``backend`` in ``backend2025``)
+    for n, occ in enumerate(re.finditer(_token_pattern(token), text)):
+        if n >= 1000:
+            break
+        a, b = occ.span()
+        for x, y in spans_in(spans, a, b):
+            if (x <= a and b <= y) or (a <= x and y <= b):
+                q = m.group(0)[0]
+                return q + "***" + q
+    return m.group(0)
+
+
+@lru_cache(maxsize=64)
+def _offsets(text: str) -> list[int]:
+    from .spans import line_offsets
+
+    return line_offsets(text)
+
+
+def _nl_offset(text: str, line: int, col: int) -> int:
+    """Offset of a 1-based line/col counted in "\\n" lines (how fix edits address text)."""
+    pos = 0
+    for _ in range(max(line, 1) - 1):
+        nxt = text.find("\n", pos)
+        if nxt < 0:
+            return len(text)
+        pos = nxt + 1
+    return min(pos + max(col, 1) - 1, len(text))

@@ -767,6 +767,7 @@ def _parse_file(stack: Stack, path: Path, rel: str, kind: str, env: dict | None 
     sf = SourceFile(path, rel, kind, mode=st.st_mode if st else 0, size=st.st_size if st else 0,
                     template=is_template(rel))
     sf.doc = _parse_text(kind, text, rel, env)
+    sf.doc.kind = kind  # the document knows its kind: its secret spans depend on it
     for err in sf.doc.errors:
         stack.problem(CoreRule.REJECTED, rel, err.line, err.col, err.message)
     stack.files[rel] = sf

@@ -1,7 +1,8 @@
 """The performance rewrites behave exactly like what they replaced.
 
-- ``Redactor``: one regular-expression alternation of every secret (O(secrets x text) per call) became
-  a 4-character prefix index; the replacement must be the same (leftmost match, longest value first).
+- ``Redactor``: every secret replaced as a whole token, longest first (one linear search per value:
+  the former single alternation backtracked over long values at every position); a 4-character prefix
+  index picks the values to search for, and must not change the result.
 - ``shell_split``: ``shlex.split`` (POSIX, no comments, falling back to ``str.split``) with a cache and
   a direct split for text without quotes or backslashes.
 - the SQL parser's line index: ``line_col`` from a precomputed newline index.
@@ -26,11 +27,14 @@ from tests.conftest import FIXTURES, shared_path
 
 
 def _alternation(values: set[str], text: str) -> str:
-    """The former Redactor: one alternation of every value, longest first."""
+    """The Redactor without its index: every value, longest first, replaced as a whole token."""
+    from scanner.secrets import _token_pattern
+
     if not values or not text:
         return text
-    alts = sorted(values, key=len, reverse=True)
-    return re.compile("|".join(re.escape(v) for v in alts)).sub("***", text)
+    for v in sorted(values, key=lambda v: (-len(v), v)):
+        text = re.sub(_token_pattern(v), "***", text)
+    return text
 
 
 ALPHA = "ab\"<&x'\n\\é$ "

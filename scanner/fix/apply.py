@@ -477,7 +477,9 @@ def _retry_one_by_one(copy: _Copy, before: dict[str, str], chosen: list[Finding]
 # ---------------------------------------------------------------------------------------------
 
 def render_diff(plan: Plan, redact: Redactor | None = None) -> str:
-    """Unified diff of the plan; generated secrets show as ``<generated>``, old secret values as ``***``."""
+    """Unified diff of the plan; generated secrets show as ``<generated>``, every secret span of the
+    old and the new text (``scanner.spans``, found in each text as written) as ``***``, then the
+    redactor's safety net."""
     out: list[str] = []
     for rel in plan.changed:
         old = plan.original.get(rel, "")
@@ -485,8 +487,17 @@ def render_diff(plan: Plan, redact: Redactor | None = None) -> str:
         for s in sorted(plan.secrets, key=len, reverse=True):
             if s:
                 new = new.replace(s, "<generated>")
-        if redact is not None:
-            old, new = redact(old), redact(new)
+        if redact is not None and hasattr(redact, "text"):
+            old, new = redact.text(rel, old), redact.text(rel, new)
+        else:
+            from ..spans import mask, spans_of
+            from ..stack import classify
+
+            kind = classify(rel.rsplit("/", 1)[-1]) or ""
+            kind = "nginx" if kind == "conf?" else kind
+            old, new = mask(old, spans_of(kind, old)), mask(new, spans_of(kind, new))
+            if redact is not None:
+                old, new = redact(old), redact(new)
         lines = list(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
                                           fromfile="/dev/null" if rel in plan.created else f"a/{rel}",
                                           tofile=f"b/{rel}"))

@@ -130,6 +130,29 @@ class Document:
             cached = self.__dict__["_line_index"] = LineIndex(self.text)
         return cached
 
+    @property
+    def kind(self) -> str:
+        """The kind of file (``env``, ``compose``, ``sql``...): the stack records it on every document
+        it parses; a parser's own document class knows its own."""
+        return self.__dict__.get("_kind") or _KINDS.get(type(self).__name__, "")
+
+    @kind.setter
+    def kind(self, value: str) -> None:
+        self.__dict__["_kind"] = value
+
+    @property
+    def secret_spans(self) -> tuple[tuple[int, int], ...]:
+        """The source span (start, end offsets into ``text``) of every secret this document holds,
+        in the form it is written (``scanner.spans``: one definition of a secret position for every
+        parser, the redactor, the reports and the fixer). Computed once per text."""
+        from ..spans import spans_of
+
+        return spans_of(self.kind, self.text)
+
+
+_KINDS = {"DotenvDocument": "env", "ComposeDocument": "compose", "SqlDocument": "sql", "NginxDocument": "nginx",
+          "NatsDocument": "nats", "DockerfileDocument": "dockerfile", "PrometheusDocument": "prometheus"}
+
 
 def decode(data: bytes) -> tuple[str | None, str | None]:
     """Decode file bytes as UTF-8 (BOM stripped). Returns (text, error)."""

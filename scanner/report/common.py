@@ -1,9 +1,10 @@
 """What every report format shares: the report's date, the rule-set hash, fingerprints, rule-doc
 sections, reference links, masked snippets and fix diffs.
 
-Secrets: everything here that returns text taken from a scanned file goes through ``mask_line``
-(the engine's ``Result.redact`` plus a key-name check), and a fix's ``Edit(secret=True)`` text is
-shown as ``<generated>``. No report module reads a scanned file any other way.
+Secrets: everything here that returns text taken from a scanned file is masked by span (the
+redactor's ``line``/``edit`` and ``scanner.spans``: exactly the secret, in the form it is written),
+then by the redactor's safety net; a fix's ``Edit(secret=True)`` text is shown as ``<generated>``.
+No report module reads a scanned file any other way.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from functools import lru_cache
 from .. import __version__
 from ..model import LAYER_ORDER, Edit, Finding, Fix, Location, Severity
 from ..parsers.base import LineIndex
-from ..secrets import is_reference, is_secret_key
 
 #: Rule documentation in the repository; every rule has an ``<a id="per001">`` anchor there.
 DOCS_URL = "https://github.com/dkscan/dkscan/blob/main/docs/rules.md"
@@ -133,47 +133,18 @@ def fingerprint(result, f: Finding) -> str:
 
 # -- masking -----------------------------------------------------------------------------------
 
-# KEY=value, KEY: value, "KEY": "value"
-_ASSIGN = re.compile(r"""(?P<key>[A-Za-z_][\w.\-]*)(?P<q1>["']?)(?P<sep>\s*[:=]\s*)(?P<q2>["']?)(?P<val>[^\s"',;}\]]+)""")
-# --key value, --key=value (command lines)
-_FLAG = re.compile(r"""(?<![\w-])(?P<pre>--?)(?P<key>[A-Za-z][\w\-]*)(?P<sep>[= ]\s*)(?P<q>["']?)(?P<val>[^\s"',;-][^\s"',;]*)""")
-# "KEY value" forms: Dockerfile ENV/ARG, redis.conf requirepass/masterauth
-_SPACED = re.compile(r"""^(?P<pre>\s*(?:(?:ENV|ARG)\s+(?P<key>[A-Za-z_]\w*)|(?P<rkey>requirepass|masterauth|masteruser))\s+["']?)(?P<val>[^\s"']+)""", re.I)
-_URL_PW = re.compile(r"(?P<pre>[a-z][a-z0-9+.\-]*://[^/\s:@]*:)(?P<pw>[^@\s/]+)(?=@)", re.I)
-_SQL_PW = re.compile(r"(?P<pre>\bPASSWORD\s+)(?P<q>'(?:[^']|'')*'|\"[^\"]*\")", re.I)
-# Values that are never secrets: keywords and booleans (`server_tokens off`, `token_required: true`).
-_NOT_SECRET_VALUE = frozenset({"on", "off", "true", "false", "yes", "no", "none", "null", "~", "build", MASK, GENERATED.lower()})
-
-
-def _secret_value(key: str, val: str) -> bool:
-    return is_secret_key(key) and not is_reference(val) and val.lower() not in _NOT_SECRET_VALUE
-
-
-def _mask_assign(m: re.Match) -> str:
-    if not _secret_value(m.group("key"), m.group("val")):
-        return m.group(0)
-    return m.group(0)[: m.start("val") - m.start(0)] + MASK
-
-
-def _mask_flag(m: re.Match) -> str:
-    if not _secret_value(m.group("key"), m.group("val")):
-        return m.group(0)
-    return m.group(0)[: m.start("val") - m.start(0)] + MASK
-
-
-def _mask_spaced(m: re.Match) -> str:
-    key = m.group("key") or "password"
-    if not _secret_value(key, m.group("val")):
-        return m.group(0)
-    return m.group("pre") + MASK
-
-
 MAX_SHOWN_LINE = 4096
 
 
+def _shown(lines: list[str]) -> list[str]:
+    """Lines as a report shows them: one over MAX_SHOWN_LINE characters is named, not copied."""
+    return [x if len(x) <= MAX_SHOWN_LINE else f"… (a line of {len(x)} characters, not shown)" for x in lines]
+
+
 def mask_line(result, text: str) -> str:
-    """One line of a scanned file as reports may show it: known secret values (the engine's
-    redactor), values of secret-class keys, URL passwords and SQL ``PASSWORD '...'`` masked."""
+    """A line of unknown origin as reports may show it: the secret positions any text can hold
+    (``KEY=value`` of secret keys, URL passwords, ``--password x``, SQL ``PASSWORD '...'``...)
+    masked, then the redactor's safety net. Lines of a stack file go through ``snippet`` (by span)."""
     if not text:
         return text
     if len(text) > MAX_SHOWN_LINE:  # bounded work per line; nobody reads such a line in a report
@@ -183,17 +154,13 @@ def mask_line(result, text: str) -> str:
 
 @lru_cache(maxsize=65536)
 def _mask_cached(redact, _size: int, text: str) -> str:
-    out = redact(text)
-    out = _URL_PW.sub(lambda m: m.group("pre") + MASK, out)
-    out = _SQL_PW.sub(lambda m: m.group("pre") + "'" + MASK + "'", out)
-    out = _SPACED.sub(_mask_spaced, out)
-    out = _FLAG.sub(_mask_flag, out)
-    out = _ASSIGN.sub(_mask_assign, out)
-    return out
+    from ..spans import mask, merge, text_spans
+
+    return redact(mask(text, merge(text_spans(text))))
 
 
 def snippet(result, loc: Location, context: int = 2, max_width: int = 240) -> list[dict]:
-    """The lines around a location, masked: [{"line": n, "text": str, "hit": bool}]."""
+    """The lines around a location, secret spans masked: [{"line": n, "text": str, "hit": bool}]."""
     sf = result.stack.files.get(loc.path)
     if sf is None or sf.doc is None:
         return []
@@ -206,8 +173,11 @@ def snippet(result, loc: Location, context: int = 2, max_width: int = 240) -> li
         last_hit = loc.start_line
     end = min(len(lines), last_hit + context)
     out = []
+    text_all = sf.text
     for n in range(start, end + 1):
-        text = mask_line(result, lines[n - 1].rstrip("\r"))
+        text = result.redact.line(loc.path, n, sf.kind, text_all) if hasattr(result.redact, "line") \
+            else mask_line(result, lines[n - 1])
+        text = text.rstrip("\r")
         if len(text) > max_width:
             text = text[: max_width - 1] + "…"
         out.append({"line": n, "text": text, "hit": loc.start_line <= n <= last_hit})
@@ -217,12 +187,8 @@ def snippet(result, loc: Location, context: int = 2, max_width: int = 240) -> li
 # -- fixes -------------------------------------------------------------------------------------
 
 def _line_starts(text: str) -> list[int]:
-    starts = [0]
-    pos = text.find("\n")
-    while pos != -1:
-        starts.append(pos + 1)
-        pos = text.find("\n", pos + 1)
-    return starts
+    """Where each line starts (``LineIndex``: the lines the parsers and the fixer count)."""
+    return LineIndex(text).starts
 
 
 def _offset(line_starts: list[int], text_len: int, line: int, col: int) -> int:
@@ -257,87 +223,87 @@ def apply_edits(text: str, edits: list[Edit], show_secrets: bool = False) -> str
 _HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@")
 
 
-def _shift_hunk(line: str, by: int, by_new: int | None = None) -> str:
+def _shift_hunk(line: str, by: int) -> str:
     m = _HUNK.match(line)
     if not m:
         return line
-    a, b = int(m.group(1)) + by, int(m.group(3)) + (by if by_new is None else by_new)
+    a, b = int(m.group(1)) + by, int(m.group(3)) + by
     return f"@@ -{a}{m.group(2) or ''} +{b}{m.group(4) or ''} @@" + line[m.end():]
 
 
-def _split_lines(result, path: str, text: str) -> list[str]:
-    """The file's lines as the fixer's edits count them (``LineIndex``, with the empty line after a
-    final break), once per file per report (a report of 9,000 findings on one large file split it
-    9,000 times)."""
+def _file_lines(result, path: str, text: str) -> tuple[list[int], list[str]]:
+    """The line starts and lines of a file (``LineIndex``), once per file per report (a report of
+    9,000 findings on one large file computed them 9,000 times)."""
     cache = result.__dict__.setdefault("_fix_diff_lines", {})
     hit = cache.get(path)
     if hit is None or hit[0] is not text:
-        hit = cache[path] = (text, LineIndex(text).lines())
-    return hit[1]
-
-
-def _clusters(edits: list[Edit], context: int) -> list[list[Edit]]:
-    """Edits grouped so that each group's lines, with ``context`` lines around, touch no other
-    group's: a diff of each group's window costs its own lines, not the whole file between the
-    first and the last edit (difflib starts a new hunk at such gaps anyway)."""
-    out: list[list[Edit]] = []
-    hi = None
-    for e in sorted(edits, key=lambda e: e.location.start_line):
-        first = e.location.start_line
-        last = max(first, e.location.end_line or 0)
-        if out and hi is not None and first - hi <= 2 * context + 1:
-            out[-1].append(e)
-            hi = max(hi, last)
-        else:
-            out.append([e])
-            hi = last
-    return out
+        index = LineIndex(text)
+        hit = cache[path] = (text, index.starts, index.lines())
+    return hit[1], hit[2]
 
 
 def fix_diff(result, fix: Fix | None, context: int = 2) -> str:
-    """The unified diff a fix makes, masked; secret text shows as ``<generated>``. Only the lines
-    around the edits are read and masked (a fix on a 5,000-line file costs a few lines). Empty
-    when the fix edits a file the stack did not read."""
+    """The unified diff a fix makes, secret spans masked on both sides (the spans of the text after
+    the fix are the old ones moved plus those of the new text in place); secret text shows as
+    ``<generated>``. Only the lines around the edits are shown. Empty when the fix edits a file the
+    stack did not read."""
+    from ..spans import apply_edits_with_spans, mask, spans_of
+
     if fix is None or not fix.edits:
         return ""
     by_path: dict[str, list[Edit]] = {}
     for e in fix.edits:
         by_path.setdefault(e.location.path, []).append(e)
     chunks = []
+    redact = result.redact
     for path in sorted(by_path):
+        edits = by_path[path]
         sf = result.stack.files.get(path)
         text = sf.text if sf is not None and sf.doc is not None else None
         if text is None:
             if (result.stack.root / path).exists():
                 continue
             text = ""  # the fix creates the file
-        lines = _split_lines(result, path, text)
-        delta = 0  # lines the earlier groups added (new-file numbers shift by it)
-        out: list[str] = []
-        for edits in _clusters(by_path[path], context):
-            first = min(e.location.start_line for e in edits)
-            last = max(max(e.location.start_line, e.location.end_line or 0) for e in edits)
-            lo = max(1, first - context)
-            hi = min(len(lines), last + context)
-            window = "\n".join(lines[lo - 1:hi])
-            moved = [dataclasses.replace(e, location=dataclasses.replace(
-                e.location, start_line=e.location.start_line - lo + 1,
-                end_line=None if e.location.end_line is None else e.location.end_line - lo + 1)) for e in edits]
-            after = apply_edits(window, moved)
-            a = [mask_line(result, x) for x in window.split("\n")] if window or text else []
-            b = [mask_line(result, x) for x in after.split("\n")] if after or text else []
-            diff = list(difflib.unified_diff(a, b, f"a/{path}", f"b/{path}", n=context, lineterm=""))
-            if out:
-                diff = diff[2:]  # one ---/+++ header per file
-            out.extend(_shift_hunk(d, lo - 1, lo - 1 + delta) for d in diff)
-            delta += len(b) - len(a)
-        chunks.append("\n".join(out))
+        kind = sf.kind if sf is not None else (redact.kind_of(path) if hasattr(redact, "kind_of") else "")
+        starts, lines = _file_lines(result, path, text)
+        first = min(e.location.start_line for e in edits)
+        last = max(max(e.location.start_line, e.location.end_line or 0) for e in edits)
+        lo = max(1, first - context)
+        hi = min(len(lines), last + context)
+        offs = []
+        for e in edits:
+            loc = e.location
+            a = _offset(starts, len(text), loc.start_line, loc.start_col)
+            b = a if loc.end_line is None else _offset(starts, len(text), loc.end_line, loc.end_col or 1)
+            offs.append((a, max(a, b), GENERATED if e.secret else e.new_text))
+        spans = spans_of(kind, text)
+        after, after_spans = apply_edits_with_spans(kind, text, offs, spans)
+        w_lo = starts[lo - 1] if lo - 1 < len(starts) else len(text)
+        w_hi = starts[hi] - 1 if hi < len(starts) else len(text)
+        tail = len(text) - w_hi  # the text after the window is the same after the fix
+        a_hi = len(after) - tail
+        old = redact(mask(text[w_lo:w_hi], spans, base=w_lo))
+        new = redact(mask(after[w_lo:a_hi], after_spans, base=w_lo))
+        a = _shown(old.split("\n")) if text[w_lo:w_hi] or text else []
+        b = _shown(new.split("\n")) if after[w_lo:a_hi] or text else []
+        diff = list(difflib.unified_diff(a, b, f"a/{path}", f"b/{path}", n=context, lineterm=""))
+        chunks.append("\n".join(_shift_hunk(d, lo - 1) for d in diff))
     return "\n".join(c for c in chunks if c)
 
 
 def display_edit(result, e: Edit) -> Edit:
-    """An edit as reports show it: secret text replaced by ``<generated>``, the rest redacted."""
-    return dataclasses.replace(e, new_text=GENERATED if e.secret else result.redact(e.new_text))
+    """An edit as reports show it: secret text replaced by ``<generated>``; other text masked as it
+    will sit in the file (a value written next to a secret key is a secret), then the safety net."""
+    if e.secret:
+        return dataclasses.replace(e, new_text=GENERATED)
+    red = result.redact
+    if hasattr(red, "edit"):
+        loc = e.location
+        end = None if loc.end_line is None else (loc.end_line, loc.end_col or 1)
+        new = red.edit(loc.path, (loc.start_line, loc.start_col), end, e.new_text)
+    else:
+        new = red(e.new_text)
+    return dataclasses.replace(e, new_text=new)
 
 
 # -- rule documentation ------------------------------------------------------------------------

@@ -1,0 +1,716 @@
+"""Secret *spans*: where, in the text of a file (or any text about to leave dkscan), a secret is
+written, as character offsets of its source form.
+
+Redaction used to match decoded secret values as strings after the fact. That leaks whatever is
+written differently from its decoded value (YAML block and folded scalars, escapes, ``''``, a URL
+password holding ``/`` or ``@``, a SQL ``$$...$$`` literal) and blanks every public word that happens
+to equal a password (``service '***'``). Here every secret-bearing position is found in the text
+itself, in the form it is written, and only those characters are masked.
+
+- ``spans_of(kind, text)``: the secret spans of a whole file of a kind (``env``, ``compose``,
+  ``prometheus``, ``sql``, ``nginx``, ``nats``, ``redis``, ``dockerfile``, anything else as plain
+  text). YAML files are walked with pyyaml's node marks (values of secret keys in every scalar
+  style, ``- KEY=value`` items, command arrays), dotenv files with dotenv's own parser; on top of
+  that every kind gets the positions any text can hold (below).
+- ``text_spans(text, prose=False)``: positions any text can hold. ``prose=True`` is the subset that
+  cannot garble a sentence (messages): no ``KEY: value`` and no bare ``Authorization`` values.
+- ``mask(text, spans)``: ``***`` in place of each span (per line; indentation and line structure
+  kept); a span holding ``<generated>`` (a fix's new secret) shows ``<generated>``.
+
+Secret-bearing positions (one definition, used by every parser here, the redactor, the reports and
+the fixer): values of secret keys (``scanner.secrets.is_secret_key``, plus access-key ids of
+object stores) written ``KEY=value``, ``KEY: value``, ``"KEY": "value"``; ``${SECRET:-default}``
+defaults; userinfo passwords of any URL/DSN (``/`` and ``@`` included); ``--password=x``,
+``--password x``, ``-u user:pw``, ``-D*.password=x``, ``-pX`` (mysql), ``-a X`` (redis-cli),
+``mc alias set NAME URL KEY SECRET``; ``Password=...;`` connection strings; ``Authorization:``,
+``Basic``/``Bearer`` credentials; nginx headers named like a credential; SQL ``PASSWORD`` literals
+in every quoting (``'..''..'``, ``E'..\\'..'``, ``$$..$$``, ``$tag$..$tag$``, ``"..."``, unquoted);
+redis.conf ``requirepass``/``masterauth``/ACL ``>password``; NATS ``password``/``token``; provider
+tokens and generic API keys (``scanner.secretcheck``).
+
+Written by hand: no library finds secret positions across these formats and keeps the source
+offsets of what it finds (detect-secrets and gitleaks report lines or decoded values).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from functools import lru_cache
+from typing import Iterable
+
+from .secrets import is_reference, is_secret_key
+
+Span = tuple[int, int]
+MASK = "***"
+GENERATED = "<generated>"
+
+# ---------------------------------------------------------------------------------------------
+# what a secret position is
+# ---------------------------------------------------------------------------------------------
+
+# object-store access key ids travel with their secret and are credentials too (masked, not judged)
+_ACCESS_KEY_ID = re.compile(r"(?i)(^|[_.-])(s3|minio|aws|storage|bucket|spaces|b2|r2)[_.-]?(root[_.-]?user|access[_.-]?key([_.-]?id)?)$")
+FLAG_WORDS = frozenset({"requirepass", "masterauth", "password", "passwd", "pass", "pwd", "token", "secret", "api_key",
+                        "apikey", "auth_token", "access_token", "secret_key", "client_secret"})
+_NOT_SECRET_VALUE = frozenset({"on", "off", "true", "false", "yes", "no", "none", "null", "~", "", "build", "required",
+                               "optional", "disabled", "enabled", MASK, GENERATED})
+
+
+@lru_cache(maxsize=8192)
+def is_secret_position_key(key: str) -> bool:
+    """A key whose value is masked: a secret key (``is_secret_key``, the rules' one definition) or an
+    object store's access key id / root user (``S3_ACCESS_KEY``, ``MINIO_ROOT_USER``)."""
+    if not isinstance(key, str) or not key:
+        return False
+    k = key.strip().strip("\"'").lstrip("-")
+    return is_secret_key(k) or bool(_ACCESS_KEY_ID.search(k))
+
+
+def is_secret_flag(flag: str) -> bool:
+    """``--password``, ``--requirepass``, ``--db-password``, ``--api-key``... (a flag whose next word
+    or ``=value`` is a secret): one of ``FLAG_WORDS`` or a secret key's name."""
+    if not flag.startswith("-"):
+        return False
+    name = flag.lstrip("-").replace("-", "_").replace(".", "_")
+    if not name:
+        return False
+    return name.lower() in FLAG_WORDS or (len(name) > 3 and is_secret_key(name))
+
+
+def _worth(value: str) -> bool:
+    v = value.strip().strip("\"'")
+    if v.startswith("<") and not (v.startswith(GENERATED) and len(v) > len(GENERATED)):
+        return False  # a placeholder (`<openssl rand -hex 64>`, `<your-password>`), or a fix's `<generated>`
+    if v.startswith("$$"):
+        return True  # compose's escaped dollar: a literal value
+    return bool(v) and v.lower() not in _NOT_SECRET_VALUE and not is_reference(v)
+
+
+# ---------------------------------------------------------------------------------------------
+# positions any text can hold
+# ---------------------------------------------------------------------------------------------
+
+_VALUE = r"""(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"';&,)}\]]+)"""
+_URL_START = re.compile(r"(?i)\b[a-z][a-z0-9+.\-]{0,30}://")
+_URL_END = re.compile(r"""[\s"'`<>]""")
+_HOST = re.compile(r"[A-Za-z0-9_\-\[\]]")
+_FLAG_EQ = re.compile(r"(?<![\w.\-])(?P<flag>--?[A-Za-z][\w.\-]*)=" + _VALUE)
+# between a flag and its value: blanks, or the `", "` of a JSON/YAML flow array (`["-a", "pw"]`)
+_SEP = r"""(?:[ \t]+|["'][ \t]*,[ \t]*(?=["']))"""
+_FLAG_SP = re.compile(r"(?<![\w.\-])(?P<flag>--?[A-Za-z][\w\-]*)" + _SEP + _VALUE)
+_USER_PW = re.compile(r"""(?<![\w.\-])(?:-u|--user|--proxy-user|--basic-auth)(?:""" + _SEP + r"""|=)?["']?[^\s:"'/@,]+:(?P<val>[^\s"']+)""")
+_UID_GID = re.compile(r"\d+:\d+$")  # `docker run -u 1000:1000` is a uid:gid, not user:password
+_REDIS_A = re.compile(r"(?<![\w.\-])-a" + _SEP + _VALUE)
+_MYSQL_P = re.compile(r"""(?<![\w.\-])-p(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"'-][^\s"']*)""")
+_SSHPASS_P = re.compile(r"\bsshpass[ \t]+-p" + r"""(?:[ \t]+|(?=["']))""" + r"""(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"';&,)}\]]+)""")
+_MC_ALIAS = re.compile(r"""\bmc\s+(?:alias\s+set|config\s+host\s+add)\s+\S+\s+\S+\s+(?P<key>[^\s"']+)\s+(?P<val>[^\s"']+)""")
+_ASSIGN_EQ = re.compile(r"(?<![\w.$\-])(?P<key>[A-Za-z_][\w.\-]*)[ \t]*=[ \t]*" + _VALUE)
+_ASSIGN_COLON = re.compile(r"""(?<![\w.$\-])(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:(?:[ \t]+|(?<=["']:)|(?=["']))""" + _VALUE)
+_SPACED = re.compile(r"""(?im)^[ \t]*(?:(?:ENV|ARG)[ \t]+(?P<key>[A-Za-z_]\w*)|(?P<rkey>requirepass|masterauth))[ \t]+(?P<val>"[^"\n]*"|'[^'\n]*'|[^\s"'][^\n]*?)[ \t]*$""")
+_BASIC_BEARER = re.compile(r"(?i)\b(?:basic|bearer)[ \t]+(?P<val>[A-Za-z0-9+/=._~\-]{6,})")
+_AUTHZ = re.compile(r"""(?i)\b(?:authorization|x-api-key|x-auth-token|api-key)["']?(?:[ \t]*:[ \t]*|[ \t]+)["']?(?!(?:basic|bearer)\b)(?P<val>[A-Za-z0-9+/=_~.\-][^\n"';]*)""")
+_DEFAULT = re.compile(r"\$\{(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?::?[-=+])(?P<val>[^${}]+)\}")
+_SQL_QUOTED = re.compile(r"(?i)\bPASSWORD\s+\\?(?P<val>E'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*')")
+
+
+_ANY_DEFAULT = re.compile(r"(?<!\$)\$\{[A-Za-z_][A-Za-z0-9_]*:?[-=](?P<val>[^${}]+)\}")
+
+
+def _secret_value_spans(a: int, b: int, text: str) -> list[Span]:
+    """The spans of the value of a secret key written at [a, b): the whole value, or, for a
+    reference (``${VAR}``), the literal defaults it falls back to (``${VAR:-default}``)."""
+    value = text[a:b]
+    if _worth(value):
+        return [(a, b)]
+    return [(a + m.start("val"), a + m.end("val")) for m in _ANY_DEFAULT.finditer(value) if _worth(m.group("val"))]
+
+
+def _strip_quotes(a: int, b: int, text: str) -> Span:
+    if b - a >= 3 and text[a] in "Ee" and text[a + 1] == "'" and text[b - 1] == "'":
+        return a + 2, b - 1  # SQL E'...'
+    if b - a >= 2 and text[a] == text[b - 1] and text[a] in "'\"":
+        return a + 1, b - 1
+    return a, b
+
+
+def url_password_spans(text: str) -> Iterable[Span]:
+    """Userinfo passwords of URLs/DSNs: ``scheme://user:PASSWORD@host``; the password may hold ``/``,
+    ``@``, ``:`` (the last ``@`` followed by a host ends it)."""
+    for m in _URL_START.finditer(text):
+        start = m.end()
+        e = _URL_END.search(text, start)
+        end = e.start() if e else len(text)
+        token = text[start:end]
+        nxt = _URL_START.search(token)  # a list of URLs: nats://a:b@h1,nats://c:d@h2
+        if nxt:
+            token = token[:nxt.start()].rstrip(",")
+        colon = token.find(":")
+        if colon < 0:
+            continue
+        user = token[:colon]
+        if "/" in user or "@" in user or "?" in user or "#" in user:
+            continue
+        at = -1
+        for i in range(len(token) - 1, colon, -1):
+            if token[i] == "@" and i + 1 < len(token) and _HOST.match(token[i + 1]):
+                at = i
+                break
+        if at < 0:
+            continue
+        pw = token[colon + 1:at]
+        if not pw:
+            continue
+        slash = pw.find("/")
+        if slash >= 0 and pw[:slash].isdigit():
+            continue  # host:port/path@x: no userinfo
+        yield start + colon + 1, start + at
+
+
+def _regex_spans(pattern: re.Pattern, text: str, accept=None, group: str = "val") -> Iterable[Span]:
+    """Spans of ``group`` in matches ``accept`` takes. A rejected match is searched again one
+    character on: ``CONN='Server=db;Password=x'`` holds a secret inside a value that is none."""
+    pos = 0
+    n = len(text)
+    while pos <= n:
+        m = pattern.search(text, pos)
+        if m is None:
+            return
+        a, b = m.span(group)
+        if (accept is not None and not accept(m)) or a < 0 or not _worth(text[a:b]):
+            pos = max(m.start() + 1, a if a >= 0 and text[a:a + 1] not in "'\"" else a + 1)
+            continue
+        yield _strip_quotes(a, b, text)
+        pos = max(m.end(), m.start() + 1)
+
+
+def _line_has(text: str, pos: int, words: tuple[str, ...]) -> bool:
+    lo = text.rfind("\n", 0, pos) + 1
+    seg = text[max(lo, pos - 400):pos].lower()
+    return any(w in seg for w in words)
+
+
+def text_spans(text: str, prose: bool = False) -> list[Span]:
+    """Secret positions any text can hold (see the module docstring)."""
+    if not isinstance(text, str) or not text:
+        return []
+    if len(text) <= 100_000:
+        return list(_text_spans_cached(text, prose))
+    return list(_text_spans_big(text, prose))
+
+
+@lru_cache(maxsize=4096)
+def _text_spans_cached(text: str, prose: bool) -> tuple[Span, ...]:
+    return tuple(_text_spans(text, prose))
+
+
+@lru_cache(maxsize=8)
+def _text_spans_big(text: str, prose: bool) -> tuple[Span, ...]:
+    """A few large texts (a 1 MB value quoted by many findings) are searched once, not per finding."""
+    return tuple(_text_spans(text, prose))
+
+
+def _text_spans(text: str, prose: bool) -> list[Span]:
+    low = text.lower()
+    out: list[Span] = list(url_password_spans(text)) if "://" in text else []
+    if "-" in text:
+        out += _regex_spans(_FLAG_EQ, text, lambda m: is_secret_flag(m.group("flag")))
+        out += _regex_spans(_FLAG_SP, text, lambda m: is_secret_flag(m.group("flag")) and not m.group("val").startswith("-"))
+        if "-u" in text or "--user" in text or "--proxy-user" in text or "--basic-auth" in text:
+            out += _regex_spans(_USER_PW, text, lambda m: not _UID_GID.search(m.group(0)))
+        if "-a" in text and "-cli" in low:
+            out += _regex_spans(_REDIS_A, text, lambda m: _line_has(text, m.start(), ("redis-cli", "valkey-cli", "keydb-cli")))
+        if "-p" in text and ("mysql" in low or "mariadb" in low):
+            out += _regex_spans(_MYSQL_P, text, lambda m: _line_has(text, m.start(), ("mysql", "mariadb")))
+        if "sshpass" in low:
+            out += _regex_spans(_SSHPASS_P, text)
+    if "mc " in text:
+        out += _regex_spans(_MC_ALIAS, text)
+        out += _regex_spans(_MC_ALIAS, text, group="key")  # the access key travels with its secret
+    if "=" in text:
+        out += _regex_spans(_ASSIGN_EQ, text, lambda m: is_secret_position_key(m.group("key")))
+    if "${" in text:
+        out += _regex_spans(_DEFAULT, text, lambda m: is_secret_position_key(m.group("key")))
+    if "basic" in low or "bearer" in low:
+        out += _regex_spans(_BASIC_BEARER, text, lambda m: not (m.group("val").isalpha() and m.group("val").islower()))
+    if "password" in low:
+        out += _regex_spans(_SQL_QUOTED, text)
+    if not prose:
+        if ":" in text:
+            # `KEY: value`, not `PASSWORD :'pw'` (a psql variable) nor `KEY : value` unquoted
+            out += _regex_spans(_ASSIGN_COLON, text, lambda m: is_secret_position_key(m.group("key")) and (
+                bool(m.group("q")) or text[m.end("key")] == ":"))
+        if any(w in low for w in ("env", "arg", "requirepass", "masterauth")):
+            out += _regex_spans(_SPACED, text, lambda m: m.group("rkey") is not None or is_secret_position_key(m.group("key")))
+        if any(w in low for w in ("authorization", "api-key", "auth-token")):
+            out += _regex_spans(_AUTHZ, text)
+    out += _provider_spans(text, prose)
+    return out
+
+
+def _provider_spans(text: str, prose: bool) -> list[Span]:
+    from .secretcheck import find_provider_tokens, generic_api_keys, may_hold_generic_key
+
+    out = [(a, b) for _name, a, b in find_provider_tokens(text)]
+    if not prose and may_hold_generic_key(text):
+        pos = 0
+        for line in text.split("\n"):
+            for a, b in generic_api_keys(line):
+                out.append((pos + a, pos + b))
+            pos += len(line) + 1
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# per kind of file
+# ---------------------------------------------------------------------------------------------
+
+
+def _dotenv_spans(text: str) -> list[Span]:
+    from .parsers.dotenv import parse
+    from .secretcheck import is_jwt_hmac_key
+
+    doc = parse(text, "")
+    starts = [0] + [m.end() for m in re.finditer("\n", text)]
+    out = []
+    for e in doc.entries:
+        if not e.has_equals or not (is_secret_position_key(e.key) or is_jwt_hmac_key(e.key)):
+            continue
+        a = starts[e.value_line - 1] + e.value_col - 1 if e.value_line - 1 < len(starts) else len(text)
+        b = starts[e.end_line - 1] + e.end_col - 1 if e.end_line - 1 < len(starts) else len(text)
+        if b > a and not _worth(e.value if e.value else text[a:b]):
+            out.extend(_secret_value_spans(*_strip_quotes(a, b, text), text))
+            continue
+        if b > a:
+            a, b = _strip_quotes(a, b, text)
+            # text after a closing quote that is not a comment (``'it''s'``): part of what was meant
+            eol = text.find("\n", b)
+            rest = text[b:len(text) if eol < 0 else eol]
+            if e.quote and rest[1:].strip() and not rest[1:].strip().startswith("#"):
+                b += len(rest.rstrip())
+            out.append((a, b))
+    return out
+
+
+_YAML_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+
+
+def _yaml_spans(text: str) -> list[Span]:
+    from .parsers.yamlnodes import YMap, YScalar, YSeq, parse_yaml
+
+    root, _errors = parse_yaml(text)
+    if root is None:
+        return []
+    starts = [0] + [m.end() for m in _YAML_BREAK.finditer(text)]
+
+    def off(line: int, col: int) -> int:
+        if line - 1 >= len(starts):
+            return len(text)
+        return min(len(text), starts[line - 1] + col - 1)
+
+    def node_span(n) -> Span:
+        a, b = off(n.line, n.col), off(n.end_line, n.end_col)
+        while b > a and text[b - 1] in " \t\r\n":
+            b -= 1
+        if getattr(n, "style", "") in ("'", '"') and b - a >= 2:
+            return a + 1, b - 1
+        return a, b
+
+    def inner(n, decoded: str, pieces: Iterable[Span]) -> Iterable[Span]:
+        """Spans found in a scalar's decoded value, located in its source (else the whole scalar)."""
+        a, b = node_span(n)
+        src = text[a:b]
+        for x, y in pieces:
+            piece = decoded[x:y]
+            if src == decoded:
+                yield a + x, a + y
+                continue
+            i = src.find(piece)
+            if piece and i >= 0 and src.find(piece, i + 1) < 0:
+                yield a + i, a + i + len(piece)
+            else:
+                yield a, b
+
+    out: list[Span] = []
+    seen: set[int] = set()
+    todo = [root]
+    budget = 200_000
+    while todo and budget > 0:
+        node = todo.pop()
+        budget -= 1
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, YMap):
+            for k, (_kn, v) in node.items.items():
+                if isinstance(v, YScalar):
+                    if v.value is None:
+                        continue
+                    raw = v.raw if isinstance(v.raw, str) else str(v.value)
+                    if is_secret_position_key(str(k)):
+                        x, y = node_span(v)
+                        found = _secret_value_spans(x, y, text) if text[x:y] == raw else \
+                            ([(x, y)] if _worth(raw) else [])
+                        out.extend(found)
+                        if found:
+                            continue
+                    todo.append(v)
+                else:
+                    todo.append(v)
+        elif isinstance(node, YSeq):
+            # a command array: the words joined as one command line, its spans mapped to the items
+            items = list(node)
+            bounds: list[tuple[int, int, object]] = []
+            line = ""
+            for item in items:
+                if not isinstance(item, YScalar):
+                    todo.append(item)
+                    continue
+                if item.value is None:
+                    continue
+                w = item.raw if isinstance(item.raw, str) else str(item.value)
+                key, eq, value = w.partition("=")
+                if eq and re.fullmatch(r"-{0,2}[A-Za-z_][\w.\-]*", key) and (
+                        is_secret_position_key(key) or is_secret_flag(key)) and _worth(value):
+                    out.extend(inner(item, w, [(len(key) + 1, len(w))]))  # - KEY=value: the rest of the item
+                if line:
+                    line += " "
+                bounds.append((len(line), len(line) + len(w), item))
+                line += w
+                todo.append(item)
+            if len(bounds) > 1:
+                for x, y in merge(text_spans(line)):
+                    for lo, hi, item in bounds:
+                        if x < hi and y > lo:
+                            w = line[lo:hi]
+                            out.extend(inner(item, w, [(max(x, lo) - lo, min(y, hi) - lo)]))
+        elif isinstance(node, YScalar):
+            raw = node.raw if isinstance(node.raw, str) else ""
+            if not raw or node.value is None:
+                continue
+            a, b = node_span(node)
+            if text[a:b] != raw:  # escaped, folded, block: the text finders cannot see the decoded form
+                out.extend(inner(node, raw, text_spans(raw)))
+    return out
+
+
+_YAML_KEY_LINE = re.compile(r"""^(?P<ind>[ \t]*)(?:-[ \t]+)?(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:(?:[ \t]+(?P<val>\S.*?))?[ \t]*$""")
+
+
+def _yaml_line_spans(text: str) -> list[Span]:
+    """YAML read by indentation, for what the node tree cannot show: a file that does not parse, a
+    duplicated key (the tree keeps the last). The value of a secret key and every line indented
+    deeper than the key after it (block, folded and plain multi-line scalars)."""
+    out: list[Span] = []
+    starts = line_offsets(text)
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        m = _YAML_KEY_LINE.match(lines[i])
+        if not m or not is_secret_position_key(m.group("key")):
+            i += 1
+            continue
+        indent = len(m.group("ind"))
+        val = m.group("val") or ""
+        if val and not val.startswith(("#", "{", "[", "&", "*")):
+            a = starts[i] + m.start("val")
+            out.extend(_secret_value_spans(*(_strip_quotes(a, a + len(val), text) if val[0] in "'\""
+                                             else (a, a + len(val.split(" #")[0]))), text))
+        j = i + 1
+        while j < len(lines):
+            line = lines[j]
+            stripped = line.lstrip(" \t")
+            if stripped and len(line) - len(stripped) <= indent:
+                break
+            if stripped and not (val == "" and stripped.startswith(("-", "#"))) and ":" not in stripped.split(" ")[0]:
+                out.append((starts[j] + len(line) - len(stripped), starts[j] + len(line.rstrip())))
+            j += 1
+        i = j
+    return out
+
+
+_SQL_PASSWORD = re.compile(
+    r"""(?is)\b(?:ENCRYPTED\s+|UNENCRYPTED\s+)?PASSWORD(?:\s*=\s*|\s+)"""
+    r"""(?P<val>[Ee]'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*'|\$(?P<tag>[A-Za-z_]\w*)?\$.*?\$(?P=tag)?\$|"[^"]*"|(?!NULL\b|VALID\b|:)[^\s;,()'"$]+(?:[ \t]+[^\s;,()'"$]+)*)""")
+_SQL_OTHER = re.compile(
+    r"(?is)\b(?:crypt|digest|md5|pgp_sym_encrypt|pgp_sym_decrypt|encode|hmac)\s*\(\s*(?:[\w.]+\s*,\s*)?(?P<val>'(?:[^']|'')*')"
+    r"|\\set\s+\w*(?:pass|secret|token|key)\w*\s+(?P<val2>'(?:[^']|'')*'|\S+)"
+    r"|'(?P<hash>\$2[abxy]\$\d\d\$[./A-Za-z0-9]{53}|md5[0-9a-f]{32}|SCRAM-SHA-256\$[^']+|\$argon2[^']+)'"
+)
+
+
+def _sql_spans(text: str) -> list[Span]:
+    out = []
+    for m in _SQL_PASSWORD.finditer(text):
+        a, b = m.span("val")
+        val = text[a:b]
+        if val[:1] in "Ee" and val[1:2] == "'":
+            out.append((a + 2, b - 1))
+        elif val[:1] not in "'\"" and not re.search(r"(?i)\b(?:ROLE|USER)\b", text[text.rfind(";", 0, a) + 1:a]):
+            continue  # `password text` (a column) is no literal: unquoted only in CREATE/ALTER ROLE/USER
+        elif val.startswith("$"):
+            tag = len(m.group("tag") or "") + 2
+            out.append((a + tag, b - tag))
+        else:
+            out.append(_strip_quotes(a, b, text))
+    for m in _SQL_OTHER.finditer(text):
+        for g in ("val", "val2", "hash"):
+            a, b = m.span(g)
+            if a >= 0:
+                out.append(_strip_quotes(a, b, text))
+    return [s for s in out if s[1] > s[0]]
+
+
+_NGINX_HEADER = re.compile(
+    r"(?im)\b(?:proxy_set_header|grpc_set_header|add_header|more_set_headers|more_set_input_headers|fastcgi_param|"
+    r"uwsgi_param|scgi_param|set)\s+[\"']?\$?[\w-]*(?:authorization|api[_-]?key|token|secret|passw|auth[_-]?key|credential|cookie)"
+    r"[\w-]*[\"']?:?\s+(?P<val>\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^;\s]+)")
+
+
+def _nginx_spans(text: str) -> list[Span]:
+    out = []
+    for m in _NGINX_HEADER.finditer(text):
+        a, b = _strip_quotes(*m.span("val"), text)
+        val = text[a:b]
+        if not val or (val.startswith("$") and " " not in val):
+            continue  # a variable: forwarded, not written here
+        out.append((a, b))
+    return out
+
+
+_NATS = re.compile(r"""(?im)(?<![\w.\-])(?P<key>password|pass|token|auth_token|user_password|client_secret)["']?[ \t]*[:=]?[ \t]*""" + _VALUE)
+_REDIS = re.compile(r"""(?im)(?:^[ \t]*(?:requirepass|masterauth)[ \t]+(?P<val>"[^"\n]*"|'[^'\n]*'|\S+))|(?:^[ \t]*user[ \t][^\n]*?(?<=\s)>(?P<acl>\S+))""")
+
+
+def _redis_spans(text: str) -> list[Span]:
+    out = []
+    for m in _REDIS.finditer(text):
+        if m.group("val") is not None:
+            out.append(_strip_quotes(*m.span("val"), text))
+        if m.group("acl") is not None:
+            out.append(m.span("acl"))
+    # every `>password` of a user line (several are allowed)
+    for line_m in re.finditer(r"(?im)^[ \t]*user[ \t][^\n]*", text):
+        for m in re.finditer(r"(?<=\s)>(\S+)", line_m.group(0)):
+            out.append((line_m.start() + m.start(1), line_m.start() + m.end(1)))
+    return out
+
+
+_CONTINUED = re.compile(r"\\[ \t]*\r?\n")
+
+
+def _dockerfile_spans(text: str) -> list[Span]:
+    """Instructions continued over lines (``ENV DB_PASSWORD=\\`` then the value): the text finders
+    read each instruction as one line, the spans are mapped back to the source."""
+    out: list[Span] = []
+    if not _CONTINUED.search(text):
+        return out
+    for m in re.finditer(r"(?m)^[^\n]*\\[ \t]*\r?\n(?:[^\n]*\\[ \t]*\r?\n)*[^\n]*", text):
+        block = m.group(0)
+        joined, index = [], []  # the instruction as one line, and each character's source offset
+        pos = 0
+        for c in _CONTINUED.finditer(block):
+            joined.append(block[pos:c.start()] + " ")
+            index.extend(range(m.start() + pos, m.start() + c.start()))
+            index.append(m.start() + c.start())
+            pos = c.end()
+        joined.append(block[pos:])
+        index.extend(range(m.start() + pos, m.start() + len(block)))
+        line = "".join(joined)
+        for a, b in text_spans(line):
+            if a < len(index) and b - 1 < len(index):
+                out.append((index[a], index[b - 1] + 1))
+    return out
+
+
+_KIND_FINDERS = {
+    "env": (_dotenv_spans,),
+    "compose": (_yaml_spans, _yaml_line_spans),
+    "prometheus": (_yaml_spans, _yaml_line_spans),
+    "yaml": (_yaml_spans, _yaml_line_spans),
+    "sql": (_sql_spans,),
+    "nginx": (_nginx_spans,),
+    "nats": (lambda t: list(_regex_spans(_NATS, t)),),
+    "redis": (_redis_spans,),
+    "dockerfile": (_dockerfile_spans,),
+}
+
+
+def merge(spans: Iterable[Span]) -> tuple[Span, ...]:
+    """Sorted, overlapping or touching spans joined."""
+    out: list[list[int]] = []
+    for a, b in sorted(s for s in spans if s[1] > s[0]):
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return tuple((a, b) for a, b in out)
+
+
+def spans_of(kind: str | None, text: str) -> tuple[Span, ...]:
+    """Every secret span of a whole file of ``kind`` (merged, sorted). Never raises."""
+    if not isinstance(text, str) or not text:
+        return ()
+    if len(text) <= 100_000:
+        return _spans_cached(kind or "", text)
+    return _spans_big(kind or "", text)
+
+
+@lru_cache(maxsize=64)
+def _spans_cached(kind: str, text: str) -> tuple[Span, ...]:
+    return _spans(kind, text)
+
+
+@lru_cache(maxsize=8)
+def _spans_big(kind: str, text: str) -> tuple[Span, ...]:
+    """A large file is searched once per report, not once per finding (the limit keeps memory bounded)."""
+    return _spans(kind, text)
+
+
+def _spans(kind: str, text: str) -> tuple[Span, ...]:
+    out: list[Span] = []
+    for finder in (*_KIND_FINDERS.get(kind, ()), text_spans):
+        try:
+            out.extend(finder(text))
+        except Exception:  # noqa: BLE001 - an odd file loses one finder's spans, never the scan
+            continue
+    return merge(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# masking
+# ---------------------------------------------------------------------------------------------
+
+_LINE_BREAK = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _piece(seg: str) -> str:
+    return GENERATED if GENERATED in seg else MASK
+
+
+def mask(text: str, spans: Iterable[Span], base: int = 0) -> str:
+    """``text`` (which starts at offset ``base`` of the spans' text) with every span shown as ``***``:
+    a span crossing lines is masked line by line, each line's indentation and breaks kept."""
+    if not text:
+        return text
+    end = base + len(text)
+    pieces: list[str] = []
+    pos = base
+    for a, b in spans:
+        if b <= pos or a >= end:
+            if a >= end:
+                break
+            continue
+        a, b = max(a, pos), min(b, end)
+        pieces.append(text[pos - base:a - base])
+        seg = text[a - base:b - base]
+        last = 0
+        for m in _LINE_BREAK.finditer(seg):
+            pieces.append(_mask_line_piece(seg[last:m.start()]))
+            pieces.append(m.group(0))
+            last = m.end()
+        pieces.append(_mask_line_piece(seg[last:]))
+        pos = b
+    pieces.append(text[pos - base:])
+    return "".join(pieces)
+
+
+def _mask_line_piece(seg: str) -> str:
+    core = seg.strip(" \t")
+    if not core:
+        return seg
+    lead = seg[:len(seg) - len(seg.lstrip(" \t"))]
+    trail = seg[len(seg.rstrip(" \t")):]
+    return lead + _piece(core) + trail
+
+
+def line_offsets(text: str) -> list[int]:
+    """Start offsets of ``text.splitlines()``'s lines."""
+    return [0] + [m.end() for m in _LINE_BREAK.finditer(text)]
+
+
+def spans_in(spans: tuple[Span, ...], lo: int, hi: int) -> tuple[Span, ...]:
+    """The spans overlapping [lo, hi) (spans sorted and disjoint)."""
+    if not spans:
+        return ()
+    i = bisect.bisect_right(spans, (lo, float("inf"))) - 1
+    i = max(i, 0)
+    out = []
+    for s in spans[i:]:
+        if s[0] >= hi:
+            break
+        if s[1] > lo:
+            out.append(s)
+    return tuple(out)
+
+
+def apply_edits_with_spans(kind: str, text: str, edits: list[tuple[int, int, str]],
+                           spans: tuple[Span, ...] | None = None) -> tuple[str, tuple[Span, ...]]:
+    """The text after ``edits`` ((start, end, new text), applied in order, overlaps skipped) and its
+    secret spans: the old spans moved with the text, plus the spans of the new text in its place
+    (found by scanning the result: a value written next to a secret key is a secret)."""
+    spans = spans_of(kind, text) if spans is None else spans
+    pieces: list[str] = []
+    moved: list[Span] = []
+    inserted: list[Span] = []
+    pos = 0
+    kept: list[tuple[int, int, str]] = []
+    for a, b, new in sorted(edits, key=lambda e: (e[0], e[1])):
+        if a < pos:
+            continue
+        kept.append((a, b, new))
+        pieces.append(text[pos:a])
+        pieces.append(new)
+        pos = b
+    pieces.append(text[pos:])
+    after = "".join(pieces)
+    # old spans: shifted by the edits before them; a span an edit touches is re-found by the scan
+    for sa, sb in spans:
+        if any((a < sb and b > sa) or sa < a < sb for a, b, _n in kept):
+            continue
+        moved.append((sa + sum(len(n) - (b - a) for a, b, n in kept if b <= sa), 0))
+        moved[-1] = (moved[-1][0], moved[-1][0] + sb - sa)
+    # new text: scanned in place
+    shift = 0
+    for a, b, new in kept:
+        inserted.append((a + shift, a + shift + len(new)))
+        shift += len(new) - (b - a)
+    rescanned = spans_of(kind, after) if any(_may_touch_secret(text, spans, a, b, new) for a, b, new in kept) else ()
+    near = [s for s in rescanned for x, y in inserted if s[0] < y + 1 and s[1] > x - 1]
+    # and whatever an edit left of a span it touched (a fix that re-quotes a value keeps the value)
+    return after, merge([*moved, *near, *_touched_leftovers(text, spans, kept, after)])
+
+
+_WORDS = re.compile(r"-{0,2}[A-Za-z_][\w.\-]*")
+
+
+def _may_touch_secret(text: str, spans, a: int, b: int, new: str) -> bool:
+    """Whether an edit replacing [a, b) by ``new`` can write or touch a secret: it overlaps or
+    abuts a span, its line or its text names a secret key or flag, or its text holds a URL password,
+    a credential scheme or a provider token (else the spans after it are the old ones, moved)."""
+    if spans_in(spans, max(0, a - 1), b + 1):
+        return True
+    lo = text.rfind("\n", 0, a) + 1
+    hi = text.find("\n", b)
+    context = text[lo:len(text) if hi < 0 else hi] + "\n" + new
+    if any(is_secret_position_key(w) or is_secret_flag(w) for w in _WORDS.findall(context)):
+        return True
+    low = new.lower()
+    if ("://" in new and "@" in new) or "$$" in new or "basic" in low or "bearer" in low or "authorization" in low:
+        return True
+    return bool(_provider_spans(new, False))
+
+
+def _touched_leftovers(text: str, spans, kept, after: str) -> list[Span]:
+    out = []
+    shift = 0
+    for a, b, new in kept:
+        for sa, sb in spans_in(spans, a, b) if b > a else ():
+            secret = text[sa:sb]
+            if len(secret) >= 4:
+                i = new.find(secret)
+                while i >= 0:
+                    out.append((a + shift + i, a + shift + i + len(secret)))
+                    i = new.find(secret, i + 1)
+        shift += len(new) - (b - a)
+    return out

@@ -1,0 +1,558 @@
+"""Secrets are spans, not strings (issue 14): every secret-bearing position is masked in the form it
+is written, everywhere, and nothing else is.
+
+- one test per class of leak the issue names (multi-line and escaped YAML, URL passwords with ``/``
+  and ``@``, SQL ``$$``/``E''``/unquoted passwords and their parse error, option strings in fix
+  edits, ``Basic`` headers, ``curl -u``, ``-D*.password``, ``Password=...;``, nginx, NATS, Redis,
+  MinIO), each through all six report formats, the ``dkscan fix`` diff, the JSON/SARIF fix edits
+  and what ``dkscan fix`` prints about the remaining findings;
+- one per class of over-redaction (a password equal to a service, image or path word, a setting
+  word): masked at its own spans only, no ``***`` inside a name or path;
+- a hypothesis test that builds stacks with canaries in every form and their combinations (a
+  secret also a service name, inside a longer word, split across YAML lines) and asserts for every
+  output: no 6-character piece of a canary, every identifier of the stack intact;
+- the bundled studios-dk reports and the shared corpus' reports: no ``***`` inside a name or path.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scanner.engine import audit, collect_secrets
+from scanner.report import FORMATS, render
+from scanner.spans import mask, spans_of
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus"
+
+# canaries: no hex letters (a 6-character window never matches a fingerprint or a hash by chance)
+ALPHABET = "ghjkmnpqrstvwxyzGHJKMNPQRSTVWXYZ"
+DIGITS = "23456789"
+
+# `***` glued to a name or path character: a masked piece of an identifier (``-p***`` is mysql's
+# attached password flag and ``${X:-***}`` a masked default: the mask follows `p`/`-` by design)
+_GARBLED = re.compile(r"(?<!-p)(?<!:-)(?<![\s=:'\"`(,>$;\[{])\*\*\*|\*\*\*(?![\s'\"`@;,)<\]}$&\\]|$)")
+
+
+def garbled(text: str) -> list[str]:
+    """``***`` inside a name or a path (``/var/lib/***ql``, ``ghcr.io/***/x``, ``***-dashboard``)."""
+    return [text[max(0, m.start() - 30):m.end() + 30] for m in _GARBLED.finditer(text)]
+
+
+def pieces(canary: str, n: int = 6) -> list[str]:
+    return [canary[i:i + n] for i in range(len(canary) - n + 1)] or [canary]
+
+
+def leaks(text: str, canaries, identifiers=()) -> list[str]:
+    """6-character pieces of canaries in ``text`` (identifiers that hold a canary removed first)."""
+    for ident in sorted(identifiers, key=len, reverse=True):
+        text = text.replace(ident, " ")
+    return sorted({c[:8] for c in canaries for p in pieces(c) if p in text})
+
+
+# ---------------------------------------------------------------------------------------------
+# running everything a stack's secrets can reach
+# ---------------------------------------------------------------------------------------------
+
+
+def outputs(d: Path, fix: bool = True) -> dict[str, str]:
+    """Every output of dkscan for the stack at ``d``, in process: the six formats, the fix diff and
+    the remaining-findings lines ``dkscan fix`` prints (what the CLI writes, same functions)."""
+    from scanner.fix.apply import plan_fixes, render_diff
+    from scanner.stack import build_stack
+
+    result = audit([d])
+    out = {fmt: render(fmt, result, include_suppressed=True) for fmt in FORMATS}
+    # Markdown shows the tree's text backslash-escaped (scanner.encode.markdown): judge what a reader
+    # of the rendered comment sees.
+    out["markdown"] = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", out["markdown"])
+    if fix:
+        plan = plan_fixes([d], unsafe=True)
+        out["fix-diff"] = render_diff(plan, collect_secrets(build_stack([d])))
+        rem = plan.remaining
+        if rem is not None:
+            out["fix-remaining"] = "\n".join(f"{f.location.path}:{f.location.start_line} {f.rule} "
+                                             f"{rem.redact.message(f.message, f.location.path)}" for f in rem.findings)
+    return out
+
+
+def write(d: Path, files: dict[str, str]) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    for rel, text in files.items():
+        p = d / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    return d
+
+
+def check(d: Path, canaries, identifiers=(), fix: bool = True, must_show=(), never=()) -> dict[str, str]:
+    """Every output of the stack: no canary piece (identifiers aside), no `***` inside a name, every
+    ``must_show`` identifier present, none of the ``never`` texts (a secret at its own position)."""
+    outs = outputs(d, fix)
+    for name, text in outs.items():
+        assert not [n for n in never if n in text], f"{name} shows {[n for n in never if n in text]}"
+        assert not leaks(text, canaries, identifiers), f"{name} shows canary pieces {leaks(text, canaries, identifiers)}"
+        assert not garbled(text), f"{name} masks inside a name: {garbled(text)[:3]}"
+    for ident in must_show:
+        assert ident in outs["text"] + outs["html"], f"{ident!r} is missing (masked?) from the reports"
+    return outs
+
+
+_BASE = """\
+services:
+  api:
+    image: registry.example.com/team/api-server:1.4.2
+    ports: ["8000:8000"]
+{extra}"""
+
+
+# ---------------------------------------------------------------------------------------------
+# leaks, one class at a time
+# ---------------------------------------------------------------------------------------------
+
+
+def test_multiline_yaml_values_are_masked_on_every_line(tmp_path):
+    a, b, c, e = "Blk1QwRtYpZxMn", "Blk2KjHgVbNmZq", "Fld1PqRsTvWxYz", "Fld2MnBvCxZqWr"
+    f, g = "Cnt1HjKlMnPqRs", "Cnt2VwXyZqRsTm"
+    d = write(tmp_path / "s", {"docker-compose.yml": _BASE.format(extra="") + f"""\
+    environment:
+      BLOCK_SECRET: |
+        {a}
+        {b}
+      FOLDED_TOKEN: >-
+        {c}
+        {e}
+      CONT_PASSWORD: {f}
+        {g}
+"""})
+    check(d, [a, b, c, e, f, g], must_show=["api"])
+
+
+def test_yaml_escaped_forms_are_masked_as_written(tmp_path):
+    d = write(tmp_path / "s", {"docker-compose.yml": _BASE.format(extra="") + """\
+    environment:
+      DQ_SECRET: "CAN\\x41RYdqEscQwZm9"
+      SQ_PASSWORD: 'ItQwZr''sCanarySqQwRt7'
+      UNI_TOKEN: "Uni\\u0041code\\tTabQwZr"
+"""})
+    check(d, ["CAN\\x41RYdqEscQwZm9", "CANARYdqEscQwZm9", "sCanarySqQwRt7", "ItQwZr", "Uni\\u0041code", "UniAcode",
+              "TabQwZr"])
+
+
+def test_url_passwords_with_slash_and_at(tmp_path):
+    d = write(tmp_path / "s", {
+        ".env": "DATABASE_URL=postgres://app:pQ@sSw/rdZk@db:5432/app\nAMQP_URL=amqp://u:Zx/Wv@Rk9mQ@rabbit/\n",
+        "docker-compose.yml": _BASE.format(extra="") + """\
+    env_file: .env
+    environment:
+      REDIS_URL: redis://default:ab/cdQzRw@cache:6379/0
+      CACHE_DSN: "redis://:Mq@Wz/Tr9kPz@cache:6379"
+"""})
+    check(d, ["pQ@sSw/rdZk", "Zx/Wv@Rk9mQ", "ab/cdQzRw", "Mq@Wz/Tr9kPz"], must_show=["api"])
+
+
+def test_sql_password_literals_in_every_quoting_and_the_parse_error(tmp_path):
+    d = write(tmp_path / "s", {
+        "docker-compose.yml": _BASE.format(extra="") + """\
+  db:
+    image: postgres:16.2
+    volumes:
+      - ./init.sql:/docker-entrypoint-initdb.d/init.sql:ro
+""",
+        "init.sql": "CREATE ROLE a LOGIN PASSWORD 'SqlQuotQwRtZm';\n"
+                    "CREATE ROLE b LOGIN PASSWORD $$SqlDollQwZmRt$$;\n"
+                    "CREATE ROLE c LOGIN PASSWORD $pw$SqlTagQwZmRtx$pw$;\n"
+                    "CREATE ROLE e LOGIN ENCRYPTED PASSWORD E'SqlEscQwZm\\'SqlEscTail';\n"
+                    "ALTER ROLE f PASSWORD SqlUnqQwZmRtK NOSUCHKEYWORD;\n"})
+    outs = check(d, ["SqlQuotQwRtZm", "SqlDollQwZmRt", "SqlTagQwZmRtx", "SqlEscQwZm", "SqlEscTail", "SqlUnqQwZmRtK"])
+    assert "syntax error" in outs["text"]  # the parse error is still reported, its token masked
+
+
+def test_option_strings_and_connection_strings(tmp_path):
+    d = write(tmp_path / "s", {
+        ".env": "OPTS=--password=OptPwQwZmRtK --verbose\n"
+                "JAVA_OPTS=-Xmx1g -Dspring.datasource.password=JavaPwQwZmRt\n"
+                "CONN_STRING=Server=db;Database=app;User Id=app;Password=ConnPwQwZmRt;\n"
+                "AUTH_HEADER=Basic QmFzaWNQd1F3Wm1SdA==\n"
+                "BEARER=Bearer BearTokQwZmRtKp\n",
+        "docker-compose.yml": _BASE.format(extra="") + """\
+    env_file: .env
+    healthcheck:
+      test: ["CMD", "curl", "-fsS", "-u", "admin:HcPwQwZmRtKp", "http://localhost:8000/health"]
+  cache:
+    image: redis:7.2
+    command: redis-server --requirepass CmdPwQwZmRtK --appendonly yes
+    healthcheck:
+      test: ["CMD", "redis-cli", "-a", "RcliPwQwZmRt", "ping"]
+"""})
+    outs = check(d, ["OptPwQwZmRtK", "JavaPwQwZmRt", "ConnPwQwZmRt", "QmFzaWNQd1F3Wm1SdA", "BearTokQwZmRtKp",
+                     "HcPwQwZmRtKp", "CmdPwQwZmRtK", "RcliPwQwZmRt"], must_show=["api", "cache"])
+    # OPS022 quotes these values: its edits (JSON/SARIF new_text) and the diff show them masked in place
+    for name in ("json", "sarif"):
+        assert "'--password=*** --verbose'" in outs[name] and "Password=***;'" in outs[name], name
+    assert "+OPTS='--password=*** --verbose'" in outs["fix-diff"]
+
+
+def test_fix_edit_new_text_is_masked_in_json_and_sarif():
+    """A fix edit that writes a line holding a secret (not a generated one) shows it masked."""
+    from types import SimpleNamespace
+
+    from scanner.model import Edit, Location
+    from scanner.report.common import display_edit
+    from scanner.secrets import Redactor
+
+    stack = SimpleNamespace(files={})
+    red = Redactor(stack=stack)
+    result = SimpleNamespace(redact=red)
+    e = Edit(Location(".env", 1, 1), "OPTS=--password=NewTxtQwZmRt --x\n")
+    assert "NewTxtQwZmRt" not in display_edit(result, e).new_text
+    assert display_edit(result, e).new_text == "OPTS=--password=*** --x\n"
+    e = Edit(Location("docker-compose.yml", 1, 1), "      DB_PASSWORD: NewYmlQwZmRt\n")
+    assert "NewYmlQwZmRt" not in display_edit(result, e).new_text
+    e = Edit(Location("docker-compose.yml", 1, 1), "    read_only: true\n")
+    assert display_edit(result, e).new_text == "    read_only: true\n"  # nothing else is touched
+
+
+def test_nginx_nats_redis_minio_credentials(tmp_path):
+    d = write(tmp_path / "s", {
+        "docker-compose.yml": _BASE.format(extra="") + """\
+  nginx:
+    image: nginx:1.25.4
+    ports: ["80:80"]
+    volumes:
+      - ./nginx.conf:/etc/nginx/nginx.conf:ro
+  nats:
+    image: nats:2.10.11
+    command: ["-c", "/etc/nats/nats.conf"]
+    volumes:
+      - ./nats.conf:/etc/nats/nats.conf:ro
+  cache:
+    image: redis:7.2
+    command: ["redis-server", "/usr/local/etc/redis/redis.conf"]
+    volumes:
+      - ./redis.conf:/usr/local/etc/redis/redis.conf:ro
+  minio:
+    image: minio/minio:RELEASE.2024-01-01T00-00-00Z
+    environment:
+      MINIO_ROOT_USER: MinUsrQwZmRt
+      MINIO_ROOT_PASSWORD: MinPwQwZmRtK
+    entrypoint: ["sh", "-c", "mc alias set local http://minio:9000 MinUsrQwZmRt McPwQwZmRtKp"]
+""",
+        "nginx.conf": "events {}\nhttp {\n  server {\n    listen 80;\n    location / {\n"
+                      "      proxy_set_header Authorization \"Basic NgxBasQwZmRtKp\";\n"
+                      "      proxy_set_header X-Api-Key NgxKeyQwZmRt;\n"
+                      "      proxy_pass http://user:NgxPwQwZmRt@api:8000;\n    }\n  }\n}\n",
+        "nats.conf": "port: 4222\nauthorization {\n  users = [\n    { user: backend, password: \"NatsPwQwZmRt\" }\n  ]\n}\n"
+                     "leafnodes {\n  authorization {\n    token: NatsTokQwZmRt\n  }\n}\n",
+        "redis.conf": "requirepass RdsPwQwZmRtX\nuser worker on >AclPwQwZmRtK ~* +@all\n"})
+    check(d, ["NgxBasQwZmRtKp", "NgxKeyQwZmRt", "NgxPwQwZmRt", "NatsPwQwZmRt", "NatsTokQwZmRt", "RdsPwQwZmRtX",
+              "AclPwQwZmRtK", "MinPwQwZmRtK", "McPwQwZmRtKp", "MinUsrQwZmRt"], must_show=["nginx", "nats"])
+
+
+def test_parse_error_quoting_a_secret_is_masked_in_messages(tmp_path):
+    d = write(tmp_path / "s", {"init.sql": "ALTER ROLE app PASSWORD ErrPwQwZmRtK NOSUCH;\nSELECT 1;\n"})
+    result = audit([d])
+    errs = [f for f in result.findings if f.rule == "OPS081"]
+    assert errs and all("ErrPwQwZmRtK" not in f.message for f in errs)
+    assert any('"***"' in f.message for f in errs), [f.message for f in errs]
+
+
+# ---------------------------------------------------------------------------------------------
+# over-redaction
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_password_equal_to_a_name_is_masked_at_its_spans_only(tmp_path):
+    """``POSTGRES_PASSWORD=postgres`` must not turn ``service 'postgres'`` into ``service '***'`` nor
+    ``/var/lib/postgresql/data`` into ``/var/lib/***ql/data``; ``saleor`` must not blank an image."""
+    d = write(tmp_path / "s", {
+        ".env": "POSTGRES_PASSWORD=postgres\nDASH_SECRET=saleor\nX_TOKEN=privileged\n",
+        "docker-compose.yml": """\
+services:
+  postgres:
+    image: postgres:16.2
+    env_file: .env
+    privileged: true
+    volumes:
+      - pgdata:/var/lib/postgresql/data
+    ports: ["5432:5432"]
+  dashboard:
+    image: ghcr.io/saleor/saleor-dashboard:3.19
+    env_file: .env
+volumes:
+  pgdata: {}
+"""})
+    result = audit([d])
+    outs = {fmt: render(fmt, result, include_suppressed=True) for fmt in FORMATS}
+    for fmt, text in outs.items():
+        assert not garbled(text), (fmt, garbled(text)[:3])
+        assert "POSTGRES_PASSWORD=postgres" not in text and "DASH_SECRET=saleor" not in text, fmt
+    assert "service 'postgres'" in outs["text"]
+    assert "privileged" in outs["text"]
+    assert "ghcr.io/saleor/saleor-dashboard" in outs["html"]
+    assert "POSTGRES_PASSWORD=***" in outs["html"]
+    # the weak-password rules still report it, without printing it
+    assert {"DATA004", "DATA007"} & {f.rule for f in result.findings if f.location.path == ".env"}
+
+
+def test_spans_are_exact(tmp_path):
+    """What is masked is the value, in the form it is written; keys, quotes and the rest stay."""
+    text = ("services:\n  a:\n    image: x/y:1\n    environment:\n      A_PASSWORD: \"p\\x41ss\"\n"
+            "      B_URL: postgres://u:p/w@h:5432/d\n      - C=1\n")
+    assert mask(text, spans_of("compose", text)).splitlines()[4:6] == [
+        '      A_PASSWORD: "***"', "      B_URL: postgres://u:***@h:5432/d"]
+    refs = "services:\n  a:\n    environment:\n      A_PASSWORD: $$litPw12\n      B_PASSWORD: ${REF}\n      C_TOKEN: ${REF:-dflt12x}\n"
+    assert mask(refs, spans_of("compose", refs)).splitlines()[3:] == [
+        "      A_PASSWORD: ***", "      B_PASSWORD: ${REF}", "      C_TOKEN: ${REF:-***}"]
+    env = "PASSWORD_MIN_LENGTH=12\nDB_PASSWORD=x1y2z3w4\nDB_USER=postgres\n"
+    assert mask(env, spans_of("env", env)) == "PASSWORD_MIN_LENGTH=12\nDB_PASSWORD=***\nDB_USER=postgres\n"
+    cmd = "command: sh -c 'psql -c \"ALTER ROLE app PASSWORD \\'inCmd1x\\'\"' && mysql -uroot -p'my sq1' && mc alias set s http://m:9000 AKEY1x SKEY1x"
+    assert "inCmd1x" not in mask(cmd, spans_of("compose", cmd)) and "my sq1" not in mask(cmd, spans_of("compose", cmd))
+    assert "AKEY1x" not in mask(cmd, spans_of("", cmd)) and "SKEY1x" not in mask(cmd, spans_of("", cmd))
+    sql = "CREATE TABLE u (password text, password_hash text);\nALTER ROLE a PASSWORD 'x''y';\n"
+    assert mask(sql, spans_of("sql", sql)) == "CREATE TABLE u (password text, password_hash text);\nALTER ROLE a PASSWORD '***';\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# generated stacks: every form, every combination
+# ---------------------------------------------------------------------------------------------
+
+canary = st.text(alphabet=ALPHABET + DIGITS, min_size=10, max_size=18).map(lambda s: "Q" + s + "z")
+lower_canary = st.text(alphabet="ghjkmnpqrstvwxyz", min_size=8, max_size=12).map(lambda s: "q" + s)
+
+FORMS = ("env_plain", "env_dq", "env_sq", "env_multi", "env_url", "env_opts", "env_java", "env_conn", "env_basic",
+         "yml_plain", "yml_dq_escape", "yml_sq", "yml_block", "yml_folded", "yml_cont", "yml_url", "yml_list",
+         "cmd_flag", "hc_curl", "hc_redis", "sql_quoted", "sql_dollar", "sql_e", "sql_unquoted", "nginx_auth",
+         "nginx_url", "nats_pw", "redis_conf", "minio_mc", "mysql_quoted", "authz_token", "docker_cont", "docker_arg")
+
+
+def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[list[str], list[str]]:
+    """Write a stack with canary ``c[form]`` in each form; return (secret texts, identifiers)."""
+    env, envs, cmd_extra, sql, nginx, nats, redis, docker = [], [], [], [], [], [], [], []
+    secrets: list[str] = []
+    svc = combo.get("service") or "worker"
+    longer = combo.get("longer")
+    idents = [svc, "registry.example.com/team/api-server:1.4.2"]
+    half = {f: (c[f][:len(c[f]) // 2], c[f][len(c[f]) // 2:]) for f in forms}
+    for f in forms:
+        v = c[f]
+        a, b = half[f]
+        if f == "env_plain":
+            env.append(f"DB_PASSWORD={v}")
+        elif f == "env_dq":
+            env.append(f'API_TOKEN="{v}"')
+        elif f == "env_sq":
+            env.append(f"SESSION_SECRET='{v}'")
+        elif f == "env_multi":
+            env.append(f'MULTI_SECRET="{a}\n{b}"')
+            secrets += [a, b]
+            continue
+        elif f == "env_url":
+            v = a + "/" + b[:2] + "@" + b[2:]
+            env.append(f"DATABASE_URL=postgres://app:{v}@db:5432/app")
+            secrets += [a, b[2:]]
+            continue
+        elif f == "env_opts":
+            env.append(f"OPTS=--password={v} --verbose")
+        elif f == "env_java":
+            env.append(f"JAVA_OPTS=-Xmx1g -Dspring.datasource.password={v}")
+        elif f == "env_conn":
+            env.append(f"CONN_STRING=Server=db;User Id=app;Password={v};")
+        elif f == "env_basic":
+            env.append(f"AUTH_HEADER=Basic {v}")
+        elif f == "yml_plain":
+            envs.append(f"      PLAIN_PASSWORD: {v}")
+        elif f == "yml_dq_escape":
+            envs.append(f'      DQ_SECRET: "{a}\\x41{b}"')
+            secrets += [a, b, a + "A" + b]
+            continue
+        elif f == "yml_sq":
+            envs.append(f"      SQ_TOKEN: '{a}''{b}'")
+            secrets += [a, b]
+            continue
+        elif f == "yml_block":
+            envs.append(f"      BLOCK_SECRET: |\n        {a}\n        {b}")
+            secrets += [a, b]
+            continue
+        elif f == "yml_folded":
+            envs.append(f"      FOLDED_TOKEN: >-\n        {a}\n        {b}")
+            secrets += [a, b]
+            continue
+        elif f == "yml_cont":
+            envs.append(f"      CONT_PASSWORD: {a}\n        {b}")
+            secrets += [a, b]
+            continue
+        elif f == "yml_url":
+            v = a + "@" + b[:2] + "/" + b[2:]
+            envs.append(f"      REDIS_URL: redis://default:{v}@cache:6379/0")
+            secrets += [a, b[2:]]
+            continue
+        elif f == "yml_list":
+            envs.append(f"      - LIST_TOKEN={v}")
+        elif f == "cmd_flag":
+            cmd_extra.append(f'    command: ["app", "--db-password", "{v}"]')
+        elif f == "hc_curl":
+            cmd_extra.append(f'    healthcheck:\n      test: ["CMD", "curl", "-u", "admin:{v}", "http://localhost/h"]')
+        elif f == "hc_redis":
+            cmd_extra.append(f'    healthcheck:\n      test: ["CMD", "redis-cli", "-a", "{v}", "ping"]')
+        elif f == "sql_quoted":
+            sql.append(f"CREATE ROLE ra LOGIN PASSWORD '{v}';")
+        elif f == "sql_dollar":
+            sql.append(f"CREATE ROLE rb LOGIN PASSWORD $${v}$$;")
+        elif f == "sql_e":
+            sql.append(f"CREATE ROLE rc LOGIN PASSWORD E'{a}\\'{b}';")
+            secrets += [a, b]
+            continue
+        elif f == "sql_unquoted":
+            sql.append(f"ALTER ROLE rd PASSWORD {v} NOSUCHKEYWORD;")
+        elif f == "nginx_auth":
+            nginx.append(f'      proxy_set_header Authorization "Basic {v}";')
+        elif f == "nginx_url":
+            nginx.append(f"      proxy_pass http://user:{v}@api:8000;")
+        elif f == "nats_pw":
+            nats.append(f'authorization {{\n  users = [\n    {{ user: backend, password: "{v}" }}\n  ]\n}}')
+        elif f == "redis_conf":
+            redis.append(f"requirepass {v}")
+        elif f == "mysql_quoted":
+            cmd_extra.append(f'    healthcheck:\n      test: ["CMD-SHELL", "mysqladmin ping -uroot -p\'{v}\'"]')
+        elif f == "authz_token":
+            cmd_extra.append(f"    healthcheck:\n      test: \"curl -fsS -H 'Authorization: Token {v}' http://localhost/h\"")
+        elif f == "docker_cont":
+            docker.append(f"ENV APP_ENV=prod \\\n    DB_PASSWORD=\\\n    {v}")
+        elif f == "docker_arg":
+            docker.append(f"ARG NPM_TOKEN={v}\nRUN curl -u deploy:{v} https://registry.example.com/x")
+        elif f == "minio_mc":
+            cmd_extra.append(f'    entrypoint: ["sh", "-c", "mc alias set local http://minio:9000 admin {v}"]')
+        secrets.append(v)
+    if combo.get("secret_is_service"):
+        env.append(f"SVC_PASSWORD={svc}")
+    # environment list items and map items cannot mix: the list form gets its own service
+    maps = [e for e in envs if not e.lstrip().startswith("- ")]
+    lists = [e for e in envs if e.lstrip().startswith("- ")]
+    compose = ["services:", "  api:", "    image: registry.example.com/team/api-server:1.4.2", '    ports: ["8000:8000"]',
+               "    env_file: .env"]
+    if maps:
+        compose += ["    environment:"] + maps
+    compose += [f"  {svc}:", "    image: redis:7.2", "    privileged: true"]  # a finding that names it
+    compose += [line for x in cmd_extra for line in x.split("\n")] if cmd_extra else []
+    if lists:
+        compose += ["  lister:", "    image: alpine:3.19", "    environment:"] + lists
+    if longer:
+        compose += [f"  {longer}:", "    image: alpine:3.19"]
+        idents.append(longer)
+    files = {".env": "\n".join(env) + "\n", "docker-compose.yml": "\n".join(compose) + "\n"}
+    if sql:
+        files["docker-compose.yml"] += "  db:\n    image: postgres:16.2\n    volumes:\n      - ./init.sql:/docker-entrypoint-initdb.d/init.sql:ro\n"
+        files["init.sql"] = "\n".join(sql) + "\n"
+    if nginx:
+        files["nginx.conf"] = "events {}\nhttp {\n  server {\n    listen 80;\n    location / {\n" + "\n".join(nginx) + "\n    }\n  }\n}\n"
+    if nats:
+        files["nats.conf"] = "port: 4222\n" + "\n".join(nats) + "\n"
+    if redis:
+        files["redis.conf"] = "\n".join(redis) + "\n"
+    if docker:
+        files["docker-compose.yml"] += "  builder:\n    build: ./app\n"
+        files["app/Dockerfile"] = "FROM python:3.12-slim\n" + "\n".join(docker) + "\nUSER app\n"
+    write(d, files)
+    return secrets, idents
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(forms=st.lists(st.sampled_from(FORMS), min_size=3, max_size=10, unique=True),
+       values=st.lists(canary, min_size=len(FORMS), max_size=len(FORMS), unique=True),
+       service=lower_canary, secret_is_service=st.booleans(), longer=st.booleans(), data=st.data())
+def test_generated_stacks_leak_no_canary_and_garble_no_name(tmp_path_factory, forms, values, service,
+                                                           secret_is_service, longer, data):
+    c = dict(zip(FORMS, values))
+    combo = {"service": service, "secret_is_service": secret_is_service}
+    if longer:  # a secret inside a longer word: a service whose name holds one of the canaries
+        f = data.draw(st.sampled_from(forms))
+        c[f] = c[f].lower()
+        combo["longer"] = "svc-" + c[f] + "-x"
+    d = tmp_path_factory.mktemp("gen")
+    secrets, idents = build(d, forms, c, combo)
+    check(d, [s for s in secrets if len(s) >= 6], identifiers=[i for i in idents if i != service] + [service],
+          fix=data.draw(st.booleans()),
+          must_show=[service, "registry.example.com/team/api-server:1.4.2"] + ([combo["longer"]] if longer else []),
+          never=[f"SVC_PASSWORD={service}"])  # a secret equal to a service name: masked at its own span
+
+
+def test_every_form_through_the_cli(tmp_path):
+    """Every form at once, through ``dkscan audit`` (every format, stdout and stderr) and ``dkscan
+    fix`` (the diff and the remaining findings it prints)."""
+    import random
+
+    rnd = random.Random(14)
+    c = {f: "Q" + "".join(rnd.choice(ALPHABET + DIGITS) for _ in range(13)) + "z" for f in FORMS}
+    d = tmp_path / "s"
+    secrets, idents = build(d, list(FORMS), c, {"service": "qworkerqz", "secret_is_service": True,
+                                                "longer": "svc-" + c["env_plain"].lower() + "-x"})
+    texts = []
+    for fmt in FORMATS:
+        r = subprocess.run([sys.executable, "-m", "scanner.cli", "audit", "--include-suppressed", "--format", fmt, str(d)],
+                           capture_output=True, text=True, cwd=ROOT)
+        assert r.returncode in (0, 1), r.stderr[-2000:]
+        texts += [r.stdout, r.stderr]
+    r = subprocess.run([sys.executable, "-m", "scanner.cli", "fix", "--unsafe", str(d)], capture_output=True, text=True, cwd=ROOT)
+    assert "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "findings remain" in r.stdout
+    texts += [r.stdout, r.stderr]
+    for text in texts:
+        assert not leaks(text, [s for s in secrets if len(s) >= 6], identifiers=idents), leaks(text, secrets, idents)
+        assert not garbled(text), garbled(text)[:3]
+    assert "qworkerqz" in "".join(texts)
+
+
+# ---------------------------------------------------------------------------------------------
+# the bundled and the corpus reports
+# ---------------------------------------------------------------------------------------------
+
+
+def _corpus() -> list[Path]:
+    return sorted(p for p in CORPUS.iterdir() if p.is_dir()) if CORPUS.is_dir() else []
+
+
+def test_bundled_reports_mask_no_name_or_path():
+    texts = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "reports").glob("studios-dk.*") if p.suffix != ".png"}
+    assert len(texts) == 6
+    for name, text in texts.items():
+        assert not garbled(text), (name, garbled(text)[:3])
+
+
+def _corpus_result(d: Path):
+    from test_secrets_leak import _audited  # one audit per corpus stack for both test modules
+
+    return _audited(d)
+
+
+@pytest.mark.parametrize("stack_dir", _corpus(), ids=lambda p: p.name)
+def test_corpus_reports_mask_no_name_or_path(stack_dir):
+    result = _corpus_result(stack_dir)
+    for fmt in FORMATS:
+        text = render(fmt, result, include_suppressed=True)
+        assert not garbled(text), (fmt, garbled(text)[:3])
+
+
+def test_garbled_detects_what_the_issue_shows():
+    assert garbled("service '***' at /var/lib/***ql/data")
+    assert garbled("image ghcr.io/***/***-dashboard:1")
+    assert garbled("runs ***ileged")
+    assert not garbled("${DB_PASSWORD:-***} DB_PASSWORD=*** and postgres://u:***@h and --password *** 'x' \"***\" PASSWORD $$***$$")
+
+
+def test_names_that_start_a_password_stay_readable():
+    """``backend2025`` is the NATS password of user ``backend`` in the bundled stack, ``postgres`` its
+    database user: a message quoting the names keeps them (only a quoted token that *is* a secret, or
+    holds one, is masked)."""
+    text = (ROOT / "reports" / "studios-dk.txt").read_text(encoding="utf-8")
+    assert "NATS user 'backend' has no permissions" in text
+    assert "service 'backend' connects as 'postgres'" in text
+    assert "role 'studios_app' gets a literal password" in text
+    assert "backend2025" not in text and "studios_app_2025" not in text
