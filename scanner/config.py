@@ -27,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
     "tls": {"profile": "intermediate", "hsts_min_age": 31536000},
     "nginx": {"version": None},
     "perimeter": {"allowed_ports": [22, 80, 443]},
+    "fail2ban": {"maxretry_max": 5, "findtime_min": "10m", "bantime_min": "10m"},
+    "ssh": {"max_auth_tries": 4},
+    "deploy": {"scripts": None},  # None: script files running docker compose / docker stack deploy
     "secrets": {"min_password_len": 16, "min_key_bytes": 32},
     "data": {"bcrypt_min_cost": 12, "require_rls": False},
     "compose": {"env_files": [".env"]},
@@ -86,6 +89,10 @@ SCHEMA = {
                 "properties": {"profile": {"enum": ["intermediate", "modern"]}, "hsts_min_age": {"type": "integer"}}},
         "nginx": {"type": "object", "additionalProperties": False, "properties": {"version": {"type": ["string", "null"]}}},
         "perimeter": {"type": "object", "additionalProperties": False, "properties": {"allowed_ports": {"type": "array", "items": {"type": "integer"}}}},
+        "fail2ban": {"type": "object", "additionalProperties": False, "properties": {
+            "maxretry_max": {"type": "integer"}, "findtime_min": _NUM, "bantime_min": _NUM}},
+        "ssh": {"type": "object", "additionalProperties": False, "properties": {"max_auth_tries": {"type": "integer"}}},
+        "deploy": {"type": "object", "additionalProperties": False, "properties": {"scripts": {"type": ["array", "null"], "items": {"type": "string"}}}},
         "secrets": {"type": "object", "additionalProperties": False,
                     "properties": {"min_password_len": {"type": "integer"}, "min_key_bytes": {"type": "integer"}}},
         "data": {"type": "object", "additionalProperties": False,
