@@ -32,7 +32,7 @@ def _prints_to_terminal(cmd) -> bool:
 
 def _heredoc_expands(body: str, names: set[str]) -> str | None:
     for m in re.finditer(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", body or ""):
-        if m.group(1) in names:
+        if m.group(1) in names or secret_var(m.group(1)):
             return m.group(1)
     return None
 
@@ -80,8 +80,8 @@ def secret_printed_by_script(stack):
                 sourced_env = True
             if id(cmd) in reported:
                 continue
-            used = [v for w in cmd.words for v in w.vars if v in names] + \
-                   [v for a in cmd.assigns for w in a.words for v in w.vars if v in names]
+            used = [v for w in cmd.words for v in w.vars if v in names or secret_var(v)] + \
+                   [v for a in cmd.assigns for w in a.words for v in w.vars if v in names or secret_var(v)]
             msg = None
             if cmd.name in _PRINTERS and used and _prints_to_terminal(cmd):
                 msg = f"`{cmd.name}` prints secret variable ${used[0]}"

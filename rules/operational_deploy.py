@@ -409,6 +409,17 @@ def _pinned(w) -> bool:
     return bool(_TAG.match(w.value))
 
 
+def _git_sub(cmd):
+    """(subcommand, its arguments) of a git command, git's global options (-C dir, -c k=v) skipped."""
+    args = cmd.args
+    j = 0
+    while j < len(args) and (args[j].value or "").startswith("-"):
+        j += 2 if args[j].value in ("-C", "-c", "--git-dir", "--work-tree") else 1
+    if j >= len(args):
+        return None, []
+    return args[j].value, args[j + 1:]
+
+
 @rule("OPS105", "deploy-unpinned-source", "low", files="script", refs="CWE-1357")
 def deploy_unpinned_source(stack):
     """The script deploys whatever a branch points at.
@@ -440,15 +451,9 @@ def deploy_unpinned_source(stack):
         for i, cmd in enumerate(flow):
             if cmd.name != "git":
                 continue
-            args = cmd.args
-            # skip git's global options (-C dir, -c k=v)
-            j = 0
-            while j < len(args) and (args[j].value or "").startswith("-"):
-                j += 2 if args[j].value in ("-C", "-c") else 1
-            if j >= len(args):
+            sub, rest = _git_sub(cmd)
+            if sub is None:
                 continue
-            sub = args[j].value
-            rest = args[j + 1:]
             vals = [w.value for w in rest]
             msg = None
             if sub == "pull":
@@ -467,9 +472,9 @@ def deploy_unpinned_source(stack):
                 later = False
                 for c in flow[i + 1:]:
                     if c.name == "git":
-                        a = [w for w in c.args if not (w.value or "").startswith("-")]
-                        av = [w.value for w in a]
-                        if av and av[0] in ("checkout", "switch", "reset") and len(a) > 1 and _pinned(a[-1]):
+                        csub, crest = _git_sub(c)
+                        a = [w for w in crest if not (w.value or "").startswith("-")]
+                        if csub in ("checkout", "switch", "reset") and a and _pinned(a[-1]):
                             later = True
                             break
                 bflag = [k for k, v in enumerate(vals) if v in ("-b", "--branch")]

@@ -136,6 +136,7 @@ class Command:
             base = v.rsplit("/", 1)[-1]
             if base not in _WRAPPERS:
                 return i
+            wrapper = i
             i += 1
             while i < len(ws) and ws[i].value is not None:
                 a = ws[i].value
@@ -149,6 +150,8 @@ class Command:
                     i += 2 if (base in ("sudo", "doas") and a in _SUDO_OPTS_WITH_ARG) or (base == "nice" and a == "-n") else 1
                     continue
                 break
+            if i >= len(ws):
+                return wrapper  # `env`, `time` alone: the wrapper is the command
         return i
 
     @property
