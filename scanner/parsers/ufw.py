@@ -143,6 +143,8 @@ def from_command(words: list[str], path: str, line: int, col: int, end_line: int
     if word_cols and i < len(offs) and offs[i] < len(word_cols):
         action_col = word_cols[offs[i]][0]
     rest = ws[i + 1:]
+    if "comment" in [r.lower() for r in rest]:
+        rest = rest[:[r.lower() for r in rest].index("comment")]
     e = ev("rule", action=action, delete=delete, route=route, action_col=action_col)
     # simple syntax: one port spec or an app profile
     if len(rest) == 1 or (len(rest) >= 2 and rest[0].lower() in ("in", "out") and len(rest) == 2):
