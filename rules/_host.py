@@ -520,3 +520,67 @@ def shellcheck(stack) -> dict[str, list[dict]]:
                 out[rel].append(c)
         return out
     return _memo(stack, "shellcheck", compute)
+
+
+# --------------------------------------------------------------------------------------------
+# PER064: published ports the team believes UFW blocks (PER001 and PER003 yield to it there)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(repr=False, eq=False)
+class UfwBypass:
+    svc: object
+    port: object  # compose Port
+    host_port: int
+    believed: ufwp.UfwEvent  # the deny rule, or the default policy, the team relies on
+    why: str
+
+
+def ufw_bypasses(stack) -> list[UfwBypass]:
+    """Compose ports published on all interfaces that UFW is believed to block (default deny, no
+    allow rule, or a deny rule naming them). Empty when UFW is not default-deny, when ``after.rules``
+    routes DOCKER-USER through UFW (ufw-docker) or Docker's iptables is off. Ports where the service
+    asks for no credentials are PER002's and left out."""
+    def compute():
+        default = ufw_default_incoming(stack)
+        if default is None or default.action not in ("deny", "reject") or ufw_docker_aware(stack):
+            return []
+        try:
+            from rules._services import unauthenticated_reason
+        except ImportError:  # pragma: no cover - the helper module ships with dkscan
+            unauthenticated_reason = None
+        rules_ = [e for e in ufw_events(stack) if e.kind == "rule" and not e.delete and not e.route and e.direction == "in"]
+        out = []
+        seen = set()
+        for svc, port, hp, cp in published_ports(stack):
+            if (id(port), hp) in seen:
+                continue
+            seen.add((id(port), hp))
+            if unauthenticated_reason is not None and cp is not None:
+                try:
+                    if unauthenticated_reason(stack, svc, port=cp):
+                        continue
+                except Exception:  # noqa: BLE001 - another family's helper: never fail this rule
+                    pass
+            denies = [e for e in rules_ if e.action in ("deny", "reject") and e.ports is not None and e.covers(hp)]
+            allows = [e for e in rules_ if e.action in ("allow", "limit") and e.covers(hp)]
+            if denies:
+                b = denies[-1]
+                why = f"UFW rule `{b.text}` ({b.path}:{b.line}) is believed to block it"
+            elif not allows:
+                b = default
+                why = f"UFW's default deny ({default.path}:{default.line}) is believed to block it"
+            else:
+                continue
+            out.append(UfwBypass(svc, port, hp, b, why))
+        return out
+    return _memo(stack, "ufw_bypass", compute)
+
+
+def ufw_bypassed(stack, svc, port) -> bool:
+    """PER064 reports this compose port (PER001/PER003 leave it to PER064)."""
+    try:
+        # Port objects are rebuilt on each ``svc.ports``: match the YAML node they come from
+        return any(b.svc is svc and b.port.node is port.node for b in ufw_bypasses(stack))
+    except Exception:  # noqa: BLE001 - never break the caller's rule
+        return False

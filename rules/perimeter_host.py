@@ -11,7 +11,7 @@ from scanner.parsers.fail2ban import duration_seconds
 from scanner.registry import rule
 
 from ._host import (jail_chain, jail_ports, jails, nginx_jail, public_network, published_ports, ssh_ports,
-                    sshd_jail_enabled, sshd_view, ufw_default_incoming, ufw_docker_aware, ufw_events)
+                    sshd_jail_enabled, sshd_view, ufw_bypasses, ufw_events)
 from ._util import nloc, yloc
 
 
@@ -216,7 +216,9 @@ def published_port_bypasses_ufw(stack):
     With UFW default-deny, flags a compose port published on all interfaces that no UFW
     `allow`/`limit` rule opens, or that a `deny`/`reject` rule names. Silent when `after.rules`
     sends `DOCKER-USER` to `ufw-user-forward`/`ufw-user-input` (ufw-docker) or `daemon.json` sets
-    `"iptables": false`. The message names the UFW rule the team thinks protects the port.
+    `"iptables": false`. The message names the UFW rule the team thinks protects the port. At such a
+    port it replaces PER001 and PER003; a port of a service that asks for no credentials stays
+    PER002's.
 
     ## Why is this bad?
     Docker publishes ports with DNAT rules in the `nat` table; the packets go through FORWARD,
@@ -240,26 +242,8 @@ def published_port_bypasses_ufw(stack):
     ## References
     Docker docs "Packet filtering and firewalls" (Docker and ufw); moby/moby#4737; chaifeng/ufw-docker.
     """
-    default = ufw_default_incoming(stack)
-    if default is None or default.action not in ("deny", "reject") or ufw_docker_aware(stack):
-        return
-    rules_ = [e for e in ufw_events(stack) if e.kind == "rule" and not e.delete and not e.route and e.direction == "in"]
-    seen = set()
-    for svc, port, hp, _cp in published_ports(stack):
-        key = (id(port), hp)
-        if key in seen:
-            continue
-        seen.add(key)
-        denies = [e for e in rules_ if e.action in ("deny", "reject") and e.ports is not None and e.covers(hp)]
-        allows = [e for e in rules_ if e.action in ("allow", "limit") and e.covers(hp)]
-        if denies:
-            believed = denies[-1]
-            why = f"UFW rule `{believed.text}` ({believed.path}:{believed.line}) is believed to block it"
-        elif not allows:
-            believed = default
-            why = f"UFW's default deny ({default.path}:{default.line}) is believed to block it"
-        else:
-            continue
+    for b in ufw_bypasses(stack):
+        svc, port, hp, believed, why = b.svc, b.port, b.host_port, b.believed, b.why
         node = port.node
         loc = yloc(svc.doc.path, node)
         line_text = svc.doc.line_text(node.line) if hasattr(svc.doc, "line_text") else ""
