@@ -58,6 +58,16 @@ def collect_secrets(stack: Stack) -> Redactor:
             if is_secret_key(ref.name):
                 red.add(ref.default if ref.has_default else None)
                 red.add(node.text if node.text != node.raw else None)
+    # host shell scripts: secret-class variables given literals, password flags, URL passwords
+    try:
+        from .parsers.shell import ScriptDocument, secret_literals
+
+        for doc in stack.docs("script"):
+            if isinstance(doc, ScriptDocument):
+                for v in secret_literals(doc, is_secret_key):
+                    red.add(v)
+    except Exception:  # noqa: BLE001 - redaction must never stop the scan
+        pass
     # command-line flags, ${VAR:-default} defaults, nats.conf, prometheus.yml, SQL PASSWORD literals,
     # Dockerfile ENV/ARG, redis.conf, nginx auth headers, provider tokens in any file
     try:

@@ -69,14 +69,14 @@ def classify(name: str) -> str | None:
         return "ufw"
     if low.endswith(".local"):
         return "local?"  # a jail.d/*.local drop-in (decided by its directory)
-    if "." not in low:
-        return "noext?"  # a script known by its shebang, or /etc/default/ufw (decided later)
     if low.startswith(("dockerfile", "containerfile")) or low.endswith(".dockerfile"):
         if low.endswith((".md", ".txt", ".sh", ".py")):
             return None
         return "dockerfile"
     if low == "nginx.conf" or low.endswith((".conf", ".conf.template", ".nginx")):
         return "conf?"
+    if "." not in low:
+        return "noext?"  # a script known by its shebang, or /etc/default/ufw (decided later)
     return None
 
 

@@ -597,3 +597,32 @@ def parse(text: str, rel: str) -> ScriptDocument:
     _flow(items, b.functions, {}, flow, 0, ())
     doc.flow = flow
     return doc
+
+
+def secret_literals(doc: ScriptDocument, is_secret) -> list[str]:
+    """Literal values a script gives secret-class variables (``is_secret(name)``), after password
+    flags (``-p``, ``--password``, ``-pVALUE``, ``curl -u user:pw``) and in URLs: what no report may
+    show (the engine's redactor)."""
+    from ..secrets import url_password
+
+    out: list[str] = []
+    for a in doc.assignments + [a for c in doc.commands for a in c.assigns]:
+        if is_secret(a.name):
+            out.extend(w.value for w in a.words if w.value)
+    for c in doc.commands:
+        ws = c.words
+        for i, w in enumerate(ws):
+            v = w.value or ""
+            nxt = ws[i + 1].value if i + 1 < len(ws) else None
+            if v in ("-p", "--password", "-a") and nxt:
+                out.append(nxt)
+            elif v.startswith("--password="):
+                out.append(v.split("=", 1)[1])
+            elif re.fullmatch(r"-p\S{4,}", v):
+                out.append(v[2:])
+            elif v in ("-u", "--user") and nxt and ":" in nxt:
+                out.append(nxt.split(":", 1)[1])
+            pw = url_password(v) if v else None
+            if pw:
+                out.append(pw)
+    return [x for x in out if x and len(x) >= 4]
