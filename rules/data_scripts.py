@@ -142,6 +142,10 @@ def secret_literal_in_script(stack):
             if secret_var(a.name) and not a.array and a.words and _literal(a.words[0]):
                 yield hit(word_loc(doc.path, a.words[0]), f"secret variable {a.name} is assigned a literal",
                           snippet_key=f"{a.name} literal")
+            elif a.words and not a.array and a.words[0].value and url_password(a.words[0].value) \
+                    and not is_reference(url_password(a.words[0].value)):
+                yield hit(word_loc(doc.path, a.words[0]), f"{a.name} holds a URL with a literal password",
+                          snippet_key=f"{a.name} url password")
         for cmd in doc.commands:
             for a in cmd.assigns:
                 if secret_var(a.name) and a.words and _literal(a.words[0]):
@@ -151,6 +155,8 @@ def secret_literal_in_script(stack):
             name = cmd.name
             sub = args[0].value if args else None
             for i, w in enumerate(args):
+                if w.from_var is not None:
+                    continue  # written where the variable is assigned (reported there)
                 v = w.value or ""
                 nxt = args[i + 1] if i + 1 < len(args) else None
                 why = None

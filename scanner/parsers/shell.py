@@ -64,6 +64,7 @@ class Word:
     subst: bool = False  # holds a command substitution
     quoted: bool = False
     kind: str = "word"
+    from_var: str | None = None  # resolved from this variable at its use site (not written here)
 
     @property
     def str(self) -> str:
@@ -514,12 +515,13 @@ def _expand_words(cmd: Command, env: dict[str, tuple[list[Word], bool]]) -> None
                 vals = [x for x in words]
             elif not array and len(words) == 1 and words[0].value is not None:
                 vals = [words[0]] if quoted else [
-                    Word(p, p, w.line, w.col, w.end_line, w.end_col) for p in words[0].value.split()]
+                    Word(p, p, w.line, w.col, w.end_line, w.end_col, from_var=m.group(1)) for p in words[0].value.split()]
             else:
                 out.append(w)
                 continue
             for x in vals:
-                out.append(Word(x.text, x.value, w.line, w.col, w.end_line, w.end_col, x.vars, x.subst, x.quoted, x.kind))
+                out.append(Word(x.text, x.value, w.line, w.col, w.end_line, w.end_col, x.vars, x.subst, x.quoted, x.kind,
+                                m.group(1)))
             changed = True
         else:
             out.append(w)
