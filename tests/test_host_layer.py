@@ -136,3 +136,19 @@ def test_studios_dk_deploy_script_literal_is_redacted():
                        capture_output=True, text=True, cwd=ROOT)
     assert "StudiosDK-Prod-2025" not in r.stdout
     assert "deploy-prod.sh" in r.stdout
+
+
+def test_inline_suppressions_work_in_host_files(tmp_path):
+    (tmp_path / "ssh").mkdir()
+    (tmp_path / "ssh" / "sshd_config").write_text(
+        "PasswordAuthentication no\n# dkscan: ignore[PER080] reason: break-glass console access, removed after migration\n"
+        "PermitRootLogin yes\n")
+    (tmp_path / "deploy.sh").write_text(
+        "#!/usr/bin/env bash\nset -euo pipefail\n# dkscan: ignore[OPS104] reason: the load balancer health-checks the release\n"
+        "docker compose up -d\n")
+    (tmp_path / "fail2ban").mkdir()
+    (tmp_path / "fail2ban" / "jail.local").write_text(
+        "[sshd]\nenabled = true\n; dkscan: ignore[PER072] reason: shared office NAT\nmaxretry = 20\n")
+    r = audit([tmp_path], select=["PER080", "OPS104", "PER072"], root=tmp_path)
+    assert r.findings == [], [(f.rule, str(f.location)) for f in r.findings]
+    assert sorted(f.rule for f in r.suppressed) == ["OPS104", "PER072", "PER080"]

@@ -47,6 +47,7 @@ class Section:
 
 @dataclass(repr=False)
 class Fail2banDocument(Document):
+    comments: list = field(default_factory=list)  # (line, text after the comment mark): suppressions
     sections: list[Section] = field(default_factory=list)
 
     def section(self, name: str) -> Section | None:
@@ -58,6 +59,8 @@ class Fail2banDocument(Document):
 
 def parse(text: str, rel: str) -> Fail2banDocument:
     doc = Fail2banDocument(rel, text)
+    doc.comments = [(n, ln.strip()[1:].strip()) for n, ln in enumerate(text.splitlines(), 1)
+                    if ln.strip()[:1] in "#;" and ln.strip()[:1] and not ln.strip().startswith('### tuple')]
     cur: Section | None = None
     last: Entry | None = None
     for n, raw in enumerate(text.splitlines(), 1):

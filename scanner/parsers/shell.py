@@ -186,6 +186,7 @@ class ScriptDocument(Document):
     assignments: list[Assignment] = field(default_factory=list)  # source order
     functions: dict[str, int] = field(default_factory=dict)  # name -> line
     heredocs: list[tuple[int, str]] = field(default_factory=list)  # (line, body)
+    comments: list[tuple[int, str]] = field(default_factory=list)  # (line, text after '#'): suppressions
 
 
 # --------------------------------------------------------------------------------------------
@@ -591,6 +592,16 @@ def parse(text: str, rel: str) -> ScriptDocument:
         return doc
     finally:
         sys.setrecursionlimit(old)
+    stack_ = [root]
+    while stack_:
+        n = stack_.pop()
+        if n.type == "comment":
+            line, _col = b.pos(n.start_point)
+            if not (line == 1 and doc.shebang):
+                doc.comments.append((line, b.node_text(n)[1:].strip()))
+        elif n.child_count:
+            stack_.extend(n.children)
+    doc.comments.sort()
     doc.commands = b.commands
     doc.assignments = b.assignments
     doc.functions = {k: v[0] for k, v in b.functions.items()}

@@ -79,6 +79,7 @@ class Option:
 
 @dataclass(repr=False)
 class SshdDocument(Document):
+    comments: list = field(default_factory=list)  # (line, text after the comment mark): suppressions
     options: list[Option] = field(default_factory=list)  # file order, Match blocks included
     includes: list[Option] = field(default_factory=list)
 
@@ -91,6 +92,8 @@ _LINE = re.compile(r"^([ \t]*)([A-Za-z0-9]+)(?:[ \t]*=[ \t]*|[ \t]+|$)(.*?)[ \t]
 
 def parse(text: str, rel: str) -> SshdDocument:
     doc = SshdDocument(rel, text)
+    doc.comments = [(n, ln.strip()[1:].strip()) for n, ln in enumerate(text.splitlines(), 1)
+                    if ln.strip()[:1] in "#" and ln.strip()[:1] and not ln.strip().startswith('### tuple')]
     match: str | None = None
     for n, raw in enumerate(text.splitlines(), 1):
         stripped = raw.strip()

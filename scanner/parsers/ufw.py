@@ -70,6 +70,7 @@ class UfwEvent:
 
 @dataclass(repr=False)
 class UfwDocument(Document):
+    comments: list = field(default_factory=list)  # (line, text after the comment mark): suppressions
     events: list[UfwEvent] = field(default_factory=list)
     docker_user_routed: bool = False  # after.rules sends DOCKER-USER to ufw-user-forward/input
 
@@ -215,6 +216,8 @@ _TUPLE = re.compile(r"^### tuple ### (.*)$")
 
 def parse(text: str, rel: str) -> UfwDocument:
     doc = UfwDocument(rel, text)
+    doc.comments = [(n, ln.strip()[1:].strip()) for n, ln in enumerate(text.splitlines(), 1)
+                    if ln.strip()[:1] in "#" and ln.strip()[:1] and not ln.strip().startswith('### tuple')]
     name = posixpath.basename(rel)
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
