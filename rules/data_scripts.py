@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from scanner.model import Location, hit
+from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 from scanner.secrets import is_reference, url_password
 
@@ -264,8 +264,15 @@ def script_backup_unencrypted(stack):
             if id(cmd) in seen or _encrypted(cmd):
                 continue
             seen.add(id(cmd))
+            fix = None
+            last = cmd.pipeline[-1]
+            red = next((r for r in last.redirects if r.op in (">", ">>", ">|")), None)
+            if red is not None:
+                fix = Fix("pipe the dump through `gpg --encrypt` (set BACKUP_GPG_RECIPIENT)",
+                          (Edit(Location(doc.path, red.line, red.col), '| gpg --encrypt --recipient "${BACKUP_GPG_RECIPIENT:?}" '),),
+                          "unsafe")
             yield hit(cmd_loc(doc.path, cmd), f"`{cmd.words[i].str}` output is written to disk unencrypted",
-                      snippet_key=" ".join(cmd.argv[:3]))
+                      fix=fix, snippet_key=" ".join(cmd.argv[:3]))
 
 
 _OFFSITE = re.compile(r"^(rclone|gsutil|azcopy|s3cmd|mc|aws|az|scp|rsync|restic|borg|sftp|rsync)$")

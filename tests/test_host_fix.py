@@ -60,3 +60,24 @@ def test_fix_removes_the_finding_and_keeps_the_file_valid(rule, case, unsafe, re
     else:
         r = subprocess.run(["bash", "-n", str(d / rel)], capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
+
+
+def test_backup_fix_pipes_the_dump_through_gpg(tmp_path):
+    d = tmp_path / "stack"
+    shutil.copytree(FIX / "DATA093" / "bad", d)
+    (d / "expected.json").unlink()
+    plan = plan_fixes([d], unsafe=True, rules={"DATA093"}, root=d)
+    write_changes(plan)
+    text = (d / "backup.sh").read_text()
+    assert 'gzip | gpg --encrypt --recipient "${BACKUP_GPG_RECIPIENT:?}" > "/var/backups/' in text
+    assert subprocess.run(["bash", "-n", str(d / "backup.sh")]).returncode == 0
+    left = [f.location.start_line for f in audit([d], select=["DATA093"], root=d).findings]
+    assert left == [4]  # pg_dumpall -f writes the file itself: no mechanical fix
+
+
+def test_flow_is_bounded_for_fan_out_functions():
+    from scanner.parsers import shell
+
+    src = "#!/bin/bash\n" + "".join(f"f{i}() {{ f{i + 1}; f{i + 1}; f{i + 1}; }}\n" for i in range(12)) + "f12() { echo x; }\nf0\n"
+    doc = shell.parse(src, "x.sh")
+    assert 0 < len(doc.flow) <= shell.MAX_FLOW

@@ -530,7 +530,8 @@ def _expand_words(cmd: Command, env: dict[str, tuple[list[Word], bool]]) -> None
         cmd.words = out
 
 
-def _flow(items: list, functions: dict, env: dict, out: list, depth: int, stack: tuple) -> None:
+def _flow(items: list, functions: dict, env: dict, out: list, depth: int, stack: tuple, done: set | None = None) -> None:
+    done = set() if done is None else done  # commands whose words were already resolved
     for it in items:
         if len(out) >= MAX_FLOW:
             return
@@ -543,12 +544,13 @@ def _flow(items: list, functions: dict, env: dict, out: list, depth: int, stack:
                     env.pop(a.name, None)
             continue
         cmd: Command = it[1]
-        if depth == 0 or cmd not in out:
+        if id(cmd) not in done:
+            done.add(id(cmd))
             _expand_words(cmd, env)
         out.append(cmd)
         name = cmd.name
         if name in functions and depth < MAX_CALL_DEPTH and name not in stack and cmd.start == 0:
-            _flow(functions[name][1], functions, env, out, depth + 1, stack + (name,))
+            _flow(functions[name][1], functions, env, out, depth + 1, stack + (name,), done)
 
 
 def _first_error(node):
