@@ -126,7 +126,7 @@ def secret_literal_in_script(stack):
 
     ## Example
     ```sh
-    DB_PASSWORD="s3cr3t-value"
+    DB_PASSWORD='Pr0d-DB-pa55'   # committed with the script
     ```
 
     ## Use instead
