@@ -152,3 +152,14 @@ def test_inline_suppressions_work_in_host_files(tmp_path):
     r = audit([tmp_path], select=["PER080", "OPS104", "PER072"], root=tmp_path)
     assert r.findings == [], [(f.rule, str(f.location)) for f in r.findings]
     assert sorted(f.rule for f in r.suppressed) == ["OPS104", "PER072", "PER080"]
+
+
+def test_shellcheck_findings_carry_their_code_in_sarif():
+    case = FIX / "OPS107" / "bad"
+    r = subprocess.run([sys.executable, "-m", "scanner.cli", "audit", str(case), "--format", "sarif"],
+                       capture_output=True, text=True, cwd=ROOT)
+    results = json.loads(r.stdout)["runs"][0]["results"]
+    sc = [x for x in results if x["ruleId"] == "OPS107"]
+    assert sc and sc[0]["properties"]["shellcheck"] == "SC2034"
+    assert sc[0]["properties"]["helpUri"] == "https://www.shellcheck.net/wiki/SC2034"
+    assert sc[0]["locations"][0]["physicalLocation"]["region"]["startLine"] == 3
