@@ -285,6 +285,13 @@ def deploy_stack_mismatch(stack):
     custom_envs = list(policy_envs) != list(DEFAULTS["compose"]["env_files"])
     for doc in deploy_scripts(stack):
         dirs = _script_dirs(stack, doc)
+        for a in doc.assignments:
+            if a.name == "COMPOSE_FILE" and a.value is not None and a.value.value:
+                for part in a.value.value.split(":"):
+                    if part and not any(_exists(stack, b, part) for b in dirs):
+                        yield hit(word_loc(doc.path, a.value), f"COMPOSE_FILE names `{part}`, which is missing from the "
+                                  "repository: the deploy cannot run it, and dkscan audited other files",
+                                  snippet_key=f"missing {part}")
         for call in script_compose_calls(doc):
             for w in call.files:
                 v = word_value(w)

@@ -163,3 +163,64 @@ def test_shellcheck_findings_carry_their_code_in_sarif():
     assert sc and sc[0]["properties"]["shellcheck"] == "SC2034"
     assert sc[0]["properties"]["helpUri"] == "https://www.shellcheck.net/wiki/SC2034"
     assert sc[0]["locations"][0]["physicalLocation"]["region"]["startLine"] == 3
+
+
+# --------------------------------------------------------------------------------------------
+# generative: the classes, not the examples
+# --------------------------------------------------------------------------------------------
+
+
+def _audit_text(tmp_path_factory, name: str, text: str, rule: str):
+    d = tmp_path_factory.mktemp("g")
+    (d / name).parent.mkdir(parents=True, exist_ok=True)
+    (d / name).write_text(text)
+    return [f for f in audit([d], select=[rule], root=d).findings if f.rule == rule]
+
+
+@settings(max_examples=40, deadline=None)
+@given(mode=st.integers(0, 0o7777), cmd=st.sampled_from(["chmod", "chmod -R", "mkdir -m", "install -m"]))
+def test_world_writable_modes(tmp_path_factory, mode, cmd):
+    text = f"#!/usr/bin/env bash\nset -euo pipefail\n{cmd} {mode:04o} /srv/x\n"
+    got = _audit_text(tmp_path_factory, "p.sh", text, "APP081")
+    others_write = bool(mode & 0o002)
+    sticky_dir = bool(mode & 0o1000) and cmd in ("chmod", "chmod -R", "mkdir -m")
+    assert bool(got) == (others_write and not sticky_dir), (cmd, oct(mode))
+
+
+_OPTS = {"-e": {"e"}, "-u": {"u"}, "-o pipefail": {"pipefail"}, "-o errexit": {"e"}, "-o nounset": {"u"},
+         "-eu": {"e", "u"}, "-euo pipefail": {"e", "u", "pipefail"}, "-Eeuo pipefail": {"e", "u", "pipefail"},
+         "-x": set(), "+e": "-e", "+u": "-u"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(sets=st.lists(st.sampled_from(sorted(_OPTS)), min_size=0, max_size=4))
+def test_errexit_nounset_pipefail_before_the_first_command(tmp_path_factory, sets):
+    on: set[str] = set()
+    for s in sets:
+        v = _OPTS[s]
+        if isinstance(v, str):
+            on -= _OPTS[v]
+        else:
+            on |= v
+    text = "#!/usr/bin/env bash\n" + "".join(f"set {s}\n" for s in sets) + "docker compose up -d\n"
+    got = _audit_text(tmp_path_factory, "deploy.sh", text, "OPS100")
+    assert bool(got) == (on != {"e", "u", "pipefail"}), (sets, on)
+
+
+_WEAK_ALGS = ["3des-cbc", "arcfour", "blowfish-cbc", "hmac-md5", "hmac-sha1-96", "umac-64@openssh.com",
+              "diffie-hellman-group1-sha1", "diffie-hellman-group14-sha1", "ssh-rsa", "ssh-dss"]
+_GOOD_ALGS = {"Ciphers": ["aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr"],
+              "MACs": ["hmac-sha2-512-etm@openssh.com", "hmac-sha2-256"],
+              "KexAlgorithms": ["curve25519-sha256", "diffie-hellman-group16-sha512"],
+              "HostKeyAlgorithms": ["ssh-ed25519", "rsa-sha2-512"]}
+
+
+@settings(max_examples=40, deadline=None)
+@given(key=st.sampled_from(sorted(_GOOD_ALGS)), prefix=st.sampled_from(["", "+", "^", "-"]),
+       data=st.data())
+def test_weak_ssh_algorithms(tmp_path_factory, key, prefix, data):
+    good = data.draw(st.lists(st.sampled_from(_GOOD_ALGS[key]), min_size=1, max_size=2, unique=True))
+    weak = data.draw(st.lists(st.sampled_from(_WEAK_ALGS), max_size=2, unique=True))
+    text = f"PasswordAuthentication no\n{key} {prefix}{','.join(good + weak)}\n"
+    got = _audit_text(tmp_path_factory, "ssh/sshd_config", text, "PER085")
+    assert bool(got) == (bool(weak) and prefix != "-"), text
