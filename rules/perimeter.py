@@ -9,6 +9,7 @@ from scanner.model import Edit, Fix, Location, hit
 from scanner.parsers.yamlnodes import YMap, YScalar, YSeq
 from scanner.registry import rule
 
+from ._host import ufw_bypassed
 from ._util import LazyRe, yloc
 from .application import (delete_lines, in_service, insert_under_key, mount_loc, node_loc, scalar_text_span,
                           truthy, unknown_vars)
@@ -212,6 +213,8 @@ def internal_port_published(stack):
                 continue  # PER003
             if any(_unauthenticated(stack, svc, p) for p in cports[:64]):
                 continue  # PER002
+            if ufw_bypassed(stack, svc, port):
+                continue  # PER064: UFW is believed to block it
             shown = f"host port {port.host}" if port.host else "a random host port"
             yield hit(node_loc(svc, port.node),
                       f"service '{svc.name}' ({svc.role}) publishes container port {port.container} on {shown} of every "

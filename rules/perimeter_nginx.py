@@ -5,6 +5,7 @@ from __future__ import annotations
 from scanner.model import Edit, Location, hit
 from scanner.registry import rule
 
+from ._host import ufw_bypassed
 from ._util import nloc, svc_loc, yloc
 from .gateway_proxy import fix_of, insert_in_block, memo, pass_targets, protected, server_public
 
@@ -120,6 +121,8 @@ def gateway_bypass_port(stack):
                 continue
             if any(_unauthenticated(stack, svc, cp) for cp in hit_ports):
                 continue  # PER002
+            if ufw_bypassed(stack, svc, p):
+                continue  # PER064: UFW is believed to block it
             yield hit(yloc(svc.doc.path, p.node),
                       f"service '{svc.name}' publishes container port {hit_ports[0]} on every interface, and the gateway proxies to that port: "
                       f"clients can bypass TLS, limits and headers (Docker's DNAT bypasses the host firewall)",

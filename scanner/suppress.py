@@ -114,10 +114,10 @@ def collect(stack, today: _dt.date | None = None) -> list[Suppression]:
                 except ValueError:
                     s.problems.append(f"invalid until: date '{until_text}' (use YYYY-MM-DD)")
             s.until, s.until_text = until, until_text
-            own_line = line_no <= len(lines) and lines[line_no - 1].lstrip().startswith(("#", "--", "//"))
+            own_line = line_no <= len(lines) and lines[line_no - 1].lstrip().startswith(("#", "--", "//", ";"))
             if own_line:
                 nxt = line_no + 1
-                while nxt <= len(lines) and (not lines[nxt - 1].strip() or lines[nxt - 1].lstrip().startswith(("#", "--", "//"))):
+                while nxt <= len(lines) and (not lines[nxt - 1].strip() or lines[nxt - 1].lstrip().startswith(("#", "--", "//", ";"))):
                     nxt += 1
                 s.start = nxt
                 s.end = _block_end(sf, nxt)
