@@ -30,6 +30,9 @@ DEFAULTS: dict[str, Any] = {
     # `dkscan probe`: service ports tried on the target (--ports replaces); the burst is --burst only
     "probe": {"ports": [5432, 6379, 9000, 9001, 4222, 6222, 8222, 9090, 9093, 9100, 3000, 8025, 16686]},
     "perimeter": {"allowed_ports": [22, 80, 443]},
+    "fail2ban": {"maxretry_max": 5, "findtime_min": "10m", "bantime_min": "10m"},
+    "ssh": {"max_auth_tries": 4},
+    "deploy": {"scripts": None},  # None: script files running docker compose / docker stack deploy
     "secrets": {"min_password_len": 16, "min_key_bytes": 32},
     "data": {"bcrypt_min_cost": 12, "require_rls": False},
     "compose": {"env_files": [".env"]},
@@ -99,6 +102,10 @@ SCHEMA = {
                   "properties": {"ports": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 65535}}}},
         "nginx": {"type": "object", "additionalProperties": False, "properties": {"version": {"type": ["string", "null"]}}},
         "perimeter": {"type": "object", "additionalProperties": False, "properties": {"allowed_ports": {"type": "array", "items": {"type": "integer"}}}},
+        "fail2ban": {"type": "object", "additionalProperties": False, "properties": {
+            "maxretry_max": {"type": "integer"}, "findtime_min": _NUM, "bantime_min": _NUM}},
+        "ssh": {"type": "object", "additionalProperties": False, "properties": {"max_auth_tries": {"type": "integer"}}},
+        "deploy": {"type": "object", "additionalProperties": False, "properties": {"scripts": {"type": ["array", "null"], "items": {"type": "string"}}}},
         "secrets": {"type": "object", "additionalProperties": False,
                     "properties": {"min_password_len": {"type": "integer"}, "min_key_bytes": {"type": "integer"}}},
         "data": {"type": "object", "additionalProperties": False,

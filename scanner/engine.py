@@ -63,6 +63,15 @@ def collect_secrets(stack: Stack) -> Redactor:
             if is_secret_key(ref.name):
                 candidates.add(ref.default if ref.has_default else None)
                 candidates.add(node.text if node.text != node.raw else None)
+    # host shell scripts: secret-class variables given literals, password flags, URL passwords
+    from .parsers.shell import ScriptDocument, secret_literals
+
+    for doc in stack.docs("script"):
+        if isinstance(doc, ScriptDocument):
+            try:
+                candidates.update(secret_literals(doc, is_secret_key))
+            except (ValueError, TypeError, AttributeError, RecursionError):  # a tree the walker did not expect
+                pass
     # command-line flags, ${VAR:-default} defaults, nats.conf, prometheus.yml, SQL PASSWORD literals,
     # Dockerfile ENV/ARG, redis.conf, nginx auth headers, provider tokens in any file
     try:

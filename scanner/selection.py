@@ -52,7 +52,8 @@ def _vocabulary(rules) -> tuple[dict[str, str], dict[str, list[str]]]:
     names = {r.name.lower(): r.id for r in rules.values()}
     groups: dict[str, list[str]] = {}
     for r in rules.values():
-        groups.setdefault(r.layer.value.upper(), []).append(r.id)
+        if not r.id.startswith("LIVE"):  # probe rules: a layer word (``api``) means the audit's rules
+            groups.setdefault(r.layer.value.upper(), []).append(r.id)
         groups.setdefault(_ID.fullmatch(r.id).group(1), []).append(r.id)
     return names, groups
 

@@ -39,6 +39,9 @@ SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".tox", ".nox
              ".pytest_cache", ".ruff_cache", "site-packages", ".venv", "venv", ".terraform"}
 TEMPLATE_SUFFIXES = (".example", ".sample", ".dist", ".template", ".tpl", "-sample", "_sample", ".orig")
 
+HOST_KINDS = ("script", "ufw", "fail2ban", "sshd")
+
+
 def classify(name: str) -> str | None:
     """Kind of a file from its name alone (``scanner.kinds``: the first kind that recognises it).
     ``"conf?"``: a kind whose content must confirm it (an nginx ``.conf``), sniffed when read."""
@@ -46,9 +49,42 @@ def classify(name: str) -> str | None:
     if low.endswith((".orig", ".rej", ".bak", "~", ".swp")):
         return None  # backups (dkscan fix --backup writes .orig), patch leftovers, editor files
     for kind in FILE_KINDS:
+        if kind.name == "dockerfile" and low.endswith(".local"):
+            return "local?"  # a jail.d/*.local drop-in (decided by its directory, classify_path)
         if kind.recognise(low):
             return kind.name if kind.sniff is None else "conf?"
+    if "." not in low:
+        return "noext?"  # a script known by its shebang, or /etc/default/ufw (decided by classify_path)
     return None
+
+
+def classify_path(path: Path) -> str | None:
+    """``classify`` with what the directory and the first bytes tell: ``jail.d/*.conf``,
+    ``sshd_config.d/*.conf``, ``default/ufw``, and extensionless scripts with a shell shebang."""
+    name = path.name
+    kind = classify(name)
+    parent = path.parent.name
+    if kind in ("conf?", "local?") and parent == "jail.d":
+        return "fail2ban"
+    if kind == "conf?" and parent == "sshd_config.d":
+        return "sshd"
+    if kind == "local?":
+        return None
+    if kind == "noext?":
+        if name == "ufw" and parent == "default":
+            return "ufw"
+        try:
+            if path.is_symlink() or not path.is_file():
+                return None
+            with open(path, "rb") as fh:
+                head = fh.read(128)
+        except OSError:
+            return None
+        from .parsers.shell import is_shell_shebang
+
+        first = head.split(b"\n", 1)[0].decode("utf-8", "replace")
+        return "script" if is_shell_shebang(first) else None
+    return kind
 
 
 def is_template(rel: str) -> bool:
@@ -332,6 +368,52 @@ class Stack:
     @property
     def nats(self) -> list:
         return self.docs("nats")
+
+    @property
+    def scripts(self) -> list:
+        """Host shell scripts: ``script`` files no service mounts and no Dockerfile copies (a
+        container's entrypoint is not a host script)."""
+        copied = self._dockerfile_copied()
+        return [f.doc for f in self.files.values() if f.kind == "script" and f.doc is not None
+                and not f.mounted_by and f.rel not in copied]
+
+    @property
+    def fail2ban(self) -> list:
+        return self.docs("fail2ban")
+
+    @property
+    def sshd(self) -> list:
+        return self.docs("sshd")
+
+    @property
+    def ufw(self) -> list:
+        return self.docs("ufw")
+
+    def _dockerfile_copied(self) -> set[str]:
+        """Stack files a Dockerfile ``COPY``/``ADD``s from its build context."""
+        cached = self.__dict__.get("_copied")
+        if cached is not None:
+            return cached
+        out: set[str] = set()
+        scripts = [rel for rel, f in self.files.items() if f.kind == "script"]
+        if scripts:
+            for sf in self.sources("dockerfile"):
+                ctxs = {posixpath.dirname(sf.rel)}
+                for svc in self.services:
+                    if self.service_dockerfile(svc) is sf.doc and svc.build_context is not None:
+                        ctxs.add(_norm(posixpath.join(posixpath.dirname(svc.doc.path), svc.build_context)))
+                for ins in getattr(sf.doc, "instructions", []):
+                    if ins.cmd not in ("COPY", "ADD") or "from" in ins.flags:
+                        continue
+                    words = ins.json if ins.json is not None else [w for w, _ in ins.words()]
+                    for arg in words[:-1]:
+                        for ctx in ctxs:
+                            pat = _norm(posixpath.join(ctx, arg))
+                            for rel in scripts:
+                                if rel == pat or rel.startswith(pat.rstrip("/") + "/") or fnmatch.fnmatch(rel, pat):
+                                    out.add(rel)
+        self.__dict__["_copied"] = out
+        return out
 
     def file(self, rel: str) -> SourceFile | None:
         return self.files.get(rel)
@@ -712,7 +794,7 @@ def discover(stack: Stack, paths: Iterable[Path]) -> list[tuple[Path, str]]:
     for p in paths:
         p = Path(p)
         if p.is_file() or (p.exists() and not p.is_dir()):
-            kind = classify(p.name) or "conf?"
+            kind = classify_path(p) or "conf?"
             rp = p.resolve() if _inside(root, p) else p.absolute()
             found[rp] = kind
             stack.explicit.add(stack.rel(rp))
@@ -727,10 +809,10 @@ def discover(stack: Stack, paths: Iterable[Path]) -> list[tuple[Path, str]]:
                     stack.problem(CoreRule.UNREADABLE, stack.rel(Path(dirpath)), 1, 1,
                                   f"more than {MAX_FILES} files under the scanned path: discovery stopped here")
                     return list(found.items())
-                kind = classify(name)
+                full = Path(dirpath) / name
+                kind = classify_path(full)
                 if kind is None:
                     continue
-                full = Path(dirpath) / name
                 if excludes and any(fnmatch.fnmatch(stack.rel(full), pat) for pat in excludes):
                     continue
                 if full.is_symlink():
@@ -822,7 +904,8 @@ def build_stack(paths: list[Path], policy: Policy | None = None, root: Path | No
     for path, rel in by_kind.get("env", []):
         _parse_file(stack, path, rel, "env")
     # 2. everything but compose
-    for kind in ("nginx", "conf?", "sql", "dockerfile", "prometheus", "nats", "redis", "pg_hba", "pgconf"):
+    for kind in ("nginx", "conf?", "sql", "dockerfile", "prometheus", "nats", "redis", "pg_hba", "pgconf",
+                 *HOST_KINDS):
         for path, rel in by_kind.get(kind, []):
             _parse_file(stack, path, rel, kind)
     # prometheus.yml files that are really compose overlays

@@ -17,6 +17,7 @@ from rules.helpers.compose import (
     truthy,
     unknown_vars,
 )
+from rules.helpers.host import ufw_bypassed
 from rules.helpers.locations import LazyRe, yloc
 from rules.helpers.nginx_proxy import proxied_ports
 from rules.helpers.services import unauthenticated_reason
@@ -139,6 +140,8 @@ def internal_port_published(stack: Stack):
                 continue  # PER003
             if any(unauthenticated_reason(stack, svc, port=p) for p in cports[:64]):
                 continue  # PER002
+            if ufw_bypassed(stack, svc, port):
+                continue  # PER064: UFW is believed to block it
             shown = f"host port {port.host}" if port.host else "a random host port"
             yield hit(service_node_loc(svc, port.node),
                       f"service '{svc.name}' ({svc.role}) publishes container port {port.container} on {shown} of every "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rules.helpers.host import ufw_bypassed
 from rules.helpers.locations import nloc, svc_loc, yloc
 from rules.helpers.nginx_proxy import admin_exposures, fix_of, insert_in_block, proxied_ports, unauthenticated_admin_reason
 from scanner.model import Edit, Location, hit
@@ -87,6 +88,8 @@ def gateway_bypass_port(stack: Stack):
                 continue
             if any(unauthenticated_admin_reason(stack, svc, cp) for cp in hit_ports):
                 continue  # PER002
+            if ufw_bypassed(stack, svc, p):
+                continue  # PER064: UFW is believed to block it
             yield hit(yloc(svc.doc.path, p.node),
                       f"service '{svc.name}' publishes container port {hit_ports[0]} on every interface, and the gateway proxies to that port: "
                       f"clients can bypass TLS, limits and headers (Docker's DNAT bypasses the host firewall)",

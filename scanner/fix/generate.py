@@ -450,6 +450,10 @@ FILES = [
     ("monitoring/prometheus.yml.j2", "monitoring/prometheus.yml", 0o644, "prometheus"),
     ("monitoring/alerts.yml.j2", "monitoring/alerts.yml", 0o644, "prometheus"),
     ("certs-readme.j2", "certs/README.md", 0o644, "!certbot"),
+    ("deploy-prod.sh.j2", "deploy-prod.sh", 0o755, None),
+    ("host/provision-ufw.sh.j2", "host/provision-ufw.sh", 0o755, None),
+    ("fail2ban/jail.local.j2", "fail2ban/jail.local", 0o644, None),
+    ("ssh/50-hardening.conf.j2", "ssh/sshd_config.d/50-hardening.conf", 0o644, None),
 ]
 SECRET_DIR_MODE, SECRET_FILE_MODE, ENV_PROD_MODE = 0o700, 0o444, 0o600
 

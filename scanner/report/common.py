@@ -276,16 +276,19 @@ def fix_diff(result, fix: Fix | None, context: int = 2) -> str:
             a = _offset(starts, len(text), loc.start_line, loc.start_col)
             b = a if loc.end_line is None else _offset(starts, len(text), loc.end_line, loc.end_col or 1)
             offs.append((a, max(a, b), GENERATED if e.secret else e.new_text))
-        spans = spans_of(kind, text)
-        after, after_spans = apply_edits_with_spans(kind, text, offs, spans)
+        spans = spans_of(kind, text)  # the whole file's, once per report (cached)
         w_lo = starts[lo - 1] if lo - 1 < len(starts) else len(text)
         w_hi = starts[hi] - 1 if hi < len(starts) else len(text)
-        tail = len(text) - w_hi  # the text after the window is the same after the fix
-        a_hi = len(after) - tail
-        old = redact(mask(text[w_lo:w_hi], spans, base=w_lo))
-        new = redact(mask(after[w_lo:a_hi], after_spans, base=w_lo))
-        a = _shown(old.split("\n")) if text[w_lo:w_hi] or text else []
-        b = _shown(new.split("\n")) if after[w_lo:a_hi] or text else []
+        # Only the window is edited and re-scanned (its spans clipped from the file's): a report of
+        # thousands of fixes on one large file costs each fix its own lines, not the file.
+        win = text[w_lo:w_hi]
+        win_spans = tuple((max(sa, w_lo) - w_lo, min(sb, w_hi) - w_lo) for sa, sb in spans if sa < w_hi and sb > w_lo)
+        win_offs = [(min(max(a - w_lo, 0), len(win)), min(max(b - w_lo, 0), len(win)), t) for a, b, t in offs]
+        after, after_spans = apply_edits_with_spans(kind, win, win_offs, win_spans)
+        old = redact(mask(win, win_spans))
+        new = redact(mask(after, after_spans))
+        a = _shown(old.split("\n")) if win or text else []
+        b = _shown(new.split("\n")) if after or text else []
         diff = list(difflib.unified_diff(a, b, f"a/{path}", f"b/{path}", n=context, lineterm=""))
         chunks.append("\n".join(_shift_hunk(d, lo - 1) for d in diff))
     return "\n".join(c for c in chunks if c)

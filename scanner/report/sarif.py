@@ -21,6 +21,8 @@ GitHub specifics (docs.github.com, "SARIF support for code scanning"):
 
 from __future__ import annotations
 
+import re
+
 import gzip
 import json
 import sys
@@ -245,6 +247,12 @@ def result_object(result, f: Finding, status: str, rule_index: dict[str, int], p
     props: dict[str, Any] = {"severity": sev.label, "layer": rule.layer.value}
     if f.severity is not None and f.severity != rule.severity:
         props["ruleSeverity"] = rule.severity.label
+    if f.rule in ("OPS106", "OPS107", "OPS108"):
+        # ShellCheck findings carry their own code and wiki page (the rule's helpUri is generic)
+        m = re.match(r"SC(\d{4})\b", f.message or "")
+        if m:
+            props["shellcheck"] = f"SC{m.group(1)}"
+            props["helpUri"] = f"https://www.shellcheck.net/wiki/SC{m.group(1)}"
     res.properties = props
     return res
 

