@@ -37,19 +37,17 @@ def load(path: Path) -> dict:
     """A baseline file, checked like any input a pull request can write: bounded size, every entry's
     ``rule``, ``path`` and ``fingerprint`` strings (``reason`` a string when present), else a one-line
     BaselineError naming the first bad entry."""
-    import stat as _stat
+    from .fsutil import read_limited
 
     path = Path(path)
     try:
-        st = path.stat()
-        if not _stat.S_ISREG(st.st_mode):
-            raise BaselineError(f"{path}: not a regular file")
-        if st.st_size > MAX_BASELINE_BYTES:
-            raise BaselineError(f"{path}: larger than {MAX_BASELINE_BYTES // (1024 * 1024)} MiB")
-        with open(path, "rb") as fh:
-            data = json.loads(fh.read(MAX_BASELINE_BYTES + 1).decode("utf-8"))
+        raw = read_limited(path, MAX_BASELINE_BYTES)
     except OSError as exc:
         raise BaselineError(f"{path}: cannot read ({exc.strerror})") from None
+    except ValueError as exc:
+        raise BaselineError(f"{path}: {exc}") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:
         raise BaselineError(f"{path}: not valid JSON ({exc.__class__.__name__})") from None
     if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("findings"), list):

@@ -231,20 +231,14 @@ MAX_CONFIG_DEPTH = 32  # the schema nests four levels; deeper input is refused b
 def _read_bounded(path: Path) -> str:
     """A policy file's text: a pull request can add one (it is found by walking up), so it is read
     like any stack file — bounded, never through a FIFO or device."""
-    import stat as _stat
+    from .fsutil import read_limited
 
     try:
-        st = path.stat()
-        if not _stat.S_ISREG(st.st_mode):
-            raise ConfigError(f"{path}: not a regular file")
-        if st.st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB")
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_CONFIG_BYTES + 1)
+        data = read_limited(path, MAX_CONFIG_BYTES)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB")
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -80,3 +80,21 @@ def _fsync_dir(directory: Path) -> None:
             os.close(dfd)
     except OSError:
         pass
+
+
+def read_limited(path: Path | str, limit: int) -> bytes:
+    """A small input file a pull request can write (policy, baseline): a regular file of at most
+    ``limit`` bytes, read without ever opening a FIFO or device. Raises OSError, or ValueError
+    naming why (not a regular file, too large)."""
+    import stat as _stat
+
+    st = os.stat(path)
+    if not _stat.S_ISREG(st.st_mode):
+        raise ValueError("not a regular file")
+    if st.st_size > limit:
+        raise ValueError(f"larger than {limit} bytes")
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"larger than {limit} bytes")
+    return data

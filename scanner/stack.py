@@ -675,8 +675,15 @@ def changed_since(root: Path, rev: str) -> Change:
     from dulwich.objects import Blob
     from dulwich.repo import Repo
 
+    from .gitview import find_dotgit
+
+    # the repository is the nearest `.git` above root, as for every git fact (scanner.gitview): a
+    # committed folder shaped like a bare repository is never taken for one (Repo.discover would)
+    dotgit = find_dotgit(root)
     try:
-        repo = Repo.discover(str(root))
+        if dotgit is None:
+            raise NotGitRepository(str(root))
+        repo = Repo(str(dotgit.parent))
     except NotGitRepository:
         raise GitError(f"{root} is not inside a git repository") from None
     try:

@@ -21,13 +21,14 @@ from scanner.engine import audit
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_bounded(paths, seconds=20.0, **kw):
-    """Audit in this process, failing if it takes longer than ``seconds``."""
+def guarded(fn, seconds: float):
+    """``fn()`` in this process, failing if it takes longer than ``seconds`` (a hang guard); returns
+    (its value, the seconds it took)."""
     out = {}
 
     def target():
         try:
-            out["result"] = audit(paths, **kw)
+            out["value"] = fn()
         except BaseException as exc:  # noqa: BLE001 - the assertion below reports it
             out["error"] = exc
 
@@ -35,9 +36,14 @@ def run_bounded(paths, seconds=20.0, **kw):
     start = time.monotonic()
     t.start()
     t.join(seconds)
-    assert not t.is_alive(), f"audit did not finish within {seconds}s"
-    assert "error" not in out, f"audit raised {out.get('error')!r}"
-    return out["result"], time.monotonic() - start
+    assert not t.is_alive(), f"did not finish within {seconds}s"
+    assert "error" not in out, f"raised {out.get('error')!r}"
+    return out["value"], time.monotonic() - start
+
+
+def run_bounded(paths, seconds=20.0, **kw):
+    """Audit in this process, failing if it takes longer than ``seconds``."""
+    return guarded(lambda: audit(paths, **kw), seconds)
 
 
 def problems(result, rule):

@@ -210,3 +210,14 @@ def test_arbitrary_gitignore_never_crashes(tmp_path_factory, lines):
     assert v is not None
     for p in ("a", "a/b.txt", "dir/", ".env.prod", "x" * 300):
         assert v.is_ignored(repo / p.rstrip("/"), directory=p.endswith("/")) in (True, False, None)
+
+
+def test_diff_base_never_takes_a_committed_folder_for_the_repository(tmp_path):
+    """`audit --diff-base` reads the repository of the nearest `.git` only: a bare-shaped folder (which
+    dulwich's discovery, like git's, would accept) cannot supply the base the findings are judged against."""
+    stack = _stack(tmp_path / "scan")
+    _plant(stack, "core.fsmonitor", tmp_path / "PWNED", bare=True)
+    before = len(_STARTED)
+    r = CliRunner().invoke(main, ["audit", "--diff-base", "HEAD", str(stack)])
+    assert r.exit_code == 2 and "not inside a git repository" in r.output
+    assert _STARTED[before:] == [] and not (tmp_path / "PWNED").exists()

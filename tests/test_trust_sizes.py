@@ -9,14 +9,13 @@ issue for the measured times.
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from scanner.engine import audit
 from scanner.report import FORMATS, render
+from tests.test_hostile import guarded
 
 MB = 1_000_000
 N = 100_000
@@ -65,25 +64,6 @@ CASES = {
 }
 
 
-def _guarded(fn, seconds: float):
-    out: dict = {}
-
-    def target():
-        try:
-            out["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            out["error"] = exc
-
-    t = threading.Thread(target=target, daemon=True)
-    start = time.monotonic()
-    t.start()
-    t.join(seconds)
-    assert not t.is_alive(), f"did not finish within {seconds}s"
-    if "error" in out:
-        raise out["error"]
-    return out["value"], time.monotonic() - start
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_hostile_sizes_stay_bounded(tmp_path, case):
     for name, text in CASES[case].items():
@@ -94,7 +74,7 @@ def test_hostile_sizes_stay_bounded(tmp_path, case):
         rendered = {fmt: render(fmt, result) for fmt in FORMATS}
         return result, rendered
 
-    (result, rendered), took = _guarded(run, GUARD)
+    (result, rendered), took = guarded(run, GUARD)
     assert not [f for f in result.findings if f.rule == "OPS082"], "a rule crashed"
     assert not [f for f in result.findings if f.rule == "OPS080"], "the case must be read, not skipped"
     for fmt, text in rendered.items():
