@@ -154,12 +154,17 @@ def url_password_spans(text: str) -> Iterable[Span]:
     ``@``, ``:`` (the last ``@`` followed by a host ends it)."""
     for m in _URL_START.finditer(text):
         start = m.end()
-        e = _URL_END.search(text, start)
-        end = e.start() if e else len(text)
+        # a list of URLs: nats://a:b@h1,nats://c:d@h2 — each URL is read only up to the next one
+        # (linear on `a://b://c://…`: no search runs past it)
+        nxt = _URL_START.search(text, start)
+        limit = nxt.start() if nxt else len(text)
+        e = _URL_END.search(text, start, limit)
+        end = e.start() if e else limit
+        if e:
+            nxt = None
         token = text[start:end]
-        nxt = _URL_START.search(token)  # a list of URLs: nats://a:b@h1,nats://c:d@h2
         if nxt:
-            token = token[:nxt.start()].rstrip(",")
+            token = token.rstrip(",")
         colon = token.find(":")
         if colon < 0:
             continue
@@ -182,6 +187,9 @@ def url_password_spans(text: str) -> Iterable[Span]:
         yield start + colon + 1, start + at
 
 
+_RESCAN = 64  # characters: a rejected value up to this long is searched again from inside
+
+
 def _regex_spans(pattern: re.Pattern, text: str, accept=None, group: str = "val", head: re.Pattern | None = None,
                  key_ok=None) -> Iterable[Span]:
     """Spans of ``group`` in matches ``accept`` takes. A rejected match is searched again one
@@ -189,7 +197,9 @@ def _regex_spans(pattern: re.Pattern, text: str, accept=None, group: str = "val"
 
     With ``head`` (the pattern up to its value) and ``key_ok`` (a test of the head alone), the key is
     judged before the value is matched: ``x=x=x=…`` on a 1 MB line would otherwise match a 1 MB value
-    for each of its 500k keys (quadratic); each rejected key now costs only its own length."""
+    for each of its 500k keys (quadratic); each rejected key now costs only its own length. For the
+    same reason a rejected unquoted value longer than ``_RESCAN`` is not searched again from inside
+    (the other patterns still read it); a quoted one always is, its closing quote bounds the work."""
     pos = 0
     n = len(text)
     while pos <= n:
@@ -210,7 +220,10 @@ def _regex_spans(pattern: re.Pattern, text: str, accept=None, group: str = "val"
                 return
         a, b = m.span(group)
         if (accept is not None and not accept(m)) or a < 0 or not _worth(text[a:b]):
-            pos = max(m.start() + 1, a if a >= 0 and text[a:a + 1] not in "'\"" else a + 1)
+            if b - a > _RESCAN and text[a:a + 1] not in ("'", '"'):
+                pos = b  # a long rejected unquoted value is not searched again from inside (`-p/-p/-p/…`)
+            else:
+                pos = max(m.start() + 1, a if a >= 0 and text[a:a + 1] not in "'\"" else a + 1)
             continue
         yield _strip_quotes(a, b, text)
         pos = max(m.end(), m.start() + 1)
