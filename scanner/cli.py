@@ -316,6 +316,9 @@ def audit(paths, formats, outputs, fail_on, config_path, select, extend_select, 
     paths = _paths_or_exit(paths)
     formats, outputs = _report_targets(formats, outputs, quiet)
     cli = _cli_layer(select, extend_select, ignore, extend_ignore, severity_overrides)
+    live = [v for v in _split_values(select) + _split_values(extend_select) if v.upper().startswith("LIVE")]
+    if live:
+        _usage_exit(f"{', '.join(live)}: LIVE rules judge a running deployment; run them with `dkscan probe URL STACK`")
     cli["compose"] = _compose_layer(compose_files, env_files, profiles, project_name, paths)
     from .registry import audit_rules
 

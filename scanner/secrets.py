@@ -250,8 +250,17 @@ class Redactor:
         spans = spans_of(kind, text)
         if not _may_touch_secret(text, spans, a, b, new_text):
             return self(new_text)
-        _after, after_spans = apply_edits_with_spans(kind, text, [(a, b, new_text)], spans)
-        return self(mask(new_text, spans_in(after_spans, a, a + len(new_text)), base=a))
+        # judged in a window of the lines around the edit (spans clipped from the file's), not the
+        # whole file re-scanned per edit: thousands of fixes on a large file stay linear
+        lo = text.rfind("\n", 0, max(a - 1, 0))
+        lo = text.rfind("\n", 0, lo) + 1 if lo > 0 else 0
+        hi = text.find("\n", b)
+        hi = len(text) if hi < 0 else text.find("\n", hi + 1)
+        hi = len(text) if hi < 0 else hi
+        win = text[lo:hi]
+        win_spans = tuple((max(sa, lo) - lo, min(sb, hi) - lo) for sa, sb in spans if sa < hi and sb > lo)
+        _after, after_spans = apply_edits_with_spans(kind, win, [(a - lo, b - lo, new_text)], win_spans)
+        return self(mask(new_text, spans_in(after_spans, a - lo, a - lo + len(new_text)), base=a - lo))
 
     def message(self, text: str, path: str | None = None) -> str:
         """A message (or any free text about a file): secret positions of the text itself (a command

@@ -95,23 +95,38 @@ _VALUE = r"""(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"';&,)}\]]+)"""
 _URL_START = re.compile(r"(?i)\b[a-z][a-z0-9+.\-]{0,30}://")
 _URL_END = re.compile(r"""[\s"'`<>]""")
 _HOST = re.compile(r"[A-Za-z0-9_\-\[\]]")
-_FLAG_EQ = re.compile(r"(?<![\w.\-])(?P<flag>--?[A-Za-z][\w.\-]*)=" + _VALUE)
+_FLAG_EQ_HEAD = r"(?<![\w.\-])(?P<flag>--?[A-Za-z][\w.\-]*)="
+_FLAG_EQ = re.compile(_FLAG_EQ_HEAD + _VALUE)
 # between a flag and its value: blanks, or the `", "` of a JSON/YAML flow array (`["-a", "pw"]`)
 _SEP = r"""(?:[ \t]+|["'][ \t]*,[ \t]*(?=["']))"""
-_FLAG_SP = re.compile(r"(?<![\w.\-])(?P<flag>--?[A-Za-z][\w\-]*)" + _SEP + _VALUE)
+_FLAG_SP_HEAD = r"(?<![\w.\-])(?P<flag>--?[A-Za-z][\w\-]*)" + _SEP
+_FLAG_SP = re.compile(_FLAG_SP_HEAD + _VALUE)
 _USER_PW = re.compile(r"""(?<![\w.\-])(?:-u|--user|--proxy-user|--basic-auth)(?:""" + _SEP + r"""|=)?["']?[^\s:"'/@,]+:(?P<val>[^\s"']+)""")
 _UID_GID = re.compile(r"\d+:\d+$")  # `docker run -u 1000:1000` is a uid:gid, not user:password
 _REDIS_A = re.compile(r"(?<![\w.\-])-a" + _SEP + _VALUE)
 _MYSQL_P = re.compile(r"""(?<![\w.\-])-p(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"'-][^\s"']*)""")
 _SSHPASS_P = re.compile(r"\bsshpass[ \t]+-p" + r"""(?:[ \t]+|(?=["']))""" + r"""(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"';&,)}\]]+)""")
 _MC_ALIAS = re.compile(r"""\bmc\s+(?:alias\s+set|config\s+host\s+add)\s+\S+\s+\S+\s+(?P<key>[^\s"']+)\s+(?P<val>[^\s"']+)""")
-_ASSIGN_EQ = re.compile(r"(?<![\w.$\-])(?P<key>[A-Za-z_][\w.\-]*)[ \t]*=[ \t]*" + _VALUE)
-_ASSIGN_COLON = re.compile(r"""(?<![\w.$\-])(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:(?:[ \t]+|(?<=["']:)|(?=["']))""" + _VALUE)
+_ASSIGN_EQ_HEAD = r"(?<![\w.$\-])(?P<key>[A-Za-z_][\w.\-]*)[ \t]*=[ \t]*"
+_ASSIGN_EQ = re.compile(_ASSIGN_EQ_HEAD + _VALUE)
+_ASSIGN_COLON_HEAD = r"""(?<![\w.$\-])(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:(?:[ \t]+|(?<=["']:)|(?=["']))"""
+_ASSIGN_COLON = re.compile(_ASSIGN_COLON_HEAD + _VALUE)
+_FLAG_EQ_H, _FLAG_SP_H, _ASSIGN_EQ_H, _ASSIGN_COLON_H = (
+    re.compile(h) for h in (_FLAG_EQ_HEAD, _FLAG_SP_HEAD, _ASSIGN_EQ_HEAD, _ASSIGN_COLON_HEAD))
+
 _SPACED = re.compile(r"""(?im)^[ \t]*(?:(?:ENV|ARG)[ \t]+(?P<key>[A-Za-z_]\w*)|(?P<rkey>requirepass|masterauth))[ \t]+(?P<val>"[^"\n]*"|'[^'\n]*'|[^\s"'][^\n]*?)[ \t]*$""")
 _BASIC_BEARER = re.compile(r"(?i)\b(?:basic|bearer)[ \t]+(?P<val>[A-Za-z0-9+/=._~\-]{6,})")
 _AUTHZ = re.compile(r"""(?i)\b(?:authorization|x-api-key|x-auth-token|api-key)["']?(?:[ \t]*:[ \t]*|[ \t]+)["']?(?!(?:basic|bearer)\b)(?P<val>[A-Za-z0-9+/=_~.\-][^\n"';]*)""")
 _DEFAULT = re.compile(r"\$\{(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?::?[-=+])(?P<val>[^${}]+)\}")
 _SQL_QUOTED = re.compile(r"(?i)\bPASSWORD\s+\\?(?P<val>E'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*')")
+
+
+def _flag_ok(h: re.Match) -> bool:
+    return is_secret_flag(h.group("flag"))
+
+
+def _key_ok(h: re.Match) -> bool:
+    return is_secret_position_key(h.group("key"))
 
 
 _ANY_DEFAULT = re.compile(r"(?<!\$)\$\{[A-Za-z_][A-Za-z0-9_]*:?[-=](?P<val>[^${}]+)\}")
@@ -139,12 +154,17 @@ def url_password_spans(text: str) -> Iterable[Span]:
     ``@``, ``:`` (the last ``@`` followed by a host ends it)."""
     for m in _URL_START.finditer(text):
         start = m.end()
-        e = _URL_END.search(text, start)
-        end = e.start() if e else len(text)
+        # a list of URLs: nats://a:b@h1,nats://c:d@h2 — each URL is read only up to the next one
+        # (linear on `a://b://c://…`: no search runs past it)
+        nxt = _URL_START.search(text, start)
+        limit = nxt.start() if nxt else len(text)
+        e = _URL_END.search(text, start, limit)
+        end = e.start() if e else limit
+        if e:
+            nxt = None
         token = text[start:end]
-        nxt = _URL_START.search(token)  # a list of URLs: nats://a:b@h1,nats://c:d@h2
         if nxt:
-            token = token[:nxt.start()].rstrip(",")
+            token = token.rstrip(",")
         colon = token.find(":")
         if colon < 0:
             continue
@@ -167,18 +187,43 @@ def url_password_spans(text: str) -> Iterable[Span]:
         yield start + colon + 1, start + at
 
 
-def _regex_spans(pattern: re.Pattern, text: str, accept=None, group: str = "val") -> Iterable[Span]:
+_RESCAN = 64  # characters: a rejected value up to this long is searched again from inside
+
+
+def _regex_spans(pattern: re.Pattern, text: str, accept=None, group: str = "val", head: re.Pattern | None = None,
+                 key_ok=None) -> Iterable[Span]:
     """Spans of ``group`` in matches ``accept`` takes. A rejected match is searched again one
-    character on: ``CONN='Server=db;Password=x'`` holds a secret inside a value that is none."""
+    character on: ``CONN='Server=db;Password=x'`` holds a secret inside a value that is none.
+
+    With ``head`` (the pattern up to its value) and ``key_ok`` (a test of the head alone), the key is
+    judged before the value is matched: ``x=x=x=…`` on a 1 MB line would otherwise match a 1 MB value
+    for each of its 500k keys (quadratic); each rejected key now costs only its own length. For the
+    same reason a rejected unquoted value longer than ``_RESCAN`` is not searched again from inside
+    (the other patterns still read it); a quoted one always is, its closing quote bounds the work."""
     pos = 0
     n = len(text)
     while pos <= n:
-        m = pattern.search(text, pos)
-        if m is None:
-            return
+        if head is not None:
+            h = head.search(text, pos)
+            if h is None:
+                return
+            if not key_ok(h):
+                pos = h.end() + (1 if text[h.end():h.end() + 1] in ("'", '"') else 0)
+                continue
+            m = pattern.match(text, h.start())
+            if m is None:
+                pos = h.start() + 1
+                continue
+        else:
+            m = pattern.search(text, pos)
+            if m is None:
+                return
         a, b = m.span(group)
         if (accept is not None and not accept(m)) or a < 0 or not _worth(text[a:b]):
-            pos = max(m.start() + 1, a if a >= 0 and text[a:a + 1] not in "'\"" else a + 1)
+            if b - a > _RESCAN and text[a:a + 1] not in ("'", '"'):
+                pos = b  # a long rejected unquoted value is not searched again from inside (`-p/-p/-p/…`)
+            else:
+                pos = max(m.start() + 1, a if a >= 0 and text[a:a + 1] not in "'\"" else a + 1)
             continue
         yield _strip_quotes(a, b, text)
         pos = max(m.end(), m.start() + 1)
@@ -214,8 +259,8 @@ def _text_spans(text: str, prose: bool) -> list[Span]:
     low = text.lower()
     out: list[Span] = list(url_password_spans(text)) if "://" in text else []
     if "-" in text:
-        out += _regex_spans(_FLAG_EQ, text, lambda m: is_secret_flag(m.group("flag")))
-        out += _regex_spans(_FLAG_SP, text, lambda m: is_secret_flag(m.group("flag")) and not m.group("val").startswith("-"))
+        out += _regex_spans(_FLAG_EQ, text, head=_FLAG_EQ_H, key_ok=_flag_ok)
+        out += _regex_spans(_FLAG_SP, text, lambda m: not m.group("val").startswith("-"), head=_FLAG_SP_H, key_ok=_flag_ok)
         if "-u" in text or "--user" in text or "--proxy-user" in text or "--basic-auth" in text:
             out += _regex_spans(_USER_PW, text, lambda m: not _UID_GID.search(m.group(0)))
         if "-a" in text and "-cli" in low:
@@ -228,7 +273,7 @@ def _text_spans(text: str, prose: bool) -> list[Span]:
         out += _regex_spans(_MC_ALIAS, text)
         out += _regex_spans(_MC_ALIAS, text, group="key")  # the access key travels with its secret
     if "=" in text:
-        out += _regex_spans(_ASSIGN_EQ, text, lambda m: is_secret_position_key(m.group("key")))
+        out += _regex_spans(_ASSIGN_EQ, text, head=_ASSIGN_EQ_H, key_ok=_key_ok)
     if "${" in text:
         out += _regex_spans(_DEFAULT, text, lambda m: is_secret_position_key(m.group("key")))
     if "basic" in low or "bearer" in low:
@@ -238,8 +283,8 @@ def _text_spans(text: str, prose: bool) -> list[Span]:
     if not prose:
         if ":" in text:
             # `KEY: value`, not `PASSWORD :'pw'` (a psql variable) nor `KEY : value` unquoted
-            out += _regex_spans(_ASSIGN_COLON, text, lambda m: is_secret_position_key(m.group("key")) and (
-                bool(m.group("q")) or text[m.end("key")] == ":"))
+            out += _regex_spans(_ASSIGN_COLON, text, head=_ASSIGN_COLON_H, key_ok=lambda h: _key_ok(h) and (
+                bool(h.group("q")) or text[h.end("key")] == ":"))
         if any(w in low for w in ("env", "arg", "requirepass", "masterauth")):
             out += _regex_spans(_SPACED, text, lambda m: m.group("rkey") is not None or is_secret_position_key(m.group("key")))
         if any(w in low for w in ("authorization", "api-key", "auth-token")):

@@ -52,9 +52,18 @@ EXEC_EVENTS = ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os
 
 
 class Started(list):
+    """Every process start, except ShellCheck's: the one program dkscan runs (on the tree's shell
+    scripts, OPS106-108), which must be started hardened — no rc file of the tree (``--norc``), no
+    sourced file followed (no ``-x``), paths after ``--``; anything else is recorded."""
+
     def hook(self, event, args):
-        if event in EXEC_EVENTS:
-            self.append((event, repr(args)[:200]))
+        if event not in EXEC_EVENTS:
+            return
+        argv = [str(a) for a in (args[1] if event == "subprocess.Popen" and len(args) > 1 and isinstance(args[1], (list, tuple)) else ())]
+        if argv and os.path.basename(argv[0]) == "shellcheck" and "--norc" in argv and "--" in argv \
+                and not {"-x", "--external-sources"} & set(argv[:argv.index("--")]):
+            return
+        self.append((event, repr(args)[:200]))
 
 
 _STARTED = Started()
