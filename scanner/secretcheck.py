@@ -206,13 +206,26 @@ def decoded_bytes(value: str) -> int:
     return len(v.encode("utf-8", "replace"))
 
 
-_JWT_KEY = re.compile(r"JWT.*SECRET|SECRET.*JWT|SIGNING_?(KEY|SECRET)$|JWT_?(SIGNING_?)?KEY$", re.I)
+_JWT_KEY_END = re.compile(r"(?:SIGNING_?(KEY|SECRET)|JWT_?(SIGNING_?)?KEY)$", re.I)
 JWT_HMAC_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 
 
 def is_jwt_hmac_key(key: str) -> bool:
     """``JWT_*SECRET*`` and ``*_SIGNING_KEY`` names (API001)."""
-    return bool(_JWT_KEY.search(key or "")) and not re.search(r"_(FILE|PATH)$", key or "", re.I)
+    return _jwt_key_name(key or "") and not re.search(r"_(FILE|PATH)$", key or "", re.I)
+
+
+def _in_order(line: str, first: str, then: str) -> bool:
+    """``first.*then`` on one line, without the regex's search from every ``first`` (quadratic on a
+    long key made of ``JWT``)."""
+    i = line.find(first)
+    return i >= 0 and line.rfind(then) >= i + len(first)
+
+
+def _jwt_key_name(key: str) -> bool:
+    lines = key.upper().split("\n")
+    return (any(_in_order(x, "JWT", "SECRET") or _in_order(x, "SECRET", "JWT") for x in lines)
+            or _JWT_KEY_END.search(key) is not None)
 
 
 def jwt_min_bytes(algorithm: str | None) -> int | None:

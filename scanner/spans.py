@@ -101,8 +101,8 @@ _FLAG_EQ = re.compile(_FLAG_EQ_HEAD + _VALUE)
 _SEP = r"""(?:[ \t]+|["'][ \t]*,[ \t]*(?=["']))"""
 _FLAG_SP_HEAD = r"(?<![\w.\-])(?P<flag>--?[A-Za-z][\w\-]*)" + _SEP
 _FLAG_SP = re.compile(_FLAG_SP_HEAD + _VALUE)
-_USER_PW = re.compile(r"""(?<![\w.\-])(?:-u|--user|--proxy-user|--basic-auth)(?:""" + _SEP + r"""|=)?["']?[^\s:"'/@,]+:(?P<val>[^\s"']+)""")
-_UID_GID = re.compile(r"\d+:\d+$")  # `docker run -u 1000:1000` is a uid:gid, not user:password
+_USER_PW = re.compile(r"""(?<![\w.\-])(?:-u|--user|--proxy-user|--basic-auth)(?:""" + _SEP + r"""|=)?["']?[^\s:"'/@,]{1,256}:(?P<val>[^\s"']+)""")
+_UID_GID = re.compile(r"(?<!\d)\d+:\d+$")  # `docker run -u 1000:1000` is a uid:gid, not user:password
 _REDIS_A = re.compile(r"(?<![\w.\-])-a" + _SEP + _VALUE)
 _MYSQL_P = re.compile(r"""(?<![\w.\-])-p(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"'-][^\s"']*)""")
 _SSHPASS_P = re.compile(r"\bsshpass[ \t]+-p" + r"""(?:[ \t]+|(?=["']))""" + r"""(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"';&,)}\]]+)""")
@@ -114,7 +114,7 @@ _ASSIGN_COLON = re.compile(_ASSIGN_COLON_HEAD + _VALUE)
 _FLAG_EQ_H, _FLAG_SP_H, _ASSIGN_EQ_H, _ASSIGN_COLON_H = (
     re.compile(h) for h in (_FLAG_EQ_HEAD, _FLAG_SP_HEAD, _ASSIGN_EQ_HEAD, _ASSIGN_COLON_HEAD))
 
-_SPACED = re.compile(r"""(?im)^[ \t]*(?:(?:ENV|ARG)[ \t]+(?P<key>[A-Za-z_]\w*)|(?P<rkey>requirepass|masterauth))[ \t]+(?P<val>"[^"\n]*"|'[^'\n]*'|[^\s"'][^\n]*?)[ \t]*$""")
+_SPACED = re.compile(r"""(?im)^[ \t]*(?:(?:ENV|ARG)[ \t]+(?P<key>[A-Za-z_]\w*)|(?P<rkey>requirepass|masterauth))[ \t]+(?P<val>"[^"\n]*"|'[^'\n]*'|[^\s"'](?:[^\n]*[^ \t\n])?)[ \t]*$""")
 _BASIC_BEARER = re.compile(r"(?i)\b(?:basic|bearer)[ \t]+(?P<val>[A-Za-z0-9+/=._~\-]{6,})")
 _AUTHZ = re.compile(r"""(?i)\b(?:authorization|x-api-key|x-auth-token|api-key)["']?(?:[ \t]*:[ \t]*|[ \t]+)["']?(?!(?:basic|bearer)\b)(?P<val>[A-Za-z0-9+/=_~.\-][^\n"';]*)""")
 _DEFAULT = re.compile(r"\$\{(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?::?[-=+])(?P<val>[^${}]+)\}")
@@ -484,14 +484,32 @@ _SQL_OTHER = re.compile(
 )
 
 
+_ROLE_WORD = re.compile(r"(?i)\b(?:ROLE|USER)\b")
+
+
 def _sql_spans(text: str) -> list[Span]:
     out = []
+    semis: list[int] | None = None
+    roles: list[int] = []
+
+    def in_role_statement(a: int) -> bool:
+        """Whether ``ROLE``/``USER`` is written between the statement's start and ``a`` (the
+        semicolons and the words are indexed once: one scan per file, not one per password)."""
+        nonlocal semis, roles
+        if semis is None:
+            semis = [i for i, c in enumerate(text) if c == ";"]
+            roles = [m.end() for m in _ROLE_WORD.finditer(text)]
+        k = bisect.bisect_left(semis, a)
+        start = semis[k - 1] + 1 if k else 0
+        j = bisect.bisect_left(roles, start)
+        return j < len(roles) and roles[j] <= a
+
     for m in _SQL_PASSWORD.finditer(text):
         a, b = m.span("val")
         val = text[a:b]
         if val[:1] in "Ee" and val[1:2] == "'":
             out.append((a + 2, b - 1))
-        elif val[:1] not in "'\"" and not re.search(r"(?i)\b(?:ROLE|USER)\b", text[text.rfind(";", 0, a) + 1:a]):
+        elif val[:1] not in "'\"" and not in_role_statement(a):
             continue  # `password text` (a column) is no literal: unquoted only in CREATE/ALTER ROLE/USER
         elif val.startswith("$"):
             tag = len(m.group("tag") or "") + 2

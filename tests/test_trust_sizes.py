@@ -9,13 +9,18 @@ issue for the measured times.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from scanner import secretcheck
 from scanner.engine import audit
+from scanner.parsers import compose
+from scanner.secrets import is_secret_key
+from scanner.kinds import sniff_nginx
 from scanner.report import FORMATS, render
 from scanner.spans import _KIND_FINDERS, _spans
 from tests.test_hostile import guarded
@@ -90,7 +95,8 @@ def test_hostile_sizes_stay_bounded(tmp_path, case):
 # cost linear time in every kind's secret-span finders, whatever the token is built from.
 _PIECES = ["x", "k", "password", "PASSWORD", "-", "--password", "-u", "-p", "-a", "=", ":", " ", "\t", "'", '"',
            "${", "}", ":-", "://", "@", "/", ",", ";", "\\", "basic ", "Bearer ", "Authorization: ", "ENV ",
-           "$$", "E'", "mysql ", "redis-cli ", "mc alias set ", "\\\n"]
+           "$$", "E'", "mysql ", "redis-cli ", "mc alias set ", "\\\n", "\n", "ENV K a", "   ", "ROLE ", "JWT",
+           "SECRET", "1", "1.", "@a", "[", "::", "server ", "${A:-"]
 _REPEAT_TO = 200_000  # characters: a quadratic finder takes minutes here, a linear one well under a second
 _SPAN_GUARD = 60.0
 
@@ -102,3 +108,26 @@ def test_repeated_tokens_cost_linear_time_in_span_finders(token, kind):
     text = unit * (_REPEAT_TO // len(unit) + 1)
     spans, _took = guarded(lambda: _spans(kind, text), _SPAN_GUARD)
     assert all(0 <= a < b <= len(text) for a, b in spans)
+
+
+@given(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=6))
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+def test_repeated_tokens_cost_linear_time_in_value_judges(token):
+    """The same class for what judges one key or value (a key or value can be as long as a line):
+    secret names, weak-password heuristics, the nginx sniffer, a compose port spec."""
+    unit = "".join(token)
+    text = unit * (_REPEAT_TO // len(unit) + 1)
+
+    def judge():
+        secretcheck.is_jwt_hmac_key(text)
+        secretcheck.key_category(text)
+        secretcheck.weakness("PASSWORD", text)
+        secretcheck.looks_like_setting(text)
+        secretcheck.placeholder(text)
+        secretcheck.provider_token(text)
+        list(secretcheck.generic_api_keys(text))
+        is_secret_key(text)
+        sniff_nginx(text)
+        compose.parse("services:\n  a:\n    image: x\n    ports: [" + json.dumps(text[:20_000]) + "]\n", "c.yml")
+
+    guarded(judge, _SPAN_GUARD)

@@ -328,6 +328,7 @@ _PORT_RE = re.compile(
 )
 
 
+_MAX_PORT_SPEC = 128
 _PUBLISHED_IP_RE = re.compile(r"^(?P<ip>\[[^\]]*\]|\d+\.\d+\.\d+\.\d+)(?::(?P<port>[0-9]*(?:-[0-9]+)?))?$")
 
 
@@ -338,7 +339,9 @@ def parse_ports(node: YNode | None) -> list[Port]:
     for item in node:
         if isinstance(item, YScalar) and item.value is not None:
             text = str(item).strip()
-            m = _PORT_RE.match(text)
+            # no port spec is longer (an IPv6 address, two ranges, a protocol); and _PORT_RE's
+            # address alternatives backtrack polynomially on a long run of `:`
+            m = _PORT_RE.match(text) if len(text) <= _MAX_PORT_SPEC else None
             if not m:
                 continue
             ip = m.group("ip")
