@@ -6,6 +6,7 @@ import re
 from typing import TYPE_CHECKING
 
 from rules.helpers.locations import env_loc, nloc
+from rules.helpers.services import is_cors_credentials_key
 from rules.helpers.nginx_proxy import (
     admin_exposures,
     enclosing,
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from scanner.stack import Stack
 
 _ORIGIN_KEY = re.compile(r"^CORS_\w*ORIGIN", re.I)
-_CRED_KEY = re.compile(r"^(CORS_\w*CREDENTIALS|\w*_ALLOW_CREDENTIALS|\w*CORS\w*CREDENTIALS)$", re.I)
 _STAR = re.compile(r"""(^|[\s,\[;"'])\*($|[\s,\];"'])""")
 _TRUE = {"true", "1", "yes", "on"}
 
@@ -80,7 +80,7 @@ def _env_cors_compute(stack: Stack):
         last: dict[str, tuple] = {}
         for key, value, loc in entries:
             last[key] = (value, loc)  # the later definition wins (compose semantics)
-        creds = [(k, loc) for k, (v, loc) in last.items() if _CRED_KEY.match(k) and str(v).strip().strip("'\"").lower() in _TRUE]
+        creds = [(k, loc) for k, (v, loc) in last.items() if is_cors_credentials_key(k) and str(v).strip().strip("'\"").lower() in _TRUE]
         for key, (value, loc) in last.items():
             if not _ORIGIN_KEY.match(key) or not _STAR.search(str(value)):
                 continue

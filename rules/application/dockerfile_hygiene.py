@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from rules.helpers.compose import service_builds, truthy
 from rules.helpers.dockerfile import (
+    env_refs,
     copy_sources,
     ins_loc,
     pip_install,
@@ -82,7 +83,6 @@ def _final_chain_indexes(doc) -> set[int]:
 
 
 # ``${NAME}``, ``${NAME:-x}`` or ``$NAME`` in a Dockerfile value (DL3044)
-_ENV_REF = re.compile(r"\$(?:\{([^}:]*)[}:]|([A-Za-z0-9_]+))")
 
 
 def _misuse(doc):
@@ -146,7 +146,7 @@ def _misuse(doc):
                 for k, v, _l, _c in pairs:
                     if "$" not in v:
                         continue
-                    refs = {a or b for a, b in _ENV_REF.findall(v)} & where.keys()
+                    refs = env_refs(v) & where.keys()
                     for i in sorted(i for other in refs for i in where[other]):
                         other = keys[i]
                         if other != k and other not in env_defined:

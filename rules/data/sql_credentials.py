@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from rules.helpers import sql as _sql
 from rules.helpers.locations import LazyRe
 from rules.helpers.sql import (
+    is_token_table,
     STRING_TYPES,
     column_names,
     const_value,
@@ -34,7 +35,6 @@ ADMIN_TABLE_RE = re.compile(r"^(\w+_)?(users?|admins?|accounts?|administrators?)
 ADMIN_ROLE_COLS = {"role", "user_role", "role_name", "account_type", "user_type", "type", "level"}
 ADMIN_FLAG_COLS = {"is_admin", "admin", "is_superuser", "is_superadmin", "superuser", "is_super_admin", "is_root"}
 ADMIN_VALUES = {"admin", "superadmin", "super_admin", "super-admin", "administrator", "root", "superuser"}
-TOKEN_TABLE_RE = re.compile(r"^(\w+_)?(api_?keys?|apikeys|sessions?|tokens?|password_resets?|password_reset_tokens?|\w+_tokens?)$")
 TOKEN_COL_RE = re.compile(r"^(key|token|secret|api_key|apikey|\w+_token|\w+_secret|\w+_key)$")
 TOKEN_COL_EXEMPT = re.compile(r"(_hash|_digest|_id|_prefix|_type|_name|_hint|_last4|_preview|public_key|_url)$")
 SECRET_COL_RE = re.compile(
@@ -555,7 +555,7 @@ def plaintext_bearer_token(stack: Stack):
     """
     model = sql_model(stack)
     for t in model.tables.values():
-        if not TOKEN_TABLE_RE.match(t.name):
+        if not is_token_table(t.name):
             continue
         if any(re.search(r"(^|_)(hash|digest)$", c) for c in t.columns):
             continue
@@ -605,7 +605,7 @@ def secret_column_unencrypted(stack: Stack):
         if ctx and func_name(node) in ENCRYPT_FUNCS:
             encrypted.add(ctx)
     for t in model.tables.values():
-        if TOKEN_TABLE_RE.match(t.name):
+        if is_token_table(t.name):
             continue  # bearer tokens: DATA060
         for c in t.columns.values():
             if c.type not in STRING_TYPES or not SECRET_COL_RE.match(c.name) or SECRET_COL_EXEMPT.search(c.name):

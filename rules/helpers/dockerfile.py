@@ -300,3 +300,36 @@ def pip_install(cmd: Cmd) -> bool:
             if a[i] == "-m" and a[i + 1] in ("pip", "pip3") and "install" in a[i + 2:]:
                 return True
     return False
+
+
+_ENV_DOLLAR_NAME = re.compile(r"[A-Za-z0-9_]+")
+_ENV_BRACE_END = re.compile(r"[}:]")
+
+
+def env_refs(value: str) -> set[str]:
+    """The variables ``value`` references, as ``re.findall(r"\\$(?:\\{([^}:]*)[}:]|([A-Za-z0-9_]+))")``
+    reads them (``${NAME}``, ``${NAME:-x}``, ``$NAME``), in linear time: the regex searched for the
+    closing ``}``/``:`` again from every ``${`` (quadratic on ``${${${…``)."""
+    out: set[str] = set()
+    pos, n = 0, len(value)
+    close = -1  # the first `}`/`:` at or after the last place looked from (-2: none left)
+    while True:
+        pos = value.find("$", pos)
+        if pos < 0 or pos + 1 >= n:
+            return out
+        if value[pos + 1] == "{":
+            if close != -2 and close < pos + 2:
+                m = _ENV_BRACE_END.search(value, pos + 2)
+                close = m.start() if m else -2
+            if close >= 0:
+                out.add(value[pos + 2:close])
+                pos = close + 1
+                continue
+            pos += 1
+            continue
+        m = _ENV_DOLLAR_NAME.match(value, pos + 1)
+        if m:
+            out.add(m.group(0))
+            pos = m.end()
+            continue
+        pos += 1

@@ -1019,3 +1019,42 @@ def persistence_off(cfg) -> tuple[object, object] | None:
     if last.unknown or any(a.strip() for a in last.args):
         return None
     return last, aof
+
+
+_WORDS_ONLY = re.compile(r"\w*")
+
+
+def is_cors_credentials_key(key: str) -> bool:
+    """An environment key that turns CORS credentials on: ``CORS_*CREDENTIALS``,
+    ``*_ALLOW_CREDENTIALS``, ``*CORS*CREDENTIALS`` (any case) — decided by its parts in linear time
+    (the equivalent regex backtracks quadratically on a long key made of ``CORS``)."""
+    k = key[:-1] if key.endswith("\n") else key
+    if not _WORDS_ONLY.fullmatch(k):
+        return False
+    u = k.upper()
+    if not u.endswith("CREDENTIALS"):
+        return False
+    head = u[:-len("CREDENTIALS")]
+    return u.startswith("CORS_") or head.endswith("_ALLOW_") or "CORS" in head
+
+
+_RELOAD_FIXED = re.compile(r"nginx\s+-s\s+reload|nginx\s+-s\s+reopen|kill\s+-(HUP|s\s+HUP|1)\b|-s\s+HUP|--signal[= ]HUP", re.I)
+_RELOAD_WORD = re.compile(r"reload\b", re.I)
+_RELOAD_WORD_B = re.compile(r"\breload\b", re.I)
+_NGINX_WORD = re.compile(r"nginx", re.I)
+
+
+def mentions_nginx_reload(text: str) -> bool:
+    """Whether a command reloads nginx: ``nginx -s reload``, a HUP signal, or ``reload`` and ``nginx``
+    on one line in either order. Each order is judged from the first occurrence on the line (a regex
+    ``reload\\b.*nginx`` searched again from every ``reload``: quadratic on a long line of them)."""
+    if _RELOAD_FIXED.search(text):
+        return True
+    for line in text.split("\n"):
+        m = _RELOAD_WORD.search(line)
+        if m and _NGINX_WORD.search(line, m.end()):
+            return True
+        m = _NGINX_WORD.search(line)
+        if m and _RELOAD_WORD_B.search(line, m.end()):
+            return True
+    return False

@@ -1784,3 +1784,22 @@ def init_user(stack: Stack) -> str:
 
 def table_owner(stack: Stack, t) -> str:
     return t.owner or init_user(stack)
+
+
+_TOKEN_TABLE_CORES = ("api_key", "api_keys", "apikey", "apikeys", "session", "sessions", "token", "tokens",
+                      "password_reset", "password_resets", "password_reset_token", "password_reset_tokens")
+_WORD_RUN = re.compile(r"\w+")
+
+
+def is_token_table(name: str) -> bool:
+    """A table that holds credentials by its name: ``[prefix_]api_keys``, ``sessions``, ``tokens``,
+    ``password_resets``, ``*_tokens``. The same names as
+    ``^(\\w+_)?(api_?keys?|apikeys|sessions?|tokens?|password_resets?|password_reset_tokens?|\\w+_tokens?)$``,
+    decided on the name's suffix in linear time (that regex backtracks quadratically on ``____…``)."""
+    n = name[:-1] if name.endswith("\n") else name
+    if not n or not _WORD_RUN.fullmatch(n):
+        return False
+    for core in _TOKEN_TABLE_CORES:
+        if n == core or (n.endswith(core) and len(n) - len(core) >= 2 and n[-len(core) - 1] == "_"):
+            return True
+    return any(n.endswith(s) and len(n) > len(s) for s in ("_token", "_tokens"))

@@ -9,6 +9,7 @@ import re
 from typing import TYPE_CHECKING
 
 from rules.helpers.locations import nloc, svc_loc
+from rules.helpers.services import mentions_nginx_reload
 from scanner.model import hit
 from scanner.registry import rule
 
@@ -171,7 +172,6 @@ def include_glob_empty(stack: Stack):
             yield hit(nloc(d), msg, related=[svc_loc(svc)], snippet_key=f"include:{d.args[0]}")
 
 
-_RELOAD = re.compile(r"nginx\s+-s\s+reload|nginx\s+-s\s+reopen|kill\s+-(HUP|s\s+HUP|1)\b|-s\s+HUP|--signal[= ]HUP|reload\b.*nginx|nginx.*\breload\b", re.I)
 _HOOK = re.compile(r"--(deploy|post|renew)-hook\b")
 
 
@@ -247,7 +247,7 @@ def certificate_renewal_no_reload(stack: Stack):
             renew = False  # the image's default command is `certbot --help`-like: issues nothing, renews nothing
         else:
             renew = "renew" in words or "renew" in re.split(r"[\s;'\"&|]+", text)
-        reloads = bool(_HOOK.search(text)) or any(_RELOAD.search(all_text[id(s)]) for s in stack.services if s is not cb)
+        reloads = bool(_HOOK.search(text)) or any(mentions_nginx_reload(all_text[id(s)]) for s in stack.services if s is not cb)
         reloads = reloads or any((m.target or "").rstrip("/").endswith("renewal-hooks") or "/renewal-hooks/" in (m.target or "") for m in cb.volumes)
         if not reloads:
             # a renewal-hooks/deploy script in the host directory certbot mounts at /etc/letsencrypt
