@@ -114,6 +114,41 @@ def test_per064_replaces_per001_and_per003_and_names_the_ufw_rule():
     assert {(f.rule, f.location.start_line) for f in r2.findings} >= {("PER001", 10)}
 
 
+UNAUTHENTICATED = {  # a service that asks for no credentials, and its port
+    "redis": ("redis:7.2-alpine", 6379, "    command: redis-server --appendonly yes\n"),
+    "postgres": ("postgres:16-alpine", 5432, "    environment:\n      POSTGRES_HOST_AUTH_METHOD: trust\n"),
+    "minio": ("minio/minio:RELEASE.2024-10-02T17-50-41Z", 9000, "    command: server /data\n"),
+}
+
+
+@settings(max_examples=12, deadline=None)
+@given(svc=st.sampled_from(sorted(UNAUTHENTICATED)), how=st.sampled_from(["deny", "reject", "default"]),
+       sudo=st.booleans())
+def test_per002_names_the_ufw_rule_believed_to_protect_the_port(tmp_path_factory, svc, how, sudo):
+    """An unauthenticated service's published port that UFW is believed to block is PER002's (not
+    PER064's): its message names the UFW entry the team relies on and that line is a related location."""
+    d = tmp_path_factory.mktemp("per002ufw")
+    image, port, extra = UNAUTHENTICATED[svc]
+    (d / "docker-compose.yml").write_text(f"services:\n  {svc}:\n    image: {image}\n{extra}"
+                                          f"    ports:\n      - \"{port}:{port}\"\n")
+    pre = "sudo " if sudo else ""
+    lines = ["#!/usr/bin/env bash", "set -euo pipefail", f"{pre}ufw default deny incoming", f"{pre}ufw limit 22/tcp"]
+    if how != "default":
+        lines.append(f"{pre}ufw {how} {port}/tcp")
+    lines.append(f"{pre}ufw --force enable")
+    (d / "provision.sh").write_text("\n".join(lines) + "\n")
+    r = audit([d], select=["PER001", "PER002", "PER064"], root=d)
+    assert [f.rule for f in r.findings] == ["PER002"], [(f.rule, f.message) for f in r.findings]
+    (f,) = r.findings
+    believed = 5 if how != "default" else 3
+    assert [(x.path, x.start_line) for x in f.related] == [("provision.sh", believed)]
+    named = f"`ufw {how} {port}/tcp`" if how != "default" else "UFW's default deny (provision.sh:3)"
+    assert named in f.message and "Docker's DNAT bypasses UFW" in f.message, f.message
+    # without the UFW script: the same finding, no related location
+    r2 = audit([d / "docker-compose.yml"], select=["PER002"], root=d)
+    assert [(x.rule, tuple(x.related)) for x in r2.findings] == [("PER002", ())]
+
+
 SECRETS = ["Sup3r-S3cret-Passw0rd", "tok_live_abcdef123456", "Hunter2Hunter2", "pa55word-x", "hunter2hunter2", "s3cretpw"]
 
 

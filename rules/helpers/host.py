@@ -532,13 +532,14 @@ class UfwBypass:
     host_port: int
     believed: ufwp.UfwEvent  # the deny rule, or the default policy, the team relies on
     why: str
+    container_port: int | None = None
 
 
-def ufw_bypasses(stack: Stack) -> list[UfwBypass]:
+def ufw_beliefs(stack: Stack) -> list[UfwBypass]:
     """Compose ports published on all interfaces that UFW is believed to block (default deny, no
-    allow rule, or a deny rule naming them). Empty when UFW is not default-deny, when ``after.rules``
-    routes DOCKER-USER through UFW (ufw-docker) or Docker's iptables is off. Ports where the service
-    asks for no credentials are PER002's and left out."""
+    allow rule, or a deny rule naming them), each with the UFW entry the team relies on. Empty when
+    UFW is not default-deny, when ``after.rules`` routes DOCKER-USER through UFW (ufw-docker) or
+    Docker's iptables is off."""
     def compute():
         default = ufw_default_incoming(stack)
         if default is None or default.action not in ("deny", "reject") or ufw_docker_aware(stack):
@@ -550,8 +551,6 @@ def ufw_bypasses(stack: Stack) -> list[UfwBypass]:
             if (id(port), hp) in seen:
                 continue
             seen.add((id(port), hp))
-            if cp is not None and unauthenticated_reason(stack, svc, port=cp):
-                continue
             denies = [e for e in rules_ if e.action in ("deny", "reject") and e.ports is not None and e.covers(hp)]
             allows = [e for e in rules_ if e.action in ("allow", "limit") and e.covers(hp)]
             if denies:
@@ -562,9 +561,23 @@ def ufw_bypasses(stack: Stack) -> list[UfwBypass]:
                 why = f"UFW's default deny ({default.path}:{default.line}) is believed to block it"
             else:
                 continue
-            out.append(UfwBypass(svc, port, hp, b, why))
+            out.append(UfwBypass(svc, port, hp, b, why, cp))
         return out
+    return stack.memo("host.ufw_beliefs", compute)
+
+
+def ufw_bypasses(stack: Stack) -> list[UfwBypass]:
+    """PER064's ports: :func:`ufw_beliefs` but the ports where the service asks for no credentials
+    (PER002's, which names the same UFW entry as related)."""
+    def compute():
+        return [b for b in ufw_beliefs(stack)
+                if b.container_port is None or not unauthenticated_reason(stack, b.svc, port=b.container_port)]
     return stack.memo("host.ufw_bypass", compute)
+
+
+def ufw_belief(stack: Stack, svc, port) -> UfwBypass | None:
+    """The UFW entry believed to block this compose port (``svc.ports`` item), if any."""
+    return next((b for b in ufw_beliefs(stack) if b.svc is svc and b.port.node is port.node), None)
 
 
 def ufw_bypassed(stack: Stack, svc, port) -> bool:
