@@ -327,3 +327,31 @@ def test_deploy_env_file_notes(tmp_path):
                           "--env-file", str(tmp_path / ".env.prod"), "--format", "json"],
                          capture_output=True, text=True, cwd=ROOT)
     assert json.loads(out.stdout)["notes"] == [], out.stdout
+
+
+CURL_QUIET = ["-s", "-S", "-L", "-k", "--silent", "--show-error", "--location", "-sSL", "-m 10", "--retry 5",
+              "-H 'Accept: application/json'", "-o /dev/null", "--max-time 10", "-X GET"]
+CURL_FAIL = ["-f", "--fail", "--fail-with-body", "-fsS", "-sSf", "-sfL", "-w '%{http_code}'", "--write-out '%{http_code}'"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(quiet=st.lists(st.sampled_from(CURL_QUIET), max_size=4), fail=st.one_of(st.none(), st.sampled_from(CURL_FAIL)),
+       at=st.integers(0, 4), read=st.sampled_from(["", " | grep -q ok", "capture"]),
+       url=st.sampled_from(["https://$DOMAIN/health", "https://api.example.com/health", "http://localhost:8080/health"]))
+def test_ops104_a_health_curl_counts_only_if_it_can_fail(tmp_path_factory, quiet, fail, at, read, url):
+    """The class of the seed's `curl https://.../health`: a curl that exits 0 on an HTTP error status and
+    whose output nothing reads is no health check; with --fail/-f (alone or in a cluster), --write-out,
+    a pipe to a check or a captured output it is one."""
+    d = tmp_path_factory.mktemp("ops104")
+    flags = list(quiet)
+    if fail is not None:
+        flags.insert(min(at, len(flags)), fail)
+    call = f"curl {' '.join(flags)} {url}".replace("  ", " ")
+    line = f'out=$({call})' if read == "capture" else call + read
+    (d / "deploy.sh").write_text("#!/usr/bin/env bash\nset -euo pipefail\nDOMAIN=api.example.com\n"
+                                 f"docker compose up -d\n{line}\n")
+    r = audit([d], select=["OPS104"], root=d)
+    can_fail = fail is not None or read != ""
+    assert [(f.rule, f.location.start_line) for f in r.findings] == ([] if can_fail else [("OPS104", 4)]), (line, r.findings)
+    if not can_fail:
+        assert "`curl` without --fail (line 5)" in r.findings[0].message

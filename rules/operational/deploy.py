@@ -389,20 +389,56 @@ def _only_elsewhere(stack: Stack, doc, call, files, dirs):
 # --------------------------------------------------------------------------------------------
 
 
-def _verifies(cmd) -> bool:
+# curl's short options that take a value: the letters after one of them in a cluster are its value
+_CURL_VALUE_SHORT = set("AbcCdDeEFhHKmoPQrtTuUwxXyYz")
+
+
+def _curl_fails_on_http_error(args: list[str]) -> bool:
+    """Whether ``curl args`` exits non-zero on an HTTP error status (``-f``, ``--fail``,
+    ``--fail-with-body``, ``-f`` inside a cluster such as ``-fsSL``), or reports the status to the
+    script (``-w``/``--write-out``)."""
+    skip = False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a in ("--fail", "--fail-with-body", "--fail-early") or a.startswith(("--write-out", "--fail-with-body")):
+            return True
+        if a.startswith("--"):
+            continue
+        if a.startswith("-") and len(a) > 1:
+            for i, ch in enumerate(a[1:]):
+                if ch in ("f", "w"):
+                    return True
+                if ch in _CURL_VALUE_SHORT:
+                    skip = i == len(a) - 2  # the value is the next word
+                    break
+    return False
+
+
+def _check_kind(cmd) -> str | None:
+    """"ok" when ``cmd`` verifies the deployed stack, "weak" for a `curl` that exits 0 whatever HTTP
+    status answers (no ``--fail``, output neither piped to a check nor captured), None otherwise."""
     argv = cmd.argv[cmd.start:]
     name = cmd.name
-    if name in ("curl", "wget") and any(re.match(r"https?://", a) or "$" in a for a in argv[1:]):
-        return True
+    inner = next((i for i, a in enumerate(argv) if a in ("curl", "wget")), None)
+    if name in ("curl", "wget") or inner is not None:  # docker compose exec app curl -f http://localhost/health
+        at = 0 if name in ("curl", "wget") else inner
+        tool, args = argv[at], argv[at + 1:]
+        if name in ("curl", "wget") and not any(re.match(r"https?://", a) or "$" in a for a in args):
+            return None
+        if tool == "wget" or _curl_fails_on_http_error(args):
+            return "ok"  # wget exits 8 on an HTTP error status
+        if len(cmd.pipeline) > 1 or cmd.in_subst:
+            return "ok"  # its body or status is read by the script (`| grep -q ok`, `$(curl ...)`)
+        return "weak"
     if name == "pg_isready" or "pg_isready" in argv:
-        return True
+        return "ok"
     if name == "docker" and "inspect" in argv and any("Health" in a for a in argv):
-        return True
+        return "ok"
     if name in ("docker", "docker-compose") and "ps" in argv and any(a.startswith(("--status", "--format")) for a in argv):
-        return True
-    if "curl" in argv or "wget" in argv:  # docker compose exec app curl -f http://localhost/health
-        return True
-    return False
+        return "ok"
+    return None
 
 
 @rule("OPS104", "deploy-no-health-check", "low", files="script", refs="seed (validation phase)")
@@ -412,7 +448,10 @@ def deploy_no_health_check(stack: Stack):
     ## What it does
     Flags a deploy script's last `up` when nothing after it verifies the stack: no `curl`/`wget` of a
     URL, no `up --wait`, no `docker compose ps --status`/`--format` on health, no `docker inspect …
-    .State.Health`, no `pg_isready`.
+    .State.Health`, no `pg_isready`. A `curl` without `--fail` (`-f`, `--fail-with-body`) or
+    `--write-out` whose output nothing reads (not piped, not captured) does not count: it exits 0
+    when the health endpoint answers 500 or 502, so the check cannot fail (the seed's
+    `curl https://api.studios-dk.com/health`).
 
     ## Why is this bad?
     A release that crash-loops is reported as deployed; the rollback the script offers never runs.
@@ -440,7 +479,14 @@ def deploy_no_health_check(stack: Stack):
         if any((w.value or "").startswith("--wait") for w in last.sub_args):
             continue
         idx = max(i for i, c in enumerate(doc.flow) if c is last.cmd)
-        if any(_verifies(c) for c in doc.flow[idx + 1:]):
+        kinds = [(c, _check_kind(c)) for c in doc.flow[idx + 1:]]
+        if any(k == "ok" for _, k in kinds):
+            continue
+        weak = [c for c, k in kinds if k == "weak"]
+        if weak:
+            yield hit(cmd_loc(doc.path, last.cmd), f"the only check after this `up` is `curl` without --fail (line "
+                      f"{weak[0].line}): it exits 0 when the health endpoint answers 500 or 502, so a failed deploy "
+                      "passes (use `curl -fsS`)", snippet_key="up without health check", related=[cmd_loc(doc.path, weak[0])])
             continue
         yield hit(cmd_loc(doc.path, last.cmd), "nothing verifies the stack after this `up` (no health check, "
                   "`--wait`, `curl` of a URL or `pg_isready`)", snippet_key="up without health check")
