@@ -355,3 +355,32 @@ def test_ops104_a_health_curl_counts_only_if_it_can_fail(tmp_path_factory, quiet
     assert [(f.rule, f.location.start_line) for f in r.findings] == ([] if can_fail else [("OPS104", 4)]), (line, r.findings)
     if not can_fail:
         assert "`curl` without --fail (line 5)" in r.findings[0].message
+
+
+VARS = ["BACKEND_VERSION", "DOMAIN", "PG_TAG", "LOG_LEVEL"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(in_env=st.sets(st.sampled_from(VARS)), in_prod=st.sets(st.sampled_from(VARS)),
+       exported=st.sets(st.sampled_from(VARS), max_size=1), defaulted=st.sets(st.sampled_from(VARS), max_size=2),
+       chosen=st.sampled_from([[".env.prod"], [".env", ".env.prod"], [".env.prod", ".env"], [".env"]]))
+def test_ops103_env_files_the_script_deploys_with(tmp_path_factory, in_env, in_prod, exported, defaulted, chosen):
+    """`up --env-file X...` interpolates from X only (.env is not read): a ${VAR} with no default that
+    neither X nor the script defines is empty in production, whatever the audit interpolated from."""
+    d = tmp_path_factory.mktemp("ops103env")
+    refs = "\n".join(f"      {v}: ${{{v}{':-x' if v in defaulted else ''}}}" for v in VARS)
+    (d / "docker-compose.prod.yml").write_text(f"services:\n  app:\n    image: nginx:1.27\n    environment:\n{refs}\n")
+    (d / ".env").write_text("".join(f"{v}=a\n" for v in sorted(in_env)))
+    (d / ".env.prod").write_text("".join(f"{v}=b\n" for v in sorted(in_prod)))
+    flags = " ".join(f"--env-file {f}" for f in chosen)
+    pre = "".join(f"export {v}=c\n" for v in sorted(exported))
+    (d / "deploy.sh").write_text(f"#!/usr/bin/env bash\nset -euo pipefail\n{pre}"
+                                 f"docker compose {flags} -f docker-compose.prod.yml up -d --wait\n")
+    r = audit([d], select=["OPS103"], root=d)
+    files = {".env": in_env, ".env.prod": in_prod}
+    defined = set().union(*(files[f] for f in chosen)) | exported | defaulted
+    empty = [v for v in VARS if v not in defined]
+    want = [] if chosen == [".env"] or not empty else [("OPS103", 3 + len(exported))]
+    assert [(f.rule, f.location.start_line) for f in r.findings] == want, [f.message for f in r.findings]
+    for f in r.findings:
+        assert all(f"${{{v}}}" in f.message for v in empty), f.message

@@ -269,8 +269,10 @@ def deploy_stack_mismatch(stack: Stack):
     the repository; an invocation whose compose files or env files differ from the ones dkscan was
     told to audit (compose files named on the command line, `compose.env_files` in the policy); and
     an `up` without `--env-file` while a `${VAR}` the compose file interpolates is defined only in an
-    env file other than `.env`. A missing `--env-file` file is a secret file kept on the server: no
-    finding.
+    env file other than `.env`; and an `up --env-file X` (which replaces `.env`) while a `${VAR}`
+    without a default is defined neither in X nor by the script, judged on the files the script
+    deploys whatever the audit interpolated from. A missing `--env-file` file is a secret file kept on
+    the server: no finding, a report note; so is a deploy whose env files differ from the audit's.
 
     ## Why is this bad?
     The audit vouches for a stack nobody runs: production starts another compose file, or
@@ -322,12 +324,77 @@ def deploy_stack_mismatch(stack: Stack):
                     yield hit(cmd_loc(doc.path, call.cmd), f"the deploy runs {', '.join(files)} but dkscan was told to audit "
                               f"{', '.join(explicit_compose)}", snippet_key="compose mismatch")
             _note_env_files(stack, doc, call, files, dirs, explicit_compose, custom_envs)
+            yield from _emptied_by_env_files(stack, doc, call, files, dirs)
             envs = [posixpath.basename(word_value(w)) for w in call.env_files]
             if custom_envs and envs and not set(envs) & {posixpath.basename(str(e)) for e in policy_envs}:
                 yield hit(cmd_loc(doc.path, call.cmd), f"the deploy uses --env-file {', '.join(envs)} but the policy's "
                           f"compose.env_files is {', '.join(map(str, policy_envs))}", snippet_key="env mismatch")
             if not call.env_files and not call.stack_deploy and not any(a.name == "COMPOSE_ENV_FILES" for a in doc.assignments):
                 yield from _only_elsewhere(stack, doc, call, files, dirs)
+
+
+def _targets(stack: Stack, files, dirs) -> list:
+    """The compose documents an invocation with ``-f files`` (none: compose's default names) deploys."""
+    out = []
+    for d in stack.compose_docs:
+        names = [d.path, *getattr(d, "merged_from", [])]
+        if files:
+            if any(posixpath.normpath(posixpath.join(b, f)) in names for f in files for b in dirs):
+                out.append(d)
+        elif posixpath.dirname(d.path) in dirs and posixpath.basename(d.path) in (
+                "compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"):
+            out.append(d)
+    return out
+
+
+def _emptied_by_env_files(stack: Stack, doc, call, files, dirs):
+    """``up --env-file X`` interpolates from X only (it replaces ``.env``): a ``${VAR}`` without a
+    default that X does not define, nor the script (an assignment, ``export``, a prefix, a sourced
+    file), becomes empty, whatever ``.env`` holds. Judged on the files the script deploys, not on
+    the ones the audit interpolated from."""
+    rels = []
+    for w in call.env_files:
+        v = word_value(w)
+        if not v or v.startswith("$") or w.value is None:
+            return  # an env file named at run time: not judged
+        base = next((b for b in dirs if _exists(stack, b, v)), None)
+        if base is None:
+            return  # kept on the server (a note says so): its values are unknown
+        rels.append(posixpath.normpath(posixpath.join(base, v)))
+    if not rels:
+        return
+    defined: set[str] = {a.name for a in doc.assignments}
+    for c in doc.flow:
+        defined.update(a.name for a in getattr(c, "assigns", []) or [])
+        if c.name in ("source", ".") and len(c.argv) > c.start + 1:
+            src = c.argv[c.start + 1]
+            sbase = next((b for b in dirs if _exists(stack, b, src)), None)
+            sf = stack.files.get(posixpath.normpath(posixpath.join(sbase, src))) if sbase is not None else None
+            if sf is not None and sf.kind == "env" and sf.doc is not None:
+                defined.update(sf.doc.values())
+    values: set[str] = set()
+    for rel in rels:
+        sf = stack.files.get(rel)
+        if sf is not None and sf.kind == "env" and sf.doc is not None:
+            values.update(sf.doc.values())
+    for d in _targets(stack, files, dirs):
+        used = list(getattr(d, "env_sources", []) or [])
+        if sorted(used) == sorted(rels):
+            continue  # audited as deployed: OPS060 judges it
+        missing = []
+        for _node, ref in getattr(d, "refs", []):
+            if getattr(ref, "has_default", False) or ref.name in values or ref.name in defined or ref.name in missing:
+                continue
+            missing.append(ref.name)
+        if missing:
+            shown = ", ".join(f"${{{n}}}" for n in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            elsewhere = [e for e in used if e not in rels]
+            yield hit(cmd_loc(doc.path, call.cmd),
+                      f"`up` runs with --env-file {', '.join(rels)}, which replaces .env for interpolation: {shown} "
+                      f"used by {d.path} {'is' if len(missing) == 1 else 'are'} not defined there"
+                      + (f" (only in {', '.join(elsewhere)}, which compose then does not read)" if elsewhere else "")
+                      + f": compose will interpolate {'it' if len(missing) == 1 else 'them'} empty",
+                      snippet_key=f"emptied {d.path}")
 
 
 def _note_env_files(stack: Stack, doc, call, files, dirs, explicit_compose, custom_envs) -> None:
