@@ -141,7 +141,7 @@ def body_limit_not_enforced(ctx: Stack | Observations):
         if b.status is None:
             seen = f"waited {b.waited:.0f} s for the body instead of answering 413"
         elif b.status == 100:
-            seen = "answered 100 Continue: it would read the body"
+            seen = "answered 100 Continue (it would read the body)"
         else:
             seen = f"answered {b.status} instead of 413"
         promised = (f"client_max_body_size {b.node.args[0]}" if b.node is not None
