@@ -28,6 +28,7 @@ class Result:
     suppressed: list[Finding] = field(default_factory=list)
     baselined: list[Finding] = field(default_factory=list)
     redact: Redactor = field(default_factory=Redactor)
+    notes: list[str] = field(default_factory=list)  # Stack.note texts, redacted, sorted, each once
 
     def severity(self, f: Finding) -> Severity:
         return f.severity if f.severity is not None else self.rules[f.rule].severity
@@ -285,6 +286,7 @@ class _Unit:
     files: dict[str, tuple[str, bytes, bool, int]]  # rel -> (kind, zlib-compressed UTF-8 text, template, mode)
     secrets: set[str]
     stack: Stack | None = None  # the real Stack, when audited in this process
+    notes: list[str] = field(default_factory=list)
 
 
 def _audit_unit(paths: list[Path], root: Path, policy: Policy, select: list[str] | None,
@@ -314,7 +316,8 @@ def _audit_unit(paths: list[Path], root: Path, policy: Policy, select: list[str]
 
         files = {rel: (sf.kind, zlib.compress(sf.text.encode("utf-8"), 1), sf.template, sf.mode)
                  for rel, sf in stack.files.items()}
-    return _Unit(result.findings, result.suppressed, files, set(red._values), stack if keep_stack else None)
+    notes = [red.message(n) for n in stack.notes]
+    return _Unit(result.findings, result.suppressed, files, set(red._values), stack if keep_stack else None, notes)
 
 
 def _unit_worker(args):
@@ -458,6 +461,7 @@ def audit(paths: list[Path], policy: Policy | None = None, select: Iterable[str]
         findings = _dedupe(findings)
     result = Result(stack, audit_rules(), findings, redact=red)
     result.suppressed = [f for u in done for f in u.suppressed]
+    result.notes = sorted({n for u in done for n in u.notes})
     if baseline is not None:
         from .baseline import split
 

@@ -309,7 +309,14 @@ class Stack:
         self.explicit: set[str] = set()  # files named on the command line
         self.skip_dirs: set[str] = set()  # directories another unit of the scan covers
         self.compose_projects: list = []  # ComposeProject
+        self.notes: list[str] = []  # what the audit could not judge or chose, for the report (not findings)
         self._memo: dict = {}
+
+    def note(self, text: str) -> None:
+        """Record a note for the report: something a rule could not judge (a tool missing), or a
+        choice the audit made, that is no finding. Each text once; reports show them sorted."""
+        if text not in self.notes:
+            self.notes.append(text)
 
     def memo(self, key, compute: Callable[[], T]) -> T:
         """The one cache of what rules derive from this stack: ``compute()`` runs once per stack and

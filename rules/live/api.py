@@ -1,4 +1,5 @@
-"""LIVE, API behaviour family (LIVE060-LIVE079): CORS origins reflected, authentication rate limits not enforced."""
+"""LIVE, API behaviour family (LIVE060-LIVE079): CORS origins reflected, authentication rate limits and
+body-size limits not enforced."""
 
 from __future__ import annotations
 
@@ -100,3 +101,52 @@ def auth_rate_limit_not_enforced(ctx: Stack | Observations):
                   f"{b.sent} GET requests to {obs.target.url_for(b.path)} in {b.seconds:.1f} s got {statuses}, no "
                   f"{'/'.join(str(s) for s in sorted(b.expected))}: the configured {b.rate:g} r/s (burst {b.burst}) "
                   "is not enforced", snippet_key=f"{obs.target.host}:{path}")
+
+
+@rule("LIVE062", "body-limit-not-enforced", "medium", files="live+nginx", refs="CWE-770; GW049; GW050")
+def body_limit_not_enforced(ctx: Stack | Observations):
+    """The live gateway accepts a request body larger than the config's `client_max_body_size`.
+
+    ## What it does
+    For `/` and each proxied location of the matched server, sends the headers of a `POST`
+    announcing a body one byte over the effective `client_max_body_size` there (nginx's default 1m
+    when none is set; locations with `0` are GW049's) with `Expect: 100-continue`, and never the body.
+    nginx judges `Content-Length` before any other phase, so the audited config answers 413 at once.
+    Reports any other answer: `100 Continue` (the body would be read), another status (something
+    else decided), or no answer within the check's timeout (the server waits for the body).
+
+    ## Why is this bad?
+    The limit is what keeps one client from filling the gateway's and the backend's disk and memory
+    with a single request (the seed's 10m default and 500m upload limit). A live gateway that accepts
+    more runs another config than the audited one (not reloaded, a stale container), or something in
+    front of it (a load balancer, a CDN) answers instead.
+
+    ## Example
+    The config has `client_max_body_size 10m;` for `/api/`; the live gateway answers a 10 MiB + 1
+    byte `POST /api/` with `100 Continue`.
+
+    ## Use instead
+    Reload the gateway with the audited config (`nginx -s reload`), or set the same limit on the
+    proxy in front.
+
+    ## References
+    CWE-770; GW049; GW050; nginx core module docs (`client_max_body_size`).
+    """
+    obs = observations(ctx)
+    if obs is None or obs.http is None:
+        return
+    for b in obs.http.bodies:
+        if b.status == 413:
+            continue
+        if b.status is None:
+            seen = f"waited {b.waited:.0f} s for the body instead of answering 413"
+        elif b.status == 100:
+            seen = "answered 100 Continue (it would read the body)"
+        else:
+            seen = f"answered {b.status} instead of 413"
+        promised = (f"client_max_body_size {b.node.args[0]}" if b.node is not None
+                    else "nginx's default client_max_body_size 1m")
+        yield hit(obs.promise.at(b.node if b.node is not None else b.level, obs.target),
+                  f"POST {obs.target.url_for(b.path)} announcing a {b.sent}-byte body (1 byte over {promised}) "
+                  f"{seen}: the live gateway accepts larger bodies than the config allows",
+                  snippet_key=f"{obs.target.host}:{b.path}")

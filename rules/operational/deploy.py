@@ -269,8 +269,10 @@ def deploy_stack_mismatch(stack: Stack):
     the repository; an invocation whose compose files or env files differ from the ones dkscan was
     told to audit (compose files named on the command line, `compose.env_files` in the policy); and
     an `up` without `--env-file` while a `${VAR}` the compose file interpolates is defined only in an
-    env file other than `.env`. A missing `--env-file` file is a secret file kept on the server: no
-    finding.
+    env file other than `.env`; and an `up --env-file X` (which replaces `.env`) while a `${VAR}`
+    without a default is defined neither in X nor by the script, judged on the files the script
+    deploys whatever the audit interpolated from. A missing `--env-file` file is a secret file kept on
+    the server: no finding, a report note; so is a deploy whose env files differ from the audit's.
 
     ## Why is this bad?
     The audit vouches for a stack nobody runs: production starts another compose file, or
@@ -321,12 +323,107 @@ def deploy_stack_mismatch(stack: Stack):
                 if not norm & {posixpath.basename(e) for e in explicit_compose}:
                     yield hit(cmd_loc(doc.path, call.cmd), f"the deploy runs {', '.join(files)} but dkscan was told to audit "
                               f"{', '.join(explicit_compose)}", snippet_key="compose mismatch")
+            _note_env_files(stack, doc, call, files, dirs, explicit_compose, custom_envs)
+            yield from _emptied_by_env_files(stack, doc, call, files, dirs)
             envs = [posixpath.basename(word_value(w)) for w in call.env_files]
             if custom_envs and envs and not set(envs) & {posixpath.basename(str(e)) for e in policy_envs}:
                 yield hit(cmd_loc(doc.path, call.cmd), f"the deploy uses --env-file {', '.join(envs)} but the policy's "
                           f"compose.env_files is {', '.join(map(str, policy_envs))}", snippet_key="env mismatch")
             if not call.env_files and not call.stack_deploy and not any(a.name == "COMPOSE_ENV_FILES" for a in doc.assignments):
                 yield from _only_elsewhere(stack, doc, call, files, dirs)
+
+
+def _targets(stack: Stack, files, dirs) -> list:
+    """The compose documents an invocation with ``-f files`` (none: compose's default names) deploys."""
+    out = []
+    for d in stack.compose_docs:
+        names = [d.path, *getattr(d, "merged_from", [])]
+        if files:
+            if any(posixpath.normpath(posixpath.join(b, f)) in names for f in files for b in dirs):
+                out.append(d)
+        elif posixpath.dirname(d.path) in dirs and posixpath.basename(d.path) in (
+                "compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"):
+            out.append(d)
+    return out
+
+
+def _emptied_by_env_files(stack: Stack, doc, call, files, dirs):
+    """``up --env-file X`` interpolates from X only (it replaces ``.env``): a ``${VAR}`` without a
+    default that X does not define, nor the script (an assignment, ``export``, a prefix, a sourced
+    file), becomes empty, whatever ``.env`` holds. Judged on the files the script deploys, not on
+    the ones the audit interpolated from."""
+    rels = []
+    for w in call.env_files:
+        v = word_value(w)
+        if not v or v.startswith("$") or w.value is None:
+            return  # an env file named at run time: not judged
+        base = next((b for b in dirs if _exists(stack, b, v)), None)
+        if base is None:
+            return  # kept on the server (a note says so): its values are unknown
+        rels.append(posixpath.normpath(posixpath.join(base, v)))
+    if not rels:
+        return
+    defined: set[str] = {a.name for a in doc.assignments}
+    for c in doc.flow:
+        defined.update(a.name for a in getattr(c, "assigns", []) or [])
+        if c.name in ("source", ".") and len(c.argv) > c.start + 1:
+            src = c.argv[c.start + 1]
+            sbase = next((b for b in dirs if _exists(stack, b, src)), None)
+            sf = stack.files.get(posixpath.normpath(posixpath.join(sbase, src))) if sbase is not None else None
+            if sf is not None and sf.kind == "env" and sf.doc is not None:
+                defined.update(sf.doc.values())
+    values: set[str] = set()
+    for rel in rels:
+        sf = stack.files.get(rel)
+        if sf is not None and sf.kind == "env" and sf.doc is not None:
+            values.update(sf.doc.values())
+    for d in _targets(stack, files, dirs):
+        used = list(getattr(d, "env_sources", []) or [])
+        if sorted(used) == sorted(rels):
+            continue  # audited as deployed: OPS060 judges it
+        missing = []
+        for _node, ref in getattr(d, "refs", []):
+            if getattr(ref, "has_default", False) or ref.name in values or ref.name in defined or ref.name in missing:
+                continue
+            missing.append(ref.name)
+        if missing:
+            shown = ", ".join(f"${{{n}}}" for n in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            elsewhere = [e for e in used if e not in rels]
+            yield hit(cmd_loc(doc.path, call.cmd),
+                      f"`up` runs with --env-file {', '.join(rels)}, which replaces .env for interpolation: {shown} "
+                      f"used by {d.path} {'is' if len(missing) == 1 else 'are'} not defined there"
+                      + (f" (only in {', '.join(elsewhere)}, which compose then does not read)" if elsewhere else "")
+                      + f": compose will interpolate {'it' if len(missing) == 1 else 'them'} empty",
+                      snippet_key=f"emptied {d.path}")
+
+
+def _note_env_files(stack: Stack, doc, call, files, dirs, explicit_compose, custom_envs) -> None:
+    """The report notes of an `up`: an ``--env-file`` missing from the repository (a secret file kept
+    on the server: not audited, no finding), and, when neither the command line nor the policy chose
+    the env files, which ones the script deploys with against those the audit interpolated from."""
+    where = f"{doc.path}:{call.cmd.line}" if getattr(call.cmd, "line", None) else doc.path
+    shown = []
+    for w in call.env_files:
+        v = word_value(w)
+        if not v or v.startswith("$"):
+            continue
+        base = next((b for b in dirs if _exists(stack, b, v)), None)
+        if base is None:
+            stack.note(f"OPS103: {where} deploys with --env-file {v}, which is not in the repository (a secret file "
+                       "kept on the server): its values were not audited; no finding")
+        else:
+            shown.append(posixpath.normpath(posixpath.join(base, v)))
+    if not shown or custom_envs or explicit_compose:
+        return
+    for d in stack.compose_docs:
+        names = [d.path, *getattr(d, "merged_from", [])]
+        if files and not any(posixpath.normpath(posixpath.join(b, f)) in names for f in files for b in dirs):
+            continue
+        used = list(getattr(d, "env_sources", []) or [])
+        if sorted(used) != sorted(shown):
+            stack.note(f"OPS103: {where} deploys {d.path} with --env-file {', '.join(shown)}; dkscan interpolated it "
+                       f"from {', '.join(used) or 'no env file'} (no --env-file given): audit it as deployed with "
+                       f"`dkscan audit {' '.join('--env-file ' + s for s in shown)} ...`")
 
 
 def _only_elsewhere(stack: Stack, doc, call, files, dirs):
@@ -359,20 +456,56 @@ def _only_elsewhere(stack: Stack, doc, call, files, dirs):
 # --------------------------------------------------------------------------------------------
 
 
-def _verifies(cmd) -> bool:
+# curl's short options that take a value: the letters after one of them in a cluster are its value
+_CURL_VALUE_SHORT = set("AbcCdDeEFhHKmoPQrtTuUwxXyYz")
+
+
+def _curl_fails_on_http_error(args: list[str]) -> bool:
+    """Whether ``curl args`` exits non-zero on an HTTP error status (``-f``, ``--fail``,
+    ``--fail-with-body``, ``-f`` inside a cluster such as ``-fsSL``), or reports the status to the
+    script (``-w``/``--write-out``)."""
+    skip = False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a in ("--fail", "--fail-with-body", "--fail-early") or a.startswith(("--write-out", "--fail-with-body")):
+            return True
+        if a.startswith("--"):
+            continue
+        if a.startswith("-") and len(a) > 1:
+            for i, ch in enumerate(a[1:]):
+                if ch in ("f", "w"):
+                    return True
+                if ch in _CURL_VALUE_SHORT:
+                    skip = i == len(a) - 2  # the value is the next word
+                    break
+    return False
+
+
+def _check_kind(cmd) -> str | None:
+    """"ok" when ``cmd`` verifies the deployed stack, "weak" for a `curl` that exits 0 whatever HTTP
+    status answers (no ``--fail``, output neither piped to a check nor captured), None otherwise."""
     argv = cmd.argv[cmd.start:]
     name = cmd.name
-    if name in ("curl", "wget") and any(re.match(r"https?://", a) or "$" in a for a in argv[1:]):
-        return True
+    inner = next((i for i, a in enumerate(argv) if a in ("curl", "wget")), None)
+    if name in ("curl", "wget") or inner is not None:  # docker compose exec app curl -f http://localhost/health
+        at = 0 if name in ("curl", "wget") else inner
+        tool, args = argv[at], argv[at + 1:]
+        if name in ("curl", "wget") and not any(re.match(r"https?://", a) or "$" in a for a in args):
+            return None
+        if tool == "wget" or _curl_fails_on_http_error(args):
+            return "ok"  # wget exits 8 on an HTTP error status
+        if len(cmd.pipeline) > 1 or cmd.in_subst:
+            return "ok"  # its body or status is read by the script (`| grep -q ok`, `$(curl ...)`)
+        return "weak"
     if name == "pg_isready" or "pg_isready" in argv:
-        return True
+        return "ok"
     if name == "docker" and "inspect" in argv and any("Health" in a for a in argv):
-        return True
+        return "ok"
     if name in ("docker", "docker-compose") and "ps" in argv and any(a.startswith(("--status", "--format")) for a in argv):
-        return True
-    if "curl" in argv or "wget" in argv:  # docker compose exec app curl -f http://localhost/health
-        return True
-    return False
+        return "ok"
+    return None
 
 
 @rule("OPS104", "deploy-no-health-check", "low", files="script", refs="seed (validation phase)")
@@ -382,7 +515,10 @@ def deploy_no_health_check(stack: Stack):
     ## What it does
     Flags a deploy script's last `up` when nothing after it verifies the stack: no `curl`/`wget` of a
     URL, no `up --wait`, no `docker compose ps --status`/`--format` on health, no `docker inspect …
-    .State.Health`, no `pg_isready`.
+    .State.Health`, no `pg_isready`. A `curl` without `--fail` (`-f`, `--fail-with-body`) or
+    `--write-out` whose output nothing reads (not piped, not captured) does not count: it exits 0
+    when the health endpoint answers 500 or 502, so the check cannot fail (the seed's
+    `curl https://api.studios-dk.com/health`).
 
     ## Why is this bad?
     A release that crash-loops is reported as deployed; the rollback the script offers never runs.
@@ -410,7 +546,14 @@ def deploy_no_health_check(stack: Stack):
         if any((w.value or "").startswith("--wait") for w in last.sub_args):
             continue
         idx = max(i for i, c in enumerate(doc.flow) if c is last.cmd)
-        if any(_verifies(c) for c in doc.flow[idx + 1:]):
+        kinds = [(c, _check_kind(c)) for c in doc.flow[idx + 1:]]
+        if any(k == "ok" for _, k in kinds):
+            continue
+        weak = [c for c, k in kinds if k == "weak"]
+        if weak:
+            yield hit(cmd_loc(doc.path, last.cmd), f"the only check after this `up` is `curl` without --fail (line "
+                      f"{weak[0].line}): it exits 0 when the health endpoint answers 500 or 502, so a failed deploy "
+                      "passes (use `curl -fsS`)", snippet_key="up without health check", related=[cmd_loc(doc.path, weak[0])])
             continue
         yield hit(cmd_loc(doc.path, last.cmd), "nothing verifies the stack after this `up` (no health check, "
                   "`--wait`, `curl` of a URL or `pg_isready`)", snippet_key="up without health check")

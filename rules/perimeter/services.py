@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rules.helpers.host import entry_loc_of, ufw_belief
 from rules.helpers.locations import yloc
 from rules.helpers.services import postgres_trust, unauthenticated_reason
 from scanner.model import Edit, Fix, Location, hit
@@ -59,7 +60,9 @@ def unauthenticated_service_published(stack: Stack):
     clients without authentication: PostgreSQL with `trust` (PER040), Redis without `requirepass`
     or ACL (DATA080), NATS without `authorization` (API060) or its monitoring port (8222, never
     authenticated), MinIO without root credentials (DATA083, so `minioadmin:minioadmin`), or
-    Prometheus without `--web.config.file`. At such a port this rule replaces PER001/PER003.
+    Prometheus without `--web.config.file`. At such a port this rule replaces PER001/PER003 (and
+    PER064: when UFW is believed to block the port, the message names the UFW rule or default
+    policy the team relies on, and its line is a related location).
 
     ## Why is this bad?
     Docker's DNAT rules bypass the host firewall (UFW), so the port is on the internet, and nothing
@@ -103,10 +106,14 @@ def unauthenticated_service_published(stack: Stack):
             if not reason:
                 continue
             shown = f"host port {port.host}" if port.host else "a random host port"
+            belief = ufw_belief(stack, svc, port)
+            firewall = (f"{belief.why}, but Docker's DNAT bypasses UFW" if belief is not None
+                        else "Docker bypasses the host firewall")
             yield hit(yloc(svc.doc.path, port.node),
                       f"service '{svc.name}' publishes container port {port.container} on {shown} of every "
-                      f"interface (Docker bypasses the host firewall) and asks for no credentials: {reason}",
-                      fix=_bind_loopback_fix(svc, port), snippet_key=f"{svc.name}:{port.container}")
+                      f"interface ({firewall}) and asks for no credentials: {reason}",
+                      fix=_bind_loopback_fix(svc, port), snippet_key=f"{svc.name}:{port.container}",
+                      related=[entry_loc_of(belief.believed)] if belief is not None else [])
 
 
 @rule("PER040", "postgres-trust-auth", "critical", files="compose+env", refs="CWE-306; CIS-PG 5.4", fix="unsafe")

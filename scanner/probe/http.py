@@ -5,6 +5,14 @@ Every request goes to the target's pinned address with the URL's name as ``Host`
 (``trust_env=False``), and without returning cookies (the jar is cleared after every answer). Redirects are followed by hand, and only to the same host on the probed
 ports; any other destination is recorded as not followed. Bodies are read up to 64 KiB.
 Certificate problems are LIVE005's: the HTTP checks do not stop at them.
+
+The body-size check (``announce_body``) is the one request written by hand: it sends a POST's
+headers announcing a body one byte over the location's ``client_max_body_size`` with
+``Expect: 100-continue`` and no body, and reads only the status line. httpx cannot do that (h11
+refuses to end a message shorter than its ``Content-Length``, and neither waits for ``100
+Continue``); sending the body instead would upload up to the largest limit (500 MB on an upload
+location) to a production host. nginx judges ``Content-Length`` before any other phase, so the
+gateway that runs the audited config answers 413 at once and no byte of body is ever sent.
 """
 
 from __future__ import annotations
@@ -58,12 +66,26 @@ class Burst:
 
 
 @dataclass
+class BodyCheck:
+    """A POST announcing ``sent`` body bytes (one over the location's limit) and what answered it."""
+
+    path: str
+    level: object  # the location (or server) that answers the path
+    limit: int  # bytes the config allows there
+    node: object | None  # the client_max_body_size directive in force; None: nginx's default 1m
+    sent: int
+    status: int | None  # the first status line's code; None: no answer within the timeout
+    waited: float = 0.0
+
+
+@dataclass
 class HttpFacts:
     responses: list[Response] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     https_ok: bool = False
     plain_open: bool | None = None  # None: no plaintext port to check
     bursts: list[Burst] = field(default_factory=list)
+    bodies: list[BodyCheck] = field(default_factory=list)
 
     def of(self, purpose: str) -> list[Response]:
         return [r for r in self.responses if r.purpose == purpose]
@@ -185,6 +207,10 @@ def _gather(client, target, promise, facts, *, burst: bool, policy) -> None:
                                         "Access-Control-Request-Headers": "authorization"})
             if r is not None:
                 facts.responses.append(r)
+    for path in paths:
+        check = _body_limit(client, promise, path, facts.errors)
+        if check is not None:
+            facts.bodies.append(check)
     if target.http_port is not None:
         facts.plain_open = _port_open(target.ip, target.http_port, budget=client.budget)
         log_what = "TCP connect (plaintext HTTP port)"
@@ -198,6 +224,79 @@ def _gather(client, target, promise, facts, *, burst: bool, policy) -> None:
     if burst:
         for loc in promise.auth_locations():
             facts.bursts.append(_burst(client, promise, loc, policy))
+
+
+NGINX_DEFAULT_BODY = 1024 * 1024  # client_max_body_size's default (1m)
+
+
+def _body_limit(client, promise, path: str, errors: list) -> BodyCheck | None:
+    """Announce a body one byte over the limit the config sets for ``path``; None when the stack
+    promises no limit there (no server for the URL, or ``client_max_body_size 0``: GW049's)."""
+    from rules.helpers.nginx import size_bytes
+
+    level = promise.level_for(path)
+    if level is None:
+        return None
+    node = level.effective("client_max_body_size")
+    if node is not None:
+        limit = size_bytes(node.args[0]) if node.args else None
+        if limit is None or limit == 0:
+            return None
+    else:
+        limit = NGINX_DEFAULT_BODY
+    if client.budget.exhausted:
+        client.log.skipped.append(f"POST {client.target.url_for(path)} body-size check (time budget spent)")
+        return None
+    start = time.monotonic()
+    status = announce_body(client, path, limit + 1, errors)
+    if status == -1:
+        return None
+    return BodyCheck(path, level, limit, node, limit + 1, status, time.monotonic() - start)
+
+
+def announce_body(client, path: str, length: int, errors: list) -> int | None:
+    """Send ``POST path`` headers announcing ``length`` bytes with ``Expect: 100-continue`` and no
+    body; the status code of the first answer (100, 413, ...), None when nothing answers within the
+    check's timeout (the server waits for the body), -1 when the connection itself failed."""
+    import socket
+    from urllib.parse import quote
+
+    t = client.target
+    display = t.url_for(path)
+    timeout = client.budget.timeout()
+    request = (f"POST {quote(path, safe='/%:@!$&()*+,;=-._~?')} HTTP/1.1\r\nHost: {t.host_header}\r\n"
+               f"User-Agent: {USER_AGENT}\r\nContent-Type: application/octet-stream\r\n"
+               f"Content-Length: {length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+    client.log.add(t.port, "POST headers announcing an oversized body (no body sent)")
+    try:
+        with socket.create_connection((t.ip, t.port), timeout=timeout) as raw:
+            conn = raw
+            if t.https:
+                ctx = ssl.create_default_context()
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                conn = ctx.wrap_socket(raw, server_hostname=t.host)
+            conn.settimeout(timeout)
+            conn.sendall(request.encode("latin-1", "replace"))
+            head = b""
+            try:
+                while b"\r\n" not in head and len(head) < 4096:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    head += chunk
+            except (socket.timeout, TimeoutError):
+                return None
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        errors.append(f"POST {display} (body-size check): {exc.__class__.__name__}: {exc or 'no answer'}")
+        return -1
+    parts = head.split(b"\r\n", 1)[0].split()
+    if len(parts) >= 2 and parts[0].startswith(b"HTTP/") and parts[1].isdigit():
+        return int(parts[1])
+    if not head:
+        errors.append(f"POST {display} (body-size check): the connection closed without an answer")
+        return -1
+    return None
 
 
 def _port_open(ip: str, port: int, budget) -> bool:

@@ -269,6 +269,7 @@ def build_context(result, threshold: Severity = Severity.LOW, *, when=None, labe
         "findings": findings,
         "suppressed": hidden,
         "baselined": baselined,
+        "notes": [result.redact(n) for n in (getattr(result, "notes", None) or [])],
         "filter_files": files,
         "filter_rules": rules,
     }

@@ -101,6 +101,7 @@ def write_json(result, out, threshold: Severity = Severity.LOW, *, when=None, la
         },
         "summary": matrix(result),
         "files": sorted(result.stack.files),
+        "notes": list(getattr(result, "notes", None) or []),
     }
     w = out.write
     w("{")

@@ -75,6 +75,9 @@ def render_junit(result, threshold: Severity = Severity.LOW, *, when=None, **_: 
                 n_skip += 1
                 reasons = sorted({(f.suppressed or "suppressed") if s == SUPPRESSED else "baselined" for f, s in hidden})
                 ET.SubElement(case, "skipped", message=_x(result.redact("; ".join(reasons))))
+        notes = list(getattr(result, "notes", None) or [])
+        if notes and layer.value == "operational":  # what the audit could not judge: the operational suite's output
+            ET.SubElement(suite, "system-out").text = _x("\n".join(f"note: {result.redact(n)}" for n in notes))
         suite.set("tests", str(len(keys)))
         suite.set("failures", str(n_fail))
         suite.set("errors", "0")

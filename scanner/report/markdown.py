@@ -74,6 +74,12 @@ def render_markdown(result, threshold: Severity = Severity.LOW, *, when=None, la
             out.append(f"| {_ICON[sev]} {sev} | [{f.rule}]({rule_help_uri(f.rule)}) {_cell(rule.name)} | {loc} | "
                        f"{_cell(result.redact(f.message))} |")
         out.append("")
+    notes = list(getattr(result, "notes", None) or [])
+    if notes:
+        out.append("**Notes** (not findings: what the audit could not judge or chose)")
+        out.append("")
+        out.extend(f"- {_cell(n)}" for n in notes)
+        out.append("")
     hidden = [(f, "suppressed", f.suppressed or "") for f in result.suppressed] + \
              [(f, "baselined", "in the baseline") for f in result.baselined]
     if hidden:

@@ -292,6 +292,10 @@ def build_log(result, *, category: str | None = None, include_suppressed: bool =
             text="The root of the repository holding the scanned stack (the scanned directory when it is not in a git work tree)."))},
         redaction_tokens=["***"],
     )
+    notes = list(getattr(result, "notes", None) or [])
+    if notes:  # what the audit could not judge: SARIF's tool execution notifications, level "note"
+        run.invocations = [om.Invocation(execution_successful=True, tool_execution_notifications=[
+            om.Notification(message=om.Message(text=n), level="note") for n in notes])]
     if category:
         run.automation_details = om.RunAutomationDetails(id=category if category.endswith("/") else category + "/")
     return om.SarifLog(version="2.1.0", schema_uri=SCHEMA_URI, runs=[run])

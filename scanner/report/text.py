@@ -54,6 +54,9 @@ def render_text(result, colour: bool = False, threshold: Severity = Severity.LOW
         if not quiet:
             lines.append("")
     lines.extend(terminal(n) for n in _inactive_notes(result)) if not quiet else None
+    if not quiet and getattr(result, "notes", None):
+        lines.extend(f"note: {terminal(n)}" for n in result.notes)
+        lines.append("")
     if quiet:
         lines.append(_verdict(result, threshold))
         return "\n".join(lines) + "\n"
