@@ -865,7 +865,7 @@ def _parse_file(stack: Stack, path: Path, rel: str, kind: str, env: dict | None 
 
 def _parse_text(kind: str, text: str, rel: str, env: dict | None = None) -> Document:
     """The parsed document of a file of ``kind`` (its ``scanner.kinds`` parser); a kind without a
-    parser (redis.conf, pg_hba.conf, postgresql.conf) is kept as text."""
+    parser (pg_hba.conf, postgresql.conf) is kept as text."""
     parse = KIND[kind].parse
     if parse is None:
         return Document(rel, text)
