@@ -273,7 +273,8 @@ def _text_spans(text: str, prose: bool) -> list[Span]:
         out += _regex_spans(_MC_ALIAS, text)
         out += _regex_spans(_MC_ALIAS, text, group="key")  # the access key travels with its secret
     if "=" in text:
-        out += _regex_spans(_ASSIGN_EQ, text, head=_ASSIGN_EQ_H, key_ok=_key_ok)
+        # `password = crypt(...)`: a call, not a value (its string argument is a span of its own)
+        out += _regex_spans(_ASSIGN_EQ, text, lambda m: not m.group("val").endswith("("), head=_ASSIGN_EQ_H, key_ok=_key_ok)
     if "${" in text:
         out += _regex_spans(_DEFAULT, text, lambda m: is_secret_position_key(m.group("key")))
     if "basic" in low or "bearer" in low:

@@ -1013,7 +1013,7 @@ def compose_projects(stack: Stack, compose_rels: list[str]) -> list[ComposeProje
     directory (``docker-compose.prod.yml`` beside ``docker-compose.yml``) are each a project of their
     own, unless the directory's project was named by -f or COMPOSE_FILE: compose never reads them then."""
     opts = compose_options(stack)
-    cli_env = [stack.rel(Path(p)) for p in opts.get("env_files") or []] or None
+    cli_env = [stack.rel(Path(p)) for p in opts.get("env_files") or []] or ([] if opts.get("no_dotenv") else None)
     cli_files = [stack.rel(Path(p)) for p in opts.get("files") or []]
     projects: list[ComposeProject] = []
     by_dir: dict[str, list[str]] = {}

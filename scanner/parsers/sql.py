@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -243,15 +244,10 @@ _ROLE_OPTIONS = frozenset({"LOGIN", "NOLOGIN", "SUPERUSER", "NOSUPERUSER", "CREA
                            "NOBYPASSRLS", "CONNECTION", "VALID", "IN", "ROLE", "ADMIN", "USER", "SYSID", "ENCRYPTED",
                            "UNENCRYPTED", "PASSWORD", "WITH", "GROUP"})
 _STRING_TOKENS = ("SCONST", "USCONST", "XCONST", "BCONST")
-_HASH = None
+_HASH = re.compile(r"\$2[abxy]\$\d\d\$[./A-Za-z0-9]{53}|md5[0-9a-f]{32}|SCRAM-SHA-256\$\S+|\$argon2\S+")
 
 
 def _is_hash(body: str) -> bool:
-    global _HASH
-    if _HASH is None:
-        import re
-
-        _HASH = re.compile(r"\$2[abxy]\$\d\d\$[./A-Za-z0-9]{53}|md5[0-9a-f]{32}|SCRAM-SHA-256\$\S+|\$argon2\S+")
     return bool(_HASH.fullmatch(body))
 
 
@@ -347,23 +343,45 @@ def secret_marks(text: str, base: int = 0, depth: int = 0) -> list[tuple[int, in
 
 
 def _marks_by_line(text: str, base: int) -> list[tuple[int, int]]:
+    """The marks of a script PostgreSQL's scanner refuses as a whole: each line scanned alone; a
+    line it still refuses (``PASSWORD 12ab`` is "trailing junk", an unterminated quote) holds a
+    secret from its PASSWORD on, up to the ``;`` or the next role option."""
+    from pglast import parser
+
     out: list[tuple[int, int]] = []
     pos = 0
     for line in text.splitlines(keepends=True):
-        found = secret_marks(line, base + pos, depth=1)
-        if found:
-            out.extend(found)
+        try:
+            parser.scan(line)
+        except Exception:  # noqa: BLE001 - the same scanner error, on this line
+            out.extend(_crude_marks(line, base + pos))
         else:
-            low = line.lower()
-            k = low.find("password")
-            if k >= 0:
-                end = len(line.rstrip("\r\n"))
-                start = k + len("password")
-                while start < end and line[start] in " \t=":
-                    start += 1
-                if start < end:
-                    out.append((base + pos + start, base + pos + end))
+            out.extend(secret_marks(line, base + pos, depth=1))
         pos += len(line)
+    return out
+
+
+_CRUDE = re.compile(r"(?i)\bPASSWORD\b[ \t]*=?[ \t]*")
+_CRUDE_WORD = re.compile(r"[^ \t;]+")
+
+
+def _crude_marks(line: str, base: int) -> list[tuple[int, int]]:
+    out = []
+    for m in _CRUDE.finditer(line):
+        start = m.end()
+        end = len(line.rstrip("\r\n"))
+        if line[start:start + 1] in ("'", '"', "$") or line[start:start + 2].upper() == "E'":
+            out.append((base + start, base + end))  # a quote the scanner could not close: the rest of the line
+            continue
+        stop = start
+        for w in _CRUDE_WORD.finditer(line, start, end):
+            if w.group().upper() in _ROLE_OPTIONS and w.start() > start:
+                break
+            stop = w.end()
+            if line[stop:stop + 1] == ";":
+                break
+        if stop > start:
+            out.append((base + start, base + stop))
     return out
 
 
