@@ -9,9 +9,12 @@ itself, in the form it is written, and only those characters are masked.
 
 - ``spans_of(kind, text)``: the secret spans of a whole file of a kind (``env``, ``compose``,
   ``prometheus``, ``sql``, ``nginx``, ``nats``, ``redis``, ``dockerfile``, anything else as plain
-  text). YAML files are walked with pyyaml's node marks (values of secret keys in every scalar
-  style, ``- KEY=value`` items, command arrays), dotenv files with dotenv's own parser; on top of
-  that every kind gets the positions any text can hold (below).
+  text). The SQL, nginx, NATS and redis parsers mark the secrets they read as they read them
+  (``Document.secret_marks``: offsets of the value as written, from PostgreSQL's own scanner, the
+  nginx lexer, the NATS parser, redis's argument splitting); YAML files are walked with pyyaml's
+  node marks (values of secret keys in every scalar style, ``- KEY=value`` items, command arrays),
+  dotenv files with dotenv's own parser; on top of that every kind gets the positions any text
+  can hold (below).
 - ``text_spans(text, prose=False)``: positions any text can hold. ``prose=True`` is the subset that
   cannot garble a sentence (messages): no ``KEY: value`` and no bare ``Authorization`` values.
 - ``mask(text, spans)``: ``***`` in place of each span (per line; indentation and line structure
