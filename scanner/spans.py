@@ -527,9 +527,11 @@ def parser_marks(kind: str, text: str) -> tuple[Span, ...]:
     hit = _MARKS.get((kind, text))
     if hit is not None:
         return hit
-    from .kinds import KIND
+    # each parser's own ``secret_marks(text)``: what its parse marks, without the rest of the parse
+    # (SQL: PostgreSQL's scanner, not pglast's grammar, sqlparse and PL/pgSQL; nginx: the lexer, no tree)
+    import importlib
 
-    return _remember(kind, text, KIND[kind].parse(text, "", {}).secret_marks)
+    return _remember(kind, text, importlib.import_module(f"scanner.parsers.{kind}").secret_marks(text))
 
 
 def _parsed(kind: str):

@@ -588,7 +588,11 @@ def _parser_leaks(kind: str, text: str, secrets, names) -> tuple[list[str], list
     """(canary pieces left after masking the parser's own marks, names garbled by the whole file's spans)."""
     from scanner.kinds import KIND
 
+    import importlib
+
     doc = KIND[kind].parse(text, "f", {})
+    # the marks of a text alone (a fix's window, a fragment) are the marks its parse records
+    assert sorted(importlib.import_module(f"scanner.parsers.{kind}").secret_marks(text)) == sorted(doc.secret_marks)
     masked = mask(text, sorted(doc.secret_marks))
     everything = mask(text, spans_of(kind, text))
     return leaks(masked, secrets), [n for n in names if n not in everything]

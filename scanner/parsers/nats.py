@@ -459,3 +459,8 @@ def parse(text: str, path: str) -> NatsDocument:
     except Exception as exc:  # noqa: BLE001 - a parser must never stop the scan
         doc.errors.append(ParseError(f"internal parser error: {type(exc).__name__}: {exc}", 1, 1))
     return doc
+
+
+def secret_marks(text: str) -> list[tuple[int, int]]:
+    """The source spans of the passwords, tokens and seeds a nats-server configuration writes."""
+    return parse(text, "").secret_marks

@@ -334,29 +334,57 @@ def _forwarded(value: str) -> bool:
     return value.startswith("$") and " " not in value
 
 
-def _secret_marks(doc: NginxDocument) -> Iterator[tuple[int, int]]:
-    """The source spans of the secrets an nginx configuration writes: the value of a header,
-    parameter or variable named like a credential (``proxy_set_header Authorization "Basic ..."``,
+def _directive_marks(text: str, name: str, args: list[str], spans: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """The source spans of the secrets one directive writes: the value of a header, parameter or
+    variable named like a credential (``proxy_set_header Authorization "Basic ..."``,
     ``more_set_headers "X-Api-Key: ..."``, ``set $api_token ...``) and inline keys
     (``secure_link_secret``). URL passwords (``proxy_pass http://u:pw@h``) are found in any text."""
+    if not spans:
+        return
+    if name in _SETTERS and len(args) >= 2 and _CREDENTIAL_NAME.search(args[0]):
+        for value, span in zip(args[1:], spans[1:]):
+            if value and not _forwarded(value):
+                yield span
+    elif name in _MORE_HEADERS:
+        for value, (a, b) in zip(args, spans):
+            head, colon, rest = value.partition(":")
+            if colon and _CREDENTIAL_NAME.search(head):
+                rest_l = rest.lstrip()
+                if rest_l and not _forwarded(rest_l):
+                    k = text.find(rest_l[:16], a, b)
+                    yield (k, b) if k >= 0 else (a, b)
+    elif name in _SECRET_ARGS:
+        yield from (span for value, span in zip(args, spans) if not _forwarded(value))
+
+
+def _secret_marks(doc: NginxDocument) -> Iterator[tuple[int, int]]:
     for d in doc.walk():
-        if not d.spans:
-            continue
-        if d.name in _SETTERS and len(d.args) >= 2 and _CREDENTIAL_NAME.search(d.args[0]):
-            for value, span in zip(d.args[1:], d.spans[1:]):
-                if value and not _forwarded(value):
-                    yield span
-        elif d.name in _MORE_HEADERS:
-            for value, (a, b) in zip(d.args, d.spans):
-                head, colon, rest = value.partition(":")
-                if colon and _CREDENTIAL_NAME.search(head):
-                    rest_l = rest.lstrip()
-                    if rest_l and not _forwarded(rest_l):
-                        src = doc.text[a:b]
-                        k = src.find(rest_l[:16])
-                        yield (a + k, b) if k >= 0 else (a, b)
-        elif d.name in _SECRET_ARGS:
-            yield from (span for value, span in zip(d.args, d.spans) if not _forwarded(value))
+        yield from _directive_marks(doc.text, d.name, d.args, d.spans)
+
+
+def secret_marks(text: str) -> list[tuple[int, int]]:
+    """The secret spans of an nginx text from its tokens alone (no tree: a fragment, a fix's window):
+    what ``parse`` marks on the same text."""
+    out: list[tuple[int, int]] = []
+    offsets: list[tuple[int, int]] = []
+    name, args, spans = None, [], []
+    for count, (token, _line, quoted) in enumerate(_lex(text, offsets), 1):
+        if count > MAX_TOKENS:
+            break
+        if not quoted and (token in ("{", "}", ";") or token.startswith("#")):
+            if token.startswith("#"):
+                continue
+            if name is not None:
+                out.extend(_directive_marks(text, name, args, spans))
+            name, args, spans = None, [], []
+        elif name is None:
+            name = token
+        else:
+            args.append(token)
+            spans.append(offsets[-1])
+    if name is not None:
+        out.extend(_directive_marks(text, name, args, spans))
+    return out
 
 
 def context_errors(doc: NginxDocument) -> list[ParseError]:

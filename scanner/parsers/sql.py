@@ -243,6 +243,7 @@ _ROLE_OPTIONS = frozenset({"LOGIN", "NOLOGIN", "SUPERUSER", "NOSUPERUSER", "CREA
                            "NOCREATEROLE", "INHERIT", "NOINHERIT", "REPLICATION", "NOREPLICATION", "BYPASSRLS",
                            "NOBYPASSRLS", "CONNECTION", "VALID", "IN", "ROLE", "ADMIN", "USER", "SYSID", "ENCRYPTED",
                            "UNENCRYPTED", "PASSWORD", "WITH", "GROUP"})
+_HEAD_WORDS = frozenset({"CREATE", "ALTER", "ROLE", "USER", "GROUP_P"})
 _STRING_TOKENS = ("SCONST", "USCONST", "XCONST", "BCONST")
 _HASH = re.compile(r"\$2[abxy]\$\d\d\$[./A-Za-z0-9]{53}|md5[0-9a-f]{32}|SCRAM-SHA-256\$\S+|\$argon2\S+")
 
@@ -283,16 +284,18 @@ def secret_marks(text: str, base: int = 0, depth: int = 0) -> list[tuple[int, in
         return _marks_by_line(text, base)
     out: list[tuple[int, int]] = []
     n = len(tokens)
-    stmt_start = 0
+    head: set[str] = set()  # the keywords of the statement so far (CREATE/ALTER, ROLE/USER/GROUP)
     for i, tok in enumerate(tokens):
         name = tok.name
         a, b = tok.start, tok.end + 1
         if name == "ASCII_59":
-            stmt_start = i + 1
+            head.clear()
             continue
+        if name in _HEAD_WORDS:
+            head.add(name)
         if name == "ASCII_92" and text[b:b + 3].lower() == "set":  # psql: \set name value
-            eol = text.find("\n", b)
-            words = text[b + 3:len(text) if eol < 0 else eol].split(None, 1)
+            eol = text.find("\n", b, b + 4096)  # bounded: `\set` repeated on one long line stays linear
+            words = text[b + 3:min(len(text), b + 4096) if eol < 0 else eol].split(None, 1)
             if len(words) == 2 and any(w in words[0].lower() for w in ("pass", "secret", "token", "key")):
                 v0 = text.find(words[1], b + 3)
                 out.append((base + v0, base + v0 + len(words[1].rstrip())))
@@ -315,7 +318,6 @@ def secret_marks(text: str, base: int = 0, depth: int = 0) -> list[tuple[int, in
                 continue
             if nxt.name in ("NULL_P", "ASCII_59", "ASCII_41", "ASCII_44", "PARAM") or text[nxt.start] == ":":
                 continue
-            head = {t.name for t in tokens[stmt_start:i]}
             if not ({"ROLE", "USER", "GROUP_P"} & head and head & {"CREATE", "ALTER"}):
                 continue  # `password text` is a column; unquoted words are a password only for a role
             # the unquoted password: adjacent tokens (p@ss!w0rd), then words up to a role option
