@@ -160,6 +160,8 @@ FILE_KINDS: tuple[FileKind, ...] = (
     FileKind("nats", lambda low: low in ("nats-server.conf", "nats.conf") or low.endswith(".nats.conf"), _parser("nats"),
              ("#", "//"), _doc_secrets("nats_strings"), block_end=_nats_block_end),
     FileKind("redis", lambda low: low == "redis.conf", _parser("redis"), ("#",)),
+    FileKind("htpasswd", lambda low: low in ("htpasswd", ".htpasswd") or low.endswith(".htpasswd")
+             or low.startswith(".htpasswd."), _parser("htpasswd"), ("#",)),
     FileKind("pg_hba", lambda low: low == "pg_hba.conf", None, ("#",)),
     FileKind("pgconf", lambda low: low in ("postgresql.conf", "postgresql.auto.conf"), None, ("#",)),
     FileKind("env", _is_env, _parser("dotenv"), ("#",), _doc_secrets("dotenv_strings")),

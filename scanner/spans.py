@@ -507,9 +507,9 @@ def _dockerfile_spans(text: str) -> list[Span]:
 
 # kinds whose parser marks the secrets it reads (``Document.secret_marks``): SQL PASSWORD literals in
 # every quoting, nginx credential headers, NATS passwords/tokens, redis requirepass/masterauth/ACL
-# passwords. A text of such a kind is parsed (once: the stack's own parse is remembered) and its
+# passwords, the password fields of an htpasswd file (nginx auth_basic_user_file). A text of such a kind is parsed (once: the stack's own parse is remembered) and its
 # marks are its spans; no regular expression guesses at what the parser already knows.
-PARSED_KINDS = frozenset({"sql", "nginx", "nats", "redis"})
+PARSED_KINDS = frozenset({"sql", "nginx", "nats", "redis", "htpasswd"})
 _MARKS: dict[tuple[str, str], tuple[Span, ...]] = {}
 _MARKS_MAX = 64
 

@@ -911,7 +911,7 @@ def build_stack(paths: list[Path], policy: Policy | None = None, root: Path | No
     for path, rel in by_kind.get("env", []):
         _parse_file(stack, path, rel, "env")
     # 2. everything but compose
-    for kind in ("nginx", "conf?", "sql", "dockerfile", "prometheus", "nats", "redis", "pg_hba", "pgconf",
+    for kind in ("nginx", "conf?", "sql", "dockerfile", "prometheus", "nats", "redis", "htpasswd", "pg_hba", "pgconf",
                  *HOST_KINDS):
         for path, rel in by_kind.get(kind, []):
             _parse_file(stack, path, rel, kind)
@@ -1191,7 +1191,7 @@ def _link_mounts(stack: Stack) -> None:
             # without .conf, an init script directory, a nats config)
             full = stack.root / src
             if full.is_file() and src not in stack.files and _inside(stack.root, full):
-                kind = _kind_for_mount(svc, m.target)
+                kind = _kind_for_mount(svc, m.target, _auth_user_files(stack))
                 if kind:
                     sf = _parse_file(stack, full, src, kind)
                     if sf is not None:
@@ -1210,8 +1210,31 @@ def _link_mounts(stack: Stack) -> None:
                 _parse_file(stack, full, rel, "env")
 
 
-def _kind_for_mount(svc, target: str) -> str | None:
-    if svc.role == "gateway" and target.startswith("/etc/nginx"):
+# files a gateway mounts under /etc/nginx that are no configuration: certificates and keys (never
+# parsed, so never quoted in a parse error), password files (their own kind, their hashes secret)
+_NOT_NGINX = (".pem", ".key", ".crt", ".cer", ".der", ".p12", ".pfx", ".csr", ".jks", ".gpg", ".asc")
+
+
+def _auth_user_files(stack: Stack) -> frozenset[str]:
+    """The paths nginx's ``auth_basic_user_file`` directives name (container paths, as written)."""
+    def compute() -> frozenset[str]:
+        out = set()
+        for sf in list(stack.files.values()):
+            if sf.kind == "nginx" and hasattr(sf.doc, "walk"):
+                out.update(posixpath.normpath(d.args[0]) for d in sf.doc.walk()
+                           if d.name == "auth_basic_user_file" and d.args)
+        return frozenset(out)
+
+    return stack.memo("auth_basic_user_files", compute)
+
+
+def _kind_for_mount(svc, target: str, user_files: frozenset[str] = frozenset()) -> str | None:
+    if svc.role == "gateway" and (target.startswith("/etc/nginx") or posixpath.normpath(target) in user_files):
+        name = posixpath.basename(target).lower()
+        if "htpasswd" in name or "passwd" in name or posixpath.normpath(target) in user_files:
+            return "htpasswd"
+        if name.endswith(_NOT_NGINX) or "dhparam" in name:
+            return None
         return "nginx"
     if svc.role == "postgres" and target.startswith("/docker-entrypoint-initdb.d") and target.endswith(".sql"):
         return "sql"

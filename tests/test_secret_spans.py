@@ -689,7 +689,7 @@ def test_parsed_kinds_spans_are_the_parser_marks_and_the_stack_parse_is_reused()
     from scanner import spans as sp
     from scanner.kinds import KIND
 
-    assert sp.PARSED_KINDS == {"sql", "nginx", "nats", "redis"}
+    assert sp.PARSED_KINDS == {"sql", "nginx", "nats", "redis", "htpasswd"}
     for kind in sp.PARSED_KINDS:
         assert [f.__name__ for f in sp._KIND_FINDERS[kind]] == [f"{kind}_parser_marks"]
     text = "CREATE ROLE a PASSWORD 'Qzz9reuse8k';\n"
@@ -698,3 +698,35 @@ def test_parsed_kinds_spans_are_the_parser_marks_and_the_stack_parse_is_reused()
     doc.secret_marks = [(24, 35)]  # what this parse marked; the spans are these, not a re-parse's
     sp._MARKS.pop(("sql", text), None)
     assert (24, 35) in doc.secret_spans
+
+
+@settings(max_examples=30, deadline=None)
+@given(values=st.lists(canary, min_size=3, max_size=3, unique=True), user=word)
+def test_htpasswd_parser_marks_every_password_field(values, user):
+    v = values
+    text = f"# gateway users\n{user}:$apr1${v[0]}\nops:{{SHA}}{v[1]}=:the ops team\n{v[2]}\n"
+    left, garbled_names = _parser_leaks("htpasswd", text, v, [f"{user}:", "ops:", ":the ops team", "# gateway users"])
+    assert left == [] and garbled_names == [], (left, garbled_names, text)
+
+
+def test_files_a_gateway_mounts_are_read_as_what_they_are(tmp_path):
+    """A password file (by name, or named by auth_basic_user_file) and a private key mounted into the
+    gateway are not nginx configurations: no parse error quotes their content, no hash leaks."""
+    pw, key = "Zq9htpwHashValue8x", "MIIEvZkeyMaterial9QxY"
+    d = write(tmp_path / "s", {
+        "docker-compose.yml": "services:\n  gw:\n    image: nginx:1.27.1\n    volumes:\n"
+                              "      - ./nginx/nginx.conf:/etc/nginx/nginx.conf:ro\n"
+                              "      - ./nginx/users:/etc/nginx/auth/users:ro\n"
+                              "      - ./nginx/.htpasswd:/etc/nginx/.htpasswd:ro\n"
+                              "      - ./nginx/tls.key:/etc/nginx/ssl/tls.key:ro\n",
+        "nginx/nginx.conf": "events {}\nhttp { server { listen 80; location / { auth_basic \"x\"; "
+                            "auth_basic_user_file /etc/nginx/auth/users; root /srv; } } }\n",
+        "nginx/users": f"admin:$apr1$salt1234${pw}\n",
+        "nginx/.htpasswd": f"ops:{{SHA}}{pw[::-1]}=\n",
+        "nginx/tls.key": f"-----BEGIN PRIVATE KEY-----\n{key}\n-----END PRIVATE KEY-----\n"})
+    result = audit([d])
+    assert result.stack.files["nginx/users"].kind == "htpasswd" and result.stack.files["nginx/.htpasswd"].kind == "htpasswd"
+    assert "nginx/tls.key" not in result.stack.files or result.stack.files["nginx/tls.key"].kind != "nginx"
+    assert not [f for f in result.findings if f.rule == "OPS081" and f.location.path.startswith("nginx/")]
+    for fmt in FORMATS:
+        assert leaks(render(fmt, result), [pw, pw[::-1], key]) == [], fmt

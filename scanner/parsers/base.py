@@ -156,7 +156,8 @@ class Document:
 
 
 _KINDS = {"DotenvDocument": "env", "ComposeDocument": "compose", "SqlDocument": "sql", "NginxDocument": "nginx",
-          "NatsDocument": "nats", "DockerfileDocument": "dockerfile", "PrometheusDocument": "prometheus", "RedisDocument": "redis"}
+          "NatsDocument": "nats", "DockerfileDocument": "dockerfile", "PrometheusDocument": "prometheus", "RedisDocument": "redis",
+          "HtpasswdDocument": "htpasswd"}
 
 
 def decode(data: bytes) -> tuple[str | None, str | None]:
