@@ -149,7 +149,8 @@ def _compose_options(func):
                           "with !reset/!override). Default: COMPOSE_FILE, else compose.yaml/docker-compose.yml."),
         click.option("--env-file", "env_files", multiple=True, type=click.Path(path_type=Path),
                      help="File compose interpolates ${VAR} from, as `docker compose --env-file` (repeatable; "
-                          "replaces the default .env)."),
+                          "replaces the default .env). Default: COMPOSE_ENV_FILES (comma-separated), else .env "
+                          "unless COMPOSE_DISABLE_ENV_FILE=1."),
         click.option("--profile", "profiles", multiple=True,
                      help="Active compose profile (repeatable, or COMPOSE_PROFILES): services of other profiles are "
                           "reported inactive, not audited."),
@@ -187,6 +188,12 @@ def _compose_layer(compose_files=(), env_files=(), profiles=(), project_name=Non
     environ = {k: os.environ.get(k) for k in ("COMPOSE_FILE", "COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME",
                                               "COMPOSE_PATH_SEPARATOR") if os.environ.get(k)}
     files = list(compose_files)
+    env_files = list(env_files)
+    # compose: COMPOSE_ENV_FILES (comma-separated) when no --env-file is given; COMPOSE_DISABLE_ENV_FILE
+    # (true/1) reads no default .env
+    if not env_files and os.environ.get("COMPOSE_ENV_FILES", "").strip():
+        env_files = [Path(f.strip()) for f in os.environ["COMPOSE_ENV_FILES"].split(",") if f.strip()]
+    no_dotenv = not env_files and os.environ.get("COMPOSE_DISABLE_ENV_FILE", "").strip().lower() in ("1", "true")
     if not files and environ.get("COMPOSE_FILE"):
         sep = environ.get("COMPOSE_PATH_SEPARATOR") or os.pathsep
         files = [Path(f) for f in environ["COMPOSE_FILE"].split(sep) if f.strip()]
@@ -200,7 +207,8 @@ def _compose_layer(compose_files=(), env_files=(), profiles=(), project_name=Non
                 _usage_exit(f"{label} {path} is outside the scanned paths ({', '.join(str(p) for p in paths or ['.'])}): "
                             f"give the deployment's directory, e.g. `dkscan audit {Path(path).parent} ...`")
     return {"files": [str(Path(f).resolve()) for f in files], "env_files": [str(Path(f).resolve()) for f in env_files],
-            "profiles": _split_values(profiles) or None, "project_name": project_name, "environ": environ}
+            "profiles": _split_values(profiles) or None, "project_name": project_name, "environ": environ,
+            "no_dotenv": no_dotenv}
 
 
 def _usage_exit(message: str) -> None:
@@ -217,7 +225,11 @@ def _check_selection(policy, rules: dict | None = None) -> None:
     try:
         check(policy, rules if rules is not None else load_rules())
     except SelectionError as exc:
-        _usage_exit(str(exc))
+        first, *more = str(exc).split("\n")  # several unknown selectors: one line each (tokens are repr'd)
+        _err(f"dkscan: {first}")
+        for line in more:
+            _err(f"  {line.strip()}")
+        sys.exit(EXIT_USAGE)
 
 
 def _paths_or_exit(paths) -> list[Path]:

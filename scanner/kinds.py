@@ -27,8 +27,9 @@ class FileKind:
     parse: Callable[[str, str, dict], Document] | None  # (text, rel, env) -> Document; None: kept as text
     comment: tuple[str, ...]  # how a comment line starts (own-line suppressions, the lines they skip)
     # SourceFile -> the secret values its parsed document holds (dotenv values, nats passwords...); the
-    # secrets written in a file's text (SQL literals, redis requirepass, nginx auth headers, provider
-    # tokens) are its spans, by kind, in scanner.spans (spans_of)
+    # source spans of the secrets written in a file are marked by its parser (Document.secret_marks:
+    # SQL literals, redis requirepass, nginx auth headers, NATS passwords) and completed by
+    # scanner.spans (spans_of: YAML/dotenv values of secret keys, URL passwords, provider tokens)
     secrets: Callable[[object], Iterator[str]] | None = None
     sniff: Callable[[str], bool] | None = None  # a name match is confirmed by the content (nginx .conf)
     block_end: Callable[[Document, int], int | None] | None = None  # last line of a block starting at a line
@@ -158,7 +159,9 @@ FILE_KINDS: tuple[FileKind, ...] = (
              _doc_secrets("compose_strings"), block_end=_yaml_block_end),
     FileKind("nats", lambda low: low in ("nats-server.conf", "nats.conf") or low.endswith(".nats.conf"), _parser("nats"),
              ("#", "//"), _doc_secrets("nats_strings"), block_end=_nats_block_end),
-    FileKind("redis", lambda low: low == "redis.conf", None, ("#",)),
+    FileKind("redis", lambda low: low == "redis.conf", _parser("redis"), ("#",)),
+    FileKind("htpasswd", lambda low: low in ("htpasswd", ".htpasswd") or low.endswith(".htpasswd")
+             or low.startswith(".htpasswd."), _parser("htpasswd"), ("#",)),
     FileKind("pg_hba", lambda low: low == "pg_hba.conf", None, ("#",)),
     FileKind("pgconf", lambda low: low in ("postgresql.conf", "postgresql.auto.conf"), None, ("#",)),
     FileKind("env", _is_env, _parser("dotenv"), ("#",), _doc_secrets("dotenv_strings")),

@@ -105,20 +105,33 @@ def _layers(policy) -> list[tuple[str, dict]]:
 def enabled(policy, rules) -> set[str]:
     """The ids of the rules that run under ``policy`` (configuration, then command line)."""
     on = set(rules)
+    unknown: list[str] = []  # every unknown selector is named, not only the first
     for where, layer in _layers(policy):
         if layer["select"] is not None:
             on = set()
         steps: list[tuple[int, int, set[str]]] = []  # (specificity, 0 select / 1 ignore, ids)
         for key, kind in (("select", 0), ("extend-select", 0), ("ignore", 1), ("extend-ignore", 1)):
             for sel in layer[key] or ():
-                ids, spec = resolve(sel, rules, where.format(key=key))
+                try:
+                    ids, spec = resolve(sel, rules, where.format(key=key))
+                except SelectionError as exc:
+                    unknown.append(str(exc))
+                    continue
                 steps.append((spec, kind, ids))
         for _spec, kind, ids in sorted(steps, key=lambda s: (s[0], s[1])):
             if kind == 0:
                 on |= ids
             else:
                 on -= ids
+    _raise(unknown)
     return on
+
+
+def _raise(unknown: list[str]) -> None:
+    if len(unknown) == 1:
+        raise SelectionError(unknown[0])
+    if unknown:
+        raise SelectionError(f"{len(unknown)} unknown rule selectors:\n  " + "\n  ".join(unknown))
 
 
 def severity_overrides(policy, rules) -> dict:
@@ -126,20 +139,31 @@ def severity_overrides(policy, rules) -> dict:
     from .model import Severity
 
     out = {}
+    unknown: list[str] = []
     cli = (getattr(policy, "cli", None) or {}).get("severity", {}) or {}
     for where, table in ((f"{policy.source or 'the configuration'} (severity)", policy.get("severity", {}) or {}),
                          ("--severity", cli)):
         steps = []
         for sel, level in table.items():
-            ids, spec = resolve(str(sel), rules, where)
+            try:
+                ids, spec = resolve(str(sel), rules, where)
+            except SelectionError as exc:
+                unknown.append(str(exc))
+                continue
             steps.append((spec, ids, Severity.parse(level)))
         for _spec, ids, sev in sorted(steps, key=lambda s: s[0]):
             for i in ids:
                 out[i] = sev
+    _raise(unknown)
     return out
 
 
 def check(policy, rules) -> None:
-    """Raise SelectionError for the first unknown selector of ``policy`` (CLI and configuration)."""
-    enabled(policy, rules)
-    severity_overrides(policy, rules)
+    """Raise SelectionError naming every unknown selector of ``policy`` (CLI and configuration)."""
+    unknown = []
+    for step in (enabled, severity_overrides):
+        try:
+            step(policy, rules)
+        except SelectionError as exc:
+            unknown.extend(line.strip() for line in str(exc).splitlines() if line.startswith(("unknown", "  ")))
+    _raise(unknown)

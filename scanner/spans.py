@@ -9,9 +9,12 @@ itself, in the form it is written, and only those characters are masked.
 
 - ``spans_of(kind, text)``: the secret spans of a whole file of a kind (``env``, ``compose``,
   ``prometheus``, ``sql``, ``nginx``, ``nats``, ``redis``, ``dockerfile``, anything else as plain
-  text). YAML files are walked with pyyaml's node marks (values of secret keys in every scalar
-  style, ``- KEY=value`` items, command arrays), dotenv files with dotenv's own parser; on top of
-  that every kind gets the positions any text can hold (below).
+  text). The SQL, nginx, NATS and redis parsers mark the secrets they read as they read them
+  (``Document.secret_marks``: offsets of the value as written, from PostgreSQL's own scanner, the
+  nginx lexer, the NATS parser, redis's argument splitting); YAML files are walked with pyyaml's
+  node marks (values of secret keys in every scalar style, ``- KEY=value`` items, command arrays),
+  dotenv files with dotenv's own parser; on top of that every kind gets the positions any text
+  can hold (below).
 - ``text_spans(text, prose=False)``: positions any text can hold. ``prose=True`` is the subset that
   cannot garble a sentence (messages): no ``KEY: value`` and no bare ``Authorization`` values.
 - ``mask(text, spans)``: ``***`` in place of each span (per line; indentation and line structure
@@ -273,7 +276,8 @@ def _text_spans(text: str, prose: bool) -> list[Span]:
         out += _regex_spans(_MC_ALIAS, text)
         out += _regex_spans(_MC_ALIAS, text, group="key")  # the access key travels with its secret
     if "=" in text:
-        out += _regex_spans(_ASSIGN_EQ, text, head=_ASSIGN_EQ_H, key_ok=_key_ok)
+        # `password = crypt(...)`: a call, not a value (its string argument is a span of its own)
+        out += _regex_spans(_ASSIGN_EQ, text, lambda m: not m.group("val").endswith("("), head=_ASSIGN_EQ_H, key_ok=_key_ok)
     if "${" in text:
         out += _regex_spans(_DEFAULT, text, lambda m: is_secret_position_key(m.group("key")))
     if "basic" in low or "bearer" in low:
@@ -474,91 +478,6 @@ def _yaml_line_spans(text: str) -> list[Span]:
     return out
 
 
-_SQL_PASSWORD = re.compile(
-    r"""(?is)\b(?:ENCRYPTED\s+|UNENCRYPTED\s+)?PASSWORD(?:\s*=\s*|\s+)"""
-    r"""(?P<val>[Ee]'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*'|\$(?P<tag>[A-Za-z_]\w*)?\$.*?\$(?P=tag)?\$|"[^"]*"|(?!NULL\b|VALID\b|:)[^\s;,()'"$]+(?:[ \t]+[^\s;,()'"$]+)*)""")
-_SQL_OTHER = re.compile(
-    r"(?is)\b(?:crypt|digest|md5|pgp_sym_encrypt|pgp_sym_decrypt|encode|hmac)\s*\(\s*(?:[\w.]+\s*,\s*)?(?P<val>'(?:[^']|'')*')"
-    r"|\\set\s+\w*(?:pass|secret|token|key)\w*\s+(?P<val2>'(?:[^']|'')*'|\S+)"
-    r"|'(?P<hash>\$2[abxy]\$\d\d\$[./A-Za-z0-9]{53}|md5[0-9a-f]{32}|SCRAM-SHA-256\$[^']+|\$argon2[^']+)'"
-)
-
-
-_ROLE_WORD = re.compile(r"(?i)\b(?:ROLE|USER)\b")
-
-
-def _sql_spans(text: str) -> list[Span]:
-    out = []
-    semis: list[int] | None = None
-    roles: list[int] = []
-
-    def in_role_statement(a: int) -> bool:
-        """Whether ``ROLE``/``USER`` is written between the statement's start and ``a`` (the
-        semicolons and the words are indexed once: one scan per file, not one per password)."""
-        nonlocal semis, roles
-        if semis is None:
-            semis = [i for i, c in enumerate(text) if c == ";"]
-            roles = [m.end() for m in _ROLE_WORD.finditer(text)]
-        k = bisect.bisect_left(semis, a)
-        start = semis[k - 1] + 1 if k else 0
-        j = bisect.bisect_left(roles, start)
-        return j < len(roles) and roles[j] <= a
-
-    for m in _SQL_PASSWORD.finditer(text):
-        a, b = m.span("val")
-        val = text[a:b]
-        if val[:1] in "Ee" and val[1:2] == "'":
-            out.append((a + 2, b - 1))
-        elif val[:1] not in "'\"" and not in_role_statement(a):
-            continue  # `password text` (a column) is no literal: unquoted only in CREATE/ALTER ROLE/USER
-        elif val.startswith("$"):
-            tag = len(m.group("tag") or "") + 2
-            out.append((a + tag, b - tag))
-        else:
-            out.append(_strip_quotes(a, b, text))
-    for m in _SQL_OTHER.finditer(text):
-        for g in ("val", "val2", "hash"):
-            a, b = m.span(g)
-            if a >= 0:
-                out.append(_strip_quotes(a, b, text))
-    return [s for s in out if s[1] > s[0]]
-
-
-_NGINX_HEADER = re.compile(
-    r"(?im)\b(?:proxy_set_header|grpc_set_header|add_header|more_set_headers|more_set_input_headers|fastcgi_param|"
-    r"uwsgi_param|scgi_param|set)\s+[\"']?\$?[\w-]*(?:authorization|api[_-]?key|token|secret|passw|auth[_-]?key|credential|cookie)"
-    r"[\w-]*[\"']?:?\s+(?P<val>\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^;\s]+)")
-
-
-def _nginx_spans(text: str) -> list[Span]:
-    out = []
-    for m in _NGINX_HEADER.finditer(text):
-        a, b = _strip_quotes(*m.span("val"), text)
-        val = text[a:b]
-        if not val or (val.startswith("$") and " " not in val):
-            continue  # a variable: forwarded, not written here
-        out.append((a, b))
-    return out
-
-
-_NATS = re.compile(r"""(?im)(?<![\w.\-])(?P<key>password|pass|token|auth_token|user_password|client_secret)["']?[ \t]*[:=]?[ \t]*""" + _VALUE)
-_REDIS = re.compile(r"""(?im)(?:^[ \t]*(?:requirepass|masterauth)[ \t]+(?P<val>"[^"\n]*"|'[^'\n]*'|\S+))|(?:^[ \t]*user[ \t][^\n]*?(?<=\s)>(?P<acl>\S+))""")
-
-
-def _redis_spans(text: str) -> list[Span]:
-    out = []
-    for m in _REDIS.finditer(text):
-        if m.group("val") is not None:
-            out.append(_strip_quotes(*m.span("val"), text))
-        if m.group("acl") is not None:
-            out.append(m.span("acl"))
-    # every `>password` of a user line (several are allowed)
-    for line_m in re.finditer(r"(?im)^[ \t]*user[ \t][^\n]*", text):
-        for m in re.finditer(r"(?<=\s)>(\S+)", line_m.group(0)):
-            out.append((line_m.start() + m.start(1), line_m.start() + m.end(1)))
-    return out
-
-
 _CONTINUED = re.compile(r"\\[ \t]*\r?\n")
 
 
@@ -586,16 +505,53 @@ def _dockerfile_spans(text: str) -> list[Span]:
     return out
 
 
+# kinds whose parser marks the secrets it reads (``Document.secret_marks``): SQL PASSWORD literals in
+# every quoting, nginx credential headers, NATS passwords/tokens, redis requirepass/masterauth/ACL
+# passwords, the password fields of an htpasswd file (nginx auth_basic_user_file). A text of such a kind is parsed (once: the stack's own parse is remembered) and its
+# marks are its spans; no regular expression guesses at what the parser already knows.
+PARSED_KINDS = frozenset({"sql", "nginx", "nats", "redis", "htpasswd"})
+_MARKS: dict[tuple[str, str], tuple[Span, ...]] = {}
+_MARKS_MAX = 64
+
+
+def _remember(kind: str, text: str, marks: Iterable[Span]) -> tuple[Span, ...]:
+    marks = tuple(marks)
+    if len(_MARKS) >= _MARKS_MAX:
+        _MARKS.pop(next(iter(_MARKS)))
+    _MARKS[(kind, text)] = marks
+    return marks
+
+
+def parser_marks(kind: str, text: str) -> tuple[Span, ...]:
+    """The secret spans ``kind``'s parser marks in ``text`` (``Document.secret_marks``)."""
+    hit = _MARKS.get((kind, text))
+    if hit is not None:
+        return hit
+    # each parser's own ``secret_marks(text)``: what its parse marks, without the rest of the parse
+    # (SQL: PostgreSQL's scanner, not pglast's grammar, sqlparse and PL/pgSQL; nginx: the lexer, no tree)
+    import importlib
+
+    return _remember(kind, text, importlib.import_module(f"scanner.parsers.{kind}").secret_marks(text))
+
+
+def _parsed(kind: str):
+    def finder(text: str) -> tuple[Span, ...]:
+        return parser_marks(kind, text)
+
+    finder.__name__ = f"{kind}_parser_marks"
+    return finder
+
+
+# the regular expressions and walks that remain are for what no parser marks: YAML (a secret's
+# source form in every scalar style, lines of a file that does not parse) and dotenv values located
+# from dotenv's own entries, Dockerfile instructions continued over lines
 _KIND_FINDERS = {
     "env": (_dotenv_spans,),
     "compose": (_yaml_spans, _yaml_line_spans),
     "prometheus": (_yaml_spans, _yaml_line_spans),
     "yaml": (_yaml_spans, _yaml_line_spans),
-    "sql": (_sql_spans,),
-    "nginx": (_nginx_spans,),
-    "nats": (lambda t: list(_regex_spans(_NATS, t)),),
-    "redis": (_redis_spans,),
     "dockerfile": (_dockerfile_spans,),
+    **{k: (_parsed(k),) for k in PARSED_KINDS},
 }
 
 
@@ -610,10 +566,13 @@ def merge(spans: Iterable[Span]) -> tuple[Span, ...]:
     return tuple((a, b) for a, b in out)
 
 
-def spans_of(kind: str | None, text: str) -> tuple[Span, ...]:
-    """Every secret span of a whole file of ``kind`` (merged, sorted). Never raises."""
+def spans_of(kind: str | None, text: str, doc=None) -> tuple[Span, ...]:
+    """Every secret span of a whole file of ``kind`` (merged, sorted). Never raises. ``doc``: the
+    text's parsed document, whose parser marks are used rather than parsing the text again."""
     if not isinstance(text, str) or not text:
         return ()
+    if doc is not None and kind in PARSED_KINDS and (kind, text) not in _MARKS:
+        _remember(kind, text, getattr(doc, "secret_marks", ()))
     if len(text) <= 100_000:
         return _spans_cached(kind or "", text)
     return _spans_big(kind or "", text)

@@ -872,7 +872,7 @@ def _parse_file(stack: Stack, path: Path, rel: str, kind: str, env: dict | None 
 
 def _parse_text(kind: str, text: str, rel: str, env: dict | None = None) -> Document:
     """The parsed document of a file of ``kind`` (its ``scanner.kinds`` parser); a kind without a
-    parser (redis.conf, pg_hba.conf, postgresql.conf) is kept as text."""
+    parser (pg_hba.conf, postgresql.conf) is kept as text."""
     parse = KIND[kind].parse
     if parse is None:
         return Document(rel, text)
@@ -918,7 +918,7 @@ def build_stack(paths: list[Path], policy: Policy | None = None, root: Path | No
     for path, rel in by_kind.get("env", []):
         _parse_file(stack, path, rel, "env")
     # 2. everything but compose
-    for kind in ("nginx", "conf?", "sql", "dockerfile", "prometheus", "nats", "redis", "pg_hba", "pgconf",
+    for kind in ("nginx", "conf?", "sql", "dockerfile", "prometheus", "nats", "redis", "htpasswd", "pg_hba", "pgconf",
                  *HOST_KINDS):
         for path, rel in by_kind.get(kind, []):
             _parse_file(stack, path, rel, kind)
@@ -1020,7 +1020,7 @@ def compose_projects(stack: Stack, compose_rels: list[str]) -> list[ComposeProje
     directory (``docker-compose.prod.yml`` beside ``docker-compose.yml``) are each a project of their
     own, unless the directory's project was named by -f or COMPOSE_FILE: compose never reads them then."""
     opts = compose_options(stack)
-    cli_env = [stack.rel(Path(p)) for p in opts.get("env_files") or []] or None
+    cli_env = [stack.rel(Path(p)) for p in opts.get("env_files") or []] or ([] if opts.get("no_dotenv") else None)
     cli_files = [stack.rel(Path(p)) for p in opts.get("files") or []]
     projects: list[ComposeProject] = []
     by_dir: dict[str, list[str]] = {}
@@ -1198,7 +1198,7 @@ def _link_mounts(stack: Stack) -> None:
             # without .conf, an init script directory, a nats config)
             full = stack.root / src
             if full.is_file() and src not in stack.files and _inside(stack.root, full):
-                kind = _kind_for_mount(svc, m.target)
+                kind = _kind_for_mount(svc, m.target, _auth_user_files(stack))
                 if kind:
                     sf = _parse_file(stack, full, src, kind)
                     if sf is not None:
@@ -1217,8 +1217,31 @@ def _link_mounts(stack: Stack) -> None:
                 _parse_file(stack, full, rel, "env")
 
 
-def _kind_for_mount(svc, target: str) -> str | None:
-    if svc.role == "gateway" and target.startswith("/etc/nginx"):
+# files a gateway mounts under /etc/nginx that are no configuration: certificates and keys (never
+# parsed, so never quoted in a parse error), password files (their own kind, their hashes secret)
+_NOT_NGINX = (".pem", ".key", ".crt", ".cer", ".der", ".p12", ".pfx", ".csr", ".jks", ".gpg", ".asc")
+
+
+def _auth_user_files(stack: Stack) -> frozenset[str]:
+    """The paths nginx's ``auth_basic_user_file`` directives name (container paths, as written)."""
+    def compute() -> frozenset[str]:
+        out = set()
+        for sf in list(stack.files.values()):
+            if sf.kind == "nginx" and hasattr(sf.doc, "walk"):
+                out.update(posixpath.normpath(d.args[0]) for d in sf.doc.walk()
+                           if d.name == "auth_basic_user_file" and d.args)
+        return frozenset(out)
+
+    return stack.memo("auth_basic_user_files", compute)
+
+
+def _kind_for_mount(svc, target: str, user_files: frozenset[str] = frozenset()) -> str | None:
+    if svc.role == "gateway" and (target.startswith("/etc/nginx") or posixpath.normpath(target) in user_files):
+        name = posixpath.basename(target).lower()
+        if "htpasswd" in name or "passwd" in name or posixpath.normpath(target) in user_files:
+            return "htpasswd"
+        if name.endswith(_NOT_NGINX) or "dhparam" in name:
+            return None
         return "nginx"
     if svc.role == "postgres" and target.startswith("/docker-entrypoint-initdb.d") and target.endswith(".sql"):
         return "sql"

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "fixtures" / "studios-dk"
-COMPOSE_ENV = ("COMPOSE_FILE", "COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME", "COMPOSE_PATH_SEPARATOR", "NO_COLOR", "FORCE_COLOR")
+COMPOSE_ENV = ("COMPOSE_FILE", "COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME", "COMPOSE_PATH_SEPARATOR", "NO_COLOR", "FORCE_COLOR",
+               "COMPOSE_ENV_FILES", "COMPOSE_DISABLE_ENV_FILE")
 
 
 def run(*args, env=None, cwd=None):
@@ -640,3 +641,72 @@ def test_compose_files_outside_the_scanned_paths_are_refused(tmp_path):
     for flag, path in (("-f", d / "docker-compose.yml"), ("--env-file", d / ".env.prod")):
         r = run("audit", flag, str(path), str(elsewhere))
         assert r.returncode == 2 and "outside the scanned paths" in r.stderr and str(path) in r.stderr
+
+
+def test_every_unknown_selector_is_named_with_its_closest_valid_ones():
+    r = run("audit", "--select", "GW032,gatewy", "--ignore", "jwt-alg-nne", "--severity", "GWX=high", str(FIXTURE))
+    assert r.returncode == 2 and r.stdout == ""
+    lines = r.stderr.splitlines()
+    assert lines[0] == "dkscan: 3 unknown rule selectors:"
+    assert "'gatewy' in --select; did you mean gateway?" in lines[1]
+    assert "'jwt-alg-nne' in --ignore; did you mean jwt-alg-none" in lines[2]
+    assert "'GWX' in --severity; did you mean GW" in lines[3]
+    r = run("rules", "--select", "gatewy,nosuchrule")
+    assert r.returncode == 2 and "2 unknown rule selectors" in r.stderr and "did you mean gateway?" in r.stderr
+
+
+def test_duplicate_keys_are_reported_once_as_compose_refuses_them(tmp_path):
+    """docker compose (compose-go's YAML reader) refuses a file whose mapping repeats a key
+    ("mapping key ... already defined at line N"); dkscan says so once per repeated key, where it is
+    repeated, and audits the last value (one service, never two answers)."""
+    d = _stack(tmp_path, {"docker-compose.yml": (
+        "x-a: &a\n  restart: always\nx-b: &b\n  read_only: true\n"
+        "services:\n  app:\n    image: nginx:1.27.1\n    ports: ['8080:80']\n    ports: ['127.0.0.1:9090:80']\n"
+        "  app:\n    <<: *a\n    <<: *b\n    image: redis:7.4.1\n")})
+    fs = findings("--select", "OPS081,DATA080", str(d))
+    dups = sorted((f["line"], f["message"]) for f in fs if f["rule"] == "OPS081")
+    assert [(line, m.split(" (")[0]) for line, m in dups] == [(9, "duplicate key 'ports'"), (10, "duplicate key 'app'"),
+                                                             (12, "duplicate key '<<'")]
+    assert all("docker compose refuses the file" in m for _l, m in dups)
+    assert "already defined at line 8" in dups[0][1] and "already defined at line 6" in dups[1][1]
+    # the last `app` is the service audited, once: redis without a password, not nginx
+    assert [f["line"] for f in fs if f["rule"] == "DATA080"] == [10]
+    # the same file named twice (-f, then discovered) is still one file: each duplicate once
+    again = findings("--select", "OPS081", "-f", str(d / "docker-compose.yml"), "-f", str(d / "docker-compose.yml"), str(d))
+    assert len(again) == 3
+
+
+def test_compose_env_files_and_disable_env_file_from_the_environment(tmp_path):
+    d = _stack(tmp_path, {"docker-compose.yml": "services:\n  app:\n    image: 'nginx:${TAG}'\n",
+                          ".env": "TAG=1.27.1\n", ".env.prod": "TAG=1.27.2\n"})
+    assert rule_ids("--select", "OPS060", cwd=d) == set()
+    assert rule_ids("--select", "OPS060", cwd=d, env={"COMPOSE_DISABLE_ENV_FILE": "1"}) == {"OPS060"}
+    (d / ".env").write_text("OTHER=1\n")
+    assert rule_ids("--select", "OPS060", cwd=d) == {"OPS060"}
+    assert rule_ids("--select", "OPS060", cwd=d, env={"COMPOSE_ENV_FILES": ".env,.env.prod"}) == set()
+    # --env-file wins over COMPOSE_ENV_FILES, as in compose
+    assert rule_ids("--select", "OPS060", "--env-file", ".env", cwd=d, env={"COMPOSE_ENV_FILES": ".env.prod"}) == {"OPS060"}
+
+
+def _clean_twin(tmp_path) -> Path:
+    """The clean twin of a real stack started with `docker compose --env-file .env.prod -f
+    docker-compose.prod.yml up`: the compliant Studios DK stack (every finding fixed) whose
+    interpolation values live in .env.prod (the file its services also load) and no .env."""
+    twin = tmp_path / "studios-dk-twin"
+    shutil.copytree(ROOT / "fixtures" / "studios-dk-compliant", twin)
+    dotenv = (twin / ".env").read_text()
+    (twin / ".env").unlink()
+    with (twin / ".env.prod").open("a") as f:
+        f.write("\n# compose interpolation (docker compose --env-file .env.prod)\n" + dotenv)
+    return twin
+
+
+def test_clean_twin_started_with_env_file_has_no_ops061_noise(tmp_path):
+    twin = _clean_twin(tmp_path)
+    bare = findings(cwd=twin)
+    assert bare and {f["rule"] for f in bare} == {"OPS061"}  # true for a bare `docker compose up`: the only findings
+    assert all("--env-file .env.prod" in f["message"] for f in bare)
+    r = run("audit", "--env-file", ".env.prod", "-f", "docker-compose.prod.yml", cwd=twin)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "PASS: 0 findings" in r.stdout and "interpolated from .env.prod" in r.stdout
+    assert run("audit", "-qq", cwd=twin, env={"COMPOSE_ENV_FILES": ".env.prod"}).returncode == 0

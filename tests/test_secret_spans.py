@@ -330,7 +330,8 @@ lower_canary = st.text(alphabet="ghjkmnpqrstvwxyz", min_size=8, max_size=12).map
 FORMS = ("env_plain", "env_dq", "env_sq", "env_multi", "env_url", "env_opts", "env_java", "env_conn", "env_basic",
          "yml_plain", "yml_dq_escape", "yml_sq", "yml_block", "yml_folded", "yml_cont", "yml_url", "yml_list",
          "cmd_flag", "hc_curl", "hc_redis", "sql_quoted", "sql_dollar", "sql_e", "sql_unquoted", "nginx_auth",
-         "nginx_url", "nats_pw", "redis_conf", "minio_mc", "mysql_quoted", "authz_token", "docker_cont", "docker_arg")
+         "nginx_url", "nats_pw", "redis_conf", "minio_mc", "mysql_quoted", "authz_token", "docker_cont", "docker_arg",
+         "sql_tag", "sql_do", "nginx_more", "nats_token", "redis_acl", "redis_quoted")
 
 
 def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[list[str], list[str]]:
@@ -412,6 +413,24 @@ def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[li
             continue
         elif f == "sql_unquoted":
             sql.append(f"ALTER ROLE rd PASSWORD {v} NOSUCHKEYWORD;")
+        elif f == "sql_tag":
+            sql.append(f"CREATE ROLE re LOGIN ENCRYPTED PASSWORD $pw${v}$pw$;")
+        elif f == "sql_do":
+            sql.append(f"DO $$ BEGIN CREATE ROLE rf LOGIN PASSWORD '{a}''{b}'; END $$;")
+            secrets += [a, b]
+            continue
+        elif f == "nginx_more":
+            nginx.append(f'      more_set_input_headers "X-Api-Key: {v}";')
+        elif f == "nats_token":
+            nats.append(f"cluster {{\n  authorization {{ user: route, token: '{v}' }}\n}}")
+        elif f == "redis_acl":
+            redis.append(f"user app on >{a} >{b} ~* +@all")
+            secrets += [a, b]
+            continue
+        elif f == "redis_quoted":
+            redis.append(f'masterauth "{a}\x41{b}"')
+            secrets += [a, b]
+            continue
         elif f == "nginx_auth":
             nginx.append(f'      proxy_set_header Authorization "Basic {v}";')
         elif f == "nginx_url":
@@ -556,3 +575,158 @@ def test_names_that_start_a_password_stay_readable():
     assert "service 'backend' connects as 'postgres'" in text
     assert "role 'studios_app' gets a literal password" in text
     assert "backend2025" not in text and "studios_app_2025" not in text
+
+
+# ---------------------------------------------------------------------------------------------
+# the parsers mark the secrets they read (Document.secret_marks), in the form they are written
+# ---------------------------------------------------------------------------------------------
+
+word = st.text(alphabet="ghjkmnpqrstvwxyz", min_size=3, max_size=8)
+
+
+def _parser_leaks(kind: str, text: str, secrets, names) -> tuple[list[str], list[str]]:
+    """(canary pieces left after masking the parser's own marks, names garbled by the whole file's spans)."""
+    from scanner.kinds import KIND
+
+    import importlib
+
+    doc = KIND[kind].parse(text, "f", {})
+    # the marks of a text alone (a fix's window, a fragment) are the marks its parse records
+    assert sorted(importlib.import_module(f"scanner.parsers.{kind}").secret_marks(text)) == sorted(doc.secret_marks)
+    masked = mask(text, sorted(doc.secret_marks))
+    everything = mask(text, spans_of(kind, text))
+    return leaks(masked, secrets), [n for n in names if n not in everything]
+
+
+@settings(max_examples=30, deadline=None)
+@given(values=st.lists(canary, min_size=12, max_size=12, unique=True), role=word, table=word,
+       order=st.permutations(range(12)))
+def test_sql_parser_marks_password_literals_in_every_quoting(values, role, table, order):
+    v = values
+    h = [(x[:len(x) // 2], x[len(x) // 2:]) for x in v]
+    stmts = [
+        f"CREATE ROLE {role}0 LOGIN PASSWORD '{h[0][0]}''{h[0][1]}';",
+        f"ALTER USER {role}1 WITH ENCRYPTED PASSWORD E'{h[1][0]}\\'{h[1][1]}';",
+        f"CREATE ROLE {role}2 PASSWORD $${v[2]}$$ VALID UNTIL 'infinity';",
+        f"CREATE ROLE {role}3 PASSWORD $tag${h[3][0]}$x${h[3][1]}$tag$;",
+        f'CREATE USER {role}4 PASSWORD "{v[4]}";',
+        f"CREATE ROLE {role}5 LOGIN PASSWORD {h[5][0]}@{h[5][1]} CREATEDB;",  # unquoted: the script is unparseable
+        f"CREATE ROLE {role}6 PASSWORD U&'{v[6]}';",
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT 1) THEN CREATE ROLE {role}7 LOGIN PASSWORD '{v[7]}'; END IF; END $$;",
+        f"UPDATE {table} SET password = crypt('{v[8]}', gen_salt('bf'));",
+        f"INSERT INTO {table} VALUES (pgp_sym_encrypt({table}.c, '{v[9]}'));",
+        f"\\set app_password '{v[10]}'",
+        f"CREATE USER MAPPING FOR {role}8 SERVER s OPTIONS (user '{role}9', password '{v[11]}');",
+    ]
+    decoys = [f"CREATE TABLE {table} (id int, password text, password_hash text);", f"ALTER ROLE {role}x PASSWORD NULL;"]
+    text = "\n".join([stmts[i] for i in order] + decoys) + "\n"
+    secrets = [p for x in h for p in x]
+    names = [f"{role}{i}" for i in range(10)] + [table, "password text", "password_hash", "CREATEDB", "'infinity'"]
+    left, garbled_names = _parser_leaks("sql", text, secrets, names)
+    assert left == [] and garbled_names == [], (left, garbled_names, text)
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(canary, min_size=6, max_size=6, unique=True), host=word, quote=st.sampled_from(['"', "'", ""]))
+def test_nginx_parser_marks_credential_headers(values, host, quote):
+    v = values
+    q = quote
+    dq = q or '"'
+    conf = (f"server {{\n  server_name {host}.example.com;\n  location /{host} {{\n"
+            f"    proxy_set_header Authorization {dq}Basic {v[0]}{dq};\n"
+            f"    proxy_set_header X-Api-Key {q}{v[1]}{q};\n"
+            f"    more_set_input_headers 'Authorization: Bearer {v[2]}';\n"
+            f"    set $upstream_token {q}{v[3]}{q};\n"
+            f"    fastcgi_param DB_PASSWORD {q}{v[4]}{q};\n"
+            f"    secure_link_secret {v[5]};\n"
+            f"    proxy_set_header X-Forwarded-Auth $http_authorization;\n"
+            f"    proxy_pass http://{host}:8080;\n  }}\n}}\n")
+    left, garbled_names = _parser_leaks("nginx", conf, v, [f"{host}.example.com", f"http://{host}:8080",
+                                                          "$http_authorization", "X-Api-Key", "Authorization"])
+    assert left == [] and garbled_names == [], (left, garbled_names, conf)
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(canary, min_size=5, max_size=5, unique=True), user=word,
+       sep=st.sampled_from([": ", " = ", " "]), quote=st.sampled_from(['"', "'", ""]))
+def test_nats_parser_marks_passwords_and_tokens(values, user, sep, quote):
+    v, q = values, quote
+    conf = (f"port{sep}4222\nauthorization {{\n  users = [\n    {{ user{sep}{user}, password{sep}{q}{v[0]}{q} }}\n"
+            f"    {{ user{sep}{user}2, password{sep}$PW }}\n  ]\n  timeout{sep}2\n}}\n"
+            f"cluster {{\n  authorization {{ user{sep}{user}3; pass{sep}{q}{v[1]}{q} }}\n}}\n"
+            f"leafnodes {{ authorization {{ token{sep}{q}{v[2]}{q} }} }}\n"
+            f"accounts {{ A {{ users = [ {{ user{sep}{user}4, backend_password{sep}{q}{v[3]}{q} }} ] }} }}\n"
+            f"websocket {{ auth_token{sep}{q}{v[4]}{q} }}\n")
+    left, garbled_names = _parser_leaks("nats", conf, v, [user, f"{user}2", f"{user}3", f"{user}4", "$PW"])
+    assert left == [] and garbled_names == [], (left, garbled_names, conf)
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(canary, min_size=6, max_size=6, unique=True), user=word)
+def test_redis_parser_marks_requirepass_masterauth_and_acl_passwords(values, user):
+    v = values
+    h = [(x[:len(x) // 2], x[len(x) // 2:]) for x in v]
+    conf = (f"bind 0.0.0.0\nrequirepass {v[0]}\n  masterauth \"{h[1][0]}\\x41{h[1][1]}\"\n"
+            f"user {user} on >{v[2]} >{v[3]} ~{user}:* +@all\n"
+            f"tls-key-file-pass '{h[4][0]}\\'{h[4][1]}'\nmasteruser {user}\n"
+            f"user default on #{v[5]} ~* &* +@all\n")
+    secrets = [v[0], *h[1], v[2], v[3], *h[4], v[5]]
+    left, garbled_names = _parser_leaks("redis", conf, secrets, [f"user {user} on", f"~{user}:*", f"masteruser {user}"])
+    assert left == [] and garbled_names == [], (left, garbled_names, conf)
+    # a line redis refuses (unbalanced quotes) is an error at its line, its secret still masked
+    from scanner.parsers.redis import parse
+
+    bad = f'requirepass "{v[0]}\nport 6379\n'
+    doc = parse(bad, "redis.conf")
+    assert [(e.line, "refuse" in e.message) for e in doc.errors] == [(1, True)]
+    assert leaks(mask(bad, doc.secret_marks), [v[0]]) == []
+    assert [(d.name, d.args) for d in doc.directives] == [("port", ["6379"])]
+
+
+def test_parsed_kinds_spans_are_the_parser_marks_and_the_stack_parse_is_reused():
+    """sql, nginx, nats and redis spans come from their parsers (no regex over the text), and a
+    document the stack parsed gives its marks without being parsed again."""
+    from scanner import spans as sp
+    from scanner.kinds import KIND
+
+    assert sp.PARSED_KINDS == {"sql", "nginx", "nats", "redis", "htpasswd"}
+    for kind in sp.PARSED_KINDS:
+        assert [f.__name__ for f in sp._KIND_FINDERS[kind]] == [f"{kind}_parser_marks"]
+    text = "CREATE ROLE a PASSWORD 'Qzz9reuse8k';\n"
+    doc = KIND["sql"].parse(text, "init.sql", {})
+    doc.kind = "sql"
+    doc.secret_marks = [(24, 35)]  # what this parse marked; the spans are these, not a re-parse's
+    sp._MARKS.pop(("sql", text), None)
+    assert (24, 35) in doc.secret_spans
+
+
+@settings(max_examples=30, deadline=None)
+@given(values=st.lists(canary, min_size=3, max_size=3, unique=True), user=word)
+def test_htpasswd_parser_marks_every_password_field(values, user):
+    v = values
+    text = f"# gateway users\n{user}:$apr1${v[0]}\nops:{{SHA}}{v[1]}=:the ops team\n{v[2]}\n"
+    left, garbled_names = _parser_leaks("htpasswd", text, v, [f"{user}:", "ops:", ":the ops team", "# gateway users"])
+    assert left == [] and garbled_names == [], (left, garbled_names, text)
+
+
+def test_files_a_gateway_mounts_are_read_as_what_they_are(tmp_path):
+    """A password file (by name, or named by auth_basic_user_file) and a private key mounted into the
+    gateway are not nginx configurations: no parse error quotes their content, no hash leaks."""
+    pw, key = "Zq9htpwHashValue8x", "MIIEvZkeyMaterial9QxY"
+    d = write(tmp_path / "s", {
+        "docker-compose.yml": "services:\n  gw:\n    image: nginx:1.27.1\n    volumes:\n"
+                              "      - ./nginx/nginx.conf:/etc/nginx/nginx.conf:ro\n"
+                              "      - ./nginx/users:/etc/nginx/auth/users:ro\n"
+                              "      - ./nginx/.htpasswd:/etc/nginx/.htpasswd:ro\n"
+                              "      - ./nginx/tls.key:/etc/nginx/ssl/tls.key:ro\n",
+        "nginx/nginx.conf": "events {}\nhttp { server { listen 80; location / { auth_basic \"x\"; "
+                            "auth_basic_user_file /etc/nginx/auth/users; root /srv; } } }\n",
+        "nginx/users": f"admin:$apr1$salt1234${pw}\n",
+        "nginx/.htpasswd": f"ops:{{SHA}}{pw[::-1]}=\n",
+        "nginx/tls.key": f"-----BEGIN PRIVATE KEY-----\n{key}\n-----END PRIVATE KEY-----\n"})
+    result = audit([d])
+    assert result.stack.files["nginx/users"].kind == "htpasswd" and result.stack.files["nginx/.htpasswd"].kind == "htpasswd"
+    assert "nginx/tls.key" not in result.stack.files or result.stack.files["nginx/tls.key"].kind != "nginx"
+    assert not [f for f in result.findings if f.rule == "OPS081" and f.location.path.startswith("nginx/")]
+    for fmt in FORMATS:
+        assert leaks(render(fmt, result), [pw, pw[::-1], key]) == [], fmt

@@ -432,16 +432,10 @@ def _raw_settings(svc) -> list[tuple[str, list[str]]]:
 
 
 def _parse_redis_conf(sf) -> list[Setting]:
+    """The settings of a redis.conf, as its parser (``scanner.parsers.redis``) read them."""
     out = []
-    for line_no, line in enumerate(sf.text.splitlines(), 1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        parts = _split(stripped)
-        if not parts:
-            continue
-        col = line.find(parts[0]) + 1 if parts[0] in line else 1
-        out.append(Setting(parts[0].lower(), parts[1:], Location(sf.rel, line_no, max(col, 1), line_no, max(col, 1) + len(parts[0])), sf.rel))
+    for d in getattr(sf.doc, "directives", ()):
+        out.append(Setting(d.name, list(d.args), Location(sf.rel, d.line, d.col, d.line, d.col + len(d.name)), sf.rel))
     return out
 
 

@@ -109,6 +109,10 @@ class Document:
     path: str
     text: str
     errors: list[ParseError] = field(default_factory=list)
+    # the source (start, end) offsets of the secret-bearing values the parser read, in the form they
+    # are written (a SQL PASSWORD literal's inside, an nginx Authorization header's value, a redis
+    # requirepass argument); scanner.spans adds the positions any text can hold
+    secret_marks: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def lines(self) -> list[str]:
@@ -144,14 +148,16 @@ class Document:
     def secret_spans(self) -> tuple[tuple[int, int], ...]:
         """The source span (start, end offsets into ``text``) of every secret this document holds,
         in the form it is written (``scanner.spans``: one definition of a secret position for every
-        parser, the redactor, the reports and the fixer). Computed once per text."""
+        parser, the redactor, the reports and the fixer): the spans its parser marked, and those
+        ``scanner.spans`` finds in any text. Computed once per text."""
         from ..spans import spans_of
 
-        return spans_of(self.kind, self.text)
+        return spans_of(self.kind, self.text, doc=self)
 
 
 _KINDS = {"DotenvDocument": "env", "ComposeDocument": "compose", "SqlDocument": "sql", "NginxDocument": "nginx",
-          "NatsDocument": "nats", "DockerfileDocument": "dockerfile", "PrometheusDocument": "prometheus"}
+          "NatsDocument": "nats", "DockerfileDocument": "dockerfile", "PrometheusDocument": "prometheus", "RedisDocument": "redis",
+          "HtpasswdDocument": "htpasswd"}
 
 
 def decode(data: bytes) -> tuple[str | None, str | None]:

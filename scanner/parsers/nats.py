@@ -92,6 +92,19 @@ class NatsDocument(Document):
         return None
 
 
+# option names whose value is a credential (nats-server's authorization, accounts, leafnode, cluster
+# and gateway blocks, the nats:// client options of other tools' configs)
+SECRET_KEYS = frozenset({"password", "pass", "token", "auth_token", "user_password", "client_secret", "seed",
+                         "nkey_seed", "secret", "jwt_secret", "creds_password"})
+
+
+def is_secret_entry(key: str) -> bool:
+    """A NATS entry whose value is a secret: one of ``SECRET_KEYS`` (case-insensitive, as
+    nats-server matches option names) or a name ending like one (``backend_password``)."""
+    k = key.lower()
+    return k in SECRET_KEYS or k.endswith(("_password", "_token", "_secret", "_pass"))
+
+
 class _Stop(Exception):
     """Unrecoverable (e.g. nesting too deep): keep what parsed."""
 
@@ -237,6 +250,12 @@ class _Parser:
         entry = NatsEntry(key, val, kline, kcol, vline, vcol, eline, ecol, raw, quoted, is_ref)
         if is_ref:
             self.doc.references.append(entry)
+        elif is_secret_entry(key) and isinstance(val, (str, int, float)) and not isinstance(val, bool):
+            # the value as written (a quoted one's inside): password, token, nkey seed...
+            if quoted and vend - vstart >= 2 and s[vstart] in "\"'" and s[vend - 1] == s[vstart]:
+                vstart, vend = vstart + 1, vend - 1
+            if vend > vstart:
+                self.doc.secret_marks.append((vstart, vend))
         return entry
 
     def include(self, key: str, kline: int, kcol: int) -> NatsEntry | None:
@@ -440,3 +459,8 @@ def parse(text: str, path: str) -> NatsDocument:
     except Exception as exc:  # noqa: BLE001 - a parser must never stop the scan
         doc.errors.append(ParseError(f"internal parser error: {type(exc).__name__}: {exc}", 1, 1))
     return doc
+
+
+def secret_marks(text: str) -> list[tuple[int, int]]:
+    """The source spans of the passwords, tokens and seeds a nats-server configuration writes."""
+    return parse(text, "").secret_marks

@@ -33,6 +33,7 @@ class Directive:
     parent: "Directive | None" = field(default=None, repr=False)
     end_line: int = 0  # line of the closing brace for blocks, else the directive's own line
     quoted: list[bool] = field(default_factory=list)
+    spans: list[tuple[int, int]] = field(default_factory=list)  # source (start, end) of each argument
 
     @property
     def is_block(self) -> bool:
@@ -93,8 +94,15 @@ _QUOTED = {'"': re.compile(r'"((?:\\[\s\S]|[^"\\])*)"'), "'": re.compile(r"'((?:
 _ESCAPE = re.compile(r"\\[\s\S]")
 
 
-def _lex(text: str) -> Iterator[tuple[str, int, bool]]:
-    """(token, line, quoted) for every token of ``text``, exactly as crossplane's lexer yields them."""
+def _ignore(_span) -> None:
+    return None
+
+
+def _lex(text: str, offsets: list | None = None) -> Iterator[tuple[str, int, bool]]:
+    """(token, line, quoted) for every token of ``text``, exactly as crossplane's lexer yields them.
+    With ``offsets``, each token's source (start, end) is appended to it before the token is
+    yielded (a quoted token's inside, without its quotes)."""
+    rec = offsets.append if offsets is not None else _ignore
     n = len(text)
     pos = 0
     line = 1  # 1 + newlines in text[:counted]
@@ -115,6 +123,7 @@ def _lex(text: str) -> Iterator[tuple[str, int, bool]]:
                 return  # the end of the file inside a comment: crossplane drops it and stops
             line += count("\n", counted, pos)
             counted = pos
+            rec((pos, end))
             yield text[pos:end], line, False
             pos = nxt
             continue
@@ -127,12 +136,14 @@ def _lex(text: str) -> Iterator[tuple[str, int, bool]]:
                 tok = _ESCAPE.sub(lambda e: c if e.group()[1] == c else e.group(), tok)
             line += count("\n", counted, pos)
             counted = pos
+            rec((pos + 1, m.end() - 1))
             yield tok, line, True
             pos = m.end()
             continue
         if c == "{" or c == "}" or c == ";":
             line += count("\n", counted, pos)
             counted = pos
+            rec((pos, pos + 1))
             yield c, line, False
             pos += 1
             continue
@@ -146,6 +157,7 @@ def _lex(text: str) -> Iterator[tuple[str, int, bool]]:
         line += count("\n", counted, first_end)
         counted = first_end
         tok_line = line
+        tok_start = pos
         tok = ""
         while True:
             m = _BARE_RUN.match(text, pos)
@@ -158,6 +170,7 @@ def _lex(text: str) -> Iterator[tuple[str, int, bool]]:
             if c == "\\":
                 return  # a lone backslash at the end of the file
             if c.isspace():
+                rec((tok_start, pos))
                 yield tok, tok_line, False
                 break
             if c == "{" and tok.endswith("$"):
@@ -175,9 +188,11 @@ def _lex(text: str) -> Iterator[tuple[str, int, bool]]:
                     else:
                         unit = text[pos]
                 if unit == "{" or unit == "}" or unit == ";":
+                    rec((tok_start, pos))
                     yield tok, tok_line, False
                     line += count("\n", counted, pos)
                     counted = pos
+                    rec((pos, pos + 1))
                     yield unit, line, False
                     pos += 1
                     break
@@ -185,9 +200,11 @@ def _lex(text: str) -> Iterator[tuple[str, int, bool]]:
                 pos += len(unit)
                 continue
             # "{", "}" or ";" ends the token and is a token itself
+            rec((tok_start, pos))
             yield tok, tok_line, False
             line += count("\n", counted, pos)
             counted = pos
+            rec((pos, pos + 1))
             yield c, line, False
             pos += 1
             break
@@ -223,7 +240,8 @@ def _build(doc: NginxDocument) -> None:
 
     root: list[Directive] = []
     stack: list[tuple[Directive | None, list[Directive]]] = [(None, root)]
-    tokens = _lex(doc.text)
+    offsets: list[tuple[int, int]] = []
+    tokens = _lex(doc.text, offsets)
     current: Directive | None = None  # directive whose arguments are being read
     count = 0
     last_line = 1
@@ -281,6 +299,7 @@ def _build(doc: NginxDocument) -> None:
         else:
             current.args.append(token)
             current.quoted.append(bool(quoted))
+            current.spans.append(offsets[-1])
     if current is not None:
         doc.errors.append(ParseError(f'unexpected end of file, expecting ";" or "}}" after "{current.name}"', current.line, current.col))
         stack[-1][1].append(current)
@@ -290,6 +309,7 @@ def _build(doc: NginxDocument) -> None:
             doc.errors.append(ParseError(f'unexpected end of file, expecting "}}" to close "{blk.name}" opened here', blk.line, blk.col))
             blk.end_line = at(last_line, "")[0]
     doc.directives = root
+    doc.secret_marks = list(_secret_marks(doc))
     # `if (...)` arguments: strip parentheses like crossplane does
     for d in doc.walk():
         if d.name == "if" and d.args:
@@ -298,6 +318,73 @@ def _build(doc: NginxDocument) -> None:
             if d.args[-1].endswith(")"):
                 d.args[-1] = d.args[-1][:-1].rstrip()
             d.args[:] = [a for a in d.args if a != ""]
+
+
+# directives that set a header, a parameter or a variable: (name, value); a credential-named one's
+# value is a secret unless it only forwards a variable (`proxy_set_header Authorization $http_authorization`)
+_SETTERS = frozenset({"proxy_set_header", "grpc_set_header", "add_header", "add_trailer", "fastcgi_param",
+                      "uwsgi_param", "scgi_param", "set", "proxy_set_body"})
+_MORE_HEADERS = frozenset({"more_set_headers", "more_set_input_headers"})
+_CREDENTIAL_NAME = re.compile(r"(?i)authorization|api[_-]?key|token|secret|passw|auth[_-]?key|credential|cookie")
+# directives whose every argument is a secret written inline
+_SECRET_ARGS = frozenset({"secure_link_secret", "auth_jwt_key"})
+
+
+def _forwarded(value: str) -> bool:
+    return value.startswith("$") and " " not in value
+
+
+def _directive_marks(text: str, name: str, args: list[str], spans: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """The source spans of the secrets one directive writes: the value of a header, parameter or
+    variable named like a credential (``proxy_set_header Authorization "Basic ..."``,
+    ``more_set_headers "X-Api-Key: ..."``, ``set $api_token ...``) and inline keys
+    (``secure_link_secret``). URL passwords (``proxy_pass http://u:pw@h``) are found in any text."""
+    if not spans:
+        return
+    if name in _SETTERS and len(args) >= 2 and _CREDENTIAL_NAME.search(args[0]):
+        for value, span in zip(args[1:], spans[1:]):
+            if value and not _forwarded(value):
+                yield span
+    elif name in _MORE_HEADERS:
+        for value, (a, b) in zip(args, spans):
+            head, colon, rest = value.partition(":")
+            if colon and _CREDENTIAL_NAME.search(head):
+                rest_l = rest.lstrip()
+                if rest_l and not _forwarded(rest_l):
+                    k = text.find(rest_l[:16], a, b)
+                    yield (k, b) if k >= 0 else (a, b)
+    elif name in _SECRET_ARGS:
+        yield from (span for value, span in zip(args, spans) if not _forwarded(value))
+
+
+def _secret_marks(doc: NginxDocument) -> Iterator[tuple[int, int]]:
+    for d in doc.walk():
+        yield from _directive_marks(doc.text, d.name, d.args, d.spans)
+
+
+def secret_marks(text: str) -> list[tuple[int, int]]:
+    """The secret spans of an nginx text from its tokens alone (no tree: a fragment, a fix's window):
+    what ``parse`` marks on the same text."""
+    out: list[tuple[int, int]] = []
+    offsets: list[tuple[int, int]] = []
+    name, args, spans = None, [], []
+    for count, (token, _line, quoted) in enumerate(_lex(text, offsets), 1):
+        if count > MAX_TOKENS:
+            break
+        if not quoted and (token in ("{", "}", ";") or token.startswith("#")):
+            if token.startswith("#"):
+                continue
+            if name is not None:
+                out.extend(_directive_marks(text, name, args, spans))
+            name, args, spans = None, [], []
+        elif name is None:
+            name = token
+        else:
+            args.append(token)
+            spans.append(offsets[-1])
+    if name is not None:
+        out.extend(_directive_marks(text, name, args, spans))
+    return out
 
 
 def context_errors(doc: NginxDocument) -> list[ParseError]:

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,6 +190,7 @@ def _make_stmt(doc: SqlDocument, start: int, end: int, node: Any, error: str | N
 def _parse(doc: SqlDocument) -> None:
     import pglast
 
+    doc.secret_marks = secret_marks(doc.text)
     masked, spans, comments = mask_psql(doc.text)
     doc.masked, doc.masked_spans, doc.comments = masked, spans, comments
     try:
@@ -229,6 +231,160 @@ def _parse(doc: SqlDocument) -> None:
             length = raw.stmt_len or (end - s)
             doc.statements.append(_make_stmt(doc, s, s + length, raw.stmt, base=idx))
     _check_bodies(doc)
+
+
+# -- secrets ---------------------------------------------------------------------------------------
+
+# functions whose string argument is a password or a key: crypt('pw', ...), pgp_sym_encrypt(data, 'key')
+_SECRET_FUNCS = frozenset({"crypt", "digest", "md5", "pgp_sym_encrypt", "pgp_sym_decrypt", "encode", "hmac",
+                           "pgp_sym_encrypt_bytea", "pgp_sym_decrypt_bytea"})
+# what may follow an unquoted password in CREATE/ALTER ROLE|USER (role options end it)
+_ROLE_OPTIONS = frozenset({"LOGIN", "NOLOGIN", "SUPERUSER", "NOSUPERUSER", "CREATEDB", "NOCREATEDB", "CREATEROLE",
+                           "NOCREATEROLE", "INHERIT", "NOINHERIT", "REPLICATION", "NOREPLICATION", "BYPASSRLS",
+                           "NOBYPASSRLS", "CONNECTION", "VALID", "IN", "ROLE", "ADMIN", "USER", "SYSID", "ENCRYPTED",
+                           "UNENCRYPTED", "PASSWORD", "WITH", "GROUP"})
+_HEAD_WORDS = frozenset({"CREATE", "ALTER", "ROLE", "USER", "GROUP_P"})
+_STRING_TOKENS = ("SCONST", "USCONST", "XCONST", "BCONST")
+_HASH = re.compile(r"\$2[abxy]\$\d\d\$[./A-Za-z0-9]{53}|md5[0-9a-f]{32}|SCRAM-SHA-256\$\S+|\$argon2\S+")
+
+
+def _is_hash(body: str) -> bool:
+    return bool(_HASH.fullmatch(body))
+
+
+def _inside(text: str, a: int, b: int) -> tuple[int, int]:
+    """The inside of a string token written at [a, b): without its quotes, ``E``/``U&`` prefix, ``$tag$``."""
+    tok = text[a:b]
+    if tok.startswith("$"):
+        tag = tok.find("$", 1) + 1
+        return (a + tag, b - tag) if 0 < tag <= len(tok) // 2 else (a, b)
+    q = tok.find("'")
+    if q < 0:
+        q = tok.find('"')
+    if q >= 0 and b - a - q >= 2:
+        return a + q + 1, b - 1
+    return a, b
+
+
+def secret_marks(text: str, base: int = 0, depth: int = 0) -> list[tuple[int, int]]:
+    """The source spans of the secrets an SQL script writes, read from PostgreSQL's own scanner
+    (pglast): ``[ENCRYPTED] PASSWORD`` literals in every quoting (``'..''..'``, ``E'..\\'..'``,
+    ``U&'..'``, ``$$..$$``, ``$tag$..$tag$``, ``"..."``, unquoted words in CREATE/ALTER ROLE|USER: the
+    script is then unparseable, the word is still a password), string arguments of ``crypt``/
+    ``pgp_sym_encrypt``/..., password hashes, psql ``\\set`` of a secret-named variable. Function
+    bodies (``DO $$ ... $$``) are read too. A script the scanner cannot read (an unterminated
+    literal) is read line by line; a line that still cannot be read is a secret from its PASSWORD on."""
+    from pglast import parser
+
+    try:
+        tokens = list(parser.scan(text))
+    except Exception:  # noqa: BLE001 - libpg_query's scanner error (unterminated literal...)
+        if depth:
+            return []
+        return _marks_by_line(text, base)
+    out: list[tuple[int, int]] = []
+    n = len(tokens)
+    head: set[str] = set()  # the keywords of the statement so far (CREATE/ALTER, ROLE/USER/GROUP)
+    for i, tok in enumerate(tokens):
+        name = tok.name
+        a, b = tok.start, tok.end + 1
+        if name == "ASCII_59":
+            head.clear()
+            continue
+        if name in _HEAD_WORDS:
+            head.add(name)
+        if name == "ASCII_92" and text[b:b + 3].lower() == "set":  # psql: \set name value
+            eol = text.find("\n", b, b + 4096)  # bounded: `\set` repeated on one long line stays linear
+            words = text[b + 3:min(len(text), b + 4096) if eol < 0 else eol].split(None, 1)
+            if len(words) == 2 and any(w in words[0].lower() for w in ("pass", "secret", "token", "key")):
+                v0 = text.find(words[1], b + 3)
+                out.append((base + v0, base + v0 + len(words[1].rstrip())))
+            continue
+        if name in _STRING_TOKENS:
+            x, y = _inside(text, a, b)
+            body = text[x:y]
+            if _is_hash(body):
+                out.append((base + x, base + y))
+            elif text[a] == "$" and depth < 4 and body.strip():
+                out.extend(secret_marks(body, base + x, depth + 1))  # a function or DO body
+            continue
+        if name == "PASSWORD" and i + 1 < n:
+            j = i + 1
+            if tokens[j].name == "ASCII_61" and j + 1 < n:  # password = 'x'
+                j += 1
+            nxt = tokens[j]
+            if nxt.name in _STRING_TOKENS or (nxt.name == "IDENT" and text[nxt.start] == '"'):
+                out.append(tuple(base + v for v in _inside(text, nxt.start, nxt.end + 1)))
+                continue
+            if nxt.name in ("NULL_P", "ASCII_59", "ASCII_41", "ASCII_44", "PARAM") or text[nxt.start] == ":":
+                continue
+            if not ({"ROLE", "USER", "GROUP_P"} & head and head & {"CREATE", "ALTER"}):
+                continue  # `password text` is a column; unquoted words are a password only for a role
+            # the unquoted password: adjacent tokens (p@ss!w0rd), then words up to a role option
+            end = nxt.end + 1
+            k = j + 1
+            while k < n and tokens[k].name != "ASCII_59":
+                t = tokens[k]
+                word = text[t.start:t.end + 1].upper()
+                if t.start != end and (word in _ROLE_OPTIONS or "\n" in text[end:t.start]):
+                    break
+                end = t.end + 1
+                k += 1
+            out.append((base + nxt.start, base + end))
+            continue
+        if name == "IDENT" and text[a:b].lower() in _SECRET_FUNCS and i + 2 < n and tokens[i + 1].name == "ASCII_40":
+            k = i + 2
+            # crypt('pw', ...) or pgp_sym_encrypt(t.col, 'key'): the first string argument of the first two
+            while k < n and tokens[k].name in ("IDENT", "ASCII_46"):
+                k += 1
+            if k < n and tokens[k].name == "ASCII_44" and k > i + 2:
+                k += 1
+            if k < n and tokens[k].name in _STRING_TOKENS:
+                out.append(tuple(base + v for v in _inside(text, tokens[k].start, tokens[k].end + 1)))
+    return [s for s in out if s[1] > s[0]]
+
+
+def _marks_by_line(text: str, base: int) -> list[tuple[int, int]]:
+    """The marks of a script PostgreSQL's scanner refuses as a whole: each line scanned alone; a
+    line it still refuses (``PASSWORD 12ab`` is "trailing junk", an unterminated quote) holds a
+    secret from its PASSWORD on, up to the ``;`` or the next role option."""
+    from pglast import parser
+
+    out: list[tuple[int, int]] = []
+    pos = 0
+    for line in text.splitlines(keepends=True):
+        try:
+            parser.scan(line)
+        except Exception:  # noqa: BLE001 - the same scanner error, on this line
+            out.extend(_crude_marks(line, base + pos))
+        else:
+            out.extend(secret_marks(line, base + pos, depth=1))
+        pos += len(line)
+    return out
+
+
+_CRUDE = re.compile(r"(?i)\bPASSWORD\b[ \t]*=?[ \t]*")
+_CRUDE_WORD = re.compile(r"[^ \t;]+")
+
+
+def _crude_marks(line: str, base: int) -> list[tuple[int, int]]:
+    out = []
+    for m in _CRUDE.finditer(line):
+        start = m.end()
+        end = len(line.rstrip("\r\n"))
+        if line[start:start + 1] in ("'", '"', "$") or line[start:start + 2].upper() == "E'":
+            out.append((base + start, base + end))  # a quote the scanner could not close: the rest of the line
+            continue
+        stop = start
+        for w in _CRUDE_WORD.finditer(line, start, end):
+            if w.group().upper() in _ROLE_OPTIONS and w.start() > start:
+                break
+            stop = w.end()
+            if line[stop:stop + 1] == ";":
+                break
+        if stop > start:
+            out.append((base + start, base + stop))
+    return out
 
 
 def body_language(node: Any) -> tuple[str | None, str | None]:

@@ -180,8 +180,13 @@ class _Builder:
             self.memo[id(node)] = out
             merged: dict[str, tuple[YScalar, YNode]] = {}
             own: dict[str, tuple[YScalar, YNode]] = {}
+            merge_key = None
             for knode, vnode in node.value:
                 if knode.tag == "tag:yaml.org,2002:merge" or (isinstance(knode, yaml.ScalarNode) and knode.value == "<<" and not knode.style):
+                    mark = knode.start_mark
+                    if merge_key is not None:
+                        self.errors.append(ParseError(_duplicate("<<", merge_key), mark.line + 1, mark.column + 1))
+                    merge_key = mark.line + 1
                     sources = vnode.value if isinstance(vnode, yaml.SequenceNode) else [vnode]
                     for src in sources:
                         built = self.build(src, depth + 1)
@@ -195,7 +200,7 @@ class _Builder:
                     continue
                 name = str(key.raw)
                 if name in own:
-                    self.errors.append(ParseError(f"duplicate key '{name}'", key.line, key.col))
+                    self.errors.append(ParseError(_duplicate(name, own[name][0].line), key.line, key.col))
                 own[name] = (key, self.build(vnode, depth + 1))
             out.items = {**merged, **own}
             # keep insertion order: merged keys first unless overridden
@@ -203,6 +208,13 @@ class _Builder:
             out = YScalar(None, None)
         self.memo[id(node)] = out
         return out
+
+
+def _duplicate(name: str, first_line: int) -> str:
+    """A mapping key written twice: docker compose (compose-go's YAML reader) refuses the file with
+    "mapping key ... already defined at line N"; pyyaml, and dkscan's reading of it, keep the last."""
+    tail = "dkscan merges every one" if name == "<<" else "dkscan audits the last value"
+    return f"duplicate key '{name}' (already defined at line {first_line}): docker compose refuses the file; {tail}"
 
 
 class _TooBig(Exception):
