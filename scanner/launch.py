@@ -5,7 +5,8 @@ files its ``files:`` pattern selects, so a commit touching no stack file hands t
 or names only files that no longer exist) print what the full command line prints and exit, in
 the interpreter's start-up time: the command line (click, the report writers) and the engine
 (parsers, rule modules) are imported only when there is something to do. Every other invocation
-goes to ``scanner.cli.entry`` unchanged.
+goes to ``scanner.cli.entry`` unchanged (``audit`` and ``hook`` with the cyclic garbage collector
+off: see ``entry``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ def entry() -> None:
         os._exit(0)
     if args is not None and _nothing_to_hook(args):
         os._exit(0)
+    if args and args[0] in ("audit", "hook"):
+        # one audit (two with --diff-base), one report, then os._exit: the cyclic collector would only
+        # walk the imports and the audit's live objects again and again (the engine pauses it during an
+        # audit in any case; this covers importing the command line and writing the report)
+        import gc
+
+        gc.disable()
     from .cli import entry as full
 
     full()
