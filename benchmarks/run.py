@@ -59,6 +59,69 @@ def measure(cmd, runs: int, cwd=None, env=None, warmup: int = 1) -> dict:
             "peak_mb": max(mems) / 1024, "runs": runs, "exit": sorted(set(codes))}
 
 
+def measure_pair(cmd_a, cmd_b, runs: int, env=None, cwd=None, warmup: int = 1) -> dict:
+    """A and B run in turn (A B A B ...): on a shared machine the speed drifts, and each pair's
+    ratio is taken while both saw the same load. Medians of A, of B and of the pairs' ratios."""
+    for _ in range(warmup):
+        run_once(cmd_a, cwd, env)
+        run_once(cmd_b, cwd, env)
+    a, b, ratios, mem_a, mem_b = [], [], [], [], []
+    for _ in range(runs):
+        wa, ma, _ = run_once(cmd_a, cwd, env)
+        wb, mb, _ = run_once(cmd_b, cwd, env)
+        a.append(wa)
+        b.append(wb)
+        mem_a.append(ma)
+        mem_b.append(mb)
+        ratios.append(wa / wb)
+    return {"a": statistics.median(a), "b": statistics.median(b), "ratio": statistics.median(ratios),
+            "a_range": (min(a), max(a)), "b_range": (min(b), max(b)), "ratio_range": (min(ratios), max(ratios)),
+            "a_peak_mb": max(mem_a) / 1024, "b_peak_mb": max(mem_b) / 1024, "runs": runs}
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (/proc/PID/task/*/children)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run_pss(cmd: list[str], env=None, cwd=None, interval: float = 0.05) -> dict:
+    """One whole-process run sampled every ``interval`` s: wall time, the peak of the PSS summed
+    over the process and all its descendants (a pool's workers share their parent's pages: PSS
+    splits each shared page between the processes that map it, so the sum is what the run costs
+    the machine) and the largest single process's PSS."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak_sum = peak_one = 0
+    while proc.poll() is None:
+        sizes = [_pss_kib(p) for p in _tree(proc.pid)]
+        peak_sum = max(peak_sum, sum(sizes))
+        peak_one = max([peak_one, *sizes])
+        time.sleep(interval)
+    wall = time.perf_counter() - start
+    return {"wall": wall, "pss_sum_mb": peak_sum / 1024, "pss_max_mb": peak_one / 1024, "exit": proc.returncode}
+
+
 def mutate(text: str, i: int, rnd: random.Random) -> str:
     """Make stack i differ from the fixture: ports, tags, numbers, secrets."""
     text = re.sub(r"\b(8080|8000|3000)\b", lambda m: str(int(m.group(1)) + i % 50), text)
@@ -147,6 +210,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runs", type=int, default=None)
     ap.add_argument("--no-peers", action="store_true", help="skip gixy-ng, hadolint and checkov")
+    ap.add_argument("--py-spy", action="store_true", help="also sample the 100-stack monorepo with py-spy")
     args = ap.parse_args()
     runs = args.runs or (3 if args.quick else 7)
     sizes = [10, 100] if args.quick else [10, 100, 1000]
@@ -155,13 +219,14 @@ def main() -> int:
     # virtualenv, like the peers; its `dkscan` script starts that venv's interpreter directly
     dkbin = install_dkscan()
     dk = [str(dkbin / "dkscan")]
+    py = str(dkbin / "python")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")}
     env.update({"NO_COLOR": "1"})
     env.pop("DKSCAN_JOBS", None)
     # benchmarks/profile.py imports the checkout (same code) with the same interpreter; its bytecode
     # goes to a cache directory of its own, written by the first run
     penv = {**env, "PYTHONPATH": str(ROOT), "PYTHONPYCACHEPREFIX": str(WORK / "pycache")}
-    subprocess.run([str(dkbin / "python"), "-m", "compileall", "-q", str(ROOT / "scanner"), str(ROOT / "rules")],
+    subprocess.run([py, "-m", "compileall", "-q", str(ROOT / "scanner"), str(ROOT / "rules"), str(HERE)],
                    env=penv, check=False, stdout=subprocess.DEVNULL)
     machine = machine_info()
     rows = []
@@ -177,47 +242,68 @@ def main() -> int:
         rows.append((label, m))
         return m
 
+    pairs = []
+
+    def pair(label, cmd_a, cmd_b, goal=None, cwd=None, runs_=runs):
+        """A against B, interleaved; ``goal``: the largest A/B the issue allows (None: for information)."""
+        print(f"  {label} ...", file=sys.stderr, flush=True)
+        m = measure_pair(cmd_a, cmd_b, runs_, env=env, cwd=cwd)
+        pairs.append((label, m, goal))
+        return m
+
     fixture = inputs["fixture"]
     fl = count(fixture)
-    add("dkscan --version (cold start)", [*dk, "--version"])
-    fix = add("dkscan audit fixture (all rules)", [*dk, "audit", str(fixture), "--format", "json", "--output", os.devnull], files_lines=fl)
-    changed = next(p for p in sorted(fixture.rglob("*.conf")))
-    add("pre-commit path: dkscan hook, one changed file", [*dk, "hook", str(changed.relative_to(fixture))], cwd=fixture)
+    out_json = ["--format", "json", "--output", os.devnull]
+    fix = add("dkscan audit fixture (all rules)", [*dk, "audit", str(fixture), *out_json], files_lines=fl)
+    interp = [py, "-c", "pass"]
+    floor = [py, str(HERE / "floor.py")]
+    pair("bundled stack, all rules / the floor script on it", [*dk, "audit", str(fixture), *out_json],
+         [*floor, str(fixture)], 1.5)
+    pair("`dkscan --version` / `python -c pass`", [*dk, "--version"], interp, 2.0)
+    pair("`dkscan hook` given no stack file (what pre-commit hands it when the commit touches none) / "
+         "`python -c pass`", [*dk, "hook"], interp, 2.0, cwd=fixture)
+    pair("`dkscan hook` given a deleted file / `python -c pass`", [*dk, "hook", "gone/docker-compose.yml"], interp,
+         2.0, cwd=fixture)
+    pair("`dkscan hook README.md` (an existing file that is no stack file, named by hand) / `python -c pass`",
+         [*dk, "hook", "README.md"], interp, None, cwd=fixture)
+    nginx_files = sorted(str(p) for p in (fixture / "nginx").rglob("nginx.conf"))
+    dockerfile = sorted(str(p) for p in fixture.rglob("Dockerfile*"))[:1]
+    pair("dkscan on the nginx files / the floor script on them", [*dk, "audit", *nginx_files, *out_json],
+         [*floor, *nginx_files], None)
+    if not args.no_peers:
+        gixy = venv("gixy", PEERS["gixy"])
+        if gixy:
+            pair("dkscan on the nginx files / gixy-ng on them", [*dk, "audit", *nginx_files, *out_json],
+                 [str(gixy / "gixy"), *nginx_files], 0.7)
+        hl = venv("hadolint", PEERS["hadolint"])
+        if hl:
+            pair("dkscan on one Dockerfile / hadolint on it", [*dk, "audit", *dockerfile, *out_json],
+                 [str(hl / "hadolint"), *dockerfile], 1.5)
+        ck = venv("checkov", PEERS["checkov"])
+        if ck:
+            pair("dkscan on one Dockerfile / checkov on it", [*dk, "audit", *dockerfile, *out_json],
+                 [str(ck / "checkov"), "--quiet", "--compact", "--framework", "dockerfile", "-f", *dockerfile],
+                 None, runs_=max(3, runs // 2))
     series = []
     for n in sizes:
         d = inputs[f"mono-{n}"]
         fl_n = count(d)
-        m = add(f"dkscan audit monorepo of {n} stacks", [*dk, "audit", str(d), "--format", "json", "--output", os.devnull],
-                runs_=max(1, runs // (2 if n >= 1000 else 1)), files_lines=fl_n, warmup=0 if n >= 1000 else 1)
+        label = f"dkscan audit monorepo of {n} stacks"
+        print(f"  {label} ...", file=sys.stderr, flush=True)
+        k = 1 if n >= 1000 else max(1, runs // 2)
+        samples = [run_pss([*dk, "audit", str(d), *out_json], env=env) for _ in range(k)]
+        walls = [x["wall"] for x in samples]
+        m = {"median": statistics.median(walls), "min": min(walls), "max": max(walls), "runs": k,
+             "pss_sum_mb": max(x["pss_sum_mb"] for x in samples), "pss_max_mb": max(x["pss_max_mb"] for x in samples),
+             "peak_mb": max(x["pss_max_mb"] for x in samples), "files": fl_n[0], "lines": fl_n[1],
+             "files_s": fl_n[0] / statistics.median(walls), "lines_s": fl_n[1] / statistics.median(walls)}
+        rows.append((label, m))
         series.append((n, m))
-    one_core = None
-    if 100 in sizes:
-        d = inputs["mono-100"]
-        one_core = add("dkscan audit monorepo of 100 stacks, one process (DKSCAN_JOBS=1)",
-                       [*dk, "audit", str(d), "--format", "json", "--output", os.devnull],
-                       runs_=max(1, runs // 3), files_lines=count(d), extra_env={"DKSCAN_JOBS": "1"})
-    peers = []
-    nginx_files = [str(p) for p in (fixture / "nginx").rglob("nginx.conf")]
-    dockerfiles = [str(p) for p in fixture.rglob("Dockerfile*")]
-    gixy = None if args.no_peers else venv("gixy", PEERS["gixy"])
-    if gixy:
-        p = add("gixy-ng on the nginx files", [str(gixy / "gixy"), *nginx_files])
-        d = add("dkscan on the same nginx files", [*dk, "audit", *nginx_files, "--format", "json", "--output", os.devnull])
-        peers.append(("gixy-ng (nginx)", p, d))
-    hl = None if args.no_peers else venv("hadolint", PEERS["hadolint"])
-    if hl:
-        p = add("hadolint on the Dockerfiles", [str(hl / "hadolint"), *dockerfiles])
-        d = add("dkscan on the same Dockerfiles", [*dk, "audit", *dockerfiles, "--format", "json", "--output", os.devnull])
-        peers.append(("hadolint (Dockerfile)", p, d))
-    ck = None if args.no_peers else venv("checkov", PEERS["checkov"])
-    if ck:
-        p = add("checkov on the Dockerfiles", [str(ck / "checkov"), "--quiet", "--compact", "--framework", "dockerfile", *sum((["-f", f] for f in dockerfiles), [])], runs_=max(3, runs // 2))
-        d = add("dkscan on the same Dockerfiles (again)", [*dk, "audit", *dockerfiles, "--format", "json", "--output", os.devnull])
-        peers.append(("checkov (Dockerfile)", p, d))
     prof = profile(penv, inputs, runs, dkbin / "python")
-    if "mono-100" in inputs and not args.no_peers:
+    if "mono-100" in inputs and args.py_spy:
         prof["sampled"] = sampled_profile(dkbin, inputs["mono-100"], env)
-    write_doc(rows, series, peers, fix, runs, machine, one_core, prof)
+    machine_end = machine_info().rsplit("load average at start ", 1)[-1]
+    write_doc(rows, series, pairs, fix, runs, machine, prof, machine_end)
     print(DOC.read_text())
     return 0
 
@@ -310,62 +396,79 @@ def machine_info() -> str:
     return f"{model or platform.machine()}, {os.cpu_count()} cores, load average at start {load or '?'}"
 
 
-def write_doc(rows, series, peers, fix, runs, machine="", one_core=None, prof=None):
+COLLECTOR_NOTE = [
+    "## The collector (measured by hand, paired, against the code before the change)", "",
+    "Measured on 2026-12-07 with the load average at 7–10, each pair the tree before (c07eda9) and after the change "
+    "run in turn, whole processes, CPU seconds (user + system: steadier than wall time on a loaded machine):", "",
+    "| case | before | after | after / before (median of pairs) |", "|---|---|---|---|",
+    "| bundled stack, all rules (11 pairs) | 0.497 s CPU | 0.464 s CPU | 0.955 |",
+    "| 100 stacks in one process, `DKSCAN_JOBS=1` (2 pairs) | 17.63 s CPU | 16.67 s CPU | 0.946 |",
+    "| the CLI's own imports and report also without the collector (`audit`, `hook`; 15 pairs) | 0.450 s CPU | "
+    "0.433 s CPU | 0.96 |",
+    "| 100 stacks, pool of 2: wall (2 runs each) | 41.7, 54.5 s | 50.8, 47.7 s | no difference at this load |",
+    "| 100 stacks, pool of 2: PSS summed (2 runs each) | 207, 217 MB | 221, 195 MB | no difference |",
+    "| 100 stacks, pool of 2: largest process PSS | 64, 65 MB | 76, 77 MB | +12 MB (cyclic garbage kept "
+    "until each deployment's young collection) |", "",
+    "Kept: 4–5 % of CPU on a single audit, none on memory summed. The issue's profile promised 10 % and 31 %; "
+    "on this code the collector's share was smaller.",
+]
+
+
+def write_doc(rows, series, pairs, fix, runs, machine="", prof=None, load_end=""):
     prof = prof or {}
     ms = lambda s: f"{s * 1000:.0f} ms"  # noqa: E731
     lines = ["# dkscan benchmarks", "",
              "<!-- Generated by `python benchmarks/run.py`: do not edit by hand. -->", "",
-             f"Measured on {machine or platform.machine()}, Python {platform.python_version()}, "
-             f"{time.strftime('%Y-%m-%d')}. Every figure is a whole process, from its start to its exit (`os.wait4`): "
-             f"the median of {runs} runs after one warm-up (min–max beside it; the 1000-stack monorepo "
-             f"{max(1, runs // 2)} runs). Peak memory is the largest resident set of the process and of its pool "
-             "workers. dkscan runs as a user installs it: `pip install .` into a virtualenv of its own "
-             "(`benchmarks/work/venv-dkscan`, bytecode compiled by pip, no editable-install hook), its `dkscan` script "
-             "starting that venv's interpreter. Through a pyenv shim (a bash script) every start costs ~0.09 s more; "
-             "an editable install in an interpreter whose site-packages has other `.pth` hooks ~0.03 s more.", "",
-             "| what | wall median (s) | min–max (s) | peak memory (MB) | files/s | lines/s |", "|---|---|---|---|---|---|"]
+             f"Measured on {machine or platform.machine()}, at the end {load_end}, Python "
+             f"{platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
+             "The machine's two cores are shared with other work: the load average says how much, and every "
+             "comparison below is **paired** — the two commands run in turn (A B A B ...), each pair's ratio taken "
+             "under the same load, the median of those ratios quoted — so a ratio holds where the absolute "
+             "seconds drift. Every figure is a whole process, from its start to its exit (`os.wait4`): "
+             f"medians of {runs} runs after one warm-up (min–max beside them). dkscan runs as a user installs it: "
+             "`pip install .` into a virtualenv of its own (`benchmarks/work/venv-dkscan`, bytecode compiled by "
+             "pip), its `dkscan` script starting that venv's interpreter; the floor script (`benchmarks/floor.py`) "
+             "and `python -c pass` run with the same interpreter.", ""]
+    lines += ["## Targets (2-core machine, this run)", "",
+              "| target | A (s) | B (s) | A / B (median of pairs) | min–max of pairs | goal | |",
+              "|---|---|---|---|---|---|---|"]
+    for label, m, goal in pairs:
+        verdict = "" if goal is None else ("met" if m["ratio"] <= goal else "**missed**")
+        goal_s = "(information)" if goal is None else f"≤ {goal}"
+        lines.append(f"| {label} | {m['a']:.3f} | {m['b']:.3f} | {m['ratio']:.2f} | "
+                     f"{m['ratio_range'][0]:.2f}–{m['ratio_range'][1]:.2f} | {goal_s} | {verdict} |")
+    by_n = dict(series)
+    big = by_n.get(1000)
+    if big is not None:
+        lines += ["", "| target | measured | goal | |", "|---|---|---|---|",
+                  f"| 1000-stack monorepo, both cores, wall | {big['median']:.1f} s | ≤ 25 s | "
+                  f"{'met' if big['median'] <= 25 else '**missed**'} |",
+                  f"| its peak memory summed over all processes (PSS) | {big['pss_sum_mb']:.0f} MB | ≤ 200 MB | "
+                  f"{'met' if big['pss_sum_mb'] <= 200 else '**missed**'} |",
+                  f"| its largest process (PSS) | {big['pss_max_mb']:.0f} MB | ≤ 200 MB | "
+                  f"{'met' if big['pss_max_mb'] <= 200 else '**missed**'} |"]
+        if 10 in by_n and 100 in by_n:
+            per = {n: by_n[n]["median"] / n for n in (10, 100, 1000)}
+            flat = per[1000] / per[100]
+            lines.append(f"| cost per stack flat from 10 to 1000 stacks | {per[10]:.3f} → {per[100]:.3f} → "
+                         f"{per[1000]:.3f} s (1000 / 100: {flat:.2f}x) | within ±30 % | "
+                         f"{'met' if 0.7 <= flat <= 1.3 else '**missed**'} |")
+    lines += ["", "## Every figure", "",
+              "| what | wall median (s) | min–max (s) | peak memory (MB) | files/s | lines/s |", "|---|---|---|---|---|---|"]
     for label, m in rows:
         fs = f"{m['files_s']:.0f}" if "files_s" in m else ""
         ls = f"{m['lines_s']:.0f}" if "lines_s" in m else ""
         lines.append(f"| {label} | {m['median']:.3f} | {m['min']:.3f}–{m['max']:.3f} | {m['peak_mb']:.0f} | {fs} | {ls} |")
     lines += ["", "## Scaling: the 10 / 100 / 1000-stack series", "",
               "Synthetic monorepos made by mutating the fixture (every stack its own ports, image tags, secrets, pool "
-              "sizes); each stack is one deployment, audited in a pool of one process per core.", "",
-              "| stacks | files | lines | wall (s) | s per stack | peak memory (MB) |", "|---|---|---|---|---|---|"]
+              "sizes); each stack is one deployment, audited in a pool of one process per core. Memory is sampled "
+              "every 50 ms from `/proc/PID/smaps_rollup`: PSS summed over the parent and its pool workers, and "
+              "the largest single process.", "",
+              "| stacks | files | lines | wall (s) | s per stack | PSS summed (MB) | largest process PSS (MB) |",
+              "|---|---|---|---|---|---|---|"]
     for n, m in series:
-        lines.append(f"| {n} | {m.get('files', '')} | {m.get('lines', '')} | {m['median']:.2f} | {m['median'] / n:.4f} | {m['peak_mb']:.0f} |")
-    by_n = dict(series)
-    if len(series) >= 2:
-        first_n, first = series[0]
-        last_n, last = series[-1]
-        lines += ["", f"Cost per stack from {first_n} to {last_n} stacks: {first['median'] / first_n:.3f} s → "
-                  f"{last['median'] / last_n:.3f} s ({last['median'] / last_n / (first['median'] / first_n):.2f}x): linear "
-                  "in the input (the small monorepo also pays the start-up once)."]
-    if one_core is not None and 100 in by_n:
-        lines.append(f"Both cores against one: 100 stacks take {by_n[100]['median']:.2f} s with the pool, "
-                     f"{one_core['median']:.2f} s in one process ({one_core['median'] / by_n[100]['median']:.2f}x).")
-    if peers:
-        lines += ["", "## Peers, same files, same run", "",
-                  "Each peer installed from PyPI into its own virtualenv by the benchmark, run on the same files as "
-                  "dkscan (all of dkscan's rules run on them, not only the peer's subject).", "",
-                  "| peer | peer wall (s) | dkscan wall (s) | peer / dkscan |", "|---|---|---|---|"]
-        for name, p, d in peers:
-            lines.append(f"| {name} | {p['median']:.3f} | {d['median']:.3f} | {p['median'] / d['median']:.2f}x |")
-    lines += ["", "## Targets (2-core machine)", ""]
-    big = by_n.get(1000)
-    peak = max([fix["peak_mb"]] + [m["peak_mb"] for _n, m in series if _n < 1000])
-    targets = [("fixture stack, all rules, wall median from process start", f"{fix['median']:.3f} s", "≤ 0.25 s", fix["median"] <= 0.25)]
-    if big is not None:
-        targets.append(("1000-stack monorepo, both cores", f"{big['median']:.1f} s", "≤ 30 s", big["median"] <= 30))
-    targets.append(("peak memory, fixture and monorepos up to 100 stacks", f"{peak:.0f} MB", "≤ 200 MB", peak <= 200))
-    if big is not None:
-        targets.append(("peak memory, 1000-stack monorepo (JSON report of every finding)", f"{big['peak_mb']:.0f} MB", "≤ 200 MB", big["peak_mb"] <= 200))
-    if len(series) >= 2:
-        ratio = (series[-1][1]["median"] / series[-1][0]) / (series[0][1]["median"] / series[0][0])
-        targets.append(("cost linear in input size (s per stack, largest / smallest monorepo)", f"{ratio:.2f}", "≈ 1", ratio <= 1.3))
-    lines += ["| target | measured | goal | |", "|---|---|---|---|"]
-    for what, got, goal, ok in targets:
-        lines.append(f"| {what} | {got} | {goal} | {'met' if ok else '**missed**'} |")
+        lines.append(f"| {n} | {m.get('files', '')} | {m.get('lines', '')} | {m['median']:.2f} | {m['median'] / n:.4f} | "
+                     f"{m['pss_sum_mb']:.0f} | {m['pss_max_mb']:.0f} |")
     cold = prof.get("cold")
     units = prof.get("units")
     if cold or units:
@@ -415,7 +518,7 @@ def write_doc(rows, series, peers, fix, runs, machine="", one_core=None, prof=No
             b = (f"`{sampled['inclusive'][i][0]}` | {sampled['inclusive'][i][1] / tot:.1%}"
                  if i < len(sampled["inclusive"]) else " | ")
             lines.append(f"| {a} | | {b} |")
-    lines += ["", "## Reading the misses", "", *notes(fix, series, prof), "", "## Reproduce", "", "```sh", "python benchmarks/run.py          # everything, peers included (~15 min; installs them into benchmarks/work/venv-*)",
+    lines += ["", *COLLECTOR_NOTE, "", "## Reading the misses", "", *notes(fix, series, prof, pairs), "", "## Reproduce", "", "```sh", "python benchmarks/run.py          # everything, peers included (~15 min; installs them into benchmarks/work/venv-*)",
               "python benchmarks/run.py --quick  # 3 runs, no 1000-stack monorepo, peers included",
               "python benchmarks/run.py --no-peers  # dkscan only", "```", "",
               "Inputs and peers' virtualenvs are built under `benchmarks/work/` (ignored by git)."]
@@ -423,50 +526,59 @@ def write_doc(rows, series, peers, fix, runs, machine="", one_core=None, prof=No
     DOC.write_text("\n".join(lines) + "\n")
 
 
-def notes(fix: dict, series: list, prof: dict) -> list[str]:
+def notes(fix: dict, series: list, prof: dict, pairs: list) -> list[str]:
     """Why a target is missed, with this run's own figures."""
     out = []
     cold = prof.get("cold") or {}
-    interp = prof.get("interpreter", 0.0)
-    if fix["median"] > 0.25 and cold:
-        before = interp + cold["imports"]
-        built = ""
-        if "dataclasses" in cold:
-            built = (f" Across the run, {cold['dataclasses']:.0f} dataclasses are created "
-                     f"({cold['dataclasses_s'] * 1000:.0f} ms) and {cold['regex']:.0f} regular expressions compiled "
-                     f"({cold['regex_s'] * 1000:.0f} ms): Python keeps no compiled form of either across processes, "
-                     "and the ones left are those an audit of this stack uses (the rare ones are compiled on first use).")
-        out.append(
-            f"- **Cold start of the fixture ({fix['median']:.3f} s).** Before reading a file, a process has spent "
-            f"{before * 1000:.0f} ms: {interp * 1000:.0f} ms to start the interpreter and "
-            f"{cold['imports'] * 1000:.0f} ms of imports — {before / 0.25:.0%} of the 0.25 s budget. The imports are what "
-            "an audit of a stack holding every file kind needs: PyYAML, pglast (libpg_query and its Python syntax tree "
-            "and enum classes), click, and dkscan's parsers and 22 rule modules. What a path does not need it does not "
-            "import: `dkscan --version` loads click and nothing of the engine; crossplane, sqlparse, jinja2, "
-            "cryptography, tempfile and subprocess are imported only by the paths that use them." + built +
-            f" The audit itself then takes ~{cold['audit_warm'] * 1000:.0f} ms warm, of which the SQL init script is the "
-            "largest parse (pglast building its syntax tree: ≈ 7 800 validated attribute assignments for the fixture's "
-            "59 statements) and the PostgreSQL rules' model the largest rule cost. Splitting one stack's rules over "
-            "two forked processes was built and measured: it saved no wall time (each process ran ~50 % slower after "
-            "the fork, copy-on-write faults and a shared second core eating the gain), so it was removed. On this "
-            "shared VM the same command also varies by ±30 % from run to run (min–max column).")
-    big = dict(series).get(1000)
     units = prof.get("units") or {}
-    if big is not None and big["median"] > 30:
-        per = units.get("per_unit", 0.1)
+    interp = prof.get("interpreter", 0.0)
+    by_label = {label: m for label, m, _goal in pairs}
+    missed = [(label, m, goal) for label, m, goal in pairs if goal is not None and m["ratio"] > goal]
+    for label, m, goal in missed:
+        if label.startswith("bundled stack") and cold:
+            out.append(
+                f"- **{label}: {m['ratio']:.2f}x (goal {goal}x).** The floor script takes {m['b']:.3f} s here. In "
+                f"dkscan's cold process (benchmarks/profile.py, same run): {interp * 1000:.0f} ms of interpreter "
+                f"start, {cold['imports'] * 1000:.0f} ms of imports (the CLI, every rule module and the helper "
+                f"layer with their regular expressions and dataclasses, PyYAML, pglast with its Python syntax-tree "
+                f"classes, click), {cold['build'] * 1000:.0f} ms of discovery and parsing, "
+                f"{cold['rules'] * 1000:.0f} ms of rules, {cold['secrets'] * 1000:.0f} ms of secrets and "
+                f"{cold['render_json'] * 1000:.0f} ms of report. The floor pays the parsers and nothing else: "
+                "reaching 1.5x needs the imports cut to the families the files present need (a generated rule "
+                "index, so that reports, suppressions and `dkscan rules` still know every rule without importing it) "
+                "and the SQL model walking libpg_query's JSON instead of pglast's objects. Not done in this version; the collector change (above) is the part measured and kept.")
+        elif "gixy" in label:
+            nf = by_label.get("dkscan on the nginx files / the floor script on them")
+            extra = (f" The floor script on the same files (crossplane's parse, Python start included) takes "
+                     f"{nf['b']:.3f} s, {nf['b'] / m['b']:.2f}x gixy-ng's time: dkscan's own cost is its imports "
+                     "(every rule family, whatever the files) and its nginx model." if nf else "")
+            out.append(f"- **{label}: {m['ratio']:.2f}x (goal {goal}x).** gixy-ng takes {m['b']:.3f} s, dkscan "
+                       f"{m['a']:.3f} s on the same two files.{extra}")
+        elif "hadolint" in label:
+            pc = by_label.get("`dkscan --version` / `python -c pass`")
+            start = (f" Starting the interpreter alone (`python -c pass`, {pc['b']:.3f} s) is "
+                     f"{pc['b'] / m['b']:.1f}x hadolint's time, leaving a Python scanner "
+                     f"{max(0.0, 1.5 * m['b'] - pc['b']):.3f} s for its imports, parse and rules;" if pc else "")
+            out.append(f"- **{label}: {m['ratio']:.2f}x (goal {goal}x).** hadolint is a compiled (Haskell) "
+                       f"binary: {m['b']:.3f} s.{start} dkscan takes {m['a']:.3f} s, most of it importing every "
+                       "rule family whatever the files present (see the first miss).")
+        elif "hook" in label or "version" in label:
+            out.append(f"- **{label}: {m['ratio']:.2f}x (goal {goal}x).** {m['a']:.3f} s against {m['b']:.3f} s.")
+    big = dict(series).get(1000)
+    if big is not None and big["median"] > 25:
+        per = units.get("per_unit", 0.0)
         out.append(
-            f"- **1000 stacks ({big['median']:.1f} s).** The audit scales linearly and uses both cores (the series, and "
-            f"100 stacks in one process against the pool), at {per * 1000:.0f} ms of CPU per deployment measured warm "
-            "(the first audit of each deployment in a worker costs more: caches of repeated commands and SQL are "
-            f"cold): ~{per * 1000 / 2:.0f} s of two cores for 1000 deployments before the report, where 30 s on two "
-            "cores allows 60 ms per deployment, report included. The JSON report of ~164 000 findings is streamed, "
-            "rendered by forked processes a slice each (a few seconds). Where a deployment's CPU goes is the table "
-            "above: pglast's syntax tree and the PostgreSQL rules' model first, then YAML nodes, the nginx and secrets "
-            "rules. Meeting 30 s needs about half of today's CPU per deployment: not reached in this version.")
-    if big is not None and big["peak_mb"] > 200:
-        out.append(f"- **Peak memory at 1000 stacks ({big['peak_mb']:.0f} MB)**: every finding of every stack is "
-                   "kept for one report (slotted objects, file texts compressed). The fixture and the 100-stack "
-                   "monorepo stay far below 200 MB.")
+            f"- **1000 stacks: {big['median']:.1f} s (goal 25 s).** One deployment costs {per * 1000:.0f} ms of CPU "
+            f"warm (benchmarks/profile.py units): {per * 1000 / 2:.0f} s of two cores for 1000 before the report, "
+            "on a machine whose two cores were shared (load average above). 25 s allows 50 ms of CPU per "
+            "deployment, report included: the per-deployment parse (YAML nodes, pglast's syntax tree) and rules "
+            "(the SQL model first) would have to halve. Past one machine, `dkscan audit --shard K/N` and "
+            "`dkscan merge` split the same audit over N runners (tests/test_shard.py proves the merged report "
+            "byte-identical to one run).")
+    if big is not None and big["pss_sum_mb"] > 200:
+        out.append(f"- **Memory at 1000 stacks: {big['pss_sum_mb']:.0f} MB summed PSS** "
+                   f"(largest process {big['pss_max_mb']:.0f} MB): the parent keeps every finding and every file "
+                   "(compressed) for one report, each worker its imports and the deployment in hand.")
     return out or ["- Every target is met."]
 
 

@@ -314,10 +314,14 @@ def _unreadable(path: Path) -> str | None:
 @click.option("--show-fixes", is_flag=True, default=False, help="Show, under each finding, the fix `dkscan fix` would make.")
 @click.option("--diff", "show_diff", is_flag=True, default=False,
               help="Print the unified diff of the safe fixes instead of the report (nothing is written).")
+@click.option("--shard", default=None, metavar="K/N",
+              help="Audit only shard K of N of the deployments (a stable hash of each deployment's directory; "
+                   "files outside every deployment go with shard 1); `dkscan merge` combines the shards' "
+                   "JSON or SARIF reports into the report of one run.")
 def audit(paths, formats, outputs, fail_on, config_path, select, extend_select, ignore, extend_ignore,
           severity_overrides, compose_files, env_files, profiles, project_name, baseline_path, diff_base,
           no_inline_suppressions, sarif_category, include_suppressed, quiet, color, no_color, statistics,
-          show_fixes, show_diff) -> None:
+          show_fixes, show_diff, shard) -> None:
     """Audit the stack in PATHS (directories and/or files; default: ., or the directory of the
     first -f file)."""
     from .engine import audit as run_audit
@@ -325,6 +329,16 @@ def audit(paths, formats, outputs, fail_on, config_path, select, extend_select, 
 
     if not paths and compose_files:
         paths = (Path(compose_files[0]).parent,)
+    shard_kn = None
+    if shard is not None:
+        from .merge import parse_shard
+
+        try:
+            shard_kn = parse_shard(shard)
+        except ValueError as exc:
+            _usage_exit(str(exc))
+        if diff_base is not None or show_diff:
+            _usage_exit("--shard splits a whole audit: not with --diff-base or --diff")
     paths = _paths_or_exit(paths)
     formats, outputs = _report_targets(formats, outputs, quiet)
     cli = _cli_layer(select, extend_select, ignore, extend_ignore, severity_overrides)
@@ -341,7 +355,7 @@ def audit(paths, formats, outputs, fail_on, config_path, select, extend_select, 
     if diff_base is not None:
         result = _audit_changed(paths, policy, diff_base, baseline, inline)
     else:
-        result = run_audit(paths, policy, baseline=baseline, inline_suppressions=inline)
+        result = run_audit(paths, policy, baseline=baseline, inline_suppressions=inline, shard=shard_kn)
     if show_diff:
         _print_fix_diff(paths, policy, quiet)
     else:
@@ -678,6 +692,35 @@ def baseline_cmd(paths, output, reason, config_path, select, extend_select, igno
     target = output or (result.stack.root / BASELINE_NAME)
     atomic_write(target, json.dumps(data, indent=2) + "\n")
     click.echo(f"wrote {len(data['findings'])} findings to {target}")
+
+
+@main.command("merge")
+@click.argument("reports", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
+              help="Write the merged report to FILE (atomically) instead of stdout.")
+def merge_cmd(reports, output) -> None:
+    """Merge the JSON (or SARIF) reports of `dkscan audit --shard K/N` runs into the report one
+    audit of every shard would write (same bytes). Exit 0, or 2 when the reports are not shards of
+    one audit in one format."""
+    from .fsutil import atomic_write
+    from .merge import MergeError, merge_texts
+
+    texts = []
+    for path in reports:
+        try:
+            texts.append(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            _err(f"dkscan: cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
+            sys.exit(EXIT_USAGE)
+    try:
+        _fmt, text = merge_texts(texts)
+    except MergeError as exc:
+        _err(f"dkscan: merge: {exc}")
+        sys.exit(EXIT_USAGE)
+    if output is None or str(output) == "-":
+        click.echo(text, nl=False)
+    else:
+        atomic_write(output, text)
 
 
 @main.command("hook", hidden=False)

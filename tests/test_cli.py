@@ -181,4 +181,4 @@ def test_entry_is_the_console_script():
     import tomllib
 
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["dkscan"] == "scanner.cli:entry"
+    assert scripts["dkscan"] == "scanner.launch:entry"

@@ -1,0 +1,118 @@
+"""``dkscan audit --shard K/N`` and ``dkscan merge``: the merged shard reports are, byte for byte,
+the report of one audit of the whole monorepo (JSON and SARIF), and a deployment's shard depends on
+its own directory only (adding unrelated deployments moves none)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scanner.engine import PARALLEL_MIN_UNITS, _shard_work
+from scanner.merge import MergeError, merge_texts, parse_shard, shard_of
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from run import write_monorepo  # noqa: E402  the benchmark's generator
+
+sys.path.pop(0)
+
+
+def _cli(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DKSCAN_JOBS": "2", "SOURCE_DATE_EPOCH": "1767225600",
+           "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "scanner.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def mono(tmp_path_factory):
+    d = tmp_path_factory.mktemp("shards")
+    mono = d / "mono"
+    write_monorepo(mono, PARALLEL_MIN_UNITS + 1, random.Random(7), ROOT / "fixtures" / "studios-dk")
+    # files outside every deployment (shard 1's), and an inline suppression (suppressed findings)
+    (mono / "tools").mkdir()
+    (mono / "tools" / "deploy.sh").write_text("#!/bin/sh\ncurl -k https://example.com/x | sh\n")
+    dotenv = mono / "stack-0003" / ".env.extra"
+    dotenv.write_text("# dkscan: ignore[DATA007] reason: rotated by the vault\nAPI_SECRET=Zq8vN3kR1pXw7YtLm2Hc\n")
+    return d
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_merged_shards_are_the_single_run(mono, n):
+    fmt_args = ["--format", "json", "-o", "{o}.json", "--format", "sarif", "-o", "{o}.sarif",
+                "--include-suppressed"]
+    full = _cli("audit", "mono", *[a.format(o="full") for a in fmt_args], cwd=mono)
+    assert full.returncode == 1, full.stderr
+    for k in range(1, n + 1):
+        r = _cli("audit", "mono", "--shard", f"{k}/{n}", *[a.format(o=f"s{k}of{n}") for a in fmt_args], cwd=mono)
+        assert r.returncode in (0, 1), r.stderr
+    counts = [json.loads((mono / f"s{k}of{n}.json").read_text())["counts"]["findings"] for k in range(1, n + 1)]
+    assert sum(1 for c in counts if c) >= 2  # the deployments really were split
+    for ext in ("json", "sarif"):
+        r = _cli("merge", *[f"s{k}of{n}.{ext}" for k in range(1, n + 1)], "-o", f"merged{n}.{ext}", cwd=mono)
+        assert r.returncode == 0, r.stderr
+        assert (mono / f"merged{n}.{ext}").read_bytes() == (mono / f"full.{ext}").read_bytes()
+    full_doc = json.loads((mono / "full.json").read_text())
+    assert full_doc["counts"]["suppressed"] >= 1 and any(f["path"].startswith("tools/") for f in full_doc["findings"])
+
+
+def test_merge_refuses_what_is_not_one_audit(mono, tmp_path):
+    r = _cli("audit", "mono/stack-0001", "--shard", "1/2", "--format", "json", "-o", str(tmp_path / "a.json"),
+             "--fail-on", "high", cwd=mono)
+    assert r.returncode in (0, 1), r.stderr
+    r = _cli("audit", "mono/stack-0001", "--shard", "2/2", "--format", "json", "-o", str(tmp_path / "b.json"),
+             cwd=mono)
+    for args in ([str(tmp_path / "a.json"), str(tmp_path / "b.json")],  # another fail-on: not one audit
+                 [str(tmp_path / "a.json"), str(mono / "full.sarif")]):  # two formats
+        r = _cli("merge", *args, cwd=mono)
+        assert r.returncode == 2 and "merge" in r.stderr
+    (tmp_path / "bad.json").write_text("{not json")
+    assert _cli("merge", str(tmp_path / "bad.json"), cwd=mono).returncode == 2
+    for bad in ("0/2", "3/2", "x", "1/0", "1/2/3"):
+        r = _cli("audit", "mono/stack-0001", "--shard", bad, cwd=mono)
+        assert r.returncode == 2, (bad, r.stderr)
+
+
+def test_one_deployment_is_shard_one(tmp_path):
+    with pytest.raises(ValueError):
+        parse_shard("2/1")
+    assert parse_shard("2/5") == (2, 5)
+    work = [("whole",)]
+    assert _shard_work(work, [tmp_path], tmp_path, (1, 3)) == work
+    assert _shard_work(work, [tmp_path], tmp_path, (2, 3)) == []
+    with pytest.raises(MergeError):
+        merge_texts([])
+
+
+_name = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_. é/", min_size=1, max_size=12).filter(
+    lambda s: s.strip("/") and "//" not in s and not s.startswith(".") and ".." not in s)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_name, min_size=2, max_size=12, unique=True), st.lists(_name, max_size=6, unique=True),
+       st.integers(1, 6))
+def test_shards_partition_the_deployments_stably(tmp_path_factory, names, more, n):
+    root = tmp_path_factory.mktemp("root")
+    more = [m for m in more if m not in names]
+
+    def shards(deployments):
+        units = [root / d for d in deployments]
+        work = [(d,) for d in deployments] + [("outside",)]
+        return {k: _shard_work(work, units, root, (k, n)) for k in range(1, n + 1)}
+
+    before = shards(names)
+    got = [w for k in before for w in before[k]]
+    assert sorted(got) == sorted([(d,) for d in names] + [("outside",)])  # each once, none lost
+    assert ("outside",) in before[1]
+    after = shards(names + more)  # unrelated deployments added: none of the old ones moves
+    for k in range(1, n + 1):
+        assert [w for w in after[k] if w[0] in names or w[0] == "outside"] == before[k]
+    assert all(shard_of(d, n) == shard_of(d, n) and 1 <= shard_of(d, n) <= n for d in names)
