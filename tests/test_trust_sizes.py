@@ -45,7 +45,12 @@ CASES = {
             "docker-compose.yml": _compose_base("    env_file: [.env, app.env]\n")},
     "nginx": {"nginx.conf": "events {}\nhttp {\n server {\n  listen 80;\n  server_tokens on;\n  add_header X-A \"" + BIG
               + "\";\n  server_name " + " ".join(f"h{i}.x" for i in range(N)) + ";\n  location / { proxy_pass http://u:"
-              + "p" * MB + "@x; }\n }\n}\n"},
+              + "p" * MB + "@x; }\n" + "".join(f"  location /p{i} {{ proxy_pass http://b{i}; }}\n" for i in range(3000))
+              + " }\n}\n"},
+    # thousands of fixed findings whose fixes edit the top of the file and each location: on one line
+    # each, and all on one line (every fix's window of lines is then the whole file)
+    "nginx-one-line": {"nginx.conf": "events {} http { server { listen 80; add_header X-A \"" + BIG + "\"; "
+                       + "".join(f"location /p{i} {{ proxy_pass http://b{i}; }} " for i in range(3000)) + "} }\n"},
     "sql": {"init.sql": "CREATE ROLE app WITH LOGIN PASSWORD '" + BIG + "';\nCREATE TABLE t (a text);\nSELECT '"
             + "'' " * (MB // 3) + "';\nCREATE TABLE w (" + ", ".join(f"c{i} text" for i in range(20_000)) + ");\n"
             + "GRANT ALL ON t TO " + ", ".join(f"r{i}" for i in range(20_000)) + ";\n"},
