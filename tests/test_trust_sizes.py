@@ -107,3 +107,26 @@ def test_repeated_tokens_cost_linear_time_in_span_finders(token, kind):
     text = unit * (_REPEAT_TO // len(unit) + 1)
     spans, _took = guarded(lambda: _spans(kind, text), _SPAN_GUARD)
     assert all(0 <= a < b <= len(text) for a, b in spans)
+
+
+# The class behind the one-line nginx case: a directive's column was found by searching its name on
+# its line (quadratic on a long line, and every repeated name got the first one's column, so fixes
+# edited the wrong directive). Columns come from the lexer's offsets: each directive's position
+# points at its name as written (its opening quote when quoted), however names repeat on a line.
+_NAMES = st.sampled_from(["location", "proxy_pass", "listen", "a", "aa", "''", '""', '"x y"', "'q'", "server"])
+
+
+@given(st.lists(st.tuples(_NAMES, st.sampled_from(["a", "aa", "'v'", '"a"', "location"]),
+                          st.sampled_from([" ", "  ", "\n", " \n\t", "\x0c", "\r\n", "\r"])), min_size=1, max_size=30))
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+def test_nginx_directive_columns_point_at_the_directive(parts):
+    from scanner.parsers.nginx import parse
+
+    text = "".join(f"{name} {arg};{sep}" for name, arg, sep in parts)
+    doc = parse(text, "nginx.conf")
+    written = [name for name, _a, _s in parts]
+    found = list(doc.walk())
+    assert len(found) == len(written)
+    for d, name in zip(found, written):
+        line = doc.lines[d.line - 1]
+        assert line[d.col - 1:].startswith(name), (name, d.line, d.col, line)

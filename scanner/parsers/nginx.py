@@ -93,8 +93,9 @@ _QUOTED = {'"': re.compile(r'"((?:\\[\s\S]|[^"\\])*)"'), "'": re.compile(r"'((?:
 _ESCAPE = re.compile(r"\\[\s\S]")
 
 
-def _lex(text: str) -> Iterator[tuple[str, int, bool]]:
-    """(token, line, quoted) for every token of ``text``, exactly as crossplane's lexer yields them."""
+def _lex_at(text: str) -> Iterator[tuple[str, int, bool, int]]:
+    """(token, line, quoted, offset) for every token of ``text``: crossplane's (``_lex``) and where the
+    token starts (its opening quote for a quoted one), so a column never needs a search."""
     n = len(text)
     pos = 0
     line = 1  # 1 + newlines in text[:counted]
@@ -115,7 +116,7 @@ def _lex(text: str) -> Iterator[tuple[str, int, bool]]:
                 return  # the end of the file inside a comment: crossplane drops it and stops
             line += count("\n", counted, pos)
             counted = pos
-            yield text[pos:end], line, False
+            yield text[pos:end], line, False, pos
             pos = nxt
             continue
         if c == '"' or c == "'":
@@ -127,13 +128,13 @@ def _lex(text: str) -> Iterator[tuple[str, int, bool]]:
                 tok = _ESCAPE.sub(lambda e: c if e.group()[1] == c else e.group(), tok)
             line += count("\n", counted, pos)
             counted = pos
-            yield tok, line, True
+            yield tok, line, True, pos
             pos = m.end()
             continue
         if c == "{" or c == "}" or c == ";":
             line += count("\n", counted, pos)
             counted = pos
-            yield c, line, False
+            yield c, line, False, pos
             pos += 1
             continue
         # a bare token; its line is its first character's (an escaped newline counts before it)
@@ -146,6 +147,7 @@ def _lex(text: str) -> Iterator[tuple[str, int, bool]]:
         line += count("\n", counted, first_end)
         counted = first_end
         tok_line = line
+        tok_at = pos
         tok = ""
         while True:
             m = _BARE_RUN.match(text, pos)
@@ -158,7 +160,7 @@ def _lex(text: str) -> Iterator[tuple[str, int, bool]]:
             if c == "\\":
                 return  # a lone backslash at the end of the file
             if c.isspace():
-                yield tok, tok_line, False
+                yield tok, tok_line, False, tok_at
                 break
             if c == "{" and tok.endswith("$"):
                 # parameter expansion: characters up to a "}" or a space, whatever they are
@@ -175,30 +177,28 @@ def _lex(text: str) -> Iterator[tuple[str, int, bool]]:
                     else:
                         unit = text[pos]
                 if unit == "{" or unit == "}" or unit == ";":
-                    yield tok, tok_line, False
+                    yield tok, tok_line, False, tok_at
                     line += count("\n", counted, pos)
                     counted = pos
-                    yield unit, line, False
+                    yield unit, line, False, pos
                     pos += 1
                     break
                 tok += unit  # a quote, a space or any other character joins the token
                 pos += len(unit)
                 continue
             # "{", "}" or ";" ends the token and is a token itself
-            yield tok, tok_line, False
+            yield tok, tok_line, False, tok_at
             line += count("\n", counted, pos)
             counted = pos
-            yield c, line, False
+            yield c, line, False, pos
             pos += 1
             break
 
 
-def _col(lines: list[str], line: int, token: str) -> int:
-    if 0 < line <= len(lines):
-        idx = lines[line - 1].find(token)
-        if idx >= 0:
-            return idx + 1
-    return 1
+def _lex(text: str) -> Iterator[tuple[str, int, bool]]:
+    """(token, line, quoted) for every token of ``text``, exactly as crossplane's lexer yields them."""
+    for tok, line, quoted, _at in _lex_at(text):
+        yield tok, line, quoted
 
 
 def parse(text: str, path: str) -> NginxDocument:
@@ -211,49 +211,55 @@ def parse(text: str, path: str) -> NginxDocument:
 
 
 def _build(doc: NginxDocument) -> None:
-    lines = doc.lines
     # the lexer counts lines as nginx does (newlines only); positions are given in LineIndex lines
     # (Document.lines), which differ only when the text holds another line break (form feed, lone CR)
+    # A token's column comes from its offset (the lexer's): never searched for on its line (a search
+    # per token was quadratic on a long line, and gave every repeated token the first one's column).
     remap = newline_positions(doc.text)
+    index = doc.line_index
 
-    def at(line: int, token: str) -> tuple[int, int]:
+    def at(line: int, offset: int) -> tuple[int, int]:
         if remap is None:
-            return line, _col(lines, line, token)
-        return remap.find(line, token)
+            start = index.line_start(line)
+            return line, (offset - start + 1 if start <= offset <= index.ends[min(line, len(index.ends)) - 1] else 1)
+        return index.line_col(offset)
+
+    def at_line(line: int) -> tuple[int, int]:
+        return (line, 1) if remap is None else remap.line_col(line)
 
     root: list[Directive] = []
     stack: list[tuple[Directive | None, list[Directive]]] = [(None, root)]
-    tokens = _lex(doc.text)
+    tokens = _lex_at(doc.text)
     current: Directive | None = None  # directive whose arguments are being read
     count = 0
     last_line = 1
-    for token, line, quoted in tokens:
+    for token, line, quoted, off in tokens:
         count += 1
         last_line = line
         if count > MAX_TOKENS:
-            doc.errors.append(ParseError(f"more than {MAX_TOKENS} tokens; rest not parsed", at(line, "")[0], 1))
+            doc.errors.append(ParseError(f"more than {MAX_TOKENS} tokens; rest not parsed", at_line(line)[0], 1))
             break
         if not quoted and token.startswith("#"):
-            doc.comments.append((line if remap is None else remap.find(line, token)[0], token[1:]))
+            doc.comments.append((at(line, off)[0], token[1:]))
             continue
         parent, siblings = stack[-1]
         if current is None:
             if not quoted and token == "}":
                 if len(stack) == 1:
-                    doc.errors.append(ParseError('unexpected "}"', *at(line, "}")))
+                    doc.errors.append(ParseError('unexpected "}"', *at(line, off)))
                 else:
                     blk, _ = stack.pop()
                     if blk is not None:
-                        blk.end_line = at(line, "}")[0]
+                        blk.end_line = at(line, off)[0]
                 continue
             if not quoted and token in ("{", ";"):
-                doc.errors.append(ParseError(f'unexpected "{token}"', *at(line, token)))
+                doc.errors.append(ParseError(f'unexpected "{token}"', *at(line, off)))
                 if token == "{":
-                    tline = at(line, token)[0]
+                    tline = at(line, off)[0]
                     anon = Directive("", [], tline, 1, doc.path, [], parent, tline)
                     stack.append((anon, anon.block))
                 continue
-            dline, dcol = at(line, token)
+            dline, dcol = at(line, off)
             current = Directive(token, [], dline, dcol, doc.path, None, parent, dline)
             continue
         # reading arguments of `current`
@@ -277,7 +283,7 @@ def _build(doc: NginxDocument) -> None:
             if len(stack) > 1:
                 blk, _ = stack.pop()
                 if blk is not None:
-                    blk.end_line = at(line, "}")[0]
+                    blk.end_line = at(line, off)[0]
         else:
             current.args.append(token)
             current.quoted.append(bool(quoted))
@@ -288,7 +294,7 @@ def _build(doc: NginxDocument) -> None:
         blk, _ = stack.pop()
         if blk is not None:
             doc.errors.append(ParseError(f'unexpected end of file, expecting "}}" to close "{blk.name}" opened here', blk.line, blk.col))
-            blk.end_line = at(last_line, "")[0]
+            blk.end_line = at_line(last_line)[0]
     doc.directives = root
     # `if (...)` arguments: strip parentheses like crossplane does
     for d in doc.walk():

@@ -264,18 +264,45 @@ def _clusters(edits: list[Edit], context: int) -> list[list[Edit]]:
 
 def _hostile_window(redact, win: str, spans, offs) -> tuple[list[str], list[str]]:
     """A fix diff's window too large to re-search (a hostile line): its lines over MAX_SHOWN_LINE
-    named, the other old lines masked by their spans, the lines the edits change masked whole (they
-    are not searched again), each line redacted on its own: linear in the window."""
+    named (measured, never copied), the other old lines masked by their spans, the lines the edits
+    change masked whole (they are not searched again), each line redacted on its own. Linear in the
+    number of lines and edits, not in the window's characters (thousands of fixes each with a
+    window of the same 1 MB line)."""
     from ..spans import mask, spans_in
 
-    def old_lines(lo: int, hi: int) -> list[str]:
-        out = []
-        pos = lo
-        for line in win[lo:hi].split("\n"):
-            out.append(line if len(line) > MAX_SHOWN_LINE
-                       else redact(mask(line, spans_in(spans, pos, pos + len(line)), base=pos)))
-            pos += len(line) + 1
-        return _shown(out)
+    def lines(pieces, masked) -> list[str]:
+        out: list[str] = []
+        parts: list[tuple[str, int, int]] = []
+        size = 0
+
+        def flush():
+            nonlocal parts, size
+            if size > MAX_SHOWN_LINE:
+                out.append(f"… (a line of {size} characters, not shown)")
+            else:
+                out.append(masked("".join(t[x:y] for t, x, y in parts), parts))
+            parts, size = [], 0
+
+        for t, x, y in pieces:
+            while True:
+                nl = t.find("\n", x, y)
+                end = y if nl < 0 else nl
+                size += end - x
+                if size <= MAX_SHOWN_LINE:
+                    parts.append((t, x, end))
+                if nl < 0:
+                    break
+                flush()
+                x = nl + 1
+        flush()
+        return out
+
+    def by_spans(line: str, parts) -> str:  # an old line: one piece of the window
+        base = parts[0][1] if parts else 0
+        return redact(mask(line, spans_in(spans, base, base + len(line)), base=base))
+
+    def whole(line: str, _parts) -> str:
+        return redact(mask(line, ((0, len(line)),)))
 
     first = min(a for a, _b, _n in offs)
     last = max(b for _a, b, _n in offs)
@@ -286,14 +313,12 @@ def _hostile_window(redact, win: str, spans, offs) -> tuple[list[str], list[str]
     for a, b, new in sorted(offs, key=lambda o: (o[0], o[1])):
         if a < pos:
             continue
-        pieces += [win[pos:a], new]
+        pieces += [(win, pos, a), (new, 0, len(new))]
         pos = b
-    pieces.append(win[pos:c_hi])
-    changed = "".join(pieces).split("\n")
-    changed = _shown([x if len(x) > MAX_SHOWN_LINE else redact(mask(x, ((0, len(x)),))) for x in changed])
-    before = old_lines(0, c_lo - 1) if c_lo else []
-    after_ = old_lines(c_hi + 1, len(win)) if c_hi < len(win) else []
-    return old_lines(0, len(win)), [*before, *changed, *after_]
+    pieces.append((win, pos, c_hi))
+    before = lines([(win, 0, c_lo - 1)], by_spans) if c_lo else []
+    after = lines([(win, c_hi + 1, len(win))], by_spans) if c_hi < len(win) else []
+    return lines([(win, 0, len(win))], by_spans), [*before, *lines(pieces, whole), *after]
 
 
 def fix_diff(result, fix: Fix | None, context: int = 2) -> str:
