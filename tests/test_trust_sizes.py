@@ -58,6 +58,13 @@ CASES = {
     "dockerfile": {"Dockerfile": "FROM alpine:3.19\nENV " + " ".join(f"K{i}=v{i}" for i in range(N)) + "\nRUN "
                    + " && ".join(f"echo {i}" for i in range(N)) + "\nRUN " + BIG + "\nENV PASSWORD=" + "b" * (MB // 2)
                    + "\nRUN a \\\n" + "".join("  b \\\n" for _ in range(N // 2)) + "  c\nUSER root\n"},
+    # regexes whose runs overlap on one character: a port spec of colons (the IPv6 alternative), a .conf
+    # of blank lines (the nginx sniff's leading \s*), a Dockerfile value of "${" (the env reference)
+    "compose-port-colons": {"docker-compose.yml": _compose_base("    expose: ['" + ":" * MB + "']\n  web:\n    image: nginx\n"
+                                                                "    ports: ['" + ":" * MB + "', '" + "1:" * (MB // 2) + "80']\n")},
+    "conf-blank-lines": {"site.conf": "\n" * 65536 + "if\n" + "\t" * MB + "\nserver { listen 80; server_tokens on; }\n"},
+    "dockerfile-env-refs": {"Dockerfile": "FROM alpine:3.19\nARG X\nENV A=" + "${" * (MB // 2) + " B=${X:" + "$" * MB
+                            + "\nRUN echo $A\n"},
     "prometheus": {"prometheus.yml": "scrape_configs:\n  - job_name: x\n    static_configs:\n      - targets: ["
                    + ",".join(f"'h{i}:9100'" for i in range(N)) + "]\n  - job_name: " + BIG + "\n"},
     "nats": {"nats-server.conf": "port: 4222\nauthorization { user: a, password: " + BIG + " }\nx: ["

@@ -82,7 +82,7 @@ def _final_chain_indexes(doc) -> set[int]:
 
 
 # ``${NAME}``, ``${NAME:-x}`` or ``$NAME`` in a Dockerfile value (DL3044)
-_ENV_REF = re.compile(r"\$(?:\{([^}:]*)[}:]|([A-Za-z0-9_]+))")
+_ENV_REF = re.compile(r"\$(?:\{([^}:${]*)[}:]|([A-Za-z0-9_]+))")  # a name stops at the next "$"/"{": linear
 
 
 def _misuse(doc):
