@@ -438,9 +438,11 @@ def _print_fix_diff(paths, policy, quiet: int) -> None:
     from .stack import build_stack
 
     plan = plan_fixes(paths, policy)
+    from .encode import terminal_block
+
     diff = render_diff(plan, collect_secrets(build_stack(paths, policy)))
-    if diff and quiet < 2:
-        click.echo(diff, nl=False)
+    if diff and quiet < 2:  # the tree's lines: controls shown escaped, as `dkscan fix` shows them
+        click.echo(terminal_block(diff), nl=False)
 
 
 def _audit_changed(paths, policy, ref: str, baseline, inline):

@@ -241,7 +241,7 @@ class Redactor:
         masked as it will sit in the file: a value written next to a secret key is a secret."""
         if not new_text:
             return new_text
-        from .spans import _may_touch_secret, apply_edits_with_spans, mask, spans_in, spans_of
+        from .spans import MAX_JUDGED, _may_touch_secret, apply_edits_with_spans, mask, spans_in, spans_of
 
         f = self._file(path)
         kind, text = f if f is not None else (self.kind_of(path), "")
@@ -257,6 +257,8 @@ class Redactor:
         hi = text.find("\n", b)
         hi = len(text) if hi < 0 else text.find("\n", hi + 1)
         hi = len(text) if hi < 0 else hi
+        if hi - lo > MAX_JUDGED:  # a hostile line: masked whole rather than re-searched per edit
+            return self(mask(new_text, ((0, len(new_text)),)))
         win = text[lo:hi]
         win_spans = tuple((max(sa, lo) - lo, min(sb, hi) - lo) for sa, sb in spans if sa < hi and sb > lo)
         _after, after_spans = apply_edits_with_spans(kind, win, [(a - lo, b - lo, new_text)], win_spans)
@@ -312,12 +314,16 @@ def _offsets(text: str) -> list[int]:
     return line_offsets(text)
 
 
+@lru_cache(maxsize=64)
+def _nl_starts(text: str) -> tuple[int, ...]:
+    """Where each "\\n"-separated line of ``text`` starts (once per text: a report of thousands of
+    fix edits on one large file counted the lines before each edit again)."""
+    return (0, *(m.end() for m in re.finditer("\n", text)))
+
+
 def _nl_offset(text: str, line: int, col: int) -> int:
     """Offset of a 1-based line/col counted in "\\n" lines (how fix edits address text)."""
-    pos = 0
-    for _ in range(max(line, 1) - 1):
-        nxt = text.find("\n", pos)
-        if nxt < 0:
-            return len(text)
-        pos = nxt + 1
-    return min(pos + max(col, 1) - 1, len(text))
+    starts = _nl_starts(text)
+    if max(line, 1) - 1 >= len(starts):
+        return len(text)
+    return min(starts[max(line, 1) - 1] + max(col, 1) - 1, len(text))

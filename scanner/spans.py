@@ -705,6 +705,12 @@ def apply_edits_with_spans(kind: str, text: str, edits: list[tuple[int, int, str
 
 _WORDS = re.compile(r"-{0,2}[A-Za-z_][\w.\-]*")
 
+#: The most text around one fix edit that is searched to judge it (``_may_touch_secret``, the
+#: redactor's ``edit``, a report's fix diff): beyond it (a hostile line, a minified file) the edit's
+#: new text is masked whole rather than the line re-searched per edit (thousands of edits on one
+#: 1 MB line were quadratic).
+MAX_JUDGED = 65536
+
 
 def _may_touch_secret(text: str, spans, a: int, b: int, new: str) -> bool:
     """Whether an edit replacing [a, b) by ``new`` can write or touch a secret: it overlaps or
@@ -714,7 +720,10 @@ def _may_touch_secret(text: str, spans, a: int, b: int, new: str) -> bool:
         return True
     lo = text.rfind("\n", 0, a) + 1
     hi = text.find("\n", b)
-    context = text[lo:len(text) if hi < 0 else hi] + "\n" + new
+    hi = len(text) if hi < 0 else hi
+    if hi - lo > MAX_JUDGED:  # a hostile line is not searched per edit: assume it may
+        return True
+    context = text[lo:hi] + "\n" + new
     if any(is_secret_position_key(w) or is_secret_flag(w) for w in _WORDS.findall(context)):
         return True
     low = new.lower()

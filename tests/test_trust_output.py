@@ -155,3 +155,36 @@ def test_hostile_service_name_through_the_whole_pipeline(tmp_path):
     assert not [k for k in nodes if k.startswith("link_open:") and "evil" in k]
     assert not [k for k in nodes if k.startswith("image")]
     ET.fromstring(render("junit", result).encode("utf-8"))
+
+
+# The command line's own prints of tree text: ``audit --diff`` printed the fix diff raw (an OSC/CSI
+# sequence in a line next to a fix reached the terminal), and a file name with a newline forged diff
+# header lines in it and in ``fix``. Every command that prints the tree's lines or names is run here.
+_NAME_TEXT = st.one_of(
+    st.sampled_from(["\x1b]0;t\x07", "a\n+++ b\n@@ -1 +1 @@\nx", "\x1b[2J\r", "\u202e", "a\x85b\u2028c", "x\x00y"]),
+    st.text(alphabet=st.sampled_from(["\x1b", "\n", "\r", "\x07", "\u202e", "\x0c", "+", "-", "@", " ", "a"]),
+            min_size=1, max_size=20))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(comment=_NAME_TEXT, name=_NAME_TEXT)
+def test_cli_diffs_and_lines_never_carry_tree_controls(tmp_path_factory, comment, name):
+    from click.testing import CliRunner
+
+    from scanner.cli import main
+
+    tree = tmp_path_factory.mktemp("tree")
+    (tree / "conf.d").mkdir()
+    (tree / "nginx.conf").write_text(f"events {{}}\nhttp {{\n server {{\n  listen 80; # {comment}\n"
+                                     "  location / { proxy_pass http://b; }\n }\n}\n")
+    fname = name.replace("/", "_").replace("\x00", "_")
+    (tree / "conf.d" / f"{fname}.conf").write_text(f"server {{\n listen 81; # {comment}\n location / {{ proxy_pass http://c; }}\n}}\n")
+    runner = CliRunner()
+    for args in (["audit", "--diff", str(tree)], ["fix", str(tree)], ["audit", "--show-fixes", str(tree)]):
+        res = runner.invoke(main, args)
+        assert res.exit_code in (0, 1), (args, res.output)
+        out = res.output
+        assert not _CONTROL.search(out.replace("\t", "")), args
+        headers = [x for x in out.split("\n") if x.startswith(("+++ ", "--- "))]
+        assert all(x.startswith(("+++ b/", "--- a/", "--- /dev/null")) for x in headers), (args, headers)
+        assert len([x for x in headers if x.startswith("+++ ")]) == len([x for x in headers if x.startswith("--- ")])

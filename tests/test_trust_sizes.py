@@ -50,7 +50,12 @@ CASES = {
             "docker-compose.yml": _compose_base("    env_file: [.env, app.env]\n")},
     "nginx": {"nginx.conf": "events {}\nhttp {\n server {\n  listen 80;\n  server_tokens on;\n  add_header X-A \"" + BIG
               + "\";\n  server_name " + " ".join(f"h{i}.x" for i in range(N)) + ";\n  location / { proxy_pass http://u:"
-              + "p" * MB + "@x; }\n }\n}\n"},
+              + "p" * MB + "@x; }\n" + "".join(f"  location /p{i} {{ proxy_pass http://b{i}; }}\n" for i in range(3000))
+              + " }\n}\n"},
+    # thousands of fixed findings whose fixes edit the top of the file and each location: on one line
+    # each, and all on one line (every fix's window of lines is then the whole file)
+    "nginx-one-line": {"nginx.conf": "events {} http { server { listen 80; add_header X-A \"" + BIG + "\"; "
+                       + "".join(f"location /p{i} {{ proxy_pass http://b{i}; }} " for i in range(3000)) + "} }\n"},
     "sql": {"init.sql": "CREATE ROLE app WITH LOGIN PASSWORD '" + BIG + "';\nCREATE TABLE t (a text);\nSELECT '"
             + "'' " * (MB // 3) + "';\nCREATE TABLE w (" + ", ".join(f"c{i} text" for i in range(20_000)) + ");\n"
             + "GRANT ALL ON t TO " + ", ".join(f"r{i}" for i in range(20_000)) + ";\n"},
@@ -58,6 +63,13 @@ CASES = {
     "dockerfile": {"Dockerfile": "FROM alpine:3.19\nENV " + " ".join(f"K{i}=v{i}" for i in range(N)) + "\nRUN "
                    + " && ".join(f"echo {i}" for i in range(N)) + "\nRUN " + BIG + "\nENV PASSWORD=" + "b" * (MB // 2)
                    + "\nRUN a \\\n" + "".join("  b \\\n" for _ in range(N // 2)) + "  c\nUSER root\n"},
+    # regexes whose runs overlap on one character: a port spec of colons (the IPv6 alternative), a .conf
+    # of blank lines (the nginx sniff's leading \s*), a Dockerfile value of "${" (the env reference)
+    "compose-port-colons": {"docker-compose.yml": _compose_base("    expose: ['" + ":" * MB + "']\n  web:\n    image: nginx\n"
+                                                                "    ports: ['" + ":" * MB + "', '" + "1:" * (MB // 2) + "80']\n")},
+    "conf-blank-lines": {"site.conf": "\n" * 65536 + "if\n" + "\t" * MB + "\nserver { listen 80; server_tokens on; }\n"},
+    "dockerfile-env-refs": {"Dockerfile": "FROM alpine:3.19\nARG X\nENV A=" + "${" * (MB // 2) + " B=${X:" + "$" * MB
+                            + "\nRUN echo $A\n"},
     "prometheus": {"prometheus.yml": "scrape_configs:\n  - job_name: x\n    static_configs:\n      - targets: ["
                    + ",".join(f"'h{i}:9100'" for i in range(N)) + "]\n  - job_name: " + BIG + "\n"},
     "nats": {"nats-server.conf": "port: 4222\nauthorization { user: a, password: " + BIG + " }\nx: ["
@@ -131,3 +143,26 @@ def test_repeated_tokens_cost_linear_time_in_value_judges(token):
         compose.parse("services:\n  a:\n    image: x\n    ports: [" + json.dumps(text[:20_000]) + "]\n", "c.yml")
 
     guarded(judge, _SPAN_GUARD)
+
+
+# The class behind the one-line nginx case: a directive's column was found by searching its name on
+# its line (quadratic on a long line, and every repeated name got the first one's column, so fixes
+# edited the wrong directive). Columns come from the lexer's offsets: each directive's position
+# points at its name as written (its opening quote when quoted), however names repeat on a line.
+_NAMES = st.sampled_from(["location", "proxy_pass", "listen", "a", "aa", "''", '""', '"x y"', "'q'", "server"])
+
+
+@given(st.lists(st.tuples(_NAMES, st.sampled_from(["a", "aa", "'v'", '"a"', "location"]),
+                          st.sampled_from([" ", "  ", "\n", " \n\t", "\x0c", "\r\n", "\r"])), min_size=1, max_size=30))
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+def test_nginx_directive_columns_point_at_the_directive(parts):
+    from scanner.parsers.nginx import parse
+
+    text = "".join(f"{name} {arg};{sep}" for name, arg, sep in parts)
+    doc = parse(text, "nginx.conf")
+    written = [name for name, _a, _s in parts]
+    found = list(doc.walk())
+    assert len(found) == len(written)
+    for d, name in zip(found, written):
+        line = doc.lines[d.line - 1]
+        assert line[d.col - 1:].startswith(name), (name, d.line, d.col, line)

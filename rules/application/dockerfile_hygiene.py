@@ -82,9 +82,6 @@ def _final_chain_indexes(doc) -> set[int]:
     return {s.index for s in stage_chain(doc, stage)} if stage is not None else set()
 
 
-# ``${NAME}``, ``${NAME:-x}`` or ``$NAME`` in a Dockerfile value (DL3044)
-
-
 def _misuse(doc):
     """(instruction, DL code, message) for each APP044 problem of a Dockerfile."""
     stages = doc.stages

@@ -1267,6 +1267,22 @@ def expr_offset(f: Function, lineno: int, text: str) -> int | None:
     return None if idx < 0 else f.body_offset + idx
 
 
+_LEADING_SPACE = re.compile(r"\s*")
+
+
+def _assignment_rhs(text: str) -> int:
+    """Where the right-hand side of ``target := expr`` (or ``target = expr``) starts, 0 when the text
+    is no assignment — ``re.match(r"\s*[^:=]+?\s*:?=\s*", text).end()`` decided at the first ``=``
+    (that regex backtracks cubically on a long run of blanks)."""
+    i = text.find("=")
+    if i < 0:
+        return 0
+    target = text[:i - 1] if i and text[i - 1] == ":" else text[:i]
+    if not target or ":" in target:
+        return 0
+    return _LEADING_SPACE.match(text, i + 1).end()
+
+
 def parse_expr(text: str, mode: int) -> tuple[Any, int] | None:
     """Parse the text of a PL/pgSQL expression (``parseMode`` 0: a statement, 2: an expression,
     3+: an assignment ``target := expr``). Returns (node, shift): a node location plus the
@@ -1276,8 +1292,7 @@ def parse_expr(text: str, mode: int) -> tuple[Any, int] | None:
     if mode == 0:
         sql, shift = text, 0
     elif mode >= 3:
-        m = re.match(r"\s*[^:=]+?\s*:?=\s*", text, re.S)
-        rhs_at = m.end() if m else 0
+        rhs_at = _assignment_rhs(text)
         sql, shift = "SELECT " + text[rhs_at:], rhs_at - 7
     else:
         sql, shift = "SELECT " + text, -7

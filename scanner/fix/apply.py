@@ -480,6 +480,8 @@ def render_diff(plan: Plan, redact: Redactor | None = None) -> str:
     """Unified diff of the plan; generated secrets show as ``<generated>``, every secret span of the
     old and the new text (``scanner.spans``, found in each text as written) as ``***``, then the
     redactor's safety net."""
+    from ..encode import terminal  # a file name is one line of the diff, whatever it holds
+
     out: list[str] = []
     for rel in plan.changed:
         old = plan.original.get(rel, "")
@@ -499,15 +501,15 @@ def render_diff(plan: Plan, redact: Redactor | None = None) -> str:
             if redact is not None:
                 old, new = redact(old), redact(new)
         lines = list(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                          fromfile="/dev/null" if rel in plan.created else f"a/{rel}",
-                                          tofile=f"b/{rel}"))
+                                          fromfile="/dev/null" if rel in plan.created else f"a/{terminal(rel)}",
+                                          tofile=f"b/{terminal(rel)}"))
         for i, line in enumerate(lines):
             if not line.endswith("\n"):
                 lines[i] = line + "\n\\ No newline at end of file\n"
         out.extend(lines)
     for rel in plan.mode_changes:
         old_mode, new_mode = plan.modes[rel]
-        out.append(f"diff --git a/{rel} b/{rel}\nold mode {0o100000 | old_mode:o}\nnew mode {0o100000 | new_mode:o}\n")
+        out.append(f"diff --git a/{terminal(rel)} b/{terminal(rel)}\nold mode {0o100000 | old_mode:o}\nnew mode {0o100000 | new_mode:o}\n")
     return "".join(out)
 
 

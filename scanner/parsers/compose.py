@@ -323,8 +323,10 @@ def _shell_split(text: str) -> list[str]:
     return shell_split(text)
 
 
+# An IPv6 address is at most 39 characters: bounded, its two overlapping runs cannot backtrack over a
+# hostile spec (200,000 colons took hours).
 _PORT_RE = re.compile(
-    r"^(?:(?P<ip>\[[^\]]*\]|\d+\.\d+\.\d+\.\d+|[0-9a-fA-F:]*::[0-9a-fA-F:]*):)?(?:(?P<host>[0-9]*(?:-[0-9]+)?):)?(?P<container>[0-9]+(?:-[0-9]+)?)(?:/(?P<proto>[a-z]+))?$"
+    r"^(?:(?P<ip>\[[^\]]*\]|\d+\.\d+\.\d+\.\d+|[0-9a-fA-F:]{0,39}::[0-9a-fA-F:]{0,39}):)?(?:(?P<host>[0-9]*(?:-[0-9]+)?):)?(?P<container>[0-9]+(?:-[0-9]+)?)(?:/(?P<proto>[a-z]+))?$"
 )
 
 

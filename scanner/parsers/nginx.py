@@ -210,14 +210,6 @@ def _lex(text: str, offsets: list | None = None) -> Iterator[tuple[str, int, boo
             break
 
 
-def _col(lines: list[str], line: int, token: str) -> int:
-    if 0 < line <= len(lines):
-        idx = lines[line - 1].find(token)
-        if idx >= 0:
-            return idx + 1
-    return 1
-
-
 def parse(text: str, path: str) -> NginxDocument:
     doc = NginxDocument(path=path, text=text)
     try:
@@ -228,15 +220,21 @@ def parse(text: str, path: str) -> NginxDocument:
 
 
 def _build(doc: NginxDocument) -> None:
-    lines = doc.lines
     # the lexer counts lines as nginx does (newlines only); positions are given in LineIndex lines
     # (Document.lines), which differ only when the text holds another line break (form feed, lone CR)
+    # A token's column comes from its offset (the lexer's): never searched for on its line (a search
+    # per token was quadratic on a long line, and gave every repeated token the first one's column).
     remap = newline_positions(doc.text)
+    index = doc.line_index
 
-    def at(line: int, token: str) -> tuple[int, int]:
+    def at(line: int, offset: int) -> tuple[int, int]:
         if remap is None:
-            return line, _col(lines, line, token)
-        return remap.find(line, token)
+            start = index.line_start(line)
+            return line, (offset - start + 1 if start <= offset <= index.ends[min(line, len(index.ends)) - 1] else 1)
+        return index.line_col(offset)
+
+    def at_line(line: int) -> tuple[int, int]:
+        return (line, 1) if remap is None else remap.line_col(line)
 
     root: list[Directive] = []
     stack: list[tuple[Directive | None, list[Directive]]] = [(None, root)]
@@ -246,32 +244,33 @@ def _build(doc: NginxDocument) -> None:
     count = 0
     last_line = 1
     for token, line, quoted in tokens:
+        off = offsets[-1][0] - (1 if quoted else 0)  # where the token starts (a quoted one: its quote)
         count += 1
         last_line = line
         if count > MAX_TOKENS:
-            doc.errors.append(ParseError(f"more than {MAX_TOKENS} tokens; rest not parsed", at(line, "")[0], 1))
+            doc.errors.append(ParseError(f"more than {MAX_TOKENS} tokens; rest not parsed", at_line(line)[0], 1))
             break
         if not quoted and token.startswith("#"):
-            doc.comments.append((line if remap is None else remap.find(line, token)[0], token[1:]))
+            doc.comments.append((at(line, off)[0], token[1:]))
             continue
         parent, siblings = stack[-1]
         if current is None:
             if not quoted and token == "}":
                 if len(stack) == 1:
-                    doc.errors.append(ParseError('unexpected "}"', *at(line, "}")))
+                    doc.errors.append(ParseError('unexpected "}"', *at(line, off)))
                 else:
                     blk, _ = stack.pop()
                     if blk is not None:
-                        blk.end_line = at(line, "}")[0]
+                        blk.end_line = at(line, off)[0]
                 continue
             if not quoted and token in ("{", ";"):
-                doc.errors.append(ParseError(f'unexpected "{token}"', *at(line, token)))
+                doc.errors.append(ParseError(f'unexpected "{token}"', *at(line, off)))
                 if token == "{":
-                    tline = at(line, token)[0]
+                    tline = at(line, off)[0]
                     anon = Directive("", [], tline, 1, doc.path, [], parent, tline)
                     stack.append((anon, anon.block))
                 continue
-            dline, dcol = at(line, token)
+            dline, dcol = at(line, off)
             current = Directive(token, [], dline, dcol, doc.path, None, parent, dline)
             continue
         # reading arguments of `current`
@@ -295,7 +294,7 @@ def _build(doc: NginxDocument) -> None:
             if len(stack) > 1:
                 blk, _ = stack.pop()
                 if blk is not None:
-                    blk.end_line = at(line, "}")[0]
+                    blk.end_line = at(line, off)[0]
         else:
             current.args.append(token)
             current.quoted.append(bool(quoted))
@@ -307,7 +306,7 @@ def _build(doc: NginxDocument) -> None:
         blk, _ = stack.pop()
         if blk is not None:
             doc.errors.append(ParseError(f'unexpected end of file, expecting "}}" to close "{blk.name}" opened here', blk.line, blk.col))
-            blk.end_line = at(last_line, "")[0]
+            blk.end_line = at_line(last_line)[0]
     doc.directives = root
     doc.secret_marks = list(_secret_marks(doc))
     # `if (...)` arguments: strip parentheses like crossplane does

@@ -223,11 +223,11 @@ def apply_edits(text: str, edits: list[Edit], show_secrets: bool = False) -> str
 _HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@")
 
 
-def _shift_hunk(line: str, by: int) -> str:
+def _shift_hunk(line: str, by: int, by_new: int | None = None) -> str:
     m = _HUNK.match(line)
     if not m:
         return line
-    a, b = int(m.group(1)) + by, int(m.group(3)) + by
+    a, b = int(m.group(1)) + by, int(m.group(3)) + (by if by_new is None else by_new)
     return f"@@ -{a}{m.group(2) or ''} +{b}{m.group(4) or ''} @@" + line[m.end():]
 
 
@@ -242,12 +242,91 @@ def _file_lines(result, path: str, text: str) -> tuple[list[int], list[str]]:
     return hit[1], hit[2]
 
 
+def _clusters(edits: list[Edit], context: int) -> list[list[Edit]]:
+    """The edits grouped so that two groups' windows (their lines +- ``context``) are more than one
+    line apart: difflib never joins the hunks of two such groups."""
+    def span(e: Edit) -> tuple[int, int]:
+        loc = e.location
+        return loc.start_line, max(loc.start_line, loc.end_line or 0)
+
+    out: list[list[Edit]] = []
+    reach = -1
+    for e in sorted(edits, key=span):
+        first, last = span(e)
+        if out and first - context <= reach + context + 2:
+            out[-1].append(e)
+            reach = max(reach, last)
+        else:
+            out.append([e])
+            reach = last
+    return out
+
+
+def _hostile_window(redact, win: str, spans, offs) -> tuple[list[str], list[str]]:
+    """A fix diff's window too large to re-search (a hostile line): its lines over MAX_SHOWN_LINE
+    named (measured, never copied), the other old lines masked by their spans, the lines the edits
+    change masked whole (they are not searched again), each line redacted on its own. Linear in the
+    number of lines and edits, not in the window's characters (thousands of fixes each with a
+    window of the same 1 MB line)."""
+    from ..spans import mask, spans_in
+
+    def lines(pieces, masked) -> list[str]:
+        out: list[str] = []
+        parts: list[tuple[str, int, int]] = []
+        size = 0
+
+        def flush():
+            nonlocal parts, size
+            if size > MAX_SHOWN_LINE:
+                out.append(f"… (a line of {size} characters, not shown)")
+            else:
+                out.append(masked("".join(t[x:y] for t, x, y in parts), parts))
+            parts, size = [], 0
+
+        for t, x, y in pieces:
+            while True:
+                nl = t.find("\n", x, y)
+                end = y if nl < 0 else nl
+                size += end - x
+                if size <= MAX_SHOWN_LINE:
+                    parts.append((t, x, end))
+                if nl < 0:
+                    break
+                flush()
+                x = nl + 1
+        flush()
+        return out
+
+    def by_spans(line: str, parts) -> str:  # an old line: one piece of the window
+        base = parts[0][1] if parts else 0
+        return redact(mask(line, spans_in(spans, base, base + len(line)), base=base))
+
+    def whole(line: str, _parts) -> str:
+        return redact(mask(line, ((0, len(line)),)))
+
+    first = min(a for a, _b, _n in offs)
+    last = max(b for _a, b, _n in offs)
+    c_lo = win.rfind("\n", 0, first) + 1  # the changed lines: from the first edit's line...
+    c_hi = win.find("\n", last)  # ...to the last edit's
+    c_hi = len(win) if c_hi < 0 else c_hi
+    pieces, pos = [], c_lo
+    for a, b, new in sorted(offs, key=lambda o: (o[0], o[1])):
+        if a < pos:
+            continue
+        pieces += [(win, pos, a), (new, 0, len(new))]
+        pos = b
+    pieces.append((win, pos, c_hi))
+    before = lines([(win, 0, c_lo - 1)], by_spans) if c_lo else []
+    after = lines([(win, c_hi + 1, len(win))], by_spans) if c_hi < len(win) else []
+    return lines([(win, 0, len(win))], by_spans), [*before, *lines(pieces, whole), *after]
+
+
 def fix_diff(result, fix: Fix | None, context: int = 2) -> str:
     """The unified diff a fix makes, secret spans masked on both sides (the spans of the text after
     the fix are the old ones moved plus those of the new text in place); secret text shows as
     ``<generated>``. Only the lines around the edits are shown. Empty when the fix edits a file the
     stack did not read."""
-    from ..spans import apply_edits_with_spans, mask, spans_of
+    from ..spans import MAX_JUDGED, apply_edits_with_spans, mask, spans_in, spans_of
 
     if fix is None or not fix.edits:
         return ""
@@ -266,31 +345,44 @@ def fix_diff(result, fix: Fix | None, context: int = 2) -> str:
             text = ""  # the fix creates the file
         kind = sf.kind if sf is not None else (redact.kind_of(path) if hasattr(redact, "kind_of") else "")
         starts, lines = _file_lines(result, path, text)
-        first = min(e.location.start_line for e in edits)
-        last = max(max(e.location.start_line, e.location.end_line or 0) for e in edits)
-        lo = max(1, first - context)
-        hi = min(len(lines), last + context)
-        offs = []
-        for e in edits:
-            loc = e.location
-            a = _offset(starts, len(text), loc.start_line, loc.start_col)
-            b = a if loc.end_line is None else _offset(starts, len(text), loc.end_line, loc.end_col or 1)
-            offs.append((a, max(a, b), GENERATED if e.secret else e.new_text))
         spans = spans_of(kind, text)  # the whole file's, once per report (cached)
-        w_lo = starts[lo - 1] if lo - 1 < len(starts) else len(text)
-        w_hi = starts[hi] - 1 if hi < len(starts) else len(text)
-        # Only the window is edited and re-scanned (its spans clipped from the file's): a report of
-        # thousands of fixes on one large file costs each fix its own lines, not the file.
-        win = text[w_lo:w_hi]
-        win_spans = tuple((max(sa, w_lo) - w_lo, min(sb, w_hi) - w_lo) for sa, sb in spans if sa < w_hi and sb > w_lo)
-        win_offs = [(min(max(a - w_lo, 0), len(win)), min(max(b - w_lo, 0), len(win)), t) for a, b, t in offs]
-        after, after_spans = apply_edits_with_spans(kind, win, win_offs, win_spans)
-        old = redact(mask(win, win_spans))
-        new = redact(mask(after, after_spans))
-        a = _shown(old.split("\n")) if win or text else []
-        b = _shown(new.split("\n")) if after or text else []
-        diff = list(difflib.unified_diff(a, b, f"a/{path}", f"b/{path}", n=context, lineterm=""))
-        chunks.append("\n".join(_shift_hunk(d, lo - 1) for d in diff))
+        # Each cluster of nearby edits is diffed in its own window of lines (its spans clipped from
+        # the file's): a fix with an edit at the top of a large file and one at the bottom costs its
+        # two neighbourhoods, not the lines between (thousands of such fixes on one file were
+        # quadratic). Clusters are as far apart as difflib's hunks are, so the hunks are the same.
+        hunks: list[str] = []
+        shift = 0  # lines the earlier clusters added (the new side's numbering)
+        for cluster in _clusters(edits, context):
+            first = min(e.location.start_line for e in cluster)
+            last = max(max(e.location.start_line, e.location.end_line or 0) for e in cluster)
+            lo = max(1, first - context)
+            hi = min(len(lines), last + context)
+            w_lo = starts[lo - 1] if lo - 1 < len(starts) else len(text)
+            w_hi = starts[hi] - 1 if hi < len(starts) else len(text)
+            win = text[w_lo:w_hi]
+            win_spans = spans_in(spans, w_lo, w_hi)
+            win_spans = tuple((max(sa, w_lo) - w_lo, min(sb, w_hi) - w_lo) for sa, sb in win_spans)
+            win_offs = []
+            for e in cluster:
+                loc = e.location
+                a = _offset(starts, len(text), loc.start_line, loc.start_col)
+                b = a if loc.end_line is None else _offset(starts, len(text), loc.end_line, loc.end_col or 1)
+                win_offs.append((min(max(a - w_lo, 0), len(win)), min(max(max(a, b) - w_lo, 0), len(win)),
+                                 GENERATED if e.secret else e.new_text))
+            if len(win) > MAX_JUDGED:
+                a_lines, b_lines = _hostile_window(redact, win, win_spans, win_offs)
+            else:
+                after, after_spans = apply_edits_with_spans(kind, win, win_offs, win_spans)
+                old = redact(mask(win, win_spans))
+                new = redact(mask(after, after_spans))
+                a_lines = _shown(old.split("\n")) if win or text else []
+                b_lines = _shown(new.split("\n")) if after or text else []
+            diff = list(difflib.unified_diff(a_lines, b_lines, f"a/{path}", f"b/{path}", n=context, lineterm=""))
+            if not hunks:
+                hunks.extend(diff[:2])  # the file header, once
+            hunks.extend(_shift_hunk(d, lo - 1, lo - 1 + shift) for d in diff[2:])
+            shift += len(b_lines) - len(a_lines)
+        chunks.append("\n".join(hunks))
     return "\n".join(c for c in chunks if c)
 
 
