@@ -419,7 +419,7 @@ def audit(paths: list[Path], policy: Policy | None = None, select: Iterable[str]
     are merged and sorted, so the result is the same whatever the number of processes.
     ``report_paths`` keeps only findings located in those files (relative to the root): the
     pre-commit path, where the whole stack is still read."""
-    from .stack import _common_root, stack_units
+    from .stack import _common_root, deployment_groups
 
     policy = policy or Policy()
     paths = [Path(p) for p in paths]
@@ -430,12 +430,15 @@ def audit(paths: list[Path], policy: Policy | None = None, select: Iterable[str]
     select_list = sorted({str(s).upper() for s in select})
     root = (root or _common_root(paths)).resolve()
     inline = bool(policy.get("inline-suppressions", True) if inline_suppressions is None else inline_suppressions)
-    units = stack_units(paths)
-    if len(units) <= 1:
-        work = [(paths, root, policy, select_list, inline, [])]
+    groups, rest, units = deployment_groups(paths)
+    if len(groups) == 1 and not rest:
+        work = [(groups[0], root, policy, select_list, inline, [])]
     else:
-        work = [([u], root, policy, select_list, inline, []) for u in units]
-        work.append((paths, root, policy, select_list, inline, units))  # files outside every deployment
+        # each deployment alone (its findings never depend on what else is scanned: issue 15), then
+        # the files outside every deployment together
+        work = [(g, root, policy, select_list, inline, []) for g in groups]
+        if rest or not groups:
+            work.append((rest, root, policy, select_list, inline, units))
     jobs = default_jobs() if jobs is None else max(1, jobs)
     if jobs > 1 and len(work) >= PARALLEL_MIN_UNITS:
         import multiprocessing as mp

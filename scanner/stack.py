@@ -792,6 +792,11 @@ def _inside(root: Path, path: Path) -> bool:
         return False
 
 
+def _under_any(path: str, dirs: set[str]) -> bool:
+    """``path`` (absolute) is one of ``dirs`` or lies under one."""
+    return any(path == d or path.startswith(d.rstrip(os.sep) + os.sep) for d in dirs)
+
+
 def discover(stack: Stack, paths: Iterable[Path]) -> list[tuple[Path, str]]:
     """Walk directories (and take explicit files); return (absolute path, kind-guess)."""
     found: dict[Path, str] = {}
@@ -800,6 +805,8 @@ def discover(stack: Stack, paths: Iterable[Path]) -> list[tuple[Path, str]]:
     root = stack.root
     for p in paths:
         p = Path(p)
+        if stack.skip_dirs and _under_any(os.path.abspath(p), stack.skip_dirs):
+            continue  # a named path inside a deployment another unit of the scan audits
         if p.is_file() or (p.exists() and not p.is_dir()):
             kind = classify_path(p) or "conf?"
             rp = p.resolve() if _inside(root, p) else p.absolute()
@@ -809,7 +816,7 @@ def discover(stack: Stack, paths: Iterable[Path]) -> list[tuple[Path, str]]:
         for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.endswith(".egg-info")
                                  and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg"))
-                                 and os.path.join(dirpath, d) not in stack.skip_dirs)
+                                 and os.path.abspath(os.path.join(dirpath, d)) not in stack.skip_dirs)
             for name in sorted(filenames):
                 seen += 1
                 if seen > MAX_FILES:
@@ -895,13 +902,44 @@ def stack_units(paths: list[Path]) -> list[Path]:
     return units
 
 
+def deployment_groups(paths: list[Path]) -> tuple[list[list[Path]], list[Path], list[Path]]:
+    """How a scan of ``paths`` splits into Stacks, so that a deployment's findings are the same
+    whether it is scanned alone, beside others, from a parent folder or by naming its files:
+    ``(groups, rest, units)``. Each group is one deployment: a directory of ``stack_units`` (the
+    shallowest holding a compose file), or the named files under the shallowest directory of a
+    named compose file. ``rest``: the named paths outside every deployment (audited together, the
+    deployments' directories skipped: ``units``)."""
+    paths = [Path(p) for p in paths]
+    units = stack_units(paths)
+    unit_dirs = {os.path.abspath(u) for u in units}
+    files = [p for p in paths if not p.is_dir() and not _under_any(os.path.abspath(p), unit_dirs)]
+    compose_dirs = sorted({os.path.dirname(os.path.abspath(p)) for p in files if classify(p.name) == "compose"},
+                          key=len)
+    owners: dict[str, list[Path]] = {}
+    rest: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            if os.path.abspath(p) not in unit_dirs:
+                rest.append(p)  # a folder around (or beside) deployments: its loose files
+            continue
+        if _under_any(os.path.abspath(p), unit_dirs):
+            continue  # named twice (its folder is named too): audited with that deployment
+        owner = next((d for d in compose_dirs if _under_any(os.path.abspath(p), {d})), None)
+        if owner is None:
+            rest.append(p)
+        else:
+            owners.setdefault(owner, []).append(p)
+    groups = [[u] for u in units] + list(owners.values())
+    return groups, rest, units
+
+
 def build_stack(paths: list[Path], policy: Policy | None = None, root: Path | None = None,
                 skip_dirs: Iterable[Path] = ()) -> Stack:
     paths = [Path(p) for p in paths]
     if root is None:
         root = _common_root(paths)
     stack = Stack(root.resolve(), policy)
-    stack.skip_dirs = {str(Path(d)) for d in skip_dirs}
+    stack.skip_dirs = {os.path.abspath(d) for d in skip_dirs}  # compared with the walk's absolute paths
     found = discover(stack, paths)
     by_kind: dict[str, list[tuple[Path, str]]] = {}
     for path, kind in found:
