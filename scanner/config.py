@@ -43,7 +43,10 @@ DEFAULTS: dict[str, Any] = {
     "extend-ignore": [],
     "disable": [],
     "severity": {},
-    "exclude": [],
+    "exclude": None,  # None: scanner.exclude.DEFAULT_EXCLUDE, until the file replaces it
+    "extend-exclude": [],
+    "respect-gitignore": True,
+    "force-exclude": False,
     "ignore": [],
     "inline-suppressions": True,
 }
@@ -121,6 +124,9 @@ SCHEMA = {
         "disable": _STRS,
         "severity": {"type": "object", "additionalProperties": _SEV},
         "exclude": _STRS,
+        "extend-exclude": _STRS,
+        "respect-gitignore": {"type": "boolean"},
+        "force-exclude": {"type": "boolean"},
         # a string is a rule selector (ruff's ``ignore``); a mapping is a suppression with a reason
         "ignore": {"type": "array", "items": {"anyOf": [{"type": "string"}, {
             "type": "object", "additionalProperties": False, "required": ["reason"],

@@ -430,7 +430,9 @@ def audit(paths: list[Path], policy: Policy | None = None, select: Iterable[str]
     select_list = sorted({str(s).upper() for s in select})
     root = (root or _common_root(paths)).resolve()
     inline = bool(policy.get("inline-suppressions", True) if inline_suppressions is None else inline_suppressions)
-    groups, rest, units = deployment_groups(paths)
+    from .exclude import Excluder
+
+    groups, rest, units = deployment_groups(paths, Excluder(policy, root))
     if len(groups) == 1 and not rest:
         work = [(groups[0], root, policy, select_list, inline, [])]
     else:
