@@ -101,7 +101,8 @@ def placeholder_secret(stack: Stack):
     ## References
     CWE-798.
     """
-    yield from value_findings(stack, "DATA005", lambda sv, why: f"{sv.label()} {why}: it is a template value, not a secret")
+    yield from value_findings(stack, "DATA005", lambda sv, why: f"{sv.label()} {why}: " + (
+        "the first guess of any attacker, not a secret" if "common passwords" in why else "it is a template value, not a secret"))
 
 
 @rule("DATA006", "empty-secret", "high", files="env/compose", refs="CWE-258; dotenv-linter KeyWithoutValue", fix="unsafe")

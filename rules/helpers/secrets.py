@@ -43,6 +43,9 @@ RULE_KINDS = {
 ORDER = ("DATA004", "DATA005", "DATA006", "API001", "DATA007")
 
 
+WEAK_PASSWORD_PREFIXES = frozenset({"123456", "qwerty", "letmein", "password", "passw0rd", "root"})
+
+
 def jwt_algorithm(stack: Stack, sv: SecretValue) -> str:
     """``JWT_ALGORITHM``/``JWT_ALG`` next to the key (same dotenv, else any loaded one), default HS256."""
     docs = [sv.doc] if sv.kind == "env" and sv.doc is not None else []
@@ -74,7 +77,10 @@ def classify(stack: Stack, sv: SecretValue) -> tuple[str, str] | None:
     reason = default_credential(sv.key, v)
     if reason and kind in RULE_KINDS["DATA004"]:
         return "DATA004", reason
-    if placeholder(v) and kind in RULE_KINDS["DATA005"]:
+    word = placeholder(v)
+    if word and kind in RULE_KINDS["DATA005"]:
+        if word in WEAK_PASSWORD_PREFIXES:  # 12345678, qwerty123, letmein: a weak password, not a placeholder
+            return "DATA005", "starts with one of the most common passwords (a digit run, a keyboard walk or a dictionary password)"
         return "DATA005", "starts with a placeholder word"
     if provider_token(v):
         return None  # issued by the provider: its length is not ours to judge
