@@ -111,7 +111,9 @@ def empty_secret(stack: Stack):
 
     ## What it does
     Flags a secret-class key that is empty (`KEY=`), has no `=` at all, or whose compose `${VAR}`
-    resolves to an empty value.
+    resolves to an empty value. An empty mail password (`EMAIL_PASSWORD`, `SMTP_PASS`...) whose
+    file points the mailer at a relay on port 25 of the host or the internal network (localhost, a
+    private address, a service of the stack) is not flagged: the stack shows no login is used.
 
     ## Why is this bad?
     Many services treat an empty password as "no authentication" (Redis, several database
