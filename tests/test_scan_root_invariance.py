@@ -74,7 +74,7 @@ grouping = st.lists(
     min_size=1, max_size=4, unique_by=lambda t: t[0])
 
 
-@settings(max_examples=10, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
+@settings(max_examples=8, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(grouping, st.sampled_from(["parent", "dirs", "files"]))
 def test_findings_do_not_depend_on_what_else_is_scanned(layout, how):
