@@ -110,3 +110,10 @@ def test_a_repository_root_scan_reports_each_bundled_stack_as_alone(root, monkey
     for name in ("studios-dk", "studios-dk-compliant"):
         alone = _keys(audit([FIXTURES / name]).findings, "")
         assert _keys(result.findings, f"fixtures/{name}") == alone, name
+
+
+def test_the_compliant_stack_stays_clean_out_of_its_repository():
+    """Copied out of git (a tarball, a CI cache), the compliant stack keeps its answer: what its
+    own .gitignore keeps out of the repository (secrets/ written on the server) is not reported
+    missing (OPS067)."""
+    assert not _alone(STACKS[1]), sorted(_alone(STACKS[1]))[:5]

@@ -56,6 +56,17 @@ def _references(doc):
                     yield "include", str(node), node, False
 
 
+def _ignored(stack: Stack, rel: str) -> bool:
+    """``rel`` is kept out of the repository: git ignores it or, outside git (a copy of the stack),
+    the stack's own ``.gitignore`` files say so (the file is created on the server)."""
+    if stack.in_git:
+        return bool(stack.git_ignored(rel) or stack.git_ignored(rel + "/"))
+    from scanner.gitview import ignore_files
+
+    view = stack.memo("gitview.ignore_files", lambda: ignore_files(stack.root))
+    return any(view.is_ignored(stack.root / p, directory=d) for p, d in ((rel, False), (rel, True)))
+
+
 @rule("OPS067", "compose-reference-missing", "high", files="compose", refs="Compose specification; Compose env_file docs",
       fix="manual")
 def compose_reference_missing(stack: Stack):
@@ -102,7 +113,7 @@ def compose_reference_missing(stack: Stack):
             if os.path.lexists(full) or (what, rel) in seen:
                 continue
             seen.add((what, rel))
-            if not rel.startswith("..") and (stack.git_ignored(rel) or stack.git_ignored(rel + "/")):
+            if not rel.startswith("..") and _ignored(stack, rel):
                 continue
             if is_env and any(os.path.lexists(full + s) for s in _TEMPLATE_SIBLINGS):
                 continue
