@@ -10,7 +10,7 @@ Like ruff, in this order:
   by ``scanner.gitview``, git is never run), unless ``respect-gitignore: false`` /
   ``--no-respect-gitignore``: the scan of a working copy then sees what a fresh clone in CI sees.
 
-Patterns are gitignore-style globs (``pathspec``'s gitwildmatch: ``build`` matches a directory of
+Patterns are gitignore-style globs (``pathspec.GitIgnoreSpec``, git's own matching: ``build`` matches a directory of
 that name at any depth, ``deploy/*.yml`` is anchored), matched against the path relative to the
 directory of the configuration file that gives them (the command line's: the working directory;
 without a configuration file: the scan root). A file named on the command line is audited even
@@ -36,7 +36,7 @@ DEFAULT_EXCLUDE = (
 def _spec(patterns: tuple[str, ...]):
     import pathspec
 
-    return pathspec.PathSpec.from_lines("gitwildmatch", patterns)
+    return pathspec.GitIgnoreSpec.from_lines(patterns)
 
 
 class Excluder:

@@ -15,7 +15,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from scanner.engine import audit
@@ -71,12 +71,18 @@ _counter = [0]
 
 grouping = st.lists(
     st.tuples(st.sampled_from(range(len(STACKS))), st.lists(st.sampled_from(["a", "b", "deploy", "ops"]), max_size=2)),
-    min_size=1, max_size=4, unique_by=lambda t: t[0])
+    min_size=1, max_size=6, unique_by=lambda t: t[0])
 
 
-@settings(max_examples=8, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
+_EVERY = [(i, ["deploy"] * (i % 3)) for i in range(len(STACKS))]  # every stack at once, at depths 0-2
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(grouping, st.sampled_from(["parent", "dirs", "files"]))
+@example(_EVERY, "parent")
+@example(_EVERY, "dirs")
+@example(_EVERY, "files")
 def test_findings_do_not_depend_on_what_else_is_scanned(layout, how):
     _counter[0] += 1
     top = _WORK / f"g{_counter[0]}"
