@@ -162,6 +162,46 @@ def _compose_options(func):
     return func
 
 
+def _file_options(func):
+    """What is audited, as ruff selects files (scanner.exclude)."""
+    opts = (
+        click.option("--exclude", "exclude", multiple=True, metavar="PATTERNS",
+                     help="Leave out paths matching these gitignore-style patterns (comma-separated, repeatable); "
+                          "replaces the default and configured `exclude`."),
+        click.option("--extend-exclude", "extend_exclude", multiple=True, metavar="PATTERNS",
+                     help="Leave out these paths too, keeping the default and configured exclusions."),
+        click.option("--respect-gitignore/--no-respect-gitignore", "respect_gitignore", default=None,
+                     help="Leave out what .gitignore ignores (default: yes; a file git tracks is always audited)."),
+        click.option("--force-exclude", is_flag=True, default=False,
+                     help="Apply the exclusions to files named on the command line too (pre-commit)."),
+        click.option("--allow-empty", is_flag=True, default=False,
+                     help="A path with nothing dkscan can audit passes (default: an error, exit 2)."),
+    )
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
+
+
+def _files_layer(exclude=(), extend_exclude=(), respect_gitignore=None, force_exclude=False) -> dict:
+    """The command line's file selection for ``Policy.cli["files"]`` (scanner.exclude)."""
+    return {"exclude": _split_values(exclude) or None, "extend_exclude": _split_values(extend_exclude),
+            "respect_gitignore": respect_gitignore, "force_exclude": force_exclude}
+
+
+def _empty_paths(paths, result) -> list:
+    """The named paths under which the audit found nothing to read: no file of a kind dkscan
+    audits, no finding (an unreadable file is a finding)."""
+    root = result.stack.root
+    seen = [root / rel for rel in result.stack.files] + [root / f.location.path for f in result.findings + result.suppressed]
+    empty = []
+    for p in paths:
+        ap = Path(os.path.abspath(p))
+        rp = ap.resolve()
+        if not any(q == ap or q == rp or ap in q.parents or rp in q.parents for q in seen):
+            empty.append(p)
+    return empty
+
+
 def _split_values(values) -> list[str]:
     return [v.strip() for item in values or () for v in str(item).split(",") if v.strip()]
 
@@ -294,6 +334,7 @@ def _unreadable(path: Path) -> str | None:
               help="Policy file (default: .dkscan.yaml found by walking up).")
 @_selection_options
 @_compose_options
+@_file_options
 @click.option("--baseline", "baseline_path", type=click.Path(path_type=Path), default=None,
               help="Report only findings not in this baseline (see `dkscan baseline`).")
 @click.option("--diff-base", "--changed-since", "diff_base", default=None, metavar="REF",
@@ -319,7 +360,8 @@ def _unreadable(path: Path) -> str | None:
                    "files outside every deployment go with shard 1); `dkscan merge` combines the shards' "
                    "JSON or SARIF reports into the report of one run.")
 def audit(paths, formats, outputs, fail_on, config_path, select, extend_select, ignore, extend_ignore,
-          severity_overrides, compose_files, env_files, profiles, project_name, baseline_path, diff_base,
+          severity_overrides, compose_files, env_files, profiles, project_name, exclude, extend_exclude,
+          respect_gitignore, force_exclude, allow_empty, baseline_path, diff_base,
           no_inline_suppressions, sarif_category, include_suppressed, quiet, color, no_color, statistics,
           show_fixes, show_diff, shard) -> None:
     """Audit the stack in PATHS (directories and/or files; default: ., or the directory of the
@@ -346,6 +388,7 @@ def audit(paths, formats, outputs, fail_on, config_path, select, extend_select, 
     if live:
         _usage_exit(f"{', '.join(live)}: LIVE rules judge a running deployment; run them with `dkscan probe URL STACK`")
     cli["compose"] = _compose_layer(compose_files, env_files, profiles, project_name, paths)
+    cli["files"] = _files_layer(exclude, extend_exclude, respect_gitignore, force_exclude)
     from .registry import audit_rules
 
     policy = _policy_or_exit(config_path, paths[0], cli, rules=audit_rules())  # the probe's LIVE rules are unknown here
@@ -356,6 +399,11 @@ def audit(paths, formats, outputs, fail_on, config_path, select, extend_select, 
         result = _audit_changed(paths, policy, diff_base, baseline, inline)
     else:
         result = run_audit(paths, policy, baseline=baseline, inline_suppressions=inline, shard=shard_kn)
+        empty = [] if allow_empty else _empty_paths(paths, result)
+        if empty:
+            _usage_exit(f"nothing to audit in {', '.join(str(p) for p in empty)}: no compose, nginx, Dockerfile, env, SQL or "
+                        f"host file there, or all of it excluded (exclude, .gitignore); check the path, "
+                        f"or pass --allow-empty if an empty result is expected")
     if show_diff:
         _print_fix_diff(paths, policy, quiet)
     else:

@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
         "body_default_max": "10m",
         "upload_paths": ["upload", "files", "media", "storage", "s3"],
         "auth_paths": ["auth", "login", "signin", "token", "oauth", "password", "register", "otp"],
+        "tls_upstream": False,  # TLS ends in front of the gateway (a load balancer dkscan cannot see): GW013
     },
     "tls": {"profile": "intermediate", "hsts_min_age": 31536000, "cert_warn_days": 30},
     "nginx": {"version": None},
@@ -43,7 +44,10 @@ DEFAULTS: dict[str, Any] = {
     "extend-ignore": [],
     "disable": [],
     "severity": {},
-    "exclude": [],
+    "exclude": None,  # None: scanner.exclude.DEFAULT_EXCLUDE, until the file replaces it
+    "extend-exclude": [],
+    "respect-gitignore": True,
+    "force-exclude": False,
     "ignore": [],
     "inline-suppressions": True,
 }
@@ -92,7 +96,8 @@ SCHEMA = {
                "properties": {"pool_size": {"type": "integer"}, "max_connections": {"type": "integer"}, "reserved": {"type": "integer"}}},
         "gateway": {"type": "object", "additionalProperties": False, "properties": {
             "rate_general": {"type": "number"}, "rate_auth": {"type": "number"}, "conn_per_ip": {"type": "integer"},
-            "upload_max": _NUM, "body_default_max": _NUM, "upload_paths": _STRS, "auth_paths": _STRS}},
+            "upload_max": _NUM, "body_default_max": _NUM, "upload_paths": _STRS, "auth_paths": _STRS,
+            "tls_upstream": {"type": "boolean"}}},
         "tls": {"type": "object", "additionalProperties": False,
                 "properties": {"profile": {"enum": ["intermediate", "modern"]}, "hsts_min_age": {"type": "integer"},
                                "cert_warn_days": {"type": "integer", "minimum": 0}}},
@@ -121,6 +126,9 @@ SCHEMA = {
         "disable": _STRS,
         "severity": {"type": "object", "additionalProperties": _SEV},
         "exclude": _STRS,
+        "extend-exclude": _STRS,
+        "respect-gitignore": {"type": "boolean"},
+        "force-exclude": {"type": "boolean"},
         # a string is a rule selector (ruff's ``ignore``); a mapping is a suppression with a reason
         "ignore": {"type": "array", "items": {"anyOf": [{"type": "string"}, {
             "type": "object", "additionalProperties": False, "required": ["reason"],

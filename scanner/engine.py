@@ -438,19 +438,23 @@ def _merge_stacks(root: Path, policy: Policy, units: list[_Unit]) -> Stack:
     return merged
 
 
-def _shard_work(work: list, units: list[Path], root: Path, shard: tuple[int, int]) -> list:
-    """The work items of shard K of N: its deployments (by ``shard_of`` their directory relative to
-    the root), and with shard 1 the files outside every deployment (the last item)."""
+def _shard_groups(groups: list[list[Path]], root: Path, shard: tuple[int, int]) -> list[list[Path]]:
+    """The deployments of shard K of N, by ``shard_of`` their directory relative to the root (a
+    group of named files: their compose file's directory). One deployment alone is shard 1's."""
     import os
 
     from .merge import shard_of
 
     k, n = shard
-    if len(units) <= 1:
-        return work if k == 1 else []
-    mine = [w for w, u in zip(work, units)
-            if shard_of(Path(os.path.relpath(u.resolve(), root)).as_posix(), n) == k]
-    return mine + (work[-1:] if k == 1 else [])
+    if len(groups) <= 1:
+        return groups if k == 1 else []
+
+    def where(group: list[Path]) -> str:
+        first = group[0]
+        d = first if first.is_dir() else first.parent
+        return Path(os.path.relpath(d.resolve(), root)).as_posix()
+
+    return [g for g in groups if shard_of(where(g), n) == k]
 
 
 def _run_units(work: list, jobs: int, light: bool = False) -> list[_Unit]:
@@ -509,7 +513,7 @@ def audit(paths: list[Path], policy: Policy | None = None, select: Iterable[str]
 
 
 def _audit(paths, policy, select, root, inline_suppressions, baseline, report_paths, jobs, shard=None) -> Result:
-    from .stack import _common_root, stack_units
+    from .stack import _common_root, deployment_groups
 
     policy = policy or Policy()
     paths = [Path(p) for p in paths]
@@ -520,16 +524,21 @@ def _audit(paths, policy, select, root, inline_suppressions, baseline, report_pa
     select_list = sorted({str(s).upper() for s in select})
     root = (root or _common_root(paths)).resolve()
     inline = bool(policy.get("inline-suppressions", True) if inline_suppressions is None else inline_suppressions)
-    units = stack_units(paths)
-    if len(units) <= 1:
-        work = [(paths, root, policy, select_list, inline, [])]
+    from .exclude import Excluder
+
+    groups, rest, units = deployment_groups(paths, Excluder(policy, root))
+    light, with_rest = False, True
+    if shard is not None:  # the files outside every deployment go with shard 1
+        groups, light, with_rest = _shard_groups(groups, root, shard), len(units) > 1, shard[0] == 1
+    if len(groups) == 1 and not rest:
+        work = [(groups[0], root, policy, select_list, inline, [])]
     else:
-        work = [([u], root, policy, select_list, inline, []) for u in units]
-        work.append((paths, root, policy, select_list, inline, units))  # files outside every deployment
+        # each deployment alone (its findings never depend on what else is scanned: issue 15), then
+        # the files outside every deployment together
+        work = [(g, root, policy, select_list, inline, []) for g in groups]
+        if with_rest and (rest or not groups):
+            work.append((rest, root, policy, select_list, inline, units))
     jobs = default_jobs() if jobs is None else max(1, jobs)
-    light = False
-    if shard is not None:
-        work, light = _shard_work(work, units, root, shard), len(units) > 1
     done = _run_units(work, jobs, light)
     stack = _merge_stacks(root, policy, done)
     red = Redactor(stack=stack)

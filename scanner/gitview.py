@@ -161,6 +161,14 @@ def synthetic(top: Path, tracked: set[str]):
         _SYNTHETIC.pop(top, None)
 
 
+def ignore_files(top: Path) -> GitView:
+    """The ``.gitignore`` files under ``top`` read as git would once the folder is a repository
+    (no tracked file, no ``info/exclude``): what a tree outside git says it keeps out of the
+    repository (a stack copied out of its repository, a release tarball)."""
+    top = Path(os.path.abspath(top))
+    return GitView(top, top / ".git", frozenset())
+
+
 def translate(path: Path) -> Path:
     """A path under an aliased copy, as the same path under its original."""
     p = Path(os.path.abspath(path))

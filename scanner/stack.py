@@ -308,6 +308,7 @@ class Stack:
         self.nginx_configs: list[NginxConfig] = []
         self.explicit: set[str] = set()  # files named on the command line
         self.skip_dirs: set[str] = set()  # directories another unit of the scan covers
+        self.excluder = None  # scanner.exclude.Excluder: what discovery left out
         self.compose_projects: list = []  # ComposeProject
         self.notes: list[str] = []  # what the audit could not judge or chose, for the report (not findings)
         self._memo: dict = {}
@@ -799,14 +800,25 @@ def _inside(root: Path, path: Path) -> bool:
         return False
 
 
+def _under_any(path: str, dirs: set[str]) -> bool:
+    """``path`` (absolute) is one of ``dirs`` or lies under one."""
+    return any(path == d or path.startswith(d.rstrip(os.sep) + os.sep) for d in dirs)
+
+
 def discover(stack: Stack, paths: Iterable[Path]) -> list[tuple[Path, str]]:
     """Walk directories (and take explicit files); return (absolute path, kind-guess)."""
+    from .exclude import Excluder
+
     found: dict[Path, str] = {}
     seen = 0
-    excludes = [str(p) for p in (stack.policy.get("exclude", []) or [])]
     root = stack.root
+    excluder = stack.excluder = Excluder(stack.policy, root)
     for p in paths:
         p = Path(p)
+        if stack.skip_dirs and _under_any(os.path.abspath(p), stack.skip_dirs):
+            continue  # a named path inside a deployment another unit of the scan audits
+        if excluder.excluded(os.path.abspath(p), p.is_dir(), named=True):
+            continue
         if p.is_file() or (p.exists() and not p.is_dir()):
             kind = classify_path(p) or "conf?"
             rp = p.resolve() if _inside(root, p) else p.absolute()
@@ -814,9 +826,8 @@ def discover(stack: Stack, paths: Iterable[Path]) -> list[tuple[Path, str]]:
             stack.explicit.add(stack.rel(rp))
             continue
         for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.endswith(".egg-info")
-                                 and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg"))
-                                 and os.path.join(dirpath, d) not in stack.skip_dirs)
+            dirnames[:] = sorted(d for d in dirnames if os.path.abspath(os.path.join(dirpath, d)) not in stack.skip_dirs
+                                 and not excluder.excluded(os.path.abspath(os.path.join(dirpath, d)), True))
             for name in sorted(filenames):
                 seen += 1
                 if seen > MAX_FILES:
@@ -827,7 +838,7 @@ def discover(stack: Stack, paths: Iterable[Path]) -> list[tuple[Path, str]]:
                 kind = classify_path(full)
                 if kind is None:
                     continue
-                if excludes and any(fnmatch.fnmatch(stack.rel(full), pat) for pat in excludes):
+                if excluder.excluded(os.path.abspath(full), False):
                     continue
                 if full.is_symlink():
                     rel = full.relative_to(root).as_posix() if full.is_relative_to(root) else str(full)
@@ -881,8 +892,9 @@ def _parse_text(kind: str, text: str, rel: str, env: dict | None = None) -> Docu
 
 
 
-def stack_units(paths: list[Path]) -> list[Path]:
-    """The shallowest directories under ``paths`` that hold a compose file: each is one deployment."""
+def stack_units(paths: list[Path], excluder=None) -> list[Path]:
+    """The shallowest directories under ``paths`` that hold a compose file (one discovery would
+    take: ``excluder``, see scanner.exclude): each is one deployment."""
     units: list[Path] = []
     seen = 0
     for p in paths:
@@ -893,13 +905,45 @@ def stack_units(paths: list[Path]) -> list[Path]:
             seen += len(filenames) + len(dirnames)
             if seen > MAX_FILES:
                 return []
-            if any(classify(f) == "compose" for f in filenames):
+            if any(classify(f) == "compose" and (excluder is None or not excluder.excluded(os.path.abspath(os.path.join(dirpath, f)), False))
+                   for f in filenames):
                 units.append(Path(dirpath))
                 dirnames[:] = []  # nested compose files belong to this deployment
                 continue
-            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.endswith(".egg-info")
-                                 and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg")))
+            dirnames[:] = sorted(d for d in dirnames if not (excluder.excluded(os.path.abspath(os.path.join(dirpath, d)), True)
+                                                             if excluder is not None else d in SKIP_DIRS))
     return units
+
+
+def deployment_groups(paths: list[Path], excluder=None) -> tuple[list[list[Path]], list[Path], list[Path]]:
+    """How a scan of ``paths`` splits into Stacks, so that a deployment's findings are the same
+    whether it is scanned alone, beside others, from a parent folder or by naming its files:
+    ``(groups, rest, units)``. Each group is one deployment: a directory of ``stack_units`` (the
+    shallowest holding a compose file), or the named files under the shallowest directory of a
+    named compose file. ``rest``: the named paths outside every deployment (audited together, the
+    deployments' directories skipped: ``units``)."""
+    paths = [Path(p) for p in paths]
+    units = stack_units(paths, excluder)
+    unit_dirs = {os.path.abspath(u) for u in units}
+    files = [p for p in paths if not p.is_dir() and not _under_any(os.path.abspath(p), unit_dirs)]
+    compose_dirs = sorted({os.path.dirname(os.path.abspath(p)) for p in files if classify(p.name) == "compose"},
+                          key=len)
+    owners: dict[str, list[Path]] = {}
+    rest: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            if os.path.abspath(p) not in unit_dirs:
+                rest.append(p)  # a folder around (or beside) deployments: its loose files
+            continue
+        if _under_any(os.path.abspath(p), unit_dirs):
+            continue  # named twice (its folder is named too): audited with that deployment
+        owner = next((d for d in compose_dirs if _under_any(os.path.abspath(p), {d})), None)
+        if owner is None:
+            rest.append(p)
+        else:
+            owners.setdefault(owner, []).append(p)
+    groups = [[u] for u in units] + list(owners.values())
+    return groups, rest, units
 
 
 def build_stack(paths: list[Path], policy: Policy | None = None, root: Path | None = None,
@@ -908,7 +952,7 @@ def build_stack(paths: list[Path], policy: Policy | None = None, root: Path | No
     if root is None:
         root = _common_root(paths)
     stack = Stack(root.resolve(), policy)
-    stack.skip_dirs = {str(Path(d)) for d in skip_dirs}
+    stack.skip_dirs = {os.path.abspath(d) for d in skip_dirs}  # compared with the walk's absolute paths
     found = discover(stack, paths)
     by_kind: dict[str, list[tuple[Path, str]]] = {}
     for path, kind in found:
@@ -1197,7 +1241,7 @@ def _link_mounts(stack: Stack) -> None:
             # files the walk did not classify but a service mounts at a known place (nginx conf
             # without .conf, an init script directory, a nats config)
             full = stack.root / src
-            if full.is_file() and src not in stack.files and _inside(stack.root, full):
+            if full.is_file() and src not in stack.files and _inside(stack.root, full) and not _excluded(stack, full):
                 kind = _kind_for_mount(svc, m.target, _auth_user_files(stack))
                 if kind:
                     sf = _parse_file(stack, full, src, kind)
@@ -1208,13 +1252,31 @@ def _link_mounts(stack: Stack) -> None:
         if ctx is not None and svc.build_dockerfile:
             rel = _norm(posixpath.join(base, ctx, svc.build_dockerfile))
             full = stack.root / rel
-            if rel not in stack.files and full.is_file() and _inside(stack.root, full):
+            if rel not in stack.files and full.is_file() and _inside(stack.root, full) and not _excluded(stack, full):
                 _parse_file(stack, full, rel, "dockerfile")
         for path, _req, node in svc.env_files:
             rel = _norm(posixpath.join(base, path))
             full = stack.root / rel
-            if rel not in stack.files and full.is_file() and _inside(stack.root, full):
+            if rel not in stack.files and full.is_file() and _inside(stack.root, full) and not _excluded(stack, full):
                 _parse_file(stack, full, rel, "env")
+
+
+def _excluded(stack: Stack, full: Path) -> bool:
+    """A file the stack names (a mount, a build's Dockerfile, an env_file) that the user excluded
+    (scanner.exclude) is not read either, nor is anything under an excluded directory."""
+    ex = stack.excluder
+    if ex is None:
+        return False
+    path = os.path.abspath(full)
+    if ex.excluded(path, False):
+        return True
+    parent = os.path.dirname(path)
+    root = str(stack.root)
+    while parent.startswith(root) and parent != root:
+        if ex.excluded(parent, True):
+            return True
+        parent = os.path.dirname(parent)
+    return False
 
 
 # files a gateway mounts under /etc/nginx that are no configuration: certificates and keys (never

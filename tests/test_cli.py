@@ -41,8 +41,11 @@ def test_findings_exit_1_and_line_format(insecure):
     assert "perimeter" in r.stdout and "total" in r.stdout  # summary table
 
 
-def test_nothing_found_exit_0(clean):
+def test_nothing_to_audit_exit_2_unless_allowed(clean):
+    """A folder with nothing dkscan reads is not a pass (a wrong path in CI must not go green)."""
     r = run("audit", str(clean))
+    assert r.returncode == 2 and "nothing to audit" in r.stderr, r.stdout + r.stderr
+    r = run("audit", "--allow-empty", str(clean))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "PASS" in r.stdout
 

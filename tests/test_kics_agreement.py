@@ -44,15 +44,16 @@ from tests.test_catalog import catalog
 MAPPING = ROOT / "tests" / "kics_mapping.yaml"
 PLATFORMS = {"dockerCompose": "docker-compose.yml", "dockerfile": "Dockerfile"}
 ANCHORS = ("line", "block", "service")
-# The target was 95 %. dkscan reaches 267/289 = 92.4 %, and each of the 22 disagreements is listed in
-# kics_mapping.yaml with its reason: 12 compose cases follow the rules catalog (PER004 reads *host*
+# The target was 95 %. dkscan reaches 265/289 = 91.7 %, and each of the 24 disagreements is listed in
+# kics_mapping.yaml with its reason: 14 compose cases follow the rules catalog (PER004 reads *host*
 # ports: 8; anonymous volumes and `/var/lib/<app>`-style data directories are not sensitive host
-# paths: 3; APP004 covers two KICS queries at once: 1) and 10 Dockerfile cases follow the catalog or
+# paths: 3; APP004 covers two KICS queries at once: 1) or issue 15's "one finding per root cause"
+# (APP011 reports a shared volume once, not from both sides: 2), and 10 Dockerfile cases follow the catalog or
 # the hadolint rule it cites (`FROM scratch` runs as root; DL3008 `-t` takes a release: 2; DL3009
 # checks only stages that reach the image: 3; DL3016 wants a git ref; DL4005 is about /bin/sh;
 # DL4006: exec form has no pipe, and a pwsh command under /bin/sh still pipes: 2). Reaching 95 %
 # would mean changing those rules; this floor guards against regressions.
-THRESHOLD = 0.92
+THRESHOLD = 0.915
 GROUPED = {"APP036", "APP044", "APP045"}  # one rule, several hadolint checks (the message names the check)
 
 
@@ -281,4 +282,4 @@ def test_kics_agreement_figure(capsys):
               + ", ".join(f"{p} {a}/{n}" for p, (a, n) in by_platform.items())
               + f"; {out_of_scope} queries out of scope")
     assert total > 0
-    assert figure >= THRESHOLD, f"agreement {figure:.1%} < {THRESHOLD:.0%}"
+    assert figure >= THRESHOLD, f"agreement {figure:.1%} < {THRESHOLD:.1%}"

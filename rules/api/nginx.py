@@ -266,6 +266,126 @@ def _internal_path(mod: str, path: str) -> bool:
     return False
 
 
+_ALLOW_ALL_FLAG = re.compile(r"^(CORS_ALLOW_ALL_ORIGINS|CORS_ORIGIN_ALLOW_ALL|CORS_ALLOW_ALL|\w*_CORS_ALLOW_ALL\w*)$", re.I)
+_ORIGIN_REFLECT = re.compile(r"^CORS_ORIGINS?$", re.I)  # Express `cors` / Directus: `true` reflects any Origin
+_ORIGIN_LIST = re.compile(r"^(ALLOWED_ORIGINS|\w+_ALLOWED_ORIGINS|ACCESS_CONTROL_ALLOW_ORIGIN|CORS_ORIGINS)$", re.I)
+_ANY_ORIGIN = {"*", ".*", "^.*$", "/.*/", "^.*", ".*$"}
+
+
+def _allow_all_reason(key: str, value: str) -> str | None:
+    """Why ``key=value`` lets every origin in under a framework's own name (API024), or None —
+    ``None`` too for what API020 already reports (a ``CORS_*ORIGIN*`` list holding ``*``)."""
+    v = str(value).strip().strip("'\"").strip()
+    if _ORIGIN_KEY.match(key) and _STAR.search(str(value)):
+        return None  # API020/API021
+    if _ALLOW_ALL_FLAG.match(key) and v.lower() in _TRUE:
+        return f"{key}={v} switches the origin check off"
+    if _ORIGIN_REFLECT.match(key) and v.lower() == "true":
+        return f"{key}=true reflects whatever Origin the caller sends"
+    if _ORIGIN_LIST.match(key) and any(part.strip().strip("'\"") in _ANY_ORIGIN for part in re.split(r"[,;\s]+", v) if part):
+        return f"{key}={v} matches every origin"
+    return None
+
+
+def _allow_all_flags(stack: Stack):
+    """(rule, location, message, related, key) of API024/API025: one per flag definition."""
+    def compute():
+        out, seen = [], set()
+        for entries in _env_sources(stack):
+            last: dict[str, tuple] = {}
+            for key, value, loc in entries:
+                last[key] = (value, loc)
+            creds = [(k, loc) for k, (v, loc) in last.items() if is_cors_credentials_key(k) and str(v).strip().strip("'\"").lower() in _TRUE]
+            for key, (value, loc) in last.items():
+                why = _allow_all_reason(key, value)
+                if why is None or (loc.path, loc.start_line) in seen:
+                    continue
+                seen.add((loc.path, loc.start_line))
+                if creds:
+                    ck, cloc = creds[0]
+                    out.append(("API025", loc, f"{why} while {ck} allows credentials: the framework echoes the caller's Origin "
+                                               f"with credentials, so any site reads authenticated responses", [cloc], f"{key}+{ck}"))
+                else:
+                    out.append(("API024", loc, f"{why}: every site may read the API's responses", [], key))
+        return out
+    return stack.memo("env_cors_flags", compute)
+
+
+@rule("API024", "cors-allow-all-flag", "low", files="env/compose", refs="CWE-942; django-cors-headers, Flask-CORS, expressjs/cors docs")
+def cors_allow_all_flag(stack: Stack):
+    """A framework's CORS allow-all switch is on.
+
+    ## What it does
+    Flags, in dotenv files and compose `environment:`, the allow-all settings frameworks name their
+    own way: `CORS_ALLOW_ALL_ORIGINS`/`CORS_ORIGIN_ALLOW_ALL` (django-cors-headers), `CORS_ALLOW_ALL`
+    and `*_CORS_ALLOW_ALL*` set to `true`/`1`/`yes`/`on`; `CORS_ORIGIN(S)=true` (Express `cors`,
+    Directus: reflect any Origin); `ALLOWED_ORIGINS`, `*_ALLOWED_ORIGINS`,
+    `ACCESS_CONTROL_ALLOW_ORIGIN`, `CORS_ORIGINS` holding `*`, `.*`, `^.*$` or `/.*/` (Quarkus).
+    A `CORS_*ORIGIN*` list holding `*` is API020's; with credentials allowed, API025 reports instead.
+
+    ## Why is this bad?
+    Any web page a user visits may call the API from the browser and read the answers; an API that
+    trusts network position (intranet callers, IP allow-lists) lends it to every site.
+
+    ## Example
+    ```dotenv
+    CORS_ALLOW_ALL_ORIGINS=True
+    ```
+
+    ## Use instead
+    ```dotenv
+    CORS_ALLOW_ALL_ORIGINS=False
+    CORS_ALLOWED_ORIGINS=https://app.example.com
+    ```
+
+    ## Fix safety
+    Manual: the trusted front-end origins are yours to list.
+
+    ## References
+    CWE-942; django-cors-headers, Flask-CORS and expressjs/cors documentation.
+    """
+    for rid, loc, msg, related, key in _allow_all_flags(stack):
+        if rid == "API024":
+            yield hit(loc, msg, related=related, snippet_key=key)
+
+
+@rule("API025", "cors-allow-all-with-credentials", "high", files="env/compose", refs="CWE-942; CWE-346")
+def cors_allow_all_with_credentials(stack: Stack):
+    """A framework's CORS allow-all switch is on with credentials allowed.
+
+    ## What it does
+    Flags an API024 setting when the same service (or dotenv file) also allows credentials:
+    `CORS_ALLOW_CREDENTIALS`, `CORS_SUPPORTS_CREDENTIALS` (Flask-CORS), `CORS_CREDENTIALS`,
+    `*_ALLOW_CREDENTIALS` set to true. It replaces API024 there.
+
+    ## Why is this bad?
+    With credentials on, the frameworks answer an allow-all policy by echoing the caller's Origin
+    (browsers refuse `*` with credentials): any site the user visits makes authenticated requests
+    with the user's cookies and reads the answers — account takeover material.
+
+    ## Example
+    ```dotenv
+    CORS_ORIGIN_ALLOW_ALL=True
+    CORS_ALLOW_CREDENTIALS=True
+    ```
+
+    ## Use instead
+    ```dotenv
+    CORS_ALLOWED_ORIGINS=https://app.example.com
+    CORS_ALLOW_CREDENTIALS=True
+    ```
+
+    ## Fix safety
+    Manual.
+
+    ## References
+    CWE-942; CWE-346.
+    """
+    for rid, loc, msg, related, key in _allow_all_flags(stack):
+        if rid == "API025":
+            yield hit(loc, msg, related=related, snippet_key=key)
+
+
 @rule("API022", "internal-endpoint-public", "medium", files="nginx", refs="CWE-200; OWASP API8:2023", fix="unsafe")
 def internal_endpoint_public(stack: Stack):
     """A metrics, debug or internal endpoint is public at the gateway.

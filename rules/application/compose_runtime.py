@@ -595,8 +595,9 @@ def shared_writable_volume(stack: Stack):
     """Two containers write to the same volume.
 
     ## What it does
-    Flags every read-write mount of a named volume or host path that at least two services of the
-    same compose project mount read-write. Read-only consumers (nginx serving the static files
+    Flags a named volume or host path that at least two services of the same compose project
+    mount read-write: once, at the first of those mounts, the others listed and given as related
+    locations. Read-only consumers (nginx serving the static files
     the backend writes) are fine and not counted. `docker.sock` is PER021's.
 
     ## Why is this bad?
@@ -636,10 +637,14 @@ def shared_writable_volume(stack: Stack):
                 continue
             kind, _, source = key.partition(":")
             what = f"volume '{source}'" if kind == "volume" else f"host path '{source}'"
-            for svc, m in uses:
-                others = ", ".join(n for n in names if n != svc.name)
-                yield hit(mount_loc(svc, m), f"{what} is mounted read-write by '{svc.name}' and also by {others}",
-                          snippet_key=f"{svc.name}:{key}")
+            # one root cause, one finding: at the first writer's mount, the others as related locations
+            locs = sorted((mount_loc(svc, m), svc.name) for svc, m in uses)
+            (first, owner), rest = locs[0], locs[1:]
+            others = ", ".join(f"'{n}' (line {loc.start_line})" if loc.path == first.path else f"'{n}' ({loc.path}:{loc.start_line})"
+                               for loc, n in rest)
+            yield hit(first, f"{what} is mounted read-write by '{owner}' and also by {others}: "
+                             f"mount it read-only (:ro) in every service that only reads it",
+                      related=[loc for loc, _n in rest], snippet_key=key)
 
 
 # ---------------------------------------------------------------------------------------------

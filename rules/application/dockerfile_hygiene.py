@@ -163,6 +163,13 @@ def _misuse(doc):
                     yield cmds[kind][0], code, f"{len(cmds[kind])} {kind} instructions: only the last (line {cmds[kind][-1].line}) applies"
 
 
+
+def _pip_no_cache(arg: str) -> bool:
+    """``--no-cache-dir``, or an abbreviation pip's option parser accepts for it (any unambiguous
+    prefix: ``--no-ca`` is the shortest, ``--no-cache`` the usual one)."""
+    name = arg.split("=", 1)[0]
+    return len(name) >= len("--no-ca") and "--no-cache-dir".startswith(name)
+
 @rule("APP044", "dockerfile-misuse", "low", files="dockerfile", refs="hadolint; KICS", fix="manual")
 def dockerfile_misuse(stack: Stack):
     """A Dockerfile instruction does not do what it seems to.
@@ -304,7 +311,7 @@ def _hygiene(stack: Stack, doc, read_only: bool = False):
                     break
             if not pip_no_cache_env and "PIP_NO_CACHE_DIR=" not in text and not _cache_mount(ins, "/root/.cache/pip", ".cache/pip"):
                 for c in cmds:
-                    if pip_install(c) and "--no-cache-dir" not in c.args and not c.name.startswith(("pipx", "pipenv")):
+                    if pip_install(c) and not any(_pip_no_cache(a) for a in c.args) and not c.name.startswith(("pipx", "pipenv")):
                         yield ins, "DL3042", "pip install without --no-cache-dir: the wheel cache stays in the layer"
                         break
             if s is final:

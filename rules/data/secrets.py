@@ -101,7 +101,8 @@ def placeholder_secret(stack: Stack):
     ## References
     CWE-798.
     """
-    yield from value_findings(stack, "DATA005", lambda sv, why: f"{sv.label()} {why}: it is a template value, not a secret")
+    yield from value_findings(stack, "DATA005", lambda sv, why: f"{sv.label()} {why}: " + (
+        "the first guess of any attacker, not a secret" if "common passwords" in why else "it is a template value, not a secret"))
 
 
 @rule("DATA006", "empty-secret", "high", files="env/compose", refs="CWE-258; dotenv-linter KeyWithoutValue", fix="unsafe")
@@ -110,7 +111,9 @@ def empty_secret(stack: Stack):
 
     ## What it does
     Flags a secret-class key that is empty (`KEY=`), has no `=` at all, or whose compose `${VAR}`
-    resolves to an empty value.
+    resolves to an empty value. An empty mail password (`EMAIL_PASSWORD`, `SMTP_PASS`...) whose
+    file points the mailer at a relay on port 25 of the host or the internal network (localhost, a
+    private address, a service of the stack) is not flagged: the stack shows no login is used.
 
     ## Why is this bad?
     Many services treat an empty password as "no authentication" (Redis, several database

@@ -638,8 +638,9 @@ def server_tokens_on(stack: Stack):
     ## What it does
     Flags each explicit `server_tokens on` or `build` (wherever it is), and each `server` whose
     effective `server_tokens` is nginx's default (`on`). The finding points at the directive when one
-    is set, else at the `http` block (or the server, for a fragment) where `server_tokens off;`
-    belongs — once per block.
+    is set, else at the `http` block where `server_tokens off;` belongs — once per block; in a
+    fragment without an `http` block (`conf.d/*.conf`), once per file, at its first server, the
+    other servers listed as related locations.
 
     ## Why is this bad?
     The version in the `Server` header and on error pages tells an attacker which CVEs apply. It is
@@ -669,16 +670,24 @@ def server_tokens_on(stack: Stack):
             edit = replace_args_edit(stack, n, "off")
             yield hit(nloc(n), f"server_tokens {n.args[0]}: nginx version shown in headers and error pages",
                       fix=Fix("set `server_tokens off`", (edit,)) if edit else None, snippet_key="server_tokens")
+        # one finding per block where `server_tokens off;` belongs: the http block; in a fragment
+        # (conf.d/*.conf, no http block of its own) every server of the file is one root cause,
+        # reported at the first, the others related, the fix setting it in each
+        groups: dict = {}
         for server in http_servers(cfg):
             if server.effective("server_tokens") is not None or opaque(stack, cfg, server, ("server_tokens",)):
                 continue
             anchor = cfg.http if cfg.http.d is not None else server
-            if not once(reported, anchor):
+            groups.setdefault(id(anchor) if anchor is cfg.http else ("file", server.path), []).append(anchor)
+        for anchors in groups.values():
+            anchors = [a for a in dict.fromkeys(anchors) if once(reported, a)]
+            if not anchors:
                 continue
-            edit = insert_into_block_edit(stack, cfg, anchor, ["server_tokens off;"])
-            yield hit(nloc(anchor, cfg), "server_tokens is not set: nginx defaults to `on` and shows its version in headers and error pages",
-                      fix=Fix("add `server_tokens off;`", (edit,)) if edit else None,
-                      snippet_key=f"server_tokens-missing:{anchor.name}")
+            edits = tuple(e for e in (insert_into_block_edit(stack, cfg, a, ["server_tokens off;"]) for a in anchors) if e)
+            more = f" ({len(anchors)} servers of this file: lines {', '.join(str(a.line) for a in anchors)})" if len(anchors) > 1 else ""
+            yield hit(nloc(anchors[0], cfg), "server_tokens is not set: nginx defaults to `on` and shows its version in headers and error pages" + more,
+                      fix=Fix("add `server_tokens off;`", edits) if len(edits) == len(anchors) else None,
+                      related=[nloc(a, cfg) for a in anchors[1:]], snippet_key=f"server_tokens-missing:{anchors[0].name}")
 
 
 @rule("GW035", "add-header-bad-arguments", "high", files="nginx", refs="nginx headers module docs", fix="safe")

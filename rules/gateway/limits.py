@@ -91,6 +91,11 @@ def _policy_num(stack: Stack, key: str, default: float) -> float:
         return default
 
 
+def _levels(locs: list) -> str:
+    names = [level_name(l) for l in locs[:4]]
+    return ", ".join(names) + (f" and {len(locs) - 4} more" if len(locs) > 4 else "")
+
+
 @rule("GW040", "rate-limit-missing", "medium", files="nginx", refs="CWE-770; nginx limit_req docs", fix="unsafe")
 def rate_limit_missing(stack: Stack):
     """A location proxying to the application has no request-rate limit.
@@ -99,7 +104,8 @@ def rate_limit_missing(stack: Stack):
     Flags each location (named and `internal` ones aside) that passes requests to an application —
     `proxy_pass`/`grpc_pass`/`fastcgi_pass`/… to a service that is not a database, cache, broker or
     monitoring service (unknown hosts count as applications) — with no `limit_req` in effect. A level
-    with its own `limit_req` inherits none from above.
+    with its own `limit_req` inherits none from above. When no such location of a server is limited,
+    that is one finding at the `server` (the locations related), fixed there once.
 
     ## Why is this bad?
     One client can send requests as fast as the network allows: scraping, credential stuffing and
@@ -126,9 +132,18 @@ def rate_limit_missing(stack: Stack):
     rate = _policy_num(stack, "gateway.rate_general", 100)
     for cfg in stack.nginx_configs:
         for server in http_servers(cfg):
-            for loc in _limit_locations(server):
-                if not proxies_to_app(stack, cfg, loc) or loc.inherited("limit_req") or opaque(stack, cfg, loc, ("limit_req",)):
-                    continue
+            apps = [loc for loc in _limit_locations(server) if proxies_to_app(stack, cfg, loc)]
+            missing = [loc for loc in apps if not loc.inherited("limit_req") and not opaque(stack, cfg, loc, ("limit_req",))]
+            if len(missing) > 1 and len(missing) == len(apps) and not any(l.children_named("limit_req") for l in missing):
+                # no location of the server is limited: one root cause, fixed once at the server
+                name, zone_edit = _req_zone(stack, cfg, "general", rate)
+                srv_edit = add_array_directive_edit(stack, cfg, server, "limit_req", [f"limit_req zone={name} burst=50 nodelay;"])
+                fix = (Fix(f"limit requests per client IP in the whole server (zone {name})", tuple(e for e in (zone_edit, srv_edit) if e))
+                       if srv_edit is not None and (zone_edit is not None or name in {k[2] for k in limit_zones(stack, cfg)}) else None)
+                yield hit(nloc(server, cfg), f"no location of this server limits requests: {_levels(missing)} proxy to the application with no limit_req in effect",
+                          fix=fix, related=[nloc(l, cfg) for l in missing], snippet_key="rate-limit-missing:server")
+                continue
+            for loc in missing:
                 name, zone_edit = _req_zone(stack, cfg, "general", rate)
                 loc_edit = insert_into_block_edit(stack, cfg, loc, [f"limit_req zone={name} burst=50 nodelay;"])
                 edits = tuple(e for e in (zone_edit, loc_edit) if e is not None)
@@ -253,7 +268,8 @@ def conn_limit_missing(stack: Stack):
     ## What it does
     Flags each location that passes requests upstream (`proxy_pass` and friends; named and
     `internal` locations aside) with no `limit_conn` on a per-client-IP zone in effect. A level with
-    its own `limit_conn` inherits none from above.
+    its own `limit_conn` inherits none from above. When no proxied location of a server is limited,
+    that is one finding at the `server` (the locations related), fixed there once.
 
     ## Why is this bad?
     One client can hold hundreds of slow connections (slowloris, long polls, large uploads) and
@@ -280,9 +296,10 @@ def conn_limit_missing(stack: Stack):
     n_per_ip = int(_policy_num(stack, "gateway.conn_per_ip", 10))
     for cfg in stack.nginx_configs:
         for server in http_servers(cfg):
-            for loc in _limit_locations(server):
-                if not is_proxied(loc) or _per_ip_conns(stack, cfg, loc) or opaque(stack, cfg, loc, ("limit_conn",)):
-                    continue
+            proxied = [loc for loc in _limit_locations(server) if is_proxied(loc)]
+            missing = [loc for loc in proxied if not _per_ip_conns(stack, cfg, loc) and not opaque(stack, cfg, loc, ("limit_conn",))]
+            group = len(missing) > 1 and len(missing) == len(proxied) and not any(l.children_named("limit_conn") for l in missing)
+            for loc in ([server] if group else missing):
                 zones = limit_zones(stack, cfg)
                 name = next((k[2] for k, z in sorted(zones.items(), key=lambda kv: kv[0][2])
                              if k[0] == "http" and k[1] == "conn" and is_per_ip_key(z.key)), None)
@@ -291,6 +308,15 @@ def conn_limit_missing(stack: Stack):
                     name = _free_zone(zones, "perip")
                     zone_edit = http_insert_edit(stack, cfg, [f"limit_conn_zone $binary_remote_addr zone={name}:10m;"])
                 loc_edit = add_array_directive_edit(stack, cfg, loc, "limit_conn", [f"limit_conn {name} {n_per_ip};"])
+                if group:  # no proxied location of the server is limited: one root cause, fixed once at the server
+                    fix = None
+                    if loc_edit is not None and (zone_edit is not None or name in {k[2] for k in zones}):
+                        fix = Fix(f"limit connections per client IP in the whole server (zone {name})",
+                                  tuple(e for e in (zone_edit, loc_edit) if e is not None))
+                    yield hit(nloc(server, cfg), f"no location of this server limits connections per IP: {_levels(missing)} are proxied "
+                                                 f"with no per-IP limit_conn in effect (with HTTP/2 each stream counts as a connection)",
+                              fix=fix, related=[nloc(l, cfg) for l in missing], snippet_key="conn-limit-missing:server")
+                    continue
                 fix = None
                 if loc_edit is not None and (zone_edit is not None or name in {k[2] for k in zones}):
                     fix = Fix(f"limit connections per client IP (zone {name})", tuple(e for e in (zone_edit, loc_edit) if e is not None))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from rules.helpers.locations import nloc
 from rules.helpers.nginx import (
+    add_array_directive_edit,
     LEGACY_PROTOCOLS,
     child_indent,
     configs_of_service,
@@ -20,6 +21,7 @@ from rules.helpers.nginx import (
     http_level,
     insert_into_block_edit,
     is_https_redirect,
+    is_proxied,
     is_tls_server,
     levels_text,
     listen_specs,
@@ -627,3 +629,93 @@ def tls_cert_not_provided(stack: Stack):
                     continue
                 yield hit(nloc(d), f"{d.name} {path}: no volume of service '{svc.name}' provides this path, nginx will not start",
                           related=[Location(svc.doc.path, svc.key.line, svc.key.col)], snippet_key=f"{d.name} {path}")
+
+
+_EARLY_HEADER = {"proxy_pass": ("proxy_set_header", "proxy_set_header Early-Data $ssl_early_data;"),
+                 "grpc_pass": ("grpc_set_header", "grpc_set_header Early-Data $ssl_early_data;"),
+                 "fastcgi_pass": ("fastcgi_param", "fastcgi_param HTTP_EARLY_DATA $ssl_early_data;"),
+                 "uwsgi_pass": ("uwsgi_param", "uwsgi_param HTTP_EARLY_DATA $ssl_early_data;"),
+                 "scgi_pass": ("scgi_param", "scgi_param HTTP_EARLY_DATA $ssl_early_data;")}
+
+
+def _answers_425(level) -> bool:
+    """An ``if ($ssl_early_data) { return 425; }`` at ``level`` or above."""
+    for lvl in [level, *level.ancestors()]:
+        for c in lvl.children:
+            if c.name == "if" and "$ssl_early_data" in " ".join(c.args) and \
+                    any(r.name == "return" and r.args and r.args[0] == "425" for r in c.children):
+                return True
+    return False
+
+
+def _early_data_unguarded(loc) -> str | None:
+    """The array directive a proxied ``loc`` would need to pass ``$ssl_early_data`` upstream, or None
+    when it passes it (or answers early requests with 425)."""
+    kinds = [n for n in _EARLY_HEADER if loc.child(n) is not None]
+    if not kinds or _answers_425(loc):
+        return None
+    name = kinds[0]
+    directive = _EARLY_HEADER[name][0]
+    if any("$ssl_early_data" in " ".join(d.args) for d in loc.inherited(directive)):
+        return None
+    return name
+
+
+@rule("GW014", "early-data-replayable", "medium", files="nginx",
+      refs="CWE-294; nginx ssl module docs (ssl_early_data); RFC 8470 §5.1, §5.2", fix="safe")
+def early_data_replayable(stack: Stack):
+    """TLS 1.3 early data (0-RTT) reaches the application without telling it.
+
+    ## What it does
+    Flags `ssl_early_data on` in a TLS server whose proxied locations neither pass
+    `$ssl_early_data` upstream (`proxy_set_header Early-Data $ssl_early_data`, or the
+    `grpc_`/`fastcgi_`/`uwsgi_`/`scgi_` equivalents) nor answer early requests with 425
+    (`if ($ssl_early_data) { return 425; }`). One finding per directive, the unguarded locations
+    listed and related.
+
+    ## Why is this bad?
+    0-RTT data can be replayed by anyone who captured it: a `POST /transfer` sent as early data
+    may be executed twice. RFC 8470 lets the server tell the application (`Early-Data: 1`) so it
+    can answer `425 Too Early` for non-idempotent requests; without the header it cannot know.
+
+    ## Example
+    ```nginx
+    server { listen 443 ssl; ssl_early_data on; location / { proxy_pass http://app; } }
+    ```
+
+    ## Use instead
+    ```nginx
+    server { listen 443 ssl; ssl_early_data on;
+             location / { proxy_set_header Early-Data $ssl_early_data; proxy_pass http://app; } }
+    ```
+
+    ## Fix safety
+    Safe: the header only informs the application (inherited `proxy_set_header`s are copied).
+
+    ## References
+    CWE-294; nginx ngx_http_ssl_module documentation (`ssl_early_data`); RFC 8470 §5.1, §5.2.
+    """
+    by_directive: dict = {}  # one finding per `ssl_early_data on` (one root cause), every server it covers
+    seen_locs: set = set()
+    for cfg in stack.nginx_configs:
+        for server in servers_of(cfg, http_only=True):
+            if not is_tls_server(server):
+                continue
+            ed = server.effective("ssl_early_data")
+            if ed is None or not ed.args or ed.args[0].lower() != "on":
+                continue
+            entry = by_directive.setdefault(id(ed.d) if ed.d is not None else id(ed), (ed, cfg, []))
+            for loc in server.walk():
+                if loc.name == "location" and is_proxied(loc) and not opaque(stack, cfg, loc, ("proxy_set_header",)) \
+                        and once(seen_locs, loc):
+                    kind = _early_data_unguarded(loc)
+                    if kind is not None:
+                        entry[2].append((loc, kind, cfg))
+    for ed, cfg, bare in by_directive.values():
+        if not bare:
+            continue
+        edits = [add_array_directive_edit(stack, c, loc, _EARLY_HEADER[k][0], [_EARLY_HEADER[k][1]]) for loc, k, c in bare]
+        fix = Fix("pass `$ssl_early_data` upstream (Early-Data header)", tuple(edits)) if all(edits) else None
+        yield hit(nloc(ed, cfg), f"ssl_early_data on, but {levels_text([l for l, _k, _c in bare])} pass 0-RTT requests upstream "
+                                 f"without $ssl_early_data: the application cannot refuse a replayed request (425)",
+                  fix=fix, related=[nloc(l, c) for l, _k, c in bare], snippet_key="early-data")

@@ -43,6 +43,40 @@ RULE_KINDS = {
 ORDER = ("DATA004", "DATA005", "DATA006", "API001", "DATA007")
 
 
+_MAIL_PASS = re.compile(r"^(?P<prefix>\w*?(?:EMAIL|SMTP|MAIL)\w*?_)(?:HOST_)?PASS(?:WORD)?$", re.I)
+
+
+def mail_relay_without_auth(stack: Stack, sv) -> bool:
+    """An empty mail password that the stack shows is not used: the same dotenv file points the
+    mailer at a relay on the host or the internal network (loopback, a private address or a service
+    of the stack) on port 25 (relays; 587/465 are submission, which authenticates). Mailers (Django,
+    NetBox, Nodemailer...) skip the login when the password is empty."""
+    m = _MAIL_PASS.match(sv.key)
+    sf = stack.files.get(sv.path)
+    if m is None or sf is None or not hasattr(sf.doc, "entries"):
+        return False
+    prefix = m.group("prefix").upper()
+    values = {e.key.upper(): (e.value or "").strip() for e in sf.doc.entries}
+    host = next((values[prefix + k] for k in ("SERVER", "HOST", "SMTP_HOST") if values.get(prefix + k)), None)
+    port = next((values[prefix + k] for k in ("PORT", "SMTP_PORT") if values.get(prefix + k)), "25")
+    if host is None or port != "25":
+        return False
+    import ipaddress
+
+    from rules.helpers.services import resolve_host
+
+    if host.lower() == "localhost" or resolve_host(stack, host) is not None:
+        return True
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return addr.is_loopback or addr.is_private
+
+
+WEAK_PASSWORD_PREFIXES = frozenset({"123456", "qwerty", "letmein", "password", "passw0rd", "root"})
+
+
 def jwt_algorithm(stack: Stack, sv: SecretValue) -> str:
     """``JWT_ALGORITHM``/``JWT_ALG`` next to the key (same dotenv, else any loaded one), default HS256."""
     docs = [sv.doc] if sv.kind == "env" and sv.doc is not None else []
@@ -67,6 +101,8 @@ def classify(stack: Stack, sv: SecretValue) -> tuple[str, str] | None:
             entry = sv.entry
             if sv.kind == "env" and entry is not None and not getattr(entry, "has_equals", True):
                 return "DATA006", "has no value (no `=`)"
+            if sv.kind == "env" and mail_relay_without_auth(stack, sv):
+                return None
             return "DATA006", "is empty"
         return None
     if looks_like_setting(v) or len(v) > 4096:
@@ -74,7 +110,10 @@ def classify(stack: Stack, sv: SecretValue) -> tuple[str, str] | None:
     reason = default_credential(sv.key, v)
     if reason and kind in RULE_KINDS["DATA004"]:
         return "DATA004", reason
-    if placeholder(v) and kind in RULE_KINDS["DATA005"]:
+    word = placeholder(v)
+    if word and kind in RULE_KINDS["DATA005"]:
+        if word in WEAK_PASSWORD_PREFIXES:  # 12345678, qwerty123, letmein: a weak password, not a placeholder
+            return "DATA005", "starts with one of the most common passwords (a digit run, a keyboard walk or a dictionary password)"
         return "DATA005", "starts with a placeholder word"
     if provider_token(v):
         return None  # issued by the provider: its length is not ours to judge

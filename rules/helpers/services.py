@@ -1052,3 +1052,32 @@ def mentions_nginx_reload(text: str) -> bool:
         if m and _RELOAD_WORD_B.search(line, m.end()):
             return True
     return False
+
+
+# Registry images known to ship a HEALTHCHECK (so a compose service running one is health-checked
+# without a `healthcheck:` of its own). Small on purpose: only images whose published Dockerfile was
+# read, each with where its HEALTHCHECK is written. Most official images (postgres, redis, nginx,
+# node, python...) ship none, by the docker-library policy: they stay "assumed to have none".
+IMAGES_WITH_HEALTHCHECK = {
+    # mattermost/mattermost, server/build/Dockerfile: HEALTHCHECK curl -f http://localhost:8065/api/v4/system/ping
+    "mattermost/mattermost-team-edition": "mattermost/mattermost server/build/Dockerfile",
+    "mattermost/mattermost-enterprise-edition": "mattermost/mattermost server/build/Dockerfile",
+    # axllent/mailpit, Dockerfile: HEALTHCHECK --interval=15s ... CMD ["/mailpit", "readyz"]
+    "axllent/mailpit": "axllent/mailpit Dockerfile",
+    # gitlab-org/omnibus-gitlab, docker/Dockerfile: HEALTHCHECK ... CMD /opt/gitlab/bin/gitlab-healthcheck
+    "gitlab/gitlab-ce": "gitlab-org/omnibus-gitlab docker/Dockerfile",
+    "gitlab/gitlab-ee": "gitlab-org/omnibus-gitlab docker/Dockerfile",
+}
+
+
+def image_healthcheck_source(svc) -> str | None:
+    """Where the HEALTHCHECK of the registry image ``svc`` runs is written (IMAGES_WITH_HEALTHCHECK),
+    or None when dkscan does not know the image to ship one."""
+    if svc.build is not None or not svc.image:
+        return None
+    repo, _tag, _digest = image_parts(svc.image)
+    repo = repo.lower()
+    for prefix in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
+        if repo.startswith(prefix):
+            repo = repo[len(prefix):]
+    return IMAGES_WITH_HEALTHCHECK.get(repo)

@@ -3,6 +3,7 @@ their author meant (duplicate keys, values compose interpolates or cuts at a ``#
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import TYPE_CHECKING
 
@@ -173,7 +174,10 @@ def duplicate_env_key(stack: Stack):
     """A dotenv key is defined twice.
 
     ## What it does
-    Flags the later definition of a key that a dotenv file defines more than once.
+    Flags a key that a dotenv file defines more than once: one finding per key, at the definition
+    compose uses (the last), with the other definitions as related locations. When every
+    definition holds the same value the duplicate cannot change behaviour: all such keys of a
+    file (a pasted block, typically) are one info finding, at the first repeat, listing them.
 
     ## Why is this bad?
     Loaders disagree on which one wins: docker compose keeps the last, dotenvy (Rust) and others
@@ -191,19 +195,45 @@ def duplicate_env_key(stack: Stack):
     One definition per key.
 
     ## Fix safety
-    Unsafe: deletes the earlier definition, keeping what compose uses today; an application that
+    Unsafe: deletes the earlier definitions, keeping what compose uses today; an application that
     reads the file itself with a first-wins loader changes behaviour.
 
     ## References
     dotenv-linter DuplicatedKey.
     """
+    from scanner.model import Severity
+
     for doc in value_dotenvs(stack):
+        by_key: dict[str, list] = {}
         for earlier, later in doc.duplicates:
-            fix = Fix(f"delete the earlier {earlier.key} (line {earlier.line})",
-                      (Edit(_line_span(doc, earlier.line, earlier.end_line), ""),))
-            yield hit(env_loc(doc, later),
-                      f"{later.key} is also defined on line {earlier.line}: compose uses this one, first-wins loaders (dotenvy) the other",
-                      fix=fix, snippet_key=later.key)
+            group = by_key.setdefault(later.key, [earlier])
+            if group[-1] is not later:
+                group.append(later)
+        repeats = []  # keys whose every definition holds the same value: one root cause, one finding
+        for key, defs in by_key.items():
+            last, others = defs[-1], defs[:-1]
+            if all(e.value == last.value for e in others):
+                repeats.append(defs)
+                continue
+            lines = ", ".join(str(e.line) for e in others)
+            fix = Fix(f"delete the earlier {key} (line{'s' if len(others) > 1 else ''} {lines})",
+                      tuple(Edit(_line_span(doc, e.line, e.end_line), "") for e in others))
+            yield hit(env_loc(doc, last),
+                      f"{key} is also defined on line{'s' if len(others) > 1 else ''} {lines} with another value: "
+                      f"compose uses this one, first-wins loaders (dotenvy) the first",
+                      fix=fix, snippet_key=key, related=[env_loc(doc, e) for e in others])
+        if repeats:
+            repeats.sort(key=lambda defs: defs[-1].line)
+            first = repeats[0][-1]
+            keys = ", ".join(defs[-1].key for defs in repeats[:8]) + (f" and {len(repeats) - 8} more" if len(repeats) > 8 else "")
+            fix = Fix(f"delete the earlier definitions of {len(repeats)} repeated key{'s' if len(repeats) > 1 else ''}",
+                      tuple(Edit(_line_span(doc, e.line, e.end_line), "") for defs in repeats for e in defs[:-1]))
+            f = hit(env_loc(doc, first),
+                    f"{len(repeats)} key{'s are' if len(repeats) > 1 else ' is'} defined again with the same value "
+                    f"({keys}): harmless today, but an edit to one copy will not reach the other; delete the repeats",
+                    fix=fix, snippet_key=f"repeated-keys:{first.key}",
+                    related=[env_loc(doc, e) for defs in repeats for e in defs])
+            yield dataclasses.replace(f, severity=Severity.INFO)
 
 
 # --------------------------------------------------------------------------------------------
