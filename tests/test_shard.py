@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanner.engine import PARALLEL_MIN_UNITS, _shard_work
+from scanner.engine import PARALLEL_MIN_UNITS, _shard_groups
 from scanner.merge import MergeError, merge_texts, parse_shard, shard_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,9 +85,9 @@ def test_one_deployment_is_shard_one(tmp_path):
     with pytest.raises(ValueError):
         parse_shard("2/1")
     assert parse_shard("2/5") == (2, 5)
-    work = [("whole",)]
-    assert _shard_work(work, [tmp_path], tmp_path, (1, 3)) == work
-    assert _shard_work(work, [tmp_path], tmp_path, (2, 3)) == []
+    whole = [[tmp_path]]  # one deployment alone is shard 1's
+    assert _shard_groups(whole, tmp_path, (1, 3)) == whole
+    assert _shard_groups(whole, tmp_path, (2, 3)) == []
     with pytest.raises(MergeError):
         merge_texts([])
 
@@ -101,18 +101,21 @@ _name = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_. é/", min_size
        st.integers(1, 6))
 def test_shards_partition_the_deployments_stably(tmp_path_factory, names, more, n):
     root = tmp_path_factory.mktemp("root")
-    more = [m for m in more if m not in names]
+    names = list(dict.fromkeys(Path(d.strip("/")).as_posix() for d in names))
+    more = [m for m in dict.fromkeys(Path(d.strip("/")).as_posix() for d in more) if m not in names]
 
     def shards(deployments):
-        units = [root / d for d in deployments]
-        work = [(d,) for d in deployments] + [("outside",)]
-        return {k: _shard_work(work, units, root, (k, n)) for k in range(1, n + 1)}
+        for d in deployments:
+            (root / d).mkdir(parents=True, exist_ok=True)
+        groups = [[root / d] for d in deployments]
+        return {k: [g[0].relative_to(root).as_posix() for g in _shard_groups(groups, root, (k, n))]
+                for k in range(1, n + 1)}
 
     before = shards(names)
-    got = [w for k in before for w in before[k]]
-    assert sorted(got) == sorted([(d,) for d in names] + [("outside",)])  # each once, none lost
-    assert ("outside",) in before[1]
+    got = [d for k in before for d in before[k]]
+    assert sorted(got) == sorted(Path(d).as_posix() for d in names)  # each once, none lost
     after = shards(names + more)  # unrelated deployments added: none of the old ones moves
+    old = {Path(d).as_posix() for d in names}
     for k in range(1, n + 1):
-        assert [w for w in after[k] if w[0] in names or w[0] == "outside"] == before[k]
+        assert [d for d in after[k] if d in old] == before[k]
     assert all(shard_of(d, n) == shard_of(d, n) and 1 <= shard_of(d, n) <= n for d in names)

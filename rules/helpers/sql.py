@@ -1271,7 +1271,7 @@ _LEADING_SPACE = re.compile(r"\s*")
 
 
 def _assignment_rhs(text: str) -> int:
-    """Where the right-hand side of ``target := expr`` (or ``target = expr``) starts, 0 when the text
+    r"""Where the right-hand side of ``target := expr`` (or ``target = expr``) starts, 0 when the text
     is no assignment — ``re.match(r"\s*[^:=]+?\s*:?=\s*", text).end()`` decided at the first ``=``
     (that regex backtracks cubically on a long run of blanks)."""
     i = text.find("=")
