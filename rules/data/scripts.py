@@ -296,7 +296,7 @@ def _offsite(cmd) -> bool:
         return True
     if name in ("restic", "borg"):
         joined = " ".join(argv)
-        return bool(re.search(r"(s3:|sftp:|rest:|b2:|azure:|gs:|swift:|rclone:|ssh://|[\w.-]+@[\w.-]+:)", joined)) or \
+        return bool(re.search(r"(s3:|sftp:|rest:|b2:|azure:|gs:|swift:|rclone:|ssh://|(?<![\w.-])[\w.-]+@[\w.-]+:)", joined)) or \
             "RESTIC_REPOSITORY" in joined or "BORG_REPO" in joined
     return False
 

@@ -56,7 +56,7 @@ def child_indent(doc, key_line: int, last_line: int | None = None) -> str | None
     """Indentation of the block under the mapping key on ``key_line`` (the first non-blank,
     non-comment line after it), or None when the value is not a block mapping."""
     key_text = doc.line_text(key_line)
-    code = re.sub(r"\s+#.*$", "", key_text).rstrip()
+    code = re.sub(r"(?<!\s)\s+#.*$", "", key_text).rstrip()  # (a blank run from its start: linear)
     if not re.search(r":(\s+&\S+)?$", code):
         return None  # a flow collection, a scalar or an alias follows the key
     n = len(doc.lines)

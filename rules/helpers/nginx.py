@@ -675,7 +675,7 @@ class Zone:
 
 def zone_rate(text: str) -> float | None:
     """``rate=10r/s`` -> 10.0, ``rate=30r/m`` -> 0.5."""
-    m = re.search(r"(\d+(?:\.\d+)?)\s*r/([sm])", text)
+    m = re.search(r"(?<!\d)(\d+(?:\.\d+)?)\s*r/([sm])", text)  # (from a number's start: linear)
     if not m:
         return None
     n = float(m.group(1))

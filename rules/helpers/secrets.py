@@ -43,7 +43,24 @@ RULE_KINDS = {
 ORDER = ("DATA004", "DATA005", "DATA006", "API001", "DATA007")
 
 
-_MAIL_PASS = re.compile(r"^(?P<prefix>\w*?(?:EMAIL|SMTP|MAIL)\w*?_)(?:HOST_)?PASS(?:WORD)?$", re.I)
+_WORD_CHARS = re.compile(r"\w*")
+
+
+def _mail_pass_prefix(key: str) -> str | None:
+    """``EMAIL_HOST_PASSWORD`` -> ``EMAIL_``: the prefix of a mail password key, as
+    ``^(?P<prefix>\w*?(?:EMAIL|SMTP|MAIL)\w*?_)(?:HOST_)?PASS(?:WORD)?$`` (case-insensitive) reads it —
+    the shortest prefix — decided on the key's suffix (that regex backtracks quadratically on a long key)."""
+    k = key[:-1] if key.endswith("\n") else key
+    if not _WORD_CHARS.fullmatch(k):
+        return None
+    up = k.upper()
+    for suffix in ("HOST_PASSWORD", "HOST_PASS", "PASSWORD", "PASS"):
+        if up.endswith(suffix):
+            prefix = k[:len(k) - len(suffix)]
+            head = prefix[:-1].upper()
+            if prefix.endswith("_") and ("EMAIL" in head or "SMTP" in head or "MAIL" in head):
+                return prefix
+    return None
 
 
 def mail_relay_without_auth(stack: Stack, sv) -> bool:
@@ -51,11 +68,11 @@ def mail_relay_without_auth(stack: Stack, sv) -> bool:
     mailer at a relay on the host or the internal network (loopback, a private address or a service
     of the stack) on port 25 (relays; 587/465 are submission, which authenticates). Mailers (Django,
     NetBox, Nodemailer...) skip the login when the password is empty."""
-    m = _MAIL_PASS.match(sv.key)
+    found = _mail_pass_prefix(sv.key)
     sf = stack.files.get(sv.path)
-    if m is None or sf is None or not hasattr(sf.doc, "entries"):
+    if found is None or sf is None or not hasattr(sf.doc, "entries"):
         return False
-    prefix = m.group("prefix").upper()
+    prefix = found.upper()
     values = {e.key.upper(): (e.value or "").strip() for e in sf.doc.entries}
     host = next((values[prefix + k] for k in ("SERVER", "HOST", "SMTP_HOST") if values.get(prefix + k)), None)
     port = next((values[prefix + k] for k in ("PORT", "SMTP_PORT") if values.get(prefix + k)), "25")

@@ -1508,7 +1508,8 @@ def _command_settings(svc) -> list[SettingRef]:
     node = svc.get("command")
     path = svc.doc.path
     # -c key=value, -c 'key=some value', --key=value, -c key='some value'
-    pat = re.compile(r"(?:-c\s*|--)(?:(['\"])([A-Za-z_.\-]+)=(.*?)\1|([A-Za-z_.\-]+)\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s\"',\]]+))")
+    # (a setting's name is bounded: a run of dashes is not searched again from each `--` to its end)
+    pat = re.compile(r"(?:-c\s*|--)(?:(['\"])([A-Za-z_.\-]{1,128})=(.*?)\1|([A-Za-z_.\-]{1,128})\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s\"',\]]+))")
     if isinstance(node, YSeq):
         items = [i for i in node if isinstance(i, YScalar)]
         for idx, item in enumerate(items):

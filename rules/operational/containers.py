@@ -427,7 +427,7 @@ def _depends_rewrite(stack: Stack, svc, node: YSeq) -> Fix | None:
     key = svc.node.key("depends_on")
     if key is None or not in_service(svc, key):
         return None
-    code = re.sub(r"\s+#.*$", "", doc.line_text(key.line)).rstrip()
+    code = re.sub(r"(?<!\s)\s+#.*$", "", doc.line_text(key.line)).rstrip()
     if not code.endswith(":") or not node.items:
         return None
     first = node.items[0]
