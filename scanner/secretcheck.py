@@ -1043,6 +1043,25 @@ def secret_strings(stack) -> Iterator[str]:
         yield from guarded(_span_strings(sf))
 
 
+_RUN_WORD = re.compile(r"[\w-]+")
+_RUN_SECRET_WORD = re.compile(r"(?i)pass|secret|token|api_?key")
+_RUN_ASSIGNED = re.compile(r"(?:\s*+=\s*+|\s++)(['\"]?)([^\s'\"$]{4,})\1")  # `\s*[=\s]\s*`, possessive
+
+
+def _run_assigned_secrets(args: str) -> Iterator[str]:
+    """The values a ``RUN`` line assigns to a secret-named word (``--password=x``, ``API_KEY x``):
+    what ``re.finditer(r"(?i)\\b[\\w-]*(?:pass(?:word)?|secret|token|api_?key)[\\w-]*\\s*[=\\s]\\s*(['\"]?)([^\\s'\"$]{4,})\\1")``
+    yields as group 2, judged once per word (that regex backtracked quadratically inside a long word)."""
+    pos = 0
+    for w in _RUN_WORD.finditer(args):
+        if w.start() < pos or not _RUN_SECRET_WORD.search(w.group(0)):
+            continue
+        m = _RUN_ASSIGNED.match(args, w.end())
+        if m:
+            yield m.group(2)
+            pos = m.end()
+
+
 def _span_strings(sf) -> Iterator[str]:
     if sf.doc is None:
         return
@@ -1121,5 +1140,4 @@ def _dockerfile_strings(doc) -> Iterator[str]:
                     if pw:
                         yield pw
         elif ins.cmd == "RUN":
-            for m in re.finditer(r"(?i)\b[\w-]*(?:pass(?:word)?|secret|token|api_?key)[\w-]*\s*[=\s]\s*(['\"]?)([^\s'\"$]{4,})\1", ins.args):
-                yield m.group(2)
+            yield from _run_assigned_secrets(ins.args)

@@ -47,7 +47,7 @@ _WORD_CHARS = re.compile(r"\w*")
 
 
 def _mail_pass_prefix(key: str) -> str | None:
-    """``EMAIL_HOST_PASSWORD`` -> ``EMAIL_``: the prefix of a mail password key, as
+    r"""``EMAIL_HOST_PASSWORD`` -> ``EMAIL_``: the prefix of a mail password key, as
     ``^(?P<prefix>\w*?(?:EMAIL|SMTP|MAIL)\w*?_)(?:HOST_)?PASS(?:WORD)?$`` (case-insensitive) reads it —
     the shortest prefix — decided on the key's suffix (that regex backtracks quadratically on a long key)."""
     k = key[:-1] if key.endswith("\n") else key

@@ -707,7 +707,7 @@ def data_network_not_internal(stack: Stack):
                     fix = Fix("add `internal: true`", (edit,)) if edit else None
             elif isinstance(net, YScalar):
                 text = doc.line_text(key.line)
-                code = re.sub(r"\s+#.*$", "", text).rstrip()
+                code = re.sub(r"(?<!\s)\s+#.*$", "", text).rstrip()
                 if code.endswith(":"):
                     indent = " " * (len(text) - len(text.lstrip(" ")) + 2)
                     fix = Fix("add `internal: true`", (Edit(Location(doc.path, key.line + 1, 1), f"{indent}internal: true\n"),))

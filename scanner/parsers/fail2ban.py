@@ -93,7 +93,7 @@ def parse(text: str, rel: str) -> Fail2banDocument:
             last = None
             continue
         key = m.group(1).strip().lower()
-        value = re.sub(r"[ \t]+[#;].*$", "", m.group(2)).strip()
+        value = re.sub(r"(?<![ \t])[ \t]+[#;].*$", "", m.group(2)).strip()  # (from a blank run's start: linear)
         value_col = raw.find(m.group(2)) + 1 if m.group(2) else len(raw) + 1
         if key in cur.entries and cur.entries[key].path == rel:
             doc.errors.append(ParseError(f"fail2ban: option {key!r} in section [{cur.name}] already exists (line {cur.entries[key].line})", n, 1))
@@ -148,7 +148,7 @@ class Jail:
             inner = self.value(m.group(1).lower(), "", depth + 1)
             return inner or ""
 
-        return re.sub(r"%\(([^)]+)\)s", sub, v)
+        return re.sub(r"%\(([^)]{1,256})\)s", sub, v)  # (a bounded name: `%(%(%(…` is linear)
 
     @property
     def enabled(self) -> bool:
@@ -177,6 +177,9 @@ _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86
           "w": 604800, "week": 604800, "mo": 2592000, "y": 31536000, "year": 31536000}
 
 
+_DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*")
+
+
 def duration_seconds(text: str | None) -> int | None:
     """Fail2Ban's time abbreviations: ``600``, ``10m``, ``1h 30m``, ``1d``, ``-1`` (permanent)."""
     if text is None:
@@ -186,8 +189,9 @@ def duration_seconds(text: str | None) -> int | None:
         return int(t)
     total = 0
     pos = 0
-    for m in re.finditer(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*", t):
-        if m.start() != pos:
+    while pos < len(t):  # each part where the last one ended (a search from every blank was quadratic)
+        m = _DURATION_PART.match(t, pos)
+        if m is None:
             return None
         unit = m.group(2)
         mult = next((v for k, v in sorted(_UNITS.items(), key=lambda kv: -len(kv[0])) if unit.startswith(k)), None)
