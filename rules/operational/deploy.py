@@ -427,16 +427,7 @@ def _note_env_files(stack: Stack, doc, call, files, dirs, explicit_compose, cust
 
 
 def _only_elsewhere(stack: Stack, doc, call, files, dirs):
-    targets = []
-    for d in stack.compose_docs:
-        names = [d.path, *getattr(d, "merged_from", [])]
-        if files:
-            if any(posixpath.normpath(posixpath.join(b, f)) in names for f in files for b in dirs):
-                targets.append(d)
-        elif posixpath.dirname(d.path) in dirs and posixpath.basename(d.path) in (
-                "compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"):
-            targets.append(d)
-    for d in targets:
+    for d in _targets(stack, files, dirs):
         base = posixpath.dirname(d.path)
         dot_env = stack.files.get(posixpath.normpath(posixpath.join(base, ".env")) if base else ".env")
         in_dot = set(dot_env.doc.values()) if dot_env is not None and dot_env.doc is not None and dot_env.kind == "env" else set()
