@@ -109,6 +109,9 @@ def _html_tags(text: str) -> Counter:
     return p.tags
 
 
+_HTML_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
 def _structure(result) -> dict:
     out = {}
     for fmt in FORMATS:
@@ -124,6 +127,8 @@ def _structure(result) -> dict:
             out[fmt] = True
         elif fmt == "html":
             out[fmt] = _html_tags(text)
+            # tree text shows its controls as escapes (only the line breaks of snippets and diffs stay)
+            assert not _HTML_CONTROL.search(text), repr(_HTML_CONTROL.search(text).group())
         else:
             json.loads(text)
             out[fmt] = True

@@ -326,6 +326,7 @@ def fix_diff(result, fix: Fix | None, context: int = 2) -> str:
     the fix are the old ones moved plus those of the new text in place); secret text shows as
     ``<generated>``. Only the lines around the edits are shown. Empty when the fix edits a file the
     stack did not read."""
+    from ..encode import terminal
     from ..spans import MAX_JUDGED, apply_edits_with_spans, mask, spans_in, spans_of
 
     if fix is None or not fix.edits:
@@ -377,7 +378,8 @@ def fix_diff(result, fix: Fix | None, context: int = 2) -> str:
                 new = redact(mask(after, after_spans))
                 a_lines = _shown(old.split("\n")) if win or text else []
                 b_lines = _shown(new.split("\n")) if after or text else []
-            diff = list(difflib.unified_diff(a_lines, b_lines, f"a/{path}", f"b/{path}", n=context, lineterm=""))
+            diff = list(difflib.unified_diff(a_lines, b_lines, f"a/{terminal(path)}", f"b/{terminal(path)}", n=context,
+                                             lineterm=""))  # a file name is one header line, as in render_diff
             if not hunks:
                 hunks.extend(diff[:2])  # the file header, once
             hunks.extend(_shift_hunk(d, lo - 1, lo - 1 + shift) for d in diff[2:])

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from markupsafe import Markup, escape
 
+from ..encode import terminal_block
 from ..model import LAYER_ORDER, Severity
 from . import matrix
 from .common import (BASELINED, SUPPRESSED, by_severity, counts, fingerprint, fix_diff, iso, reference_links,
@@ -275,6 +276,16 @@ def build_context(result, threshold: Severity = Severity.LOW, *, when=None, labe
     }
 
 
+
+def _visible_controls(value):
+    """Every ``{{ }}`` of the report: tree text (names, messages, snippets, diffs) escaped by
+    autoescape for HTML, and its control characters (ESC, BEL, CR, NUL, bidi overrides…) shown as
+    visible escapes, as the text report does (``encode.terminal_block``: the line breaks of a snippet
+    or diff are kept). Markup (dkscan's own rendered HTML, the assets) is left as it is."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return terminal_block(value)
+    return value
+
 def render_html(result, threshold: Severity = Severity.LOW, *, when=None, label: str | None = None,
                 **_: object) -> str:
     import jinja2
@@ -283,7 +294,7 @@ def render_html(result, threshold: Severity = Severity.LOW, *, when=None, label:
     js = _asset("report.js")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                             undefined=jinja2.StrictUndefined)
+                             undefined=jinja2.StrictUndefined, finalize=_visible_controls)
     ctx = build_context(result, threshold, when=when, label=label)
     csp = ("default-src 'none'; " f"style-src {_csp_hash(css)}; script-src {_csp_hash(js)}; "
            "img-src data:; base-uri 'none'; form-action 'none'")
