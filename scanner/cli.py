@@ -650,7 +650,8 @@ def fix(paths, do_apply, unsafe, only, backup, config_path, compose_files, env_f
                 why = plan.why_not_applied(f) or "its fix did not apply (overlapping edit or a file outside the scanned root)"
             from .encode import terminal
 
-            click.echo(f"  {terminal(f.location.path)}:{f.location.start_line}  {f.rule}  "
+            line = f.location.start_line if do_apply else plan.disk_line(f)  # a dry run: the lines on disk
+            click.echo(f"  {terminal(f.location.path)}:{line}  {f.rule}  "
                        f"{terminal(remaining.redact.message(f.message, f.location.path))}  [{why}]")
     sys.exit(EXIT_OK)
 

@@ -59,6 +59,23 @@ class Plan:
     rejected: list[tuple[Finding, str]] = field(default_factory=list)  # fixes not applied, and why
     ineffective: list[Finding] = field(default_factory=list)  # applied, yet the finding stayed
     modes: dict[str, tuple[int, int]] = field(default_factory=dict)  # rel -> (old mode, new mode)
+    # the spans each pass spliced, per file, in the coordinates of the text before that pass
+    history: list[dict[str, list[tuple[int, int, str]]]] = field(default_factory=list)
+
+    def disk_line(self, f: Finding) -> int:
+        """The line of remaining finding ``f`` (a position in the fixed text) in the file as it is on
+        disk before the fixes are written: what a dry run lists. A position inside text a fix wrote
+        is the line where that edit starts."""
+        rel = f.location.path
+        new = self.new.get(rel)
+        if new is None or rel in self.created or new == self.original.get(rel):
+            return f.location.start_line
+        p = _offset(_offsets(new), new, f.location.start_line, f.location.start_col)
+        for spans in reversed(self.history):
+            if rel in spans:
+                p = _unmap_offset(p, spans[rel])
+        old = self.original[rel]
+        return _offsets(old).line_col(min(p, len(old)))[0] if old else 1
 
     @property
     def changed(self) -> list[str]:
@@ -185,6 +202,19 @@ def _map_offset(p: int, spans: list[tuple[int, int, str]]) -> int:
 # ---------------------------------------------------------------------------------------------
 # the private copy
 # ---------------------------------------------------------------------------------------------
+
+def _unmap_offset(p: int, spans: list[tuple[int, int, str]]) -> int:
+    """The inverse of ``_map_offset``: where offset ``p`` of the spliced text was before ``spans``
+    (a point inside inserted text is the start of the span it replaced)."""
+    delta = 0
+    for a, b, new in sorted(spans, key=lambda t: (t[0], t[1])):
+        if p < a + delta:
+            break
+        if p < a + delta + len(new):
+            return a
+        delta += len(new) - (b - a)
+    return p - delta
+
 
 def _safe_target(root: Path, target: Path) -> bool:
     """Only regular files inside the root, never through a symlink that leaves it."""
@@ -388,6 +418,7 @@ def plan_fixes(paths: list[Path], policy=None, unsafe: bool = False, rules: set[
                 spans = _spans_of(copy, before, chosen)
                 new_result = reaudit()
             kept = {id(f) for f in chosen + chosen_modes}
+            plan.history.append({rel: list(sp) for rel, sp in spans.items()})
             for entry in blocked:
                 if entry[1] in spans:
                     entry[2] = _map_offset(entry[2], spans[entry[1]])
