@@ -306,6 +306,7 @@ class Stack:
         self.problems: list[Problem] = []
         self.compose_docs: list = []  # ComposeDocument, overrides merged
         self.nginx_configs: list[NginxConfig] = []
+        self.refused_nginx: list[NginxConfig] = []  # configurations nginx would refuse (syntax errors)
         self.explicit: set[str] = set()  # files named on the command line
         self.skip_dirs: set[str] = set()  # directories another unit of the scan covers
         self.excluder = None  # scanner.exclude.Excluder: what discovery left out
@@ -1317,7 +1318,7 @@ def _kind_for_mount(svc, target: str, user_files: frozenset[str] = frozenset()) 
 
 
 def _link_nginx(stack: Stack) -> None:
-    from .parsers.nginx import NginxDocument
+    from .parsers.nginx import NginxDocument, refused
 
     docs = [sf for sf in stack.files.values() if sf.kind == "nginx" and isinstance(sf.doc, NginxDocument)]
     included: set[str] = set()
@@ -1349,7 +1350,13 @@ def _link_nginx(stack: Stack) -> None:
         files: list[str] = [sf.rel]
         budget = [MAX_NGINX_NODES]
         _expand(stack, sf, sf.doc.directives, root, resolved, (sf.rel,), (), files, budget)
-        stack.nginx_configs.append(NginxConfig(sf.doc, root, svc, files))
+        cfg = NginxConfig(sf.doc, root, svc, files)
+        if any(refused(stack.files[rel].doc) for rel in files if rel in stack.files):
+            # nginx would refuse to load it: its OPS081 finding is the answer, and no rule judges
+            # the tree dkscan's recovery guessed
+            stack.refused_nginx.append(cfg)
+            continue
+        stack.nginx_configs.append(cfg)
 
 
 def _fragment_context(doc) -> str:

@@ -219,6 +219,45 @@ def parse(text: str, path: str) -> NginxDocument:
     return doc
 
 
+# errors that are dkscan's own limits, not a syntax nginx refuses
+_DKSCAN_LIMITS = ("more than ", "blocks nested deeper", "internal parser error")
+
+
+def refused(doc: Document) -> bool:
+    """Whether nginx would refuse to load this file (a syntax error; dkscan's size limits are not)."""
+    return any(not e.message.startswith(_DKSCAN_LIMITS) for e in doc.errors)
+
+
+def _masks(name: str) -> tuple:
+    from crossplane.analyzer import DIRECTIVES
+
+    return tuple(DIRECTIVES.get(name, ()))
+
+
+def _not_a_block(name: str) -> bool:
+    """A directive nginx knows that never takes a block (``listen 80 {`` is refused)."""
+    from crossplane.analyzer import NGX_CONF_BLOCK
+
+    masks = _masks(name)
+    return bool(masks) and not any(m & NGX_CONF_BLOCK for m in masks)
+
+
+def _only_a_block(name: str) -> bool:
+    """A directive nginx knows that always takes a block (``location /;`` is refused)."""
+    from crossplane.analyzer import NGX_CONF_BLOCK
+
+    masks = _masks(name)
+    return bool(masks) and all(m & NGX_CONF_BLOCK for m in masks)
+
+
+_TABLE_BLOCKS = frozenset({"map", "geo", "types", "split_clients", "charset_map", "match"})
+
+
+def _table_block(parent) -> bool:
+    """Whether ``parent``'s block holds table entries (``map``, ``types``...), not directives."""
+    return parent is not None and parent.name in _TABLE_BLOCKS
+
+
 def _build(doc: NginxDocument) -> None:
     # the lexer counts lines as nginx does (newlines only); positions are given in LineIndex lines
     # (Document.lines), which differ only when the text holds another line break (form feed, lone CR)
@@ -275,9 +314,13 @@ def _build(doc: NginxDocument) -> None:
             continue
         # reading arguments of `current`
         if not quoted and token == ";":
+            if _only_a_block(current.name) and not _table_block(parent):
+                doc.errors.append(ParseError(f'directive "{current.name}" has no opening "{{"', *at(line, off)))
             siblings.append(current)
             current = None
         elif not quoted and token == "{":
+            if _not_a_block(current.name) and not _table_block(parent):
+                doc.errors.append(ParseError(f'directive "{current.name}" is not terminated by ";"', *at(line, off)))
             current.block = []
             if len(stack) > MAX_DEPTH:
                 if not any("nested deeper" in e.message for e in doc.errors):
@@ -288,7 +331,9 @@ def _build(doc: NginxDocument) -> None:
                 stack.append((current, current.block))
             current = None
         elif not quoted and token == "}":
-            doc.errors.append(ParseError(f'directive "{current.name}" is not terminated by ";"', current.line, current.col))
+            # nginx reports the brace, where it found the statement unterminated
+            doc.errors.append(ParseError(f'unexpected "}}": directive "{current.name}" (line {current.line}) is not '
+                                         f'terminated by ";"', *at(line, off)))
             siblings.append(current)
             current = None
             if len(stack) > 1:
@@ -299,14 +344,26 @@ def _build(doc: NginxDocument) -> None:
             current.args.append(token)
             current.quoted.append(bool(quoted))
             current.spans.append(offsets[-1])
+    # nginx reports a file that ends too early once, at its end (the line after a final newline)
+    eof = index.line_col(len(doc.text))
     if current is not None:
-        doc.errors.append(ParseError(f'unexpected end of file, expecting ";" or "}}" after "{current.name}"', current.line, current.col))
+        doc.errors.append(ParseError(f'unexpected end of file, expecting ";" or "}}": directive "{current.name}" '
+                                     f'(line {current.line}) is not terminated', *eof))
         stack[-1][1].append(current)
+    elif len(stack) > 1 and stack[-1][0] is not None:
+        blk = stack[-1][0]
+        doc.errors.append(ParseError(f'unexpected end of file, expecting "}}": "{blk.name}" (line {blk.line}) is not closed',
+                                     *eof))
     while len(stack) > 1:
         blk, _ = stack.pop()
         if blk is not None:
-            doc.errors.append(ParseError(f'unexpected end of file, expecting "}}" to close "{blk.name}" opened here', blk.line, blk.col))
             blk.end_line = at_line(last_line)[0]
+    # nginx stops at its first syntax error: later ones are mostly its consequences (dkscan's
+    # recovery guesses the rest of the tree), so the file carries the one nginx reports
+    refusals = [e for e in doc.errors if not e.message.startswith(_DKSCAN_LIMITS)]
+    if len(refusals) > 1:
+        first = min(refusals, key=lambda e: (e.line, e.col))
+        doc.errors[:] = [e for e in doc.errors if e is first or e not in refusals]
     doc.directives = root
     doc.secret_marks = list(_secret_marks(doc))
     # `if (...)` arguments: strip parentheses like crossplane does
