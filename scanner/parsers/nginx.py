@@ -228,25 +228,43 @@ def refused(doc: Document) -> bool:
     return any(not e.message.startswith(_DKSCAN_LIMITS) for e in doc.errors)
 
 
-def _masks(name: str) -> tuple:
-    from crossplane.analyzer import DIRECTIVES
-
-    return tuple(DIRECTIVES.get(name, ()))
+_MAIN_HINT = re.compile(r"^[ \t]*(?:events|http|stream|worker_processes)\b", re.M)
 
 
-def _not_a_block(name: str) -> bool:
-    """A directive nginx knows that never takes a block (``listen 80 {`` is refused)."""
+def _masks(name: str, parent, main: bool) -> tuple:
+    """The forms nginx knows for directive ``name`` inside ``parent``'s block (crossplane's table,
+    filtered by the block's context; empty when unknown there or at a file's top level, whose
+    context -- main, http or server for an included fragment -- the parser does not know)."""
+    from crossplane.analyzer import CONTEXTS, DIRECTIVES, enter_block_ctx
+
+    if parent is None and not main:
+        return ()
+    names = []
+    while parent is not None:
+        names.append(parent.name)
+        parent = parent.parent
+    ctx: tuple = ()
+    for n in reversed(names):
+        ctx = enter_block_ctx({"directive": n}, ctx)
+    where = CONTEXTS.get(ctx)
+    if where is None or not (main or names[-1] in ("http", "events", "stream", "mail")):
+        return ()
+    return tuple(m for m in DIRECTIVES.get(name, ()) if m & where)
+
+
+def _not_a_block(name: str, parent, main: bool) -> bool:
+    """A directive nginx knows, in this context, never to take a block (``listen 80 {`` is refused)."""
     from crossplane.analyzer import NGX_CONF_BLOCK
 
-    masks = _masks(name)
+    masks = _masks(name, parent, main)
     return bool(masks) and not any(m & NGX_CONF_BLOCK for m in masks)
 
 
-def _only_a_block(name: str) -> bool:
-    """A directive nginx knows that always takes a block (``location /;`` is refused)."""
+def _only_a_block(name: str, parent, main: bool) -> bool:
+    """A directive nginx knows, in this context, always to take a block (``location /;`` is refused)."""
     from crossplane.analyzer import NGX_CONF_BLOCK
 
-    masks = _masks(name)
+    masks = _masks(name, parent, main)
     return bool(masks) and all(m & NGX_CONF_BLOCK for m in masks)
 
 
@@ -277,6 +295,7 @@ def _build(doc: NginxDocument) -> None:
 
     root: list[Directive] = []
     stack: list[tuple[Directive | None, list[Directive]]] = [(None, root)]
+    main = _MAIN_HINT.search(doc.text) is not None  # a main file: its top level is nginx's main context
     offsets: list[tuple[int, int]] = []
     tokens = _lex(doc.text, offsets)
     current: Directive | None = None  # directive whose arguments are being read
@@ -314,12 +333,12 @@ def _build(doc: NginxDocument) -> None:
             continue
         # reading arguments of `current`
         if not quoted and token == ";":
-            if _only_a_block(current.name) and not _table_block(parent):
+            if _only_a_block(current.name, parent, main) and not _table_block(parent):
                 doc.errors.append(ParseError(f'directive "{current.name}" has no opening "{{"', *at(line, off)))
             siblings.append(current)
             current = None
         elif not quoted and token == "{":
-            if _not_a_block(current.name) and not _table_block(parent):
+            if _not_a_block(current.name, parent, main) and not _table_block(parent):
                 doc.errors.append(ParseError(f'directive "{current.name}" is not terminated by ";"', *at(line, off)))
             current.block = []
             if len(stack) > MAX_DEPTH:
