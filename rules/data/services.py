@@ -11,7 +11,7 @@ from rules.helpers.services import (
     command_append_edit,
     env_targets,
     is_compose_host,
-    minio_root_unset,
+    minio_root_cause,
     persistence_off,
     redis_auth_problem,
     redis_config,
@@ -296,9 +296,10 @@ def minio_root_unset_rule(stack: Stack):
     CWE-1392; MinIO documentation, root access settings.
     """
     for svc in stack.services_by_role("minio"):
-        reason = minio_root_unset(stack, svc)
-        if reason:
-            yield hit(svc_loc(svc), f"minio service '{svc.name}': {reason}", snippet_key=f"{svc.name}:root")
+        found = minio_root_cause(stack, svc)
+        if found:
+            reason, at = found  # at the empty variable when one is written
+            yield hit(at or svc_loc(svc), f"minio service '{svc.name}': {reason}", snippet_key=f"{svc.name}:root")
 
 
 DEPRECATED_MINIO = {
@@ -578,26 +579,43 @@ _SMTP_REQUIRE = ("SMTP_REQUIRE_TLS", "SMTP_STARTTLS", "SMTP_REQUIRETLS", "EMAIL_
                  "MAIL_USE_SSL", "SMTP_TLS", "SMTP_SSL", "SMTP_ENABLE_STARTTLS", "SMTP_STARTTLS_ENABLE")
 
 
+_SMTP_SWITCHES = tuple(dict.fromkeys(_SMTP_SECURE + _SMTP_REQUIRE + ("SMTP_ENCRYPTION", "MAIL_ENCRYPTION", "EMAIL_ENCRYPTION")))
+_OFF = ("false", "0", "no", "off", "none", "null", "disabled")
+
+
+def _switch_off(key: str, value) -> bool:
+    """A TLS switch of the mail settings written off (``SMTP_TLS=false``, ``MAIL_ENCRYPTION=null``)."""
+    return key.upper() in _SMTP_SWITCHES and str(value).strip().lower() in _OFF
+
+
 def _smtp_issue(stack: Stack, key: str, value: str, scope: dict) -> str | None:
-    prefix = key.split("_", 1)[0]
-    secure_false = key.upper() in ("SMTP_SECURE", "EMAIL_SECURE", "MAIL_SECURE") and str(value).strip().lower() in ("false", "0", "no", "off")
-    port_25 = key.upper().endswith("_PORT") and str(value).strip() == "25" and prefix in ("SMTP", "EMAIL", "MAIL")
-    if not (secure_false or port_25):
-        return None  # every variable of every service comes here: the host is only looked up for these two
+    """Mail to a host outside the stack in plaintext, reported at the setting that makes it so: the
+    first TLS switch written off (``SMTP_TLS=false``, ``SMTP_SECURE=false``, ``EMAIL_USE_TLS=False``)
+    when no other switch turns TLS on, else ``*_PORT=25`` when no switch requires STARTTLS."""
+    prefix = key.split("_", 1)[0].upper()
+    if prefix not in ("SMTP", "EMAIL", "MAIL"):
+        return None
+    off = _switch_off(key, value)
+    port_25 = key.upper().endswith("_PORT") and str(value).strip() == "25"
+    if not (off or port_25):
+        return None  # every variable of every service comes here: the host is only looked up for these
     host_key = next((k for k in (f"{prefix}_HOST", f"{prefix}_SERVER", "SMTP_HOST", "EMAIL_HOST", "MAIL_HOST") if k in scope), None)
     host = str(scope.get(host_key, "")) if host_key else ""
     if not _external_host(stack, host):
         return None
-    required = any(str(scope.get(k, "")).lower() in _TRUE for k in _SMTP_REQUIRE if k != key)
-    if key.upper() in ("SMTP_SECURE", "EMAIL_SECURE", "MAIL_SECURE") and str(value).strip().lower() in ("false", "0", "no", "off"):
-        if required:
-            return None
-        return f"{key}=false: mail to {host} starts in plaintext and STARTTLS is only opportunistic (no REQUIRE_TLS)"
-    if key.upper().endswith("_PORT") and str(value).strip() == "25" and prefix in ("SMTP", "EMAIL", "MAIL"):
-        if required:
-            return None
-        return f"{key}=25 to {host} without STARTTLS required: credentials and mail may travel in plaintext"
-    return None
+    if any(k.upper() in _SMTP_SWITCHES and str(v).strip().lower() in _TRUE + ("tls", "ssl", "starttls")
+           for k, v in scope.items() if k != key):
+        return None  # another switch turns TLS on (or requires STARTTLS)
+    offs = [k for k, v in scope.items() if _switch_off(k, v)]
+    if off:
+        if offs and offs[0] != key:
+            return None  # one finding, at the first switch written off
+        if key.upper() in ("SMTP_SECURE", "EMAIL_SECURE", "MAIL_SECURE"):
+            return f"{key}={value}: mail to {host} starts in plaintext and STARTTLS is only opportunistic (no REQUIRE_TLS)"
+        return f"{key}={value} turns TLS off: mail (and the SMTP login) to {host} travels in plaintext"
+    if offs:
+        return None  # reported at the switch that turns TLS off
+    return f"{key}=25 to {host} without STARTTLS required: credentials and mail may travel in plaintext"
 
 
 @rule("DATA088", "plaintext-transport-external", "medium", files="env", refs="CWE-319")
@@ -609,8 +627,10 @@ def plaintext_transport_external(stack: Stack):
     host outside the stack — a qualified name or an IP that is not a compose service, alias or the
     machine itself (a bare name like `es-redis` is another project's container): a PostgreSQL URL without
     `sslmode=require`/`verify-*` (absent means `prefer`, which falls back to plaintext), `redis://`
-    (not `rediss://`), `nats://` without TLS settings, `http://` object storage, `SMTP_SECURE=false`
-    or SMTP port 25 without a `*_REQUIRE_TLS`/`STARTTLS` switch.
+    (not `rediss://`), `nats://` without TLS settings, `http://` object storage, and mail sent in
+    plaintext — at the setting that makes it so: the first TLS switch written off (`SMTP_TLS=false`,
+    `SMTP_SECURE=false`, `EMAIL_USE_TLS=False`, `MAIL_ENCRYPTION=null`) when no other switch turns
+    TLS on, else SMTP port 25 without a `*_REQUIRE_TLS`/`STARTTLS` switch.
 
     ## Why is this bad?
     Between the VPS and a managed database, cache or mail relay the traffic crosses networks you

@@ -564,8 +564,9 @@ def plaintext_bearer_token(stack: Stack):
         if not cols:
             continue
         names = ", ".join(f"{c.name} ({c.type})" for c in cols)
-        yield hit(t.loc, f"table '{t.qname}' stores bearer credentials in clear text: {names}, and has no *_hash column",
-                  related=[c.loc for c in cols], snippet_key=t.qname)
+        # at the column to change (the first; the table and the others related)
+        yield hit(cols[0].loc, f"table '{t.qname}' stores bearer credentials in clear text: {names}, and has no *_hash column",
+                  related=[t.loc, *(c.loc for c in cols[1:])], snippet_key=t.qname)
 
 
 @rule("DATA064", "secret-column-unencrypted", "medium", files="sql", refs="CWE-311; CIS-PG 6.9")

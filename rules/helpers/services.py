@@ -717,6 +717,13 @@ def _nats_service_reason(stack: Stack, svc) -> str | None:
 
 def minio_root_unset(stack: Stack, svc) -> str | None:
     """Why ``svc`` (MinIO) runs with the default ``minioadmin:minioadmin`` root (DATA083), or None."""
+    found = minio_root_cause(stack, svc)
+    return found[0] if found else None
+
+
+def minio_root_cause(stack: Stack, svc) -> tuple[str, Location | None] | None:
+    """``minio_root_unset``'s reason and the line to change: the empty password variable (None when
+    nothing is written: the service is the place)."""
     pw_keys = ("MINIO_ROOT_PASSWORD", "MINIO_ROOT_PASSWORD_FILE", "MINIO_SECRET_KEY", "MINIO_SECRET_KEY_FILE")
     user_keys = ("MINIO_ROOT_USER", "MINIO_ROOT_USER_FILE", "MINIO_ACCESS_KEY", "MINIO_ACCESS_KEY_FILE")
     if "bitnami" in (svc.image or "").lower():
@@ -728,10 +735,10 @@ def minio_root_unset(stack: Stack, svc) -> str | None:
             return None  # credentials come from a config env file
         users = [env_var(stack, svc, k) for k in user_keys]
         if any(u is not None for u in users):
-            return "MINIO_ROOT_PASSWORD is not set: MinIO falls back to the default root credentials or refuses to start"
-        return "MINIO_ROOT_USER/MINIO_ROOT_PASSWORD are not set: MinIO runs with the default root minioadmin:minioadmin"
+            return "MINIO_ROOT_PASSWORD is not set: MinIO falls back to the default root credentials or refuses to start", None
+        return "MINIO_ROOT_USER/MINIO_ROOT_PASSWORD are not set: MinIO runs with the default root minioadmin:minioadmin", None
     if all(s[2] == "empty" for s in present):
-        return "MINIO_ROOT_PASSWORD is empty: MinIO runs with the default root credentials"
+        return "MINIO_ROOT_PASSWORD is empty: MinIO runs with the default root credentials", present[0][1]
     return None
 
 
