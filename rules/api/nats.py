@@ -183,8 +183,9 @@ def nats_plaintext_credential(stack: Stack):
     (or `password: "$2a$11$..."` from `nats server passwd`; clients keep the clear password).
 
     ## Fix safety
-    Unsafe: the fix replaces the value by a `$NATS_…` reference, which the nats service's
-    environment must then define (OPS060 reports it until it does).
+    Unsafe: the fix replaces the value by a `$VAR` reference to a variable the nats service's
+    environment already holds with the same value (clients are unchanged). Without one, no fix is
+    offered: a reference to an undefined variable stops nats-server from starting (OPS060).
 
     ## References
     CWE-260; NATS documentation, bcrypted passwords (`nats server passwd`).
@@ -203,14 +204,26 @@ def nats_plaintext_credential(stack: Stack):
             parent_user = _sibling_user(doc.root, entry)
             if parent_user:
                 user = parent_user
-            var = _var_name(path, user, "token" if key == "token" else "password")
+            var = _held_by_services(stack, doc, value, _var_name(path, user, "token" if key == "token" else "password"))
             loc = Location(doc.path, entry.value_line, entry.value_col, entry.end_line, entry.end_col)
             fix = Fix(f"read the {key} from ${var}", (Edit(loc, "$" + var),)) \
-                if entry.value_line == entry.end_line else None
+                if var and entry.value_line == entry.end_line else None
             who = f" of user '{user}'" if user else ""
             where = ".".join(p for p in path if p != "users") or "top level"
             yield hit(loc, f"NATS {key}{who} ({where}) is written in clear: use a bcrypt hash or a $VAR reference",
                       fix=fix, snippet_key=f"{where}:{user or ''}:{key}")
+
+
+def _held_by_services(stack: Stack, doc, value: str, preferred: str) -> str | None:
+    """The environment variable holding ``value`` in every nats service that mounts ``doc`` (the
+    ``preferred`` name first), or None. A reference to any other name would leave the server
+    without it (OPS060: nats-server refuses to start), so the fix is offered only then."""
+    services = [svc for sf in stack.sources("nats") if sf.doc is doc for svc, _t in sf.mounted_by]
+    if not services:
+        return None
+    envs = [stack.service_env(svc) for svc in services]
+    names = [preferred] + sorted(k for k in envs[0] if k != preferred)
+    return next((k for k in names if all(k in env and env[k][0] == value for env in envs)), None)
 
 
 def _sibling_user(root: NatsBlock, entry) -> str | None:

@@ -428,9 +428,18 @@ def internal_endpoint_public(stack: Stack):
                 continue
             if not server_public(enclosing(loc, "server")):
                 continue
+            # allow/deny run after an `if (...) { return ...; }` of the location (GW083): there the
+            # fix would leave that answer public, so it is not offered
+            fix = None if _if_returns(loc) else fix_of(
+                "allow localhost only", [insert_in_block(stack, loc, ["allow 127.0.0.1;", "deny all;"])], "unsafe")
             yield hit(nloc(loc), f"`location {' '.join(loc.args)}` is public: no allow/deny all, auth_basic or auth_request",
-                      fix=fix_of("allow localhost only", [insert_in_block(stack, loc, ["allow 127.0.0.1;", "deny all;"])], "unsafe"),
+                      fix=fix,
                       snippet_key=f"location:{' '.join(loc.args)}")
+
+
+def _if_returns(block) -> bool:
+    """Whether an ``if`` block of ``block`` (nested ifs too) answers with ``return``."""
+    return any(c.name == "if" and (c.child("return") is not None or _if_returns(c)) for c in block.children)
 
 
 def admin_exposed_locations(stack: Stack) -> set[int]:

@@ -1088,3 +1088,31 @@ def image_healthcheck_source(svc) -> str | None:
         if repo.startswith(prefix):
             repo = repo[len(prefix):]
     return IMAGES_WITH_HEALTHCHECK.get(repo)
+
+
+_JOB_NAME = re.compile(r"(^|[-_])(init|migrate|migration|migrations|setup|seed|createbuckets?|bootstrap|provision)([-_]|$)", re.I)
+
+
+def one_shot(svc) -> bool:
+    """A service meant to run once and exit: ``restart: "no"``, a swarm job or
+    ``restart_policy.condition: none``, a certbot ``certonly`` without a renew loop, or an
+    init/migration job (``*-init``, ``*-migrate``, a ``migrate`` command) that does not restart
+    unconditionally. Such a service needs no restart policy, healthcheck or scrape job -- and a fix
+    that adds ``restart: unless-stopped`` would rerun it forever."""
+    from scanner.parsers.yamlnodes import YMap, YScalar
+
+    restart = svc.get("restart")
+    if isinstance(restart, YScalar) and (restart.value is False or str(restart).strip().strip("'\"").lower() == "no"):
+        return True
+    words = svc.command_words() + svc.command_words("entrypoint")
+    if svc.str("restart") not in ("always", "unless-stopped"):
+        if _JOB_NAME.search(svc.name) or any(w in ("migrate", "migration") for w in words[:3]):
+            return True
+    deploy = svc.get("deploy")
+    if isinstance(deploy, YMap):
+        if (deploy.str("mode") or "").lower() in ("replicated-job", "global-job"):
+            return True
+        rp = deploy.get("restart_policy")
+        if isinstance(rp, YMap) and (rp.str("condition") or "").lower() == "none":
+            return True
+    return svc.role == "certbot" and "certonly" in words and "renew" not in " ".join(words)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from rules.helpers.locations import LazyRe, svc_loc, yloc
+from rules.helpers.locations import svc_loc, yloc
 from rules.helpers.nginx_proxy import auth_on, denies_all, pass_targets
 from rules.helpers.services import (
     command_flag_edit_remove,
     is_nats_included,
     nats_included_docs,
     nats_monitor_ports,
+    one_shot,
     prometheus_web_config,
     resolve_host,
     service_image,
@@ -584,35 +585,10 @@ def _is_exporter(svc) -> bool:
     return "exporter" in img or "exporter" in svc.name.lower()
 
 
-_JOB_NAME = LazyRe(r"(^|[-_])(init|migrate|migration|migrations|setup|seed|createbuckets?|bootstrap|provision)([-_]|$)", re.I)
-
-
 def _ephemeral(doc) -> bool:
     import posixpath
 
     return bool(re.search(r"(^|[.\-_])(test|tests|ci|e2e)([.\-_]|$)", posixpath.basename(doc.path).lower()))
-
-
-def _one_shot(svc) -> bool:
-    """A job that runs once: explicit ``restart: "no"``, ``restart_policy.condition: none``, a
-    certbot ``certonly`` without a renew loop, or an init/migration job (``*-init``, ``*-migrate``,
-    ``migrate`` command) that does not restart unconditionally."""
-    from scanner.parsers.yamlnodes import YMap
-
-    restart = svc.str("restart")
-    if restart in ("no", "false"):
-        return True
-    if restart not in ("always", "unless-stopped"):
-        words = svc.command_words() + svc.command_words("entrypoint")
-        if _JOB_NAME.search(svc.name) or any(w in ("migrate", "migration") for w in words[:3]):
-            return True
-    deploy = svc.get("deploy")
-    if isinstance(deploy, YMap):
-        rp = deploy.get("restart_policy")
-        if isinstance(rp, YMap) and rp.str("condition") == "none":
-            return True
-    text = " ".join(svc.command_words() + svc.command_words("entrypoint"))
-    return svc.role == "certbot" and "certonly" in text and "renew" not in text
 
 
 @rule("OPS046", "service-not-scraped", "low", files="compose+prometheus", refs="seed")
@@ -673,7 +649,7 @@ def service_not_scraped(stack: Stack):
                 scraped.add(id(other))
     tls_probe = any(_probes_tls(doc, job) for doc in docs for job in doc.jobs)
     for svc in stack.services:
-        if id(svc) in scraped or _one_shot(svc) or _ephemeral(svc.doc):
+        if id(svc) in scraped or one_shot(svc) or _ephemeral(svc.doc):
             continue
         if svc.role == "certbot" and (tls_probe or _has_healthcheck(svc)):
             continue  # certbot has no metrics: a probe of the served certificate, or a healthcheck, watches it

@@ -27,7 +27,7 @@ from rules.helpers.dockerfile import (
     stage_chain,
 )
 from rules.helpers.locations import svc_loc
-from rules.helpers.services import image_healthcheck_source
+from rules.helpers.services import image_healthcheck_source, one_shot
 from scanner.model import Edit, Fix, Location, hit
 from scanner.parsers.yamlnodes import YMap, YScalar, YSeq
 from scanner.registry import rule
@@ -121,25 +121,6 @@ def log_rotation_missing(stack: Stack):
 # ---------------------------------------------------------------------------------------------
 # OPS040 / OPS048 health checks
 # ---------------------------------------------------------------------------------------------
-
-
-def one_shot(svc) -> bool:
-    """A service meant to run once and exit (restart "no", a certbot certonly, a swarm job)."""
-    restart = svc.get("restart")
-    if isinstance(restart, YScalar) and (restart.value is False or str(restart).strip().strip("'\"").lower() == "no"):
-        return True
-    deploy = svc.get("deploy")
-    if isinstance(deploy, YMap):
-        mode = (deploy.str("mode") or "").lower()
-        if mode in ("replicated-job", "global-job"):
-            return True
-        rp = deploy.get("restart_policy")
-        if isinstance(rp, YMap) and (rp.str("condition") or "").lower() == "none":
-            return True
-    words = svc.command_words() + svc.command_words("entrypoint")
-    if svc.role == "certbot" and "certonly" in words and "renew" not in " ".join(words):
-        return True
-    return False
 
 
 def _image_healthcheck(stack: Stack, svc, builds_df=None):

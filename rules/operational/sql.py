@@ -113,8 +113,8 @@ def pg_statement_logging_none(stack: Stack):
     (`mod` adds data changes; `all` also logs queries and is rarely worth its volume.)
 
     ## Fix safety
-    Safe: more log lines. Beware that `ddl` logs `CREATE/ALTER ROLE … PASSWORD` statements
-    (OPS005).
+    Safe: more log lines. Not offered when the init scripts set role passwords that `ddl` would
+    log (`CREATE/ALTER ROLE … PASSWORD`, OPS005): silence them first (`SET log_statement = 'none'`).
 
     ## References
     CIS PostgreSQL Benchmark 3.1.25.
@@ -127,14 +127,16 @@ def _statement_logging(stack: Stack, svc):
     s = pg_settings(stack, svc).get("log_statement")
     if s is not None and s.value.strip().lower() != "none":
         return
+    # `ddl` would log the init scripts' role passwords (OPS005): then the choice is a human's
+    offer = not _logged_passwords(stack, sql_model(stack), svc, s)
     if s is not None:
-        fix = Fix("log_statement=ddl", (Edit(s.edit_span, "ddl"),)) if s.edit_span is not None else None
+        fix = Fix("log_statement=ddl", (Edit(s.edit_span, "ddl"),)) if offer and s.edit_span is not None else None
         yield hit(s.edit_span or s.loc, f"service '{svc.name}': log_statement=none ({s.source}): schema and role changes leave no record",
                   fix=fix, snippet_key=f"{svc.name}:log_statement")
         return
     added = add_command_flags(svc, ["log_statement=ddl"])
     yield hit(_svc_loc(svc), f"service '{svc.name}': log_statement is not set (none): schema and role changes leave no record",
-              fix=Fix("add -c log_statement=ddl", added) if added else None, snippet_key=f"{svc.name}:log_statement")
+              fix=Fix("add -c log_statement=ddl", added) if added and offer else None, snippet_key=f"{svc.name}:log_statement")
 
 
 @rule("OPS005", "pg-role-password-logged", "medium", files="sql+compose", refs="CWE-532")
@@ -181,17 +183,7 @@ def _passwords_logged(stack: Stack, model, svc):
     s = pg_settings(stack, svc).get("log_statement")
     if s is None or s.value.strip().lower() not in ("ddl", "all"):
         return
-    # a session-level SET log_statement = 'none' before the statement hides it
-    quiet = _quiet_spans(model)
-    logged = []
-    for role, kind, doc, stmt, order, ploc in model.passwords:
-        if sql_server(stack, doc.path) is not svc:
-            continue
-        if s.source == "alter system" and not any(s.order < r < order for r in model.reloads):
-            continue
-        if any(q_doc is doc and a < order < b for q_doc, a, b in quiet):
-            continue
-        logged.append((role, kind, ploc))
+    logged = _logged_passwords(stack, model, svc, s)
     if not logged:
         return
     roles = sorted({r for r, _k, _l in logged})
@@ -200,6 +192,23 @@ def _passwords_logged(stack: Stack, model, svc):
     yield hit(s.edit_span or s.loc,
               f"log_statement={s.value} ({s.source}) logs the CREATE/ALTER ROLE … PASSWORD of {', '.join(roles)} in clear text ({how})",
               related=related, snippet_key=f"{svc.name}:log_statement-passwords")
+
+
+def _logged_passwords(stack: Stack, model, svc, s=None) -> list:
+    """(role, kind, location) of the role passwords of ``svc``'s init scripts that statement logging
+    at ``s`` (a ``pg_settings`` entry; None: a ``-c`` flag a fix would add) writes to the log."""
+    # a session-level SET log_statement = 'none' before the statement hides it
+    quiet = _quiet_spans(model)
+    logged = []
+    for role, kind, doc, stmt, order, ploc in model.passwords:
+        if sql_server(stack, doc.path) is not svc:
+            continue
+        if s is not None and s.source == "alter system" and not any(s.order < r < order for r in model.reloads):
+            continue
+        if any(q_doc is doc and a < order < b for q_doc, a, b in quiet):
+            continue
+        logged.append((role, kind, ploc))
+    return logged
 
 
 def _quiet_spans(model) -> list[tuple[object, int, int]]:
