@@ -88,7 +88,7 @@ def secret_in_image(stack: Stack):
                     if secret_file_name(src) and not src.startswith(("http://", "https://")):
                         yield hit(ins_loc(doc, ins, offset, len(src) if offset is not None else 0),
                                   f"{ins.cmd} copies `{src}` into the image: the file is extractable from its layer even if deleted later",
-                                  snippet_key=f"{ins.cmd} {src}")
+                                  snippet_key=f"copy {src}")  # ADD or COPY: the same file in the image
 
 
 @rule("APP033", "secret-build-arg", "medium", files="dockerfile/compose", refs="CWE-538; DL3064", fix="manual")

@@ -310,7 +310,8 @@ def if_is_evil(stack: Stack):
                 if c.name in ("add_header", "more_set_headers") and ends_return:
                     continue
                 yield hit(nloc(c), f"`{directive_words(c)}` inside `if` in `{directive_words(block.parent)}`: only `return` and `rewrite ... last` are safe there",
-                          snippet_key=f"if:{' '.join(block.args)}:{directive_words(c)}")
+                          # one finding per `if` block (its root cause), whatever directive is first in it
+                          snippet_key=f"if:{' '.join(block.args)}:{directive_words(block.parent)}")
                 break
 
 
