@@ -132,7 +132,7 @@ def test_the_nats_fix_passes_the_variable_or_is_not_offered(tmp_path):
     write_changes(plan_fixes([d], unsafe=True, rules={"API062"}))
     conf = (d / "nats" / "nats-server.conf").read_text()
     assert "password: $NATS_PASSWORD" in conf
-    assert not [f for f in audit([d]).findings if f.rule in ("OPS060", "API062")]
+    assert not [f for f in audit([d]).findings if f.rule in ("OPS060", "API062") and f.location.path.startswith("nats/")]
 
 
 def test_new_findings_sees_a_new_finding():

@@ -33,9 +33,12 @@ Per role (``svc.role``):
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -1061,24 +1064,20 @@ def mentions_nginx_reload(text: str) -> bool:
     return False
 
 
-# Registry images known to ship a HEALTHCHECK (so a compose service running one is health-checked
-# without a `healthcheck:` of its own). Small on purpose: only images whose published Dockerfile was
-# read, each with where its HEALTHCHECK is written. Most official images (postgres, redis, nginx,
-# node, python...) ship none, by the docker-library policy: they stay "assumed to have none".
-IMAGES_WITH_HEALTHCHECK = {
-    # mattermost/mattermost, server/build/Dockerfile: HEALTHCHECK curl -f http://localhost:8065/api/v4/system/ping
-    "mattermost/mattermost-team-edition": "mattermost/mattermost server/build/Dockerfile",
-    "mattermost/mattermost-enterprise-edition": "mattermost/mattermost server/build/Dockerfile",
-    # axllent/mailpit, Dockerfile: HEALTHCHECK --interval=15s ... CMD ["/mailpit", "readyz"]
-    "axllent/mailpit": "axllent/mailpit Dockerfile",
-    # gitlab-org/omnibus-gitlab, docker/Dockerfile: HEALTHCHECK ... CMD /opt/gitlab/bin/gitlab-healthcheck
-    "gitlab/gitlab-ce": "gitlab-org/omnibus-gitlab docker/Dockerfile",
-    "gitlab/gitlab-ee": "gitlab-org/omnibus-gitlab docker/Dockerfile",
-}
+# Registry images known to ship a HEALTHCHECK: a data file of the package, each entry with the
+# Dockerfile it was read from (rules/helpers/data/images_with_healthcheck.json).
+HEALTHCHECK_TABLE = Path(__file__).resolve().parent / "data" / "images_with_healthcheck.json"
+
+
+@lru_cache(maxsize=1)
+def images_with_healthcheck() -> dict[str, str]:
+    """Image repository (lower case, without the Docker Hub prefix) -> where its HEALTHCHECK is written."""
+    data = json.loads(HEALTHCHECK_TABLE.read_text(encoding="utf-8"))
+    return {e["image"].lower(): e["source"] for e in data["images"]}
 
 
 def image_healthcheck_source(svc) -> str | None:
-    """Where the HEALTHCHECK of the registry image ``svc`` runs is written (IMAGES_WITH_HEALTHCHECK),
+    """Where the HEALTHCHECK of the registry image ``svc`` runs is written (``images_with_healthcheck``),
     or None when dkscan does not know the image to ship one."""
     if svc.build is not None or not svc.image:
         return None
@@ -1087,7 +1086,7 @@ def image_healthcheck_source(svc) -> str | None:
     for prefix in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
         if repo.startswith(prefix):
             repo = repo[len(prefix):]
-    return IMAGES_WITH_HEALTHCHECK.get(repo)
+    return images_with_healthcheck().get(repo)
 
 
 _JOB_NAME = re.compile(r"(^|[-_])(init|migrate|migration|migrations|setup|seed|createbuckets?|bootstrap|provision)([-_]|$)", re.I)

@@ -168,9 +168,10 @@ def healthcheck_missing(stack: Stack):
     ## What it does
     Flags a compose service with no `healthcheck` whose image has no `HEALTHCHECK` (a local
     Dockerfile's final stage is read; registry images are assumed to have none, except the few
-    dkscan knows to ship one: `rules.helpers.services.IMAGES_WITH_HEALTHCHECK`, each sourced), a
-    `healthcheck: {disable: true}` and a `test: ["NONE"]`. One-shot services (`restart: "no"`, a
-    certbot `certonly`, swarm jobs) are exempt. In a stack without compose services, each Dockerfile
+    dkscan knows to ship one: `rules/helpers/data/images_with_healthcheck.json`, each entry with
+    the Dockerfile it was read from), a `healthcheck: {disable: true}` and a `test: ["NONE"]`.
+    One-shot services (`restart: "no"`, a certbot `certonly`, swarm jobs, init and migration jobs)
+    are exempt. In a stack without compose services, each Dockerfile
     is checked on its own: its final stage needs a `HEALTHCHECK` (the finding points at the final
     `FROM`).
 
@@ -226,7 +227,7 @@ def healthcheck_missing(stack: Stack):
         if image_hc is not None and not _hc_disabled_ins(image_hc):
             continue
         if image_hc is None and image_healthcheck_source(svc):
-            continue  # a registry image known to ship a HEALTHCHECK (rules.helpers.services.IMAGES_WITH_HEALTHCHECK)
+            continue  # a registry image known to ship a HEALTHCHECK (rules/helpers/data/images_with_healthcheck.json)
         why = "its image disables HEALTHCHECK" if image_hc is not None else (
             "its Dockerfile has no HEALTHCHECK" if svc.build is not None else "and the image is assumed to have none")
         yield hit(svc_loc(svc), f"service '{svc.name}' has no healthcheck ({why}): a hung process still counts as running",

@@ -422,7 +422,9 @@ def sensitive_host_path_rw(stack: Stack):
     named volume.
 
     ## Fix safety
-    Unsafe: the fix adds `:ro`; a service that really writes there (rare and alarming) fails.
+    Unsafe: the fix adds `:ro` where reading is harmless (`/etc/localtime`, the time zone and CA
+    files); a service that really writes there (rare and alarming) fails. Elsewhere no fix is
+    offered: read-only, the mount would still expose the host (PER023).
 
     ## References
     CWE-668; CIS Docker Benchmark 5.6; KICS volume_has_sensitive_host_directory.
@@ -432,7 +434,11 @@ def sensitive_host_path_rw(stack: Stack):
             continue
         if svc is not None and svc.role == "certbot" and _under(posixpath.normpath(source), "/etc/letsencrypt"):
             continue
-        fix = _add_ro_fix(svc, m) if svc is not None and m is not None else None
+        # `:ro` only where read access is harmless: elsewhere the mount stays a finding (PER023),
+        # and the real fix -- mount less -- is a human's
+        path = posixpath.normpath(source) if source.startswith("/") else source
+        harmless = any(_under(path, e) for e in _RO_EXEMPT)
+        fix = _add_ro_fix(svc, m) if svc is not None and m is not None and harmless else None
         who = f"service '{svc.name}'" if svc is not None else "a named volume"
         yield hit(loc, f"{who} mounts host path {source}{_where(source, where)} read-write: write access there is host root",
                   fix=fix, snippet_key=f"{svc.name if svc else 'volume'}:{source}")
