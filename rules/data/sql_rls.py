@@ -333,7 +333,8 @@ def policy_always_true(stack: Stack):
         if p.cmd == "select" and t is not None and not t.owner_columns():
             continue
         who = "PUBLIC" if p.public else ", ".join(r for r in p.roles if r in apps)
-        yield hit(p.loc, f"policy '{p.name}' on '{p.table[1]}' (FOR {p.cmd.upper()}, TO {who}): {' and '.join(parts)} is always true, so every row passes",
+        first = "using" if always_true(p.using) else "check"
+        yield hit(p.clause_loc(first), f"policy '{p.name}' on '{p.table[1]}' (FOR {p.cmd.upper()}, TO {who}): {' and '.join(parts)} is always true, so every row passes",
                   snippet_key=f"{p.table[1]}:{p.name}")
 
 
@@ -389,7 +390,8 @@ def policy_check_unscoped(stack: Stack):
                 continue
             what = (f"WITH CHECK ({deparse(p.check, 80)})" if p.check is not None
                     else f"USING ({deparse(check, 80)}), reused as the check," if check is not None else "no WITH CHECK")
-            yield hit(p.loc, f"policy '{p.name}' on '{key[1]}' (FOR {p.cmd.upper()}): {what} ignores {', '.join(sorted(scoped))}, which the read policy filters on: rows can be written into another tenant",
+            yield hit(p.clause_loc("check" if p.check is not None else "using") if check is not None else p.loc,
+                      f"policy '{p.name}' on '{key[1]}' (FOR {p.cmd.upper()}): {what} ignores {', '.join(sorted(scoped))}, which the read policy filters on: rows can be written into another tenant",
                       snippet_key=f"{key[1]}:{p.name}")
 
 

@@ -244,12 +244,18 @@ def auth_rate_limit_missing(stack: Stack):
                 if loc_edit is not None and (zone_edit is not None or name in {k[2] for k in limit_zones(stack, cfg)}):
                     fix = Fix(f"limit the authentication path to {rate:g} r/s per IP (zone {name})",
                               tuple(e for e in (zone_edit, loc_edit) if e is not None))
+                at = nloc(loc)
                 if rates:
                     best, zone = min(rates, key=lambda t: t[0])
                     msg = f"{level_name(loc)} is an authentication path limited to {_rate_text(best)} per IP (zone {zone.name}), above gateway.rate_auth {rate:g} r/s"
+                    # the location's own limit_req of that zone is the line to change
+                    own = next((d for d in loc.children_named("limit_req")
+                                if (z := zone_for(stack, cfg, d)) is not None and z.name == zone.name), None)
+                    at = nloc(own) if own is not None else at
                 else:
                     msg = f"{level_name(loc)} is an authentication path with no per-IP limit_req (gateway.rate_auth {rate:g} r/s)"
-                yield hit(nloc(loc), msg, fix=fix, snippet_key="auth-rate:" + " ".join(loc.args))
+                yield hit(at, msg, fix=fix, related=[nloc(loc)] if at != nloc(loc) else [],
+                          snippet_key="auth-rate:" + " ".join(loc.args))
 
 
 def _per_ip_conns(stack: Stack, cfg, level) -> list[tuple[int, object, object]]:

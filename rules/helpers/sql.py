@@ -537,6 +537,15 @@ class Policy:
     def loc(self) -> Location:
         return stmt_loc(self.doc, self.stmt)
 
+    def clause_loc(self, clause: str) -> Location:
+        """Where the policy's ``USING`` or ``WITH CHECK`` clause starts: the line to change (the
+        statement's start when the keyword is not found in its masked text)."""
+        pattern = r"(?i)\bWITH\s+CHECK\b" if clause == "check" else r"(?i)\bUSING\b"
+        m = re.search(pattern, self.stmt.masked or "")
+        if m is None or len(self.stmt.masked) != len(self.stmt.text):
+            return self.loc
+        return loc_at(self.doc, self.stmt.offset + m.start())
+
     @property
     def effective_check(self) -> Any:
         """WITH CHECK, else USING for ALL/UPDATE (PostgreSQL reuses it)."""
