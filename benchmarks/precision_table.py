@@ -11,6 +11,10 @@ directory (so each tree's own code runs) and prints, per stack:
   fingerprint -- counts once);
 - ``dup``: findings the tree reports more than once (same rule, path, line and fingerprint).
 
+Two more rows scan several deployments at once -- both bundled stacks side by side in one folder,
+and the whole corpus folder -- where each deployment must get the answers it gets alone (issue 15's
+first point); they are not in the total.
+
 Usage::
 
     git worktree add --detach /tmp/before <commit>
@@ -24,8 +28,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -70,6 +76,16 @@ def figures(findings: list[dict] | None) -> dict:
             "dup": sum(n - 1 for n in exact.values() if n > 1)}
 
 
+def combined(inputs: Path, tmp: Path) -> list[tuple[str, Path]]:
+    """Scans of several deployments at once (issue 15's first point: each must give the answers it
+    gives alone): both bundled stacks side by side in one folder, and the corpus folder."""
+    both = tmp / "two"
+    for n in ("studios-dk", "studios-dk-compliant"):
+        shutil.copytree(inputs / "fixtures" / n, both / n, symlinks=True)
+    corpus = inputs.parent / "shared" / "corpus"
+    return [("both bundled, side by side", both), ("corpus/ at once", corpus if corpus.is_dir() else CORPUS)]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", required=True, type=Path, help="tree of the earlier code")
@@ -80,10 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     rows = []
-    for name, path in stacks(args.inputs.resolve()):
-        b = figures(audit(args.before.resolve(), path, args.timeout))
-        a = figures(audit(args.after.resolve(), path, args.timeout))
-        rows.append({"stack": name, "before": b, "after": a})
+    with tempfile.TemporaryDirectory(prefix="dkscan-precision-") as tmp:
+        todo = stacks(args.inputs.resolve()) + combined(args.inputs.resolve(), Path(tmp))
+        for name, path in todo:
+            b = figures(audit(args.before.resolve(), path, args.timeout))
+            a = figures(audit(args.after.resolve(), path, args.timeout))
+            rows.append({"stack": name, "before": b, "after": a})
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
@@ -92,13 +110,20 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|---:|---:|---:|---:|")
     tot = Counter()
     for r in rows:
+        if "at once" in r["stack"] or "side by side" in r["stack"]:
+            continue
         b, a = r["before"], r["after"]
         print(f"| {r['stack']} | {b['findings']} | {a['findings']} | {b['causes']} | {a['causes']} "
               f"| {b['dup']} | {a['dup']} |")
         for side, d in (("b", b), ("a", a)):
             for k, v in d.items():
                 tot[side + k] += v or 0
-    print(f"| **total** | {tot['bfindings']} | {tot['afindings']} | {tot['bcauses']} | {tot['acauses']} "
+    for r in rows:
+        if "at once" in r["stack"] or "side by side" in r["stack"]:
+            b, a = r["before"], r["after"]
+            print(f"| {r['stack']} | {b['findings']} | {a['findings']} | {b['causes']} | {a['causes']} "
+                  f"| {b['dup']} | {a['dup']} |")
+    print(f"| **total** (one stack at a time) | {tot['bfindings']} | {tot['afindings']} | {tot['bcauses']} | {tot['acauses']} "
           f"| {tot['bdup']} | {tot['adup']} |")
     return 0
 
