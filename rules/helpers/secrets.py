@@ -193,6 +193,10 @@ def regenerate_fix(stack: Stack, sv: SecretValue, description: str = "write a ra
         return None
     if _PROVIDER_ISSUED.search(sv.key or ""):
         return None
+    if sv.kind == "compose" and not sv.value:
+        # a generated value written into the compose file is a literal secret there (DATA012):
+        # an empty one is filled where it should live (.env) by a human, not here
+        return None
     group = [sv]
     if sv.value:
         group += [o for o in secret_values(stack) if o is not sv and o.span is not None and o.source != "empty-ref"
