@@ -27,6 +27,8 @@ from .config import Policy
 from .kinds import FILE_KINDS, KIND, KINDS, sniff_nginx  # noqa: F401 - re-exported: the kind names, the nginx sniff
 from .model import CoreRule, Location
 from .parsers.base import Document, ParseError, decode
+from .parsers.compose import DEFAULT_NAMES as _DEFAULT_NAMES
+from .parsers.compose import OVERRIDE_NAMES as _OVERRIDE_NAMES
 
 T = TypeVar("T")
 
@@ -1032,9 +1034,6 @@ class ComposeProject:
     source: str = "default"  # "-f", "COMPOSE_FILE", "default"
 
 
-_DEFAULT_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
-_OVERRIDE_NAMES = ("compose.override.yaml", "compose.override.yml", "docker-compose.override.yaml",
-                   "docker-compose.override.yml")
 
 
 def compose_options(stack: Stack) -> dict:

@@ -605,10 +605,6 @@ def ufw_bypassed(stack: Stack, svc, port) -> bool:
     return any(b.svc is svc and b.port.node is port.node for b in ufw_bypasses(stack))
 
 
-def entry_loc_of(e) -> Location:
-    return Location(e.path, e.line, e.col, e.end_line, e.end_col)
-
-
 def host_entry_loc(e) -> Location:
     return Location(e.path, e.line, e.col, e.end_line, e.end_col)
 

@@ -22,6 +22,7 @@ from rules.helpers.host import (
 )
 from scanner.config import DEFAULTS
 from scanner.model import Edit, Fix, Location, hit
+from scanner.parsers.compose import DEFAULT_NAMES as COMPOSE_DEFAULT_NAMES
 from scanner.registry import rule
 
 if TYPE_CHECKING:
@@ -341,8 +342,7 @@ def _targets(stack: Stack, files, dirs) -> list:
         if files:
             if any(posixpath.normpath(posixpath.join(b, f)) in names for f in files for b in dirs):
                 out.append(d)
-        elif posixpath.dirname(d.path) in dirs and posixpath.basename(d.path) in (
-                "compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"):
+        elif posixpath.dirname(d.path) in dirs and posixpath.basename(d.path) in COMPOSE_DEFAULT_NAMES:
             out.append(d)
     return out
 
