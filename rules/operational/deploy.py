@@ -13,16 +13,15 @@ from rules.helpers.host import (
     deploy_scripts,
     host_scripts,
     line1,
-    script_compose_calls,
     set_flags,
     shellcheck,
     up_calls,
     word_loc,
-    word_value,
 )
 from scanner.config import DEFAULTS
 from scanner.model import Edit, Fix, Location, hit
 from scanner.parsers.compose import DEFAULT_NAMES as COMPOSE_DEFAULT_NAMES
+from scanner.parsers.shell import script_compose_calls, word_value
 from scanner.registry import rule
 
 if TYPE_CHECKING:
@@ -274,6 +273,9 @@ def deploy_stack_mismatch(stack: Stack):
     without a default is defined neither in X nor by the script, judged on the files the script
     deploys whatever the audit interpolated from. A missing `--env-file` file is a secret file kept on
     the server: no finding, a report note; so is a deploy whose env files differ from the audit's.
+    Told nothing else (no `--env-file`, no `compose.env_files`), dkscan interpolates the compose
+    files from the env files the deploy scripts' `up` passes, when they all pass the same ones and the
+    repository holds them, and says so in a note: then the stack audited is the stack deployed.
 
     ## Why is this bad?
     The audit vouches for a stack nobody runs: production starts another compose file, or
