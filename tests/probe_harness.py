@@ -163,19 +163,14 @@ class Backend:
         self.server.server_close()
 
 
-class RedisServer:
-    """Debian's redis-server on 127.0.0.1:<free port>, no persistence; ``password`` sets ``requirepass``."""
+class ChildServer:
+    """A Debian server binary run by the test on 127.0.0.1:<free port> until ``close``: ``args(port)``
+    gives its command line; the port is retried when another test took it first."""
 
-    def __init__(self, password: str | None = None):
-        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        assert os.access(binary, os.X_OK), "redis-server is not installed (CI: bash .ci/deps)"
+    def __init__(self, args) -> None:
         for _ in range(4):
             (self.port,) = free_ports(1)
-            args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                    "--daemonize", "no", "--dir", "/tmp"]
-            if password:
-                args += ["--requirepass", password]
-            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(args(self.port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             deadline = time.monotonic() + 15
             while self.proc.poll() is None and time.monotonic() < deadline:
                 try:
@@ -184,7 +179,7 @@ class RedisServer:
                 except OSError:
                     time.sleep(0.05)
             self.close()
-        raise RuntimeError("redis-server did not start")
+        raise RuntimeError(f"{args(0)[0]} did not start")
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -194,6 +189,22 @@ class RedisServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def _binary(name: str, fallback: str) -> str:
+    binary = shutil.which(name) or fallback
+    assert os.access(binary, os.X_OK), f"{name} is not installed (CI: bash .ci/deps)"
+    return binary
+
+
+class RedisServer(ChildServer):
+    """Debian's redis-server, no persistence; ``password`` sets ``requirepass``."""
+
+    def __init__(self, password: str | None = None):
+        binary = _binary("redis-server", "/usr/bin/redis-server")
+        super().__init__(lambda port: [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                                       "no", "--daemonize", "no", "--dir", "/tmp",
+                                       *(["--requirepass", password] if password else [])])
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,33 +387,10 @@ class TcpPostgres:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-class NatsServer:
-    """Debian's nats-server on 127.0.0.1:<free port>; ``user``/``password`` make it require authentication."""
+class NatsServer(ChildServer):
+    """Debian's nats-server; ``user``/``password`` make it require authentication."""
 
     def __init__(self, user: str | None = None, password: str | None = None):
-        binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
-        assert os.access(binary, os.X_OK), "nats-server is not installed (CI: bash .ci/deps)"
-        for _ in range(4):
-            (self.port,) = free_ports(1)
-            args = [binary, "-a", "127.0.0.1", "-p", str(self.port)]
-            if user:
-                args += ["--user", user, "--pass", password or ""]
-            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            deadline = time.monotonic() + 15
-            while self.proc.poll() is None and time.monotonic() < deadline:
-                try:
-                    socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                    return
-                except OSError:
-                    time.sleep(0.05)
-            self.close()
-        raise RuntimeError("nats-server did not start")
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        binary = _binary("nats-server", "/usr/sbin/nats-server")
+        super().__init__(lambda port: [binary, "-a", "127.0.0.1", "-p", str(port),
+                                       *(["--user", user, "--pass", password or ""] if user else [])])

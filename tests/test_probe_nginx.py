@@ -99,6 +99,7 @@ def test_legacy_protocols_on_the_live_gateway(tmp_path, pki, policy):
     assert (legacy["path"], legacy["line"]) == (NGINX_CONF, line_of(NGINX_CONF, "ssl_protocols TLSv1.2"))
     assert "TLSv1, TLSv1.1" in legacy["message"] and "not the audited config" in legacy["message"]
     assert gw.url.rstrip("/") in legacy["message"]
+    assert legacy["related"] == [{"path": gw.url, "line": 1, "column": 1}]  # the URL as related location
     (drift,) = findings(data, "LIVE004")
     assert "ECDHE-ECDSA-AES128-SHA" in drift["message"] and drift["line"] == line_of(NGINX_CONF, "ssl_ciphers")
     assert code == 1
@@ -124,6 +125,12 @@ def test_missing_always_drops_headers_on_errors(tmp_path, pki, policy):
                                                 "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy")}
     assert got == want and all(f["path"] == SECURITY_CONF for f in data["findings"])
     assert all("/dkscan-probe-" in f["message"] and "(404)" in f["message"] for f in data["findings"])
+    # the config line is the location, the URL that answered without the header the related one
+    # (every error answer lacking it: the 404, and the status paths this gateway answers 404)
+    for f in data["findings"]:
+        urls = [r["path"] for r in f["related"]]
+        assert all(u.startswith(f"https://studios-dk.com:{gw.https_port}/") for u in urls), urls
+        assert any("/dkscan-probe-" in u for u in urls) and all(u in f["message"] for u in urls[:4]), urls
     assert code == 1
 
 
@@ -202,6 +209,11 @@ def test_server_version_and_reports_in_every_format(tmp_path, pki, policy):
     sarif = json.loads((out / "r.sarif").read_text())
     (res,) = sarif["runs"][0]["results"]
     assert res["ruleId"] == "LIVE024" and res["properties"]["layer"] == "gateway"
+    assert res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith(NGINX_CONF)
+    related = [rl["physicalLocation"]["artifactLocation"] for rl in res["relatedLocations"]]
+    assert related and all(set(a) == {"uri"} and a["uri"].startswith(("https://studios-dk.com:", "http://studios-dk.com:"))
+                           for a in related)
+    assert f"https://studios-dk.com:{gw.https_port}/" in [a["uri"] for a in related]
     assert "LIVE024" in (out / "r.html").read_text() and "LIVE024" in (out / "r.md").read_text()
     assert any(tc.find("failure") is not None for tc in ET.parse(out / "r.xml").getroot().iter("testcase"))
 
