@@ -330,6 +330,27 @@ class LiveGateway:
         self.stop()
 
 
+# The drifted gateways the issue names (issue 19, point 4), as edits of the compliant fixture's files:
+# served by LiveGateway while the probe reads the unchanged compliant stack. Used by
+# tests/test_probe_nginx.py and benchmarks/probe_drift_reports.py (the reports of the closing note).
+DRIFTS: dict[str, dict[str, list[tuple[str, str]]]] = {
+    # Debian's OpenSSL refuses TLS 1.0/1.1 at its default security level: @SECLEVEL=0 and a CBC suite
+    # (the GCM suites are TLS 1.2 only) make nginx really offer them
+    "older protocols on": {"nginx/nginx.conf": [
+        ("ssl_protocols TLSv1.2 TLSv1.3;", "ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;"),
+        ("ECDHE-RSA-CHACHA20-POLY1305;", "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0;")]},
+    "a missing always": {"nginx/security.conf": [('" always;', '";')]},
+    "an exposed status page": {"nginx/nginx.conf": [
+        ("        location / {\n            return 404;",
+         "        location = /nginx_status { stub_status; }\n        location / {\n            return 404;")]},
+    # 50m where the audited config says 10m; 1m on uploads where it says 500m (only the upper bound is observable)
+    "body size": {"nginx/nginx.conf": [
+        ("    client_max_body_size 10m;\n", "    client_max_body_size 50m;\n"),
+        ("            client_max_body_size 500m;\n", "            client_max_body_size 1m;\n")]},
+    "server_tokens": {"nginx/nginx.conf": [("server_tokens off;", "server_tokens on;")]},
+}
+
+
 def variant(src: Path, dst: Path, edits: dict[str, list[tuple[str, str]]]) -> Path:
     """A copy of the stack ``src`` at ``dst`` with text replacements {relative file: [(old, new), ...]};
     each ``old`` must occur (a fixture change must not silently make a variant the compliant stack)."""

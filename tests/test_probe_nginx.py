@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.probe_harness import LiveGateway, RedisServer, free_ports, make_pki, variant
+from tests.probe_harness import DRIFTS, LiveGateway, RedisServer, free_ports, make_pki, variant
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPLIANT = ROOT / "fixtures" / "studios-dk-compliant"
@@ -87,11 +87,7 @@ def test_compliant_gateway_probes_clean(tmp_path, pki, policy):
 
 
 def test_legacy_protocols_on_the_live_gateway(tmp_path, pki, policy):
-    # Debian's OpenSSL refuses TLS 1.0/1.1 at its default security level: @SECLEVEL=0 and a CBC suite
-    # (the GCM suites are TLS 1.2 only) make nginx really offer them
-    served = variant(COMPLIANT, tmp_path / "served", {"nginx/nginx.conf": [
-        ("ssl_protocols TLSv1.2 TLSv1.3;", "ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;"),
-        ("ECDHE-RSA-CHACHA20-POLY1305;", "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0;")]})
+    served = variant(COMPLIANT, tmp_path / "served", DRIFTS["older protocols on"])
     with LiveGateway(served, tmp_path, pki) as gw:
         code, data, _ = probe(gw, pki, policy)
     assert rules_of(data) == ["LIVE001", "LIVE004"], data["findings"]
@@ -116,7 +112,7 @@ def test_tls13_refused_is_protocol_drift(tmp_path, pki, policy):
 
 
 def test_missing_always_drops_headers_on_errors(tmp_path, pki, policy):
-    served = variant(COMPLIANT, tmp_path / "served", {"nginx/security.conf": [('" always;', '";')]})
+    served = variant(COMPLIANT, tmp_path / "served", DRIFTS["a missing always"])
     with LiveGateway(served, tmp_path, pki) as gw:
         code, data, _ = probe(gw, pki, policy)
     assert rules_of(data) == ["LIVE021"], data["findings"]
@@ -135,9 +131,7 @@ def test_missing_always_drops_headers_on_errors(tmp_path, pki, policy):
 
 
 def test_exposed_status_page(tmp_path, pki, policy):
-    served = variant(COMPLIANT, tmp_path / "served", {"nginx/nginx.conf": [
-        ("        location / {\n            return 404;",
-         "        location = /nginx_status { stub_status; }\n        location / {\n            return 404;")]})
+    served = variant(COMPLIANT, tmp_path / "served", DRIFTS["an exposed status page"])
     with LiveGateway(served, tmp_path, pki) as gw:
         _, data, _ = probe(gw, pki, policy)
     assert rules_of(data) == ["LIVE040"], data["findings"]
@@ -193,7 +187,7 @@ def test_loopback_target_skips_service_ports_unless_asked(tmp_path, pki, policy)
 
 
 def test_server_version_and_reports_in_every_format(tmp_path, pki, policy):
-    served = variant(COMPLIANT, tmp_path / "served", {"nginx/nginx.conf": [("server_tokens off;", "server_tokens on;")]})
+    served = variant(COMPLIANT, tmp_path / "served", DRIFTS["server_tokens"])
     out = tmp_path / "out"
     out.mkdir()
     with LiveGateway(served, tmp_path, pki) as gw:
@@ -280,9 +274,7 @@ def test_burst_is_opt_in_and_finds_an_unenforced_auth_limit(tmp_path, pki, polic
 def test_body_size_limit_drift(tmp_path, pki, policy):
     """The audited config allows 10m (500m on uploads); the running gateway allows 50m everywhere: each
     location's over-limit POST is answered 100 Continue, not 413. Only headers are sent, never a body."""
-    served = variant(COMPLIANT, tmp_path / "served", {"nginx/nginx.conf": [
-        ("    client_max_body_size 10m;\n", "    client_max_body_size 50m;\n"),
-        ("            client_max_body_size 500m;\n", "            client_max_body_size 1m;\n")]})
+    served = variant(COMPLIANT, tmp_path / "served", DRIFTS["body size"])
     with LiveGateway(served, tmp_path, pki) as gw:
         _, data, err = probe(gw, pki, policy)
     assert rules_of(data) == ["LIVE062"], data["findings"]
