@@ -60,7 +60,9 @@ class Pki:
     not_after: datetime.date
 
 
-def make_pki(directory: Path, names=NAMES, days: int = 90, ocsp_url: str | None = None) -> Pki:
+def make_pki(directory: Path, names=NAMES, days: int = 90, ocsp_url: str | None = None, rsa_bits: int = 0) -> Pki:
+    """``rsa_bits``: an RSA leaf key of that size instead of EC P-256 (1024: a weak key, which Debian's
+    OpenSSL serves only below its default security level, see ``LOW_SECLEVEL``)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -90,14 +92,19 @@ def make_pki(directory: Path, names=NAMES, days: int = 90, ocsp_url: str | None 
     root = ca_cert(name("dkscan test root CA"), name("dkscan test root CA"), root_key, root_key, 1)
     int_key = ec.generate_private_key(ec.SECP256R1())
     inter = ca_cert(name("dkscan test intermediate"), root.subject, int_key, root_key, 0)
-    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    if rsa_bits:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        leaf_key = rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits)
+    else:
+        leaf_key = ec.generate_private_key(ec.SECP256R1())
     sans = [x509.DNSName(n) for n in names] + [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     b = (x509.CertificateBuilder().subject_name(name(names[0])).issuer_name(inter.subject)
          .public_key(leaf_key.public_key()).serial_number(x509.random_serial_number())
          .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=days))
          .add_extension(x509.SubjectAlternativeName(sans), critical=False)
          .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-         .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+         .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=bool(rsa_bits),
                                       data_encipherment=False, key_agreement=False, key_cert_sign=False,
                                       crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
          .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -116,26 +123,43 @@ def make_pki(directory: Path, names=NAMES, days: int = 90, ocsp_url: str | None 
                leaf.not_valid_before_utc.date(), leaf.not_valid_after_utc.date())
 
 
+def low_seclevel(directory: Path) -> dict:
+    """The environment that makes Debian's OpenSSL (in nginx) load and serve a certificate its default
+    security level 2 refuses (an RSA 1024 key: "ee key too small"): an ``OPENSSL_CONF`` at level 0."""
+    conf = directory / "openssl-seclevel0.cnf"
+    conf.write_text("openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = sys\n"
+                    "[sys]\nCipherString = DEFAULT@SECLEVEL=0\n", encoding="utf-8")
+    return {"OPENSSL_CONF": str(conf)}
+
+
 # --------------------------------------------------------------------------------------------
 # a backend
 # --------------------------------------------------------------------------------------------
 
 
 class Backend:
-    """A local application server behind the gateway (``reflect_cors``: echo Origin with credentials)."""
+    """A local application server behind the gateway (``reflect_cors``: echo Origin with credentials;
+    ``failing``: path prefixes answered 500). It sets a session cookie on every answer and records
+    the headers of every request it gets (``seen``: (method, path, headers))."""
 
-    def __init__(self, reflect_cors: bool = False):
+    def __init__(self, reflect_cors: bool = False, failing: tuple[str, ...] = ()):
         reflect = reflect_cors
+        seen: list[tuple[str, str, dict]] = []
+        self.seen = seen
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def _answer(self, status: int = 200) -> None:
-                body = json.dumps({"path": self.path, "ok": True}).encode() if self.command != "OPTIONS" else b""
+                seen.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
+                if failing and self.path.startswith(failing):
+                    status = 500
+                body = json.dumps({"path": self.path, "ok": status < 400}).encode() if self.command != "OPTIONS" else b""
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("X-Powered-By", "Express")
+                self.send_header("Set-Cookie", "session=dkscan-test-session; Path=/; Secure; HttpOnly")
                 origin = self.headers.get("Origin")
                 if reflect and origin:
                     self.send_header("Access-Control-Allow-Origin", origin)
@@ -236,6 +260,8 @@ class LiveGateway:
     pki: Pki
     material: str = "fullchain"  # or "leaf_only"
     reflect_cors: bool = False
+    failing: tuple[str, ...] = ()  # backend paths answered 500
+    env: dict = field(default_factory=dict)  # extra environment of nginx (OPENSSL_CONF)
     host: str = "studios-dk.com"
     https_port: int = 0
     http_port: int = 0
@@ -262,7 +288,7 @@ class LiveGateway:
 
     def start(self) -> "LiveGateway":
         binary = require_nginx()
-        self.backend = Backend(self.reflect_cors)
+        self.backend = Backend(self.reflect_cors, self.failing)
         stack = build_stack([self.stack_dir], root=self.stack_dir)
         layouts = _service_layouts(stack)
         assert len(layouts) == 1, f"expected one gateway service in {self.stack_dir}"
@@ -282,7 +308,8 @@ class LiveGateway:
             if os.geteuid() == 0:
                 glob += " user root;"  # workers read the temporary tree (pytest's 0700 base directory)
             self.proc = subprocess.Popen([binary, "-p", prefix, "-c", str(main), "-g", glob],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                         env={**os.environ, **self.env} if self.env else None)
             if self._wait_ready():
                 return self
             last = self._stop_proc()

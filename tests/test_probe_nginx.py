@@ -541,3 +541,58 @@ def test_nats_published_with_and_without_authorization(tmp_path, pki, policy):
     assert f":{open_nats.port} (nats) greets with INFO without auth_required" in crit["message"]
     (asks,) = findings(data, "LIVE041")
     assert f":{locked.port} accepts TCP" in asks["message"] and "requires authentication" in asks["message"]
+
+
+def test_weak_leaf_key(tmp_path, policy):
+    """Key size (LIVE005): an RSA 1024 leaf, served by the real nginx (below Debian's default OpenSSL
+    security level, which refuses to load it), is an invalid certificate at the ssl_certificate line."""
+    from tests.probe_harness import low_seclevel
+
+    weak = make_pki(tmp_path / "pki", rsa_bits=1024)
+    with LiveGateway(COMPLIANT, tmp_path, weak, env=low_seclevel(tmp_path)) as gw:
+        _, data, err = probe(gw, weak, policy)
+    assert rules_of(data) == ["LIVE005"], data["findings"]
+    (f,) = data["findings"]
+    assert "its RSA key has 1024 bits" in f["message"] and f["line"] == line_of(NGINX_CONF, "ssl_certificate /etc")
+    assert "RSA 1024 bits" in err
+
+
+def test_error_answers_of_the_upstream_keep_the_headers_only_with_always(tmp_path, pki, policy):
+    """The `always` trap on a 5xx: the upstream answers 500 on /api/v1/upload/. With `always` (the
+    audited config) the 500 carries the security headers; without it, nginx drops them there too and
+    the 500 is named among the error answers lacking them."""
+    with LiveGateway(COMPLIANT, tmp_path / "a", pki, failing=("/api/v1/upload/",)) as gw:
+        _, ok, err = probe(gw, pki, policy)
+    assert "GET /api/v1/upload/ 500" in err
+    assert ok["findings"] == [], ok["findings"]
+    served = variant(COMPLIANT, tmp_path / "served", DRIFTS["a missing always"])
+    with LiveGateway(served, tmp_path / "b", pki, failing=("/api/v1/upload/",)) as gw:
+        _, data, _ = probe(gw, pki, policy)
+    assert rules_of(data) == ["LIVE021"], data["findings"]
+    upload = f"https://studios-dk.com:{gw.https_port}/api/v1/upload/"
+    assert all(upload in [r["path"] for r in f["related"]] for f in data["findings"]), data["findings"]
+
+
+def test_no_credentials_cookies_proxy_or_netrc_reach_the_target(tmp_path, pki, policy):
+    """Safe by default: the backend sets a session cookie on every answer and records every request;
+    a .netrc holds credentials for the target and the environment names a proxy that does not exist.
+    The probe sends no Authorization and no Cookie, never uses the proxy, and probes clean."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".netrc").write_text("machine studios-dk.com login admin password netrc-secret\n", encoding="utf-8")
+    (home / ".netrc").chmod(0o600)
+    (dead,) = free_ports(1)
+    env = {"HOME": str(home), "NETRC": str(home / ".netrc"), "HTTPS_PROXY": f"http://127.0.0.1:{dead}",
+           "HTTP_PROXY": f"http://127.0.0.1:{dead}", "ALL_PROXY": f"http://127.0.0.1:{dead}"}
+    with LiveGateway(COMPLIANT, tmp_path, pki) as gw:
+        import os
+
+        cmd = [sys.executable, "-m", "scanner.cli", "probe", gw.url, str(COMPLIANT.relative_to(ROOT)), "--resolve",
+               "studios-dk.com:127.0.0.1", "--ca-file", str(pki.ca_file), "--http-port", str(gw.http_port),
+               "--config", str(policy), "--timeout", "5", "--budget", "120", "--format", "json"]
+        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+        seen = list(gw.backend.seen)
+    data = json.loads(out.stdout)
+    assert data["findings"] == [] and out.returncode == 0, (data["findings"], out.stderr)
+    assert len(seen) >= 10  # the proxied locations were reached (through nginx, not the proxy)
+    assert not [(m, p) for m, p, h in seen if "authorization" in h or "cookie" in h or "proxy-authorization" in h]
