@@ -17,7 +17,6 @@ import os
 import posixpath
 import re
 import stat
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 from .config import Policy
 from .kinds import FILE_KINDS, KIND, KINDS, sniff_nginx  # noqa: F401 - re-exported: the kind names, the nginx sniff
 from .model import CoreRule, Location
-from .parsers.base import Document, ParseError, decode
+from .parsers.base import Document, decode
 from .parsers.compose import DEFAULT_NAMES as _DEFAULT_NAMES
 from .parsers.compose import OVERRIDE_NAMES as _OVERRIDE_NAMES
 
