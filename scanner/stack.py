@@ -312,7 +312,15 @@ class Stack:
         self.excluder = None  # scanner.exclude.Excluder: what discovery left out
         self.compose_projects: list = []  # ComposeProject
         self.notes: list[str] = []  # what the audit could not judge or chose, for the report (not findings)
+        self.base = ""  # the deployment's directory, relative to root (the folder the scan of it starts from)
         self._memo: dict = {}
+
+    def script_dirs(self, rel: str) -> list[str]:
+        """Where the relative paths a host script names resolve (root-relative): its own directory,
+        then the deployment's directory (scripts ``cd "$(dirname "$0")"`` or to the checkout). The
+        deployment's, not the scan root: the answer must not depend on where the scan starts."""
+        here = posixpath.dirname(rel)
+        return list(dict.fromkeys([here, self.base]))
 
     def note(self, text: str) -> None:
         """Record a note for the report: something a rule could not judge (a tool missing), or a
@@ -953,6 +961,8 @@ def build_stack(paths: list[Path], policy: Policy | None = None, root: Path | No
     if root is None:
         root = _common_root(paths)
     stack = Stack(root.resolve(), policy)
+    stack.base = stack.rel(_common_root(paths)) if paths else ""
+    stack.base = "" if stack.base in (".", "") or stack.base.startswith(("/", "../")) else stack.base
     stack.skip_dirs = {os.path.abspath(d) for d in skip_dirs}  # compared with the walk's absolute paths
     found = discover(stack, paths)
     by_kind: dict[str, list[tuple[Path, str]]] = {}
@@ -1144,8 +1154,7 @@ def _deployed_env_files(stack: Stack, projects: list[ComposeProject]) -> None:
                 continue
         elif not deploys(sf.doc):
             continue
-        here = posixpath.dirname(rel)
-        dirs = [here, ""] if here else [""]
+        dirs = stack.script_dirs(rel)
         for call in script_compose_calls(sf.doc):
             if call.sub != "up" or call.stack_deploy:
                 continue

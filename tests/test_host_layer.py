@@ -430,3 +430,24 @@ def test_deploys_that_disagree_or_a_chosen_env_file_keep_the_audits_choice(tmp_p
                                         "TAG=1.30 docker compose --env-file .env.prod up -d --wait\n")
     stack = build_stack([tmp_path], root=tmp_path)
     assert str(stack.compose_docs[0].services["app"].get("image")) == "nginx:1.30"
+
+
+def test_the_deployed_env_files_do_not_depend_on_where_the_scan_starts(tmp_path):
+    """A deploy script in scripts/ that names `-f docker-compose.prod.yml` and `--env-file .env.prod`
+    relative to the deployment's folder: the same interpolation, findings and note whether the
+    deployment is scanned alone or from a folder two levels up (paths then carry the prefix)."""
+    app = tmp_path / "a" / "b" / "app"
+    (app / "scripts").mkdir(parents=True)
+    (app / "docker-compose.prod.yml").write_text("services:\n  app:\n    image: nginx:${TAG}\n    read_only: true\n")
+    (app / ".env").write_text("TAG=latest\n")
+    (app / ".env.prod").write_text("TAG=1.27.3\n")
+    (app / "scripts" / "deploy.sh").write_text(
+        '#!/usr/bin/env bash\nset -euo pipefail\ncd "$(dirname "$0")/.."\n'
+        "docker compose --env-file .env.prod -f docker-compose.prod.yml up -d --wait\n")
+    alone = audit([app], root=app)
+    above = audit([tmp_path], root=tmp_path)
+    assert [n.replace("a/b/app/", "") for n in above.notes] == alone.notes
+    assert "docker-compose.prod.yml interpolated from .env.prod" in alone.notes[0]
+    key = lambda r, prefix: sorted((f.rule, f.location.path.removeprefix(prefix), f.location.start_line) for f in r.findings)
+    assert key(above, "a/b/app/") == key(alone, "")
+    assert not any(f.rule == "APP012" for f in alone.findings)  # nginx:1.27.3 from .env.prod, not :latest

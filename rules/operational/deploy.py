@@ -245,10 +245,7 @@ def compose_v1_invoked(stack: Stack):
 
 
 def _script_dirs(stack: Stack, doc) -> list[str]:
-    """Where relative paths of the script resolve, relative to the root: its own directory and the
-    root (scripts usually ``cd "$(dirname "$0")"`` or to the checkout)."""
-    here = posixpath.dirname(doc.path)
-    return [here, ""] if here else [""]
+    return stack.script_dirs(doc.path)
 
 
 def _exists(stack: Stack, base: str, rel: str) -> bool:
