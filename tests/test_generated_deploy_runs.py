@@ -63,11 +63,13 @@ COMPOSE = "docker compose --env-file .env --env-file .env.prod -f docker-compose
 def test_a_healthy_release_is_backed_up_pulled_built_started_and_checked(generated, tmp_path):
     code, calls = run_deploy(generated, tmp_path)
     assert code == 0, calls
-    assert calls == [
-        "git rev-parse HEAD",
-        f"{COMPOSE} exec -T -e PGPASSWORD postgres pg_dump -U postgres -d shop",  # 1. backup, before anything changes
-        "age -r age1testrecipient",  # encrypted
-        f"rclone copy {calls[3].split()[2]} offsite:backups",  # copied off the host
+    # 1. the backup, before anything changes: pg_dump | gzip | age run together (their order in the
+    # log is the scheduler's), encrypted, then copied off the host
+    assert calls[0] == "git rev-parse HEAD"
+    assert sorted(calls[1:3]) == sorted([f"{COMPOSE} exec -T -e PGPASSWORD postgres pg_dump -U postgres -d shop",
+                                         "age -r age1testrecipient"])
+    assert calls[3].startswith("rclone copy ") and calls[3].endswith(".sql.gz.age offsite:backups")
+    assert calls[4:] == [
         "git fetch --tags --quiet",
         "git checkout --quiet --detach v1.2.3",  # 2. the release tag, pinned
         f"{COMPOSE} pull --quiet",
