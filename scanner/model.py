@@ -100,7 +100,13 @@ class Location:
     end_col: int | None = None
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.start_line}:{self.start_col}"
+        return self.path if self.is_url else f"{self.path}:{self.start_line}:{self.start_col}"
+
+    @property
+    def is_url(self) -> bool:
+        """An absolute URL rather than a file (``dkscan probe``: the probed URL a finding relates to); a
+        normalised relative path never holds ``://``."""
+        return "://" in self.path
 
 
 @dataclass(frozen=True, slots=True)

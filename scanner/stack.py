@@ -17,7 +17,6 @@ import os
 import posixpath
 import re
 import stat
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -26,7 +25,9 @@ from typing import Callable, Iterable, Iterator, TypeVar
 from .config import Policy
 from .kinds import FILE_KINDS, KIND, KINDS, sniff_nginx  # noqa: F401 - re-exported: the kind names, the nginx sniff
 from .model import CoreRule, Location
-from .parsers.base import Document, ParseError, decode
+from .parsers.base import Document, decode
+from .parsers.compose import DEFAULT_NAMES as _DEFAULT_NAMES
+from .parsers.compose import OVERRIDE_NAMES as _OVERRIDE_NAMES
 
 T = TypeVar("T")
 
@@ -312,7 +313,15 @@ class Stack:
         self.excluder = None  # scanner.exclude.Excluder: what discovery left out
         self.compose_projects: list = []  # ComposeProject
         self.notes: list[str] = []  # what the audit could not judge or chose, for the report (not findings)
+        self.base = ""  # the deployment's directory, relative to root (the folder the scan of it starts from)
         self._memo: dict = {}
+
+    def script_dirs(self, rel: str) -> list[str]:
+        """Where the relative paths a host script names resolve (root-relative): its own directory,
+        then the deployment's directory (scripts ``cd "$(dirname "$0")"`` or to the checkout). The
+        deployment's, not the scan root: the answer must not depend on where the scan starts."""
+        here = posixpath.dirname(rel)
+        return list(dict.fromkeys([here, self.base]))
 
     def note(self, text: str) -> None:
         """Record a note for the report: something a rule could not judge (a tool missing), or a
@@ -953,6 +962,8 @@ def build_stack(paths: list[Path], policy: Policy | None = None, root: Path | No
     if root is None:
         root = _common_root(paths)
     stack = Stack(root.resolve(), policy)
+    stack.base = stack.rel(_common_root(paths)) if paths else ""
+    stack.base = "" if stack.base in (".", "") or stack.base.startswith(("/", "../")) else stack.base
     stack.skip_dirs = {os.path.abspath(d) for d in skip_dirs}  # compared with the walk's absolute paths
     found = discover(stack, paths)
     by_kind: dict[str, list[tuple[Path, str]]] = {}
@@ -981,6 +992,7 @@ def build_stack(paths: list[Path], policy: Policy | None = None, root: Path | No
         if p.is_file() and _inside(stack.root, p) and any(_inside(q.resolve(), p) for q in paths if q.is_dir()):
             compose_files.append((p.resolve(), stack.rel(p)))
     projects = compose_projects(stack, [rel for _p, rel in compose_files])
+    _deployed_env_files(stack, projects)
     known = {rel for _p, rel in compose_files}
     for project in projects:  # COMPOSE_FILE may name files the walk did not take for compose files
         for rel in project.files:
@@ -997,6 +1009,7 @@ def build_stack(paths: list[Path], policy: Policy | None = None, root: Path | No
         if project is None:
             continue  # another file of a project given by -f/COMPOSE_FILE: compose does not read it
         env, sources = _interpolation_env(stack, project.files[0], project.env_files)
+        env.update(project.shell_env)
         sf = _parse_file(stack, path, rel, "compose", env)
         if sf is not None:
             sf.doc.env_sources = sources
@@ -1031,11 +1044,11 @@ class ComposeProject:
     profiles: list[str] | None = None
     name: str | None = None
     source: str = "default"  # "-f", "COMPOSE_FILE", "default"
+    # what the deploy script exports before `up` (compose's shell environment wins over env files):
+    # name -> (value, script path); a value the script computes at run time is kept as written
+    shell_env: dict = field(default_factory=dict)
 
 
-_DEFAULT_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
-_OVERRIDE_NAMES = ("compose.override.yaml", "compose.override.yml", "docker-compose.override.yaml",
-                   "docker-compose.override.yml")
 
 
 def compose_options(stack: Stack) -> dict:
@@ -1100,13 +1113,89 @@ def compose_projects(stack: Stack, compose_rels: list[str]) -> list[ComposeProje
             if rel not in used:
                 projects.append(ComposeProject(directory, [rel], cli_env))
     for project in projects:
-        env = _project_variables(stack, project.directory, project.env_files)
-        profiles = opts.get("profiles")
-        if not profiles and env.get("COMPOSE_PROFILES"):
-            profiles = [p.strip() for p in env["COMPOSE_PROFILES"].split(",") if p.strip()]
-        project.profiles = list(profiles) if profiles else None
-        project.name = opts.get("project_name") or env.get("COMPOSE_PROJECT_NAME") or None
+        _project_settings(stack, project)
     return projects
+
+
+def _project_settings(stack: Stack, project: ComposeProject) -> None:
+    """A project's profiles and name: the command line's, else its env files' COMPOSE_PROFILES and
+    COMPOSE_PROJECT_NAME."""
+    opts = compose_options(stack)
+    env = _project_variables(stack, project.directory, project.env_files)
+    profiles = opts.get("profiles")
+    if not profiles and env.get("COMPOSE_PROFILES"):
+        profiles = [p.strip() for p in env["COMPOSE_PROFILES"].split(",") if p.strip()]
+    project.profiles = list(profiles) if profiles else None
+    project.name = opts.get("project_name") or env.get("COMPOSE_PROJECT_NAME") or None
+
+
+def _deployed_env_files(stack: Stack, projects: list[ComposeProject]) -> None:
+    """Interpolate each project as its deploy script runs it. When neither the command line
+    (``--env-file``, ``--no-dotenv``) nor the policy (``compose.env_files``) chose the env files, and
+    every ``up`` of the repository's deploy scripts that deploys a project passes the same
+    ``--env-file`` list, all in the repository, the project is interpolated from those files, in
+    order, later ones winning — what ``docker compose --env-file a --env-file b up`` does: they
+    replace ``.env``. Deploys that disagree, an env file named at run time or one kept on the server
+    (not in the repository) leave compose's default (``.env``); OPS103 notes those. Said in a note."""
+    from .config import DEFAULTS
+    from .parsers.shell import ScriptDocument, deploys, script_compose_calls, word_value
+
+    if compose_options(stack).get("env_files") or compose_options(stack).get("no_dotenv"):
+        return
+    if list(stack.policy.get("compose.env_files") or []) != list(DEFAULTS["compose"]["env_files"]):
+        return
+    chosen = stack.policy.get("deploy.scripts")
+    found: dict[int, dict[tuple[str, ...] | None, str]] = {}  # project index -> env files -> first use
+    for rel in sorted(stack.files):
+        sf = stack.files[rel]
+        if sf.kind != "script" or not isinstance(sf.doc, ScriptDocument):
+            continue
+        if chosen:
+            if not any(fnmatch.fnmatch(rel, str(g)) for g in chosen):
+                continue
+        elif not deploys(sf.doc):
+            continue
+        dirs = stack.script_dirs(rel)
+        for call in script_compose_calls(sf.doc):
+            if call.sub != "up" or call.stack_deploy:
+                continue
+            envs: tuple[str, ...] | None = None
+            if call.env_files:
+                rels = []
+                for w in call.env_files:
+                    v = word_value(w)
+                    base = next((b for b in dirs if v and w.value is not None and not v.startswith(("/", "$"))
+                                 and _norm(posixpath.join(b, v)) in stack.files
+                                 and stack.files[_norm(posixpath.join(b, v))].kind == "env"), None)
+                    rels.append(_norm(posixpath.join(base, v)) if base is not None else None)
+                envs = tuple(r for r in rels if r is not None) if None not in rels else ("?",)
+            files = [word_value(w) for w in call.files]
+            for i, project in enumerate(projects):
+                if project.env_files is not None:
+                    continue
+                if files:
+                    deployed = any(_norm(posixpath.join(b, f)) == project.files[0] for f in files for b in dirs)
+                else:
+                    deployed = project.source == "default" and project.directory in dirs and \
+                        posixpath.basename(project.files[0]).lower() in _DEFAULT_NAMES
+                if deployed:
+                    found.setdefault(i, {}).setdefault(envs, (f"{rel}:{call.cmd.line}", sf.doc, call))
+    for i, uses in sorted(found.items()):
+        if len(uses) != 1:
+            continue  # deploys disagree: compose's default, OPS103 notes each
+        ((envs, (where, doc, call)),) = uses.items()
+        if envs is None or "?" in envs:
+            continue
+        projects[i].env_files = list(envs)
+        for a in [*doc.assignments, *call.cmd.assigns]:
+            # exported anywhere in the script (functions run where they are called: its order is not
+            # the file's), or a prefix of this `up` (a prefix of another command is that command's only)
+            if (any(a is b for b in call.cmd.assigns) or a.export and a.prefix_of is None) and not a.array and a.value is not None:
+                projects[i].shell_env[a.name] = (a.value.str, doc.path)
+        _project_settings(stack, projects[i])
+        stack.note(f"{projects[i].files[0]} interpolated from {', '.join(envs)}: the --env-file list of the deploy "
+                   f"at {where} (no --env-file or compose.env_files given to dkscan; `dkscan audit --env-file ...` "
+                   "chooses others)")
 
 
 def _interpolation_env(stack: Stack, compose_rel: str,

@@ -60,7 +60,9 @@ class Pki:
     not_after: datetime.date
 
 
-def make_pki(directory: Path, names=NAMES, days: int = 90, ocsp_url: str | None = None) -> Pki:
+def make_pki(directory: Path, names=NAMES, days: int = 90, ocsp_url: str | None = None, rsa_bits: int = 0) -> Pki:
+    """``rsa_bits``: an RSA leaf key of that size instead of EC P-256 (1024: a weak key, which Debian's
+    OpenSSL serves only below its default security level, see ``LOW_SECLEVEL``)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -90,14 +92,19 @@ def make_pki(directory: Path, names=NAMES, days: int = 90, ocsp_url: str | None 
     root = ca_cert(name("dkscan test root CA"), name("dkscan test root CA"), root_key, root_key, 1)
     int_key = ec.generate_private_key(ec.SECP256R1())
     inter = ca_cert(name("dkscan test intermediate"), root.subject, int_key, root_key, 0)
-    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    if rsa_bits:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        leaf_key = rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits)
+    else:
+        leaf_key = ec.generate_private_key(ec.SECP256R1())
     sans = [x509.DNSName(n) for n in names] + [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     b = (x509.CertificateBuilder().subject_name(name(names[0])).issuer_name(inter.subject)
          .public_key(leaf_key.public_key()).serial_number(x509.random_serial_number())
          .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=days))
          .add_extension(x509.SubjectAlternativeName(sans), critical=False)
          .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-         .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+         .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=bool(rsa_bits),
                                       data_encipherment=False, key_agreement=False, key_cert_sign=False,
                                       crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
          .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -116,26 +123,43 @@ def make_pki(directory: Path, names=NAMES, days: int = 90, ocsp_url: str | None 
                leaf.not_valid_before_utc.date(), leaf.not_valid_after_utc.date())
 
 
+def low_seclevel(directory: Path) -> dict:
+    """The environment that makes Debian's OpenSSL (in nginx) load and serve a certificate its default
+    security level 2 refuses (an RSA 1024 key: "ee key too small"): an ``OPENSSL_CONF`` at level 0."""
+    conf = directory / "openssl-seclevel0.cnf"
+    conf.write_text("openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = sys\n"
+                    "[sys]\nCipherString = DEFAULT@SECLEVEL=0\n", encoding="utf-8")
+    return {"OPENSSL_CONF": str(conf)}
+
+
 # --------------------------------------------------------------------------------------------
 # a backend
 # --------------------------------------------------------------------------------------------
 
 
 class Backend:
-    """A local application server behind the gateway (``reflect_cors``: echo Origin with credentials)."""
+    """A local application server behind the gateway (``reflect_cors``: echo Origin with credentials;
+    ``failing``: path prefixes answered 500). It sets a session cookie on every answer and records
+    the headers of every request it gets (``seen``: (method, path, headers))."""
 
-    def __init__(self, reflect_cors: bool = False):
+    def __init__(self, reflect_cors: bool = False, failing: tuple[str, ...] = ()):
         reflect = reflect_cors
+        seen: list[tuple[str, str, dict]] = []
+        self.seen = seen
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def _answer(self, status: int = 200) -> None:
-                body = json.dumps({"path": self.path, "ok": True}).encode() if self.command != "OPTIONS" else b""
+                seen.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
+                if failing and self.path.startswith(failing):
+                    status = 500
+                body = json.dumps({"path": self.path, "ok": status < 400}).encode() if self.command != "OPTIONS" else b""
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("X-Powered-By", "Express")
+                self.send_header("Set-Cookie", "session=dkscan-test-session; Path=/; Secure; HttpOnly")
                 origin = self.headers.get("Origin")
                 if reflect and origin:
                     self.send_header("Access-Control-Allow-Origin", origin)
@@ -163,19 +187,14 @@ class Backend:
         self.server.server_close()
 
 
-class RedisServer:
-    """Debian's redis-server on 127.0.0.1:<free port>, no persistence; ``password`` sets ``requirepass``."""
+class ChildServer:
+    """A Debian server binary run by the test on 127.0.0.1:<free port> until ``close``: ``args(port)``
+    gives its command line; the port is retried when another test took it first."""
 
-    def __init__(self, password: str | None = None):
-        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        assert os.access(binary, os.X_OK), "redis-server is not installed (CI: bash .ci/deps)"
+    def __init__(self, args) -> None:
         for _ in range(4):
             (self.port,) = free_ports(1)
-            args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                    "--daemonize", "no", "--dir", "/tmp"]
-            if password:
-                args += ["--requirepass", password]
-            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(args(self.port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             deadline = time.monotonic() + 15
             while self.proc.poll() is None and time.monotonic() < deadline:
                 try:
@@ -184,7 +203,7 @@ class RedisServer:
                 except OSError:
                     time.sleep(0.05)
             self.close()
-        raise RuntimeError("redis-server did not start")
+        raise RuntimeError(f"{args(0)[0]} did not start")
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -194,6 +213,22 @@ class RedisServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def _binary(name: str, fallback: str) -> str:
+    binary = shutil.which(name) or fallback
+    assert os.access(binary, os.X_OK), f"{name} is not installed (CI: bash .ci/deps)"
+    return binary
+
+
+class RedisServer(ChildServer):
+    """Debian's redis-server, no persistence; ``password`` sets ``requirepass``."""
+
+    def __init__(self, password: str | None = None):
+        binary = _binary("redis-server", "/usr/bin/redis-server")
+        super().__init__(lambda port: [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                                       "no", "--daemonize", "no", "--dir", "/tmp",
+                                       *(["--requirepass", password] if password else [])])
 
 
 # --------------------------------------------------------------------------------------------
@@ -225,6 +260,8 @@ class LiveGateway:
     pki: Pki
     material: str = "fullchain"  # or "leaf_only"
     reflect_cors: bool = False
+    failing: tuple[str, ...] = ()  # backend paths answered 500
+    env: dict = field(default_factory=dict)  # extra environment of nginx (OPENSSL_CONF)
     host: str = "studios-dk.com"
     https_port: int = 0
     http_port: int = 0
@@ -251,7 +288,7 @@ class LiveGateway:
 
     def start(self) -> "LiveGateway":
         binary = require_nginx()
-        self.backend = Backend(self.reflect_cors)
+        self.backend = Backend(self.reflect_cors, self.failing)
         stack = build_stack([self.stack_dir], root=self.stack_dir)
         layouts = _service_layouts(stack)
         assert len(layouts) == 1, f"expected one gateway service in {self.stack_dir}"
@@ -271,7 +308,8 @@ class LiveGateway:
             if os.geteuid() == 0:
                 glob += " user root;"  # workers read the temporary tree (pytest's 0700 base directory)
             self.proc = subprocess.Popen([binary, "-p", prefix, "-c", str(main), "-g", glob],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                         env={**os.environ, **self.env} if self.env else None)
             if self._wait_ready():
                 return self
             last = self._stop_proc()
@@ -317,6 +355,27 @@ class LiveGateway:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+# The drifted gateways the issue names (issue 19, point 4), as edits of the compliant fixture's files:
+# served by LiveGateway while the probe reads the unchanged compliant stack. Used by
+# tests/test_probe_nginx.py and benchmarks/probe_drift_reports.py (the reports of the closing note).
+DRIFTS: dict[str, dict[str, list[tuple[str, str]]]] = {
+    # Debian's OpenSSL refuses TLS 1.0/1.1 at its default security level: @SECLEVEL=0 and a CBC suite
+    # (the GCM suites are TLS 1.2 only) make nginx really offer them
+    "older protocols on": {"nginx/nginx.conf": [
+        ("ssl_protocols TLSv1.2 TLSv1.3;", "ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;"),
+        ("ECDHE-RSA-CHACHA20-POLY1305;", "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0;")]},
+    "a missing always": {"nginx/security.conf": [('" always;', '";')]},
+    "an exposed status page": {"nginx/nginx.conf": [
+        ("        location / {\n            return 404;",
+         "        location = /nginx_status { stub_status; }\n        location / {\n            return 404;")]},
+    # 50m where the audited config says 10m; 1m on uploads where it says 500m (only the upper bound is observable)
+    "body size": {"nginx/nginx.conf": [
+        ("    client_max_body_size 10m;\n", "    client_max_body_size 50m;\n"),
+        ("            client_max_body_size 500m;\n", "            client_max_body_size 1m;\n")]},
+    "server_tokens": {"nginx/nginx.conf": [("server_tokens off;", "server_tokens on;")]},
+}
 
 
 def variant(src: Path, dst: Path, edits: dict[str, list[tuple[str, str]]]) -> Path:
@@ -376,33 +435,10 @@ class TcpPostgres:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-class NatsServer:
-    """Debian's nats-server on 127.0.0.1:<free port>; ``user``/``password`` make it require authentication."""
+class NatsServer(ChildServer):
+    """Debian's nats-server; ``user``/``password`` make it require authentication."""
 
     def __init__(self, user: str | None = None, password: str | None = None):
-        binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
-        assert os.access(binary, os.X_OK), "nats-server is not installed (CI: bash .ci/deps)"
-        for _ in range(4):
-            (self.port,) = free_ports(1)
-            args = [binary, "-a", "127.0.0.1", "-p", str(self.port)]
-            if user:
-                args += ["--user", user, "--pass", password or ""]
-            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            deadline = time.monotonic() + 15
-            while self.proc.poll() is None and time.monotonic() < deadline:
-                try:
-                    socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                    return
-                except OSError:
-                    time.sleep(0.05)
-            self.close()
-        raise RuntimeError("nats-server did not start")
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        binary = _binary("nats-server", "/usr/sbin/nats-server")
+        super().__init__(lambda port: [binary, "-a", "127.0.0.1", "-p", str(port),
+                                       *(["--user", user, "--pass", password or ""] if user else [])])

@@ -304,7 +304,8 @@ def test_shellcheck_missing_or_failing_is_a_note_in_every_format(tmp_path, monke
 
 def test_deploy_env_file_notes(tmp_path):
     """OPS103's notes: a --env-file kept on the server (not in the repo) is said, not a finding; an env
-    file in the repo the audit did not interpolate from is said with the command that audits it as deployed."""
+    file in the repo is what the audit interpolates from, as the deploy runs it (catalog OPS103: "with
+    no CLI/policy choice dkscan audits what the script deploys and says so"), and said."""
     (tmp_path / "docker-compose.yml").write_text("services:\n  db:\n    image: postgres:16\n"
                                                  "    environment:\n      POSTGRES_PASSWORD_FILE: /run/secrets/pw\n")
     (tmp_path / "deploy.sh").write_text(SCRIPT_DEPLOY.format(env=".env.server"))
@@ -316,13 +317,13 @@ def test_deploy_env_file_notes(tmp_path):
     (tmp_path / ".env.prod").write_text("TZ=UTC\n")
     r = audit([tmp_path], select=["OPS103"], root=tmp_path)
     assert r.findings == []
-    assert r.notes == ["OPS103: deploy.sh:5 deploys docker-compose.yml with --env-file .env.prod; dkscan interpolated "
-                       "it from no env file (no --env-file given): audit it as deployed with "
-                       "`dkscan audit --env-file .env.prod ...`"]
+    said = ("docker-compose.yml interpolated from .env.prod: the --env-file list of the deploy at deploy.sh:5 "
+            "(no --env-file or compose.env_files given to dkscan; `dkscan audit --env-file ...` chooses others)")
+    assert r.notes == [said]
     text = subprocess.run([sys.executable, "-m", "scanner.cli", "audit", str(tmp_path), "--select", "OPS103"],
                           capture_output=True, text=True, cwd=ROOT).stdout
-    assert "note: OPS103: deploy.sh:5 deploys docker-compose.yml with --env-file .env.prod" in text
-    # audited as deployed: nothing left to say
+    assert f"note: {said}" in text
+    # told which env file to audit: that one, and nothing to say
     out = subprocess.run([sys.executable, "-m", "scanner.cli", "audit", str(tmp_path), "--select", "OPS103",
                           "--env-file", str(tmp_path / ".env.prod"), "--format", "json"],
                          capture_output=True, text=True, cwd=ROOT)
@@ -365,8 +366,10 @@ VARS = ["BACKEND_VERSION", "DOMAIN", "PG_TAG", "LOG_LEVEL"]
        exported=st.sets(st.sampled_from(VARS), max_size=1), defaulted=st.sets(st.sampled_from(VARS), max_size=2),
        chosen=st.sampled_from([[".env.prod"], [".env", ".env.prod"], [".env.prod", ".env"], [".env"]]))
 def test_ops103_env_files_the_script_deploys_with(tmp_path_factory, in_env, in_prod, exported, defaulted, chosen):
-    """`up --env-file X...` interpolates from X only (.env is not read): a ${VAR} with no default that
-    neither X nor the script defines is empty in production, whatever the audit interpolated from."""
+    """`up --env-file X...` interpolates from X only (.env is not read), later files winning, the
+    script's exports over them: dkscan, told nothing else, interpolates the stack as the script deploys
+    it, so a ${VAR} with no default that neither X nor the script defines is OPS060's (empty in
+    production) at its compose line, whatever .env holds; OPS103 has nothing left to say."""
     d = tmp_path_factory.mktemp("ops103env")
     refs = "\n".join(f"      {v}: ${{{v}{':-x' if v in defaulted else ''}}}" for v in VARS)
     (d / "docker-compose.prod.yml").write_text(f"services:\n  app:\n    image: nginx:1.27\n    environment:\n{refs}\n")
@@ -376,11 +379,75 @@ def test_ops103_env_files_the_script_deploys_with(tmp_path_factory, in_env, in_p
     pre = "".join(f"export {v}=c\n" for v in sorted(exported))
     (d / "deploy.sh").write_text(f"#!/usr/bin/env bash\nset -euo pipefail\n{pre}"
                                  f"docker compose {flags} -f docker-compose.prod.yml up -d --wait\n")
-    r = audit([d], select=["OPS103"], root=d)
+    r = audit([d], select=["OPS103", "OPS060"], root=d)
     files = {".env": in_env, ".env.prod": in_prod}
+    letter = {".env": "a", ".env.prod": "b"}
     defined = set().union(*(files[f] for f in chosen)) | exported | defaulted
     empty = [v for v in VARS if v not in defined]
-    want = [] if chosen == [".env"] or not empty else [("OPS103", 3 + len(exported))]
-    assert [(f.rule, f.location.start_line) for f in r.findings] == want, [f.message for f in r.findings]
-    for f in r.findings:
-        assert all(f"${{{v}}}" in f.message for v in empty), f.message
+    assert sorted((f.rule, f.location.start_line) for f in r.findings) == [("OPS060", 5 + VARS.index(v)) for v in empty]
+    # each value as compose interpolates it: the script's export, else the last env file defining it
+    (doc,) = build_stack([d], root=d).compose_docs
+    assert doc.env_sources == chosen
+    env = {e.key: e.value for e in doc.services["app"].environment}
+    for v in VARS:
+        last = [letter[f] for f in chosen if v in files[f]]
+        want = "c" if v in exported else last[-1] if last else "x" if v in defaulted else ""
+        assert (env.get(v) or "") == want, (v, env)
+
+
+def test_deploys_that_disagree_or_a_chosen_env_file_keep_the_audits_choice(tmp_path):
+    """Only one answer is taken from the scripts: every `up` of the project with the same env files, all
+    in the repository. Two deploys with different ones, an env file named at run time, the command
+    line's --env-file or the policy's compose.env_files: compose's default (or that choice) stays, and
+    OPS103 says which env files the deploy uses."""
+    (tmp_path / "docker-compose.yml").write_text("services:\n  app:\n    image: nginx:${TAG}\n")
+    (tmp_path / ".env").write_text("TAG=1.27\n")
+    (tmp_path / ".env.prod").write_text("TAG=1.28\n")
+    (tmp_path / ".env.staging").write_text("TAG=1.29\n")
+    deploy = "#!/usr/bin/env bash\nset -euo pipefail\ndocker compose --env-file {} up -d --wait\n"
+
+    def sources(policy=None):
+        return build_stack([tmp_path], policy=policy, root=tmp_path).compose_docs[0].env_sources
+
+    (tmp_path / "deploy.sh").write_text(deploy.format(".env.prod"))
+    assert sources() == [".env.prod"]
+    stack = build_stack([tmp_path], root=tmp_path)
+    assert str(stack.compose_docs[0].services["app"].get("image")) == "nginx:1.28"
+    (tmp_path / "deploy-staging.sh").write_text(deploy.format(".env.staging"))
+    assert sources() == [".env"]  # two deploys, two answers: none taken
+    r = audit([tmp_path], select=["OPS103"], root=tmp_path)
+    assert any("deploy-staging.sh:3 deploys docker-compose.yml with --env-file .env.staging" in n for n in r.notes)
+    (tmp_path / "deploy-staging.sh").write_text(deploy.format('"$ENV_FILE"'))
+    assert sources() == [".env"]  # named at run time: unknown
+    (tmp_path / "deploy-staging.sh").unlink()
+    from scanner.config import Policy
+
+    chosen = Policy()
+    chosen.data["compose"]["env_files"] = [".env.staging"]
+    assert sources(policy=chosen) == [".env.staging"]
+    # a prefix assignment of the `up` is compose's shell environment: it wins over the env file
+    (tmp_path / "deploy.sh").write_text("#!/usr/bin/env bash\nset -euo pipefail\n"
+                                        "TAG=1.30 docker compose --env-file .env.prod up -d --wait\n")
+    stack = build_stack([tmp_path], root=tmp_path)
+    assert str(stack.compose_docs[0].services["app"].get("image")) == "nginx:1.30"
+
+
+def test_the_deployed_env_files_do_not_depend_on_where_the_scan_starts(tmp_path):
+    """A deploy script in scripts/ that names `-f docker-compose.prod.yml` and `--env-file .env.prod`
+    relative to the deployment's folder: the same interpolation, findings and note whether the
+    deployment is scanned alone or from a folder two levels up (paths then carry the prefix)."""
+    app = tmp_path / "a" / "b" / "app"
+    (app / "scripts").mkdir(parents=True)
+    (app / "docker-compose.prod.yml").write_text("services:\n  app:\n    image: nginx:${TAG}\n    read_only: true\n")
+    (app / ".env").write_text("TAG=latest\n")
+    (app / ".env.prod").write_text("TAG=1.27.3\n")
+    (app / "scripts" / "deploy.sh").write_text(
+        '#!/usr/bin/env bash\nset -euo pipefail\ncd "$(dirname "$0")/.."\n'
+        "docker compose --env-file .env.prod -f docker-compose.prod.yml up -d --wait\n")
+    alone = audit([app], root=app)
+    above = audit([tmp_path], root=tmp_path)
+    assert [n.replace("a/b/app/", "") for n in above.notes] == alone.notes
+    assert "docker-compose.prod.yml interpolated from .env.prod" in alone.notes[0]
+    key = lambda r, prefix: sorted((f.rule, f.location.path.removeprefix(prefix), f.location.start_line) for f in r.findings)
+    assert key(above, "a/b/app/") == key(alone, "")
+    assert not any(f.rule == "APP012" for f in alone.findings)  # nginx:1.27.3 from .env.prod, not :latest

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.probe_harness import LiveGateway, RedisServer, free_ports, make_pki, variant
+from tests.probe_harness import DRIFTS, LiveGateway, RedisServer, free_ports, make_pki, variant
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPLIANT = ROOT / "fixtures" / "studios-dk-compliant"
@@ -87,11 +87,7 @@ def test_compliant_gateway_probes_clean(tmp_path, pki, policy):
 
 
 def test_legacy_protocols_on_the_live_gateway(tmp_path, pki, policy):
-    # Debian's OpenSSL refuses TLS 1.0/1.1 at its default security level: @SECLEVEL=0 and a CBC suite
-    # (the GCM suites are TLS 1.2 only) make nginx really offer them
-    served = variant(COMPLIANT, tmp_path / "served", {"nginx/nginx.conf": [
-        ("ssl_protocols TLSv1.2 TLSv1.3;", "ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;"),
-        ("ECDHE-RSA-CHACHA20-POLY1305;", "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0;")]})
+    served = variant(COMPLIANT, tmp_path / "served", DRIFTS["older protocols on"])
     with LiveGateway(served, tmp_path, pki) as gw:
         code, data, _ = probe(gw, pki, policy)
     assert rules_of(data) == ["LIVE001", "LIVE004"], data["findings"]
@@ -99,6 +95,7 @@ def test_legacy_protocols_on_the_live_gateway(tmp_path, pki, policy):
     assert (legacy["path"], legacy["line"]) == (NGINX_CONF, line_of(NGINX_CONF, "ssl_protocols TLSv1.2"))
     assert "TLSv1, TLSv1.1" in legacy["message"] and "not the audited config" in legacy["message"]
     assert gw.url.rstrip("/") in legacy["message"]
+    assert legacy["related"] == [{"path": gw.url, "line": 1, "column": 1}]  # the URL as related location
     (drift,) = findings(data, "LIVE004")
     assert "ECDHE-ECDSA-AES128-SHA" in drift["message"] and drift["line"] == line_of(NGINX_CONF, "ssl_ciphers")
     assert code == 1
@@ -115,7 +112,7 @@ def test_tls13_refused_is_protocol_drift(tmp_path, pki, policy):
 
 
 def test_missing_always_drops_headers_on_errors(tmp_path, pki, policy):
-    served = variant(COMPLIANT, tmp_path / "served", {"nginx/security.conf": [('" always;', '";')]})
+    served = variant(COMPLIANT, tmp_path / "served", DRIFTS["a missing always"])
     with LiveGateway(served, tmp_path, pki) as gw:
         code, data, _ = probe(gw, pki, policy)
     assert rules_of(data) == ["LIVE021"], data["findings"]
@@ -124,13 +121,17 @@ def test_missing_always_drops_headers_on_errors(tmp_path, pki, policy):
                                                 "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy")}
     assert got == want and all(f["path"] == SECURITY_CONF for f in data["findings"])
     assert all("/dkscan-probe-" in f["message"] and "(404)" in f["message"] for f in data["findings"])
+    # the config line is the location, the URL that answered without the header the related one
+    # (every error answer lacking it: the 404, and the status paths this gateway answers 404)
+    for f in data["findings"]:
+        urls = [r["path"] for r in f["related"]]
+        assert all(u.startswith(f"https://studios-dk.com:{gw.https_port}/") for u in urls), urls
+        assert any("/dkscan-probe-" in u for u in urls) and all(u in f["message"] for u in urls[:4]), urls
     assert code == 1
 
 
 def test_exposed_status_page(tmp_path, pki, policy):
-    served = variant(COMPLIANT, tmp_path / "served", {"nginx/nginx.conf": [
-        ("        location / {\n            return 404;",
-         "        location = /nginx_status { stub_status; }\n        location / {\n            return 404;")]})
+    served = variant(COMPLIANT, tmp_path / "served", DRIFTS["an exposed status page"])
     with LiveGateway(served, tmp_path, pki) as gw:
         _, data, _ = probe(gw, pki, policy)
     assert rules_of(data) == ["LIVE040"], data["findings"]
@@ -186,7 +187,7 @@ def test_loopback_target_skips_service_ports_unless_asked(tmp_path, pki, policy)
 
 
 def test_server_version_and_reports_in_every_format(tmp_path, pki, policy):
-    served = variant(COMPLIANT, tmp_path / "served", {"nginx/nginx.conf": [("server_tokens off;", "server_tokens on;")]})
+    served = variant(COMPLIANT, tmp_path / "served", DRIFTS["server_tokens"])
     out = tmp_path / "out"
     out.mkdir()
     with LiveGateway(served, tmp_path, pki) as gw:
@@ -202,6 +203,11 @@ def test_server_version_and_reports_in_every_format(tmp_path, pki, policy):
     sarif = json.loads((out / "r.sarif").read_text())
     (res,) = sarif["runs"][0]["results"]
     assert res["ruleId"] == "LIVE024" and res["properties"]["layer"] == "gateway"
+    assert res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith(NGINX_CONF)
+    related = [rl["physicalLocation"]["artifactLocation"] for rl in res["relatedLocations"]]
+    assert related and all(set(a) == {"uri"} and a["uri"].startswith(("https://studios-dk.com:", "http://studios-dk.com:"))
+                           for a in related)
+    assert f"https://studios-dk.com:{gw.https_port}/" in [a["uri"] for a in related]
     assert "LIVE024" in (out / "r.html").read_text() and "LIVE024" in (out / "r.md").read_text()
     assert any(tc.find("failure") is not None for tc in ET.parse(out / "r.xml").getroot().iter("testcase"))
 
@@ -268,9 +274,7 @@ def test_burst_is_opt_in_and_finds_an_unenforced_auth_limit(tmp_path, pki, polic
 def test_body_size_limit_drift(tmp_path, pki, policy):
     """The audited config allows 10m (500m on uploads); the running gateway allows 50m everywhere: each
     location's over-limit POST is answered 100 Continue, not 413. Only headers are sent, never a body."""
-    served = variant(COMPLIANT, tmp_path / "served", {"nginx/nginx.conf": [
-        ("    client_max_body_size 10m;\n", "    client_max_body_size 50m;\n"),
-        ("            client_max_body_size 500m;\n", "            client_max_body_size 1m;\n")]})
+    served = variant(COMPLIANT, tmp_path / "served", DRIFTS["body size"])
     with LiveGateway(served, tmp_path, pki) as gw:
         _, data, err = probe(gw, pki, policy)
     assert rules_of(data) == ["LIVE062"], data["findings"]
@@ -537,3 +541,58 @@ def test_nats_published_with_and_without_authorization(tmp_path, pki, policy):
     assert f":{open_nats.port} (nats) greets with INFO without auth_required" in crit["message"]
     (asks,) = findings(data, "LIVE041")
     assert f":{locked.port} accepts TCP" in asks["message"] and "requires authentication" in asks["message"]
+
+
+def test_weak_leaf_key(tmp_path, policy):
+    """Key size (LIVE005): an RSA 1024 leaf, served by the real nginx (below Debian's default OpenSSL
+    security level, which refuses to load it), is an invalid certificate at the ssl_certificate line."""
+    from tests.probe_harness import low_seclevel
+
+    weak = make_pki(tmp_path / "pki", rsa_bits=1024)
+    with LiveGateway(COMPLIANT, tmp_path, weak, env=low_seclevel(tmp_path)) as gw:
+        _, data, err = probe(gw, weak, policy)
+    assert rules_of(data) == ["LIVE005"], data["findings"]
+    (f,) = data["findings"]
+    assert "its RSA key has 1024 bits" in f["message"] and f["line"] == line_of(NGINX_CONF, "ssl_certificate /etc")
+    assert "RSA 1024 bits" in err
+
+
+def test_error_answers_of_the_upstream_keep_the_headers_only_with_always(tmp_path, pki, policy):
+    """The `always` trap on a 5xx: the upstream answers 500 on /api/v1/upload/. With `always` (the
+    audited config) the 500 carries the security headers; without it, nginx drops them there too and
+    the 500 is named among the error answers lacking them."""
+    with LiveGateway(COMPLIANT, tmp_path / "a", pki, failing=("/api/v1/upload/",)) as gw:
+        _, ok, err = probe(gw, pki, policy)
+    assert "GET /api/v1/upload/ 500" in err
+    assert ok["findings"] == [], ok["findings"]
+    served = variant(COMPLIANT, tmp_path / "served", DRIFTS["a missing always"])
+    with LiveGateway(served, tmp_path / "b", pki, failing=("/api/v1/upload/",)) as gw:
+        _, data, _ = probe(gw, pki, policy)
+    assert rules_of(data) == ["LIVE021"], data["findings"]
+    upload = f"https://studios-dk.com:{gw.https_port}/api/v1/upload/"
+    assert all(upload in [r["path"] for r in f["related"]] for f in data["findings"]), data["findings"]
+
+
+def test_no_credentials_cookies_proxy_or_netrc_reach_the_target(tmp_path, pki, policy):
+    """Safe by default: the backend sets a session cookie on every answer and records every request;
+    a .netrc holds credentials for the target and the environment names a proxy that does not exist.
+    The probe sends no Authorization and no Cookie, never uses the proxy, and probes clean."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".netrc").write_text("machine studios-dk.com login admin password netrc-secret\n", encoding="utf-8")
+    (home / ".netrc").chmod(0o600)
+    (dead,) = free_ports(1)
+    env = {"HOME": str(home), "NETRC": str(home / ".netrc"), "HTTPS_PROXY": f"http://127.0.0.1:{dead}",
+           "HTTP_PROXY": f"http://127.0.0.1:{dead}", "ALL_PROXY": f"http://127.0.0.1:{dead}"}
+    with LiveGateway(COMPLIANT, tmp_path, pki) as gw:
+        import os
+
+        cmd = [sys.executable, "-m", "scanner.cli", "probe", gw.url, str(COMPLIANT.relative_to(ROOT)), "--resolve",
+               "studios-dk.com:127.0.0.1", "--ca-file", str(pki.ca_file), "--http-port", str(gw.http_port),
+               "--config", str(policy), "--timeout", "5", "--budget", "120", "--format", "json"]
+        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+        seen = list(gw.backend.seen)
+    data = json.loads(out.stdout)
+    assert data["findings"] == [] and out.returncode == 0, (data["findings"], out.stderr)
+    assert len(seen) >= 10  # the proxied locations were reached (through nginx, not the proxy)
+    assert not [(m, p) for m, p, h in seen if "authorization" in h or "cookie" in h or "proxy-authorization" in h]

@@ -102,7 +102,8 @@ def synthetic_result(tmp_path: Path, extra: bool = False):
                     Edit(Location(compose, 7, 10), "127.0.0.1:"),
                     Edit(Location(".env", 3, 13, 3, 13 + len(CANARY)), GENERATED_SECRET, secret=True),
                 ), "unsafe"),
-                related=(Location(".env", 3, 1), Location(compose, 5, 7)),
+                # a probed URL as related location (dkscan probe's drift findings): an absolute URI in SARIF
+                related=(Location(".env", 3, 1), Location(compose, 5, 7), Location("https://studios-dk.com:8443/a b/?q=<x>")),
                 snippet_key="db:ports:5432"),
         # a whole-line deletion, safe (stated here: these findings do not pass through the engine,
         # which gives a rule's fix its declared safety)

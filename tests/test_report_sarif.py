@@ -145,7 +145,12 @@ def test_synthetic_sarif_fixes_suppressions_related(tmp_path, validator):
     insertion = two["fixes"][0]["artifactChanges"][1]["replacements"][0]["deletedRegion"]
     assert insertion["startLine"] == insertion["endLine"] == 7 and insertion["startColumn"] == insertion["endColumn"] == 10
     assert two["fixes"][0]["properties"]["applicability"] == "unsafe"
-    assert [rl["id"] for rl in two["relatedLocations"]] == [1, 2]
+    assert [rl["id"] for rl in two["relatedLocations"]] == [1, 2, 3]
+    # a probed URL (dkscan probe's drift findings): an absolute URI, percent-encoded, no base id, no region
+    url = two["relatedLocations"][2]
+    assert url["physicalLocation"] == {"artifactLocation": {"uri": "https://studios-dk.com:8443/a%20b/%3Fq=%3Cx%3E"}}
+    assert url["message"]["text"] == "probed URL"
+    assert all("uriBaseId" in rl["physicalLocation"]["artifactLocation"] for rl in two["relatedLocations"][:2])
     overridden = next(r for r in results if r["message"]["text"] == "overridden to critical")
     assert overridden["level"] == "error" and overridden["properties"]["severity"] == "critical"
     anchor = next(r for r in results if r["message"]["text"] == "internal error anchor")

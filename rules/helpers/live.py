@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from scanner.model import Location
+
 MODERN = ("TLSv1.2", "TLSv1.3")
 ERROR_HEADERS = ("strict-transport-security", "content-security-policy", "x-content-type-options",
                  "x-frame-options", "referrer-policy")
@@ -12,6 +14,14 @@ ADD_HEADER_STATUSES = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308}
 VERSIONED_SERVER = re.compile(r"^[A-Za-z][\w.+-]*/\d")
 STATUS_BODY = re.compile(r"Active connections:|^# (HELP|TYPE) |\"_links\"\s*:|/debug/pprof/|Types of profiles available|"
                          r"Apache Server Status|Server Version:|Total Accesses:", re.M)
+
+
+def probed(*urls: str) -> list[Location]:
+    """The URLs a probe finding observed, as its related locations (each once, in order): a drift
+    finding points at the config line that promised otherwise, and the URL is where the live gateway
+    did not keep the promise (rules catalog, LIVE: "with the URL as related location"). SARIF gives
+    them as ``relatedLocations`` with the absolute URL as ``artifactLocation.uri``."""
+    return [Location(u) for u in dict.fromkeys(urls)]
 
 
 def level_label(level) -> str:

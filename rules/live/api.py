@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rules.helpers.live import probed
 from rules.helpers.nginx import location_match
 from scanner.model import hit
 from scanner.probe import observations
@@ -60,7 +61,7 @@ def cors_origin_reflected(ctx: Stack | Observations):
                 node = hdr[0].node
         yield hit(obs.promise.at(node, obs.target),
                   f"{obs.target.url_for(path)} reflects the request's origin with Access-Control-Allow-Credentials: true "
-                  f"({'; '.join(how)})", snippet_key=f"{obs.target.host}:{path}")
+                  f"({'; '.join(how)})", related=probed(obs.target.url_for(path)), snippet_key=f"{obs.target.host}:{path}")
 
 
 @rule("LIVE061", "auth-rate-limit-not-enforced", "high", files="live+nginx+config", refs="CWE-307; GW042")
@@ -100,7 +101,7 @@ def auth_rate_limit_not_enforced(ctx: Stack | Observations):
         yield hit(obs.promise.at(b.limit_node or b.level, obs.target),
                   f"{b.sent} GET requests to {obs.target.url_for(b.path)} in {b.seconds:.1f} s got {statuses}, no "
                   f"{'/'.join(str(s) for s in sorted(b.expected))}: the configured {b.rate:g} r/s (burst {b.burst}) "
-                  "is not enforced", snippet_key=f"{obs.target.host}:{path}")
+                  "is not enforced", related=probed(obs.target.url_for(b.path)), snippet_key=f"{obs.target.host}:{path}")
 
 
 @rule("LIVE062", "body-limit-not-enforced", "medium", files="live+nginx", refs="CWE-770; GW049; GW050")
@@ -149,4 +150,4 @@ def body_limit_not_enforced(ctx: Stack | Observations):
         yield hit(obs.promise.at(b.node if b.node is not None else b.level, obs.target),
                   f"POST {obs.target.url_for(b.path)} announcing a {b.sent}-byte body (1 byte over {promised}) "
                   f"{seen}: the live gateway accepts larger bodies than the config allows",
-                  snippet_key=f"{obs.target.host}:{b.path}")
+                  related=probed(obs.target.url_for(b.path)), snippet_key=f"{obs.target.host}:{b.path}")

@@ -5,7 +5,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from rules.helpers.live import ADD_HEADER_STATUSES, ERROR_HEADERS, VERSIONED_SERVER
+from rules.helpers.live import (
+    ADD_HEADER_STATUSES,
+    ERROR_HEADERS,
+    VERSIONED_SERVER,
+    probed,
+)
 from rules.helpers.nginx import insert_before_terminator_edit
 from scanner.model import Fix, hit
 from scanner.probe import observations
@@ -75,11 +80,12 @@ def hsts_not_served(ctx: Stack | Observations):
         level = obs.promise.level_for(r.path)
         hdr = obs.promise.headers(level).get("strict-transport-security") if level is not None else None
         node = hdr[0].node if hdr else level
-        groups.setdefault((id(node), problem, node), []).append(f"{r.url} ({r.status})")
-    for (_, problem, node), urls in groups.items():
+        groups.setdefault((id(node), problem, node), []).append(r)
+    for (_, problem, node), pages in groups.items():
         promised = " although the config sends it there" if node is not None and getattr(node, "name", "") == "add_header" else ""
-        yield hit(obs.promise.at(node, obs.target), f"{', '.join(urls)} answered {problem}{promised}",
-                  snippet_key=f"{obs.target.host}:{problem}")
+        yield hit(obs.promise.at(node, obs.target),
+                  f"{', '.join(f'{r.url} ({r.status})' for r in pages)} answered {problem}{promised}",
+                  related=probed(*(r.url for r in pages)), snippet_key=f"{obs.target.host}:{problem}")
 
 
 def _error_responses(obs):
@@ -149,7 +155,7 @@ def headers_missing_on_errors(ctx: Stack | Observations):
         canonical = "-".join(w.capitalize() for w in name.split("-"))
         yield hit(obs.promise.at(node, obs.target),
                   f"{canonical} is sent on 2xx answers but not on {where}{promised}",
-                  fix=fix, snippet_key=f"{obs.target.host}:{name}")
+                  fix=fix, related=probed(*(r.url for r in lacking)), snippet_key=f"{obs.target.host}:{name}")
 
 
 @rule("LIVE022", "header-drift", "medium", files="live+nginx", refs="OSHP")
@@ -202,12 +208,13 @@ def header_drift(ctx: Stack | Observations):
             node = h.node if h.node is not None else level
             key = id(node)
             entry = groups.setdefault(key, (node, problem, []))
-            entry[2].append(f"{r.url} ({r.status})")
-    for node, problem, urls in groups.values():
+            entry[2].append(r)
+    for node, problem, pages in groups.values():
+        urls = [f"{r.url} ({r.status})" for r in pages]
         yield hit(obs.promise.at(node, obs.target),
                   f"{', '.join(urls[:4])}{' ...' if len(urls) > 4 else ''} answered {problem}: the running gateway "
                   "or its upstream does not send what the config promises",
-                  snippet_key=f"{obs.target.host}:{problem}")
+                  related=probed(*(r.url for r in pages)), snippet_key=f"{obs.target.host}:{problem}")
 
 
 def _return_node(level):
@@ -245,19 +252,20 @@ def http_not_redirected_live(ctx: Stack | Observations):
     obs = observations(ctx)
     if obs is None or obs.http is None or not obs.http.plain_open:
         return
-    bad = []
+    bad, urls = [], []
     for r in obs.http.of("plain"):
         loc = r.get("location") or ""
         if r.status in (301, 302, 307, 308) and loc.lower().startswith("https://") and obs.target.same_host(loc):
             continue
         bad.append(f"{r.url} answers {r.status}" + (f" -> {loc}" if loc else ""))
+        urls.append(r.url)
     if not bad:
         return
     level = obs.promise.level_for("/", obs.promise.http_server) if obs.promise.http_server is not None else None
     node = _return_node(level)
     yield hit(obs.promise.at(node, obs.target),
               f"{'; '.join(bad)}: plain HTTP is not redirected to https://{obs.target.host}",
-              snippet_key=f"{obs.target.host}:{obs.target.http_port}")
+              related=probed(*urls), snippet_key=f"{obs.target.host}:{obs.target.http_port}")
 
 
 @rule("LIVE024", "server-version-exposed", "low", files="live",
@@ -304,4 +312,4 @@ def server_version_exposed(ctx: Stack | Observations):
         urls = sorted(set(urls))
         yield hit(obs.promise.at(node, obs.target),
                   f"{name}: {value} on {', '.join(urls[:3])}{f' and {len(urls) - 3} more' if len(urls) > 3 else ''}",
-                  snippet_key=f"{obs.target.host}:{name}:{value}")
+                  related=probed(*urls), snippet_key=f"{obs.target.host}:{name}:{value}")

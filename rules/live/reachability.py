@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING
 
-from rules.helpers.live import STATUS_BODY, level_label
+from rules.helpers.live import STATUS_BODY, level_label, probed
 from rules.helpers.locations import yloc
 from rules.helpers.nginx import insert_into_block_edit
 from scanner.model import Fix, hit
@@ -96,7 +96,7 @@ def status_page_reachable(ctx: Stack | Observations):
                           (edit,)) if edit is not None else None
         yield hit(obs.promise.at(level, obs.target),
                   f"{r.url} serves {what} to {obs.source or 'the probe'}{promised}",
-                  fix=fix, snippet_key=f"{obs.target.host}:{r.path}")
+                  fix=fix, related=probed(r.url), snippet_key=f"{obs.target.host}:{r.path}")
 
 
 def _port_loc(obs, fact):

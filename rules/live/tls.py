@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from rules.helpers.live import MODERN
+from rules.helpers.live import MODERN, probed
 from rules.helpers.nginx import LEGACY_PROTOCOLS
 from rules.helpers.tls import suite_from_name
 from scanner.model import hit
@@ -80,7 +80,8 @@ def tls_legacy_accepted(ctx: Stack | Observations):
         else:
             msg += (f"; the config promises ssl_protocols {_proto_label(protos)}"
                     f"{'' if node is not None else ' (the nginx default)'}: the running gateway is not the audited config")
-    yield hit(obs.promise.at(node, obs.target), msg, snippet_key=f"{obs.target.host}:{obs.target.port}:{','.join(legacy)}")
+    yield hit(obs.promise.at(node, obs.target), msg,
+              related=probed(obs.target.url_for("/")), snippet_key=f"{obs.target.host}:{obs.target.port}:{','.join(legacy)}")
 
 
 @rule("LIVE002", "tls-protocol-drift", "medium", files="live+nginx", refs="Moz-int 6.0; sslyze")
@@ -123,7 +124,7 @@ def tls_protocol_drift(ctx: Stack | Observations):
     yield hit(obs.promise.at(node, obs.target),
               f"{obs.target.url_for('/')} {' and '.join(parts)} (ssl_protocols {_proto_label(protos)}"
               f"{'' if node is not None else ', the nginx default'}): the running gateway is not the audited config",
-              snippet_key=f"{obs.target.host}:{obs.target.port}:{','.join(extra)}/{','.join(missing)}")
+              related=probed(obs.target.url_for("/")), snippet_key=f"{obs.target.host}:{obs.target.port}:{','.join(extra)}/{','.join(missing)}")
 
 
 def _suite(name: str):
@@ -169,7 +170,7 @@ def tls_weak_cipher_accepted(ctx: Stack | Observations):
     listed = ", ".join(sorted(weak)[:8]) + (f" and {len(weak) - 8} more" if len(weak) > 8 else "")
     yield hit(obs.promise.at(node, obs.target),
               f"{obs.target.url_for('/')} accepts broken cipher suites: {listed}",
-              snippet_key=f"{obs.target.host}:{obs.target.port}:{','.join(sorted(weak))}")
+              related=probed(obs.target.url_for("/")), snippet_key=f"{obs.target.host}:{obs.target.port}:{','.join(sorted(weak))}")
 
 
 def expand_ciphers(spec: str) -> set[str] | None:
@@ -248,7 +249,7 @@ def tls_cipher_drift(ctx: Stack | Observations):
         parts.append(f"refuses {', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}, which ssl_ciphers selects")
     yield hit(obs.promise.at(node, obs.target),
               f"{obs.target.url_for('/')} (TLS 1.2) {' and '.join(parts)}: the running gateway is not the audited config",
-              snippet_key=f"{obs.target.host}:{obs.target.port}:{','.join(extra)}/{','.join(missing)}")
+              related=probed(obs.target.url_for("/")), snippet_key=f"{obs.target.host}:{obs.target.port}:{','.join(extra)}/{','.join(missing)}")
 
 
 def _cert_node(obs):
@@ -308,7 +309,7 @@ def certificate_invalid(ctx: Stack | Observations):
         return
     yield hit(obs.promise.at(node, obs.target),
               f"the certificate of {obs.target.url_for('/')} is invalid: {'; '.join(reasons)}",
-              snippet_key=f"{obs.target.host}:{obs.target.port}:{leaf.serial_number:x}")
+              related=probed(obs.target.url_for("/")), snippet_key=f"{obs.target.host}:{obs.target.port}:{leaf.serial_number:x}")
 
 
 @rule("LIVE006", "certificate-expiring", "medium", files="live+nginx",
@@ -347,7 +348,7 @@ def certificate_expiring(ctx: Stack | Observations):
         yield hit(obs.promise.at(_cert_node(obs), obs.target),
                   f"the certificate of {obs.target.url_for('/')} expires on {end.isoformat()}, in {days} days "
                   f"(tls.cert_warn_days {warn}): renewal did not run or nginx was not reloaded",
-                  snippet_key=f"{obs.target.host}:{obs.target.port}:{end.isoformat()}")
+                  related=probed(obs.target.url_for("/")), snippet_key=f"{obs.target.host}:{obs.target.port}:{end.isoformat()}")
 
 
 @rule("LIVE007", "ocsp-staple-missing", "low", files="live+nginx", refs="RFC 6066 §8; nginx ssl module docs")
@@ -388,4 +389,4 @@ def ocsp_staple_missing(ctx: Stack | Observations):
     yield hit(obs.promise.at(node, obs.target),
               f"{obs.target.url_for('/')} staples no OCSP response on a second handshake although ssl_stapling is on "
               f"and the leaf names the responder {urls[0]}",
-              snippet_key=f"{obs.target.host}:{obs.target.port}")
+              related=probed(obs.target.url_for("/")), snippet_key=f"{obs.target.host}:{obs.target.port}")

@@ -205,7 +205,6 @@ def healthcheck_missing(stack: Stack):
     ## References
     CWE-703; CIS Docker Benchmark 4.6, 5.27; KICS healthcheck_not_set, healthcheck_instruction_missing.
     """
-    builds = service_builds(stack)
     for svc in stack.services:
         if one_shot(svc):
             continue

@@ -13,15 +13,15 @@ from rules.helpers.host import (
     deploy_scripts,
     host_scripts,
     line1,
-    script_compose_calls,
     set_flags,
     shellcheck,
     up_calls,
     word_loc,
-    word_value,
 )
 from scanner.config import DEFAULTS
 from scanner.model import Edit, Fix, Location, hit
+from scanner.parsers.compose import DEFAULT_NAMES as COMPOSE_DEFAULT_NAMES
+from scanner.parsers.shell import script_compose_calls, word_value
 from scanner.registry import rule
 
 if TYPE_CHECKING:
@@ -245,10 +245,7 @@ def compose_v1_invoked(stack: Stack):
 
 
 def _script_dirs(stack: Stack, doc) -> list[str]:
-    """Where relative paths of the script resolve, relative to the root: its own directory and the
-    root (scripts usually ``cd "$(dirname "$0")"`` or to the checkout)."""
-    here = posixpath.dirname(doc.path)
-    return [here, ""] if here else [""]
+    return stack.script_dirs(doc.path)
 
 
 def _exists(stack: Stack, base: str, rel: str) -> bool:
@@ -273,6 +270,9 @@ def deploy_stack_mismatch(stack: Stack):
     without a default is defined neither in X nor by the script, judged on the files the script
     deploys whatever the audit interpolated from. A missing `--env-file` file is a secret file kept on
     the server: no finding, a report note; so is a deploy whose env files differ from the audit's.
+    Told nothing else (no `--env-file`, no `compose.env_files`), dkscan interpolates the compose
+    files from the env files the deploy scripts' `up` passes, when they all pass the same ones and the
+    repository holds them, and says so in a note: then the stack audited is the stack deployed.
 
     ## Why is this bad?
     The audit vouches for a stack nobody runs: production starts another compose file, or
@@ -341,8 +341,7 @@ def _targets(stack: Stack, files, dirs) -> list:
         if files:
             if any(posixpath.normpath(posixpath.join(b, f)) in names for f in files for b in dirs):
                 out.append(d)
-        elif posixpath.dirname(d.path) in dirs and posixpath.basename(d.path) in (
-                "compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"):
+        elif posixpath.dirname(d.path) in dirs and posixpath.basename(d.path) in COMPOSE_DEFAULT_NAMES:
             out.append(d)
     return out
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rules.helpers.host import (
-    entry_loc_of,
+    host_entry_loc,
     ssh_ports,
     sshd_jail_enabled,
     ufw_bypasses,
@@ -60,7 +60,7 @@ def ufw_default_allow_incoming(stack: Stack):
                 new = 'DEFAULT_INPUT_POLICY="DROP"'
             else:
                 new = ("sudo " if e.sudo else "") + "ufw default deny incoming"
-            loc = entry_loc_of(e)
+            loc = host_entry_loc(e)
             fix = Fix(f"replace with `{new}`", (Edit(loc, new),))
             yield hit(loc, "UFW's default incoming policy is allow: every port not denied is open",
                       fix=fix, snippet_key=e.text)
@@ -103,8 +103,8 @@ def ufw_port_outside_policy(stack: Stack):
         if not e.from_anywhere:
             continue
         if e.ports is None:
-            yield hit(entry_loc_of(e), "UFW rule opens every port to everyone", snippet_key=e.text,
-                      fix=Fix("delete the rule", (Edit(entry_loc_of(e), ""),)))
+            yield hit(host_entry_loc(e), "UFW rule opens every port to everyone", snippet_key=e.text,
+                      fix=Fix("delete the rule", (Edit(host_entry_loc(e), ""),)))
             continue
         bad = []
         for lo, hi in e.ports:
@@ -112,9 +112,9 @@ def ufw_port_outside_policy(stack: Stack):
                 continue
             bad.append(str(lo) if lo == hi else f"{lo}:{hi}")
         if bad:
-            yield hit(entry_loc_of(e), f"UFW rule opens port {', '.join(bad)} to everyone, outside perimeter.allowed_ports "
+            yield hit(host_entry_loc(e), f"UFW rule opens port {', '.join(bad)} to everyone, outside perimeter.allowed_ports "
                       f"({', '.join(map(str, sorted(allowed)))})", snippet_key=e.text,
-                      fix=Fix("delete the rule", (Edit(entry_loc_of(e), ""),)))
+                      fix=Fix("delete the rule", (Edit(host_entry_loc(e), ""),)))
 
 
 @rule("PER062", "ufw-disabled", "high", files="ufw", refs="CWE-284; CIS-Deb 4.1.3")
@@ -147,11 +147,11 @@ def ufw_disabled(stack: Stack):
     events = ufw_events(stack)
     for i, e in enumerate(events):
         if e.kind == "disable":
-            yield hit(entry_loc_of(e), "UFW is disabled here" if e.origin != "conf" else "ufw.conf sets ENABLED=no",
+            yield hit(host_entry_loc(e), "UFW is disabled here" if e.origin != "conf" else "ufw.conf sets ENABLED=no",
                       snippet_key=e.text)
         elif e.kind == "reset":
             if not any(x.kind == "enable" and x.path == e.path for x in events[i + 1:]):
-                yield hit(entry_loc_of(e), "`ufw reset` disables UFW and no `ufw enable` follows", snippet_key=e.text)
+                yield hit(host_entry_loc(e), "`ufw reset` disables UFW and no `ufw enable` follows", snippet_key=e.text)
 
 
 @rule("PER063", "ssh-not-rate-limited", "medium", files="ufw+fail2ban+sshd", refs="CWE-307; seed (UFW + Fail2Ban)",
@@ -196,7 +196,7 @@ def ssh_not_rate_limited(stack: Stack):
             fix = Fix("`allow` -> `limit`", (Edit(Location(e.path, e.line, e.action_col, e.line, e.action_col + 5), "limit"),))
         elif e.origin == "tuple":
             fix = None
-        yield hit(entry_loc_of(e), f"SSH port {', '.join(map(str, sorted(ports)))} is allowed from anywhere without `ufw limit` "
+        yield hit(host_entry_loc(e), f"SSH port {', '.join(map(str, sorted(ports)))} is allowed from anywhere without `ufw limit` "
                   "and no Fail2Ban sshd jail is enabled", fix=fix, snippet_key=e.text)
 
 
@@ -248,4 +248,4 @@ def published_port_bypasses_ufw(stack: Stack):
                 fix = Fix("bind the port to 127.0.0.1", (Edit(Location(svc.doc.path, node.line, start + 1), "127.0.0.1:"),))
         yield hit(loc, f"service `{svc.name}` publishes host port {hp} on all interfaces; {why}, but Docker's DNAT "
                   "sends published ports through FORWARD, never UFW's INPUT rules: the port is open",
-                  fix=fix, related=[entry_loc_of(believed)], snippet_key=f"{svc.name}:{hp}")
+                  fix=fix, related=[host_entry_loc(believed)], snippet_key=f"{svc.name}:{hp}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rules.helpers.host import entry_loc_of, ufw_belief
+from rules.helpers.host import host_entry_loc, ufw_belief
 from rules.helpers.locations import yloc
 from rules.helpers.services import postgres_trust, unauthenticated_reason
 from scanner.model import Edit, Fix, Location, hit
@@ -113,7 +113,7 @@ def unauthenticated_service_published(stack: Stack):
                       f"service '{svc.name}' publishes container port {port.container} on {shown} of every "
                       f"interface ({firewall}) and asks for no credentials: {reason}",
                       fix=_bind_loopback_fix(svc, port), snippet_key=f"{svc.name}:{port.container}",
-                      related=[entry_loc_of(belief.believed)] if belief is not None else [])
+                      related=[host_entry_loc(belief.believed)] if belief is not None else [])
 
 
 @rule("PER040", "postgres-trust-auth", "critical", files="compose+env", refs="CWE-306; CIS-PG 5.4", fix="unsafe")

@@ -15,6 +15,11 @@ from typing import Iterator
 from .base import Document, ParseError
 from .yamlnodes import YMap, YNode, YScalar, YSeq, parse_yaml, walk
 
+# the files `docker compose` reads without -f/COMPOSE_FILE, in its order, and their override files
+DEFAULT_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+OVERRIDE_NAMES = ("compose.override.yaml", "compose.override.yml", "docker-compose.override.yaml",
+                  "docker-compose.override.yml")
+
 
 @dataclass(repr=False, frozen=True)
 class VarRef:

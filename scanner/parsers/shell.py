@@ -641,3 +641,108 @@ def secret_literals(doc: ScriptDocument, is_secret) -> list[str]:
             if pw:
                 out.append(pw)
     return [x for x in out if x and len(x) >= 4]
+
+
+# --------------------------------------------------------------------------------------------
+# compose invocations: what a script runs `docker compose` / `docker-compose` / `docker stack deploy` with
+# (read by the Stack, which interpolates compose as the deploy script runs it, and by the deploy rules)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(repr=False, eq=False)
+class ComposeCall:
+    cmd: Command
+    v1: bool  # docker-compose (hyphen)
+    stack_deploy: bool  # docker stack deploy
+    sub: str  # up, pull, build, down, ps...
+    sub_word: Word | None
+    files: list[Word] = field(default_factory=list)
+    env_files: list[Word] = field(default_factory=list)
+    sub_args: list[Word] = field(default_factory=list)
+
+
+_COMPOSE_OPTS_WITH_ARG = {"-f", "--file", "--env-file", "-p", "--project-name", "--project-directory",
+                          "--profile", "--ansi", "--parallel", "--progress", "-c", "--context", "-H", "--host",
+                          "--log-level", "--config"}
+
+
+def compose_call(cmd: Command) -> ComposeCall | None:
+    words = cmd.words[cmd.start:]
+    if not words:
+        return None
+    first = (words[0].value or "").rsplit("/", 1)[-1]
+    i = 1
+    v1 = stack_deploy = False
+    if first == "docker-compose":
+        v1 = True
+    elif first == "docker":
+        # docker [global opts] compose|stack
+        while i < len(words) and (words[i].value or "").startswith("-"):
+            i += 2 if words[i].value in _COMPOSE_OPTS_WITH_ARG else 1
+        if i >= len(words):
+            return None
+        nxt = words[i].value
+        if nxt == "compose":
+            i += 1
+        elif nxt == "stack" and i + 1 < len(words) and words[i + 1].value in ("deploy", "up"):
+            stack_deploy = True
+            call = ComposeCall(cmd, False, True, "up", words[i + 1])
+            j = i + 2
+            while j < len(words):
+                if words[j].value in ("-c", "--compose-file") and j + 1 < len(words):
+                    call.files.append(words[j + 1])
+                    j += 2
+                    continue
+                j += 1
+            return call
+        else:
+            return None
+    else:
+        return None
+    call = ComposeCall(cmd, v1, stack_deploy, "", None)
+    while i < len(words):
+        v = words[i].value or ""
+        if v in ("-f", "--file") and i + 1 < len(words):
+            call.files.append(words[i + 1])
+            i += 2
+        elif v.startswith("--file="):
+            call.files.append(words[i])
+            i += 1
+        elif v == "--env-file" and i + 1 < len(words):
+            call.env_files.append(words[i + 1])
+            i += 2
+        elif v.startswith("--env-file="):
+            call.env_files.append(words[i])
+            i += 1
+        elif v in _COMPOSE_OPTS_WITH_ARG:
+            i += 2
+        elif v.startswith("-"):
+            i += 1
+        else:
+            call.sub = v
+            call.sub_word = words[i]
+            call.sub_args = words[i + 1:]
+            break
+    return call
+
+
+def word_value(w: Word) -> str:
+    v = w.str
+    if v.startswith(("--file=", "--env-file=")):
+        v = v.split("=", 1)[1]
+    return v
+
+
+def script_compose_calls(doc: ScriptDocument) -> list[ComposeCall]:
+    out = []
+    for cmd in doc.flow:
+        c = compose_call(cmd)
+        if c is not None:
+            out.append(c)
+    return out
+
+
+def deploys(doc: ScriptDocument) -> bool:
+    """A deploy script (absent the policy's ``deploy.scripts``): it runs compose ``up``/``create``/
+    ``start``/``restart`` or ``docker stack deploy``."""
+    return any(c.sub in ("up", "create", "start", "restart") or c.stack_deploy for c in script_compose_calls(doc))

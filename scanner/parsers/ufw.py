@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from .base import Document, ParseError
 
-__all__ = ["UfwRule", "UfwEvent", "UfwDocument", "parse", "from_command", "SERVICES", "APP_PROFILES",
+__all__ = ["UfwEvent", "UfwDocument", "parse", "from_command", "SERVICES", "APP_PROFILES",
            "is_ufw_file"]
 
 SERVICES = {"ssh": 22, "http": 80, "https": 443, "ftp": 21, "telnet": 23, "smtp": 25, "domain": 53,

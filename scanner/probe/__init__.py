@@ -155,7 +155,7 @@ def contacted(obs: Observations, elapsed: float | None = None) -> str:
     lines = [f"dkscan probe {t.url}",
              f"  target: {t.host} at {t.ip or '(unresolved)'} ({t.resolved_by}{', loopback' if t.loopback else ''}); "
              f"source address: {obs.source or 'unknown'}",
-             f"  config: " + (f"{obs.promise.server.path}:{obs.promise.server.line} (server_name "
+             "  config: " + (f"{obs.promise.server.path}:{obs.promise.server.line} (server_name "
                               f"{' '.join(a for n in obs.promise.server.children_named('server_name') for a in n.args) or '-'})"
                               if obs.promise.server is not None and obs.promise.server.d is not None
                               else "none (only the checks without a config counterpart ran)")]

@@ -214,7 +214,7 @@ def _finding(result, f, n: int, docs: dict, status: str = "open") -> dict:
         "line": f.location.start_line,
         "col": f.location.start_col,
         "snippet": snippet(result, f.location),
-        "related": [{"path": r.path, "line": r.start_line} for r in f.related],
+        "related": [{"path": r.path, "line": None if r.is_url else r.start_line} for r in f.related],
         "fix": None if f.fix is None else {
             "description": result.redact(f.fix.description),
             "applicability": f.fix.applicability,

@@ -170,8 +170,13 @@ def _uri_escape(path: str) -> str:
 
 
 def _location(loc, prefix: str, message: str | None = None, ident: int | None = None) -> om.Location:
-    out = om.Location(physical_location=om.PhysicalLocation(artifact_location=_artifact(loc.path, prefix),
-                                                            region=_region(loc)))
+    if loc.is_url:  # the probed URL (dkscan probe): an absolute URI, no base id, no region
+        out = om.Location(physical_location=om.PhysicalLocation(
+            artifact_location=om.ArtifactLocation(uri=_uri_escape(loc.path))))
+        message = "probed URL" if message == "related location" else message
+    else:
+        out = om.Location(physical_location=om.PhysicalLocation(artifact_location=_artifact(loc.path, prefix),
+                                                                region=_region(loc)))
     if message:
         out.message = om.Message(text=message)
     if ident is not None:
