@@ -684,12 +684,13 @@ def test_redis_parser_marks_requirepass_masterauth_and_acl_passwords(values, use
 
 
 def test_parsed_kinds_spans_are_the_parser_marks_and_the_stack_parse_is_reused():
-    """sql, nginx, nats and redis spans come from their parsers (no regex over the text), and a
+    """Every kind's spans come from its parser's marks (and the positions any text holds), and a
     document the stack parsed gives its marks without being parsed again."""
     from scanner import spans as sp
     from scanner.kinds import KIND
 
-    assert sp.PARSED_KINDS == {"sql", "nginx", "nats", "redis", "htpasswd"}
+    assert sp.PARSED_KINDS == {"sql", "nginx", "nats", "redis", "htpasswd", "env", "compose", "prometheus", "yaml",
+                               "dockerfile"}
     for kind in sp.PARSED_KINDS:
         assert [f.__name__ for f in sp._KIND_FINDERS[kind]] == [f"{kind}_parser_marks"]
     text = "CREATE ROLE a PASSWORD 'Qzz9reuse8k';\n"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from .base import Document, ParseError
-from .yamlnodes import YMap, YNode, YScalar, YSeq, parse_yaml, walk
+from .yamlnodes import YMap, YNode, YScalar, YSeq, parse_yaml, secret_marks, walk
 
 
 @dataclass(repr=False, frozen=True)
@@ -529,6 +529,8 @@ def parse(text: str, path: str, env: dict[str, tuple[str, str]] | None = None,
         doc.errors.extend(errors)
         doc.comments = yaml_comments(text)
         doc.root = root
+        # the secrets as written, from the tree before interpolation rewrites its values
+        doc.secret_marks = secret_marks(text, root)
         if root is None:
             return doc
         if not isinstance(root, YMap):
