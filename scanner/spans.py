@@ -60,14 +60,32 @@ _NOT_SECRET_VALUE = frozenset({"on", "off", "true", "false", "yes", "no", "none"
                                "optional", "disabled", "enabled", MASK, GENERATED})
 
 
+# NATS nkey seeds (``seed``, ``nkey_seed``, ``NATS_NKEY_SEED``): a private key by another name
+_SEED = re.compile(r"(?i)(^|[_.-])(n?key[_.-]?)?seed$")
+# header names whose value is a credential without a secret word in them
+_CREDENTIAL_HEADER = re.compile(r"(?i)^(proxy-)?authorization$|cookie")
+
+
 @lru_cache(maxsize=8192)
 def is_secret_position_key(key: str) -> bool:
-    """A key whose value is masked: a secret key (``is_secret_key``, the rules' one definition) or an
-    object store's access key id / root user (``S3_ACCESS_KEY``, ``MINIO_ROOT_USER``)."""
+    """A key whose value is masked, in any file (dotenv, compose/YAML, NATS, Dockerfile ``ENV``,
+    command-line ``KEY=value``): a secret key (``is_secret_key``, the rules' one definition), an
+    object store's access key id / root user (``S3_ACCESS_KEY``, ``MINIO_ROOT_USER``), an nkey seed."""
     if not isinstance(key, str) or not key:
         return False
     k = key.strip().strip("\"'").lstrip("-")
-    return is_secret_key(k) or bool(_ACCESS_KEY_ID.search(k))
+    return is_secret_key(k) or bool(_ACCESS_KEY_ID.search(k)) or bool(_SEED.search(k))
+
+
+def is_credential_name(name: str) -> bool:
+    """A header, parameter or variable name whose value is a credential (nginx
+    ``proxy_set_header``, ``more_set_headers``, ``set $var``): a secret key's name written as a header
+    (``X-Api-Key``, ``X-Auth-Token``, ``$api_token``), ``Authorization``, ``Proxy-Authorization``, a
+    cookie."""
+    if not isinstance(name, str) or not name:
+        return False
+    n = name.strip().lstrip("$")
+    return bool(_CREDENTIAL_HEADER.search(n)) or is_secret_position_key(n.replace("-", "_"))
 
 
 def is_secret_flag(flag: str) -> bool:
