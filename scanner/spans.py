@@ -54,7 +54,7 @@ GENERATED = "<generated>"
 
 # object-store access key ids travel with their secret and are credentials too (masked, not judged)
 _ACCESS_KEY_ID = re.compile(r"(?i)(^|[_.-])(s3|minio|aws|storage|bucket|spaces|b2|r2)[_.-]?(root[_.-]?user|access[_.-]?key([_.-]?id)?)$")
-FLAG_WORDS = frozenset({"requirepass", "masterauth", "password", "passwd", "pass", "pwd", "token", "secret", "api_key",
+FLAG_WORDS = frozenset({"requirepass", "masterauth", "password", "passwd", "pass", "pwd", "token", "secret", "api_key", "auth",
                         "apikey", "auth_token", "access_token", "secret_key", "client_secret"})
 _NOT_SECRET_VALUE = frozenset({"on", "off", "true", "false", "yes", "no", "none", "null", "~", "", "build", "required",
                                "optional", "disabled", "enabled", MASK, GENERATED})
@@ -62,6 +62,8 @@ _NOT_SECRET_VALUE = frozenset({"on", "off", "true", "false", "yes", "no", "none"
 
 # NATS nkey seeds (``seed``, ``nkey_seed``, ``NATS_NKEY_SEED``): a private key by another name
 _SEED = re.compile(r"(?i)(^|[_.-])(n?key[_.-]?)?seed$")
+# htpasswd lines in a setting (traefik's `...basicauth.users` label): `user:hash` pairs
+_USERS_KEY = re.compile(r"(?i)(basic|digest)[_.-]?auth[_.-]users$")
 # header names whose value is a credential without a secret word in them
 _CREDENTIAL_HEADER = re.compile(r"(?i)^(proxy-)?authorization$|cookie")
 
@@ -70,11 +72,12 @@ _CREDENTIAL_HEADER = re.compile(r"(?i)^(proxy-)?authorization$|cookie")
 def is_secret_position_key(key: str) -> bool:
     """A key whose value is masked, in any file (dotenv, compose/YAML, NATS, Dockerfile ``ENV``,
     command-line ``KEY=value``): a secret key (``is_secret_key``, the rules' one definition), an
-    object store's access key id / root user (``S3_ACCESS_KEY``, ``MINIO_ROOT_USER``), an nkey seed."""
+    object store's access key id / root user (``S3_ACCESS_KEY``, ``MINIO_ROOT_USER``), an nkey seed,
+    a setting of htpasswd ``user:hash`` lines (traefik's ``...basicauth.users``)."""
     if not isinstance(key, str) or not key:
         return False
     k = key.strip().strip("\"'").lstrip("-")
-    return is_secret_key(k) or bool(_ACCESS_KEY_ID.search(k)) or bool(_SEED.search(k))
+    return is_secret_key(k) or bool(_ACCESS_KEY_ID.search(k) or _SEED.search(k) or _USERS_KEY.search(k))
 
 
 def is_credential_name(name: str) -> bool:
@@ -147,6 +150,9 @@ _SPACED = re.compile(r"""(?im)^[ \t]*(?:(?:ENV|ARG)[ \t]+(?P<key>[A-Za-z_]\w*)|(
 _BASIC_BEARER = re.compile(r"(?i)\b(?:basic|bearer)[ \t]+(?P<val>[A-Za-z0-9+/=._~\-]{6,})")
 _AUTHZ = re.compile(r"""(?i)\b(?:authorization|x-api-key|x-auth-token|api-key)["']?(?:[ \t]*:[ \t]*|[ \t]+)["']?(?!(?:basic|bearer)\b)(?P<val>[A-Za-z0-9+/=_~.\-][^\n"';]*)""")
 _DEFAULT = re.compile(r"\$\{(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?::?[-=+])(?P<val>[^${}]+)\}")
+# connection strings (ODBC, ADO.NET, JDBC properties): `;Pwd=x;`, `Password={a;b}` (braces quote `;`)
+_CONN_BRACED = re.compile(r"(?i)(?<![\w.$\-])(?:pwd|password|passwd)[ \t]*=[ \t]*\{(?P<val>[^}\n]{1,4096})\}")
+_CONN_PWD = re.compile(r"""(?i)(?:(?<=;)|(?<=;[ \t]))pwd[ \t]*=[ \t]*(?P<val>[^;\s"'{}][^;\n"']*)|(?<![\w.$\-])pwd[ \t]*=[ \t]*(?P<v2>[^;\s"'{}]+)(?=;)""")
 _SQL_QUOTED = re.compile(r"(?i)\bPASSWORD\s+\\?(?P<val>E'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*')")
 
 
@@ -310,6 +316,12 @@ def _text_spans(text: str, prose: bool) -> list[Span]:
         out += _regex_spans(_BASIC_BEARER, text, lambda m: not (m.group("val").isalpha() and m.group("val").islower()))
     if "password" in low:
         out += _regex_spans(_SQL_QUOTED, text)
+    if "pwd" in low or "passw" in low:
+        if "{" in text:
+            out += _regex_spans(_CONN_BRACED, text)
+        if "pwd" in low and ";" in text:
+            out += _regex_spans(_CONN_PWD, text)
+            out += _regex_spans(_CONN_PWD, text, group="v2")
     if not prose:
         if ":" in text:
             # `KEY: value`, not `PASSWORD :'pw'` (a psql variable) nor `KEY : value` unquoted
