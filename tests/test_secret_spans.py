@@ -331,12 +331,19 @@ FORMS = ("env_plain", "env_dq", "env_sq", "env_multi", "env_url", "env_opts", "e
          "yml_plain", "yml_dq_escape", "yml_sq", "yml_block", "yml_folded", "yml_cont", "yml_url", "yml_list",
          "cmd_flag", "hc_curl", "hc_redis", "sql_quoted", "sql_dollar", "sql_e", "sql_unquoted", "nginx_auth",
          "nginx_url", "nats_pw", "redis_conf", "minio_mc", "mysql_quoted", "authz_token", "docker_cont", "docker_arg",
-         "sql_tag", "sql_do", "nginx_more", "nats_token", "redis_acl", "redis_quoted")
+         "sql_tag", "sql_do", "nginx_more", "nats_token", "redis_acl", "redis_quoted",
+         # forms found by attacking the first ones (each a class of its own)
+         "yml_dq_multi", "yml_dq_cont", "yml_anchor", "yml_flow", "yml_quoted_key", "yml_list_cont", "minio_env",
+         "hc_curl_shell", "curl_attached", "env_odbc", "env_jdbc", "env_sq_multi", "env_colon", "env_pgpassword",
+         "env_export", "nats_auth_flag", "sql_psql_var", "docker_legacy_cont", "docker_run_url", "nginx_proxy_authz",
+         "traefik_users", "env_url_at", "cmd_folded")
 
 
 def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[list[str], list[str]]:
     """Write a stack with canary ``c[form]`` in each form; return (secret texts, identifiers)."""
     env, envs, cmd_extra, sql, nginx, nats, redis, docker = [], [], [], [], [], [], [], []
+    top: list[str] = []  # top-level compose lines (extension fields)
+    extra: dict[str, list[str]] = {}  # service name -> its lines (a form that needs a service of its own)
     secrets: list[str] = []
     svc = combo.get("service") or "worker"
     longer = combo.get("longer")
@@ -449,13 +456,76 @@ def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[li
             docker.append(f"ARG NPM_TOKEN={v}\nRUN curl -u deploy:{v} https://registry.example.com/x")
         elif f == "minio_mc":
             cmd_extra.append(f'    entrypoint: ["sh", "-c", "mc alias set local http://minio:9000 admin {v}"]')
+        elif f == "yml_dq_multi":  # a double-quoted scalar over two lines (folded to one space)
+            envs.append(f'      DQM_PASSWORD: "{a}\n        {b}"')
+            secrets += [a, b]
+            continue
+        elif f == "yml_dq_cont":  # an escaped line break: the halves join without a space
+            envs.append(f'      DQC_SECRET: "{a}\\\n        {b}"')
+            secrets += [a, b, a + b]
+            continue
+        elif f == "yml_anchor":  # written under a neutral extension key, used through an alias
+            top.append(f"x-shared: &sharedpw {v}")
+            envs.append("      ANCHOR_PASSWORD: *sharedpw")
+        elif f == "yml_flow":
+            extra["flowsvc"] = ["    image: alpine:3.19", f"    environment: {{FLOW_TOKEN: {v}, LOG: info}}"]
+        elif f == "yml_quoted_key":
+            envs.append(f'      "QK_PASSWORD": "{v}"')
+        elif f == "yml_list_cont":  # a `- KEY=value` item continued on the next line
+            extra["listcont"] = ["    image: alpine:3.19", "    environment:", f"      - LC_PASSWORD={a}", f"        {b}"]
+            secrets += [a, b]
+            continue
+        elif f == "minio_env":
+            envs.append(f"      MINIO_ROOT_USER: {a}\n      MINIO_ROOT_PASSWORD: {b}")
+            secrets += [a, b]
+            continue
+        elif f == "hc_curl_shell":
+            extra["probe"] = ["    image: curlimages/curl:8.7.1", "    healthcheck:",
+                              f"      test: curl -fsS -u admin:{v} http://localhost/h"]
+        elif f == "curl_attached":
+            extra["probe2"] = ["    image: curlimages/curl:8.7.1", "    healthcheck:",
+                               f'      test: ["CMD", "curl", "-uadmin:{v}", "http://localhost/h"]']
+        elif f == "env_odbc":
+            env.append(f"ODBC_CONN=Driver={{ODBC 18}};Server=db;Uid=sa;Pwd={v};")
+        elif f == "env_jdbc":
+            env.append(f"JDBC_URL=jdbc:postgresql://db:5432/app?user=app&password={v}&ssl=true")
+        elif f == "env_sq_multi":
+            env.append(f"ML_TOKEN='{a}\n{b}'")
+            secrets += [a, b]
+            continue
+        elif f == "env_colon":  # compose's yaml-style dotenv separator
+            env.append(f"COLON_PASSWORD: {v}")
+        elif f == "env_pgpassword":
+            env.append(f"PG_CMD=PGPASSWORD={v} psql -h db -U app")
+        elif f == "env_export":
+            env.append(f"export EXPORTED_SECRET={v}")
+        elif f == "nats_auth_flag":
+            extra["natsd"] = ["    image: nats:2.10.11", f'    command: ["--auth", "{v}", "-js"]']
+        elif f == "sql_psql_var":
+            sql.append(f"\\set pw '{v}'\nCREATE ROLE rg LOGIN PASSWORD :'pw';")
+        elif f == "docker_legacy_cont":
+            docker.append(f"ENV LEGACY_PASSWORD \\\n    {v}")
+        elif f == "docker_run_url":
+            docker.append(f"RUN pip install --index-url \\\n    https://deploy:{v}@pypi.example.com/simple app")
+        elif f == "nginx_proxy_authz":
+            nginx.append(f'      proxy_set_header Proxy-Authorization "Bearer {v}";')
+        elif f == "traefik_users":
+            extra["edge"] = ["    image: traefik:v3.0", "    labels:",
+                             f'      traefik.http.middlewares.auth.basicauth.users: "admin:$$apr1$$salt$${v}"']
+        elif f == "env_url_at":  # `postgres://app:p@ss@db`: the last @ before the host ends the password
+            v = a + "@" + b
+            env.append(f"PG_DSN=postgres://app:{v}@db/app")
+            secrets += [a, b]
+            continue
+        elif f == "cmd_folded":  # a folded command: the flag and its value on different lines
+            extra["folded"] = ["    image: alpine:3.19", "    command: >", "      app --db-password", f"      {v} --verbose"]
         secrets.append(v)
     if combo.get("secret_is_service"):
         env.append(f"SVC_PASSWORD={svc}")
     # environment list items and map items cannot mix: the list form gets its own service
     maps = [e for e in envs if not e.lstrip().startswith("- ")]
     lists = [e for e in envs if e.lstrip().startswith("- ")]
-    compose = ["services:", "  api:", "    image: registry.example.com/team/api-server:1.4.2", '    ports: ["8000:8000"]',
+    compose = [*top, "services:", "  api:", "    image: registry.example.com/team/api-server:1.4.2", '    ports: ["8000:8000"]',
                "    env_file: .env"]
     if maps:
         compose += ["    environment:"] + maps
@@ -466,6 +536,9 @@ def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[li
     if longer:
         compose += [f"  {longer}:", "    image: alpine:3.19"]
         idents.append(longer)
+    for name, lines in extra.items():
+        compose += [f"  {name}:", *lines]
+        idents.append(name)
     files = {".env": "\n".join(env) + "\n", "docker-compose.yml": "\n".join(compose) + "\n"}
     if sql:
         files["docker-compose.yml"] += "  db:\n    image: postgres:16.2\n    volumes:\n      - ./init.sql:/docker-entrypoint-initdb.d/init.sql:ro\n"
@@ -501,6 +574,22 @@ def test_generated_stacks_leak_no_canary_and_garble_no_name(tmp_path_factory, fo
           fix=data.draw(st.booleans()),
           must_show=[service, "registry.example.com/team/api-server:1.4.2"] + ([combo["longer"]] if longer else []),
           never=[f"SVC_PASSWORD={service}"])  # a secret equal to a service name: masked at its own span
+
+
+@pytest.mark.parametrize("form", FORMS)
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
+@given(values=st.lists(canary, min_size=3, max_size=3, unique=True), service=lower_canary,
+       others=st.lists(st.sampled_from(FORMS), max_size=2, unique=True), secret_is_service=st.booleans())
+def test_each_form_is_generated_and_leaks_nowhere(tmp_path_factory, form, values, service, others, secret_is_service):
+    """Every form on its own (and with up to two others), each with generated canaries: the
+    combined test above draws a few forms per stack, this one guarantees every form is generated
+    on every run, through the six formats, the fix diff, its edits and the remaining findings."""
+    forms = [form] + [f for f in others if f != form]
+    c = dict(zip(forms, values))
+    d = tmp_path_factory.mktemp("form")
+    secrets, idents = build(d, forms, c, {"service": service, "secret_is_service": secret_is_service})
+    check(d, [s for s in secrets if len(s) >= 6], identifiers=idents, must_show=[service],
+          never=[f"SVC_PASSWORD={service}"])
 
 
 def test_every_form_through_the_cli(tmp_path):
