@@ -290,7 +290,45 @@ def _text_spans_big(text: str, prose: bool) -> tuple[Span, ...]:
     return tuple(_text_spans(text, prose))
 
 
+# a shell line continued on the next (`mysql -u root \\` then `-pX`, `curl -u \\` then `user:pw`): a
+# backslash, blanks, a line break, and the next line's indentation
+_CONTINUATION = re.compile(r"\\[ \t]*(?:\r\n|\n|\r)[ \t]*")
+
+
+def _continued_spans(text: str, prose: bool) -> list[Span]:
+    """The spans of ``text`` read with its continued lines joined (one space for each continuation),
+    mapped back to the source: a flag and its value, or a command and its option, on two lines."""
+    pieces: list[str] = []
+    starts: list[tuple[int, int]] = []  # (offset in joined, offset in text) where each piece starts
+    pos = joined_len = 0
+    for m in _CONTINUATION.finditer(text):
+        pieces.append(text[pos:m.start()])
+        starts.append((joined_len, pos))
+        joined_len += m.start() - pos
+        pieces.append(" ")
+        starts.append((joined_len, m.start()))  # the joining space stands for the backslash
+        joined_len += 1
+        pos = m.end()
+    pieces.append(text[pos:])
+    starts.append((joined_len, pos))
+    joined = "".join(pieces)
+    keys = [j for j, _t in starts]
+
+    def source(j: int) -> int:
+        i = bisect.bisect_right(keys, j) - 1
+        jj, tt = starts[i]
+        return tt + (j - jj)
+
+    return [(source(a), source(b - 1) + 1) for a, b in _text_spans_plain(joined, prose) if b > a]
+
+
 def _text_spans(text: str, prose: bool) -> list[Span]:
+    if "\\" in text and _CONTINUATION.search(text):
+        return [*_text_spans_plain(text, prose), *_continued_spans(text, prose)]
+    return _text_spans_plain(text, prose)
+
+
+def _text_spans_plain(text: str, prose: bool) -> list[Span]:
     low = text.lower()
     out: list[Span] = list(url_password_spans(text)) if "://" in text else []
     if "-" in text:
@@ -359,12 +397,12 @@ def _provider_spans(text: str, prose: bool) -> list[Span]:
 # redis requirepass/masterauth/ACL passwords, htpasswd password fields, dotenv values of secret keys
 # (from the dotenv entries), compose/YAML values of secret keys in every scalar style (from pyyaml's
 # node marks, and by indentation where the tree cannot tell), Dockerfile instructions read as the
-# parser joins their continued lines. A text of such a kind is parsed (once: the stack's own parse is
+# parser joins their continued lines, shell scripts' assignments to secret keys (tree-sitter). A text of such a kind is parsed (once: the stack's own parse is
 # remembered) and its marks are its spans; no regular expression guesses at what the parser already
 # knows. ``text_spans`` (positions any text can hold) is added for every kind.
 _PARSER_MODULE = {"sql": "sql", "nginx": "nginx", "nats": "nats", "redis": "redis", "htpasswd": "htpasswd",
                   "env": "dotenv", "compose": "compose", "prometheus": "prometheus", "yaml": "yamlnodes",
-                  "dockerfile": "dockerfile"}
+                  "dockerfile": "dockerfile", "script": "shell"}
 PARSED_KINDS = frozenset(_PARSER_MODULE)
 _MARKS: dict[tuple[str, str], tuple[Span, ...]] = {}
 _MARKS_MAX = 64

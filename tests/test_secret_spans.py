@@ -341,13 +341,14 @@ FORMS = ("env_plain", "env_dq", "env_sq", "env_multi", "env_url", "env_opts", "e
          "yml_dq_multi", "yml_dq_cont", "yml_anchor", "yml_flow", "yml_quoted_key", "yml_list_cont", "minio_env",
          "hc_curl_shell", "curl_attached", "env_odbc", "env_jdbc", "env_sq_multi", "env_colon", "env_pgpassword",
          "env_export", "nats_auth_flag", "sql_psql_var", "docker_legacy_cont", "docker_run_url", "nginx_proxy_authz",
-         "traefik_users", "env_url_at", "cmd_folded")
+         "traefik_users", "env_url_at", "cmd_folded", "script_multiline", "script_cont", "yml_block_script_cont")
 
 
 def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[list[str], list[str]]:
     """Write a stack with canary ``c[form]`` in each form; return (secret texts, identifiers)."""
     env, envs, cmd_extra, sql, nginx, nats, redis, docker = [], [], [], [], [], [], [], []
     top: list[str] = []  # top-level compose lines (extension fields)
+    script: list[str] = []  # deploy.sh
     extra: dict[str, list[str]] = {}  # service name -> its lines (a form that needs a service of its own)
     secrets: list[str] = []
     svc = combo.get("service") or "worker"
@@ -522,6 +523,17 @@ def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[li
             env.append(f"PG_DSN=postgres://app:{v}@db/app")
             secrets += [a, b]
             continue
+        elif f == "script_multiline":  # a double-quoted shell value over two lines
+            script.append(f'export DEPLOY_PASSWORD="{a}\n{b}"')
+            secrets += [a, b]
+            continue
+        elif f == "script_cont":  # a flag on one line, its value on the next
+            script.append(f"mysql -h db -u root \\\n  -p{a} app\ncurl -fsS -u \\\n  admin:{b} https://example.com/h")
+            secrets += [a, b]
+            continue
+        elif f == "yml_block_script_cont":  # a shell script in a block scalar, continued
+            extra["scripted"] = ["    image: alpine:3.19", "    command:", "      - sh", "      - -c", "      - |",
+                                 "        exec app --db-password \\", f"          {v} --verbose"]
         elif f == "cmd_folded":  # a folded command: the flag and its value on different lines
             extra["folded"] = ["    image: alpine:3.19", "    command: >", "      app --db-password", f"      {v} --verbose"]
         secrets.append(v)
@@ -554,6 +566,8 @@ def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[li
         files["nats.conf"] = "port: 4222\n" + "\n".join(nats) + "\n"
     if redis:
         files["redis.conf"] = "\n".join(redis) + "\n"
+    if script:
+        files["deploy.sh"] = "#!/bin/sh\nset -eu\n" + "\n".join(script) + "\ndocker compose up -d\n"
     if docker:
         files["docker-compose.yml"] += "  builder:\n    build: ./app\n"
         files["app/Dockerfile"] = "FROM python:3.12-slim\n" + "\n".join(docker) + "\nUSER app\n"
@@ -806,7 +820,7 @@ def test_parsed_kinds_spans_are_the_parser_marks_and_the_stack_parse_is_reused()
     from scanner.kinds import KIND
 
     assert sp.PARSED_KINDS == {"sql", "nginx", "nats", "redis", "htpasswd", "env", "compose", "prometheus", "yaml",
-                               "dockerfile"}
+                               "dockerfile", "script"}
     for kind in sp.PARSED_KINDS:
         assert [f.__name__ for f in sp._KIND_FINDERS[kind]] == [f"{kind}_parser_marks"]
     text = "CREATE ROLE a PASSWORD 'Qzz9reuse8k';\n"
