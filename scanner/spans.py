@@ -584,9 +584,24 @@ def apply_edits_with_spans(kind: str, text: str, edits: list[tuple[int, int, str
         inserted.append((a + shift, a + shift + len(new)))
         shift += len(new) - (b - a)
     rescanned = spans_of(kind, after) if any(_may_touch_secret(text, spans, a, b, new) for a, b, new in kept) else ()
-    near = [s for s in rescanned for x, y in inserted if s[0] < y + 1 and s[1] > x - 1]
+    # what the scan finds at an inserted text, or where a span an edit touched now lies (a fix that
+    # rewrites a quoted value's inside leaves what followed its closing quote)
+    touched = [(_moved(kept, sa), _moved(kept, sb)) for sa, sb in spans
+               if any((a < sb and b > sa) or sa < a < sb for a, b, _n in kept)] if rescanned else []
+    near = [s for s in rescanned for x, y in inserted + touched if s[0] < y + 1 and s[1] > x - 1]
     # and whatever an edit left of a span it touched (a fix that re-quotes a value keeps the value)
     return after, merge([*moved, *near, *_touched_leftovers(text, spans, kept, after)])
+
+
+def _moved(kept: list[tuple[int, int, str]], offset: int) -> int:
+    """Where ``offset`` of the text lies after the edits (one inside an edit: the end of its new text)."""
+    shift = 0
+    for a, b, new in kept:
+        if b <= offset and not (a == b == offset):
+            shift += len(new) - (b - a)
+        elif a < offset < b:
+            return a + shift + len(new)
+    return offset + shift
 
 
 _WORDS = re.compile(r"-{0,2}[A-Za-z_][\w.\-]*")

@@ -341,7 +341,9 @@ FORMS = ("env_plain", "env_dq", "env_sq", "env_multi", "env_url", "env_opts", "e
          "yml_dq_multi", "yml_dq_cont", "yml_anchor", "yml_flow", "yml_quoted_key", "yml_list_cont", "minio_env",
          "hc_curl_shell", "curl_attached", "env_odbc", "env_jdbc", "env_sq_multi", "env_colon", "env_pgpassword",
          "env_export", "nats_auth_flag", "sql_psql_var", "docker_legacy_cont", "docker_run_url", "nginx_proxy_authz",
-         "traefik_users", "env_url_at", "cmd_folded", "script_multiline", "script_cont", "yml_block_script_cont")
+         "traefik_users", "env_url_at", "cmd_folded", "script_multiline", "script_cont", "yml_block_script_cont",
+         # malformed files: the parse error is reported, the secret stays masked in it and in the snippets
+         "env_unterminated", "env_after_quote", "nats_unterminated")
 
 
 def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[list[str], list[str]]:
@@ -349,6 +351,7 @@ def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[li
     env, envs, cmd_extra, sql, nginx, nats, redis, docker = [], [], [], [], [], [], [], []
     top: list[str] = []  # top-level compose lines (extension fields)
     script: list[str] = []  # deploy.sh
+    env_tail, nats_tail = [], []  # lines that break what follows them: written last
     extra: dict[str, list[str]] = {}  # service name -> its lines (a form that needs a service of its own)
     secrets: list[str] = []
     svc = combo.get("service") or "worker"
@@ -523,6 +526,14 @@ def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[li
             env.append(f"PG_DSN=postgres://app:{v}@db/app")
             secrets += [a, b]
             continue
+        elif f == "env_unterminated":
+            env_tail.append(f'UNTERM_PASSWORD="{v}')
+        elif f == "env_after_quote":  # compose rejects the text after the quote; it was meant as the value
+            env.append(f"TAIL_SECRET='{a}'{b}")
+            secrets += [a, b]
+            continue
+        elif f == "nats_unterminated":
+            nats_tail.append(f'leafnodes {{\n  authorization {{\n    password: "{v}\n  }}\n}}')
         elif f == "script_multiline":  # a double-quoted shell value over two lines
             script.append(f'export DEPLOY_PASSWORD="{a}\n{b}"')
             secrets += [a, b]
@@ -556,6 +567,8 @@ def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[li
     for name, lines in extra.items():
         compose += [f"  {name}:", *lines]
         idents.append(name)
+    env += env_tail
+    nats += nats_tail
     files = {".env": "\n".join(env) + "\n", "docker-compose.yml": "\n".join(compose) + "\n"}
     if sql:
         files["docker-compose.yml"] += "  db:\n    image: postgres:16.2\n    volumes:\n      - ./init.sql:/docker-entrypoint-initdb.d/init.sql:ro\n"

@@ -209,6 +209,7 @@ class _Parser:
             i += 1
         if close < 0:
             self.error(f"unterminated quoted value (missing closing {quote})", v)
+            self.mark(key, v + 1, cend, text[v + 1:cend])  # what follows the quote on its line was meant
             return eol + 1
         inner = text[v + 1 : close].replace("\r\n", "\n")
         value = _unescape_double(inner) if quote == '"' else inner
@@ -247,10 +248,12 @@ class _Parser:
         if b <= a or not is_secret_position_key(key):
             return
         x, y = strip_quotes(a, b, text)
-        if not worth_masking(value if value else text[a:b]):
-            self.doc.secret_marks.extend(secret_value_spans(x, y, text))
+        if worth_masking(value if value else text[a:b]):
+            self.doc.secret_marks.append((x, max(y, tail or 0)))
             return
-        self.doc.secret_marks.append((x, max(y, tail or 0)))
+        self.doc.secret_marks.extend(secret_value_spans(x, y, text))
+        if tail and tail > b:  # `'<generated>'rest`: the rest is still what was meant
+            self.doc.secret_marks.append((b, tail))
 
     def add(self, entry: EnvEntry) -> None:
         earlier = self.last.get(entry.key)

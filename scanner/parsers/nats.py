@@ -238,8 +238,15 @@ class _Parser:
         if self.at_comment():
             self.error(f"expected a value for {key!r}", self.i)
             return None
+        at = self.i
         value = self.value(key)
         if value is None:
+            if is_secret_entry(key) and at < self.n:  # an unterminated string: the rest of its line was meant
+                eol = s.find("\n", at)
+                eol = self.n if eol < 0 else eol
+                first = at + 1 if s[at] in "\"'" else at
+                if eol > first:
+                    self.doc.secret_marks.append((first, eol))
             return None
         val, raw, quoted, is_ref, vstart, vend = value
         vline, vcol = self.pos(vstart)
