@@ -7,14 +7,15 @@ password holding ``/`` or ``@``, a SQL ``$$...$$`` literal) and blanks every pub
 to equal a password (``service '***'``). Here every secret-bearing position is found in the text
 itself, in the form it is written, and only those characters are masked.
 
-- ``spans_of(kind, text)``: the secret spans of a whole file of a kind (``env``, ``compose``,
-  ``prometheus``, ``sql``, ``nginx``, ``nats``, ``redis``, ``dockerfile``, anything else as plain
-  text). The SQL, nginx, NATS and redis parsers mark the secrets they read as they read them
-  (``Document.secret_marks``: offsets of the value as written, from PostgreSQL's own scanner, the
-  nginx lexer, the NATS parser, redis's argument splitting); YAML files are walked with pyyaml's
-  node marks (values of secret keys in every scalar style, ``- KEY=value`` items, command arrays),
-  dotenv files with dotenv's own parser; on top of that every kind gets the positions any text
-  can hold (below).
+- ``spans_of(kind, text)``: the secret spans of a whole file of a kind. Every parser marks the
+  secrets it reads as it reads them (``Document.secret_marks``, offsets of the value as written):
+  SQL from PostgreSQL's own scanner, nginx from its lexer, NATS, redis, htpasswd, dotenv from its
+  entries, compose/prometheus/YAML from pyyaml's node marks (values of secret keys in every scalar
+  style, ``- KEY=value`` items, command arrays) and by indentation where the tree cannot tell,
+  Dockerfile instructions as the parser joins their continued lines, shell scripts' assignments;
+  on top of that every kind gets the positions any text can hold (below). Which key, flag or
+  header is secret-bearing is defined here once (``is_secret_position_key``, ``is_secret_flag``,
+  ``is_credential_name``) and asked by every parser.
 - ``text_spans(text, prose=False)``: positions any text can hold. ``prose=True`` is the subset that
   cannot garble a sentence (messages): no ``KEY: value`` and no bare ``Authorization`` values.
 - ``mask(text, spans)``: ``***`` in place of each span (per line; indentation and line structure
@@ -22,10 +23,12 @@ itself, in the form it is written, and only those characters are masked.
 
 Secret-bearing positions (one definition, used by every parser here, the redactor, the reports and
 the fixer): values of secret keys (``scanner.secrets.is_secret_key``, plus access-key ids of
-object stores) written ``KEY=value``, ``KEY: value``, ``"KEY": "value"``; ``${SECRET:-default}``
-defaults; userinfo passwords of any URL/DSN (``/`` and ``@`` included); ``--password=x``,
-``--password x``, ``-u user:pw``, ``-D*.password=x``, ``-pX`` (mysql), ``-a X`` (redis-cli),
-``mc alias set NAME URL KEY SECRET``; ``Password=...;`` connection strings; ``Authorization:``,
+object stores, nkey seeds, traefik ``basicauth.users``) written ``KEY=value``, ``KEY: value``,
+``"KEY": "value"``; ``${SECRET:-default}`` defaults; userinfo passwords of any URL/DSN (``/`` and
+``@`` included); ``--password=x``, ``--password x``, ``--auth x``, ``-u user:pw``,
+``-D*.password=x``, ``-pX`` (mysql), ``-a X`` (redis-cli), ``mc alias set NAME URL KEY SECRET``,
+each also when a shell continuation (``\\`` at a line's end) splits it over lines;
+``Password=...;``, ``;Pwd=...;`` and ``Password={...}`` connection strings; ``Authorization:``,
 ``Basic``/``Bearer`` credentials; nginx headers named like a credential; SQL ``PASSWORD`` literals
 in every quoting (``'..''..'``, ``E'..\\'..'``, ``$$..$$``, ``$tag$..$tag$``, ``"..."``, unquoted);
 redis.conf ``requirepass``/``masterauth``/ACL ``>password``; NATS ``password``/``token``; provider
