@@ -608,6 +608,63 @@ def test_generated_stacks_leak_no_canary_and_garble_no_name(tmp_path_factory, fo
           never=[f"SVC_PASSWORD={service}"])  # a secret equal to a service name: masked at its own span
 
 
+_NAMED = ("service", "image", "path", "longer-path", "network", "user", "database")
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(name=st.text(alphabet="ghjkmnpqrstvwxyz23456789", min_size=7, max_size=11).filter(lambda s: s[0].isalpha()),
+       where=st.lists(st.sampled_from(_NAMED), min_size=1, max_size=4, unique=True),
+       secret_in=st.lists(st.sampled_from(("env", "compose", "sql", "nats", "url")), min_size=1, max_size=3, unique=True))
+def test_a_secret_equal_to_a_name_masks_its_spans_only(tmp_path_factory, name, where, secret_in):
+    """A pull request that makes a password equal to a name the report prints (a service, an image
+    path, a volume path or a longer word holding it, a network, a user, a database; letters and
+    digits, so the string safety net would take it): the name stays readable everywhere, no ``***``
+    lands inside a name or path, and the password itself is masked at its own positions."""
+    svc = name if "service" in where else "worker"
+    lines = ["services:", f"  {svc}:", "    privileged: true", '    ports: ["5432:5432"]',
+             f"    image: ghcr.io/{name}/{name}-dashboard:1.0" if "image" in where else "    image: postgres:16.2",
+             "    env_file: .env"]
+    shown = [f"service '{svc}'"] + ([f"ghcr.io/{name}/{name}-dashboard"] if "image" in where else [])
+    if "path" in where or "longer-path" in where:
+        lines += ["    volumes:"]
+        lines += [f"      - ./{name}:/srv/{name}:ro"] if "path" in where else []
+        lines += [f"      - /var/lib/{name}ql/data:/var/lib/postgresql/data"] if "longer-path" in where else []
+    if "network" in where:
+        lines += ["    networks:", f"      - {name}"]
+    if "user" in where:
+        lines += [f'    user: "{name}"']
+    env = ["LOG_LEVEL=info"]
+    if "database" in where:
+        env += [f"POSTGRES_DB={name}", f"POSTGRES_USER={name}"]
+    never = []
+    if "env" in secret_in:
+        env.append(f"DB_PASSWORD={name}")
+        never.append(f"DB_PASSWORD={name}")
+    if "compose" in secret_in:
+        lines += ["    environment:", f"      API_TOKEN: {name}"]
+        never.append(f"API_TOKEN: {name}")
+    if "url" in secret_in:
+        env.append(f"DATABASE_URL=postgres://app:{name}@db:5432/app")
+        never.append(f":{name}@db")
+    if "network" in where:
+        lines += ["networks:", f"  {name}: {{}}"]
+    files = {"docker-compose.yml": "\n".join(lines) + "\n", ".env": "\n".join(env) + "\n"}
+    if "sql" in secret_in:
+        files["init.sql"] = f"CREATE ROLE app LOGIN PASSWORD '{name}';\n"
+        never.append(f"PASSWORD '{name}'")
+    if "nats" in secret_in:
+        files["nats.conf"] = f'port: 4222\nauthorization {{\n  user: backend\n  password: "{name}"\n}}\n'
+        never.append(f'password: "{name}"')
+    d = write(tmp_path_factory.mktemp("named"), files)
+    outs = outputs(d)
+    everything = "\n".join(outs.values())
+    for out, text in outs.items():
+        assert not garbled(text), (out, garbled(text)[:3])
+        assert not [n for n in never if n in text], (out, [n for n in never if n in text])
+    for shown_name in shown:
+        assert shown_name in everything, f"{shown_name!r} is missing (masked?) from every output"
+
+
 @pytest.mark.parametrize("form", FORMS)
 @settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
 @given(values=st.lists(canary, min_size=3, max_size=3, unique=True), service=lower_canary,
@@ -622,6 +679,15 @@ def test_each_form_is_generated_and_leaks_nowhere(tmp_path_factory, form, values
     secrets, idents = build(d, forms, c, {"service": service, "secret_is_service": secret_is_service})
     check(d, [s for s in secrets if len(s) >= 6], identifiers=idents, must_show=[service],
           never=[f"SVC_PASSWORD={service}"])
+
+
+def test_stderr_masks_secret_positions(tmp_path):
+    """What dkscan writes on standard error (an unreadable path, an internal error's message) masks
+    the secret positions any text holds."""
+    r = subprocess.run([sys.executable, "-m", "scanner.cli", "audit", str(tmp_path / "x" / "--password=QstdErrKmz9q")],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "cannot read" in r.stderr, r.stderr
+    assert "QstdErr" not in r.stderr and "--password=***" in r.stderr
 
 
 def test_every_form_through_the_cli(tmp_path):
