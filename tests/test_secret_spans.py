@@ -940,3 +940,21 @@ def test_files_a_gateway_mounts_are_read_as_what_they_are(tmp_path):
     assert not [f for f in result.findings if f.rule == "OPS081" and f.location.path.startswith("nginx/")]
     for fmt in FORMATS:
         assert leaks(render(fmt, result), [pw, pw[::-1], key]) == [], fmt
+
+
+def test_a_fingerprint_never_confirms_a_guessed_password():
+    """A rule's own snippet key can quote a URL (``novar-resolver:http://u:pw@h``): the fingerprint is
+    built from it with the password masked, so two passwords give one fingerprint (a weak password
+    cannot be confirmed offline by hashing guesses)."""
+    from types import SimpleNamespace
+
+    from scanner.fingerprint import fingerprint
+
+    def fp(pw: str) -> str:
+        f = SimpleNamespace(rule="GW099", snippet_key=f"novar-resolver:http://deploy:{pw}@api:8000",
+                            location=SimpleNamespace(path="nginx.conf", start_line=3))
+        return fingerprint(f, None, None)
+
+    assert fp("QfpKmz9qrs") == fp("postgres") != fingerprint(
+        SimpleNamespace(rule="GW099", snippet_key="novar-resolver:http://api:8000",
+                        location=SimpleNamespace(path="nginx.conf", start_line=3)), None, None)
