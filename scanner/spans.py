@@ -294,8 +294,9 @@ def _text_spans_big(text: str, prose: bool) -> tuple[Span, ...]:
 
 
 # a shell line continued on the next (`mysql -u root \\` then `-pX`, `curl -u \\` then `user:pw`): a
-# backslash, blanks, a line break, and the next line's indentation
-_CONTINUATION = re.compile(r"\\[ \t]*(?:\r\n|\n|\r)[ \t]*")
+# backslash, blanks, a line break, comment lines (a Dockerfile skips them inside an instruction), and
+# the next line's indentation
+_CONTINUATION = re.compile(r"\\[ \t]*(?:\r\n|\n|\r)(?:[ \t]*#[^\n\r]*(?:\r\n|\n|\r))*[ \t]*")
 
 
 def _continued_spans(text: str, prose: bool) -> list[Span]:

@@ -343,7 +343,7 @@ FORMS = ("env_plain", "env_dq", "env_sq", "env_multi", "env_url", "env_opts", "e
          "env_export", "nats_auth_flag", "sql_psql_var", "docker_legacy_cont", "docker_run_url", "nginx_proxy_authz",
          "traefik_users", "env_url_at", "cmd_folded", "script_multiline", "script_cont", "yml_block_script_cont",
          # malformed files: the parse error is reported, the secret stays masked in it and in the snippets
-         "env_unterminated", "env_after_quote", "nats_unterminated")
+         "env_unterminated", "env_after_quote", "nats_unterminated", "sql_conninfo", "redis_cmd")
 
 
 def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[list[str], list[str]]:
@@ -534,6 +534,10 @@ def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[li
             continue
         elif f == "nats_unterminated":
             nats_tail.append(f'leafnodes {{\n  authorization {{\n    password: "{v}\n  }}\n}}')
+        elif f == "sql_conninfo":  # a libpq connection string inside an SQL literal
+            sql.append(f"CREATE SUBSCRIPTION sub CONNECTION 'host=db user=rep password={v} dbname=app' PUBLICATION pub;")
+        elif f == "redis_cmd":
+            extra["cache"] = ["    image: redis:7.2", f"    command: redis-server --requirepass {v} --appendonly yes"]
         elif f == "script_multiline":  # a double-quoted shell value over two lines
             script.append(f'export DEPLOY_PASSWORD="{a}\n{b}"')
             secrets += [a, b]
@@ -666,7 +670,7 @@ def test_a_secret_equal_to_a_name_masks_its_spans_only(tmp_path_factory, name, w
 
 
 @pytest.mark.parametrize("form", FORMS)
-@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck))
 @given(values=st.lists(canary, min_size=3, max_size=3, unique=True), service=lower_canary,
        others=st.lists(st.sampled_from(FORMS), max_size=2, unique=True), secret_is_service=st.booleans())
 def test_each_form_is_generated_and_leaks_nowhere(tmp_path_factory, form, values, service, others, secret_is_service):
@@ -801,7 +805,10 @@ def _parser_leaks(kind: str, text: str, secrets, names) -> tuple[list[str], list
 
     doc = KIND[kind].parse(text, "f", {})
     # the marks of a text alone (a fix's window, a fragment) are the marks its parse records
-    assert sorted(importlib.import_module(f"scanner.parsers.{kind}").secret_marks(text)) == sorted(doc.secret_marks)
+    from scanner.spans import _PARSER_MODULE
+
+    module = importlib.import_module(f"scanner.parsers.{_PARSER_MODULE[kind]}")
+    assert sorted(module.secret_marks(text)) == sorted(doc.secret_marks)
     masked = mask(text, sorted(doc.secret_marks))
     everything = mask(text, spans_of(kind, text))
     return leaks(masked, secrets), [n for n in names if n not in everything]
@@ -958,3 +965,55 @@ def test_a_fingerprint_never_confirms_a_guessed_password():
     assert fp("QfpKmz9qrs") == fp("postgres") != fingerprint(
         SimpleNamespace(rule="GW099", snippet_key="novar-resolver:http://api:8000",
                         location=SimpleNamespace(path="nginx.conf", start_line=3)), None, None)
+
+
+@settings(max_examples=30, deadline=None)
+@given(values=st.lists(canary, min_size=8, max_size=8, unique=True), user=word)
+def test_dotenv_parser_marks_secret_values_as_written(values, user):
+    v = values
+    text = (f"# {user} settings\nDB_USER={user}\nDB_PASSWORD={v[0]} # inline\nexport API_TOKEN=\"{v[1]}\"\n"
+            f"ML_SECRET='{v[2]}\n{v[3]}'\nCOLON_PASSWORD: {v[4]}\nREF_TOKEN=${{X:-{v[5]}}}\n"
+            f"\x0cFF_PASSWORD=\"{v[6]}\"\nTAIL_SECRET='ab'{v[7]}\n")
+    left, garbled_names = _parser_leaks("env", text, v, [f"DB_USER={user}", "# inline", f"# {user} settings", "${X:-"])
+    assert left == [] and garbled_names == [], (left, garbled_names, text)
+
+
+@settings(max_examples=30, deadline=None)
+@given(values=st.lists(canary, min_size=10, max_size=10, unique=True), svc=word)
+def test_compose_parser_marks_secret_values_in_every_scalar_style(values, svc):
+    v = values
+    text = (f"x-pw: &pw {v[0]}\nservices:\n  {svc}:\n    image: ghcr.io/{svc}/app:1\n    environment:\n"
+            f"      A_PASSWORD: *pw\n      B_SECRET: |\n        {v[1]}\n        {v[2]}\n      C_TOKEN: >-\n        {v[3]}\n"
+            f"      D_PASSWORD: {v[4]}\n        {v[5]}\n      E_SECRET: \"{v[6][:5]}\\x41{v[6][5:]}\"\n"
+            f"      F_TOKEN: '{v[7][:5]}''{v[7][5:]}'\n      \"G_PASSWORD\": \"{v[8]}\"\n"
+            f"    command: [\"app\", \"--db-password\", \"{v[9]}\"]\n")
+    secrets = [v[0], v[1], v[2], v[3], v[4], v[5], v[6][5:], v[7][5:], v[8], v[9]]
+    left, garbled_names = _parser_leaks("compose", text, secrets, [f"  {svc}:", f"ghcr.io/{svc}/app:1", "--db-password",
+                                                                  "B_SECRET: |", "C_TOKEN: >-"])
+    assert left == [] and garbled_names == [], (left, garbled_names, text)
+
+
+@settings(max_examples=30, deadline=None)
+@given(values=st.lists(canary, min_size=6, max_size=6, unique=True), user=word)
+def test_dockerfile_parser_marks_values_on_continued_lines(values, user):
+    v = values
+    text = (f"FROM python:3.12\nENV APP_ENV=prod \\\n    DB_PASSWORD=\\\n    {v[0]}\nENV LEGACY_TOKEN \\\n  # comment\n  {v[1]}\n"
+            f"RUN curl -u \\\n  {user}:{v[2]} https://x.example.com\nARG NPM_TOKEN={v[3]}\n"
+            f"RUN pip install --index-url \\\n    https://{user}:{v[4]}@pypi.example.com/simple app\n"
+            f"CMD [\"app\", \"--password\", \"{v[5]}\"]\nUSER {user}\n")
+    left, garbled_names = _parser_leaks("dockerfile", text, v, [f"USER {user}", "ENV APP_ENV=prod", "# comment"])
+    assert left == [] and garbled_names == [], (left, garbled_names, text)
+
+
+@settings(max_examples=30, deadline=None)
+@given(values=st.lists(canary, min_size=5, max_size=5, unique=True), user=word)
+def test_shell_parser_marks_values_assigned_to_secret_keys(values, user):
+    v = values
+    text = (f"#!/bin/sh\nexport DEPLOY_PASSWORD=\"{v[0]}\n{v[1]}\"\nPGPASSWORD='{v[2]}' pg_dump -U {user} app\n"
+            f"API_TOKEN=${{TOKEN:-{v[3]}}}\nSECRET_KEY={v[4]}\necho {user}\n")
+    from scanner.kinds import KIND
+
+    doc = KIND["script"].parse(text, "deploy.sh", {})
+    masked = mask(text, sorted(doc.secret_marks))  # the parser's marks alone
+    assert leaks(masked, v) == [], (masked, text)
+    assert f"pg_dump -U {user} app" in masked and f"echo {user}" in masked and "${TOKEN:-" in masked
