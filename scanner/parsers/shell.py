@@ -645,8 +645,16 @@ def _secret_marks(doc: ScriptDocument) -> list[tuple[int, int]]:
     return out
 
 
+# tree-sitter-bash's error recovery is quadratic on some hostile texts (``a=(`` repeated: 24 KB take
+# seconds): a text alone (not the stack's own parse, whose marks ``scanner.spans`` remembers) is
+# parsed for its marks only up to this size; beyond it the positions any text holds still apply
+MAX_MARKED_ALONE = 16384
+
+
 def secret_marks(text: str) -> list[tuple[int, int]]:
     """The source spans of the secrets a shell script assigns (``ScriptDocument.secret_marks``)."""
+    if len(text) > MAX_MARKED_ALONE:
+        return []
     return parse(text, "").secret_marks
 
 
