@@ -26,10 +26,13 @@ _DEBUG = False
 
 
 def _err(message: str) -> None:
-    """One line on standard error: tree text cannot break the line or reach the terminal raw."""
+    """One line on standard error: tree text cannot break the line or reach the terminal raw, and
+    the secret positions any text holds (a URL's password, ``--password=``, a token) are masked (an
+    exception's message or a path can quote them)."""
     from .encode import terminal
+    from .spans import mask, merge, text_spans
 
-    text = terminal(message)
+    text = terminal(mask(message, merge(text_spans(message, prose=True))))
     if len(text) > MAX_ERR_CHARS:
         text = text[: MAX_ERR_CHARS - 1] + "…"
     click.echo(text, err=True)

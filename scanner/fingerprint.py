@@ -21,6 +21,11 @@ def snippet_key(finding, stack, redact=None) -> str:
             if redact is not None:
                 key = redact(key)
         return _WS.sub(" ", key).strip()
+    # a rule's own key (`novar-resolver:http://u:pw@h`): its secret positions masked before hashing, so
+    # a fingerprint never confirms a guessed password
+    from .spans import mask, merge, text_spans
+
+    key = mask(key, merge(text_spans(key, prose=True)))
     if redact is not None:
         key = redact(key)
     return _WS.sub(" ", key).strip()

@@ -7,14 +7,15 @@ password holding ``/`` or ``@``, a SQL ``$$...$$`` literal) and blanks every pub
 to equal a password (``service '***'``). Here every secret-bearing position is found in the text
 itself, in the form it is written, and only those characters are masked.
 
-- ``spans_of(kind, text)``: the secret spans of a whole file of a kind (``env``, ``compose``,
-  ``prometheus``, ``sql``, ``nginx``, ``nats``, ``redis``, ``dockerfile``, anything else as plain
-  text). The SQL, nginx, NATS and redis parsers mark the secrets they read as they read them
-  (``Document.secret_marks``: offsets of the value as written, from PostgreSQL's own scanner, the
-  nginx lexer, the NATS parser, redis's argument splitting); YAML files are walked with pyyaml's
-  node marks (values of secret keys in every scalar style, ``- KEY=value`` items, command arrays),
-  dotenv files with dotenv's own parser; on top of that every kind gets the positions any text
-  can hold (below).
+- ``spans_of(kind, text)``: the secret spans of a whole file of a kind. Every parser marks the
+  secrets it reads as it reads them (``Document.secret_marks``, offsets of the value as written):
+  SQL from PostgreSQL's own scanner, nginx from its lexer, NATS, redis, htpasswd, dotenv from its
+  entries, compose/prometheus/YAML from pyyaml's node marks (values of secret keys in every scalar
+  style, ``- KEY=value`` items, command arrays) and by indentation where the tree cannot tell,
+  Dockerfile instructions as the parser joins their continued lines, shell scripts' assignments;
+  on top of that every kind gets the positions any text can hold (below). Which key, flag or
+  header is secret-bearing is defined here once (``is_secret_position_key``, ``is_secret_flag``,
+  ``is_credential_name``) and asked by every parser.
 - ``text_spans(text, prose=False)``: positions any text can hold. ``prose=True`` is the subset that
   cannot garble a sentence (messages): no ``KEY: value`` and no bare ``Authorization`` values.
 - ``mask(text, spans)``: ``***`` in place of each span (per line; indentation and line structure
@@ -22,10 +23,12 @@ itself, in the form it is written, and only those characters are masked.
 
 Secret-bearing positions (one definition, used by every parser here, the redactor, the reports and
 the fixer): values of secret keys (``scanner.secrets.is_secret_key``, plus access-key ids of
-object stores) written ``KEY=value``, ``KEY: value``, ``"KEY": "value"``; ``${SECRET:-default}``
-defaults; userinfo passwords of any URL/DSN (``/`` and ``@`` included); ``--password=x``,
-``--password x``, ``-u user:pw``, ``-D*.password=x``, ``-pX`` (mysql), ``-a X`` (redis-cli),
-``mc alias set NAME URL KEY SECRET``; ``Password=...;`` connection strings; ``Authorization:``,
+object stores, nkey seeds, traefik ``basicauth.users``) written ``KEY=value``, ``KEY: value``,
+``"KEY": "value"``; ``${SECRET:-default}`` defaults; userinfo passwords of any URL/DSN (``/`` and
+``@`` included); ``--password=x``, ``--password x``, ``--auth x``, ``-u user:pw``,
+``-D*.password=x``, ``-pX`` (mysql), ``-a X`` (redis-cli), ``mc alias set NAME URL KEY SECRET``,
+each also when a shell continuation (``\\`` at a line's end) splits it over lines;
+``Password=...;``, ``;Pwd=...;`` and ``Password={...}`` connection strings; ``Authorization:``,
 ``Basic``/``Bearer`` credentials; nginx headers named like a credential; SQL ``PASSWORD`` literals
 in every quoting (``'..''..'``, ``E'..\\'..'``, ``$$..$$``, ``$tag$..$tag$``, ``"..."``, unquoted);
 redis.conf ``requirepass``/``masterauth``/ACL ``>password``; NATS ``password``/``token``; provider
@@ -54,20 +57,41 @@ GENERATED = "<generated>"
 
 # object-store access key ids travel with their secret and are credentials too (masked, not judged)
 _ACCESS_KEY_ID = re.compile(r"(?i)(^|[_.-])(s3|minio|aws|storage|bucket|spaces|b2|r2)[_.-]?(root[_.-]?user|access[_.-]?key([_.-]?id)?)$")
-FLAG_WORDS = frozenset({"requirepass", "masterauth", "password", "passwd", "pass", "pwd", "token", "secret", "api_key",
+FLAG_WORDS = frozenset({"requirepass", "masterauth", "password", "passwd", "pass", "pwd", "token", "secret", "api_key", "auth",
                         "apikey", "auth_token", "access_token", "secret_key", "client_secret"})
 _NOT_SECRET_VALUE = frozenset({"on", "off", "true", "false", "yes", "no", "none", "null", "~", "", "build", "required",
                                "optional", "disabled", "enabled", MASK, GENERATED})
 
 
+# NATS nkey seeds (``seed``, ``nkey_seed``, ``NATS_NKEY_SEED``): a private key by another name
+_SEED = re.compile(r"(?i)(^|[_.-])(n?key[_.-]?)?seed$")
+# htpasswd lines in a setting (traefik's `...basicauth.users` label): `user:hash` pairs
+_USERS_KEY = re.compile(r"(?i)(basic|digest)[_.-]?auth[_.-]users$")
+# header names whose value is a credential without a secret word in them
+_CREDENTIAL_HEADER = re.compile(r"(?i)^(proxy-)?authorization$|cookie")
+
+
 @lru_cache(maxsize=8192)
 def is_secret_position_key(key: str) -> bool:
-    """A key whose value is masked: a secret key (``is_secret_key``, the rules' one definition) or an
-    object store's access key id / root user (``S3_ACCESS_KEY``, ``MINIO_ROOT_USER``)."""
+    """A key whose value is masked, in any file (dotenv, compose/YAML, NATS, Dockerfile ``ENV``,
+    command-line ``KEY=value``): a secret key (``is_secret_key``, the rules' one definition), an
+    object store's access key id / root user (``S3_ACCESS_KEY``, ``MINIO_ROOT_USER``), an nkey seed,
+    a setting of htpasswd ``user:hash`` lines (traefik's ``...basicauth.users``)."""
     if not isinstance(key, str) or not key:
         return False
     k = key.strip().strip("\"'").lstrip("-")
-    return is_secret_key(k) or bool(_ACCESS_KEY_ID.search(k))
+    return is_secret_key(k) or bool(_ACCESS_KEY_ID.search(k) or _SEED.search(k) or _USERS_KEY.search(k))
+
+
+def is_credential_name(name: str) -> bool:
+    """A header, parameter or variable name whose value is a credential (nginx
+    ``proxy_set_header``, ``more_set_headers``, ``set $var``): a secret key's name written as a header
+    (``X-Api-Key``, ``X-Auth-Token``, ``$api_token``), ``Authorization``, ``Proxy-Authorization``, a
+    cookie."""
+    if not isinstance(name, str) or not name:
+        return False
+    n = name.strip().lstrip("$")
+    return bool(_CREDENTIAL_HEADER.search(n)) or is_secret_position_key(n.replace("-", "_"))
 
 
 def is_secret_flag(flag: str) -> bool:
@@ -81,8 +105,16 @@ def is_secret_flag(flag: str) -> bool:
     return name.lower() in FLAG_WORDS or (len(name) > 3 and is_secret_key(name))
 
 
-def _worth(value: str) -> bool:
+_BLOCK_HEADER = re.compile(r"[|>](?:[1-9]?[+-]?|[+-][1-9])")  # a YAML block scalar's header: the value is below
+
+
+def worth_masking(value: str) -> bool:
+    """Whether a value found at a secret-bearing position is one to mask: not empty, not a setting
+    word (``on``, ``required``), not a reference or a path, not a placeholder, not a lone line
+    continuation (``ENV DB_PASSWORD=\\``) nor a YAML block header (``KEY: >-``): the value is below."""
     v = value.strip().strip("\"'")
+    if v in ("\\", "`") or _BLOCK_HEADER.fullmatch(v):
+        return False
     if v.startswith("<") and not (v.startswith(GENERATED) and len(v) > len(GENERATED)):
         return False  # a placeholder (`<openssl rand -hex 64>`, `<your-password>`), or a fix's `<generated>`
     if v.startswith("$$"):
@@ -121,6 +153,9 @@ _SPACED = re.compile(r"""(?im)^[ \t]*(?:(?:ENV|ARG)[ \t]+(?P<key>[A-Za-z_]\w*)|(
 _BASIC_BEARER = re.compile(r"(?i)\b(?:basic|bearer)[ \t]+(?P<val>[A-Za-z0-9+/=._~\-]{6,})")
 _AUTHZ = re.compile(r"""(?i)\b(?:authorization|x-api-key|x-auth-token|api-key)["']?(?:[ \t]*:[ \t]*|[ \t]+)["']?(?!(?:basic|bearer)\b)(?P<val>[A-Za-z0-9+/=_~.\-][^\n"';]*)""")
 _DEFAULT = re.compile(r"\$\{(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?::?[-=+])(?P<val>[^${}]+)\}")
+# connection strings (ODBC, ADO.NET, JDBC properties): `;Pwd=x;`, `Password={a;b}` (braces quote `;`)
+_CONN_BRACED = re.compile(r"(?i)(?<![\w.$\-])(?:pwd|password|passwd)[ \t]*=[ \t]*\{(?P<val>[^}\n]{1,4096})\}")
+_CONN_PWD = re.compile(r"""(?i)(?:(?<=;)|(?<=;[ \t]))pwd[ \t]*=[ \t]*(?P<val>[^;\s"'{}][^;\n"']*)|(?<![\w.$\-])pwd[ \t]*=[ \t]*(?P<v2>[^;\s"'{}]+)(?=;)""")
 _SQL_QUOTED = re.compile(r"(?i)\bPASSWORD\s+\\?(?P<val>E'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*')")
 
 
@@ -135,16 +170,16 @@ def _key_ok(h: re.Match) -> bool:
 _ANY_DEFAULT = re.compile(r"(?<!\$)\$\{[A-Za-z_][A-Za-z0-9_]*:?[-=](?P<val>[^${}]+)\}")
 
 
-def _secret_value_spans(a: int, b: int, text: str) -> list[Span]:
+def secret_value_spans(a: int, b: int, text: str) -> list[Span]:
     """The spans of the value of a secret key written at [a, b): the whole value, or, for a
     reference (``${VAR}``), the literal defaults it falls back to (``${VAR:-default}``)."""
     value = text[a:b]
-    if _worth(value):
+    if worth_masking(value):
         return [(a, b)]
-    return [(a + m.start("val"), a + m.end("val")) for m in _ANY_DEFAULT.finditer(value) if _worth(m.group("val"))]
+    return [(a + m.start("val"), a + m.end("val")) for m in _ANY_DEFAULT.finditer(value) if worth_masking(m.group("val"))]
 
 
-def _strip_quotes(a: int, b: int, text: str) -> Span:
+def strip_quotes(a: int, b: int, text: str) -> Span:
     if b - a >= 3 and text[a] in "Ee" and text[a + 1] == "'" and text[b - 1] == "'":
         return a + 2, b - 1  # SQL E'...'
     if b - a >= 2 and text[a] == text[b - 1] and text[a] in "'\"":
@@ -222,13 +257,13 @@ def _regex_spans(pattern: re.Pattern, text: str, accept=None, group: str = "val"
             if m is None:
                 return
         a, b = m.span(group)
-        if (accept is not None and not accept(m)) or a < 0 or not _worth(text[a:b]):
+        if (accept is not None and not accept(m)) or a < 0 or not worth_masking(text[a:b]):
             if b - a > _RESCAN and text[a:a + 1] not in ("'", '"'):
                 pos = b  # a long rejected unquoted value is not searched again from inside (`-p/-p/-p/…`)
             else:
                 pos = max(m.start() + 1, a if a >= 0 and text[a:a + 1] not in "'\"" else a + 1)
             continue
-        yield _strip_quotes(a, b, text)
+        yield strip_quotes(a, b, text)
         pos = max(m.end(), m.start() + 1)
 
 
@@ -258,7 +293,46 @@ def _text_spans_big(text: str, prose: bool) -> tuple[Span, ...]:
     return tuple(_text_spans(text, prose))
 
 
+# a shell line continued on the next (`mysql -u root \\` then `-pX`, `curl -u \\` then `user:pw`): a
+# backslash, blanks, a line break, comment lines (a Dockerfile skips them inside an instruction), and
+# the next line's indentation
+_CONTINUATION = re.compile(r"\\[ \t]*(?:\r\n|\n|\r)(?:[ \t]*#[^\n\r]*(?:\r\n|\n|\r))*[ \t]*")
+
+
+def _continued_spans(text: str, prose: bool) -> list[Span]:
+    """The spans of ``text`` read with its continued lines joined (one space for each continuation),
+    mapped back to the source: a flag and its value, or a command and its option, on two lines."""
+    pieces: list[str] = []
+    starts: list[tuple[int, int]] = []  # (offset in joined, offset in text) where each piece starts
+    pos = joined_len = 0
+    for m in _CONTINUATION.finditer(text):
+        pieces.append(text[pos:m.start()])
+        starts.append((joined_len, pos))
+        joined_len += m.start() - pos
+        pieces.append(" ")
+        starts.append((joined_len, m.start()))  # the joining space stands for the backslash
+        joined_len += 1
+        pos = m.end()
+    pieces.append(text[pos:])
+    starts.append((joined_len, pos))
+    joined = "".join(pieces)
+    keys = [j for j, _t in starts]
+
+    def source(j: int) -> int:
+        i = bisect.bisect_right(keys, j) - 1
+        jj, tt = starts[i]
+        return tt + (j - jj)
+
+    return [(source(a), source(b - 1) + 1) for a, b in _text_spans_plain(joined, prose) if b > a]
+
+
 def _text_spans(text: str, prose: bool) -> list[Span]:
+    if "\\" in text and _CONTINUATION.search(text):
+        return [*_text_spans_plain(text, prose), *_continued_spans(text, prose)]
+    return _text_spans_plain(text, prose)
+
+
+def _text_spans_plain(text: str, prose: bool) -> list[Span]:
     low = text.lower()
     out: list[Span] = list(url_password_spans(text)) if "://" in text else []
     if "-" in text:
@@ -284,6 +358,12 @@ def _text_spans(text: str, prose: bool) -> list[Span]:
         out += _regex_spans(_BASIC_BEARER, text, lambda m: not (m.group("val").isalpha() and m.group("val").islower()))
     if "password" in low:
         out += _regex_spans(_SQL_QUOTED, text)
+    if "pwd" in low or "passw" in low:
+        if "{" in text:
+            out += _regex_spans(_CONN_BRACED, text)
+        if "pwd" in low and ";" in text:
+            out += _regex_spans(_CONN_PWD, text)
+            out += _regex_spans(_CONN_PWD, text, group="v2")
     if not prose:
         if ":" in text:
             # `KEY: value`, not `PASSWORD :'pw'` (a psql variable) nor `KEY : value` unquoted
@@ -315,201 +395,19 @@ def _provider_spans(text: str, prose: bool) -> list[Span]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _dotenv_spans(text: str) -> list[Span]:
-    from .parsers.dotenv import parse
-    from .secretcheck import is_jwt_hmac_key
-
-    doc = parse(text, "")
-    starts = [0] + [m.end() for m in re.finditer("\n", text)]
-    out = []
-    for e in doc.entries:
-        if not e.has_equals or not (is_secret_position_key(e.key) or is_jwt_hmac_key(e.key)):
-            continue
-        a = starts[e.value_line - 1] + e.value_col - 1 if e.value_line - 1 < len(starts) else len(text)
-        b = starts[e.end_line - 1] + e.end_col - 1 if e.end_line - 1 < len(starts) else len(text)
-        if b > a and not _worth(e.value if e.value else text[a:b]):
-            out.extend(_secret_value_spans(*_strip_quotes(a, b, text), text))
-            continue
-        if b > a:
-            a, b = _strip_quotes(a, b, text)
-            # text after a closing quote that is not a comment (``'it''s'``): part of what was meant
-            eol = text.find("\n", b)
-            rest = text[b:len(text) if eol < 0 else eol]
-            if e.quote and rest[1:].strip() and not rest[1:].strip().startswith("#"):
-                b += len(rest.rstrip())
-            out.append((a, b))
-    return out
-
-
-_YAML_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
-
-
-def _yaml_spans(text: str) -> list[Span]:
-    from .parsers.yamlnodes import YMap, YScalar, YSeq, parse_yaml
-
-    root, _errors = parse_yaml(text)
-    if root is None:
-        return []
-    starts = [0] + [m.end() for m in _YAML_BREAK.finditer(text)]
-
-    def off(line: int, col: int) -> int:
-        if line - 1 >= len(starts):
-            return len(text)
-        return min(len(text), starts[line - 1] + col - 1)
-
-    def node_span(n) -> Span:
-        a, b = off(n.line, n.col), off(n.end_line, n.end_col)
-        while b > a and text[b - 1] in " \t\r\n":
-            b -= 1
-        if getattr(n, "style", "") in ("'", '"') and b - a >= 2:
-            return a + 1, b - 1
-        return a, b
-
-    def inner(n, decoded: str, pieces: Iterable[Span]) -> Iterable[Span]:
-        """Spans found in a scalar's decoded value, located in its source (else the whole scalar)."""
-        a, b = node_span(n)
-        src = text[a:b]
-        for x, y in pieces:
-            piece = decoded[x:y]
-            if src == decoded:
-                yield a + x, a + y
-                continue
-            i = src.find(piece)
-            if piece and i >= 0 and src.find(piece, i + 1) < 0:
-                yield a + i, a + i + len(piece)
-            else:
-                yield a, b
-
-    out: list[Span] = []
-    seen: set[int] = set()
-    todo = [root]
-    budget = 200_000
-    while todo and budget > 0:
-        node = todo.pop()
-        budget -= 1
-        if node is None or id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, YMap):
-            for k, (_kn, v) in node.items.items():
-                if isinstance(v, YScalar):
-                    if v.value is None:
-                        continue
-                    raw = v.raw if isinstance(v.raw, str) else str(v.value)
-                    if is_secret_position_key(str(k)):
-                        x, y = node_span(v)
-                        found = _secret_value_spans(x, y, text) if text[x:y] == raw else \
-                            ([(x, y)] if _worth(raw) else [])
-                        out.extend(found)
-                        if found:
-                            continue
-                    todo.append(v)
-                else:
-                    todo.append(v)
-        elif isinstance(node, YSeq):
-            # a command array: the words joined as one command line, its spans mapped to the items
-            items = list(node)
-            bounds: list[tuple[int, int, object]] = []
-            line = ""
-            for item in items:
-                if not isinstance(item, YScalar):
-                    todo.append(item)
-                    continue
-                if item.value is None:
-                    continue
-                w = item.raw if isinstance(item.raw, str) else str(item.value)
-                key, eq, value = w.partition("=")
-                if eq and re.fullmatch(r"-{0,2}[A-Za-z_][\w.\-]*", key) and (
-                        is_secret_position_key(key) or is_secret_flag(key)) and _worth(value):
-                    out.extend(inner(item, w, [(len(key) + 1, len(w))]))  # - KEY=value: the rest of the item
-                if line:
-                    line += " "
-                bounds.append((len(line), len(line) + len(w), item))
-                line += w
-                todo.append(item)
-            if len(bounds) > 1:
-                for x, y in merge(text_spans(line)):
-                    for lo, hi, item in bounds:
-                        if x < hi and y > lo:
-                            w = line[lo:hi]
-                            out.extend(inner(item, w, [(max(x, lo) - lo, min(y, hi) - lo)]))
-        elif isinstance(node, YScalar):
-            raw = node.raw if isinstance(node.raw, str) else ""
-            if not raw or node.value is None:
-                continue
-            a, b = node_span(node)
-            if text[a:b] != raw:  # escaped, folded, block: the text finders cannot see the decoded form
-                out.extend(inner(node, raw, text_spans(raw)))
-    return out
-
-
-_YAML_KEY_LINE = re.compile(r"""^(?P<ind>[ \t]*)(?:-[ \t]+)?(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:(?:[ \t]+(?P<val>\S.*?))?[ \t]*$""")
-
-
-def _yaml_line_spans(text: str) -> list[Span]:
-    """YAML read by indentation, for what the node tree cannot show: a file that does not parse, a
-    duplicated key (the tree keeps the last). The value of a secret key and every line indented
-    deeper than the key after it (block, folded and plain multi-line scalars)."""
-    out: list[Span] = []
-    starts = line_offsets(text)
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        m = _YAML_KEY_LINE.match(lines[i])
-        if not m or not is_secret_position_key(m.group("key")):
-            i += 1
-            continue
-        indent = len(m.group("ind"))
-        val = m.group("val") or ""
-        if val and not val.startswith(("#", "{", "[", "&", "*")):
-            a = starts[i] + m.start("val")
-            out.extend(_secret_value_spans(*(_strip_quotes(a, a + len(val), text) if val[0] in "'\""
-                                             else (a, a + len(val.split(" #")[0]))), text))
-        j = i + 1
-        while j < len(lines):
-            line = lines[j]
-            stripped = line.lstrip(" \t")
-            if stripped and len(line) - len(stripped) <= indent:
-                break
-            if stripped and not (val == "" and stripped.startswith(("-", "#"))) and ":" not in stripped.split(" ")[0]:
-                out.append((starts[j] + len(line) - len(stripped), starts[j] + len(line.rstrip())))
-            j += 1
-        i = j
-    return out
-
-
-_CONTINUED = re.compile(r"\\[ \t]*\r?\n")
-
-
-def _dockerfile_spans(text: str) -> list[Span]:
-    """Instructions continued over lines (``ENV DB_PASSWORD=\\`` then the value): the text finders
-    read each instruction as one line, the spans are mapped back to the source."""
-    out: list[Span] = []
-    if not _CONTINUED.search(text):
-        return out
-    for m in re.finditer(r"(?m)^[^\n]*\\[ \t]*\r?\n(?:[^\n]*\\[ \t]*\r?\n)*[^\n]*", text):
-        block = m.group(0)
-        joined, index = [], []  # the instruction as one line, and each character's source offset
-        pos = 0
-        for c in _CONTINUED.finditer(block):
-            joined.append(block[pos:c.start()] + " ")
-            index.extend(range(m.start() + pos, m.start() + c.start()))
-            index.append(m.start() + c.start())
-            pos = c.end()
-        joined.append(block[pos:])
-        index.extend(range(m.start() + pos, m.start() + len(block)))
-        line = "".join(joined)
-        for a, b in text_spans(line):
-            if a < len(index) and b - 1 < len(index):
-                out.append((index[a], index[b - 1] + 1))
-    return out
-
-
-# kinds whose parser marks the secrets it reads (``Document.secret_marks``): SQL PASSWORD literals in
-# every quoting, nginx credential headers, NATS passwords/tokens, redis requirepass/masterauth/ACL
-# passwords, the password fields of an htpasswd file (nginx auth_basic_user_file). A text of such a kind is parsed (once: the stack's own parse is remembered) and its
-# marks are its spans; no regular expression guesses at what the parser already knows.
-PARSED_KINDS = frozenset({"sql", "nginx", "nats", "redis", "htpasswd"})
+# Every kind whose file can hold a secret has a parser that marks the secrets it reads
+# (``Document.secret_marks``, offsets of the value as written): SQL PASSWORD literals in every
+# quoting (PostgreSQL's own scanner), nginx credential headers (its lexer), NATS passwords/tokens,
+# redis requirepass/masterauth/ACL passwords, htpasswd password fields, dotenv values of secret keys
+# (from the dotenv entries), compose/YAML values of secret keys in every scalar style (from pyyaml's
+# node marks, and by indentation where the tree cannot tell), Dockerfile instructions read as the
+# parser joins their continued lines, shell scripts' assignments to secret keys (tree-sitter). A text of such a kind is parsed (once: the stack's own parse is
+# remembered) and its marks are its spans; no regular expression guesses at what the parser already
+# knows. ``text_spans`` (positions any text can hold) is added for every kind.
+_PARSER_MODULE = {"sql": "sql", "nginx": "nginx", "nats": "nats", "redis": "redis", "htpasswd": "htpasswd",
+                  "env": "dotenv", "compose": "compose", "prometheus": "prometheus", "yaml": "yamlnodes",
+                  "dockerfile": "dockerfile", "script": "shell"}
+PARSED_KINDS = frozenset(_PARSER_MODULE)
 _MARKS: dict[tuple[str, str], tuple[Span, ...]] = {}
 _MARKS_MAX = 64
 
@@ -528,10 +426,12 @@ def parser_marks(kind: str, text: str) -> tuple[Span, ...]:
     if hit is not None:
         return hit
     # each parser's own ``secret_marks(text)``: what its parse marks, without the rest of the parse
-    # (SQL: PostgreSQL's scanner, not pglast's grammar, sqlparse and PL/pgSQL; nginx: the lexer, no tree)
+    # (SQL: PostgreSQL's scanner, not pglast's grammar, sqlparse and PL/pgSQL; nginx: the lexer, no
+    # tree; compose: the YAML tree, no services)
     import importlib
 
-    return _remember(kind, text, importlib.import_module(f"scanner.parsers.{kind}").secret_marks(text))
+    module = importlib.import_module(f"scanner.parsers.{_PARSER_MODULE[kind]}")
+    return _remember(kind, text, module.secret_marks(text))
 
 
 def _parsed(kind: str):
@@ -542,17 +442,7 @@ def _parsed(kind: str):
     return finder
 
 
-# the regular expressions and walks that remain are for what no parser marks: YAML (a secret's
-# source form in every scalar style, lines of a file that does not parse) and dotenv values located
-# from dotenv's own entries, Dockerfile instructions continued over lines
-_KIND_FINDERS = {
-    "env": (_dotenv_spans,),
-    "compose": (_yaml_spans, _yaml_line_spans),
-    "prometheus": (_yaml_spans, _yaml_line_spans),
-    "yaml": (_yaml_spans, _yaml_line_spans),
-    "dockerfile": (_dockerfile_spans,),
-    **{k: (_parsed(k),) for k in PARSED_KINDS},
-}
+_KIND_FINDERS = {k: (_parsed(k),) for k in PARSED_KINDS}
 
 
 def merge(spans: Iterable[Span]) -> tuple[Span, ...]:
@@ -698,9 +588,24 @@ def apply_edits_with_spans(kind: str, text: str, edits: list[tuple[int, int, str
         inserted.append((a + shift, a + shift + len(new)))
         shift += len(new) - (b - a)
     rescanned = spans_of(kind, after) if any(_may_touch_secret(text, spans, a, b, new) for a, b, new in kept) else ()
-    near = [s for s in rescanned for x, y in inserted if s[0] < y + 1 and s[1] > x - 1]
+    # what the scan finds at an inserted text, or where a span an edit touched now lies (a fix that
+    # rewrites a quoted value's inside leaves what followed its closing quote)
+    touched = [(_moved(kept, sa), _moved(kept, sb)) for sa, sb in spans
+               if any((a < sb and b > sa) or sa < a < sb for a, b, _n in kept)] if rescanned else []
+    near = [s for s in rescanned for x, y in inserted + touched if s[0] < y + 1 and s[1] > x - 1]
     # and whatever an edit left of a span it touched (a fix that re-quotes a value keeps the value)
     return after, merge([*moved, *near, *_touched_leftovers(text, spans, kept, after)])
+
+
+def _moved(kept: list[tuple[int, int, str]], offset: int) -> int:
+    """Where ``offset`` of the text lies after the edits (one inside an edit: the end of its new text)."""
+    shift = 0
+    for a, b, new in kept:
+        if b <= offset and not (a == b == offset):
+            shift += len(new) - (b - a)
+        elif a < offset < b:
+            return a + shift + len(new)
+    return offset + shift
 
 
 _WORDS = re.compile(r"-{0,2}[A-Za-z_][\w.\-]*")

@@ -62,6 +62,14 @@ def leaks(text: str, canaries, identifiers=()) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
+def reports(result) -> dict[str, str]:
+    """The six report formats of a result, as a reader sees them: Markdown shows the tree's text
+    backslash-escaped (scanner.encode.markdown), so it is judged unescaped (``\\*\\*\\*`` is ``***``)."""
+    out = {fmt: render(fmt, result, include_suppressed=True) for fmt in FORMATS}
+    out["markdown"] = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", out["markdown"])
+    return out
+
+
 def outputs(d: Path, fix: bool = True) -> dict[str, str]:
     """Every output of dkscan for the stack at ``d``, in process: the six formats, the fix diff and
     the remaining-findings lines ``dkscan fix`` prints (what the CLI writes, same functions)."""
@@ -69,10 +77,7 @@ def outputs(d: Path, fix: bool = True) -> dict[str, str]:
     from scanner.stack import build_stack
 
     result = audit([d])
-    out = {fmt: render(fmt, result, include_suppressed=True) for fmt in FORMATS}
-    # Markdown shows the tree's text backslash-escaped (scanner.encode.markdown): judge what a reader
-    # of the rendered comment sees.
-    out["markdown"] = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", out["markdown"])
+    out = reports(result)
     if fix:
         plan = plan_fixes([d], unsafe=True)
         out["fix-diff"] = render_diff(plan, collect_secrets(build_stack([d])))
@@ -331,12 +336,23 @@ FORMS = ("env_plain", "env_dq", "env_sq", "env_multi", "env_url", "env_opts", "e
          "yml_plain", "yml_dq_escape", "yml_sq", "yml_block", "yml_folded", "yml_cont", "yml_url", "yml_list",
          "cmd_flag", "hc_curl", "hc_redis", "sql_quoted", "sql_dollar", "sql_e", "sql_unquoted", "nginx_auth",
          "nginx_url", "nats_pw", "redis_conf", "minio_mc", "mysql_quoted", "authz_token", "docker_cont", "docker_arg",
-         "sql_tag", "sql_do", "nginx_more", "nats_token", "redis_acl", "redis_quoted")
+         "sql_tag", "sql_do", "nginx_more", "nats_token", "redis_acl", "redis_quoted",
+         # forms found by attacking the first ones (each a class of its own)
+         "yml_dq_multi", "yml_dq_cont", "yml_anchor", "yml_flow", "yml_quoted_key", "yml_list_cont", "minio_env",
+         "hc_curl_shell", "curl_attached", "env_odbc", "env_jdbc", "env_sq_multi", "env_colon", "env_pgpassword",
+         "env_export", "nats_auth_flag", "sql_psql_var", "docker_legacy_cont", "docker_run_url", "nginx_proxy_authz",
+         "traefik_users", "env_url_at", "cmd_folded", "script_multiline", "script_cont", "yml_block_script_cont",
+         # malformed files: the parse error is reported, the secret stays masked in it and in the snippets
+         "env_unterminated", "env_after_quote", "nats_unterminated", "sql_conninfo", "redis_cmd")
 
 
 def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[list[str], list[str]]:
     """Write a stack with canary ``c[form]`` in each form; return (secret texts, identifiers)."""
     env, envs, cmd_extra, sql, nginx, nats, redis, docker = [], [], [], [], [], [], [], []
+    top: list[str] = []  # top-level compose lines (extension fields)
+    script: list[str] = []  # deploy.sh
+    env_tail, nats_tail = [], []  # lines that break what follows them: written last
+    extra: dict[str, list[str]] = {}  # service name -> its lines (a form that needs a service of its own)
     secrets: list[str] = []
     svc = combo.get("service") or "worker"
     longer = combo.get("longer")
@@ -449,13 +465,99 @@ def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[li
             docker.append(f"ARG NPM_TOKEN={v}\nRUN curl -u deploy:{v} https://registry.example.com/x")
         elif f == "minio_mc":
             cmd_extra.append(f'    entrypoint: ["sh", "-c", "mc alias set local http://minio:9000 admin {v}"]')
+        elif f == "yml_dq_multi":  # a double-quoted scalar over two lines (folded to one space)
+            envs.append(f'      DQM_PASSWORD: "{a}\n        {b}"')
+            secrets += [a, b]
+            continue
+        elif f == "yml_dq_cont":  # an escaped line break: the halves join without a space
+            envs.append(f'      DQC_SECRET: "{a}\\\n        {b}"')
+            secrets += [a, b, a + b]
+            continue
+        elif f == "yml_anchor":  # written under a neutral extension key, used through an alias
+            top.append(f"x-shared: &sharedpw {v}")
+            envs.append("      ANCHOR_PASSWORD: *sharedpw")
+        elif f == "yml_flow":
+            extra["flowsvc"] = ["    image: alpine:3.19", f"    environment: {{FLOW_TOKEN: {v}, LOG: info}}"]
+        elif f == "yml_quoted_key":
+            envs.append(f'      "QK_PASSWORD": "{v}"')
+        elif f == "yml_list_cont":  # a `- KEY=value` item continued on the next line
+            extra["listcont"] = ["    image: alpine:3.19", "    environment:", f"      - LC_PASSWORD={a}", f"        {b}"]
+            secrets += [a, b]
+            continue
+        elif f == "minio_env":
+            envs.append(f"      MINIO_ROOT_USER: {a}\n      MINIO_ROOT_PASSWORD: {b}")
+            secrets += [a, b]
+            continue
+        elif f == "hc_curl_shell":
+            extra["probe"] = ["    image: curlimages/curl:8.7.1", "    healthcheck:",
+                              f"      test: curl -fsS -u admin:{v} http://localhost/h"]
+        elif f == "curl_attached":
+            extra["probe2"] = ["    image: curlimages/curl:8.7.1", "    healthcheck:",
+                               f'      test: ["CMD", "curl", "-uadmin:{v}", "http://localhost/h"]']
+        elif f == "env_odbc":
+            env.append(f"ODBC_CONN=Driver={{ODBC 18}};Server=db;Uid=sa;Pwd={v};")
+        elif f == "env_jdbc":
+            env.append(f"JDBC_URL=jdbc:postgresql://db:5432/app?user=app&password={v}&ssl=true")
+        elif f == "env_sq_multi":
+            env.append(f"ML_TOKEN='{a}\n{b}'")
+            secrets += [a, b]
+            continue
+        elif f == "env_colon":  # compose's yaml-style dotenv separator
+            env.append(f"COLON_PASSWORD: {v}")
+        elif f == "env_pgpassword":
+            env.append(f"PG_CMD=PGPASSWORD={v} psql -h db -U app")
+        elif f == "env_export":
+            env.append(f"export EXPORTED_SECRET={v}")
+        elif f == "nats_auth_flag":
+            extra["natsd"] = ["    image: nats:2.10.11", f'    command: ["--auth", "{v}", "-js"]']
+        elif f == "sql_psql_var":
+            sql.append(f"\\set pw '{v}'\nCREATE ROLE rg LOGIN PASSWORD :'pw';")
+        elif f == "docker_legacy_cont":
+            docker.append(f"ENV LEGACY_PASSWORD \\\n    {v}")
+        elif f == "docker_run_url":
+            docker.append(f"RUN pip install --index-url \\\n    https://deploy:{v}@pypi.example.com/simple app")
+        elif f == "nginx_proxy_authz":
+            nginx.append(f'      proxy_set_header Proxy-Authorization "Bearer {v}";')
+        elif f == "traefik_users":
+            extra["edge"] = ["    image: traefik:v3.0", "    labels:",
+                             f'      traefik.http.middlewares.auth.basicauth.users: "admin:$$apr1$$salt$${v}"']
+        elif f == "env_url_at":  # `postgres://app:p@ss@db`: the last @ before the host ends the password
+            v = a + "@" + b
+            env.append(f"PG_DSN=postgres://app:{v}@db/app")
+            secrets += [a, b]
+            continue
+        elif f == "env_unterminated":
+            env_tail.append(f'UNTERM_PASSWORD="{v}')
+        elif f == "env_after_quote":  # compose rejects the text after the quote; it was meant as the value
+            env.append(f"TAIL_SECRET='{a}'{b}")
+            secrets += [a, b]
+            continue
+        elif f == "nats_unterminated":
+            nats_tail.append(f'leafnodes {{\n  authorization {{\n    password: "{v}\n  }}\n}}')
+        elif f == "sql_conninfo":  # a libpq connection string inside an SQL literal
+            sql.append(f"CREATE SUBSCRIPTION sub CONNECTION 'host=db user=rep password={v} dbname=app' PUBLICATION pub;")
+        elif f == "redis_cmd":
+            extra["cache"] = ["    image: redis:7.2", f"    command: redis-server --requirepass {v} --appendonly yes"]
+        elif f == "script_multiline":  # a double-quoted shell value over two lines
+            script.append(f'export DEPLOY_PASSWORD="{a}\n{b}"')
+            secrets += [a, b]
+            continue
+        elif f == "script_cont":  # a flag on one line, its value on the next
+            script.append(f"mysql -h db -u root \\\n  -p{a} app\ncurl -fsS -u \\\n  admin:{b} https://example.com/h")
+            secrets += [a, b]
+            continue
+        elif f == "yml_block_script_cont":  # a shell script in a block scalar, continued
+            extra["scripted"] = ["    image: alpine:3.19", "    command:", "      - sh", "      - -c", "      - |",
+                                 "        exec app --db-password \\", f"          {v} --verbose"]
+        elif f == "cmd_folded":  # a folded command: the flag and its value on different lines
+            extra["folded"] = ["    image: alpine:3.19", "    command: >", "      app --db-password", f"      {v} --verbose"]
         secrets.append(v)
     if combo.get("secret_is_service"):
         env.append(f"SVC_PASSWORD={svc}")
     # environment list items and map items cannot mix: the list form gets its own service
     maps = [e for e in envs if not e.lstrip().startswith("- ")]
     lists = [e for e in envs if e.lstrip().startswith("- ")]
-    compose = ["services:", "  api:", "    image: registry.example.com/team/api-server:1.4.2", '    ports: ["8000:8000"]',
+    compose = [*top, "services:", "  api:", "    image: registry.example.com/team/api-server:1.4.2", '    ports: ["8000:8000"]',
                "    env_file: .env"]
     if maps:
         compose += ["    environment:"] + maps
@@ -466,6 +568,11 @@ def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[li
     if longer:
         compose += [f"  {longer}:", "    image: alpine:3.19"]
         idents.append(longer)
+    for name, lines in extra.items():
+        compose += [f"  {name}:", *lines]
+        idents.append(name)
+    env += env_tail
+    nats += nats_tail
     files = {".env": "\n".join(env) + "\n", "docker-compose.yml": "\n".join(compose) + "\n"}
     if sql:
         files["docker-compose.yml"] += "  db:\n    image: postgres:16.2\n    volumes:\n      - ./init.sql:/docker-entrypoint-initdb.d/init.sql:ro\n"
@@ -476,6 +583,8 @@ def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[li
         files["nats.conf"] = "port: 4222\n" + "\n".join(nats) + "\n"
     if redis:
         files["redis.conf"] = "\n".join(redis) + "\n"
+    if script:
+        files["deploy.sh"] = "#!/bin/sh\nset -eu\n" + "\n".join(script) + "\ndocker compose up -d\n"
     if docker:
         files["docker-compose.yml"] += "  builder:\n    build: ./app\n"
         files["app/Dockerfile"] = "FROM python:3.12-slim\n" + "\n".join(docker) + "\nUSER app\n"
@@ -501,6 +610,88 @@ def test_generated_stacks_leak_no_canary_and_garble_no_name(tmp_path_factory, fo
           fix=data.draw(st.booleans()),
           must_show=[service, "registry.example.com/team/api-server:1.4.2"] + ([combo["longer"]] if longer else []),
           never=[f"SVC_PASSWORD={service}"])  # a secret equal to a service name: masked at its own span
+
+
+_NAMED = ("service", "image", "path", "longer-path", "network", "user", "database")
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(name=st.text(alphabet="ghjkmnpqrstvwxyz23456789", min_size=7, max_size=11).filter(lambda s: s[0].isalpha()),
+       where=st.lists(st.sampled_from(_NAMED), min_size=1, max_size=4, unique=True),
+       secret_in=st.lists(st.sampled_from(("env", "compose", "sql", "nats", "url")), min_size=1, max_size=3, unique=True))
+def test_a_secret_equal_to_a_name_masks_its_spans_only(tmp_path_factory, name, where, secret_in):
+    """A pull request that makes a password equal to a name the report prints (a service, an image
+    path, a volume path or a longer word holding it, a network, a user, a database; letters and
+    digits, so the string safety net would take it): the name stays readable everywhere, no ``***``
+    lands inside a name or path, and the password itself is masked at its own positions."""
+    svc = name if "service" in where else "worker"
+    lines = ["services:", f"  {svc}:", "    privileged: true", '    ports: ["5432:5432"]',
+             f"    image: ghcr.io/{name}/{name}-dashboard:1.0" if "image" in where else "    image: postgres:16.2",
+             "    env_file: .env"]
+    shown = [f"service '{svc}'"] + ([f"ghcr.io/{name}/{name}-dashboard"] if "image" in where else [])
+    if "path" in where or "longer-path" in where:
+        lines += ["    volumes:"]
+        lines += [f"      - ./{name}:/srv/{name}:ro"] if "path" in where else []
+        lines += [f"      - /var/lib/{name}ql/data:/var/lib/postgresql/data"] if "longer-path" in where else []
+    if "network" in where:
+        lines += ["    networks:", f"      - {name}"]
+    if "user" in where:
+        lines += [f'    user: "{name}"']
+    env = ["LOG_LEVEL=info"]
+    if "database" in where:
+        env += [f"POSTGRES_DB={name}", f"POSTGRES_USER={name}"]
+    never = []
+    if "env" in secret_in:
+        env.append(f"DB_PASSWORD={name}")
+        never.append(f"DB_PASSWORD={name}")
+    if "compose" in secret_in:
+        lines += ["    environment:", f"      API_TOKEN: {name}"]
+        never.append(f"API_TOKEN: {name}")
+    if "url" in secret_in:
+        env.append(f"DATABASE_URL=postgres://app:{name}@db:5432/app")
+        never.append(f":{name}@db")
+    if "network" in where:
+        lines += ["networks:", f"  {name}: {{}}"]
+    files = {"docker-compose.yml": "\n".join(lines) + "\n", ".env": "\n".join(env) + "\n"}
+    if "sql" in secret_in:
+        files["init.sql"] = f"CREATE ROLE app LOGIN PASSWORD '{name}';\n"
+        never.append(f"PASSWORD '{name}'")
+    if "nats" in secret_in:
+        files["nats.conf"] = f'port: 4222\nauthorization {{\n  user: backend\n  password: "{name}"\n}}\n'
+        never.append(f'password: "{name}"')
+    d = write(tmp_path_factory.mktemp("named"), files)
+    outs = outputs(d)
+    everything = "\n".join(outs.values())
+    for out, text in outs.items():
+        assert not garbled(text), (out, garbled(text)[:3])
+        assert not [n for n in never if n in text], (out, [n for n in never if n in text])
+    for shown_name in shown:
+        assert shown_name in everything, f"{shown_name!r} is missing (masked?) from every output"
+
+
+@pytest.mark.parametrize("form", FORMS)
+@settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck))
+@given(values=st.lists(canary, min_size=3, max_size=3, unique=True), service=lower_canary,
+       others=st.lists(st.sampled_from(FORMS), max_size=2, unique=True), secret_is_service=st.booleans())
+def test_each_form_is_generated_and_leaks_nowhere(tmp_path_factory, form, values, service, others, secret_is_service):
+    """Every form on its own (and with up to two others), each with generated canaries: the
+    combined test above draws a few forms per stack, this one guarantees every form is generated
+    on every run, through the six formats, the fix diff, its edits and the remaining findings."""
+    forms = [form] + [f for f in others if f != form]
+    c = dict(zip(forms, values))
+    d = tmp_path_factory.mktemp("form")
+    secrets, idents = build(d, forms, c, {"service": service, "secret_is_service": secret_is_service})
+    check(d, [s for s in secrets if len(s) >= 6], identifiers=idents, must_show=[service],
+          never=[f"SVC_PASSWORD={service}"])
+
+
+def test_stderr_masks_secret_positions(tmp_path):
+    """What dkscan writes on standard error (an unreadable path, an internal error's message) masks
+    the secret positions any text holds."""
+    r = subprocess.run([sys.executable, "-m", "scanner.cli", "audit", str(tmp_path / "x" / "--password=QstdErrKmz9q")],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode != 0 and "cannot read" in r.stderr, r.stderr
+    assert "QstdErr" not in r.stderr and "--password=***" in r.stderr
 
 
 def test_every_form_through_the_cli(tmp_path):
@@ -542,6 +733,8 @@ def test_bundled_reports_mask_no_name_or_path():
     texts = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "reports").glob("studios-dk.*") if p.suffix != ".png"}
     assert len(texts) == 6
     for name, text in texts.items():
+        if name.endswith(".md"):
+            text = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)  # read as rendered (see ``reports``)
         assert not garbled(text), (name, garbled(text)[:3])
 
 
@@ -553,10 +746,30 @@ def _corpus_result(d: Path):
 
 @pytest.mark.parametrize("stack_dir", _corpus(), ids=lambda p: p.name)
 def test_corpus_reports_mask_no_name_or_path(stack_dir):
-    result = _corpus_result(stack_dir)
-    for fmt in FORMATS:
-        text = render(fmt, result, include_suppressed=True)
+    """Every project of ``../shared/corpus/``: its six reports (Markdown read unescaped) and its
+    ``dkscan fix --unsafe`` diff hold no ``***`` inside a name or path."""
+    from scanner.fix.apply import plan_fixes, render_diff
+    from scanner.stack import build_stack
+
+    outs = reports(_corpus_result(stack_dir))
+    assert sorted(outs) == sorted(FORMATS)
+    outs["fix-diff"] = render_diff(plan_fixes([stack_dir], unsafe=True), collect_secrets(build_stack([stack_dir])))
+    for fmt, text in outs.items():
         assert not garbled(text), (fmt, garbled(text)[:3])
+
+
+@pytest.mark.parametrize("name", ["studios-dk", "studios-dk-compliant"])
+def test_bundled_stacks_mask_no_name_or_path(name):
+    """The bundled stacks audited now (not only the committed example reports): six formats, the
+    fix diff and the remaining findings ``dkscan fix`` prints hold no ``***`` inside a name or path,
+    and the names their secrets share a word with stay readable."""
+    outs = outputs(ROOT / "fixtures" / name)
+    assert set(FORMATS) < set(outs) and "fix-diff" in outs
+    for fmt, text in outs.items():
+        assert not garbled(text), (fmt, garbled(text)[:3])
+    if name == "studios-dk":
+        assert outs["fix-diff"] and "***" in outs["text"] + outs["html"]  # it has secrets, masked
+        assert "service 'backend'" in outs["text"]
 
 
 def test_garbled_detects_what_the_issue_shows():
@@ -592,7 +805,10 @@ def _parser_leaks(kind: str, text: str, secrets, names) -> tuple[list[str], list
 
     doc = KIND[kind].parse(text, "f", {})
     # the marks of a text alone (a fix's window, a fragment) are the marks its parse records
-    assert sorted(importlib.import_module(f"scanner.parsers.{kind}").secret_marks(text)) == sorted(doc.secret_marks)
+    from scanner.spans import _PARSER_MODULE
+
+    module = importlib.import_module(f"scanner.parsers.{_PARSER_MODULE[kind]}")
+    assert sorted(module.secret_marks(text)) == sorted(doc.secret_marks)
     masked = mask(text, sorted(doc.secret_marks))
     everything = mask(text, spans_of(kind, text))
     return leaks(masked, secrets), [n for n in names if n not in everything]
@@ -684,12 +900,13 @@ def test_redis_parser_marks_requirepass_masterauth_and_acl_passwords(values, use
 
 
 def test_parsed_kinds_spans_are_the_parser_marks_and_the_stack_parse_is_reused():
-    """sql, nginx, nats and redis spans come from their parsers (no regex over the text), and a
+    """Every kind's spans come from its parser's marks (and the positions any text holds), and a
     document the stack parsed gives its marks without being parsed again."""
     from scanner import spans as sp
     from scanner.kinds import KIND
 
-    assert sp.PARSED_KINDS == {"sql", "nginx", "nats", "redis", "htpasswd"}
+    assert sp.PARSED_KINDS == {"sql", "nginx", "nats", "redis", "htpasswd", "env", "compose", "prometheus", "yaml",
+                               "dockerfile", "script"}
     for kind in sp.PARSED_KINDS:
         assert [f.__name__ for f in sp._KIND_FINDERS[kind]] == [f"{kind}_parser_marks"]
     text = "CREATE ROLE a PASSWORD 'Qzz9reuse8k';\n"
@@ -730,3 +947,73 @@ def test_files_a_gateway_mounts_are_read_as_what_they_are(tmp_path):
     assert not [f for f in result.findings if f.rule == "OPS081" and f.location.path.startswith("nginx/")]
     for fmt in FORMATS:
         assert leaks(render(fmt, result), [pw, pw[::-1], key]) == [], fmt
+
+
+def test_a_fingerprint_never_confirms_a_guessed_password():
+    """A rule's own snippet key can quote a URL (``novar-resolver:http://u:pw@h``): the fingerprint is
+    built from it with the password masked, so two passwords give one fingerprint (a weak password
+    cannot be confirmed offline by hashing guesses)."""
+    from types import SimpleNamespace
+
+    from scanner.fingerprint import fingerprint
+
+    def fp(pw: str) -> str:
+        f = SimpleNamespace(rule="GW099", snippet_key=f"novar-resolver:http://deploy:{pw}@api:8000",
+                            location=SimpleNamespace(path="nginx.conf", start_line=3))
+        return fingerprint(f, None, None)
+
+    assert fp("QfpKmz9qrs") == fp("postgres") != fingerprint(
+        SimpleNamespace(rule="GW099", snippet_key="novar-resolver:http://api:8000",
+                        location=SimpleNamespace(path="nginx.conf", start_line=3)), None, None)
+
+
+@settings(max_examples=30, deadline=None)
+@given(values=st.lists(canary, min_size=8, max_size=8, unique=True), user=word)
+def test_dotenv_parser_marks_secret_values_as_written(values, user):
+    v = values
+    text = (f"# {user} settings\nDB_USER={user}\nDB_PASSWORD={v[0]} # inline\nexport API_TOKEN=\"{v[1]}\"\n"
+            f"ML_SECRET='{v[2]}\n{v[3]}'\nCOLON_PASSWORD: {v[4]}\nREF_TOKEN=${{X:-{v[5]}}}\n"
+            f"\x0cFF_PASSWORD=\"{v[6]}\"\nTAIL_SECRET='ab'{v[7]}\n")
+    left, garbled_names = _parser_leaks("env", text, v, [f"DB_USER={user}", "# inline", f"# {user} settings", "${X:-"])
+    assert left == [] and garbled_names == [], (left, garbled_names, text)
+
+
+@settings(max_examples=30, deadline=None)
+@given(values=st.lists(canary, min_size=10, max_size=10, unique=True), svc=word)
+def test_compose_parser_marks_secret_values_in_every_scalar_style(values, svc):
+    v = values
+    text = (f"x-pw: &pw {v[0]}\nservices:\n  {svc}:\n    image: ghcr.io/{svc}/app:1\n    environment:\n"
+            f"      A_PASSWORD: *pw\n      B_SECRET: |\n        {v[1]}\n        {v[2]}\n      C_TOKEN: >-\n        {v[3]}\n"
+            f"      D_PASSWORD: {v[4]}\n        {v[5]}\n      E_SECRET: \"{v[6][:5]}\\x41{v[6][5:]}\"\n"
+            f"      F_TOKEN: '{v[7][:5]}''{v[7][5:]}'\n      \"G_PASSWORD\": \"{v[8]}\"\n"
+            f"    command: [\"app\", \"--db-password\", \"{v[9]}\"]\n")
+    secrets = [v[0], v[1], v[2], v[3], v[4], v[5], v[6][5:], v[7][5:], v[8], v[9]]
+    left, garbled_names = _parser_leaks("compose", text, secrets, [f"  {svc}:", f"ghcr.io/{svc}/app:1", "--db-password",
+                                                                  "B_SECRET: |", "C_TOKEN: >-"])
+    assert left == [] and garbled_names == [], (left, garbled_names, text)
+
+
+@settings(max_examples=30, deadline=None)
+@given(values=st.lists(canary, min_size=6, max_size=6, unique=True), user=word)
+def test_dockerfile_parser_marks_values_on_continued_lines(values, user):
+    v = values
+    text = (f"FROM python:3.12\nENV APP_ENV=prod \\\n    DB_PASSWORD=\\\n    {v[0]}\nENV LEGACY_TOKEN \\\n  # comment\n  {v[1]}\n"
+            f"RUN curl -u \\\n  {user}:{v[2]} https://x.example.com\nARG NPM_TOKEN={v[3]}\n"
+            f"RUN pip install --index-url \\\n    https://{user}:{v[4]}@pypi.example.com/simple app\n"
+            f"CMD [\"app\", \"--password\", \"{v[5]}\"]\nUSER {user}\n")
+    left, garbled_names = _parser_leaks("dockerfile", text, v, [f"USER {user}", "ENV APP_ENV=prod", "# comment"])
+    assert left == [] and garbled_names == [], (left, garbled_names, text)
+
+
+@settings(max_examples=30, deadline=None)
+@given(values=st.lists(canary, min_size=5, max_size=5, unique=True), user=word)
+def test_shell_parser_marks_values_assigned_to_secret_keys(values, user):
+    v = values
+    text = (f"#!/bin/sh\nexport DEPLOY_PASSWORD=\"{v[0]}\n{v[1]}\"\nPGPASSWORD='{v[2]}' pg_dump -U {user} app\n"
+            f"API_TOKEN=${{TOKEN:-{v[3]}}}\nSECRET_KEY={v[4]}\necho {user}\n")
+    from scanner.kinds import KIND
+
+    doc = KIND["script"].parse(text, "deploy.sh", {})
+    masked = mask(text, sorted(doc.secret_marks))  # the parser's marks alone
+    assert leaks(masked, v) == [], (masked, text)
+    assert f"pg_dump -U {user} app" in masked and f"echo {user}" in masked and "${TOKEN:-" in masked

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from .base import Document, ParseError
-from .yamlnodes import YMap, YNode, YScalar, YSeq, parse_yaml, walk
+from .yamlnodes import YMap, YNode, YScalar, YSeq, parse_yaml, secret_marks, walk
 
 # the files `docker compose` reads without -f/COMPOSE_FILE, in its order, and their override files
 DEFAULT_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
@@ -534,6 +534,8 @@ def parse(text: str, path: str, env: dict[str, tuple[str, str]] | None = None,
         doc.errors.extend(errors)
         doc.comments = yaml_comments(text)
         doc.root = root
+        # the secrets as written, from the tree before interpolation rewrites its values
+        doc.secret_marks = secret_marks(text, root)
         if root is None:
             return doc
         if not isinstance(root, YMap):

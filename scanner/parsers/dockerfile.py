@@ -246,6 +246,9 @@ class _Parser:
         if lines and lines[-1] == "":
             lines.pop()  # the text ended with a new line
         self.lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+        self.starts = [0]  # offset of each "\n" line: the source of every (line, col) the parser keeps
+        for line in lines:
+            self.starts.append(self.starts[-1] + len(line) + 1)
         if self.lines and self.lines[0].startswith("\ufeff"):
             self.lines[0] = " " + self.lines[0][1:]  # keep columns
         self.escape = "\\"
@@ -349,6 +352,7 @@ class _Parser:
             j += 1
             last_line = j
         logical = "".join(chars)
+        self.mark(keyword, start_line, col, logical, positions)
         # flags
         flags: dict[str, str] = {}
         k = 0
@@ -421,6 +425,28 @@ class _Parser:
         self.doc.instructions.append(ins)
         return j
 
+    def mark(self, keyword: str, line: int, col: int, logical: str, positions: list[tuple[int, int]]) -> None:
+        """Record the source spans of the secrets an instruction writes, read as BuildKit reads it:
+        its continued lines joined (``ENV DB_PASSWORD=\\`` then the value on the next line,
+        ``RUN curl -u \\`` then ``admin:pw``) and searched for every secret-bearing position
+        (``scanner.spans.text_spans``: values of secret keys, ``ENV KEY value``, ``--password=``,
+        ``-u user:pw``, URL passwords, tokens); each found span is mapped back to the characters
+        it was joined from. Heredoc bodies are lines of their own (found in the whole text)."""
+        from ..spans import text_spans
+
+        if not logical:
+            return
+        whole = keyword + " " + logical
+        where = [(line, col + k) for k in range(len(keyword))] + [positions[0]] + positions
+        starts = self.starts
+
+        def offset(pos: tuple[int, int]) -> int:
+            return starts[min(pos[0], len(starts)) - 1] + pos[1] - 1
+
+        for a, b in text_spans(whole):
+            if a < b <= len(where):
+                self.doc.secret_marks.append((offset(where[a]), offset(where[b - 1]) + 1))
+
     def heredoc_markers(self, args: str) -> list[re.Match[str]]:
         """``<<WORD`` markers in unquoted words (``<<<`` here-strings excluded)."""
         found = []
@@ -459,6 +485,11 @@ class _Parser:
                 stage.instructions.append(ins)
         if not doc.stages:
             self.error("no FROM instruction", 1, 1)
+
+
+def secret_marks(text: str) -> list[tuple[int, int]]:
+    """The source spans of the secrets a Dockerfile's instructions write (``DockerfileDocument.secret_marks``)."""
+    return parse(text, "").secret_marks
 
 
 def parse(text: str, path: str) -> DockerfileDocument:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from .base import Document, LineIndex, ParseError
 
-__all__ = ["EnvEntry", "DotenvDocument", "parse"]
+__all__ = ["EnvEntry", "DotenvDocument", "parse", "secret_marks"]
 
 _SPACE = "\t\v\f\r \x85\xa0\ufeff"  # compose-go's isSpace (no newline) plus a stray BOM
 _KEY_PUNCT = "_.-[]"
@@ -193,6 +193,7 @@ class _Parser:
             vline, vcol = self.pos(v)
             eline, ecol = self.pos(v + len(value))
             self.add(EnvEntry(key, value, kline, kcol, vline, vcol, eline, ecol, "", value, export, True, comment))
+            self.mark(key, v, v + len(value), value)
             return eol + 1
         # quoted: find the closing quote (may be on a later line)
         i = v + 1
@@ -208,6 +209,7 @@ class _Parser:
             i += 1
         if close < 0:
             self.error(f"unterminated quoted value (missing closing {quote})", v)
+            self.mark(key, v + 1, cend, text[v + 1:cend])  # what follows the quote on its line was meant
             return eol + 1
         inner = text[v + 1 : close].replace("\r\n", "\n")
         value = _unescape_double(inner) if quote == '"' else inner
@@ -221,13 +223,37 @@ class _Parser:
         while t < after_end and text[t] in _SPACE:
             t += 1
         comment = ""
+        tail = close + 1
         if t < after_end:
             if text[t] == "#":
                 comment = self.comment(t, after_end)
             else:
                 self.error("unexpected text after the closing quote", t)
+                # what follows the closing quote is part of what was meant (``'it''s'``): marked too
+                tail = after_end
+                while tail > t and text[tail - 1] in _SPACE:
+                    tail -= 1
         self.add(EnvEntry(key, value, kline, kcol, vline, vcol, eline, ecol, quote, raw, export, True, comment))
+        self.mark(key, v, close + 1, value, tail)
         return after_eol + 1
+
+    def mark(self, key: str, a: int, b: int, value: str, tail: int | None = None) -> None:
+        """Record the source span of a secret key's value (``scanner.spans.is_secret_position_key``,
+        the one definition), as written between ``a`` and ``b`` (quotes excluded; ``tail``: where
+        the text after a closing quote ends). A reference (``${VAR}``) marks only the literal
+        defaults it falls back to."""
+        from ..spans import is_secret_position_key, secret_value_spans, strip_quotes, worth_masking
+
+        text = self.text
+        if b <= a or not is_secret_position_key(key):
+            return
+        x, y = strip_quotes(a, b, text)
+        if worth_masking(value if value else text[a:b]):
+            self.doc.secret_marks.append((x, max(y, tail or 0)))
+            return
+        self.doc.secret_marks.extend(secret_value_spans(x, y, text))
+        if tail and tail > b:  # `'<generated>'rest`: the rest is still what was meant
+            self.doc.secret_marks.append((b, tail))
 
     def add(self, entry: EnvEntry) -> None:
         earlier = self.last.get(entry.key)
@@ -235,6 +261,11 @@ class _Parser:
             self.doc.duplicates.append((earlier, entry))
         self.last[entry.key] = entry
         self.doc.entries.append(entry)
+
+
+def secret_marks(text: str) -> list[tuple[int, int]]:
+    """The source spans of the values of secret keys a dotenv text writes (``DotenvDocument.secret_marks``)."""
+    return parse(text, "").secret_marks
 
 
 def parse(text: str, path: str) -> DotenvDocument:

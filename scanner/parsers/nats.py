@@ -92,17 +92,14 @@ class NatsDocument(Document):
         return None
 
 
-# option names whose value is a credential (nats-server's authorization, accounts, leafnode, cluster
-# and gateway blocks, the nats:// client options of other tools' configs)
-SECRET_KEYS = frozenset({"password", "pass", "token", "auth_token", "user_password", "client_secret", "seed",
-                         "nkey_seed", "secret", "jwt_secret", "creds_password"})
-
-
 def is_secret_entry(key: str) -> bool:
-    """A NATS entry whose value is a secret: one of ``SECRET_KEYS`` (case-insensitive, as
-    nats-server matches option names) or a name ending like one (``backend_password``)."""
-    k = key.lower()
-    return k in SECRET_KEYS or k.endswith(("_password", "_token", "_secret", "_pass"))
+    """A NATS entry whose value is a secret (authorization, accounts, leafnode, cluster and gateway
+    blocks: ``password``, ``token``, ``nkey_seed``, ``backend_password``...): the one definition of a
+    secret key (``scanner.spans.is_secret_position_key``), matched case-insensitively as
+    nats-server matches option names."""
+    from ..spans import is_secret_position_key
+
+    return is_secret_position_key(key)
 
 
 class _Stop(Exception):
@@ -241,8 +238,15 @@ class _Parser:
         if self.at_comment():
             self.error(f"expected a value for {key!r}", self.i)
             return None
+        at = self.i
         value = self.value(key)
         if value is None:
+            if is_secret_entry(key) and at < self.n:  # an unterminated string: the rest of its line was meant
+                eol = s.find("\n", at)
+                eol = self.n if eol < 0 else eol
+                first = at + 1 if s[at] in "\"'" else at
+                if eol > first:
+                    self.doc.secret_marks.append((first, eol))
             return None
         val, raw, quoted, is_ref, vstart, vend = value
         vline, vcol = self.pos(vstart)

@@ -400,9 +400,14 @@ def _build(doc: NginxDocument) -> None:
 _SETTERS = frozenset({"proxy_set_header", "grpc_set_header", "add_header", "add_trailer", "fastcgi_param",
                       "uwsgi_param", "scgi_param", "set", "proxy_set_body"})
 _MORE_HEADERS = frozenset({"more_set_headers", "more_set_input_headers"})
-_CREDENTIAL_NAME = re.compile(r"(?i)authorization|api[_-]?key|token|secret|passw|auth[_-]?key|credential|cookie")
 # directives whose every argument is a secret written inline
 _SECRET_ARGS = frozenset({"secure_link_secret", "auth_jwt_key"})
+
+
+def _credential(name: str) -> bool:
+    from ..spans import is_credential_name  # the one definition of a secret-bearing name
+
+    return is_credential_name(name)
 
 
 def _forwarded(value: str) -> bool:
@@ -416,14 +421,14 @@ def _directive_marks(text: str, name: str, args: list[str], spans: list[tuple[in
     (``secure_link_secret``). URL passwords (``proxy_pass http://u:pw@h``) are found in any text."""
     if not spans:
         return
-    if name in _SETTERS and len(args) >= 2 and _CREDENTIAL_NAME.search(args[0]):
+    if name in _SETTERS and len(args) >= 2 and _credential(args[0]):
         for value, span in zip(args[1:], spans[1:]):
             if value and not _forwarded(value):
                 yield span
     elif name in _MORE_HEADERS:
         for value, (a, b) in zip(args, spans):
             head, colon, rest = value.partition(":")
-            if colon and _CREDENTIAL_NAME.search(head):
+            if colon and _credential(head):
                 rest_l = rest.lstrip()
                 if rest_l and not _forwarded(rest_l):
                     k = text.find(rest_l[:16], a, b)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from .base import Document, ParseError
 from .compose import yaml_comments
-from .yamlnodes import YMap, YNode, YScalar, YSeq, parse_yaml
+from .yamlnodes import YMap, YNode, YScalar, YSeq, parse_yaml, secret_marks
 
 
 @dataclass(repr=False)
@@ -69,6 +69,7 @@ def parse(text: str, path: str) -> PrometheusDocument:
     try:
         root, errors = parse_yaml(text)
         doc.root = root
+        doc.secret_marks = secret_marks(text, root)  # values of secret keys, as written
         doc.errors.extend(errors)
         doc.comments = yaml_comments(text)
         if root is not None and not isinstance(root, YMap):

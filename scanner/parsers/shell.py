@@ -611,7 +611,51 @@ def parse(text: str, rel: str) -> ScriptDocument:
     flow: list[Command] = []
     _flow(items, b.functions, {}, flow, 0, ())
     doc.flow = flow
+    doc.secret_marks = _secret_marks(doc)
     return doc
+
+
+def _secret_marks(doc: ScriptDocument) -> list[tuple[int, int]]:
+    """The source spans of the values the script assigns to secret keys (``DB_PASSWORD='...'``,
+    ``export API_TOKEN="a<newline>b"``, ``PGPASSWORD=x pg_dump``, array elements), as written, quotes
+    excluded: the one definition of a secret key (``scanner.spans.is_secret_position_key``). A
+    reference marks only the literal defaults it falls back to (``${X:-default}``). Flags, URLs and
+    ``-u user:pw`` are positions any text holds (``scanner.spans.text_spans``, continued lines joined)."""
+    from ..spans import is_secret_position_key, secret_value_spans, strip_quotes
+
+    text = doc.text
+    starts = [0]
+    for m in re.finditer("\n", text):
+        starts.append(m.end())  # tree-sitter's rows end at a newline only
+
+    def offset(line: int, col: int) -> int:
+        return min(len(text), starts[min(line, len(starts)) - 1] + col - 1)
+
+    out: list[tuple[int, int]] = []
+    for a in doc.assignments + [a for c in doc.commands for a in c.assigns]:
+        if not is_secret_position_key(a.name):
+            continue
+        for w in a.words:
+            if w.from_var is not None or not w.text:
+                continue
+            x, y = offset(w.line, w.col), offset(w.end_line, w.end_col)
+            if text[x:y] != w.text:
+                continue  # not where the tree says: nothing is marked rather than the wrong text
+            out.extend(secret_value_spans(*strip_quotes(x, y, text), text))
+    return out
+
+
+# tree-sitter-bash's error recovery is quadratic on some hostile texts (``a=(`` repeated: 24 KB take
+# seconds): a text alone (not the stack's own parse, whose marks ``scanner.spans`` remembers) is
+# parsed for its marks only up to this size; beyond it the positions any text holds still apply
+MAX_MARKED_ALONE = 16384
+
+
+def secret_marks(text: str) -> list[tuple[int, int]]:
+    """The source spans of the secrets a shell script assigns (``ScriptDocument.secret_marks``)."""
+    if len(text) > MAX_MARKED_ALONE:
+        return []
+    return parse(text, "").secret_marks
 
 
 def secret_literals(doc: ScriptDocument, is_secret) -> list[str]:

@@ -266,12 +266,15 @@ def _inside(text: str, a: int, b: int) -> tuple[int, int]:
     return a, b
 
 
+_PASSWORD_VAR = re.compile(r"(?i)\bPASSWORD[ \t]*=?[ \t]*:['\"]?([A-Za-z_]\w*)")
+
+
 def secret_marks(text: str, base: int = 0, depth: int = 0) -> list[tuple[int, int]]:
     """The source spans of the secrets an SQL script writes, read from PostgreSQL's own scanner
     (pglast): ``[ENCRYPTED] PASSWORD`` literals in every quoting (``'..''..'``, ``E'..\\'..'``,
     ``U&'..'``, ``$$..$$``, ``$tag$..$tag$``, ``"..."``, unquoted words in CREATE/ALTER ROLE|USER: the
     script is then unparseable, the word is still a password), string arguments of ``crypt``/
-    ``pgp_sym_encrypt``/..., password hashes, psql ``\\set`` of a secret-named variable. Function
+    ``pgp_sym_encrypt``/..., password hashes, psql ``\\set`` of a secret-named variable or of one a ``PASSWORD :'var'`` takes. Function
     bodies (``DO $$ ... $$``) are read too. A script the scanner cannot read (an unterminated
     literal) is read line by line; a line that still cannot be read is a secret from its PASSWORD on."""
     from pglast import parser
@@ -282,9 +285,13 @@ def secret_marks(text: str, base: int = 0, depth: int = 0) -> list[tuple[int, in
         if depth:
             return []
         return _marks_by_line(text, base)
+    from ..spans import is_secret_position_key, strip_quotes
+
     out: list[tuple[int, int]] = []
     n = len(tokens)
     head: set[str] = set()  # the keywords of the statement so far (CREATE/ALTER, ROLE/USER/GROUP)
+    # psql variables a PASSWORD takes (`PASSWORD :'pw'`): their `\set pw '...'` is a password too
+    password_vars = set(_PASSWORD_VAR.findall(text)) if "\\" in text else set()
     for i, tok in enumerate(tokens):
         name = tok.name
         a, b = tok.start, tok.end + 1
@@ -296,9 +303,9 @@ def secret_marks(text: str, base: int = 0, depth: int = 0) -> list[tuple[int, in
         if name == "ASCII_92" and text[b:b + 3].lower() == "set":  # psql: \set name value
             eol = text.find("\n", b, b + 4096)  # bounded: `\set` repeated on one long line stays linear
             words = text[b + 3:min(len(text), b + 4096) if eol < 0 else eol].split(None, 1)
-            if len(words) == 2 and any(w in words[0].lower() for w in ("pass", "secret", "token", "key")):
+            if len(words) == 2 and (is_secret_position_key(words[0]) or words[0] in password_vars):
                 v0 = text.find(words[1], b + 3)
-                out.append((base + v0, base + v0 + len(words[1].rstrip())))
+                out.append(tuple(base + v for v in strip_quotes(v0, v0 + len(words[1].rstrip()), text)))
             continue
         if name in _STRING_TOKENS:
             x, y = _inside(text, a, b)

@@ -8,7 +8,7 @@ memory), ``<<`` merge keys are applied, and unknown tags such as Compose's ``!re
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import yaml
 
@@ -292,3 +292,167 @@ def walk(node: YNode, budget: int = MAX_NODES) -> Iterator[YNode]:
                 stack.append(k)
         elif isinstance(cur, YSeq):
             stack.extend(reversed(cur.items))
+
+
+# ---------------------------------------------------------------------------------------------
+# secret marks: where a YAML text writes its secrets, in the form it writes them
+# ---------------------------------------------------------------------------------------------
+
+
+def secret_marks(text: str, root: YNode | None | bool = False) -> list[tuple[int, int]]:
+    """The source spans (start, end offsets) of the secret-bearing values of a YAML text, as written:
+    values of secret keys (``scanner.spans.is_secret_position_key``, the one definition) in every
+    scalar style -- plain, quoted, escaped (``"CAN\\x41..."``, ``'it''s'``), block and folded, plain
+    continued over lines -- ``- KEY=value`` items, command arrays read as one command line, and the
+    secrets any scalar holds in its decoded form (a URL password, ``--password=``, a token) located
+    in its source (the whole scalar when its source does not show the piece: an escape, a fold).
+    Lines are also read by indentation, for what the tree cannot show (a file that does not parse, a
+    duplicated key: the tree keeps the last). ``root``: the tree ``parse_yaml(text)`` built, if the
+    caller has it (a parser marks while it parses)."""
+    if root is False:
+        root, _errors = parse_yaml(text)
+    return [*_tree_marks(text, root), *_line_marks(text)]
+
+
+_YAML_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+
+
+def _tree_marks(text: str, root: YNode | None) -> list[tuple[int, int]]:
+    """The values of secret keys and the secrets any scalar holds, located by pyyaml's node marks."""
+    from ..spans import is_secret_flag, is_secret_position_key, merge, secret_value_spans, text_spans, worth_masking
+
+    if root is None:
+        return []
+    starts = [0] + [m.end() for m in _YAML_BREAK.finditer(text)]
+
+    def off(line: int, col: int) -> int:
+        if line - 1 >= len(starts):
+            return len(text)
+        return min(len(text), starts[line - 1] + col - 1)
+
+    def node_span(n) -> tuple[int, int]:
+        a, b = off(n.line, n.col), off(n.end_line, n.end_col)
+        while b > a and text[b - 1] in " \t\r\n":
+            b -= 1
+        style = getattr(n, "style", "")
+        if style in ("'", '"') and b - a >= 2:
+            return a + 1, b - 1
+        if style in ("|", ">"):  # a block scalar's value starts below its header (`|`, `>-`, `|2`)
+            brk = _YAML_BREAK.search(text, a, b)
+            if brk is not None:
+                return brk.end(), b
+        return a, b
+
+    def inner(n, decoded: str, pieces: Iterable[tuple[int, int]]) -> Iterable[tuple[int, int]]:
+        """Spans found in a scalar's decoded value, located in its source (else the whole scalar)."""
+        a, b = node_span(n)
+        src = text[a:b]
+        for x, y in pieces:
+            piece = decoded[x:y]
+            if src == decoded:
+                yield a + x, a + y
+                continue
+            i = src.find(piece)
+            if piece and i >= 0 and src.find(piece, i + 1) < 0:
+                yield a + i, a + i + len(piece)
+            else:
+                yield a, b
+
+    out: list[tuple[int, int]] = []
+    seen: set[int] = set()
+    todo = [root]
+    budget = 200_000
+    while todo and budget > 0:
+        node = todo.pop()
+        budget -= 1
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, YMap):
+            for k, (_kn, v) in node.items.items():
+                if isinstance(v, YScalar):
+                    if v.value is None:
+                        continue
+                    raw = v.raw if isinstance(v.raw, str) else str(v.value)
+                    if is_secret_position_key(str(k)):
+                        x, y = node_span(v)
+                        found = secret_value_spans(x, y, text) if text[x:y] == raw else \
+                            ([(x, y)] if worth_masking(raw) else [])
+                        out.extend(found)
+                        if found:
+                            continue
+                    todo.append(v)
+                else:
+                    todo.append(v)
+        elif isinstance(node, YSeq):
+            # a command array: the words joined as one command line, its spans mapped to the items
+            items = list(node)
+            bounds: list[tuple[int, int, object]] = []
+            line = ""
+            for item in items:
+                if not isinstance(item, YScalar):
+                    todo.append(item)
+                    continue
+                if item.value is None:
+                    continue
+                w = item.raw if isinstance(item.raw, str) else str(item.value)
+                key, eq, value = w.partition("=")
+                if eq and re.fullmatch(r"-{0,2}[A-Za-z_][\w.\-]*", key) and (
+                        is_secret_position_key(key) or is_secret_flag(key)) and worth_masking(value):
+                    out.extend(inner(item, w, [(len(key) + 1, len(w))]))  # - KEY=value: the rest of the item
+                if line:
+                    line += " "
+                bounds.append((len(line), len(line) + len(w), item))
+                line += w
+                todo.append(item)
+            if len(bounds) > 1:
+                for x, y in merge(text_spans(line)):
+                    for lo, hi, item in bounds:
+                        if x < hi and y > lo:
+                            w = line[lo:hi]
+                            out.extend(inner(item, w, [(max(x, lo) - lo, min(y, hi) - lo)]))
+        elif isinstance(node, YScalar):
+            raw = node.raw if isinstance(node.raw, str) else ""
+            if not raw or node.value is None:
+                continue
+            a, b = node_span(node)
+            if text[a:b] != raw:  # escaped, folded, block: the text finders cannot see the decoded form
+                out.extend(inner(node, raw, text_spans(raw)))
+    return out
+
+
+_YAML_KEY_LINE = re.compile(r"""^(?P<ind>[ \t]*)(?:-[ \t]+)?(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:(?:[ \t]+(?P<val>\S.*?))?[ \t]*$""")
+
+
+def _line_marks(text: str) -> list[tuple[int, int]]:
+    """YAML read by indentation, for what the node tree cannot show: a file that does not parse, a
+    duplicated key (the tree keeps the last). The value of a secret key and every line indented
+    deeper than the key after it (block, folded and plain multi-line scalars)."""
+    from ..spans import is_secret_position_key, line_offsets, secret_value_spans, strip_quotes
+
+    out: list[tuple[int, int]] = []
+    starts = line_offsets(text)
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        m = _YAML_KEY_LINE.match(lines[i])
+        if not m or not is_secret_position_key(m.group("key")):
+            i += 1
+            continue
+        indent = len(m.group("ind"))
+        val = m.group("val") or ""
+        if val and not val.startswith(("#", "{", "[", "&", "*", "|", ">")):  # not a block header (`|`, `>-`)
+            a = starts[i] + m.start("val")
+            out.extend(secret_value_spans(*(strip_quotes(a, a + len(val), text) if val[0] in "'\""
+                                             else (a, a + len(val.split(" #")[0]))), text))
+        j = i + 1
+        while j < len(lines):
+            line = lines[j]
+            stripped = line.lstrip(" \t")
+            if stripped and len(line) - len(stripped) <= indent:
+                break
+            if stripped and not (val == "" and stripped.startswith(("-", "#"))) and ":" not in stripped.split(" ")[0]:
+                out.append((starts[j] + len(line) - len(stripped), starts[j] + len(line.rstrip())))
+            j += 1
+        i = j
+    return out
