@@ -1001,7 +1001,7 @@ def build_stack(paths: list[Path], policy: Policy | None = None, root: Path | No
             sf.doc.env_sources = sources
             parsed.append(sf)
     stack.compose_projects = projects
-    for step in (lambda: _merge_projects(stack, parsed, projects), lambda: _apply_roles(stack),
+    for step in (lambda: _merge_projects(stack, parsed, projects), lambda: _link_builds(stack), lambda: _apply_roles(stack),
                  lambda: _link_mounts(stack), lambda: _link_nginx(stack)):
         try:
             step()
@@ -1208,6 +1208,34 @@ def attribute(stack: Stack, loc: Location) -> Location:
                 end = loc.end_line - offset if loc.end_line is not None and loc.end_line > offset else loc.end_line
                 return dataclasses.replace(loc, path=over.path, start_line=loc.start_line - offset, end_line=end)
     return loc
+
+
+def build_target(svc) -> str | None:
+    """The stage a service's ``build.target`` names (None: none, compose builds the last stage)."""
+    from .parsers.yamlnodes import YMap
+
+    b = svc.build
+    if isinstance(b, YMap):
+        target = b.str("target")
+        return target.strip() or None if target else None
+    return None
+
+
+def _link_builds(stack: Stack) -> None:
+    """Tell each Dockerfile which stage compose builds (``DockerfileDocument.build_target``): the
+    ``build.target`` of the services that build it, when they all name the same one. Services that
+    disagree (one builds ``builder``, one the last stage) leave the last stage as the one judged."""
+    targets: dict[int, set] = {}
+    docs: dict[int, object] = {}
+    for svc in stack.services:
+        df = stack.service_dockerfile(svc)
+        if df is None or not hasattr(df, "build_target"):
+            continue
+        docs[id(df)] = df
+        targets.setdefault(id(df), set()).add((build_target(svc) or "").lower())
+    for key, names in targets.items():
+        if len(names) == 1 and "" not in names:
+            docs[key].build_target = next(iter(names))
 
 
 def _apply_roles(stack: Stack) -> None:
