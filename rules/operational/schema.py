@@ -88,7 +88,7 @@ def _named_volume(item):
 
 @rule("OPS086", "compose-schema-invalid", "high", files="compose", refs="Compose schema", fix="manual")
 def compose_schema_invalid(stack: Stack):
-    """A compose file breaks the Compose Specification: docker compose refuses to load it.
+    """A compose file breaks the Compose Specification: docker compose refuses it.
 
     ## What it does
     Validates every compose file, after `${VAR}` interpolation and before the project's files are
