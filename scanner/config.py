@@ -81,9 +81,11 @@ class Policy:
         return cur
 
     def today(self):
-        """The audit's date: ``clock.today`` when set (tests pin it), else today in UTC. The one clock
-        of every date comparison (EOL data, certificates, suppression expiry in probes)."""
+        """The audit's date: ``clock.today`` when set, else the date of ``SOURCE_DATE_EPOCH`` (the
+        reproducible-builds clock the reports' timestamp already follows), else today in UTC. The one
+        clock of the rules' date comparisons (EOL data, certificates); tests pin it."""
         import datetime as _dt
+        import os
 
         raw = self.get("clock.today")
         if raw:
@@ -91,6 +93,9 @@ class Policy:
                 return _dt.date.fromisoformat(str(raw)[:10])
             except ValueError:
                 pass
+        epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+        if epoch.isdigit() and len(epoch) <= 12:
+            return _dt.datetime.fromtimestamp(int(epoch), tz=_dt.timezone.utc).date()
         return _dt.datetime.now(_dt.timezone.utc).date()
 
     def role_override(self, service: str) -> str | None:

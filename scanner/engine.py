@@ -494,6 +494,9 @@ def _run_units(work: list, jobs: int, light: bool = False) -> list[_Unit]:
         import multiprocessing as mp
 
         load_rules()  # imported once, inherited by the forked workers
+        from .parsers.compose_schema import validator
+
+        validator()  # the Compose Specification schema (OPS086) compiled once, not once per worker
         gc.collect()
         gc.freeze()  # what the workers inherit: never walked by their collector (copy-on-write kept)
         try:

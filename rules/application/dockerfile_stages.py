@@ -132,8 +132,8 @@ def build_target_not_final(stack: Stack):
         users = _copied_by_later(df, stage)
         why = []
         if users:
-            named = ", ".join(f"`{s.name or s.index}` (line {s.line})" for s in users[:3])
-            why.append(f"{'stage' if len(users) == 1 else 'stages'} {named} {'copies' if len(users) == 1 else 'copy'} from it")
+            named = ", ".join(f"`{s.name}` (line {s.line})" if s.name else f"#{s.index} (line {s.line})" for s in users[:3])
+            why.append(f"later {'stage' if len(users) == 1 else 'stages'} {named} {'copies from or builds on' if len(users) == 1 else 'copy from or build on'} it")
         tool = _toolchain(df, stage)
         if tool:
             why.append(tool)
@@ -145,6 +145,6 @@ def build_target_not_final(stack: Stack):
         yield hit(yloc(svc.doc.path, node),
                   f"service '{svc.name}' builds target `{stage.name}` of {df.path} (FROM {stage.image}, line {stage.line}), "
                   f"a builder stage: {'; '.join(why)}; the production image is the builder, not the last stage "
-                  f"`{last.name or last.index}` (line {last.line})",
+                  f"{f'`{last.name}`' if last.name else f'#{last.index}'} (line {last.line})",
                   fix=fix, related=[Location(df.path, stage.line, 1)],
                   snippet_key=f"{svc.name}:target:{stage.name}")
