@@ -999,7 +999,7 @@ def build_stack(paths: list[Path], policy: Policy | None = None, root: Path | No
         sf = _parse_file(stack, path, rel, "compose", env)
         if sf is not None:
             sf.doc.env_sources = sources
-            _validate_compose(sf.doc)
+            _validate_compose(stack, sf.doc)
             parsed.append(sf)
     stack.compose_projects = projects
     for step in (lambda: _merge_projects(stack, parsed, projects), lambda: _link_builds(stack), lambda: _apply_roles(stack),
@@ -1013,15 +1013,18 @@ def build_stack(paths: list[Path], policy: Policy | None = None, root: Path | No
     return stack
 
 
-def _validate_compose(doc) -> None:
+def _validate_compose(stack: Stack, doc) -> None:
     """Record where a compose file breaks the Compose Specification (OPS086), before the project's
     files are merged (its nodes still carry the file's own lines). A file whose YAML is broken is
     OPS081's alone."""
-    from .parsers.compose_schema import validate
+    from .parsers.compose_schema import TooLarge, validate
 
     if any(not e.message.startswith("interpolation:") for e in doc.errors):
         return
-    doc.schema_errors = validate(doc.root)
+    try:
+        doc.schema_errors = validate(doc.root)
+    except TooLarge as exc:
+        stack.note(f"{doc.path} was not checked against the Compose Specification (OPS086): {exc}")
 
 
 def _common_root(paths: list[Path]) -> Path:

@@ -25,7 +25,13 @@ from typing import Any
 
 from .yamlnodes import YMap, YNode, YScalar, YSeq
 
-__all__ = ["SchemaError", "validate", "validator"]
+__all__ = ["SchemaError", "TooLarge", "validate", "validator", "MAX_VALUES"]
+
+MAX_VALUES = 200_000  # values of the file with its YAML aliases expanded: an alias bomb is not validated
+
+
+class TooLarge(ValueError):
+    """The file expands (through YAML aliases) to more values than MAX_VALUES: it is not validated."""
 
 
 @dataclass(frozen=True)
@@ -278,10 +284,32 @@ def _short_syntax(root: YMap) -> list[SchemaError]:
     return out
 
 
+def expanded_size(root: YNode) -> int:
+    """How many values the tree holds with its aliases expanded (each shared node counted once per
+    use), computed in time linear in the distinct nodes."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[YNode, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        kids = list(node.items.values()) if isinstance(node, YMap) else list(node.items) if isinstance(node, YSeq) else []
+        kids = [v for k in kids for v in (k if isinstance(k, tuple) else (k,))]
+        if not done:
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids if id(k) not in sizes)
+            continue
+        sizes[id(node)] = min(1 + sum(sizes.get(id(k), 1) for k in kids), 10**12)
+    return sizes.get(id(root), 1)
+
+
 def validate(root: YNode | None) -> list[SchemaError]:
-    """Every place the compose file whose tree is ``root`` breaks the specification, in file order."""
+    """Every place the compose file whose tree is ``root`` breaks the specification, in file order.
+    Raises TooLarge for a file whose aliases expand past MAX_VALUES (compose would expand them too)."""
     if not isinstance(root, YMap):
         return []
+    if expanded_size(root) > MAX_VALUES:
+        raise TooLarge(f"its YAML aliases expand to more than {MAX_VALUES} values")
     instance = plain(root)
     out: list[SchemaError] = []
     try:
