@@ -72,7 +72,7 @@ def _copied_by_later(doc, stage) -> list:
 
 
 @rule("APP047", "build-target-not-final", "medium", files="compose+dockerfile",
-      refs="CWE-1104, CWE-250; Docker multi-stage docs", fix="unsafe")
+      refs="CWE-1104; CWE-250; Docker multi-stage docs", fix="unsafe")
 def build_target_not_final(stack: Stack):
     """Compose builds a builder stage of a multi-stage Dockerfile.
 
