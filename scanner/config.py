@@ -28,6 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "tls": {"profile": "intermediate", "hsts_min_age": 31536000, "cert_warn_days": 30},
     "nginx": {"version": None},
     "clock": {"today": None},  # ISO date; None = the scan date (tests pin it)
+    # end of life (APP013, APP014, APP046): the endoflife.date snapshot (None: the one shipped in
+    # scanner/data/eol.json; a path is read relative to the configuration file) and the warning window
+    "eol": {"data": None, "warn_days": 90},
     # `dkscan probe`: service ports tried on the target (--ports replaces); the burst is --burst only
     "probe": {"ports": [5432, 6379, 9000, 9001, 4222, 6222, 8222, 9090, 9093, 9100, 3000, 8025, 16686]},
     "perimeter": {"allowed_ports": [22, 80, 443]},
@@ -77,6 +80,24 @@ class Policy:
             cur = cur[part]
         return cur
 
+    def today(self):
+        """The audit's date: ``clock.today`` when set, else the date of ``SOURCE_DATE_EPOCH`` (the
+        reproducible-builds clock the reports' timestamp already follows), else today in UTC. The one
+        clock of the rules' date comparisons (EOL data, certificates); tests pin it."""
+        import datetime as _dt
+        import os
+
+        raw = self.get("clock.today")
+        if raw:
+            try:
+                return _dt.date.fromisoformat(str(raw)[:10])
+            except ValueError:
+                pass
+        epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+        if epoch.isdigit() and len(epoch) <= 12:
+            return _dt.datetime.fromtimestamp(int(epoch), tz=_dt.timezone.utc).date()
+        return _dt.datetime.now(_dt.timezone.utc).date()
+
     def role_override(self, service: str) -> str | None:
         svc = self.data.get("services", {}).get(service)
         return svc.get("role") if isinstance(svc, dict) else None
@@ -103,6 +124,8 @@ SCHEMA = {
                                "cert_warn_days": {"type": "integer", "minimum": 0}}},
         "clock": {"type": "object", "additionalProperties": False,
                   "properties": {"today": {"type": ["string", "null"], "format": "date"}}},
+        "eol": {"type": "object", "additionalProperties": False,
+                "properties": {"data": {"type": ["string", "null"]}, "warn_days": {"type": "integer", "minimum": 0}}},
         "probe": {"type": "object", "additionalProperties": False,
                   "properties": {"ports": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 65535}}}},
         "nginx": {"type": "object", "additionalProperties": False, "properties": {"version": {"type": ["string", "null"]}}},

@@ -209,6 +209,32 @@ def _disjoint(units: list[_Unit]) -> bool:
     return True
 
 
+SCHEMA_RULE = "OPS086"  # compose-schema-invalid: the rule that reports a broken compose node
+_CORE_IDS = frozenset(v for k, v in vars(CoreRule).items() if k.isupper() and isinstance(v, str))
+
+
+def _stand_down(stack: Stack, findings: list[Finding]) -> list[Finding]:
+    """The findings without those other rules built on a compose node the Compose Specification
+    rejects (``ComposeDocument.schema_errors``, OPS086 reports it): compose never loads that value,
+    so a judgement of it would describe a stack that cannot run."""
+    broken: dict[str, list] = {}
+    for rel, sf in stack.files.items():
+        errs = getattr(sf.doc, "schema_errors", None) if sf.kind == "compose" else None
+        if errs:
+            broken[rel] = [((e.line, e.col), (e.end_line, e.end_col)) for e in errs]
+    if not broken:
+        return findings
+    keep = []
+    for f in findings:
+        spans = broken.get(f.location.path)
+        if spans and f.rule != SCHEMA_RULE and f.rule not in _CORE_IDS:
+            at = (f.location.start_line, f.location.start_col)
+            if any(a <= at <= b for a, b in spans):
+                continue
+        keep.append(f)
+    return keep
+
+
 def _dedupe(findings: list[Finding]) -> list[Finding]:
     seen = set()
     out = []
@@ -299,6 +325,7 @@ def _audit_unit(paths: list[Path], root: Path, policy: Policy, select: list[str]
     findings = run_rules(stack, rules, selected)
     if any(doc.merged_from for doc in stack.compose_docs):
         findings = [_attributed(f, stack) for f in findings]
+    findings = _stand_down(stack, findings)
     red = collect_secrets(stack)
     findings = _dedupe([_redacted(f, red) for f in findings])
     result = Result(stack, rules, findings, redact=red)
@@ -467,6 +494,9 @@ def _run_units(work: list, jobs: int, light: bool = False) -> list[_Unit]:
         import multiprocessing as mp
 
         load_rules()  # imported once, inherited by the forked workers
+        from .parsers.compose_schema import validator
+
+        validator()  # the Compose Specification schema (OPS086) compiled once, not once per worker
         gc.collect()
         gc.freeze()  # what the workers inherit: never walked by their collector (copy-on-write kept)
         try:

@@ -76,7 +76,7 @@ class GitView:
 
     def _manager(self):
         if self._ignores is None:
-            from dulwich.ignore import IgnoreFilter, IgnoreFilterManager, read_ignore_patterns
+            from dulwich.ignore import IgnoreFilter, IgnoreFilterManager
 
             overlay = self.overlay
 

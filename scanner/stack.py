@@ -1013,9 +1013,10 @@ def build_stack(paths: list[Path], policy: Policy | None = None, root: Path | No
         sf = _parse_file(stack, path, rel, "compose", env)
         if sf is not None:
             sf.doc.env_sources = sources
+            _validate_compose(stack, sf.doc)
             parsed.append(sf)
     stack.compose_projects = projects
-    for step in (lambda: _merge_projects(stack, parsed, projects), lambda: _apply_roles(stack),
+    for step in (lambda: _merge_projects(stack, parsed, projects), lambda: _link_builds(stack), lambda: _apply_roles(stack),
                  lambda: _link_mounts(stack), lambda: _link_nginx(stack)):
         try:
             step()
@@ -1024,6 +1025,20 @@ def build_stack(paths: list[Path], policy: Policy | None = None, root: Path | No
             first = min(stack.files, default=".")
             stack.problem(CoreRule.REJECTED, first, 1, 1, f"the stack could not be fully linked ({exc.__class__.__name__}); cross-file checks may be incomplete")
     return stack
+
+
+def _validate_compose(stack: Stack, doc) -> None:
+    """Record where a compose file breaks the Compose Specification (OPS086), before the project's
+    files are merged (its nodes still carry the file's own lines). A file whose YAML is broken is
+    OPS081's alone."""
+    from .parsers.compose_schema import TooLarge, validate
+
+    if any(not e.message.startswith("interpolation:") for e in doc.errors):
+        return
+    try:
+        doc.schema_errors = validate(doc.root)
+    except TooLarge as exc:
+        stack.note(f"{doc.path} was not checked against the Compose Specification (OPS086): {exc}")
 
 
 def _common_root(paths: list[Path]) -> Path:
@@ -1298,6 +1313,34 @@ def attribute(stack: Stack, loc: Location) -> Location:
                 end = loc.end_line - offset if loc.end_line is not None and loc.end_line > offset else loc.end_line
                 return dataclasses.replace(loc, path=over.path, start_line=loc.start_line - offset, end_line=end)
     return loc
+
+
+def build_target(svc) -> str | None:
+    """The stage a service's ``build.target`` names (None: none, compose builds the last stage)."""
+    from .parsers.yamlnodes import YMap
+
+    b = svc.build
+    if isinstance(b, YMap):
+        target = b.str("target")
+        return target.strip() or None if target else None
+    return None
+
+
+def _link_builds(stack: Stack) -> None:
+    """Tell each Dockerfile which stage compose builds (``DockerfileDocument.build_target``): the
+    ``build.target`` of the services that build it, when they all name the same one. Services that
+    disagree (one builds ``builder``, one the last stage) leave the last stage as the one judged."""
+    targets: dict[int, set] = {}
+    docs: dict[int, object] = {}
+    for svc in stack.services:
+        df = stack.service_dockerfile(svc)
+        if df is None or not hasattr(df, "build_target"):
+            continue
+        docs[id(df)] = df
+        targets.setdefault(id(df), set()).add((build_target(svc) or "").lower())
+    for key, names in targets.items():
+        if len(names) == 1 and "" not in names:
+            docs[key].build_target = next(iter(names))
 
 
 def _apply_roles(stack: Stack) -> None:

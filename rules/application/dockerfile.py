@@ -16,6 +16,7 @@ from rules.helpers.dockerfile import (
     root_image,
     run_scripts,
     shell_commands,
+    stage_label,
 )
 from rules.helpers.locations import LazyRe
 from scanner.model import Edit, Fix, Location, hit
@@ -104,7 +105,7 @@ def last_user_root(stack: Stack):
         ins = last_instruction(doc, stage, "USER")
         if ins is None or not is_root_user(ins.args.split()[0] if ins.args.split() else ""):
             continue
-        yield hit(ins_loc(doc, ins), f"the final stage runs as `{ins.args.strip()}`: the container's process is root",
+        yield hit(ins_loc(doc, ins), f"{stage_label(doc, stage)} runs as `{ins.args.strip()}`: the container's process is root",
                   snippet_key=f"USER {ins.args.strip()}")
 
 
@@ -168,7 +169,7 @@ def missing_user(stack: Stack):
                 text = "USER 10001:10001\n"
             fix = Fix("append `USER 10001:10001` to the final stage", (Edit(loc, text),))
         fin = stage.from_instruction
-        yield hit(ins_loc(doc, fin), f"the final stage (FROM {stage.image}) never sets USER: the container runs as root",
+        yield hit(ins_loc(doc, fin), f"{stage_label(doc, stage)} (FROM {stage.image}) never sets USER: the container runs as root",
                   fix=fix, snippet_key=f"FROM {stage.image}")
 
 

@@ -72,6 +72,14 @@ def stage_chain(doc, stage) -> list:
         cur = parent
 
 
+def stage_label(doc, stage) -> str:
+    """How a message names the stage that runs: "the final stage", or "the target stage `builder`"
+    when compose builds a ``build.target`` other than the last stage."""
+    if stage is not None and stage is not doc.last_stage and stage.name:
+        return f"the target stage `{stage.name}`"
+    return "the final stage"
+
+
 def root_image(doc, stage) -> str:
     """The registry image at the bottom of a stage's ``FROM`` chain (ARGs expanded when known)."""
     base = stage_chain(doc, stage)[-1].image

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from rules.helpers.services import unauthenticated_reason
+from rules.helpers.services import admin_ui, unauthenticated_reason
 from scanner.model import Edit, Fix, Location
 from scanner.parsers import fail2ban as f2b
 from scanner.parsers import ufw as ufwp
@@ -495,8 +495,15 @@ def ufw_bypasses(stack: Stack) -> list[UfwBypass]:
     """PER064's ports: :func:`ufw_beliefs` but the ports where the service asks for no credentials
     (PER002's, which names the same UFW entry as related)."""
     def compute():
-        return [b for b in ufw_beliefs(stack)
-                if b.container_port is None or not unauthenticated_reason(stack, b.svc, port=b.container_port)]
+        out = []
+        for b in ufw_beliefs(stack):
+            if b.container_port is not None and unauthenticated_reason(stack, b.svc, port=b.container_port):
+                continue  # PER002's
+            ui = admin_ui(stack, b.svc)
+            if ui is not None and b.container_port == ui[1]:
+                continue  # PER043's
+            out.append(b)
+        return out
     return stack.memo("host.ufw_bypass", compute)
 
 

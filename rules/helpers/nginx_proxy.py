@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from rules.helpers.locations import nloc
 from rules.helpers.nginx import PASS_DIRECTIVES, file_doc
-from rules.helpers.services import host_names, unauthenticated_reason
+from rules.helpers.services import admin_ui, host_names, unauthenticated_reason
 from scanner.model import Edit, Fix, Location
 
 if TYPE_CHECKING:
@@ -762,6 +762,38 @@ def proxied_ports(stack: Stack) -> list[tuple[object, int]]:
     return stack.memo("proxied_ports", compute)
 
 
+def admin_ui_port(stack: Stack, svc, port: int | None) -> bool:
+    """The port is a login-less UI's (PER043 reports it; PER001, PER003 and PER041 leave it)."""
+    ui = admin_ui(stack, svc)
+    return ui is not None and port is not None and ui[1] == port
+
+
+def admin_ui_proxied(stack: Stack):
+    """(location, pass target, UI name, reason) for each nginx ``*_pass`` of a public server that
+    reaches a login-less UI (``rules.helpers.services.admin_ui``) without auth or allow/deny (PER043)."""
+    def compute():
+        out = []
+        for cfg in stack.nginx_configs:
+            seen = set()
+            for t in pass_targets(stack, cfg):
+                if t.service is None or id(t.pass_node) in seen or not admin_ui_port(stack, t.service, t.port):
+                    continue
+                seen.add(id(t.pass_node))
+                p = t.pass_node
+                if protected(p):
+                    continue
+                server = next((a for a in p.ancestors() if a.name == "server"), None)
+                if not server_public(server):
+                    continue
+                loc = p.parent
+                while loc is not None and loc.name == "if":
+                    loc = loc.parent
+                name, _port, reason = admin_ui(stack, t.service)
+                out.append((loc, t, name, reason))
+        return out
+    return stack.memo("per043_proxied", compute)
+
+
 def admin_exposures(stack: Stack):
     return stack.memo("per041", lambda: list(_compute_admin(stack)))
 
@@ -770,8 +802,8 @@ def _compute_admin(stack: Stack):
     for cfg in stack.nginx_configs:
         seen = set()
         for t in pass_targets(stack, cfg):
-            if t.service is None or t.port not in ADMIN_PORTS:
-                continue
+            if t.service is None or t.port not in ADMIN_PORTS or admin_ui_port(stack, t.service, t.port):
+                continue  # a login-less UI's port is PER043's
             p = t.pass_node
             if id(p) in seen:
                 continue

@@ -1115,3 +1115,76 @@ def one_shot(svc) -> bool:
         if isinstance(rp, YMap) and (rp.str("condition") or "").lower() == "none":
             return True
     return svc.role == "certbot" and "certonly" in words and "renew" not in " ".join(words)
+
+
+# ---------------------------------------------------------------------------------------------
+# Admin, mail and tracing UIs with no login of their own (PER043)
+# ---------------------------------------------------------------------------------------------
+
+
+def _env_set(stack: Stack, svc, key: str) -> bool:
+    """The variable is given a value (or one dkscan cannot see: a ``${VAR}`` from the deploy's shell)."""
+    found = env_var(stack, svc, key)
+    return found is not None and found[2] in ("set", "unknown")
+
+
+def _flag(svc, *names: str) -> bool:
+    """A command/entrypoint word is one of ``names`` (``--x``, ``--x=value``, ``-x value``)."""
+    words = svc.command_words() + svc.command_words("entrypoint")
+    return any(w.split("=", 1)[0] in names for w in words)
+
+
+def _flag_value(svc, name: str) -> str | None:
+    words = svc.command_words() + svc.command_words("entrypoint")
+    for i, w in enumerate(words):
+        if w == name:
+            return words[i + 1] if i + 1 < len(words) and not words[i + 1].startswith("-") else "true"
+        if w.startswith(name + "="):
+            return w.split("=", 1)[1]
+    return None
+
+
+def admin_ui(stack: Stack, svc) -> tuple[str, int, str] | None:
+    """(UI name, container port, why it asks for no credentials) when the service is an admin, mail
+    or tracing UI without a login of its own (PER043); None for anything else, and for UIs with a
+    login (adminer, pgAdmin in server mode, the MinIO console: PER001/PER041 judge those)."""
+    return stack.memo(("admin_ui", id(svc)), lambda: _admin_ui(stack, svc))
+
+
+def _admin_ui(stack: Stack, svc) -> tuple[str, int, str] | None:
+    repo = image_parts(svc.image or "")[0].lower()
+    base = repo.rsplit("/", 1)[-1]
+    if base == "mailpit":
+        if _env_set(stack, svc, "MP_UI_AUTH") or _env_set(stack, svc, "MP_UI_AUTH_FILE") or _flag(svc, "--ui-auth-file", "--ui-auth"):
+            return None
+        return "Mailpit", 8025, "Mailpit's web UI and API without MP_UI_AUTH/MP_UI_AUTH_FILE: anyone reads every captured e-mail (password resets, invitations)"
+    if base == "mailhog":
+        if _env_set(stack, svc, "MH_AUTH_FILE") or _flag(svc, "-auth-file", "--auth-file"):
+            return None
+        return "MailHog", 8025, "MailHog's web UI and API without -auth-file/MH_AUTH_FILE: anyone reads every captured e-mail"
+    if repo.startswith("jaegertracing/") and base in ("all-in-one", "jaeger", "jaeger-query") or base == "jaeger":
+        return "Jaeger", 16686, "the Jaeger UI has no authentication: anyone reads every trace (URLs, headers, SQL, user ids)"
+    if base == "redis-commander":
+        if _env_set(stack, svc, "HTTP_PASSWORD_HASH") or _env_set(stack, svc, "HTTP_PASSWORD_HASH_FILE") or (
+                _env_set(stack, svc, "HTTP_USER") and (_env_set(stack, svc, "HTTP_PASSWORD") or _env_set(stack, svc, "HTTP_PASSWORD_FILE"))):
+            return None
+        return "Redis Commander", 8081, "Redis Commander without HTTP_USER + HTTP_PASSWORD (or HTTP_PASSWORD_HASH): anyone reads and rewrites Redis"
+    if base == "alertmanager":
+        if _flag(svc, "--web.config.file"):
+            return None
+        return "Alertmanager", 9093, "Alertmanager without --web.config.file: anyone silences alerts and reads the routing tree"
+    if base == "pgadmin4":
+        found = env_var(stack, svc, "PGADMIN_CONFIG_SERVER_MODE")
+        if found is None or found[2] != "set" or str(found[0]).strip().strip("'\"").lower() not in ("false", "0"):
+            return None  # server mode (the default) asks for a login
+        port = 443 if _env_set(stack, svc, "PGADMIN_ENABLE_TLS") else 80
+        listen = env_var(stack, svc, "PGADMIN_LISTEN_PORT")
+        if listen is not None and str(listen[0] or "").isdigit():
+            port = int(listen[0])
+        return "pgAdmin", port, "pgAdmin with PGADMIN_CONFIG_SERVER_MODE=False (desktop mode): no login, anyone uses its saved database connections"
+    if base == "traefik":
+        value = _flag_value(svc, "--api.insecure")
+        env = env_var(stack, svc, "TRAEFIK_API_INSECURE")
+        if (value or "").lower() == "true" or (env is not None and str(env[0] or "").lower() == "true"):
+            return "Traefik dashboard", 8080, "Traefik --api.insecure=true serves the dashboard and API on 8080 without authentication"
+    return None

@@ -6,6 +6,7 @@ import re
 from typing import TYPE_CHECKING
 
 from rules.helpers.locations import svc_loc, yloc
+from rules.helpers.nginx import listen_specs
 from rules.helpers.nginx_proxy import auth_on, denies_all, pass_targets
 from rules.helpers.services import (
     command_flag_edit_remove,
@@ -477,6 +478,8 @@ def _service_ports(stack: Stack, svc) -> set[int] | None:
     ``expose``/``ports`` plus a local Dockerfile's EXPOSE), else None."""
     base, _tag = service_image(svc)
     known = KNOWN_PORTS.get(base)
+    if known is None and _runs_nginx(stack, svc):
+        known = _nginx_ports(stack, svc)
     if known is None and svc.role in ("postgres", "redis", "minio", "nats", "prometheus"):
         known = {"postgres": {5432}, "redis": {6379}, "minio": {9000, 9001}, "nats": {4222, 6222, 8222},
                  "prometheus": {9090}}[svc.role]
@@ -496,6 +499,23 @@ def _service_ports(stack: Stack, svc) -> set[int] | None:
     return ports
 
 
+def _runs_nginx(stack: Stack, svc) -> bool:
+    """The service is an nginx gateway: an nginx/openresty image, or nginx configurations it loads."""
+    base, _tag = service_image(svc)
+    return base in ("nginx", "openresty") or base.startswith("nginx-") or any(c.service is svc for c in stack.nginx_configs)
+
+
+def _nginx_ports(stack: Stack, svc) -> set[int]:
+    """The ports the service's nginx listens on: every ``listen`` of the configurations it loads
+    (a server without one listens on 80); the image's default server (80) when it loads none."""
+    ports: set[int] = set()
+    for cfg in stack.nginx_configs:
+        if cfg.service is svc:
+            for server in cfg.nodes("server"):
+                ports.update(s.port for s in listen_specs(server) if s.port is not None)
+    return ports or {80}
+
+
 @rule("OPS045", "scrape-target-unknown", "medium", files="prometheus+compose")
 def scrape_target_unknown(stack: Stack):
     """Prometheus scrapes a host or port no compose service provides.
@@ -504,8 +524,10 @@ def scrape_target_unknown(stack: Stack):
     Reads every `static_configs` target of the prometheus configurations and flags a target whose
     host is a bare name (no dot, not an IP, not `localhost`) that no compose service, container
     name, hostname or network alias of the stack answers to; or whose port the service is known not
-    to listen on (official images and exporters with fixed ports, plus `expose`/`ports`; apps
-    with unknown ports are given the benefit of the doubt). Qualified names and IPs are outside
+    to listen on (official images and exporters with fixed ports, plus `expose`/`ports`; an nginx
+    gateway listens on the ports of its configurations' `listen` directives — `nginx:9113` is the
+    exporter's port, which nginx itself never serves; apps with unknown ports are given the benefit
+    of the doubt). Qualified names and IPs are outside
     the stack and left alone.
 
     ## Why is this bad?
@@ -546,8 +568,11 @@ def scrape_target_unknown(stack: Stack):
                 continue
             ports = _service_ports(stack, svc)
             if ports is not None and t.port not in ports:
+                hint = ""
+                if _runs_nginx(stack, svc) and KNOWN_PORTS.get(service_image(svc)[0]) is None:
+                    hint = " (nginx serves no metrics itself: scrape an nginx-prometheus-exporter service that reads stub_status)"
                 yield hit(yloc(doc.path, t.node), f"job '{t.job}' scrapes {host}:{t.port}, but service '{svc.name}' "
-                                                  f"listens on {', '.join(str(p) for p in sorted(ports))}",
+                                                  f"listens on {', '.join(str(p) for p in sorted(ports))}{hint}",
                           snippet_key=f"{t.job}:{host}:{t.port}")
 
 

@@ -25,6 +25,7 @@ from rules.helpers.dockerfile import (
     run_scripts,
     shell_commands,
     stage_chain,
+    stage_label,
 )
 from rules.helpers.locations import svc_loc
 from rules.helpers.services import image_healthcheck_source, one_shot
@@ -379,7 +380,7 @@ def healthcheck_tool_missing(stack: Stack):
             if tool in tools or _installs(df, stage, tool):
                 continue
             reported.add(id(ins))
-            yield hit(ins_loc(df, ins), f"HEALTHCHECK runs {tool}, which the final stage (FROM {root_image(df, stage)}) "
+            yield hit(ins_loc(df, ins), f"HEALTHCHECK runs {tool}, which {stage_label(df, stage)} (FROM {root_image(df, stage)}) "
                       f"does not have: the container will never be healthy",
                       snippet_key=f"HEALTHCHECK:{tool}")
 

@@ -19,7 +19,7 @@ from rules.helpers.compose import (
 )
 from rules.helpers.host import ufw_bypassed
 from rules.helpers.locations import LazyRe, yloc
-from rules.helpers.nginx_proxy import proxied_ports
+from rules.helpers.nginx_proxy import admin_ui_port, proxied_ports
 from rules.helpers.services import unauthenticated_reason
 from scanner.model import Edit, Fix, Location, hit
 from scanner.parsers.yamlnodes import YMap, YScalar, YSeq
@@ -97,7 +97,8 @@ def internal_port_published(stack: Stack):
     container port only (`"5432"`, which Docker maps to a random host port on every interface).
     Ports are read after `${VAR:-default}` interpolation, in short and long syntax. A port the
     gateway proxies to is PER003's finding, and a port of a service that asks for no credentials is
-    PER002's (critical): this rule leaves those ports to them. The gateway's ports are never flagged;
+    PER002's (critical), and the UI port of an admin, mail or tracing UI without a login (Mailpit,
+    Jaeger, ...) is PER043's (critical): this rule leaves those ports to them. The gateway's ports are never flagged;
     `network_mode: host` services (PER020) publish nothing.
 
     ## Why is this bad?
@@ -140,6 +141,8 @@ def internal_port_published(stack: Stack):
                 continue  # PER003
             if any(unauthenticated_reason(stack, svc, port=p) for p in cports[:64]):
                 continue  # PER002
+            if any(admin_ui_port(stack, svc, p) for p in cports[:64]):
+                continue  # PER043
             if ufw_bypassed(stack, svc, port):
                 continue  # PER064: UFW is believed to block it
             shown = f"host port {port.host}" if port.host else "a random host port"

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from rules.helpers.host import ufw_bypassed
 from rules.helpers.locations import nloc, svc_loc, yloc
-from rules.helpers.nginx_proxy import admin_exposures, fix_of, insert_in_block, proxied_ports, unauthenticated_admin_reason
+from rules.helpers.nginx_proxy import admin_exposures, admin_ui_port, fix_of, insert_in_block, proxied_ports, unauthenticated_admin_reason
 from scanner.model import Edit, Location, hit
 from scanner.registry import rule
 
@@ -88,6 +88,8 @@ def gateway_bypass_port(stack: Stack):
                 continue
             if any(unauthenticated_admin_reason(stack, svc, cp) for cp in hit_ports):
                 continue  # PER002
+            if any(admin_ui_port(stack, svc, cp) for cp in hit_ports):
+                continue  # PER043
             if ufw_bypassed(stack, svc, p):
                 continue  # PER064: UFW is believed to block it
             yield hit(yloc(svc.doc.path, p.node),

@@ -1,12 +1,13 @@
-"""Perimeter, service family: data services reachable without credentials."""
+"""Perimeter, service family: data services and admin UIs reachable without credentials."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from rules.helpers.host import host_entry_loc, ufw_belief
-from rules.helpers.locations import yloc
-from rules.helpers.services import postgres_trust, unauthenticated_reason
+from rules.helpers.locations import nloc, svc_loc, yloc
+from rules.helpers.nginx_proxy import admin_ui_proxied, fix_of, insert_in_block
+from rules.helpers.services import admin_ui, postgres_trust, unauthenticated_reason
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 
@@ -160,3 +161,77 @@ def postgres_trust_auth(stack: Stack):
             related = [] if loc.path == svc.doc.path else [Location(svc.doc.path, svc.key.line, svc.key.col)]
             yield hit(loc, f"postgres service '{svc.name}': {reason}", fix=fix, related=related,
                       snippet_key=f"{svc.name}:trust:{loc.path}")
+
+
+@rule("PER043", "admin-ui-unauthenticated", "critical", files="compose+nginx+env", refs="CWE-306; OWASP API8:2023",
+      fix="unsafe")
+def admin_ui_unauthenticated(stack: Stack):
+    """An admin, mail or tracing UI with no login is published or proxied without authentication.
+
+    ## What it does
+    Recognises services whose image is a UI with no login of its own — Mailpit (8025) without
+    `MP_UI_AUTH`/`MP_UI_AUTH_FILE`, MailHog (8025) without `-auth-file`/`MH_AUTH_FILE`, Jaeger
+    (16686), Redis Commander (8081) without `HTTP_USER` + `HTTP_PASSWORD` or
+    `HTTP_PASSWORD_HASH`, Alertmanager (9093) without `--web.config.file`, pgAdmin with
+    `PGADMIN_CONFIG_SERVER_MODE=False`, the Traefik dashboard with `--api.insecure=true` (8080) —
+    and flags the UI port when compose publishes it on every interface, or when an nginx
+    `location` of a public server proxies to it without `auth_basic`, `auth_request` or `allow` +
+    `deny all`. At that port it replaces PER001, PER003 and PER041 (and PER064: when UFW is
+    believed to block the port, the message says so). UIs with a login of their own — adminer,
+    pgAdmin in server mode, the MinIO console — stay PER001/PER041's.
+
+    ## Why is this bad?
+    Development tools end up in production compose files. Anyone who finds the port reads every
+    captured e-mail (password-reset links: account takeover), every trace (URLs, headers, SQL,
+    user ids), rewrites Redis keys, silences the alerts that would report the intrusion, or uses
+    pgAdmin's saved database connections.
+
+    ## Example
+    ```yaml
+    mailpit:
+      image: axllent/mailpit:v1.21
+      ports:
+        - "8025:8025"
+    ```
+
+    ## Use instead
+    ```yaml
+    mailpit:
+      image: axllent/mailpit:v1.21
+      environment:
+        MP_UI_AUTH_FILE: /run/secrets/mailpit-ui     # or no published port: an SSH tunnel
+      ports:
+        - "127.0.0.1:8025:8025"
+    ```
+
+    ## Fix safety
+    Unsafe: the published port is bound to 127.0.0.1 (a proxied location gets `allow 127.0.0.1;
+    deny all;`); remote users of the UI lose it until a login is added.
+
+    ## References
+    CWE-306; OWASP API Security Top 10 2023, API8 (security misconfiguration).
+    """
+    for svc in stack.services:
+        ui = admin_ui(stack, svc)
+        if ui is None or (svc.str("network_mode") or "").strip().lower() == "host":
+            continue
+        name, ui_port, reason = ui
+        for port in svc.ports:
+            if not port.public or ui_port not in port.container_ports[:64]:
+                continue
+            shown = f"host port {port.host}" if port.host else "a random host port"
+            belief = ufw_belief(stack, svc, port)
+            firewall = (f"{belief.why}, but Docker's DNAT bypasses UFW" if belief is not None
+                        else "Docker bypasses the host firewall")
+            yield hit(yloc(svc.doc.path, port.node),
+                      f"service '{svc.name}' publishes the {name} UI (container port {ui_port}) on {shown} of every "
+                      f"interface ({firewall}): {reason}",
+                      fix=_bind_loopback_fix(svc, port), snippet_key=f"{svc.name}:{ui_port}",
+                      related=[host_entry_loc(belief.believed)] if belief is not None else [])
+    for loc, t, name, reason in admin_ui_proxied(stack):
+        anchor = loc if loc is not None and loc.d is not None else t.pass_node
+        edits = [insert_in_block(stack, loc, ["allow 127.0.0.1;", "deny all;"])] if loc is not None and loc.d is not None else []
+        yield hit(nloc(anchor), f"`{' '.join([anchor.name, *anchor.args])}` proxies to the {name} UI on '{t.service.name}:{t.port}' "
+                                f"of a public server without auth_basic, auth_request or allow/deny: {reason}",
+                  fix=fix_of("allow localhost only", edits, "unsafe"), related=[svc_loc(t.service)],
+                  snippet_key=f"{t.service.name}:{t.port}:proxied")

@@ -45,7 +45,7 @@ DEFAULT_IMAGES = {
     "nginx_exporter": "nginx/nginx-prometheus-exporter:1.4.0",
     "nats_exporter": "natsio/prometheus-nats-exporter:0.15.0",
     "blackbox_exporter": "prom/blackbox-exporter:v0.25.0",
-    "rust": "rust:1.83.0-alpine3.21",
+    "rust": "rust:1.90.0-alpine3.21",
     "runtime": "alpine:3.21.0",
 }
 

@@ -488,6 +488,9 @@ class ComposeDocument(Document):
     inactive: dict = field(default_factory=dict)  # service -> its profiles, none of them active
     profiles: list | None = None  # the active profiles (None: not given, every service audited)
     overlays: list = field(default_factory=list)  # (line offset, ComposeDocument) of the files merged in
+    # where the file breaks the Compose Specification (scanner.parsers.compose_schema, OPS086), in
+    # the file's own lines: validated after interpolation, before the project's files are merged
+    schema_errors: list = field(default_factory=list)
 
     def line_text(self, line: int) -> str:
         """A line of this file or, past an overlay's offset, of that later file (stack.attribute)."""

@@ -122,9 +122,24 @@ class DockerfileDocument(Document):
     comments: list[tuple[int, str]] = field(default_factory=list)  # (line, text after '#', stripped)
     escape: str = "\\"
     directives: dict[str, str] = field(default_factory=dict)  # parser directives, lower-case names
+    # the stage compose builds (``build.target`` of the services that build this file), set by the
+    # Stack when it links services to Dockerfiles; None: the last stage
+    build_target: str | None = None
 
     @property
     def final_stage(self) -> Stage | None:
+        """The stage that runs: the ``build.target`` compose builds when it names a stage, else the
+        last stage. The one answer to "which stage runs" for every rule."""
+        if self.build_target:
+            wanted = self.build_target.lower()
+            for stage in self.stages:
+                if stage.name is not None and stage.name.lower() == wanted:
+                    return stage
+        return self.last_stage
+
+    @property
+    def last_stage(self) -> Stage | None:
+        """The last stage of the file (what ``docker build`` builds without ``--target``)."""
         return self.stages[-1] if self.stages else None
 
     def stage(self, name_or_index: str) -> Stage | None:

@@ -49,13 +49,8 @@ def observations(arg) -> Observations | None:
 
 
 def today_from(policy) -> _dt.date:
-    raw = policy.get("clock.today")
-    if raw:
-        try:
-            return _dt.date.fromisoformat(str(raw)[:10])
-        except ValueError:
-            pass
-    return _dt.datetime.now(_dt.timezone.utc).date()
+    """``clock.today`` (scanner.config.Policy.today, the one clock)."""
+    return policy.today()
 
 
 def run_probe(url: str, paths: list[Path], policy, *, ca_file: Path | None = None, resolve=(),

@@ -1,0 +1,229 @@
+"""End of life: which product cycles an image reference runs, and when each stops receiving fixes.
+
+The data is an endoflife.date snapshot (``scanner/data/eol.json``, or the file the policy's
+``eol.data`` names; refreshed by ``python -m scanner.eol_refresh``). An image maps to products by
+its repository base name (``python``, ``golang``, ``postgres``...); an operating-system codename in
+its tag counts as its own product (``python:3.11-buster`` → Debian 10, ``node:18-alpine3.16`` →
+Alpine 3.16, ``eclipse-temurin:17-jammy`` → Ubuntu 22.04).
+
+Tag matching is written here because no library maps Docker tags to endoflife.date cycles: the
+version at the start of the tag is matched against the product's cycles on dot boundaries
+(``3.7.17-slim`` → cycle ``3.7``; ``16.4-alpine`` → ``16``), the longest cycle first.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rules.helpers.compose import image_parts
+
+if TYPE_CHECKING:
+    from scanner.stack import Stack
+
+NAMES = {"debian": "Debian", "ubuntu": "Ubuntu", "alpine": "Alpine", "python": "Python", "go": "Go", "nodejs": "Node.js",
+         "postgresql": "PostgreSQL", "redis": "Redis", "mysql": "MySQL", "mariadb": "MariaDB", "rust": "Rust",
+         "nginx": "nginx", "ruby": "Ruby", "php": "PHP"}
+
+
+def shipped_path() -> Path:
+    """The snapshot shipped inside the package (``scanner/data/eol.json``)."""
+    from importlib.resources import files
+
+    return Path(str(files("scanner") / "data" / "eol.json"))
+
+
+class EolDataError(ValueError):
+    """The EOL data file cannot be read or has the wrong shape."""
+
+
+@dataclass(frozen=True)
+class Cycle:
+    product: str
+    cycle: str
+    eol: _dt.date | None  # None: still supported (``eol: false``)
+    codename: str | None
+    lts: _dt.date | None  # endoflife.date ``extendedSupport`` when a date
+
+
+@dataclass(frozen=True)
+class EolData:
+    snapshot: str
+    products: dict  # product -> {"images": [...], "judge": "eol"|"extendedSupport", "cycles": [Cycle]}
+    by_image: dict  # repository base name -> product
+    codenames: dict  # codename -> Cycle (debian, ubuntu)
+
+    def until(self, c: Cycle) -> _dt.date | None:
+        """The date images of the cycle stop receiving fixes: ``eol``, or the extended support the
+        product's images keep (Debian LTS updates reach the same archive the images use)."""
+        if self.products[c.product].get("judge") == "extendedSupport" and c.lts is not None:
+            return c.lts
+        return c.eol
+
+
+def _date(value) -> _dt.date | None:
+    if value is True:
+        return _dt.date.min
+    if not value:
+        return None
+    try:
+        return _dt.date.fromisoformat(str(value)[:10])
+    except ValueError as exc:
+        raise EolDataError(f"bad date {str(value)[:20]!r}") from exc
+
+
+def parse_data(raw: dict) -> EolData:
+    """The snapshot from its JSON object; EolDataError when it has the wrong shape."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("products"), dict):
+        raise EolDataError("no 'products' mapping")
+    products, by_image, codenames = {}, {}, {}
+    for name, prod in raw["products"].items():
+        if not isinstance(prod, dict) or not isinstance(prod.get("cycles"), list):
+            raise EolDataError(f"product {str(name)[:40]!r} has no 'cycles' list")
+        cycles = []
+        for row in prod["cycles"]:
+            if not isinstance(row, dict) or "cycle" not in row:
+                raise EolDataError(f"product {str(name)[:40]!r}: a cycle without 'cycle'")
+            code = row.get("codename")
+            code = str(code).split()[0].lower() if code else None
+            lts = row.get("extendedSupport")
+            c = Cycle(name, str(row["cycle"]), _date(row.get("eol")), code, None if isinstance(lts, bool) else _date(lts))
+            cycles.append(c)
+            if code:
+                codenames[code] = c
+        cycles.sort(key=lambda c: len(c.cycle), reverse=True)  # longest first: 10.11 before 10.1
+        products[name] = {**prod, "cycles": cycles}
+        for img in prod.get("images") or ():
+            by_image[str(img).lower()] = name
+    return EolData(str(raw.get("snapshot") or "unknown"), products, by_image, codenames)
+
+
+def _load(path: str) -> EolData:
+    try:
+        st = Path(path).stat()
+    except OSError as exc:
+        raise EolDataError(exc.__class__.__name__) from exc
+    return _load_version(path, st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=8)
+def _load_version(path: str, _mtime: int, _size: int) -> EolData:
+    """The parsed file, once per version of it (a monorepo's deployments share one parse)."""
+    from scanner.fsutil import read_limited
+
+    try:
+        return parse_data(json.loads(read_limited(Path(path), 8 * 1024 * 1024)))
+    except EolDataError:
+        raise
+    except (OSError, ValueError, RecursionError) as exc:
+        raise EolDataError(exc.__class__.__name__) from exc
+
+
+def eol_data(stack: Stack) -> EolData | None:
+    """The EOL snapshot the policy names (``eol.data``, relative to the configuration file), else the
+    shipped one; None (with a note) when it cannot be read."""
+    def compute():
+        configured = stack.policy.get("eol.data")
+        path = shipped_path()
+        if configured:
+            src = Path(stack.policy.source).parent if stack.policy.source else stack.root
+            path = (src / str(configured)).resolve()
+        try:
+            data = _load(str(path))
+        except EolDataError as exc:
+            stack.note(f"end-of-life data '{configured or 'shipped'}' could not be read ({exc}): APP013, APP014 and APP046 did not run")
+            return None
+        age = (stack.policy.today() - _date(data.snapshot)).days if re.fullmatch(r"\d{4}-\d\d-\d\d", data.snapshot) else None
+        if age is not None and age > 365:
+            stack.note(f"the end-of-life data is a snapshot of {data.snapshot} ({age} days old): cycles released since are "
+                       f"unknown to it; refresh it with `python -m scanner.eol_refresh`")
+        return data
+    return stack.memo("eol_data", compute)
+
+
+@dataclass(frozen=True)
+class Running:
+    """One product cycle an image reference runs, and where its version is written in the reference."""
+
+    cycle: Cycle
+    start: int  # offset of the version (or codename) in the reference
+    end: int
+    main: bool  # the image's own product (not an OS codename in its tag)
+
+
+_VERSION = re.compile(r"v?(\d+(?:\.\d+)*)")
+
+
+def _match_cycle(data: EolData, product: str, version: str) -> Cycle | None:
+    for c in data.products[product]["cycles"]:
+        if version == c.cycle or version.startswith(c.cycle + "."):
+            return c
+    return None
+
+
+def image_cycles(data: EolData, ref: str) -> list[Running]:
+    """The product cycles an image reference runs (its own product, then OS codenames in its tag)."""
+    if not ref or "$" in ref:
+        return []
+    repo, tag, _digest = image_parts(ref)
+    if not tag:
+        return []
+    base = repo.rsplit("/", 1)[-1].lower()
+    tag_at = len(repo) + 1
+    out: list[Running] = []
+    product = data.by_image.get(base)
+    if product is not None:
+        m = _VERSION.match(tag)
+        c = _match_cycle(data, product, m.group(1)) if m else None
+        if c is None and product in ("debian", "ubuntu"):
+            word = re.match(r"[a-z]+", tag)
+            c = data.codenames.get(word.group(0)) if word else None
+            if c is not None and c.product == product:
+                out.append(Running(c, tag_at, tag_at + word.end(), True))
+                return out
+        elif c is not None:
+            out.append(Running(c, tag_at + m.start(1), tag_at + m.end(1), True))
+    # OS codenames and alpineX.Y in the tag's words (after the version)
+    for w in re.finditer(r"[A-Za-z]+[0-9.]*", tag):
+        word = w.group(0).lower()
+        if word in data.codenames and data.codenames[word].product != product:
+            out.append(Running(data.codenames[word], tag_at + w.start(), tag_at + w.end(), False))
+        elif word.startswith("alpine") and product != "alpine" and "alpine" in data.products:
+            c = _match_cycle(data, "alpine", word[6:]) if word[6:] else None
+            if c is not None:
+                out.append(Running(c, tag_at + w.start(), tag_at + w.end(), False))
+    return out
+
+
+def when(d: _dt.date) -> str:
+    """A date for a message (``eol: true`` without a date reads "a date endoflife.date does not give")."""
+    return "a date endoflife.date does not give" if d == _dt.date.min else d.isoformat()
+
+
+def describe(data: EolData, c: Cycle) -> str:
+    name = NAMES.get(c.product, c.product)
+    code = f" ({c.codename})" if c.codename else ""
+    return f"{name} {c.cycle}{code}"
+
+
+def lts_note(data: EolData, c: Cycle) -> str:
+    """`` (end of its LTS; regular support ended …)`` when the date judged is the extended support."""
+    until = data.until(c)
+    if until is not None and until != c.eol and c.eol is not None:
+        return f" (end of its LTS; regular security support ended {when(c.eol)})"
+    return ""
+
+
+def successor(data: EolData, c: Cycle, after: _dt.date) -> Cycle | None:
+    """The oldest later cycle of the product still supported after ``after`` (the smallest bump)."""
+    def key(x: Cycle):
+        return tuple(int(p) for p in x.cycle.split(".") if p.isdigit())
+
+    later = [x for x in data.products[c.product]["cycles"] if key(x) > key(c)]
+    ok = [x for x in later if (data.until(x) is None or data.until(x) > after)]
+    return min(ok, key=key) if ok else None
