@@ -146,6 +146,25 @@ def _attributed(f: Finding, stack: Stack) -> Finding:
     return dataclasses.replace(f, location=loc, related=related, fix=fix)
 
 
+def present_kinds(stack: Stack) -> set[str]:
+    """The file kinds of the stack's files, and the kinds their files carry (``FileKind.carries``)."""
+    from .kinds import KIND
+
+    kinds = {sf.kind for sf in stack.files.values()}
+    return kinds.union(*(KIND[k].carries for k in kinds if k in KIND))
+
+
+def runs_on(rule: Rule, kinds: set[str]) -> bool:
+    """Whether ``rule`` can report anything on a stack whose files are of ``kinds``: one of the file
+    kinds its ``files=`` names is present, or it names something that is not a file kind (``any``,
+    ``git``, ``config``...). A rule reads only the kinds it declares (``tests/test_rule_index.py``
+    holds every rule fixture to it), so a stack without SQL never imports the SQL rule modules."""
+    from .kinds import KIND
+
+    tokens = {t for spec in rule.files for t in spec.replace("+", "/").split("/")}
+    return not tokens.issubset(KIND) or not tokens.isdisjoint(kinds)
+
+
 def run_rules(stack: Stack, rules: dict[str, Rule], selected: Iterable[str] | None = None) -> list[Finding]:
     """Every selected rule's findings, in rule order."""
     wanted = set(selected) if selected is not None else None
@@ -296,7 +315,8 @@ def _audit_unit(paths: list[Path], root: Path, policy: Policy, select: list[str]
     stack = build_stack(paths, policy, root=root, skip_dirs=skip)
     rules = audit_rules()
     selected = set(select) if select is not None else None
-    findings = run_rules(stack, rules, selected)
+    kinds = present_kinds(stack)
+    findings = run_rules(stack, {k: r for k, r in rules.items() if runs_on(r, kinds)}, selected)
     if any(doc.merged_from for doc in stack.compose_docs):
         findings = [_attributed(f, stack) for f in findings]
     red = collect_secrets(stack)
