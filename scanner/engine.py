@@ -486,15 +486,20 @@ def _run_units(work: list, jobs: int, light: bool = False) -> list[_Unit]:
     if jobs > 1 and len(work) >= PARALLEL_MIN_UNITS:
         import multiprocessing as mp
 
-        load_rules()  # imported once, inherited by the forked workers
+        # the first deployment is audited here, before the fork, as a worker would audit it: every
+        # module the audit imports on first use (the rule families its file kinds need, the
+        # parsers and their libraries, pglast's printer) and every regular expression it compiles
+        # is then paid once and shared by the workers (copy-on-write) instead of once per worker
+        first = _audit_unit(*work[0], keep_stack=False)
         gc.collect()
         gc.freeze()  # what the workers inherit: never walked by their collector (copy-on-write kept)
         try:
             ctx = mp.get_context("fork")
-            with ctx.Pool(min(jobs, len(work)), initializer=_worker_start) as pool:
+            rest = work[1:]
+            with ctx.Pool(min(jobs, len(rest)), initializer=_worker_start) as pool:
                 # small chunks: with a few big ones a worker could sit idle while the other finishes
                 # the last (125 deployments of ~0.1 s each at 1000 deployments and jobs * 4 chunks)
-                return pool.map(_unit_worker, work, chunksize=max(1, min(8, len(work) // (jobs * 8))))
+                return [first, *pool.imap(_unit_worker, rest, chunksize=max(1, min(8, len(rest) // (jobs * 8))))]
         finally:
             gc.unfreeze()
     done = []

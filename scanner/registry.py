@@ -43,13 +43,32 @@ def _rule_modules() -> list[str]:
 def rule(rule_id: str, name: str, severity: str, *, files: str, refs: str = "", fix: str = "manual",
          precision: str = "high") -> Callable:
     def register(func: Callable) -> Callable:
-        doc = inspect.cleandoc(func.__doc__ or "")
-        if not doc:
+        if not (func.__doc__ or "").strip():
             raise ValueError(f"rule {rule_id} has no docstring")
-        if rule_id in _RULES:
+        if rule_id in _CHECKS:
             raise ValueError(f"rule {rule_id} registered twice")
         if fix not in ("safe", "unsafe", "manual"):
             raise ValueError(f"rule {rule_id}: fix must be safe, unsafe or manual")
+        # the Rule (its cleaned documentation) is built when the real registry is asked for
+        # (``_registered``): an audit reads the index's and needs only the function
+        _CHECKS[rule_id] = func
+        _PENDING[rule_id] = (name, severity, files, refs, fix, precision)
+        func.rule_id = rule_id
+        return func
+
+    return register
+
+
+_CHECKS: dict[str, Callable] = {}  # rule id -> its function, as each module is imported
+_PENDING: dict[str, tuple] = {}  # rule id -> the decorator's arguments, not yet built into _RULES
+
+
+def _registered() -> dict[str, Rule]:
+    """``_RULES`` with every rule registered so far built."""
+    while _PENDING:
+        rule_id, (name, severity, files, refs, fix, precision) = _PENDING.popitem()
+        func = _CHECKS[rule_id]
+        doc = inspect.cleandoc(func.__doc__ or "")
         _RULES[rule_id] = Rule(
             id=rule_id,
             name=name,
@@ -63,10 +82,7 @@ def rule(rule_id: str, name: str, severity: str, *, files: str, refs: str = "", 
             doc=doc,
             precision=precision,
         )
-        func.rule_id = rule_id
-        return func
-
-    return register
+    return _RULES
 
 
 def imported_rules() -> dict[str, Rule]:
@@ -77,7 +93,7 @@ def imported_rules() -> dict[str, Rule]:
         for mod in _rule_modules():
             importlib.import_module(mod)
         _LOADED = True
-    return _ordered(_RULES)
+    return _ordered(_registered())
 
 
 def _ordered(rules: dict[str, Rule]) -> dict[str, Rule]:
@@ -94,9 +110,9 @@ class _LazyCheck:
         self.__module__ = module
 
     def _real(self) -> Callable:
-        if self.rule_id not in _RULES:
+        if self.rule_id not in _CHECKS:
             importlib.import_module(self.__module__)
-        return _RULES[self.rule_id].check
+        return _CHECKS[self.rule_id]
 
     def __call__(self, *args, **kwargs):
         return self._real()(*args, **kwargs)
@@ -145,11 +161,32 @@ def _from_index() -> dict[str, Rule] | None:
     return _INDEXED
 
 
+def indexed_hash(rules: dict[str, Rule]) -> str | None:
+    """The index's precomputed ``ruleset_hash`` of ``rules`` when they are one of the rule sets it
+    names, made of the index's own Rule objects; None otherwise (the caller computes it)."""
+    indexed = _from_index()
+    if indexed is None or any(indexed.get(k) is not r for k, r in rules.items()):
+        return None
+    from rules import _index
+
+    for name, ids in (("all", indexed), ("audit", audit_rules()), ("probe", probe_rules())):
+        if len(ids) == len(rules):
+            return _index.HASHES.get(name) if set(ids) == set(rules) else None
+    return None
+
+
 def load_rules() -> dict[str, Rule]:
     """Every rule, ordered by layer then id: from the generated index when it is current (no rule
     module imported: each is imported when one of its rules first runs), else ``imported_rules()``."""
     indexed = _from_index()
-    return indexed if indexed is not None else imported_rules()
+    if indexed is not None:
+        return indexed
+    if not _ALL:
+        _ALL.update(imported_rules())
+    return _ALL
+
+
+_ALL: dict[str, Rule] = {}  # load_rules() when the index is not current
 
 
 def audit_rules() -> dict[str, Rule]:

@@ -40,8 +40,19 @@ def render() -> str:
         row = (r.id, r.name, r.severity.name.lower(), r.files, r.references, r.fix, r.precision,
                r.check.__module__, r.doc)
         out.append(f"    {row!r},\n")
-    out.append(")\n")
+    out.append(")\n\n# scanner.report.common.ruleset_hash of the rule sets reports name: every rule, audit's, probe's\n")
+    from .report.common import ruleset_hash
+
+    out.append(f"HASHES = {ruleset_sets(rules, ruleset_hash)!r}\n")
     return "".join(out)
+
+
+def ruleset_sets(rules: dict, hasher) -> dict[str, str]:
+    """``hasher`` of each rule set a report can name (``scanner.registry``: load_rules, audit_rules,
+    probe_rules), by name."""
+    audit = {k: r for k, r in rules.items() if not k.startswith("LIVE")}
+    probe = {k: r for k, r in rules.items() if k.startswith("LIVE") or k == "OPS082"}
+    return {"all": hasher(rules), "audit": hasher(audit), "probe": hasher(probe)}
 
 
 def path() -> str:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from typing import Iterable
+from .lazyre import LazyRe
 
-_SECRET_NAME = re.compile(
+_SECRET_NAME = LazyRe(
     r"(pass(word)?|passwd|pwd|secret|token|api_?key|auth_?key|priv(ate)?_?key|client_?key|credentials?"
     # key material named by its use (API001's ``*_SIGNING_KEY``, encryption keys)
     r"|signing_?key|encryption_?key|hmac_?key|master_?key|jwt_?key)",
     re.I,
 )
 # Names of settings *about* a secret (its file, lifetime, length, algorithm...), never the secret.
-_NOT_SECRET_SUFFIX = re.compile(
+_NOT_SECRET_SUFFIX = LazyRe(
     r"_(FILE|PATH|DIR|TTL|EXPIRY|EXPIRES_IN|EXPIRE|EXPIRATION|LENGTH|ALGORITHM|ALGO|ALG|HEADER|NAME|URL_PATH"
     r"|ENABLED|REQUIRED|POLICY|MIN_LENGTH|ROUNDS|COST|LIFETIME|DAYS|HOURS|MINUTES|SECONDS|MS|DURATION|TIMEOUT"
     r"|INTERVAL|THRESHOLD|REGEX|PATTERN|TEMPLATE|PREFIX|URL|URI|ENDPOINT|HOST|PORT|USER|USERNAME|TYPE|MODE"
@@ -21,7 +22,7 @@ _NOT_SECRET_SUFFIX = re.compile(
     r"|MAX_AGE|ATTEMPTS|RETRIES|COUNT|SIZE|LIMIT)$",
     re.I,
 )
-_URL_PASSWORD_START = re.compile(r"^[a-z][a-z0-9+.\-]*://[^/\s:@]*:", re.I)
+_URL_PASSWORD_START = LazyRe(r"^[a-z][a-z0-9+.\-]*://[^/\s:@]*:", re.I)
 
 
 @lru_cache(maxsize=8192)
@@ -58,7 +59,7 @@ _NOT_WORTH_MASKING = {"true", "false", "yes", "no", "on", "off", "null", "none",
 
 
 _GRAM = 4  # the shortest value recorded
-_WORD = re.compile(r"[A-Za-z0-9_]")
+_WORD = LazyRe(r"[A-Za-z0-9_]")
 
 
 def _token_pattern(v: str) -> str:
@@ -76,7 +77,7 @@ def _token_re(v: str) -> re.Pattern:
     return re.compile(_token_pattern(v))
 
 
-_IDENTIFIER_LIKE = re.compile(r"[A-Za-z]+(?:[-_.][A-Za-z]+)*")
+_IDENTIFIER_LIKE = LazyRe(r"[A-Za-z]+(?:[-_.][A-Za-z]+)*")
 
 
 def net_worthy(value: str) -> bool:
@@ -279,7 +280,7 @@ class Redactor:
         return self(out)
 
 
-_QUOTED = re.compile(r"\"([^\"\n]{1,200})\"|'([^'\n]{1,200})'|`([^`\n]{1,200})`")
+_QUOTED = LazyRe(r"\"([^\"\n]{1,200})\"|'([^'\n]{1,200})'|`([^`\n]{1,200})`")
 
 
 def _mask_quoted(m: re.Match, kind: str, text: str) -> str:

@@ -43,6 +43,7 @@ from functools import lru_cache
 from typing import Iterable
 
 from .secrets import is_reference, is_secret_key
+from .lazyre import LazyRe
 
 Span = tuple[int, int]
 MASK = "***"
@@ -53,7 +54,7 @@ GENERATED = "<generated>"
 # ---------------------------------------------------------------------------------------------
 
 # object-store access key ids travel with their secret and are credentials too (masked, not judged)
-_ACCESS_KEY_ID = re.compile(r"(?i)(^|[_.-])(s3|minio|aws|storage|bucket|spaces|b2|r2)[_.-]?(root[_.-]?user|access[_.-]?key([_.-]?id)?)$")
+_ACCESS_KEY_ID = LazyRe(r"(?i)(^|[_.-])(s3|minio|aws|storage|bucket|spaces|b2|r2)[_.-]?(root[_.-]?user|access[_.-]?key([_.-]?id)?)$")
 FLAG_WORDS = frozenset({"requirepass", "masterauth", "password", "passwd", "pass", "pwd", "token", "secret", "api_key",
                         "apikey", "auth_token", "access_token", "secret_key", "client_secret"})
 _NOT_SECRET_VALUE = frozenset({"on", "off", "true", "false", "yes", "no", "none", "null", "~", "", "build", "required",
@@ -95,33 +96,33 @@ def _worth(value: str) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 _VALUE = r"""(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"';&,)}\]]+)"""
-_URL_START = re.compile(r"(?i)\b[a-z][a-z0-9+.\-]{0,30}://")
-_URL_END = re.compile(r"""[\s"'`<>]""")
-_HOST = re.compile(r"[A-Za-z0-9_\-\[\]]")
+_URL_START = LazyRe(r"(?i)\b[a-z][a-z0-9+.\-]{0,30}://")
+_URL_END = LazyRe(r"""[\s"'`<>]""")
+_HOST = LazyRe(r"[A-Za-z0-9_\-\[\]]")
 _FLAG_EQ_HEAD = r"(?<![\w.\-])(?P<flag>--?[A-Za-z][\w.\-]*)="
-_FLAG_EQ = re.compile(_FLAG_EQ_HEAD + _VALUE)
+_FLAG_EQ = LazyRe(_FLAG_EQ_HEAD + _VALUE)
 # between a flag and its value: blanks, or the `", "` of a JSON/YAML flow array (`["-a", "pw"]`)
 _SEP = r"""(?:[ \t]+|["'][ \t]*,[ \t]*(?=["']))"""
 _FLAG_SP_HEAD = r"(?<![\w.\-])(?P<flag>--?[A-Za-z][\w\-]*)" + _SEP
-_FLAG_SP = re.compile(_FLAG_SP_HEAD + _VALUE)
-_USER_PW = re.compile(r"""(?<![\w.\-])(?:-u|--user|--proxy-user|--basic-auth)(?:""" + _SEP + r"""|=)?["']?[^\s:"'/@,]{1,256}:(?P<val>[^\s"']+)""")
-_UID_GID = re.compile(r"(?<!\d)\d+:\d+$")  # `docker run -u 1000:1000` is a uid:gid, not user:password
-_REDIS_A = re.compile(r"(?<![\w.\-])-a" + _SEP + _VALUE)
-_MYSQL_P = re.compile(r"""(?<![\w.\-])-p(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"'-][^\s"']*)""")
-_SSHPASS_P = re.compile(r"\bsshpass[ \t]+-p" + r"""(?:[ \t]+|(?=["']))""" + r"""(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"';&,)}\]]+)""")
-_MC_ALIAS = re.compile(r"""\bmc\s+(?:alias\s+set|config\s+host\s+add)\s+\S+\s+\S+\s+(?P<key>[^\s"']+)\s+(?P<val>[^\s"']+)""")
+_FLAG_SP = LazyRe(_FLAG_SP_HEAD + _VALUE)
+_USER_PW = LazyRe(r"""(?<![\w.\-])(?:-u|--user|--proxy-user|--basic-auth)(?:""" + _SEP + r"""|=)?["']?[^\s:"'/@,]{1,256}:(?P<val>[^\s"']+)""")
+_UID_GID = LazyRe(r"(?<!\d)\d+:\d+$")  # `docker run -u 1000:1000` is a uid:gid, not user:password
+_REDIS_A = LazyRe(r"(?<![\w.\-])-a" + _SEP + _VALUE)
+_MYSQL_P = LazyRe(r"""(?<![\w.\-])-p(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"'-][^\s"']*)""")
+_SSHPASS_P = LazyRe(r"\bsshpass[ \t]+-p" + r"""(?:[ \t]+|(?=["']))""" + r"""(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"';&,)}\]]+)""")
+_MC_ALIAS = LazyRe(r"""\bmc\s+(?:alias\s+set|config\s+host\s+add)\s+\S+\s+\S+\s+(?P<key>[^\s"']+)\s+(?P<val>[^\s"']+)""")
 _ASSIGN_EQ_HEAD = r"(?<![\w.$\-])(?P<key>[A-Za-z_][\w.\-]*)[ \t]*=[ \t]*"
-_ASSIGN_EQ = re.compile(_ASSIGN_EQ_HEAD + _VALUE)
+_ASSIGN_EQ = LazyRe(_ASSIGN_EQ_HEAD + _VALUE)
 _ASSIGN_COLON_HEAD = r"""(?<![\w.$\-])(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:(?:[ \t]+|(?<=["']:)|(?=["']))"""
-_ASSIGN_COLON = re.compile(_ASSIGN_COLON_HEAD + _VALUE)
+_ASSIGN_COLON = LazyRe(_ASSIGN_COLON_HEAD + _VALUE)
 _FLAG_EQ_H, _FLAG_SP_H, _ASSIGN_EQ_H, _ASSIGN_COLON_H = (
     re.compile(h) for h in (_FLAG_EQ_HEAD, _FLAG_SP_HEAD, _ASSIGN_EQ_HEAD, _ASSIGN_COLON_HEAD))
 
-_SPACED = re.compile(r"""(?im)^[ \t]*(?:(?:ENV|ARG)[ \t]+(?P<key>[A-Za-z_]\w*)|(?P<rkey>requirepass|masterauth))[ \t]+(?P<val>"[^"\n]*"|'[^'\n]*'|[^\s"'](?:[^\n]*[^ \t\n])?)[ \t]*$""")
-_BASIC_BEARER = re.compile(r"(?i)\b(?:basic|bearer)[ \t]+(?P<val>[A-Za-z0-9+/=._~\-]{6,})")
-_AUTHZ = re.compile(r"""(?i)\b(?:authorization|x-api-key|x-auth-token|api-key)["']?(?:[ \t]*:[ \t]*|[ \t]+)["']?(?!(?:basic|bearer)\b)(?P<val>[A-Za-z0-9+/=_~.\-][^\n"';]*)""")
-_DEFAULT = re.compile(r"\$\{(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?::?[-=+])(?P<val>[^${}]+)\}")
-_SQL_QUOTED = re.compile(r"(?i)\bPASSWORD\s+\\?(?P<val>E'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*')")
+_SPACED = LazyRe(r"""(?im)^[ \t]*(?:(?:ENV|ARG)[ \t]+(?P<key>[A-Za-z_]\w*)|(?P<rkey>requirepass|masterauth))[ \t]+(?P<val>"[^"\n]*"|'[^'\n]*'|[^\s"'](?:[^\n]*[^ \t\n])?)[ \t]*$""")
+_BASIC_BEARER = LazyRe(r"(?i)\b(?:basic|bearer)[ \t]+(?P<val>[A-Za-z0-9+/=._~\-]{6,})")
+_AUTHZ = LazyRe(r"""(?i)\b(?:authorization|x-api-key|x-auth-token|api-key)["']?(?:[ \t]*:[ \t]*|[ \t]+)["']?(?!(?:basic|bearer)\b)(?P<val>[A-Za-z0-9+/=_~.\-][^\n"';]*)""")
+_DEFAULT = LazyRe(r"\$\{(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?::?[-=+])(?P<val>[^${}]+)\}")
+_SQL_QUOTED = LazyRe(r"(?i)\bPASSWORD\s+\\?(?P<val>E'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*')")
 
 
 def _flag_ok(h: re.Match) -> bool:
@@ -132,7 +133,7 @@ def _key_ok(h: re.Match) -> bool:
     return is_secret_position_key(h.group("key"))
 
 
-_ANY_DEFAULT = re.compile(r"(?<!\$)\$\{[A-Za-z_][A-Za-z0-9_]*:?[-=](?P<val>[^${}]+)\}")
+_ANY_DEFAULT = LazyRe(r"(?<!\$)\$\{[A-Za-z_][A-Za-z0-9_]*:?[-=](?P<val>[^${}]+)\}")
 
 
 def _secret_value_spans(a: int, b: int, text: str) -> list[Span]:
@@ -341,7 +342,7 @@ def _dotenv_spans(text: str) -> list[Span]:
     return out
 
 
-_YAML_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+_YAML_BREAK = LazyRe("\r\n|[\n\r\x85\u2028\u2029]")
 
 
 def _yaml_spans(text: str) -> list[Span]:
@@ -443,7 +444,7 @@ def _yaml_spans(text: str) -> list[Span]:
     return out
 
 
-_YAML_KEY_LINE = re.compile(r"""^(?P<ind>[ \t]*)(?:-[ \t]+)?(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:(?:[ \t]+(?P<val>\S.*?))?[ \t]*$""")
+_YAML_KEY_LINE = LazyRe(r"""^(?P<ind>[ \t]*)(?:-[ \t]+)?(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:(?:[ \t]+(?P<val>\S.*?))?[ \t]*$""")
 
 
 def _yaml_line_spans(text: str) -> list[Span]:
@@ -478,7 +479,7 @@ def _yaml_line_spans(text: str) -> list[Span]:
     return out
 
 
-_CONTINUED = re.compile(r"\\[ \t]*\r?\n")
+_CONTINUED = LazyRe(r"\\[ \t]*\r?\n")
 
 
 def _dockerfile_spans(text: str) -> list[Span]:
@@ -603,7 +604,7 @@ def _spans(kind: str, text: str) -> tuple[Span, ...]:
 # masking
 # ---------------------------------------------------------------------------------------------
 
-_LINE_BREAK = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_LINE_BREAK = LazyRe("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 def _piece(seg: str) -> str:
@@ -703,7 +704,7 @@ def apply_edits_with_spans(kind: str, text: str, edits: list[tuple[int, int, str
     return after, merge([*moved, *near, *_touched_leftovers(text, spans, kept, after)])
 
 
-_WORDS = re.compile(r"-{0,2}[A-Za-z_][\w.\-]*")
+_WORDS = LazyRe(r"-{0,2}[A-Za-z_][\w.\-]*")
 
 #: The most text around one fix edit that is searched to judge it (``_may_touch_secret``, the
 #: redactor's ``edit``, a report's fix diff): beyond it (a hostile line, a minified file) the edit's

@@ -69,9 +69,23 @@ def test_a_changed_module_makes_the_index_unused(tmp_path, monkeypatch):
     from rules import _index
 
     monkeypatch.setattr(registry, "_INDEXED", {})
+    monkeypatch.setattr(registry, "_ALL", {})
     monkeypatch.setitem(_index.MODULES, "rules.api.jwt", _index.MODULES["rules.api.jwt"] + 1)
     assert registry._from_index() is None
     assert list(registry.load_rules()) == list(imported_rules())
     monkeypatch.setitem(_index.MODULES, "rules.api.jwt", _index.MODULES["rules.api.jwt"] - 1)
     monkeypatch.setitem(_index.PACKAGES, "api", _index.PACKAGES["api"][1:])
     assert registry._from_index() is None
+
+
+def test_precomputed_ruleset_hashes():
+    import dataclasses
+
+    from scanner.registry import audit_rules, probe_rules
+    from scanner.report.common import ruleset_hash
+
+    for rules in (load_rules(), audit_rules(), probe_rules()):
+        copies = {k: dataclasses.replace(r) for k, r in rules.items()}  # not the index's objects: computed
+        assert ruleset_hash(rules) == ruleset_hash(copies)
+    some = dict(list(audit_rules().items())[:5])
+    assert ruleset_hash(some) == ruleset_hash({k: dataclasses.replace(r) for k, r in some.items()})
