@@ -316,7 +316,9 @@ def _audit_unit(paths: list[Path], root: Path, policy: Policy, select: list[str]
     rules = audit_rules()
     selected = set(select) if select is not None else None
     kinds = present_kinds(stack)
-    findings = run_rules(stack, {k: r for k, r in rules.items() if runs_on(r, kinds)}, selected)
+    running = {k: r for k, r in rules.items() if runs_on(r, kinds) and (selected is None or k in selected)}
+    stack.running = frozenset(running)
+    findings = run_rules(stack, running)
     if any(doc.merged_from for doc in stack.compose_docs):
         findings = [_attributed(f, stack) for f in findings]
     red = collect_secrets(stack)

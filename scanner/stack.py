@@ -311,6 +311,9 @@ class Stack:
         self.excluder = None  # scanner.exclude.Excluder: what discovery left out
         self.compose_projects: list = []  # ComposeProject
         self.notes: list[str] = []  # what the audit could not judge or chose, for the report (not findings)
+        # the ids of the rules this audit runs, set by the engine before it runs them (None: not
+        # known): a helper may start slow external work for them early (ShellCheck, rules.helpers.host)
+        self.running: frozenset[str] | None = None
         self._memo: dict = {}
 
     def note(self, text: str) -> None:
