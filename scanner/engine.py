@@ -302,7 +302,7 @@ class _Unit:
 
     findings: list[Finding]
     suppressed: list[Finding]
-    files: dict[str, tuple[str, bytes, bool, int]]  # rel -> (kind, zlib-compressed UTF-8 text, template, mode)
+    files: dict[str, tuple]  # rel -> (kind, zlib-compressed UTF-8 text, template, mode, secret spans or None)
     secrets: set[str]
     stack: Stack | None = None  # the real Stack, when audited in this process
     notes: list[str] = field(default_factory=list)
@@ -336,7 +336,10 @@ def _audit_unit(paths: list[Path], root: Path, policy: Policy, select: list[str]
     if not keep_stack:  # the texts travel (and stay in the parent) compressed: see LightDocument
         import zlib
 
-        files = {rel: (sf.kind, zlib.compress(sf.text.encode("utf-8"), 1), sf.template, sf.mode)
+        # each file's secret spans travel with it: computed here already (collect_secrets), the
+        # report's fix diffs need them, and the parent would otherwise parse every file again
+        files = {rel: (sf.kind, zlib.compress(sf.text.encode("utf-8"), 1), sf.template, sf.mode,
+                       sf.doc.secret_spans if sf.doc is not None else None)
                  for rel, sf in stack.files.items()}
     notes = [red.message(n) for n in stack.notes]
     return _Unit(result.findings, result.suppressed, files, set(red._values), stack if keep_stack else None, notes)
@@ -415,6 +418,12 @@ class LightDocument(Document):
         return entry[1].line_text(line)
 
     @property
+    def secret_spans(self) -> tuple[tuple[int, int], ...]:
+        """The spans the worker that parsed the file found (``Document.secret_spans`` there)."""
+        spans = self.__dict__.get("_spans")
+        return spans if spans is not None else Document.secret_spans.fget(self)
+
+    @property
     def line_index(self) -> LineIndex:
         entry = _unpacked(self)
         if entry[1] is None:
@@ -453,9 +462,11 @@ def _merge_stacks(root: Path, policy: Policy, units: list[_Unit]) -> Stack:
             merged.problems.extend(u.stack.problems)
             merged.explicit |= u.stack.explicit
         else:
-            for rel, (kind, text, template, mode) in u.files.items():
+            for rel, (kind, text, template, mode, spans) in u.files.items():
                 doc = LightDocument(rel, text)
                 doc.kind = kind
+                if spans is not None:
+                    doc.__dict__["_spans"] = spans
                 merged.files[rel] = SourceFile(root / rel, rel, kind, doc, mode=mode, template=template)
     return merged
 

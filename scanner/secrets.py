@@ -210,6 +210,16 @@ class Redactor:
             return None
         return sf.kind, sf.text
 
+    def file_spans(self, path: str, kind: str, text: str) -> tuple[tuple[int, int], ...]:
+        """The secret spans of the file ``path`` whose text is ``text``: its document's (known
+        already, from the worker that parsed it in a monorepo), else ``spans_of``."""
+        from .spans import spans_of
+
+        sf = getattr(self.stack, "files", {}).get(path) if self.stack is not None else None
+        if sf is not None and sf.doc is not None and sf.kind == kind and sf.text == text:
+            return sf.doc.secret_spans
+        return spans_of(kind, text)
+
     def source(self, kind: str, text: str, lo: int = 0, hi: int | None = None) -> str:
         """``text[lo:hi]`` of a file of ``kind``, its secret spans masked, then the safety net."""
         from .spans import mask, spans_in, spans_of
@@ -242,13 +252,13 @@ class Redactor:
         masked as it will sit in the file: a value written next to a secret key is a secret."""
         if not new_text:
             return new_text
-        from .spans import MAX_JUDGED, _may_touch_secret, apply_edits_with_spans, mask, spans_in, spans_of
+        from .spans import MAX_JUDGED, _may_touch_secret, apply_edits_with_spans, mask, spans_in
 
         f = self._file(path)
         kind, text = f if f is not None else (self.kind_of(path), "")
         a = _nl_offset(text, *start)
         b = a if end is None else max(a, _nl_offset(text, *end))
-        spans = spans_of(kind, text)
+        spans = self.file_spans(path, kind, text)
         if not _may_touch_secret(text, spans, a, b, new_text):
             return self(new_text)
         # judged in a window of the lines around the edit (spans clipped from the file's), not the

@@ -353,7 +353,8 @@ def fix_diff(result, fix: Fix | None, context: int = 2) -> str:
             text = ""  # the fix creates the file
         kind = sf.kind if sf is not None else (redact.kind_of(path) if hasattr(redact, "kind_of") else "")
         starts, lines = _file_lines(result, path, text)
-        spans = spans_of(kind, text)  # the whole file's, once per report (cached)
+        # the whole file's, once per report (cached; a monorepo's come from the workers)
+        spans = redact.file_spans(path, kind, text) if hasattr(redact, "file_spans") else spans_of(kind, text)
         # Each cluster of nearby edits is diffed in its own window of lines (its spans clipped from
         # the file's): a fix with an edit at the top of a large file and one at the bottom costs its
         # two neighbourhoods, not the lines between (thousands of such fixes on one file were
