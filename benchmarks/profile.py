@@ -89,7 +89,8 @@ def cold(path: Path) -> dict:
     t5 = time.perf_counter()
     render("json", result)
     t6 = time.perf_counter()
-    rule_modules = sum(1 for m in sys.modules if m.count(".") == 2 and m.startswith("rules.") and ".helpers." not in m)
+    rule_modules = sum(1 for m in sys.modules if m.count(".") == 2 and m.startswith("rules.")
+                       and not m.startswith(("rules.helpers.", "rules.live.")))
     return {"rule_modules": rule_modules, "rule_modules_all": len(_index_modules()), "imports": t1 - t0, "build": t2 - t1, "rules": t3 - t2, "secrets": t4 - t3,
             "audit_warm": t5 - t4, "render_json": t6 - t5, "findings": len(result.findings), **builds}
 
@@ -105,7 +106,8 @@ def imported(paths: list[str]) -> dict:
     from scanner.engine import audit
 
     audit([Path(p) for p in paths], jobs=1)
-    mods = sorted(m for m in sys.modules if m.count(".") == 2 and m.startswith("rules.") and ".helpers." not in m)
+    mods = sorted(m for m in sys.modules if m.count(".") == 2 and m.startswith("rules.")
+                  and not m.startswith(("rules.helpers.", "rules.live.")))
     return {"rule_modules": len(mods), "of": len(_index_modules()), "pglast": "pglast" in sys.modules}
 
 

