@@ -627,7 +627,7 @@ def notes(fix: dict, series: list, prof: dict, pairs: list) -> list[str]:
                      f"{max(0.0, 1.5 * m['b'] - pc['b']):.3f} s for its imports, parse and rules;" if pc else "")
             out.append(f"- **{label}: {m['ratio']:.2f}x (goal {goal}x).** hadolint is a compiled (Haskell) "
                        f"binary: {m['b']:.3f} s.{start} dkscan takes {m['a']:.3f} s: the CLI and report, the "
-                       "discovery (the repository's git index, read to honour .gitignore), the secret finders and "
+                       "discovery, the secret finders and "
                        + (f"{imp['rule_modules']} of {imp['of']} rule modules (the Dockerfile families and the "
                           "rules that read any file)" if imp else "the Dockerfile rule families") + ".")
         elif "hook" in label or "version" in label:
