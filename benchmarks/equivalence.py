@@ -103,8 +103,11 @@ def record(code: Path, inputs: Path, out: Path, work: Path, only: str | None) ->
     os.environ.setdefault("DKSCAN_JOBS", "2")
     work.mkdir(parents=True, exist_ok=True)
     targets = prepare_inputs(inputs.resolve(), work)
-    os.chdir(code)
-    sys.path.insert(0, str(code.resolve()))
+    # one working directory for every tree (the prepared inputs' folder): a report's relative path
+    # prefixes then depend on the inputs only, never on where the recorded tree lives
+    code = code.resolve()
+    os.chdir(work)
+    sys.path.insert(0, str(code))
     for mod in [m for m in sys.modules if m == "scanner" or m.startswith(("scanner.", "rules"))]:
         del sys.modules[mod]
     from click.testing import CliRunner

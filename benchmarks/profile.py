@@ -4,9 +4,10 @@
     python benchmarks/profile.py cold FIXTURE        # one cold run of the fixture, split in phases
     python benchmarks/profile.py units MONOREPO N    # N deployments audited warm in one process
 
-``cold`` times, inside one fresh process: importing what an audit imports (the CLI, every rule
-module, the parsers and their libraries), building the Stack, running the rules (with the lazy
-imports they trigger), the redaction and the JSON report. ``units`` audits N deployments of a
+``cold`` times, inside one fresh process: importing what an audit imports before its rules (the CLI,
+the rule index, the parsers' libraries), building the Stack, running the rules (with the imports
+they trigger: the rule families the stack's file kinds need, pglast's printer...), the redaction and
+the JSON report. ``imported PATH...`` counts the rule modules one audit of PATH imports. ``units`` audits N deployments of a
 monorepo one after the other (imports already paid, as in a pool worker) and splits the cost per
 deployment: parsing by file kind, rules by module, secrets collection, redaction, the rest.
 """
@@ -88,8 +89,26 @@ def cold(path: Path) -> dict:
     t5 = time.perf_counter()
     render("json", result)
     t6 = time.perf_counter()
-    return {"imports": t1 - t0, "build": t2 - t1, "rules": t3 - t2, "secrets": t4 - t3,
+    rule_modules = sum(1 for m in sys.modules if m.count(".") == 2 and m.startswith("rules.")
+                       and not m.startswith(("rules.helpers.", "rules.live.")))
+    return {"rule_modules": rule_modules, "rule_modules_all": len(_index_modules()), "imports": t1 - t0, "build": t2 - t1, "rules": t3 - t2, "secrets": t4 - t3,
             "audit_warm": t5 - t4, "render_json": t6 - t5, "findings": len(result.findings), **builds}
+
+
+def _index_modules() -> list[str]:
+    from rules import _index
+
+    return [m for m in _index.MODULES if not m.startswith("rules.live.")]
+
+
+def imported(paths: list[str]) -> dict:
+    """The rule modules one audit of ``paths`` imports (the rule index loads the others' metadata only)."""
+    from scanner.engine import audit
+
+    audit([Path(p) for p in paths], jobs=1)
+    mods = sorted(m for m in sys.modules if m.count(".") == 2 and m.startswith("rules.")
+                  and not m.startswith(("rules.helpers.", "rules.live.")))
+    return {"rule_modules": len(mods), "of": len(_index_modules()), "pglast": "pglast" in sys.modules}
 
 
 def units(path: Path, n: int) -> dict:
@@ -157,6 +176,8 @@ def main() -> int:
     what = sys.argv[1]
     if what == "cold":
         out = cold(Path(sys.argv[2]))
+    elif what == "imported":
+        out = imported(sys.argv[2:])
     else:
         out = units(Path(sys.argv[2]), int(sys.argv[3]))
     print(json.dumps(out))

@@ -146,6 +146,25 @@ def _attributed(f: Finding, stack: Stack) -> Finding:
     return dataclasses.replace(f, location=loc, related=related, fix=fix)
 
 
+def present_kinds(stack: Stack) -> set[str]:
+    """The file kinds of the stack's files, and the kinds their files carry (``FileKind.carries``)."""
+    from .kinds import KIND
+
+    kinds = {sf.kind for sf in stack.files.values()}
+    return kinds.union(*(KIND[k].carries for k in kinds if k in KIND))
+
+
+def runs_on(rule: Rule, kinds: set[str]) -> bool:
+    """Whether ``rule`` can report anything on a stack whose files are of ``kinds``: one of the file
+    kinds its ``files=`` names is present, or it names something that is not a file kind (``any``,
+    ``git``, ``config``...). A rule reads only the kinds it declares (``tests/test_rule_index.py``
+    holds every rule fixture to it), so a stack without SQL never imports the SQL rule modules."""
+    from .kinds import KIND
+
+    tokens = {t for spec in rule.files for t in spec.replace("+", "/").split("/")}
+    return not tokens.issubset(KIND) or not tokens.isdisjoint(kinds)
+
+
 def run_rules(stack: Stack, rules: dict[str, Rule], selected: Iterable[str] | None = None) -> list[Finding]:
     """Every selected rule's findings, in rule order."""
     wanted = set(selected) if selected is not None else None
@@ -309,7 +328,7 @@ class _Unit:
 
     findings: list[Finding]
     suppressed: list[Finding]
-    files: dict[str, tuple[str, bytes, bool, int]]  # rel -> (kind, zlib-compressed UTF-8 text, template, mode)
+    files: dict[str, tuple]  # rel -> (kind, zlib-compressed UTF-8 text, template, mode, secret spans or None)
     secrets: set[str]
     stack: Stack | None = None  # the real Stack, when audited in this process
     notes: list[str] = field(default_factory=list)
@@ -322,7 +341,10 @@ def _audit_unit(paths: list[Path], root: Path, policy: Policy, select: list[str]
     stack = build_stack(paths, policy, root=root, skip_dirs=skip)
     rules = audit_rules()
     selected = set(select) if select is not None else None
-    findings = run_rules(stack, rules, selected)
+    kinds = present_kinds(stack)
+    running = {k: r for k, r in rules.items() if runs_on(r, kinds) and (selected is None or k in selected)}
+    stack.running = frozenset(running)
+    findings = run_rules(stack, running)
     if any(doc.merged_from for doc in stack.compose_docs):
         findings = [_attributed(f, stack) for f in findings]
     findings = _stand_down(stack, findings)
@@ -341,7 +363,10 @@ def _audit_unit(paths: list[Path], root: Path, policy: Policy, select: list[str]
     if not keep_stack:  # the texts travel (and stay in the parent) compressed: see LightDocument
         import zlib
 
-        files = {rel: (sf.kind, zlib.compress(sf.text.encode("utf-8"), 1), sf.template, sf.mode)
+        # each file's secret spans travel with it: computed here already (collect_secrets), the
+        # report's fix diffs need them, and the parent would otherwise parse every file again
+        files = {rel: (sf.kind, zlib.compress(sf.text.encode("utf-8"), 1), sf.template, sf.mode,
+                       sf.doc.secret_spans if sf.doc is not None else None)
                  for rel, sf in stack.files.items()}
     notes = [red.message(n) for n in stack.notes]
     return _Unit(result.findings, result.suppressed, files, set(red._values), stack if keep_stack else None, notes)
@@ -420,6 +445,12 @@ class LightDocument(Document):
         return entry[1].line_text(line)
 
     @property
+    def secret_spans(self) -> tuple[tuple[int, int], ...]:
+        """The spans the worker that parsed the file found (``Document.secret_spans`` there)."""
+        spans = self.__dict__.get("_spans")
+        return spans if spans is not None else Document.secret_spans.fget(self)
+
+    @property
     def line_index(self) -> LineIndex:
         entry = _unpacked(self)
         if entry[1] is None:
@@ -458,9 +489,11 @@ def _merge_stacks(root: Path, policy: Policy, units: list[_Unit]) -> Stack:
             merged.problems.extend(u.stack.problems)
             merged.explicit |= u.stack.explicit
         else:
-            for rel, (kind, text, template, mode) in u.files.items():
+            for rel, (kind, text, template, mode, spans) in u.files.items():
                 doc = LightDocument(rel, text)
                 doc.kind = kind
+                if spans is not None:
+                    doc.__dict__["_spans"] = spans
                 merged.files[rel] = SourceFile(root / rel, rel, kind, doc, mode=mode, template=template)
     return merged
 
@@ -493,18 +526,23 @@ def _run_units(work: list, jobs: int, light: bool = False) -> list[_Unit]:
     if jobs > 1 and len(work) >= PARALLEL_MIN_UNITS:
         import multiprocessing as mp
 
-        load_rules()  # imported once, inherited by the forked workers
         from .parsers.compose_schema import validator
 
         validator()  # the Compose Specification schema (OPS086) compiled once, not once per worker
+        # the first deployment is audited here, before the fork, as a worker would audit it: every
+        # module the audit imports on first use (the rule families its file kinds need, the
+        # parsers and their libraries, pglast's printer) and every regular expression it compiles
+        # is then paid once and shared by the workers (copy-on-write) instead of once per worker
+        first = _audit_unit(*work[0], keep_stack=False)
         gc.collect()
         gc.freeze()  # what the workers inherit: never walked by their collector (copy-on-write kept)
         try:
             ctx = mp.get_context("fork")
-            with ctx.Pool(min(jobs, len(work)), initializer=_worker_start) as pool:
+            rest = work[1:]
+            with ctx.Pool(min(jobs, len(rest)), initializer=_worker_start) as pool:
                 # small chunks: with a few big ones a worker could sit idle while the other finishes
                 # the last (125 deployments of ~0.1 s each at 1000 deployments and jobs * 4 chunks)
-                return pool.map(_unit_worker, work, chunksize=max(1, min(8, len(work) // (jobs * 8))))
+                return [first, *pool.imap(_unit_worker, rest, chunksize=max(1, min(8, len(rest) // (jobs * 8))))]
         finally:
             gc.unfreeze()
     done = []

@@ -33,6 +33,9 @@ class FileKind:
     secrets: Callable[[object], Iterator[str]] | None = None
     sniff: Callable[[str], bool] | None = None  # a name match is confirmed by the content (nginx .conf)
     block_end: Callable[[Document, int], int | None] | None = None  # last line of a block starting at a line
+    # other kinds whose configuration a file of this kind can hold (a provisioning script's ufw,
+    # sshd and fail2ban commands): the rules of those kinds run where such a file is (scanner.engine.runs_on)
+    carries: tuple[str, ...] = ()
 
 
 # -- recognition -------------------------------------------------------------------------------
@@ -168,7 +171,8 @@ FILE_KINDS: tuple[FileKind, ...] = (
     FileKind("pgconf", lambda low: low in ("postgresql.conf", "postgresql.auto.conf"), None, ("#",)),
     FileKind("env", _is_env, _parser("dotenv"), ("#",), _doc_secrets("dotenv_strings")),
     FileKind("sql", lambda low: low.endswith(".sql"), _parser("sql"), ("--",), block_end=_sql_block_end),
-    FileKind("script", lambda low: low.endswith((".sh", ".bash")), _parser("shell"), ("#",)),
+    FileKind("script", lambda low: low.endswith((".sh", ".bash")), _parser("shell"), ("#",),
+             carries=("ufw", "sshd", "fail2ban")),
     FileKind("sshd", lambda low: low == "sshd_config", _parser("sshd"), ("#",)),
     FileKind("fail2ban", lambda low: low in ("jail.conf", "jail.local"), _parser("fail2ban"), ("#", ";")),
     FileKind("ufw", lambda low: low in ("user.rules", "user6.rules", "ufw.conf", "after.rules", "before.rules",

@@ -32,6 +32,7 @@ from .model import Location
 from .parsers.base import LINE_BREAK
 from .secrets import is_reference, is_secret_key, url_password
 from .spans import FLAG_WORDS, is_secret_flag, spans_of
+from .lazyre import LazyRe
 
 __all__ = [
     "provider_token", "find_provider_tokens", "generic_api_keys", "may_hold_generic_key", "entropy", "decoded_bytes",
@@ -44,51 +45,29 @@ __all__ = [
 # provider tokens (gitleaks config/gitleaks.toml, simplified to what a config file holds)
 # ---------------------------------------------------------------------------------------------
 
-class _Lazy:
-    """A regular expression compiled when first used: a file without a provider's prefixes never
-    needs its pattern, and compiling all of them cost every start a few milliseconds."""
-
-    __slots__ = ("_args", "_re")
-
-    def __init__(self, *args):
-        self._args = args
-        self._re: re.Pattern | None = None
-
-    def _get(self) -> re.Pattern:
-        if self._re is None:
-            self._re = re.compile(*self._args)
-        return self._re
-
-    def search(self, *args):
-        return self._get().search(*args)
-
-    def finditer(self, *args):
-        return self._get().finditer(*args)
-
-
 # (name, literal prefixes one of which every match contains, pattern): the prefixes let a file
 # without any of them skip the pattern (most files hold no token at all)
-_PROVIDERS: list[tuple[str, tuple[str, ...], "_Lazy"]] = [
+_PROVIDERS: list[tuple[str, tuple[str, ...], "LazyRe"]] = [
     ("AWS access key ID", ("AKIA", "ASIA", "A3T", "ABIA", "ACCA"),
-     _Lazy(r"\b((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b")),
-    ("Stripe live secret key", ("_live_", "_prod_"), _Lazy(r"\b((?:sk|rk)_(?:live|prod)_[A-Za-z0-9]{10,99})\b")),
-    ("SendGrid API key", ("SG.",), _Lazy(r"\b(SG\.[A-Za-z0-9_\-]{20,24}\.[A-Za-z0-9_\-]{39,50})\b")),
-    ("Mailgun API key", ("key-",), _Lazy(r"\b((?:key|pubkey)-[a-f0-9]{32})\b")),
-    ("Slack token", ("xox",), _Lazy(r"\b(xox[abposre]-[0-9A-Za-z]{8,}-[0-9A-Za-z-]{8,})")),
+     LazyRe(r"\b((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b")),
+    ("Stripe live secret key", ("_live_", "_prod_"), LazyRe(r"\b((?:sk|rk)_(?:live|prod)_[A-Za-z0-9]{10,99})\b")),
+    ("SendGrid API key", ("SG.",), LazyRe(r"\b(SG\.[A-Za-z0-9_\-]{20,24}\.[A-Za-z0-9_\-]{39,50})\b")),
+    ("Mailgun API key", ("key-",), LazyRe(r"\b((?:key|pubkey)-[a-f0-9]{32})\b")),
+    ("Slack token", ("xox",), LazyRe(r"\b(xox[abposre]-[0-9A-Za-z]{8,}-[0-9A-Za-z-]{8,})")),
     ("Slack webhook URL", ("hooks.slack.com",),
-     _Lazy(r"(https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/]{20,}(?:/[A-Za-z0-9+/]+)*)")),
-    ("GitHub token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), _Lazy(r"\b((?:ghp|gho|ghu|ghs|ghr)_[0-9A-Za-z]{36})\b")),
-    ("GitHub fine-grained token", ("github_pat_",), _Lazy(r"\b(github_pat_[0-9A-Za-z_]{82})\b")),
-    ("GitLab token", ("glpat-",), _Lazy(r"\b(glpat-[0-9A-Za-z_\-]{20,})\b")),
-    ("Sentry auth token", ("sntrys_", "sntryu_"), _Lazy(r"\b(sntry[su]_[A-Za-z0-9+/=_]{40,})")),
-    ("Google API key", ("AIza",), _Lazy(r"\b(AIza[0-9A-Za-z_\-]{35})\b")),
+     LazyRe(r"(https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/]{20,}(?:/[A-Za-z0-9+/]+)*)")),
+    ("GitHub token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), LazyRe(r"\b((?:ghp|gho|ghu|ghs|ghr)_[0-9A-Za-z]{36})\b")),
+    ("GitHub fine-grained token", ("github_pat_",), LazyRe(r"\b(github_pat_[0-9A-Za-z_]{82})\b")),
+    ("GitLab token", ("glpat-",), LazyRe(r"\b(glpat-[0-9A-Za-z_\-]{20,})\b")),
+    ("Sentry auth token", ("sntrys_", "sntryu_"), LazyRe(r"\b(sntry[su]_[A-Za-z0-9+/=_]{40,})")),
+    ("Google API key", ("AIza",), LazyRe(r"\b(AIza[0-9A-Za-z_\-]{35})\b")),
     ("OpenAI API key", ("T3BlbkFJ",),
-     _Lazy(r"\b(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,})\b")),
-    ("Anthropic API key", ("sk-ant-",), _Lazy(r"\b(sk-ant-(?:api03|admin01)-[A-Za-z0-9_\-]{80,})")),
-    ("npm token", ("npm_",), _Lazy(r"\b(npm_[A-Za-z0-9]{36})\b")),
-    ("DigitalOcean token", ("_v1_",), _Lazy(r"\b(do[opr]_v1_[a-f0-9]{64})\b")),
-    ("private key", ("PRIVATE KEY",), _Lazy(r"(-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----)")),
-    ("JSON Web Token", ("eyJ",), _Lazy(r"\b(eyJ[A-Za-z0-9_-]{15,}\.eyJ[A-Za-z0-9_-]{15,}\.[A-Za-z0-9_\-]*)")),
+     LazyRe(r"\b(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,})\b")),
+    ("Anthropic API key", ("sk-ant-",), LazyRe(r"\b(sk-ant-(?:api03|admin01)-[A-Za-z0-9_\-]{80,})")),
+    ("npm token", ("npm_",), LazyRe(r"\b(npm_[A-Za-z0-9]{36})\b")),
+    ("DigitalOcean token", ("_v1_",), LazyRe(r"\b(do[opr]_v1_[a-f0-9]{64})\b")),
+    ("private key", ("PRIVATE KEY",), LazyRe(r"(-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----)")),
+    ("JSON Web Token", ("eyJ",), LazyRe(r"\b(eyJ[A-Za-z0-9_-]{15,}\.eyJ[A-Za-z0-9_-]{15,}\.[A-Za-z0-9_\-]*)")),
 ]
 
 
@@ -136,7 +115,7 @@ def _provider_tokens(text: str) -> Iterator[tuple[str, int, int]]:
             yield name, a, b
 
 
-_GENERIC = re.compile(
+_GENERIC = LazyRe(
     r"(?i)(?<![A-Za-z0-9])[\w.-]{0,40}?(?:api[_-]?key|apikey|secret|token|auth[_-]?key|access[_-]?key|credentials?)"
     r"[\w.-]{0,20}[\"']?[ \t]*(?:=>|:=|[:=]|[ \t])[ \t]*[\"'`]?(?:bearer[ \t]+|token[ \t]+)?([A-Za-z0-9+/_.=-]{16,200})"
 )
@@ -191,8 +170,8 @@ def entropy(value: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
 
 
-_HEX = re.compile(r"[0-9a-fA-F]+")
-_B64_PADDED = re.compile(r"[A-Za-z0-9+/]+={1,2}|[A-Za-z0-9_-]+={1,2}")
+_HEX = LazyRe(r"[0-9a-fA-F]+")
+_B64_PADDED = LazyRe(r"[A-Za-z0-9+/]+={1,2}|[A-Za-z0-9_-]+={1,2}")
 
 
 def decoded_bytes(value: str) -> int:
@@ -206,7 +185,7 @@ def decoded_bytes(value: str) -> int:
     return len(v.encode("utf-8", "replace"))
 
 
-_JWT_KEY_END = re.compile(r"(?:SIGNING_?(KEY|SECRET)|JWT_?(SIGNING_?)?KEY)$", re.I)
+_JWT_KEY_END = LazyRe(r"(?:SIGNING_?(KEY|SECRET)|JWT_?(SIGNING_?)?KEY)$", re.I)
 JWT_HMAC_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 
 
@@ -234,9 +213,9 @@ def jwt_min_bytes(algorithm: str | None) -> int | None:
     return JWT_HMAC_BYTES.get(alg)
 
 
-_CAT_PASSWORD = re.compile(r"PASS|PWD|REQUIREPASS|MASTERAUTH")
-_CAT_ISSUED = re.compile(r"CLIENT_?SECRET|SECRET_?ACCESS_?KEY|^(S3|MINIO|AWS|STORAGE)_")
-_CAT_KEY = re.compile(r"SECRET|SIGNING|ENCRYPTION|HMAC|MASTER_?KEY|JWT_?KEY|PRIVATE_?KEY")
+_CAT_PASSWORD = LazyRe(r"PASS|PWD|REQUIREPASS|MASTERAUTH")
+_CAT_ISSUED = LazyRe(r"CLIENT_?SECRET|SECRET_?ACCESS_?KEY|^(S3|MINIO|AWS|STORAGE)_")
+_CAT_KEY = LazyRe(r"SECRET|SIGNING|ENCRYPTION|HMAC|MASTER_?KEY|JWT_?KEY|PRIVATE_?KEY")
 
 
 @lru_cache(maxsize=4096)
@@ -254,7 +233,7 @@ def key_category(key: str) -> str:
 
 
 _BOOLEAN = {"true", "false", "yes", "no", "on", "off", "null", "none"}
-_DURATION = re.compile(r"(?i)(\d+(\.\d+)?(ms|s|m|h|d|w|y))+")
+_DURATION = LazyRe(r"(?i)(\d+(\.\d+)?(ms|s|m|h|d|w|y))+")
 
 
 def looks_like_setting(value: str) -> bool:
@@ -306,8 +285,8 @@ def placeholder(value: str) -> str | None:
     return None
 
 
-_WORD_THEN_DIGITS = re.compile(r"[^A-Za-z0-9]{0,2}([A-Za-z][A-Za-z_.@ -]*?)[-_.@#]?\d{1,8}[^A-Za-z0-9]{0,3}")
-_DIGITS_THEN_WORD = re.compile(r"[^A-Za-z0-9]{0,2}\d{1,8}[-_.@#]?([A-Za-z][A-Za-z_.@ -]*?)[^A-Za-z0-9]{0,3}")
+_WORD_THEN_DIGITS = LazyRe(r"[^A-Za-z0-9]{0,2}([A-Za-z][A-Za-z_.@ -]*?)[-_.@#]?\d{1,8}[^A-Za-z0-9]{0,3}")
+_DIGITS_THEN_WORD = LazyRe(r"[^A-Za-z0-9]{0,2}\d{1,8}[-_.@#]?([A-Za-z][A-Za-z_.@ -]*?)[^A-Za-z0-9]{0,3}")
 
 
 def _wordlike(letters: str) -> bool:
@@ -591,7 +570,7 @@ def _dotenv_values(doc) -> Iterator[SecretValue]:
                           _env_value_span(doc, e), doc=doc, entry=e)
 
 
-_DEFAULT_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?-)([^${}]*)\}")
+_DEFAULT_RE = LazyRe(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?-)([^${}]*)\}")
 
 
 def _defaults_in(raw: str) -> Iterator[tuple[str, int]]:
@@ -742,7 +721,7 @@ class CommandSecret:
     refs: tuple[str, ...] = ()  # names of the compose-interpolated variables
 
 
-_INTERP = re.compile(r"(?<!\$)\$(?:\{([A-Za-z_][A-Za-z0-9_]*)[^}]*\}|([A-Za-z_][A-Za-z0-9_]*))")
+_INTERP = LazyRe(r"(?<!\$)\$(?:\{([A-Za-z_][A-Za-z0-9_]*)[^}]*\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
 def _flag_name(word: str) -> str:
@@ -1043,9 +1022,9 @@ def secret_strings(stack) -> Iterator[str]:
         yield from guarded(_span_strings(sf))
 
 
-_RUN_WORD = re.compile(r"[\w-]+")
-_RUN_SECRET_WORD = re.compile(r"(?i)pass|secret|token|api_?key")
-_RUN_ASSIGNED = re.compile(r"(?:\s*+=\s*+|\s++)(['\"]?)([^\s'\"$]{4,})\1")  # `\s*[=\s]\s*`, possessive
+_RUN_WORD = LazyRe(r"[\w-]+")
+_RUN_SECRET_WORD = LazyRe(r"(?i)pass|secret|token|api_?key")
+_RUN_ASSIGNED = LazyRe(r"(?:\s*+=\s*+|\s++)(['\"]?)([^\s'\"$]{4,})\1")  # `\s*[=\s]\s*`, possessive
 
 
 def _run_assigned_secrets(args: str) -> Iterator[str]:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from typing import Iterable
+from .lazyre import LazyRe
 
-_SECRET_NAME = re.compile(
+_SECRET_NAME = LazyRe(
     r"(pass(word)?|passwd|pwd|secret|token|api_?key|auth_?key|priv(ate)?_?key|client_?key|credentials?"
     # key material named by its use (API001's ``*_SIGNING_KEY``, encryption keys)
     r"|signing_?key|encryption_?key|hmac_?key|master_?key|jwt_?key)",
     re.I,
 )
 # Names of settings *about* a secret (its file, lifetime, length, algorithm...), never the secret.
-_NOT_SECRET_SUFFIX = re.compile(
+_NOT_SECRET_SUFFIX = LazyRe(
     r"_(FILE|PATH|DIR|TTL|EXPIRY|EXPIRES_IN|EXPIRE|EXPIRATION|LENGTH|ALGORITHM|ALGO|ALG|HEADER|NAME|URL_PATH"
     r"|ENABLED|REQUIRED|POLICY|MIN_LENGTH|ROUNDS|COST|LIFETIME|DAYS|HOURS|MINUTES|SECONDS|MS|DURATION|TIMEOUT"
     r"|INTERVAL|THRESHOLD|REGEX|PATTERN|TEMPLATE|PREFIX|URL|URI|ENDPOINT|HOST|PORT|USER|USERNAME|TYPE|MODE"
@@ -21,7 +22,7 @@ _NOT_SECRET_SUFFIX = re.compile(
     r"|MAX_AGE|ATTEMPTS|RETRIES|COUNT|SIZE|LIMIT)$",
     re.I,
 )
-_URL_PASSWORD_START = re.compile(r"^[a-z][a-z0-9+.\-]*://[^/\s:@]*:", re.I)
+_URL_PASSWORD_START = LazyRe(r"^[a-z][a-z0-9+.\-]*://[^/\s:@]*:", re.I)
 
 
 @lru_cache(maxsize=8192)
@@ -58,7 +59,7 @@ _NOT_WORTH_MASKING = {"true", "false", "yes", "no", "on", "off", "null", "none",
 
 
 _GRAM = 4  # the shortest value recorded
-_WORD = re.compile(r"[A-Za-z0-9_]")
+_WORD = LazyRe(r"[A-Za-z0-9_]")
 
 
 def _token_pattern(v: str) -> str:
@@ -76,7 +77,7 @@ def _token_re(v: str) -> re.Pattern:
     return re.compile(_token_pattern(v))
 
 
-_IDENTIFIER_LIKE = re.compile(r"[A-Za-z]+(?:[-_.][A-Za-z]+)*")
+_IDENTIFIER_LIKE = LazyRe(r"[A-Za-z]+(?:[-_.][A-Za-z]+)*")
 
 
 def net_worthy(value: str) -> bool:
@@ -209,6 +210,16 @@ class Redactor:
             return None
         return sf.kind, sf.text
 
+    def file_spans(self, path: str, kind: str, text: str) -> tuple[tuple[int, int], ...]:
+        """The secret spans of the file ``path`` whose text is ``text``: its document's (known
+        already, from the worker that parsed it in a monorepo), else ``spans_of``."""
+        from .spans import spans_of
+
+        sf = getattr(self.stack, "files", {}).get(path) if self.stack is not None else None
+        if sf is not None and sf.doc is not None and sf.kind == kind and sf.text == text:
+            return sf.doc.secret_spans
+        return spans_of(kind, text)
+
     def source(self, kind: str, text: str, lo: int = 0, hi: int | None = None) -> str:
         """``text[lo:hi]`` of a file of ``kind``, its secret spans masked, then the safety net."""
         from .spans import mask, spans_in, spans_of
@@ -241,13 +252,13 @@ class Redactor:
         masked as it will sit in the file: a value written next to a secret key is a secret."""
         if not new_text:
             return new_text
-        from .spans import MAX_JUDGED, _may_touch_secret, apply_edits_with_spans, mask, spans_in, spans_of
+        from .spans import MAX_JUDGED, _may_touch_secret, apply_edits_with_spans, mask, spans_in
 
         f = self._file(path)
         kind, text = f if f is not None else (self.kind_of(path), "")
         a = _nl_offset(text, *start)
         b = a if end is None else max(a, _nl_offset(text, *end))
-        spans = spans_of(kind, text)
+        spans = self.file_spans(path, kind, text)
         if not _may_touch_secret(text, spans, a, b, new_text):
             return self(new_text)
         # judged in a window of the lines around the edit (spans clipped from the file's), not the
@@ -279,7 +290,7 @@ class Redactor:
         return self(out)
 
 
-_QUOTED = re.compile(r"\"([^\"\n]{1,200})\"|'([^'\n]{1,200})'|`([^`\n]{1,200})`")
+_QUOTED = LazyRe(r"\"([^\"\n]{1,200})\"|'([^'\n]{1,200})'|`([^`\n]{1,200})`")
 
 
 def _mask_quoted(m: re.Match, kind: str, text: str) -> str:

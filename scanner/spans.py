@@ -46,6 +46,7 @@ from functools import lru_cache
 from typing import Iterable
 
 from .secrets import is_reference, is_secret_key
+from .lazyre import LazyRe
 
 Span = tuple[int, int]
 MASK = "***"
@@ -127,25 +128,25 @@ def worth_masking(value: str) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 _VALUE = r"""(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"';&,)}\]]+)"""
-_URL_START = re.compile(r"(?i)\b[a-z][a-z0-9+.\-]{0,30}://")
-_URL_END = re.compile(r"""[\s"'`<>]""")
-_HOST = re.compile(r"[A-Za-z0-9_\-\[\]]")
+_URL_START = LazyRe(r"(?i)\b[a-z][a-z0-9+.\-]{0,30}://")
+_URL_END = LazyRe(r"""[\s"'`<>]""")
+_HOST = LazyRe(r"[A-Za-z0-9_\-\[\]]")
 _FLAG_EQ_HEAD = r"(?<![\w.\-])(?P<flag>--?[A-Za-z][\w.\-]*)="
-_FLAG_EQ = re.compile(_FLAG_EQ_HEAD + _VALUE)
+_FLAG_EQ = LazyRe(_FLAG_EQ_HEAD + _VALUE)
 # between a flag and its value: blanks, or the `", "` of a JSON/YAML flow array (`["-a", "pw"]`)
 _SEP = r"""(?:[ \t]+|["'][ \t]*,[ \t]*(?=["']))"""
 _FLAG_SP_HEAD = r"(?<![\w.\-])(?P<flag>--?[A-Za-z][\w\-]*)" + _SEP
-_FLAG_SP = re.compile(_FLAG_SP_HEAD + _VALUE)
-_USER_PW = re.compile(r"""(?<![\w.\-])(?:-u|--user|--proxy-user|--basic-auth)(?:""" + _SEP + r"""|=)?["']?[^\s:"'/@,]{1,256}:(?P<val>[^\s"']+)""")
-_UID_GID = re.compile(r"(?<!\d)\d+:\d+$")  # `docker run -u 1000:1000` is a uid:gid, not user:password
-_REDIS_A = re.compile(r"(?<![\w.\-])-a" + _SEP + _VALUE)
-_MYSQL_P = re.compile(r"""(?<![\w.\-])-p(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"'-][^\s"']*)""")
-_SSHPASS_P = re.compile(r"\bsshpass[ \t]+-p" + r"""(?:[ \t]+|(?=["']))""" + r"""(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"';&,)}\]]+)""")
-_MC_ALIAS = re.compile(r"""\bmc\s+(?:alias\s+set|config\s+host\s+add)\s+\S+\s+\S+\s+(?P<key>[^\s"']+)\s+(?P<val>[^\s"']+)""")
+_FLAG_SP = LazyRe(_FLAG_SP_HEAD + _VALUE)
+_USER_PW = LazyRe(r"""(?<![\w.\-])(?:-u|--user|--proxy-user|--basic-auth)(?:""" + _SEP + r"""|=)?["']?[^\s:"'/@,]{1,256}:(?P<val>[^\s"']+)""")
+_UID_GID = LazyRe(r"(?<!\d)\d+:\d+$")  # `docker run -u 1000:1000` is a uid:gid, not user:password
+_REDIS_A = LazyRe(r"(?<![\w.\-])-a" + _SEP + _VALUE)
+_MYSQL_P = LazyRe(r"""(?<![\w.\-])-p(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"'-][^\s"']*)""")
+_SSHPASS_P = LazyRe(r"\bsshpass[ \t]+-p" + r"""(?:[ \t]+|(?=["']))""" + r"""(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"';&,)}\]]+)""")
+_MC_ALIAS = LazyRe(r"""\bmc\s+(?:alias\s+set|config\s+host\s+add)\s+\S+\s+\S+\s+(?P<key>[^\s"']+)\s+(?P<val>[^\s"']+)""")
 _ASSIGN_EQ_HEAD = r"(?<![\w.$\-])(?P<key>[A-Za-z_][\w.\-]*)[ \t]*=[ \t]*"
-_ASSIGN_EQ = re.compile(_ASSIGN_EQ_HEAD + _VALUE)
+_ASSIGN_EQ = LazyRe(_ASSIGN_EQ_HEAD + _VALUE)
 _ASSIGN_COLON_HEAD = r"""(?<![\w.$\-])(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:(?:[ \t]+|(?<=["']:)|(?=["']))"""
-_ASSIGN_COLON = re.compile(_ASSIGN_COLON_HEAD + _VALUE)
+_ASSIGN_COLON = LazyRe(_ASSIGN_COLON_HEAD + _VALUE)
 _FLAG_EQ_H, _FLAG_SP_H, _ASSIGN_EQ_H, _ASSIGN_COLON_H = (
     re.compile(h) for h in (_FLAG_EQ_HEAD, _FLAG_SP_HEAD, _ASSIGN_EQ_HEAD, _ASSIGN_COLON_HEAD))
 
@@ -167,7 +168,7 @@ def _key_ok(h: re.Match) -> bool:
     return is_secret_position_key(h.group("key"))
 
 
-_ANY_DEFAULT = re.compile(r"(?<!\$)\$\{[A-Za-z_][A-Za-z0-9_]*:?[-=](?P<val>[^${}]+)\}")
+_ANY_DEFAULT = LazyRe(r"(?<!\$)\$\{[A-Za-z_][A-Za-z0-9_]*:?[-=](?P<val>[^${}]+)\}")
 
 
 def secret_value_spans(a: int, b: int, text: str) -> list[Span]:
@@ -493,7 +494,7 @@ def _spans(kind: str, text: str) -> tuple[Span, ...]:
 # masking
 # ---------------------------------------------------------------------------------------------
 
-_LINE_BREAK = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_LINE_BREAK = LazyRe("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 def _piece(seg: str) -> str:

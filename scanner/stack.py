@@ -314,6 +314,9 @@ class Stack:
         self.compose_projects: list = []  # ComposeProject
         self.notes: list[str] = []  # what the audit could not judge or chose, for the report (not findings)
         self.base = ""  # the deployment's directory, relative to root (the folder the scan of it starts from)
+        # the ids of the rules this audit runs, set by the engine before it runs them (None: not
+        # known): a helper may start slow external work for them early (ShellCheck, rules.helpers.host)
+        self.running: frozenset[str] | None = None
         self._memo: dict = {}
 
     def script_dirs(self, rel: str) -> list[str]:

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 
 from .kinds import ANY_COMMENT, KIND
 from .model import CoreRule, Finding, Location
+from .lazyre import LazyRe
 
-_MARK = re.compile(r"dkscan:\s*ignore\s*\[(?P<ids>[^\]]*)\](?P<rest>.*)$", re.I)
-_REASON = re.compile(r"\breason:\s*(?P<reason>.*?)\s*(?=\buntil:|$)", re.I)
-_UNTIL = re.compile(r"\buntil:\s*(?P<until>\S+)", re.I)
+_MARK = LazyRe(r"dkscan:\s*ignore\s*\[(?P<ids>[^\]]*)\](?P<rest>.*)$", re.I)
+_REASON = LazyRe(r"\breason:\s*(?P<reason>.*?)\s*(?=\buntil:|$)", re.I)
+_UNTIL = LazyRe(r"\buntil:\s*(?P<until>\S+)", re.I)
 
 
 @dataclass(repr=False)

@@ -224,8 +224,7 @@ def bad_rule(monkeypatch):
     from scanner.model import Layer, Rule, Severity
 
     def install(check):
-        registry.load_rules()
-        monkeypatch.setitem(registry._RULES, "OPS099", Rule("OPS099", "test-rule", Layer.OPERATIONAL, Severity.LOW,
+        monkeypatch.setitem(registry.load_rules(), "OPS099", Rule("OPS099", "test-rule", Layer.OPERATIONAL, Severity.LOW,
                                                             "test rule", ("nginx",), (), "safe", check, "doc"))
     return install
 

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 _PROBE = """
 import sys
 import scanner.cli, scanner.config, scanner.engine, scanner.fsutil, scanner.report
-from scanner.registry import load_rules
-load_rules()
+from scanner.registry import imported_rules
+imported_rules()
 print(" ".join(sorted(m for m in sys.modules)))
 """
 

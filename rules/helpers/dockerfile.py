@@ -310,8 +310,8 @@ def pip_install(cmd: Cmd) -> bool:
     return False
 
 
-_ENV_DOLLAR_NAME = re.compile(r"[A-Za-z0-9_]+")
-_ENV_BRACE_END = re.compile(r"[}:]")
+_ENV_DOLLAR_NAME = LazyRe(r"[A-Za-z0-9_]+")
+_ENV_BRACE_END = LazyRe(r"[}:]")
 
 
 def env_refs(value: str) -> set[str]:

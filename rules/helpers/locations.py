@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
+from scanner.lazyre import LazyRe  # noqa: F401 - the rules' LazyRe (one class, in scanner/lazyre.py)
 from scanner.model import Location
 from scanner.parsers.yamlnodes import YNode
 
@@ -45,21 +44,3 @@ def env_value_loc(doc, entry) -> Location:
 
 def plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
-
-
-class LazyRe:
-    """A regular expression compiled when first used, for the patterns of rare branches (a
-    Dockerfile's ``pip install``, a ``\\connect`` meta-command...): compiling every pattern at
-    import cost each start several milliseconds, most of them for patterns a typical stack never
-    needs. Use it as the compiled pattern (``.search``, ``.match``, ``.sub``...)."""
-
-    __slots__ = ("_args", "_re")
-
-    def __init__(self, pattern: str, flags: int = 0):
-        self._args = (pattern, flags)
-        self._re: re.Pattern | None = None
-
-    def __getattr__(self, name: str):
-        if self._re is None:
-            self._re = re.compile(*self._args)
-        return getattr(self._re, name)

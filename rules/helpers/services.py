@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 from rules.helpers.compose import image_parts
 from rules.helpers.locations import svc_loc
 from scanner.model import Location
+from scanner.lazyre import LazyRe
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -398,7 +399,7 @@ def _redis_config(stack: Stack, svc) -> RedisConfig:
     return cfg
 
 
-_VAR = re.compile(r"(?<!\$)\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+_VAR = LazyRe(r"(?<!\$)\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def _var_names(text: str) -> set[str]:
@@ -864,7 +865,7 @@ def service_words_text(svc) -> str:
     return " ".join(t for t in (svc.command_text("entrypoint"), svc.command_text("command")) if t)
 
 
-_CLIENT_JOB = re.compile(r"\b(pg_dump|pg_dumpall|pg_basebackup|pg_restore|psql|pgbackrest|wal-g|restic|borg|"
+_CLIENT_JOB = LazyRe(r"\b(pg_dump|pg_dumpall|pg_basebackup|pg_restore|psql|pgbackrest|wal-g|restic|borg|"
                          r"redis-cli|mc|aws|pg_isready)\b")
 
 
@@ -1025,7 +1026,7 @@ def persistence_off(cfg) -> tuple[object, object] | None:
     return last, aof
 
 
-_WORDS_ONLY = re.compile(r"\w*")
+_WORDS_ONLY = LazyRe(r"\w*")
 
 
 def is_cors_credentials_key(key: str) -> bool:
@@ -1042,10 +1043,10 @@ def is_cors_credentials_key(key: str) -> bool:
     return u.startswith("CORS_") or head.endswith("_ALLOW_") or "CORS" in head
 
 
-_RELOAD_FIXED = re.compile(r"nginx\s+-s\s+reload|nginx\s+-s\s+reopen|kill\s+-(HUP|s\s+HUP|1)\b|-s\s+HUP|--signal[= ]HUP", re.I)
-_RELOAD_WORD = re.compile(r"reload\b", re.I)
-_RELOAD_WORD_B = re.compile(r"\breload\b", re.I)
-_NGINX_WORD = re.compile(r"nginx", re.I)
+_RELOAD_FIXED = LazyRe(r"nginx\s+-s\s+reload|nginx\s+-s\s+reopen|kill\s+-(HUP|s\s+HUP|1)\b|-s\s+HUP|--signal[= ]HUP", re.I)
+_RELOAD_WORD = LazyRe(r"reload\b", re.I)
+_RELOAD_WORD_B = LazyRe(r"\breload\b", re.I)
+_NGINX_WORD = LazyRe(r"nginx", re.I)
 
 
 def mentions_nginx_reload(text: str) -> bool:

@@ -8,7 +8,6 @@ file); every reference is remembered with where its value came from.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -19,6 +18,7 @@ from .yamlnodes import YMap, YNode, YScalar, YSeq, parse_yaml, secret_marks, wal
 DEFAULT_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 OVERRIDE_NAMES = ("compose.override.yaml", "compose.override.yml", "docker-compose.override.yaml",
                   "docker-compose.override.yml")
+from ..lazyre import LazyRe
 
 
 @dataclass(repr=False, frozen=True)
@@ -41,7 +41,7 @@ class VarRef:
         return self.op in (":?", "?")
 
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NAME = LazyRe(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def interpolate(raw: str, env: dict[str, tuple[str, str]]) -> tuple[str, list[VarRef], list[str]]:
@@ -330,13 +330,13 @@ def _shell_split(text: str) -> list[str]:
 
 # An IPv6 address is at most 39 characters: bounded, its two overlapping runs cannot backtrack over a
 # hostile spec (200,000 colons took hours).
-_PORT_RE = re.compile(
+_PORT_RE = LazyRe(
     r"^(?:(?P<ip>\[[^\]]*\]|\d+\.\d+\.\d+\.\d+|[0-9a-fA-F:]{0,39}::[0-9a-fA-F:]{0,39}):)?(?:(?P<host>[0-9]*(?:-[0-9]+)?):)?(?P<container>[0-9]+(?:-[0-9]+)?)(?:/(?P<proto>[a-z]+))?$"
 )
 
 
 _MAX_PORT_SPEC = 128
-_PUBLISHED_IP_RE = re.compile(r"^(?P<ip>\[[^\]]*\]|\d+\.\d+\.\d+\.\d+)(?::(?P<port>[0-9]*(?:-[0-9]+)?))?$")
+_PUBLISHED_IP_RE = LazyRe(r"^(?P<ip>\[[^\]]*\]|\d+\.\d+\.\d+\.\d+)(?::(?P<port>[0-9]*(?:-[0-9]+)?))?$")
 
 
 def parse_ports(node: YNode | None) -> list[Port]:
@@ -444,7 +444,7 @@ ROLE_IMAGES = (
 )
 
 
-_CLIENT_TOOL = re.compile(r"-(writer|reader|backup|commander|insight|box|surveyor|client|ui|admin)\b|insight")
+_CLIENT_TOOL = LazyRe(r"-(writer|reader|backup|commander|insight|box|surveyor|client|ui|admin)\b|insight")
 
 
 def infer_role(name: str, svc: YMap) -> str:
@@ -508,7 +508,7 @@ class ComposeDocument(Document):
         return (n for n in walk(self.root) if isinstance(n, YScalar))
 
 
-_COMMENT = re.compile(r"(?:^|\s)#(.*)$")
+_COMMENT = LazyRe(r"(?:^|\s)#(.*)$")
 
 
 def yaml_comments(text: str) -> list[tuple[int, str]]:

@@ -19,11 +19,12 @@ import re
 from dataclasses import dataclass, field
 
 from .base import Document, ParseError
+from ..lazyre import LazyRe
 
 __all__ = ["Entry", "Fail2banDocument", "Jail", "parse", "merge", "order_key", "duration_seconds"]
 
-_SECTION = re.compile(r"^\[([^\]]+)\][ \t]*(?:[#;].*)?$")
-_KEY = re.compile(r"^([^\s=:#;\[][^=:]*?)[ \t]*[=:][ \t]*(.*)$")
+_SECTION = LazyRe(r"^\[([^\]]+)\][ \t]*(?:[#;].*)?$")
+_KEY = LazyRe(r"^([^\s=:#;\[][^=:]*?)[ \t]*[=:][ \t]*(.*)$")
 
 
 @dataclass(repr=False, eq=False)
@@ -177,7 +178,7 @@ _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86
           "w": 604800, "week": 604800, "mo": 2592000, "y": 31536000, "year": 31536000}
 
 
-_DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*")
+_DURATION_PART = LazyRe(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*")
 
 
 def duration_seconds(text: str | None) -> int | None:

@@ -15,6 +15,7 @@ from typing import Iterator
 
 from ..model import Location
 from .base import Document, ParseError, newline_positions
+from ..lazyre import LazyRe
 
 MAX_TOKENS = 2_000_000
 MAX_DEPTH = 64  # nginx configs nest a handful of levels; deeper input is refused, not recursed into
@@ -87,11 +88,11 @@ def _lex_crossplane(text: str):
 # comment cut off by the end of the file is dropped, a lone backslash at the end stops the lexer, a
 # quoted string unescapes only its own quote, ``${...}`` is read up to its ``}`` or a space, and a
 # line is counted at every newline (an escaped one too). ``\s`` is ``str.isspace()`` in a str pattern.
-_WS_RUN = re.compile(r"\s+")
-_BARE_RUN = re.compile(r"(?:\\[\s\S]|[^\s{};\\])+")
-_COMMENT_RUN = re.compile(r"#(?:\\[^\n]|[^\\\n])*")
+_WS_RUN = LazyRe(r"\s+")
+_BARE_RUN = LazyRe(r"(?:\\[\s\S]|[^\s{};\\])+")
+_COMMENT_RUN = LazyRe(r"#(?:\\[^\n]|[^\\\n])*")
 _QUOTED = {'"': re.compile(r'"((?:\\[\s\S]|[^"\\])*)"'), "'": re.compile(r"'((?:\\[\s\S]|[^'\\])*)'")}
-_ESCAPE = re.compile(r"\\[\s\S]")
+_ESCAPE = LazyRe(r"\\[\s\S]")
 
 
 def _ignore(_span) -> None:

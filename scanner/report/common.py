@@ -21,6 +21,7 @@ from functools import lru_cache
 from .. import __version__
 from ..model import LAYER_ORDER, Edit, Finding, Fix, Location, Severity
 from ..parsers.base import LineIndex
+from ..lazyre import LazyRe
 
 #: Rule documentation in the repository; every rule has an ``<a id="per001">`` anchor there.
 DOCS_URL = "https://github.com/dkscan/dkscan/blob/main/docs/rules.md"
@@ -53,7 +54,13 @@ def iso(dt: datetime) -> str:
 
 def ruleset_hash(rules: dict) -> str:
     """A short hash of everything that defines the rule set (ids, metadata, docs), so a signed report
-    says exactly which rules it was checked against."""
+    says exactly which rules it was checked against. The rule sets the index names are hashed when it
+    is generated (``scanner.rule_index``)."""
+    from ..registry import indexed_hash
+
+    known = indexed_hash(rules)
+    if known is not None:
+        return known
     data = [[r.id, r.name, r.layer.value, r.severity.label, list(r.files), list(r.references), r.fix,
              r.precision, r.doc] for r in sorted(rules.values(), key=lambda r: r.id)]
     digest = hashlib.sha256(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
@@ -220,7 +227,7 @@ def apply_edits(text: str, edits: list[Edit], show_secrets: bool = False) -> str
     return "".join(pieces)
 
 
-_HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@")
+_HUNK = LazyRe(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@")
 
 
 def _shift_hunk(line: str, by: int, by_new: int | None = None) -> str:
@@ -346,7 +353,8 @@ def fix_diff(result, fix: Fix | None, context: int = 2) -> str:
             text = ""  # the fix creates the file
         kind = sf.kind if sf is not None else (redact.kind_of(path) if hasattr(redact, "kind_of") else "")
         starts, lines = _file_lines(result, path, text)
-        spans = spans_of(kind, text)  # the whole file's, once per report (cached)
+        # the whole file's, once per report (cached; a monorepo's come from the workers)
+        spans = redact.file_spans(path, kind, text) if hasattr(redact, "file_spans") else spans_of(kind, text)
         # Each cluster of nearby edits is diffed in its own window of lines (its spans clipped from
         # the file's): a fix with an edit at the top of a large file and one at the bottom costs its
         # two neighbourhoods, not the lines between (thousands of such fixes on one file were
@@ -405,7 +413,7 @@ def display_edit(result, e: Edit) -> Edit:
 
 # -- rule documentation ------------------------------------------------------------------------
 
-_HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$")
+_HEADING = LazyRe(r"^#{1,6}\s+(.*?)\s*#*\s*$")
 
 
 def doc_sections(doc: str) -> dict[str, str]:
@@ -462,10 +470,10 @@ def plain_text(markdown: str) -> str:
     return "\n".join(out).strip()
 
 
-_CWE = re.compile(r"^CWE-(\d+)$", re.I)
-_RFC = re.compile(r"^RFC\s*(\d+)", re.I)
-_DL = re.compile(r"^(DL\d{4})$")
-_URL = re.compile(r"^https?://\S+$")
+_CWE = LazyRe(r"^CWE-(\d+)$", re.I)
+_RFC = LazyRe(r"^RFC\s*(\d+)", re.I)
+_DL = LazyRe(r"^(DL\d{4})$")
+_URL = LazyRe(r"^https?://\S+$")
 _KNOWN = {
     "OSHP": "https://owasp.org/www-project-secure-headers/",
     "Moz-int 6.0": "https://ssl-config.mozilla.org/guidelines/6.0.json",
