@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from scanner import secretcheck
@@ -166,3 +166,44 @@ def test_nginx_directive_columns_point_at_the_directive(parts):
     for d, name in zip(found, written):
         line = doc.lines[d.line - 1]
         assert line[d.col - 1:].startswith(name), (name, d.line, d.col, line)
+
+
+# tree-sitter's error recovery is quadratic on nested unterminated shell constructs (``a=(`` 8,000
+# times took 2 s, 100,000 times minutes) and py-tree-sitter has no time limit: the shell parser
+# counts tree-sitter's steps and gives up past a budget linear in the size (scanner.parsers.shell).
+_SHELL_PIECES = ["a=(", "$(", "<<EOF\n", "`", "{ ", "[[ ", "((", '"$(', "if x; then ", "case x in a) ", "f() { ",
+                 "x\\\n", "'", '"', "${", "for i in ", "while ", "<(", "| ", "&& ", "\n", " ", "#", "=", "(", ")"]
+_SHELL_REPEAT_TO = 150_000  # characters: the old parse took over a minute on ``a=(`` at this size
+
+
+@given(st.lists(st.sampled_from(_SHELL_PIECES), min_size=1, max_size=4))
+@example(["a=("])
+@example(["<<EOF\n"])
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+def test_hostile_shell_scripts_parse_in_bounded_steps(token):
+    from scanner.parsers import shell
+
+    unit = "".join(token)
+    text = "#!/bin/bash\n" + unit * (_SHELL_REPEAT_TO // len(unit) + 1)
+    doc, _took = guarded(lambda: shell.parse(text, "deploy.sh"), _SPAN_GUARD)
+    again, _took = guarded(lambda: shell.parse(text, "deploy.sh"), _SPAN_GUARD)
+    # the budget counts parser steps, not seconds: the same text gets the same answer every time
+    assert [(e.message, e.line) for e in doc.errors] == [(e.message, e.line) for e in again.errors]
+
+
+def test_real_scripts_stay_far_inside_the_shell_parse_budget():
+    """Every script of the fixtures and the corpus parses (none is cut by the step budget), with
+    room: a third of the per-byte budget is enough for each of them."""
+    from scanner.parsers import shell
+
+    root = Path(__file__).resolve().parent.parent
+    scripts = [p for base in (root / "fixtures", root.parent / "shared" / "corpus") for p in base.rglob("*.sh")]
+    assert len(scripts) > 40
+    old = shell.PARSE_ACTIONS_PER_BYTE
+    shell.PARSE_ACTIONS_PER_BYTE = old // 3
+    try:
+        for p in scripts:
+            doc = shell.parse(p.read_text(encoding="utf-8", errors="replace"), p.name)
+            assert not [e for e in doc.errors if "not analysed" in e.message], p
+    finally:
+        shell.PARSE_ACTIONS_PER_BYTE = old

@@ -50,6 +50,43 @@ def _parser():
     return tree_sitter.Parser(tree_sitter.Language(tree_sitter_bash.language()))
 
 
+# tree-sitter's error recovery is quadratic on nested unterminated constructs (``a=(`` or ``<<EOF``
+# repeated: 24 KB took 2 s, 300 KB would take minutes), and py-tree-sitter has no time limit. The
+# parser's own log counts its steps (shift, reduce, recover...): real scripts take at most ~4 per
+# byte (every script of the fixtures and the corpus), so a budget of PARSE_ACTIONS_PER_BYTE per byte
+# plus PARSE_ACTIONS_BASE cancels only hostile input. Counted steps, not seconds: the same file gets
+# the same answer on any machine and under any load.
+PARSE_ACTIONS_BASE = 200_000
+PARSE_ACTIONS_PER_BYTE = 12
+
+
+class _OverBudget(Exception):
+    pass
+
+
+def _parse_bounded(src: bytes):
+    parser = _parser()
+    budget = PARSE_ACTIONS_BASE + PARSE_ACTIONS_PER_BYTE * len(src)
+    steps = 0
+
+    def log(_type, _message) -> None:
+        nonlocal steps
+        steps += 1
+
+    parser.logger = log
+    try:
+        # the progress callback is honoured only when the source comes from a read callback
+        return parser.parse(lambda offset, _point: src[offset:offset + 65536],
+                            progress_callback=lambda *_state: steps > budget)
+    except ValueError:  # "Parsing failed": cancelled by the progress callback
+        if steps > budget:
+            raise _OverBudget from None
+        raise
+    finally:
+        parser.logger = None
+        parser.reset()
+
+
 @dataclass(repr=False, eq=False)
 class Word:
     """One word of a command, as written."""
@@ -571,7 +608,12 @@ def parse(text: str, rel: str) -> ScriptDocument:
     if first.startswith("#!"):
         doc.shebang = first
     try:
-        tree = _parser().parse(src)
+        tree = _parse_bounded(src)
+    except _OverBudget:
+        doc.errors.append(ParseError(
+            f"shell script not analysed: parsing it would take more than {PARSE_ACTIONS_PER_BYTE} parser steps "
+            "per byte (nested unterminated constructs make tree-sitter's error recovery quadratic)"))
+        return doc
     except Exception as exc:  # noqa: BLE001 - a parser failure is a finding, never a crash
         doc.errors.append(ParseError(f"shell parser failed: {exc.__class__.__name__}"))
         return doc
