@@ -34,10 +34,10 @@ TLS_PROFILES = ("intermediate", "modern")
 # a generator that cannot check it. Override with --image NAME=REF.
 DEFAULT_IMAGES = {
     "nginx": "nginx:1.27.3-alpine",
-    "postgres": "postgres:16.6-alpine3.21",
-    "redis": "redis:7.2.7-alpine3.21",
+    "postgres": "postgres:16.10-alpine3.22",
+    "redis": "redis:7.2.11-alpine3.22",
     "minio": "minio/minio:RELEASE.2024-11-07T00-52-20Z",
-    "nats": "nats:2.10.24-alpine3.21",
+    "nats": "nats:2.10.29-alpine3.22",
     "prometheus": "prom/prometheus:v2.55.1",
     "certbot": "certbot/certbot:v3.0.1",
     "postgres_exporter": "quay.io/prometheuscommunity/postgres-exporter:v0.16.0",
@@ -45,8 +45,8 @@ DEFAULT_IMAGES = {
     "nginx_exporter": "nginx/nginx-prometheus-exporter:1.4.0",
     "nats_exporter": "natsio/prometheus-nats-exporter:0.15.0",
     "blackbox_exporter": "prom/blackbox-exporter:v0.25.0",
-    "rust": "rust:1.90.0-alpine3.21",
-    "runtime": "alpine:3.21.0",
+    "rust": "rust:1.90.0-alpine3.22",
+    "runtime": "alpine:3.22.2",
 }
 
 # Resource limits sized for the seed's host (4 CPUs, 8 GiB): (cpus, memory MiB, pids, scales).
