@@ -162,7 +162,10 @@ def runs_on(rule: Rule, kinds: set[str]) -> bool:
     from .kinds import KIND
 
     tokens = {t for spec in rule.files for t in spec.replace("+", "/").split("/")}
-    return not tokens.issubset(KIND) or not tokens.isdisjoint(kinds)
+    # `config` (the policy), `git` and the like are read beside file kinds, never instead of them:
+    # `compose/dockerfile+config` needs a compose file or a Dockerfile; `any` or `git` alone runs always
+    file_kinds = tokens & KIND.keys()
+    return "any" in tokens or not file_kinds or not file_kinds.isdisjoint(kinds)
 
 
 def run_rules(stack: Stack, rules: dict[str, Rule], selected: Iterable[str] | None = None) -> list[Finding]:
