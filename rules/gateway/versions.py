@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rules.helpers.dockerfile import stage_chain
 from rules.helpers.eol import bump_fix, compose_image, cycle_of, eol_data, from_image, image_cycles, when
 from rules.helpers.locations import svc_loc
 from rules.helpers.nginx import nginx_version
@@ -21,6 +20,8 @@ def _gateway_image(stack: Stack, svc):
     """The image line that decides the gateway's nginx: its compose ``image:``, or the root ``FROM``
     of the stage its Dockerfile runs."""
     if svc.build is not None:
+        from rules.helpers.dockerfile import stage_chain  # only for a gateway built from a Dockerfile
+
         doc = stack.service_dockerfile(svc)
         stage = doc.final_stage if doc is not None else None
         if stage is not None:

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rules.helpers.compose import image_parts
-from rules.helpers.dockerfile import dockerfile_expand, global_args, ins_loc
 from rules.helpers.locations import yloc
 from scanner.model import Edit, Fix, Location
 from scanner.parsers.yamlnodes import YScalar
@@ -276,6 +275,8 @@ def compose_image(svc) -> ImageRef | None:
 
 
 def from_image(doc, stage) -> ImageRef | None:
+    from rules.helpers.dockerfile import dockerfile_expand, global_args, ins_loc  # only when a Dockerfile is read
+
     ins = stage.from_instruction
     words = ins.words()
     if not words:
