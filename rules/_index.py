@@ -26,7 +26,7 @@ MODULES = {
     'rules.gateway.proxy': 34546,
     'rules.gateway.tls': 32653,
     'rules.gateway.transport': 5017,
-    'rules.gateway.versions': 7647,
+    'rules.gateway.versions': 7738,
     'rules.api.jwt': 7616,
     'rules.api.nats': 17034,
     'rules.api.nginx': 19340,

@@ -5,10 +5,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rules.helpers.eol import bump_fix, compose_image, cycle_of, eol_data, from_image, image_cycles, when
+from rules.helpers.eol import (
+    bump_fix,
+    compose_image,
+    cycle_of,
+    eol_data,
+    from_image,
+    image_cycles,
+    when,
+)
 from rules.helpers.locations import svc_loc
 from rules.helpers.nginx import nginx_version
-from rules.helpers.nginx_cve import FEATURE_NAMES, exposed, features, fixed_target, show, table, version3
+from rules.helpers.nginx_cve import (
+    FEATURE_NAMES,
+    exposed,
+    features,
+    fixed_target,
+    show,
+    table,
+    version3,
+)
 from scanner.model import Edit, Fix, hit
 from scanner.registry import rule
 
@@ -20,7 +36,9 @@ def _gateway_image(stack: Stack, svc):
     """The image line that decides the gateway's nginx: its compose ``image:``, or the root ``FROM``
     of the stage its Dockerfile runs."""
     if svc.build is not None:
-        from rules.helpers.dockerfile import stage_chain  # only for a gateway built from a Dockerfile
+        from rules.helpers.dockerfile import (
+            stage_chain,  # only for a gateway built from a Dockerfile
+        )
 
         doc = stack.service_dockerfile(svc)
         stage = doc.final_stage if doc is not None else None

@@ -275,7 +275,11 @@ def compose_image(svc) -> ImageRef | None:
 
 
 def from_image(doc, stage) -> ImageRef | None:
-    from rules.helpers.dockerfile import dockerfile_expand, global_args, ins_loc  # only when a Dockerfile is read
+    from rules.helpers.dockerfile import (  # only when a Dockerfile is read
+        dockerfile_expand,
+        global_args,
+        ins_loc,
+    )
 
     ins = stage.from_instruction
     words = ins.words()
@@ -293,7 +297,7 @@ def from_image(doc, stage) -> ImageRef | None:
     return ImageRef(ref, ins_loc(doc, ins, offset, len(word)), edit_at)
 
 
-def bump_fix(data, img: _Image, run, after: _dt.date) -> Fix | None:
+def bump_fix(data, img: ImageRef, run, after: _dt.date) -> Fix | None:
     """The fix that bumps a running cycle's version in the image reference to the oldest later cycle
     still supported after ``after`` (None for an OS codename, or when the text is not as written)."""
     if not run.main:

@@ -14,10 +14,10 @@ holds nginx's advisories (gixy's is a plugin inside its analyser, not an importa
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
-from typing import Iterable
 
 FEATURES = ("resolver", "http2", "http3", "mp4", "mail")
 FEATURE_NAMES = {"resolver": "the resolver", "http2": "HTTP/2", "http3": "HTTP/3 (QUIC)", "mp4": "the mp4 module",
@@ -95,21 +95,12 @@ def features(configs) -> set[str]:
     for cfg in configs:
         for n in cfg.nodes("resolver", "listen", "http2", "http3", "http3_hq", "mp4", "mail"):
             args = [str(a).lower() for a in n.args]
-            if n.name == "resolver":
-                used.add("resolver")
-            elif n.name == "mp4":
-                used.add("mp4")
-            elif n.name == "mail":
-                used.add("mail")
+            if n.name in ("resolver", "mp4", "mail"):
+                used.add(n.name)
             elif n.name == "listen":
-                if "http2" in args:
-                    used.add("http2")
-                if "quic" in args:
-                    used.add("http3")
-            elif n.name == "http2" and args[:1] == ["on"]:
-                used.add("http2")
-            elif n.name in ("http3", "http3_hq") and args[:1] == ["on"]:
-                used.add("http3")
+                used.update(feature for word, feature in (("http2", "http2"), ("quic", "http3")) if word in args)
+            elif args[:1] == ["on"]:
+                used.add("http2" if n.name == "http2" else "http3")
     return used
 
 
