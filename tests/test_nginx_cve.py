@@ -178,3 +178,18 @@ def test_module_advisories_follow_the_configuration(tmp_path):
         (f,) = audit([tmp_path], _policy("2019-08-01"), select=["GW094"], root=tmp_path).findings
         assert ("CVE-2019-9511" in f.message) == has, listen
         assert "CVE-2025-23419" in f.message and "end of life" not in f.message
+
+
+def test_only_nginx_images_are_judged_unless_the_policy_names_the_version(tmp_path):
+    compose = tmp_path / "docker-compose.yml"
+    (tmp_path / "nginx.conf").write_text("events {}\nhttp { server { listen 80; } }\n")
+    for ref, judged in (("nginxproxy/nginx-proxy:1.5.0", False), ("jc21/nginx-proxy-manager:2.9.0", False),
+                        ("openresty/openresty:1.19.9.1-alpine", False), ("bitnami/nginx:1.20.0", True),
+                        ("nginxinc/nginx-unprivileged:1.24-alpine", True), ("docker.io/library/nginx:1.18.0", True)):
+        compose.write_text(f"services:\n  web:\n    image: {ref}\n    volumes: ['./nginx.conf:/etc/nginx/nginx.conf:ro']\n")
+        found = audit([tmp_path], _policy("2026-01-01"), select=["GW094"], root=tmp_path).findings
+        assert len(found) == (1 if judged else 0), (ref, [f.message for f in found])
+    # the policy's nginx.version is the version, wherever the image comes from; no fix edits the tag
+    compose.write_text("services:\n  web:\n    image: openresty/openresty:1.19.9.1-alpine\n    volumes: ['./nginx.conf:/etc/nginx/nginx.conf:ro']\n")
+    (f,) = audit([tmp_path], _policy("2026-01-01", nginx={"version": "1.20.0"}), select=["GW094"], root=tmp_path).findings
+    assert "nginx 1.20.0" in f.message and "nginx.version" in f.message and f.location.start_line == 3 and f.fix is None

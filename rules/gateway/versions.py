@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rules.helpers.compose import image_parts
 from rules.helpers.eol import (
     bump_fix,
     compose_image,
@@ -28,6 +29,8 @@ from rules.helpers.nginx_cve import (
 from scanner.model import Edit, Fix, hit
 from scanner.registry import rule
 
+NGINX_IMAGES = ("nginx", "nginx-unprivileged")
+
 if TYPE_CHECKING:
     from scanner.stack import Stack
 
@@ -45,6 +48,12 @@ def _gateway_image(stack: Stack, svc):
         if stage is not None:
             return from_image(doc, stage_chain(doc, stage)[-1])
     return compose_image(svc)
+
+
+def _is_nginx_image(ref: str) -> bool:
+    """The image is nginx's own (``nginx``, ``nginxinc/nginx-unprivileged``, ``bitnami/nginx``...): the
+    repositories the EOL data maps to nginx, whose tags are nginx versions."""
+    return image_parts(ref)[0].rsplit("/", 1)[-1].lower() in NGINX_IMAGES
 
 
 @rule("GW094", "nginx-known-cve", "high", files="nginx+compose", refs="gixy nginx_cves; nginx security advisories", fix="unsafe")
@@ -70,8 +79,9 @@ def nginx_known_cve(stack: Stack):
       `clock.today`. A version older than every cycle the snapshot knows is end of life too.
 
     The message lists the advisories (CVE ids, what they are, the fixed releases) and the EOL date.
-    Floating tags (`nginx:latest`, `stable`, `mainline`, `alpine`, no tag) and unknown images are
-    not judged; a partial tag (`nginx:1.20`) counts as the latest release of its line.
+    Floating tags (`nginx:latest`, `stable`, `mainline`, `alpine`, no tag) are not judged, nor
+    images other than nginx's own (`nginx`, `nginx-unprivileged`, `bitnami/nginx`) whose tags are
+    not nginx versions (`nginxproxy/nginx-proxy`, `openresty/openresty`) unless `nginx.version` says; a partial tag (`nginx:1.20`) counts as the latest release of its line.
 
     ## Why is this bad?
     The gateway is the one process every request from the internet reaches first. A published
@@ -108,8 +118,8 @@ def nginx_known_cve(stack: Stack):
     for svc in stack.services_by_role("gateway"):
         configs = [c for c in stack.nginx_configs if c.service is svc]
         img = _gateway_image(stack, svc)
-        if not configs and (img is None or "nginx" not in img.ref.lower()):
-            continue
+        if not (configured and configs) and (img is None or not _is_nginx_image(img.ref)):
+            continue  # nginx-proxy, openresty, a custom image: its tag is not nginx's version
         v = nginx_version(stack, svc)
         if v.floating or v.parts is None or len(v.parts) < 2:
             continue
