@@ -37,6 +37,9 @@ COMBOS = {
     "pg18-big-host-aliases": {"host_cpus": 16, "host_memory": "64g", "images": {"postgres": "postgres:18.1-alpine"},
                               "extra_domains": ["www.example.org"], "project": "shop"},
 }
+# a combo that asks for an outdated image gets that image judged, and nothing else: nginx 1.24 is past
+# end of life and exposed to CVE-2025-23419 (GW094); the configuration generated for it is clean
+OUTDATED = {"old-nginx-pg17-port3000": {"GW094"}}
 
 
 def make(tmp_path: Path, name: str = "default", **over) -> Path:
@@ -58,7 +61,10 @@ def audit_stack(d: Path):
 def test_generated_stack_has_zero_findings(tmp_path, combo):
     d = make(tmp_path, combo)
     result = audit_stack(d)
-    assert result.findings == [], [(f.rule, str(f.location), f.message) for f in result.findings]
+    want = OUTDATED.get(combo, set())
+    assert {f.rule for f in result.findings} == want, [(f.rule, str(f.location), f.message) for f in result.findings]
+    assert all(f.location.path == "docker-compose.prod.yml" and "image" in (d / f.location.path).read_text().splitlines()[f.location.start_line - 1]
+               for f in result.findings)
     assert result.suppressed == [], "the generated stack must be clean without suppressions"
     kinds = {getattr(sf, "kind", None) for sf in result.stack.files.values()}
     assert {"compose", "nginx", "env", "sql", "dockerfile"} <= kinds, kinds  # the audit really read the stack

@@ -6,75 +6,33 @@ from __future__ import annotations
 import datetime as _dt
 from typing import TYPE_CHECKING
 
-from rules.helpers.dockerfile import dockerfile_expand, global_args, ins_loc, stage_chain
-from rules.helpers.eol import describe, eol_data, image_cycles, lts_note, successor, when
-from rules.helpers.locations import yloc
-from scanner.model import Edit, Fix, Location, hit
-from scanner.parsers.yamlnodes import YScalar
+from rules.helpers.dockerfile import stage_chain
+from rules.helpers.eol import (
+    bump_fix,
+    compose_image,
+    describe,
+    eol_data,
+    from_image,
+    image_cycles,
+    lts_note,
+    when,
+)
+from scanner.model import hit
 from scanner.registry import rule
 
 if TYPE_CHECKING:
+    from rules.helpers.eol import ImageRef
     from scanner.stack import Stack
 
 
-class _Image:
-    """An image reference written in the stack: its text, where it is, and how to edit a span of it."""
-
-    def __init__(self, ref: str, loc: Location, edit_at=None):
-        self.ref = ref
-        self.loc = loc
-        self._edit_at = edit_at  # offset in ref -> (line, col), or None when the text is not as written
-
-    def span(self, start: int, end: int) -> Location | None:
-        if self._edit_at is None:
-            return None
-        a, b = self._edit_at(start), self._edit_at(end - 1)
-        if a is None or b is None or a[0] != b[0]:
-            return None
-        return Location(self.loc.path, a[0], a[1], b[0], b[1] + 1)
-
-
-def _compose_image(svc) -> _Image | None:
-    node = svc.get("image")
-    if not isinstance(node, YScalar) or not str(node).strip():
-        return None
-    ref = str(node)
-    doc = svc.doc
-    edit_at = None
-    if node.line == node.end_line and not getattr(node, "vars", None):
-        text = doc.line_text(node.line)
-        col0 = node.col - 1 + (1 if text[node.col - 1:node.col] in ("'", '"') else 0)
-        if text[col0:col0 + len(ref)] == ref:
-            def edit_at(i, line=node.line, col0=col0):
-                return (line, col0 + i + 1)
-    return _Image(ref, yloc(doc.path, node), edit_at)
-
-
-def _from_image(doc, stage) -> _Image | None:
-    ins = stage.from_instruction
-    words = ins.words()
-    if not words:
-        return None
-    word, offset = words[0]
-    ref = word
-    if "$" in word:
-        expanded = dockerfile_expand(word, global_args(doc))
-        if not expanded:
-            return None
-        return _Image(expanded, ins_loc(doc, ins, offset, len(word)))
-    raw = ins.args[offset:offset + len(word)]
-    edit_at = (lambda i: ins.arg_pos(offset + i)) if raw == word else None
-    return _Image(ref, ins_loc(doc, ins, offset, len(word)), edit_at)
-
-
-def _running_images(stack: Stack) -> list[tuple[_Image, str]]:
+def _running_images(stack: Stack) -> list[tuple[ImageRef, str]]:
     """The images that run: a compose ``image:`` of a service that builds nothing, and the root
     ``FROM`` of the stage each Dockerfile runs (its final stage, or compose's ``build.target``)."""
     out = []
     for svc in stack.services:
         if svc.build is not None:
             continue
-        img = _compose_image(svc)
+        img = compose_image(svc)
         if img is not None:
             out.append((img, f"service '{svc.name}'"))
     for doc in stack.dockerfiles:
@@ -82,13 +40,13 @@ def _running_images(stack: Stack) -> list[tuple[_Image, str]]:
         if stage is None:
             continue
         root = stage_chain(doc, stage)[-1]
-        img = _from_image(doc, root)
+        img = from_image(doc, root)
         if img is not None:
             out.append((img, "the image" if stage is doc.last_stage else f"target stage `{stage.name}`"))
     return out
 
 
-def _build_images(stack: Stack) -> list[tuple[_Image, object]]:
+def _build_images(stack: Stack) -> list[tuple[ImageRef, object]]:
     """The ``FROM`` images of the stages a build builds besides the one that runs: stages the running
     stage copies from (``COPY --from``) or is built from, followed transitively (BuildKit skips the rest)."""
     out = []
@@ -113,20 +71,10 @@ def _build_images(stack: Stack) -> list[tuple[_Image, object]]:
                     todo.append(dep)
         for s in doc.stages:
             if s.index in needed and s.index not in running and stage_chain(doc, s)[-1] is s:
-                img = _from_image(doc, s)
+                img = from_image(doc, s)
                 if img is not None:
                     out.append((img, s))
     return out
-
-
-def _fix(data, img: _Image, run, after: _dt.date) -> Fix | None:
-    if not run.main:
-        return None
-    nxt = successor(data, run.cycle, after)
-    where = img.span(run.start, run.end)
-    if nxt is None or where is None:
-        return None
-    return Fix(f"bump {describe(data, run.cycle)} to {nxt.cycle}", (Edit(where, nxt.cycle),))
 
 
 def _past(data, run, today: _dt.date) -> _dt.date | None:
@@ -187,7 +135,7 @@ def eol_image(stack: Stack):
                 continue
             yield hit(img.loc, f"{who} runs `{img.ref}`: {describe(data, run.cycle)} reached end of life on {when(until)}{lts_note(data, run.cycle)} "
                                f"(endoflife.date snapshot of {data.snapshot}): it gets no security fixes",
-                      fix=_fix(data, img, run, today), snippet_key=f"{img.ref}:{run.cycle.product}")
+                      fix=bump_fix(data, img, run, today), snippet_key=f"{img.ref}:{run.cycle.product}")
 
 
 @rule("APP014", "eol-approaching", "info", files="compose/dockerfile+config", refs="CWE-1104; EOL data", fix="unsafe")
@@ -232,7 +180,7 @@ def eol_approaching(stack: Stack):
             left = (until - today).days
             yield hit(img.loc, f"{who} runs `{img.ref}`: {describe(data, run.cycle)} reaches end of life on {until}{lts_note(data, run.cycle)}, "
                                f"in {left} days (endoflife.date snapshot of {data.snapshot})",
-                      fix=_fix(data, img, run, horizon), snippet_key=f"{img.ref}:{run.cycle.product}")
+                      fix=bump_fix(data, img, run, horizon), snippet_key=f"{img.ref}:{run.cycle.product}")
 
 
 @rule("APP046", "eol-build-stage", "low", files="dockerfile", refs="CWE-1104; EOL data", fix="unsafe")
@@ -284,4 +232,4 @@ def eol_build_stage(stack: Stack):
             name = f"`{stage.name}`" if stage.name else f"{stage.index}"
             yield hit(img.loc, f"build stage {name} is `FROM {img.ref}`: {describe(data, run.cycle)} reached end of life on "
                                f"{when(until)}{lts_note(data, run.cycle)} (endoflife.date snapshot of {data.snapshot}); what it builds ships",
-                      fix=_fix(data, img, run, today), snippet_key=f"{img.ref}:{run.cycle.product}:{stage.name or stage.index}")
+                      fix=bump_fix(data, img, run, today), snippet_key=f"{img.ref}:{run.cycle.product}:{stage.name or stage.index}")

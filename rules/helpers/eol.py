@@ -9,6 +9,10 @@ Alpine 3.16, ``eclipse-temurin:17-jammy`` → Ubuntu 22.04).
 Tag matching is written here because no library maps Docker tags to endoflife.date cycles: the
 version at the start of the tag is matched against the product's cycles on dot boundaries
 (``3.7.17-slim`` → cycle ``3.7``; ``16.4-alpine`` → ``16``), the longest cycle first.
+
+Also here, for every rule that judges a running image (APP013/APP014/APP046, GW094): :class:`ImageRef`
+(an image reference with its location and how to edit a span of it), :func:`compose_image`,
+:func:`from_image`, :func:`cycle_of` and :func:`bump_fix` (the bump-the-tag fix).
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rules.helpers.compose import image_parts
+from rules.helpers.locations import yloc
+from scanner.model import Edit, Fix, Location
+from scanner.parsers.yamlnodes import YScalar
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -166,6 +173,11 @@ def _match_cycle(data: EolData, product: str, version: str) -> Cycle | None:
     return None
 
 
+def cycle_of(data: EolData, product: str, version: str) -> Cycle | None:
+    """The product's cycle a version string belongs to (``1.20.0`` -> nginx ``1.20``), or None."""
+    return _match_cycle(data, product, version) if product in data.products else None
+
+
 def image_cycles(data: EolData, ref: str) -> list[Running]:
     """The product cycles an image reference runs (its own product, then OS codenames in its tag)."""
     if not ref or "$" in ref:
@@ -227,3 +239,71 @@ def successor(data: EolData, c: Cycle, after: _dt.date) -> Cycle | None:
     later = [x for x in data.products[c.product]["cycles"] if key(x) > key(c)]
     ok = [x for x in later if (data.until(x) is None or data.until(x) > after)]
     return min(ok, key=key) if ok else None
+
+
+class ImageRef:
+    """An image reference written in the stack: its text, where it is, and how to edit a span of it."""
+
+    def __init__(self, ref: str, loc: Location, edit_at=None):
+        self.ref = ref
+        self.loc = loc
+        self._edit_at = edit_at  # offset in ref -> (line, col), or None when the text is not as written
+
+    def span(self, start: int, end: int) -> Location | None:
+        if self._edit_at is None:
+            return None
+        a, b = self._edit_at(start), self._edit_at(end - 1)
+        if a is None or b is None or a[0] != b[0]:
+            return None
+        return Location(self.loc.path, a[0], a[1], b[0], b[1] + 1)
+
+
+def compose_image(svc) -> ImageRef | None:
+    node = svc.get("image")
+    if not isinstance(node, YScalar) or not str(node).strip():
+        return None
+    ref = str(node)
+    doc = svc.doc
+    edit_at = None
+    if node.line == node.end_line and not getattr(node, "vars", None):
+        text = doc.line_text(node.line)
+        col0 = node.col - 1 + (1 if text[node.col - 1:node.col] in ("'", '"') else 0)
+        if text[col0:col0 + len(ref)] == ref:
+            def edit_at(i, line=node.line, col0=col0):
+                return (line, col0 + i + 1)
+    return ImageRef(ref, yloc(doc.path, node), edit_at)
+
+
+def from_image(doc, stage) -> ImageRef | None:
+    from rules.helpers.dockerfile import (  # only when a Dockerfile is read
+        dockerfile_expand,
+        global_args,
+        ins_loc,
+    )
+
+    ins = stage.from_instruction
+    words = ins.words()
+    if not words:
+        return None
+    word, offset = words[0]
+    ref = word
+    if "$" in word:
+        expanded = dockerfile_expand(word, global_args(doc))
+        if not expanded:
+            return None
+        return ImageRef(expanded, ins_loc(doc, ins, offset, len(word)))
+    raw = ins.args[offset:offset + len(word)]
+    edit_at = (lambda i: ins.arg_pos(offset + i)) if raw == word else None
+    return ImageRef(ref, ins_loc(doc, ins, offset, len(word)), edit_at)
+
+
+def bump_fix(data, img: ImageRef, run, after: _dt.date) -> Fix | None:
+    """The fix that bumps a running cycle's version in the image reference to the oldest later cycle
+    still supported after ``after`` (None for an OS codename, or when the text is not as written)."""
+    if not run.main:
+        return None
+    nxt = successor(data, run.cycle, after)
+    where = img.span(run.start, run.end)
+    if nxt is None or where is None:
+        return None
+    return Fix(f"bump {describe(data, run.cycle)} to {nxt.cycle}", (Edit(where, nxt.cycle),))

@@ -33,7 +33,7 @@ TLS_PROFILES = ("intermediate", "modern")
 # Tags only: a digest must come from the registry (`docker buildx imagetools inspect`), never from
 # a generator that cannot check it. Override with --image NAME=REF.
 DEFAULT_IMAGES = {
-    "nginx": "nginx:1.27.3-alpine",
+    "nginx": "nginx:1.28.0-alpine",
     "postgres": "postgres:16.10-alpine3.22",
     "redis": "redis:7.2.11-alpine3.22",
     "minio": "minio/minio:RELEASE.2024-11-07T00-52-20Z",
