@@ -136,18 +136,28 @@ def body_limit_not_enforced(ctx: Stack | Observations):
     obs = observations(ctx)
     if obs is None or obs.http is None:
         return
+    # one finding per directive that promised the limit (the root cause), every path it covers listed
+    groups: dict[int, list] = {}
     for b in obs.http.bodies:
-        if b.status == 413:
-            continue
+        if b.status != 413:
+            groups.setdefault(id(b.node if b.node is not None else b.level), []).append(b)
+
+    def seen(b) -> str:
         if b.status is None:
-            seen = f"waited {b.waited:.0f} s for the body instead of answering 413"
-        elif b.status == 100:
-            seen = "answered 100 Continue (it would read the body)"
-        else:
-            seen = f"answered {b.status} instead of 413"
+            return f"waited {b.waited:.0f} s for the body instead of answering 413"
+        if b.status == 100:
+            return "answered 100 Continue (it would read the body)"
+        return f"answered {b.status} instead of 413"
+
+    for bs in groups.values():
+        b = bs[0]
         promised = (f"client_max_body_size {b.node.args[0]}" if b.node is not None
                     else "nginx's default client_max_body_size 1m")
+        also = ""
+        if len(bs) > 1:
+            rest = [f"{x.path} ({seen(x).split(' (')[0].replace(' instead of 413', '')})" for x in bs[1:]]
+            also = "; also " + ", ".join(rest[:6]) + (f" and {len(rest) - 6} more" if len(rest) > 6 else "")
         yield hit(obs.promise.at(b.node if b.node is not None else b.level, obs.target),
                   f"POST {obs.target.url_for(b.path)} announcing a {b.sent}-byte body (1 byte over {promised}) "
-                  f"{seen}: the live gateway accepts larger bodies than the config allows",
-                  related=probed(obs.target.url_for(b.path)), snippet_key=f"{obs.target.host}:{b.path}")
+                  f"{seen(b)}{also}: the live gateway accepts larger bodies than the config allows",
+                  related=probed(*(obs.target.url_for(x.path) for x in bs)), snippet_key=f"{obs.target.host}:{b.path}")
