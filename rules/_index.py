@@ -62,7 +62,7 @@ MODULES = {
     'rules.performance.containers': 10413,
     'rules.performance.nginx': 17146,
     'rules.performance.services': 21690,
-    'rules.live.api': 7597,
+    'rules.live.api': 8139,
     'rules.live.headers': 14092,
     'rules.live.reachability': 9222,
     'rules.live.tls': 18048,
