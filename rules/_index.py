@@ -18,7 +18,7 @@ MODULES = {
     'rules.perimeter.fail2ban': 20707,
     'rules.perimeter.host': 9782,
     'rules.perimeter.nginx': 6159,
-    'rules.perimeter.services': 11429,
+    'rules.perimeter.services': 10864,
     'rules.perimeter.ssh': 9611,
     'rules.gateway.access': 29291,
     'rules.gateway.headers': 33689,

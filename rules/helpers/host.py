@@ -545,6 +545,18 @@ def ufw_belief(stack: Stack, svc, port) -> UfwBypass | None:
     return next((b for b in ufw_beliefs(stack) if b.svc is svc and b.port.node is port.node), None)
 
 
+def docker_exposure(stack: Stack, svc, port) -> tuple[str, str, list[Location]]:
+    """How a compose port published on every interface reaches the internet, for a message: the
+    host port as shown (``host port 8025`` / ``a random host port``), why the host firewall does not
+    stop it (the UFW entry believed to, bypassed by Docker's DNAT), and that entry as the related
+    location (none without UFW)."""
+    shown = f"host port {port.host}" if port.host else "a random host port"
+    belief = ufw_belief(stack, svc, port)
+    firewall = (f"{belief.why}, but Docker's DNAT bypasses UFW" if belief is not None
+                else "Docker bypasses the host firewall")
+    return shown, firewall, [host_entry_loc(belief.believed)] if belief is not None else []
+
+
 def ufw_bypassed(stack: Stack, svc, port) -> bool:
     """PER064 reports this compose port (PER001/PER003 leave it to PER064)."""
     # Port objects are rebuilt on each ``svc.ports``: match the YAML node they come from

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rules.helpers.host import host_entry_loc, ufw_belief
+from rules.helpers.host import docker_exposure
 from rules.helpers.locations import nloc, svc_loc, yloc
 from rules.helpers.nginx_proxy import admin_ui_proxied, fix_of, insert_in_block
 from rules.helpers.services import admin_ui, postgres_trust, unauthenticated_reason
@@ -106,15 +106,12 @@ def unauthenticated_service_published(stack: Stack):
                     break
             if not reason:
                 continue
-            shown = f"host port {port.host}" if port.host else "a random host port"
-            belief = ufw_belief(stack, svc, port)
-            firewall = (f"{belief.why}, but Docker's DNAT bypasses UFW" if belief is not None
-                        else "Docker bypasses the host firewall")
+            shown, firewall, related = docker_exposure(stack, svc, port)
             yield hit(yloc(svc.doc.path, port.node),
                       f"service '{svc.name}' publishes container port {port.container} on {shown} of every "
                       f"interface ({firewall}) and asks for no credentials: {reason}",
                       fix=_bind_loopback_fix(svc, port), snippet_key=f"{svc.name}:{port.container}",
-                      related=[host_entry_loc(belief.believed)] if belief is not None else [])
+                      related=related)
 
 
 @rule("PER040", "postgres-trust-auth", "critical", files="compose+env", refs="CWE-306; CIS-PG 5.4", fix="unsafe")
@@ -219,15 +216,12 @@ def admin_ui_unauthenticated(stack: Stack):
         for port in svc.ports:
             if not port.public or ui_port not in port.container_ports[:64]:
                 continue
-            shown = f"host port {port.host}" if port.host else "a random host port"
-            belief = ufw_belief(stack, svc, port)
-            firewall = (f"{belief.why}, but Docker's DNAT bypasses UFW" if belief is not None
-                        else "Docker bypasses the host firewall")
+            shown, firewall, related = docker_exposure(stack, svc, port)
             yield hit(yloc(svc.doc.path, port.node),
                       f"service '{svc.name}' publishes the {name} UI (container port {ui_port}) on {shown} of every "
                       f"interface ({firewall}): {reason}",
                       fix=_bind_loopback_fix(svc, port), snippet_key=f"{svc.name}:{ui_port}",
-                      related=[host_entry_loc(belief.believed)] if belief is not None else [])
+                      related=related)
     for loc, t, name, reason in admin_ui_proxied(stack):
         anchor = loc if loc is not None and loc.d is not None else t.pass_node
         edits = [insert_in_block(stack, loc, ["allow 127.0.0.1;", "deny all;"])] if loc is not None and loc.d is not None else []
