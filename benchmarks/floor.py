@@ -7,7 +7,8 @@ Start Python, import only the parser libraries the files present need, read ever
 would read and parse the ones a library parses: YAML (compose, prometheus, alert rules) composed to
 positioned nodes by PyYAML's C loader, as dkscan does; nginx configurations lexed and parsed by
 crossplane (includes followed, as dkscan follows them); SQL parsed by libpg_query through pglast's
-C entry point straight to JSON (no Python syntax tree). Dockerfiles, dotenv files, shell scripts,
+C entry point straight to JSON (no Python syntax tree); shell scripts (``*.sh``, ``*.bash``, a shell
+shebang) parsed by tree-sitter-bash, as dkscan parses them. Dockerfiles, dotenv files,
 sshd/Fail2Ban/NATS configs are only read: no library parses them. Prints the number of files and
 YAML nodes / nginx directives / SQL statements seen (so the work cannot be optimised away) and
 exits 0. dkscan's cost against this script, measured in the same run, is what benchmarks/run.py
@@ -31,6 +32,8 @@ def _kind(path: str) -> str:
         return "sql"
     if low.endswith(".conf") and ("nginx" in low or parent in ("conf.d", "nginx", "sites-enabled", "http.d")):
         return "nginx"
+    if low.endswith((".sh", ".bash")):
+        return "shell"
     return "text"
 
 
@@ -49,7 +52,7 @@ def files(paths: list[str]) -> list[str]:
 def main(argv: list[str]) -> int:
     found = files(argv or ["."])
     kinds = {f: _kind(f) for f in found}
-    seen = {"files": 0, "yaml_nodes": 0, "nginx_directives": 0, "sql_bytes": 0}
+    seen = {"files": 0, "yaml_nodes": 0, "nginx_directives": 0, "sql_bytes": 0, "shell_nodes": 0}
     needed = set(kinds.values())
     if "yaml" in needed:
         import yaml
@@ -59,6 +62,7 @@ def main(argv: list[str]) -> int:
         import crossplane
     if "sql" in needed:
         from pglast.parser import parse_sql_json
+    shell_parser = None
     parsed_nginx: set[str] = set()
     for path in found:
         try:
@@ -68,6 +72,8 @@ def main(argv: list[str]) -> int:
             continue
         seen["files"] += 1
         kind = kinds[path]
+        if kind == "text" and raw.startswith(b"#!") and any(sh in raw[:raw.find(b"\n")] for sh in (b"sh", b"bash")):
+            kind = "shell"
         text = raw.decode("utf-8", "replace")
         try:
             if kind == "yaml":
@@ -91,6 +97,13 @@ def main(argv: list[str]) -> int:
                         todo.extend(d.get("block", ()))
             elif kind == "sql":
                 seen["sql_bytes"] += len(parse_sql_json(text))
+            elif kind == "shell":
+                if shell_parser is None:
+                    import tree_sitter
+                    import tree_sitter_bash
+
+                    shell_parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_bash.language()))
+                seen["shell_nodes"] += shell_parser.parse(raw).root_node.descendant_count
         except Exception:  # noqa: BLE001 - a file a library rejects still cost its read and its parse
             pass
     print(" ".join(f"{k}={v}" for k, v in seen.items()))
