@@ -100,7 +100,7 @@ LEX_ERROR = "error"
 _NGX_WS_RUN = LazyRe(r"[ \t\r\n]+")
 _NGX_WORD = LazyRe(r"(?:\\[\s\S]|\\\Z|\$\{*|[^ \t\r\n;{\\$])*")
 _NGX_COMMENT = LazyRe(r"#[^\n]*")
-_NGX_QUOTED = {'"': re.compile(r'"((?:\\[\s\S]|[^"\\])*)("?)'), "'": re.compile(r"'((?:\\[\s\S]|[^'\\])*)('?)")}
+_NGX_QUOTED = {'"': re.compile(r'"((?:\\[\s\S]|\\\Z|[^"\\])*)("?)'), "'": re.compile(r"'((?:\\[\s\S]|\\\Z|[^'\\])*)('?)")}
 _NGX_ESCAPE = LazyRe(r"\\([\s\S])")
 _NGX_UNESCAPE = {'"': '"', "'": "'", "\\": "\\", "t": "\t", "r": "\r", "n": "\n"}
 
