@@ -13,6 +13,9 @@ build has them as dynamic modules, as Debian does):
   here``) is added to the table, so that dkscan never refuses what this nginx loads;
 - in one context the directive is allowed in, 0 to 8 arguments are tried: every count nginx does
   not refuse with ``invalid number of arguments`` is added;
+- in that context, up to two of ``VALUES`` the directive accepts alone are found for each argument
+  count it takes (1 to 3), and every pair of them is written in one block: a directive nginx then
+  always refuses with ``"X" directive is duplicate`` is marked ``dup`` (``Probe.duplicate``);
 - ``EXTRA`` below adds what later nginx versions allow and the installed one may not (from the
   nginx.org changelog), so that a newer image's configuration is not refused either.
 
@@ -55,6 +58,10 @@ CONTEXTS = {
     "mail-server": (("mail", "server"), "events {{}}\nmail {{ server {{\n{d}\n}} }}\n"),
 }
 STREAM_MAIL = ("stream", "mail")
+# values tried for the duplicate probe (the first two a directive accepts alone are used)
+VALUES = ["on", "off", "1", "2", "1s", "2s", "1k", "2k", "/tmp/", "/tmp/a", "a", "b", "text/plain", "127.0.0.1",
+          "any", "all", "none", "default", "1 1", "2 2", "1 1s", "a b", "c d", "1k 1", "1 1k", "8 4k", "16 8k",
+          "1 1 1", "a b c", "c d e", "1 2 3"]
 
 # allowed by nginx versions newer than the probed build (nginx.org/en/CHANGES)
 EXTRA = {
@@ -141,6 +148,34 @@ class Probe:
                 text = load + text
         return text
 
+    def duplicate(self, name: str, ctx: str, form: dict) -> bool:
+        """Whether nginx refuses ``name`` written twice in one block of ``ctx`` whatever its values:
+        up to two of ``VALUES`` it accepts alone are found for each argument count it takes, and
+        every ordered pair of them (the same one twice too) must be refused as a duplicate; fewer
+        than two values found is no proof (``proxy_redirect off`` twice is refused, ``proxy_redirect
+        a b`` twice is not)."""
+        if form["block"]:
+            one = f"{name} {{ }}"
+            return (self.run(self.config(ctx, one + "\n" + one)) or "").startswith(f'"{name}" directive is duplicate')
+        counts = _counts(form["args"])
+        values: list[str] = []
+        for c in sorted(counts & {1, 2, 3}):
+            found = 0
+            for v in (v for v in VALUES if len(v.split()) == c):
+                if self.run(self.config(ctx, f"{name} {v};")) is None:
+                    values.append(v)
+                    found += 1
+                    if found == 2:
+                        break
+        if len(values) < 2:
+            return False
+        for a in values:
+            for b in values:
+                msg = self.run(self.config(ctx, f"{name} {a};\n{name} {b};"))
+                if msg is None or not msg.startswith(f'"{name}" directive is duplicate'):
+                    return False
+        return True
+
 
 def _line(name: str, nargs: int, block: bool, flag: bool) -> str:
     args = " on" if flag and nargs == 1 else "".join(f" a{i}" for i in range(nargs))
@@ -218,6 +253,15 @@ def refresh(binary: str) -> dict:
             f["args"] = _spec(ok | declared)
         if declared - ok:
             notes.append(f"{name}: crossplane allows {sorted(declared - ok)} arguments, {version} refuses (kept)")
+    # duplicates: a directive whose second occurrence in the same block nginx refuses ("is duplicate")
+    # with every pair of values it accepts once (value-independent, as nginx's *_slot handlers are)
+    dup_jobs = [(name, ctx, f) for name, ctx, f in jobs
+                if not f["block"] or (f["args"] == "0" and ctx == "main")]
+    with cf.ThreadPoolExecutor(max_workers=2) as pool:
+        dups = list(pool.map(lambda j: probe.duplicate(*j), dup_jobs))
+    for (name, ctx, f), dup in zip(dup_jobs, dups):
+        if dup:
+            f["dup"] = True
     for name, extra in EXTRA.items():
         out.setdefault(name, []).append({"ctx": extra["ctx"], "args": extra["args"], "block": False, "verified": False})
         notes.append(f"{name}: {extra['ctx']} added from nginx's changelog (newer than the probed build)")

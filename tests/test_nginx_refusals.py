@@ -15,7 +15,8 @@ loads is never refused -- checked against the real ``nginx -t`` (Debian's, ``.ci
 - **No false refusal.** Every nginx configuration of the bundled stacks, ``../shared/corpus`` and
   gixy-ng's cases that nginx loads is not refused; where nginx refuses one, dkscan agrees.
 - The table (``scanner/data/nginx_directives.json``) agrees with the real nginx on every directive
-  it marks verified, in every context.
+  it marks verified, in every context; duplicates nginx refuses (``"root" directive is duplicate``)
+  are generated too.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def assert_agrees(mine: tuple[str, int] | None, real, text: str) -> str:
         # GW035 reports it (with a fix that quotes the value): the file is not refused before it
         assert mine is None or mine[1] >= line, (text, mine, real)
         return "GW035's refusal"
-    if MODELLED.match(message):
+    dup = re.match(r'"([^"]+)" directive is duplicate', message)
+    if MODELLED.match(message) or (dup and any(f.get("dup") for f in ngx.directive_table().get(dup.group(1), ()))):
         assert mine is not None, (text, real)
         # dkscan may add a hint after a colon (`unexpected "}": directive "x" ... is not terminated`)
         # nginx prints the first byte of a non-ASCII character it did not expect; dkscan the character
@@ -116,6 +118,8 @@ POOL = [
     ("add_header", ["X-A", "b"], False), ("client_max_body_size", ["1m"], False), ("worker_connections", ["64"], False),
     ("server_tokens", ["off"], False), ("set", ["$a", "b"], False), ("proxy_set_header", ["X-B", "c"], False),
     ("deny", ["all"], False), ("charset", ["utf-8"], False), ("more_set_headers", ["X-C: d"], False),
+    ("root", ["/srv"], False), ("alias", ["/srv/"], False), ("client_body_timeout", ["5s"], False),
+    ("worker_processes", ["1"], False),
     ("server", [], True), ("location", ["/"], True), ("upstream", ["u"], True), ("if", ["($uri)"], True),
     ("limit_except", ["GET"], True), ("events", [], True), ("http", [], True), ("types", [], True),
 ]
@@ -274,6 +278,14 @@ def test_refused_config_gets_only_its_parse_finding(tmp_path):
                                               "    volumes: ['./nginx/nginx.conf:/etc/nginx/nginx.conf:ro']\n")
         found = [(f.rule, f.location.start_line) for f in audit([d]).findings if f.location.path == "nginx/nginx.conf"]
         assert found == [("OPS081", line)], (conf, found)
+    # a conf.d file the official image includes in http, with `listen` outside its server
+    site = "listen 80;\nserver {\n  server_name a.test;\n  location / {\n    proxy_pass http://app:8000;\n  }\n}\n"
+    _compose_gateway(tmp_path / "confd", site)
+    found = [(f.rule, f.location.start_line) for f in audit([tmp_path / "confd"]).findings
+             if f.location.path == "conf.d/site.conf"]
+    assert found == [("OPS081", 1)], found
+    _compose_gateway(tmp_path / "confd-ok", site.replace("listen 80;\nserver {\n", "server {\n  listen 80;\n"))
+    assert [f.rule for f in audit([tmp_path / "confd-ok"]).findings if f.location.path == "conf.d/site.conf"]
 
 
 def test_third_party_directives_are_never_refused():
@@ -365,10 +377,14 @@ def test_table_matches_the_real_nginx(nginx_bin):
 
     table = ngx.directive_table()
     rnd = random.Random(15)
-    names = rnd.sample(sorted(table), 40) + ["proxy_pass", "listen", "server", "location", "upstream", "if", "return"]
+    names = rnd.sample(sorted(table), 40) + ["proxy_pass", "listen", "server", "location", "upstream", "if", "return",
+                                             "root", "events"]
     with tempfile.TemporaryDirectory() as tmp:
         probe = Probe(nginx_bin, Path(tmp))
         usable = [c for c in CONTEXTS if not c.startswith(("stream", "mail")) or c.split("-")[0] in probe.load]
+        # contexts whose bare wrapper loads (a stream or mail server without a handler does not):
+        # where a duplicate can be shown
+        loads = {c for c in usable if probe.run(probe.config(c, "")) is None}
         for name in names:
             for ctx in usable:
                 allowed = ngx.judge(name, 1, False, ctx) != f'"{name}" directive is not allowed here'
@@ -381,5 +397,9 @@ def test_table_matches_the_real_nginx(nginx_bin):
                 real_allowed = msg != f'"{name}" directive is not allowed here'
                 if real_allowed:
                     assert allowed, (name, ctx, msg)  # never a false refusal
+                    if ngx._refused_twice(name, ctx) and ctx in loads:
+                        # marked duplicate: nginx refuses it twice in one block, whatever the values
+                        form = next(f for f in table[name] if ctx in f["ctx"] and f.get("dup"))
+                        assert probe.duplicate(name, ctx, form), (name, ctx)
                 elif all(f.get("verified") for f in table[name]):
                     assert not allowed, (name, ctx, msg)

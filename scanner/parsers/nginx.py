@@ -1,9 +1,18 @@
-"""nginx configuration files, lexed by crossplane, built into a positioned directive tree.
+"""nginx configuration files, lexed as nginx lexes them, built into a positioned directive tree.
 
-crossplane's lexer does the hard part (quotes, escapes, ``${}``, comments). We build the tree
-ourselves so that one unbalanced brace becomes an error at its line while the rest still parses,
-and so that fragments (conf.d files holding bare ``server`` or ``location`` blocks) need no context.
-Includes are *not* followed here: the Stack resolves them through the gateway's mounts.
+Written by hand because no library reads nginx as nginx does: crossplane's lexer (which dkscan
+used) splits words nginx keeps whole (``add_header X c};`` sets "c}" for nginx) and counts any
+Unicode space as a separator. ``_lex`` follows ngx_conf_read_token (src/core/ngx_conf_file.c);
+the tree is built here so that one unbalanced brace becomes an error at its line while the rest
+still parses (the secrets after it are still found), and so that fragments (conf.d files holding
+bare ``server`` or ``location`` blocks) need no context. What nginx refuses is reported as nginx
+does, once per file (the first error, where nginx stops): the lexer's and the tree's errors, and
+for a main configuration a directive of nginx's own modules in a context that does not allow it,
+with a block it does not take, the wrong number of arguments, or written twice where nginx
+refuses that (``judge``, from ``scanner/data/nginx_directives.json``, probed from the real nginx).
+A directive that table does not know (a third-party module's) is never judged: dkscan cannot know
+which modules the gateway loads. Includes are *not* followed here: the Stack resolves them through
+the gateway's mounts and judges an included file in the context of its ``include``.
 """
 
 from __future__ import annotations
@@ -252,7 +261,8 @@ def judge(name: str, nargs: int, is_block: bool, ctx: str | None) -> str | None:
     """What ``nginx -t`` says about directive ``name`` with ``nargs`` arguments (a block or not) in
     context ``ctx``, before its handler runs (ngx_conf_handler): ``"X" directive is not allowed
     here``, ``directive "X" is not terminated by ";"``, ``directive "X" has no opening "{"`` or
-    ``invalid number of arguments in "X" directive``; None when it passes, when the context is
+    ``invalid number of arguments in "X" directive`` (``judge_tree`` adds ``"X" directive is
+    duplicate``, for the directives nginx refuses twice in one block); None when it passes, when the context is
     unknown, or when the directive is not one of nginx's own modules' (a third-party module
     dkscan cannot know is loaded: never a refusal)."""
     if ctx is None or not name:
@@ -277,9 +287,9 @@ def judge_tree(items, ctx: str | None, children, directive=lambda x: x, judged=l
     (directive, message), walking in nginx's order; None when none is. ``children(item)`` gives a
     block's items, ``directive(item)`` its Directive; only items with ``judged(item)`` are judged
     (all are walked, for the contexts). A refused block is not entered."""
-    stack = [(iter(items), ctx)]
+    stack = [(iter(items), ctx, set())]
     while stack:
-        it, here = stack[-1]
+        it, here, seen = stack[-1]
         item = next(it, None)
         if item is None:
             stack.pop()
@@ -289,13 +299,22 @@ def judge_tree(items, ctx: str | None, children, directive=lambda x: x, judged=l
             continue
         if judged(item):
             msg = judge(d.name, len(d.args), d.block is not None, here)
+            if msg is None and d.name in seen and _refused_twice(d.name, here):
+                msg = f'"{d.name}" directive is duplicate'
             if msg is not None:
                 return d, msg
+        seen.add(d.name)
         if d.block is not None and d.name not in _TABLE_BLOCKS:
             inner = block_context(here, d.name)
             if inner is not None:
-                stack.append((iter(children(item)), inner))
+                stack.append((iter(children(item)), inner, set()))
     return None
+
+
+def _refused_twice(name: str, ctx: str) -> bool:
+    """nginx refuses ``name`` written twice in one block of ``ctx`` whatever its values (the
+    table's ``dup``: probed with the real nginx)."""
+    return any(f.get("dup") and ctx in f["ctx"] for f in directive_table().get(name, ()))
 
 
 def _build(doc: NginxDocument) -> None:
