@@ -295,6 +295,20 @@ def test_third_party_directives_are_never_refused():
     assert first_refusal(ngx.parse(text, "n.conf")) is None
 
 
+@pytest.mark.parametrize("lua", ["ngx.say('x')", "local t = {a = '}', b = [[ } ]]} -- } comment\nngx.say(t.a)",
+                                 "--[==[ { ]==]\nlocal s = \"{\\\"}\"\nif s then ngx.exit(200) end",
+                                 "local t = {{1}, {2}}\nreturn #t"])
+def test_lua_blocks_are_read_by_their_module(lua):
+    """OpenResty's ``*_by_lua_block`` holds Lua its module reads, braces in strings and comments
+    included: never an nginx refusal, and the directives after it are still read."""
+    text = ("events {}\nhttp {\n  server {\n    location / {\n      content_by_lua_block {\n        " + lua +
+            "\n      }\n      set_by_lua_block $x { return '}' }\n    }\n    location /b { return 204; }\n  }\n}\n")
+    doc = ngx.parse(text, "n.conf")
+    assert first_refusal(doc) is None, doc.errors
+    assert [d.args for d in doc.walk() if d.name == "location"] == [["/"], ["/b"]]
+    assert [d.name for d in doc.walk() if d.name.endswith("_by_lua_block")] == ["content_by_lua_block", "set_by_lua_block"]
+
+
 # ---------------------------------------------------------------------------------------------
 # real configurations: none nginx loads is refused
 # ---------------------------------------------------------------------------------------------

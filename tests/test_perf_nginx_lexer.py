@@ -7,7 +7,8 @@ transliteration of nginx's ``ngx_conf_read_token`` (src/core/ngx_conf_file.c), o
 we have (the bundled stacks and rule fixtures, ../shared/corpus, gixy-ng's test suite) and on
 generated text dense in the characters the lexer treats specially (quotes, escapes, ``#``, ``${``,
 braces, odd whitespace, truncation). tests/test_nginx_refusals.py checks both against the real
-``nginx -t``.
+``nginx -t``. (The Lua of an OpenResty ``*_by_lua_block``, which its module reads, is skipped by
+``_lex`` and not modelled here: none of these files has one; tests/test_nginx_refusals.py covers it.)
 """
 
 import os

@@ -124,6 +124,47 @@ def _ignore(_span) -> None:
     return None
 
 
+# OpenResty's ``*_by_lua_block { ... }`` (lua-nginx-module, lua-stream-module): the module reads the
+# block's contents itself, as Lua (ngx_http_lua_conf_lua_block_parse), not as nginx directives; a
+# third-party module's syntax is never refused, so dkscan skips the Lua to the brace that closes it
+# (Lua strings, long brackets ``[==[ ]==]`` and comments may hold braces)
+_LUA_BLOCK = LazyRe(r"_by_lua_block$")
+_LUA_LONG = LazyRe(r"\[(=*)\[")
+
+
+def _lua_end(text: str, pos: int) -> int:
+    """The offset of the ``}`` closing a Lua block whose ``{`` is at ``pos`` (len(text) if none)."""
+    n = len(text)
+    depth = 1
+    i = pos + 1
+    while i < n:
+        c = text[i]
+        if c == '"' or c == "'":
+            i += 1
+            while i < n and text[i] != c and text[i] != "\n":
+                i += 2 if text[i] == "\\" else 1
+        elif c == "-" and text.startswith("--", i):
+            m = _LUA_LONG.match(text, i + 2)
+            if m:
+                end = text.find("]" + m.group(1) + "]", m.end())
+                i = n if end < 0 else end + len(m.group(1)) + 1
+            else:
+                end = text.find("\n", i)
+                i = n if end < 0 else end
+        elif c == "[" and _LUA_LONG.match(text, i):
+            m = _LUA_LONG.match(text, i)
+            end = text.find("]" + m.group(1) + "]", m.end())
+            i = n if end < 0 else end + len(m.group(1)) + 1
+        elif c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return n
+
+
 def _lex(text: str, offsets: list | None = None) -> Iterator[tuple[str, int, bool | str]]:
     """(token, line, quoted) for every token of ``text`` as nginx reads it (see above); a lexer
     error is (message, line, LEX_ERROR). With ``offsets``, each token's source (start, end) is
@@ -135,6 +176,7 @@ def _lex(text: str, offsets: list | None = None) -> Iterator[tuple[str, int, boo
     line = 1  # 1 + LFs in text[:counted]
     counted = 0
     count = text.count
+    name = None  # the statement's first word (its directive), once read
     while pos < n:
         c = text[pos]
         if c in " \t\r\n":
@@ -152,10 +194,15 @@ def _lex(text: str, offsets: list | None = None) -> Iterator[tuple[str, int, boo
             rec((pos, pos + 1))
             yield c, line, False
             pos += 1
+            if c == "{" and name is not None and _LUA_BLOCK.search(name):
+                pos = _lua_end(text, pos - 1)  # the Lua module reads the block: on to its "}"
+            name = None
             continue
         if c == '"' or c == "'":
             m = _NGX_QUOTED[c].match(text, pos)
             rec((pos + 1, m.end(1)))
+            if name is None:
+                name = m.group(1)
             yield _unescape(m.group(1)), line, True
             if not m.group(2):
                 return  # unterminated: the end of the file, reported by the tree builder
@@ -173,6 +220,8 @@ def _lex(text: str, offsets: list | None = None) -> Iterator[tuple[str, int, boo
         tok_line = line
         end = _NGX_WORD.match(text, pos).end()
         rec((pos, end))
+        if name is None:
+            name = text[pos:end]
         yield _unescape(text[pos:end]), tok_line, False
         pos = end
 
