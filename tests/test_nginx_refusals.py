@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 from scanner.parsers import nginx as ngx
 from scanner.stack import build_stack, classify, sniff_nginx
-from tests.conftest import FIXTURES, shared_path
+from tests.conftest import shared_path
 from tests.nginx_harness import require_nginx
 
 ROOT = Path(__file__).resolve().parent.parent

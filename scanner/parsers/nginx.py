@@ -17,7 +17,6 @@ the gateway's mounts and judges an included file in the context of its ``include
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass, field, replace
 from typing import Iterator
@@ -83,13 +82,6 @@ class NginxDocument(Document):
     def is_main(self) -> bool:
         """A main configuration (has ``events`` or ``http`` at top level)."""
         return any(d.name in ("events", "http", "stream", "worker_processes") for d in self.directives)
-
-
-def _lex_crossplane(text: str):
-    """crossplane's own lexer (kept for comparison: it splits ``c};`` where nginx reads one word)."""
-    from crossplane.lexer import _lex_file_object
-
-    return _lex_file_object(io.StringIO(text))
 
 
 # nginx's own lexer, ngx_conf_read_token (src/core/ngx_conf_file.c), over runs of characters:
@@ -230,7 +222,7 @@ def parse(text: str, path: str) -> NginxDocument:
     doc = NginxDocument(path=path, text=text)
     try:
         _build(doc)
-    except Exception as exc:  # crossplane or our builder failed: keep what we have
+    except Exception as exc:  # our lexer or builder failed: keep what we have
         doc.errors.append(ParseError(f"internal parser error: {exc.__class__.__name__}", 1, 1))
     return doc
 
@@ -570,32 +562,3 @@ def secret_marks(text: str) -> list[tuple[int, int]]:
     if name is not None:
         out.extend(_directive_marks(text, name, args, spans))
     return out
-
-
-def context_errors(doc: NginxDocument) -> list[ParseError]:
-    """crossplane's context and argument-count analysis, for main configs only (fragments have no
-    context of their own). Unknown directives are allowed (third-party modules)."""
-    from crossplane.analyzer import analyze
-    from crossplane.errors import NgxParserDirectiveError
-
-    errors: list[ParseError] = []
-    skip = {"add_header", "limit_req", "limit_conn", "include"}  # judged by their own rules
-
-    def visit(directives: list[Directive], ctx: tuple) -> None:
-        from crossplane.analyzer import enter_block_ctx
-
-        for d in directives:
-            if d.name == "" or d.name in skip:
-                continue
-            stmt = {"directive": d.name, "args": list(d.args), "line": d.line}
-            term = "{" if d.is_block else ";"
-            try:
-                analyze(doc.path, stmt, term, ctx, strict=False, check_ctx=True, check_args=True)
-            except NgxParserDirectiveError as exc:
-                errors.append(ParseError(exc.strerror, d.line, d.col))
-                continue
-            if d.block is not None and d.name not in ("map", "geo", "types", "split_clients", "match", "charset_map"):
-                visit(d.block, enter_block_ctx(stmt, ctx))
-
-    visit(doc.directives, ())
-    return errors
