@@ -1476,6 +1476,7 @@ def _link_nginx(stack: Stack) -> None:
                 if f.rel != sf.rel:
                     included.add(f.rel)
 
+    judged_here: set = set()
     for sf in sorted(docs, key=lambda s: s.rel):
         if sf.rel in included and not sf.doc.is_main:
             continue
@@ -1491,7 +1492,59 @@ def _link_nginx(stack: Stack) -> None:
             # the tree dkscan's recovery guessed
             stack.refused_nginx.append(cfg)
             continue
+        if _context_refusal(stack, sf, cfg, judged_here):
+            stack.refused_nginx.append(cfg)  # refused for a directive where nginx does not allow it
+            continue
         stack.nginx_configs.append(cfg)
+
+
+def _top_context(stack: Stack, sf: SourceFile) -> str | None:
+    """The nginx context of a file's top level when it is certain: ``main`` for a main configuration;
+    ``http`` for a file not included by any configuration dkscan read but mounted where the
+    gateway image's own ``nginx.conf`` includes it inside ``http {}`` (``/etc/nginx/conf.d/*.conf``,
+    or a ``/etc/nginx/templates/*.template`` the official image renders there) when the service
+    mounts no ``nginx.conf`` of its own; None otherwise (a fragment whose includer is unknown)."""
+    if sf.doc.is_main:
+        return "main"
+    for svc, target in sf.mounted_by:
+        if svc.role != "gateway":
+            continue
+        image = (svc.image or "").lower()
+        if image and not any(k in image.rsplit("/", 1)[-1] for k in ("nginx", "openresty")):
+            continue
+        folder, name = posixpath.split(posixpath.normpath(target))
+        default = ((folder == "/etc/nginx/conf.d" and name.endswith(".conf"))
+                   or (folder == "/etc/nginx/templates" and name.endswith(".conf.template")))
+        if default and stack.host_path(svc, "/etc/nginx/nginx.conf") is None:
+            return "http"
+    return None
+
+
+def _context_refusal(stack: Stack, sf: SourceFile, cfg, judged_here: set) -> bool:
+    """Record (OPS081) the first directive of ``cfg`` nginx refuses by its context, block or
+    argument count (``"proxy_pass" directive is not allowed here``), at the line nginx names (its
+    ``;`` or ``{``), judging each file in the context it is included in. A main file judged itself
+    when parsed (``parsers.nginx.parse``); directives of third-party modules are never judged."""
+    from .parsers.nginx import judge_tree
+
+    ctx = _top_context(stack, sf)
+    if ctx is None:
+        return False
+    own = {rel for rel in cfg.files if rel in stack.files and stack.files[rel].doc.is_main}
+
+    def judged(node) -> bool:
+        return node.d.path not in own and node.d.term[0] != 0
+
+    bad = judge_tree(cfg.root.children, ctx, lambda n: n.children, lambda n: n.d, judged)
+    if bad is None:
+        return False
+    d, msg = bad
+    key = (d.path, d.term, msg)
+    if key not in judged_here:
+        judged_here.add(key)
+        line, col = d.term
+        stack.problem(CoreRule.REJECTED, d.path, line, d.col if line == d.line else col, msg)
+    return True
 
 
 def _fragment_context(doc) -> str:

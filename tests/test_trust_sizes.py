@@ -153,7 +153,8 @@ _NAMES = st.sampled_from(["location", "proxy_pass", "listen", "a", "aa", "''", '
 
 
 @given(st.lists(st.tuples(_NAMES, st.sampled_from(["a", "aa", "'v'", '"a"', "location"]),
-                          st.sampled_from([" ", "  ", "\n", " \n\t", "\x0c", "\r\n", "\r"])), min_size=1, max_size=30))
+                          # a form feed is a line break for dkscan's lines but part of a word for nginx: in a comment
+                          st.sampled_from([" ", "  ", "\n", " \n\t", " #\x0c\n", "\r\n", "\r"])), min_size=1, max_size=30))
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 def test_nginx_directive_columns_point_at_the_directive(parts):
     from scanner.parsers.nginx import parse

@@ -42,6 +42,15 @@ def parse_error(stack: Stack):
     line, a SQL statement PostgreSQL rejects (after masking psql meta-commands), a Dockerfile
     instruction, a prometheus or nats configuration.
 
+    For nginx, the first error `nginx -t` stops at, in its words and at the line it names: the
+    lexer's (`unexpected "}"`; a brace glued to a word is part of the word, as nginx reads it), an
+    unclosed block, and a directive of nginx's own modules written where nginx does not allow it
+    (`"proxy_pass" directive is not allowed here`), with a block it does not take or the wrong
+    number of arguments, or twice in one block where nginx refuses that. Included files are judged
+    in the context of their `include`. A directive dkscan does not know as nginx's own (a
+    third-party module's) is never reported: dkscan cannot know which modules the gateway loads.
+    No other rule judges a configuration nginx refuses.
+
     ## Why is this bad?
     A configuration that does not parse does not deploy, or deploys with the broken part ignored.
 

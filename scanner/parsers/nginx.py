@@ -1,16 +1,24 @@
-"""nginx configuration files, lexed by crossplane, built into a positioned directive tree.
+"""nginx configuration files, lexed as nginx lexes them, built into a positioned directive tree.
 
-crossplane's lexer does the hard part (quotes, escapes, ``${}``, comments). We build the tree
-ourselves so that one unbalanced brace becomes an error at its line while the rest still parses,
-and so that fragments (conf.d files holding bare ``server`` or ``location`` blocks) need no context.
-Includes are *not* followed here: the Stack resolves them through the gateway's mounts.
+Written by hand because no library reads nginx as nginx does: crossplane's lexer (which dkscan
+used) splits words nginx keeps whole (``add_header X c};`` sets "c}" for nginx) and counts any
+Unicode space as a separator. ``_lex`` follows ngx_conf_read_token (src/core/ngx_conf_file.c);
+the tree is built here so that one unbalanced brace becomes an error at its line while the rest
+still parses (the secrets after it are still found), and so that fragments (conf.d files holding
+bare ``server`` or ``location`` blocks) need no context. What nginx refuses is reported as nginx
+does, once per file (the first error, where nginx stops): the lexer's and the tree's errors, and
+for a main configuration a directive of nginx's own modules in a context that does not allow it,
+with a block it does not take, the wrong number of arguments, or written twice where nginx
+refuses that (``judge``, from ``scanner/data/nginx_directives.json``, probed from the real nginx).
+A directive that table does not know (a third-party module's) is never judged: dkscan cannot know
+which modules the gateway loads. Includes are *not* followed here: the Stack resolves them through
+the gateway's mounts and judges an included file in the context of its ``include``.
 """
 
 from __future__ import annotations
 
-import io
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 from ..model import Location
@@ -35,6 +43,7 @@ class Directive:
     end_line: int = 0  # line of the closing brace for blocks, else the directive's own line
     quoted: list[bool] = field(default_factory=list)
     spans: list[tuple[int, int]] = field(default_factory=list)  # source (start, end) of each argument
+    term: tuple[int, int] = (0, 0)  # (line, col) of the ";" or "{" that ended it: where nginx judges it
 
     @property
     def is_block(self) -> bool:
@@ -75,147 +84,145 @@ class NginxDocument(Document):
         return any(d.name in ("events", "http", "stream", "worker_processes") for d in self.directives)
 
 
-def _lex_crossplane(text: str):
-    """crossplane's own lexer: the reference ``_lex`` is proven identical to (tests/test_perf_nginx_lexer.py)."""
-    from crossplane.lexer import _lex_file_object
+# nginx's own lexer, ngx_conf_read_token (src/core/ngx_conf_file.c), over runs of characters:
+# - whitespace is only space, tab, CR and LF (a form feed or a non-breaking space is part of a word);
+#   lines are counted at LF;
+# - a word that does not start with a quote ends only at whitespace, ";" or "{": a "}", "#" or quote
+#   inside it is part of it (``add_header X c};`` sets "c}"), and "{" right after an unescaped "$"
+#   (``${var}``) does not end it; a backslash escapes the next character, whatever it is;
+# - "#" starts a comment only where a word could start; it ends at LF;
+# - a quoted word ends at its unescaped quote, and must be followed by whitespace, ";", "{" or ")"
+#   (``"ok"}`` is refused: unexpected "}");
+# - ";" or "{" with no word before it, and "}" after words, are errors (found by the tree builder);
+# - a word is unescaped as nginx does: \" \' \\ become the character, \t \r \n control characters,
+#   any other backslash stays.
+# Lexer errors are yielded as (message, line, LEX_ERROR).
+LEX_ERROR = "error"
+_NGX_WS_RUN = LazyRe(r"[ \t\r\n]+")
+_NGX_WORD = LazyRe(r"(?:\\[\s\S]|\\\Z|\$\{*|[^ \t\r\n;{\\$])*")
+_NGX_COMMENT = LazyRe(r"#[^\n]*")
+_NGX_QUOTED = {'"': re.compile(r'"((?:\\[\s\S]|\\\Z|[^"\\])*)("?)'), "'": re.compile(r"'((?:\\[\s\S]|\\\Z|[^'\\])*)('?)")}
+_NGX_ESCAPE = LazyRe(r"\\([\s\S])")
+_NGX_UNESCAPE = {'"': '"', "'": "'", "\\": "\\", "t": "\t", "r": "\r", "n": "\n"}
 
-    return _lex_file_object(io.StringIO(text))
 
-
-# crossplane's lexer reads one character (or one backslash escape: two characters) at a time through
-# four generators, which made it most of the cost of an nginx file. ``_lex`` is the same state machine
-# over runs of characters matched by regular expressions, with crossplane's quirks kept: a token or
-# comment cut off by the end of the file is dropped, a lone backslash at the end stops the lexer, a
-# quoted string unescapes only its own quote, ``${...}`` is read up to its ``}`` or a space, and a
-# line is counted at every newline (an escaped one too). ``\s`` is ``str.isspace()`` in a str pattern.
-_WS_RUN = LazyRe(r"\s+")
-_BARE_RUN = LazyRe(r"(?:\\[\s\S]|[^\s{};\\])+")
-_COMMENT_RUN = LazyRe(r"#(?:\\[^\n]|[^\\\n])*")
-_QUOTED = {'"': re.compile(r'"((?:\\[\s\S]|[^"\\])*)"'), "'": re.compile(r"'((?:\\[\s\S]|[^'\\])*)'")}
-_ESCAPE = LazyRe(r"\\[\s\S]")
+def _unescape(tok: str) -> str:
+    if "\\" not in tok:
+        return tok
+    return _NGX_ESCAPE.sub(lambda m: _NGX_UNESCAPE.get(m.group(1), m.group()), tok)
 
 
 def _ignore(_span) -> None:
     return None
 
 
-def _lex(text: str, offsets: list | None = None) -> Iterator[tuple[str, int, bool]]:
-    """(token, line, quoted) for every token of ``text``, exactly as crossplane's lexer yields them.
-    With ``offsets``, each token's source (start, end) is appended to it before the token is
-    yielded (a quoted token's inside, without its quotes)."""
+# OpenResty's ``*_by_lua_block { ... }`` (lua-nginx-module, lua-stream-module): the module reads the
+# block's contents itself, as Lua (ngx_http_lua_conf_lua_block_parse), not as nginx directives; a
+# third-party module's syntax is never refused, so dkscan skips the Lua to the brace that closes it
+# (Lua strings, long brackets ``[==[ ]==]`` and comments may hold braces)
+_LUA_BLOCK = LazyRe(r"_by_lua_block$")
+_LUA_LONG = LazyRe(r"\[(=*)\[")
+
+
+def _lua_end(text: str, pos: int) -> int:
+    """The offset of the ``}`` closing a Lua block whose ``{`` is at ``pos`` (len(text) if none)."""
+    n = len(text)
+    depth = 1
+    i = pos + 1
+    while i < n:
+        c = text[i]
+        if c == '"' or c == "'":
+            i += 1
+            while i < n and text[i] != c and text[i] != "\n":
+                i += 2 if text[i] == "\\" else 1
+        elif c == "-" and text.startswith("--", i):
+            m = _LUA_LONG.match(text, i + 2)
+            if m:
+                end = text.find("]" + m.group(1) + "]", m.end())
+                i = n if end < 0 else end + len(m.group(1)) + 1
+            else:
+                end = text.find("\n", i)
+                i = n if end < 0 else end
+        elif c == "[" and _LUA_LONG.match(text, i):
+            m = _LUA_LONG.match(text, i)
+            end = text.find("]" + m.group(1) + "]", m.end())
+            i = n if end < 0 else end + len(m.group(1)) + 1
+        elif c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return n
+
+
+def _lex(text: str, offsets: list | None = None) -> Iterator[tuple[str, int, bool | str]]:
+    """(token, line, quoted) for every token of ``text`` as nginx reads it (see above); a lexer
+    error is (message, line, LEX_ERROR). With ``offsets``, each token's source (start, end) is
+    appended to it before the token is yielded (a quoted token's inside, without its quotes; a
+    lexer error's offending character)."""
     rec = offsets.append if offsets is not None else _ignore
     n = len(text)
     pos = 0
-    line = 1  # 1 + newlines in text[:counted]
+    line = 1  # 1 + LFs in text[:counted]
     counted = 0
     count = text.count
+    name = None  # the statement's first word (its directive), once read
     while pos < n:
         c = text[pos]
-        if c.isspace():
-            pos = _WS_RUN.match(text, pos).end()
+        if c in " \t\r\n":
+            pos = _NGX_WS_RUN.match(text, pos).end()
             continue
+        line += count("\n", counted, pos)
+        counted = pos
         if c == "#":
-            end = _COMMENT_RUN.match(text, pos).end()
-            if end < n and text[end] == "\n":
-                nxt = end + 1
-            elif end + 1 < n and text[end] == "\\" and text[end + 1] == "\n":
-                nxt = end + 2
-            else:
-                return  # the end of the file inside a comment: crossplane drops it and stops
-            line += count("\n", counted, pos)
-            counted = pos
+            end = _NGX_COMMENT.match(text, pos).end()
             rec((pos, end))
             yield text[pos:end], line, False
-            pos = nxt
-            continue
-        if c == '"' or c == "'":
-            m = _QUOTED[c].match(text, pos)
-            if m is None:
-                return  # unterminated string
-            tok = m.group(1)
-            if "\\" in tok:
-                tok = _ESCAPE.sub(lambda e: c if e.group()[1] == c else e.group(), tok)
-            line += count("\n", counted, pos)
-            counted = pos
-            rec((pos + 1, m.end() - 1))
-            yield tok, line, True
-            pos = m.end()
+            pos = end
             continue
         if c == "{" or c == "}" or c == ";":
-            line += count("\n", counted, pos)
-            counted = pos
             rec((pos, pos + 1))
             yield c, line, False
             pos += 1
+            if c == "{" and name is not None and _LUA_BLOCK.search(name):
+                pos = _lua_end(text, pos - 1)  # the Lua module reads the block: on to its "}"
+            name = None
             continue
-        # a bare token; its line is its first character's (an escaped newline counts before it)
-        if c == "\\":
-            if pos + 1 >= n:
-                return  # a lone backslash at the end of the file
-            first_end = pos + 2
-        else:
-            first_end = pos + 1
-        line += count("\n", counted, first_end)
-        counted = first_end
-        tok_line = line
-        tok_start = pos
-        tok = ""
-        while True:
-            m = _BARE_RUN.match(text, pos)
-            if m is not None:
-                tok += m.group()
-                pos = m.end()
+        if c == '"' or c == "'":
+            m = _NGX_QUOTED[c].match(text, pos)
+            rec((pos + 1, m.end(1)))
+            if name is None:
+                name = m.group(1)
+            yield _unescape(m.group(1)), line, True
+            if not m.group(2):
+                return  # unterminated: the end of the file, reported by the tree builder
+            pos = m.end()
             if pos >= n:
-                return  # the end of the file inside a token: dropped
-            c = text[pos]
-            if c == "\\":
-                return  # a lone backslash at the end of the file
-            if c.isspace():
-                rec((tok_start, pos))
-                yield tok, tok_line, False
-                break
-            if c == "{" and tok.endswith("$"):
-                # parameter expansion: characters up to a "}" or a space, whatever they are
-                unit = c
-                while tok[-1] != "}" and not unit.isspace():
-                    tok += unit
-                    pos += len(unit)
-                    if pos >= n:
-                        return
-                    if text[pos] == "\\":
-                        if pos + 1 >= n:
-                            return
-                        unit = text[pos:pos + 2]
-                    else:
-                        unit = text[pos]
-                if unit == "{" or unit == "}" or unit == ";":
-                    rec((tok_start, pos))
-                    yield tok, tok_line, False
-                    line += count("\n", counted, pos)
-                    counted = pos
-                    rec((pos, pos + 1))
-                    yield unit, line, False
-                    pos += 1
-                    break
-                tok += unit  # a quote, a space or any other character joins the token
-                pos += len(unit)
                 continue
-            # "{", "}" or ";" ends the token and is a token itself
-            rec((tok_start, pos))
-            yield tok, tok_line, False
+            nxt = text[pos]
+            if nxt in " \t\r\n;{)":
+                continue  # ")" starts the next word (``if ($a = "b")``)
             line += count("\n", counted, pos)
             counted = pos
             rec((pos, pos + 1))
-            yield c, line, False
-            pos += 1
-            break
+            yield f'unexpected "{nxt}"', line, LEX_ERROR
+            continue  # nginx stops here; dkscan reads on as if a space separated them
+        tok_line = line
+        end = _NGX_WORD.match(text, pos).end()
+        rec((pos, end))
+        if name is None:
+            name = text[pos:end]
+        yield _unescape(text[pos:end]), tok_line, False
+        pos = end
 
 
 def parse(text: str, path: str) -> NginxDocument:
     doc = NginxDocument(path=path, text=text)
     try:
         _build(doc)
-    except Exception as exc:  # crossplane or our builder failed: keep what we have
+    except Exception as exc:  # our lexer or builder failed: keep what we have
         doc.errors.append(ParseError(f"internal parser error: {exc.__class__.__name__}", 1, 1))
     return doc
 
@@ -231,50 +238,124 @@ def refused(doc: Document) -> bool:
 
 _MAIN_HINT = re.compile(r"^[ \t]*(?:events|http|stream|worker_processes)\b", re.M)
 
+# ---------------------------------------------------------------------------------------------
+# where nginx's own modules allow a directive (scanner/data/nginx_directives.json)
+# ---------------------------------------------------------------------------------------------
 
-def _masks(name: str, parent, main: bool) -> tuple:
-    """The forms nginx knows for directive ``name`` inside ``parent``'s block (crossplane's table,
-    filtered by the block's context; empty when unknown there or at a file's top level, whose
-    context -- main, http or server for an included fragment -- the parser does not know)."""
-    from crossplane.analyzer import CONTEXTS, DIRECTIVES, enter_block_ctx
-
-    if parent is None and not main:
-        return ()
-    names = []
-    while parent is not None:
-        names.append(parent.name)
-        parent = parent.parent
-    ctx: tuple = ()
-    for n in reversed(names):
-        ctx = enter_block_ctx({"directive": n}, ctx)
-    where = CONTEXTS.get(ctx)
-    if where is None or not (main or names[-1] in ("http", "events", "stream", "mail")):
-        return ()
-    return tuple(m for m in DIRECTIVES.get(name, ()) if m & where)
+_TABLE: dict | None = None
 
 
-def _not_a_block(name: str, parent, main: bool) -> bool:
-    """A directive nginx knows, in this context, never to take a block (``listen 80 {`` is refused)."""
-    from crossplane.analyzer import NGX_CONF_BLOCK
+def directive_table() -> dict[str, list[dict]]:
+    """directive -> its forms ``{"ctx": [contexts], "args": spec, "block": bool}``: the directives of
+    nginx's own modules (open source and NGINX Plus), from crossplane's table widened by probing
+    the real ``nginx -t`` (``python -m scanner.nginx_directives_refresh`` regenerates it). A
+    directive it does not hold is a third-party module's, or one the probed nginx lacks: dkscan
+    never judges it (it cannot know which modules the gateway loads)."""
+    global _TABLE
+    if _TABLE is None:
+        import json
+        from pathlib import Path
 
-    masks = _masks(name, parent, main)
-    return bool(masks) and not any(m & NGX_CONF_BLOCK for m in masks)
+        data = json.loads((Path(__file__).resolve().parent.parent / "data" / "nginx_directives.json").read_text("utf-8"))
+        # only directives the real nginx was seen to know: crossplane's entries for modules the
+        # probed build lacks (njs, NGINX Plus, perl...) are kept in the file but not trusted
+        _TABLE = {k: v for k, v in data["directives"].items() if any(f.get("verified") for f in v)}
+    return _TABLE
 
 
-def _only_a_block(name: str, parent, main: bool) -> bool:
-    """A directive nginx knows, in this context, always to take a block (``location /;`` is refused)."""
-    from crossplane.analyzer import NGX_CONF_BLOCK
-
-    masks = _masks(name, parent, main)
-    return bool(masks) and all(m & NGX_CONF_BLOCK for m in masks)
-
-
+# the context a block opens, from the context it is written in (None: not nginx's own, or table
+# entries -- ``map``, ``types``... -- whose contents are not directives)
+_BLOCK_CONTEXT = {
+    ("main", "events"): "events", ("main", "http"): "http", ("main", "stream"): "stream", ("main", "mail"): "mail",
+    ("http", "server"): "server", ("http", "upstream"): "upstream",
+    ("server", "location"): "location", ("server", "if"): "sif",
+    ("location", "location"): "location", ("location", "if"): "lif", ("location", "limit_except"): "lmt",
+    ("stream", "server"): "stream-server", ("stream", "upstream"): "stream-upstream",
+    ("mail", "server"): "mail-server",
+}
 _TABLE_BLOCKS = frozenset({"map", "geo", "types", "split_clients", "charset_map", "match"})
+# blocks whose contents nginx hands to the module's own handler (ngx_conf_parse's cf->handler)
+_HANDLER_BLOCKS = frozenset({"map", "geo", "types", "split_clients", "charset_map"})
 
 
-def _table_block(parent) -> bool:
-    """Whether ``parent``'s block holds table entries (``map``, ``types``...), not directives."""
-    return parent is not None and parent.name in _TABLE_BLOCKS
+def block_context(ctx: str | None, name: str) -> str | None:
+    """The context inside block ``name`` written in ``ctx`` (None: dkscan does not know it)."""
+    return _BLOCK_CONTEXT.get((ctx, name)) if ctx is not None else None
+
+
+def _takes(spec: str, n: int) -> bool:
+    if spec == "any":
+        return True
+    if spec == "flag":
+        return n == 1
+    if spec.endswith("+"):
+        return n >= int(spec[:-1])
+    return n <= 7 and str(n) in spec
+
+
+# argument counts not judged here: `if` (its parentheses are stripped from the tree), `add_header`
+# (GW035 reports nginx's refusal of its arguments, with a fix that quotes the value)
+_ARGS_JUDGED_ELSEWHERE = frozenset({"if", "add_header"})
+
+
+def judge(name: str, nargs: int, is_block: bool, ctx: str | None) -> str | None:
+    """What ``nginx -t`` says about directive ``name`` with ``nargs`` arguments (a block or not) in
+    context ``ctx``, before its handler runs (ngx_conf_handler): ``"X" directive is not allowed
+    here``, ``directive "X" is not terminated by ";"``, ``directive "X" has no opening "{"`` or
+    ``invalid number of arguments in "X" directive`` (``judge_tree`` adds ``"X" directive is
+    duplicate``, for the directives nginx refuses twice in one block); None when it passes, when the context is
+    unknown, or when the directive is not one of nginx's own modules' (a third-party module
+    dkscan cannot know is loaded: never a refusal)."""
+    if ctx is None or not name:
+        return None
+    forms = directive_table().get(name)
+    if not forms:
+        return None
+    here = [f for f in forms if ctx in f["ctx"]]
+    if not here:
+        return f'"{name}" directive is not allowed here'
+    if is_block and not any(f["block"] for f in here):
+        return f'directive "{name}" is not terminated by ";"'
+    if not is_block and all(f["block"] for f in here):
+        return f'directive "{name}" has no opening "{{"'
+    if name not in _ARGS_JUDGED_ELSEWHERE and not any(_takes(f["args"], nargs) for f in here):
+        return f'invalid number of arguments in "{name}" directive'
+    return None
+
+
+def judge_tree(items, ctx: str | None, children, directive=lambda x: x, judged=lambda x: True):
+    """The first directive of a tree nginx refuses by its context, block or argument count, as
+    (directive, message), walking in nginx's order; None when none is. ``children(item)`` gives a
+    block's items, ``directive(item)`` its Directive; only items with ``judged(item)`` are judged
+    (all are walked, for the contexts). A refused block is not entered."""
+    stack = [(iter(items), ctx, set())]
+    while stack:
+        it, here, seen = stack[-1]
+        item = next(it, None)
+        if item is None:
+            stack.pop()
+            continue
+        d = directive(item)
+        if d is None or not d.name:
+            continue
+        if judged(item):
+            msg = judge(d.name, len(d.args), d.block is not None, here)
+            if msg is None and d.name in seen and _refused_twice(d.name, here):
+                msg = f'"{d.name}" directive is duplicate'
+            if msg is not None:
+                return d, msg
+        seen.add(d.name)
+        if d.block is not None and d.name not in _TABLE_BLOCKS:
+            inner = block_context(here, d.name)
+            if inner is not None:
+                stack.append((iter(children(item)), inner, set()))
+    return None
+
+
+def _refused_twice(name: str, ctx: str) -> bool:
+    """nginx refuses ``name`` written twice in one block of ``ctx`` whatever its values (the
+    table's ``dup``: probed with the real nginx)."""
+    return any(f.get("dup") and ctx in f["ctx"] for f in directive_table().get(name, ()))
 
 
 def _build(doc: NginxDocument) -> None:
@@ -296,19 +377,21 @@ def _build(doc: NginxDocument) -> None:
 
     root: list[Directive] = []
     stack: list[tuple[Directive | None, list[Directive]]] = [(None, root)]
-    main = _MAIN_HINT.search(doc.text) is not None  # a main file: its top level is nginx's main context
     offsets: list[tuple[int, int]] = []
     tokens = _lex(doc.text, offsets)
     current: Directive | None = None  # directive whose arguments are being read
     count = 0
     last_line = 1
     for token, line, quoted in tokens:
-        off = offsets[-1][0] - (1 if quoted else 0)  # where the token starts (a quoted one: its quote)
         count += 1
         last_line = line
         if count > MAX_TOKENS:
             doc.errors.append(ParseError(f"more than {MAX_TOKENS} tokens; rest not parsed", at_line(line)[0], 1))
             break
+        if quoted is LEX_ERROR:  # a character nginx's lexer refuses (``"ok"}``); read on as if spaced
+            doc.errors.append(ParseError(token, *at(line, offsets[-1][0])))
+            continue
+        off = offsets[-1][0] - (1 if quoted else 0)  # where the token starts (a quoted one: its quote)
         if not quoted and token.startswith("#"):
             doc.comments.append((at(line, off)[0], token[1:]))
             continue
@@ -334,13 +417,15 @@ def _build(doc: NginxDocument) -> None:
             continue
         # reading arguments of `current`
         if not quoted and token == ";":
-            if _only_a_block(current.name, parent, main) and not _table_block(parent):
-                doc.errors.append(ParseError(f'directive "{current.name}" has no opening "{{"', *at(line, off)))
+            current.term = at(line, off)
             siblings.append(current)
             current = None
         elif not quoted and token == "{":
-            if _not_a_block(current.name, parent, main) and not _table_block(parent):
-                doc.errors.append(ParseError(f'directive "{current.name}" is not terminated by ";"', *at(line, off)))
+            current.term = at(line, off)
+            if parent is not None and parent.name in _HANDLER_BLOCKS:
+                # a table's entries are read by its module's handler: nginx refuses a block there
+                # (`~^a{1,5}$ x;` in a `map`: the "{" ends the word)
+                doc.errors.append(ParseError('unexpected "{"', *current.term))
             current.block = []
             if len(stack) > MAX_DEPTH:
                 if not any("nested deeper" in e.message for e in doc.errors):
@@ -378,13 +463,24 @@ def _build(doc: NginxDocument) -> None:
         blk, _ = stack.pop()
         if blk is not None:
             blk.end_line = at_line(last_line)[0]
-    # nginx stops at its first syntax error: later ones are mostly its consequences (dkscan's
-    # recovery guesses the rest of the tree), so the file carries the one nginx reports
+    doc.directives = root
+    misplaced = None
+    if doc.is_main:
+        # a main file's top level is nginx's main context: what nginx refuses by a directive's
+        # context, block or argument count is known (the first, in nginx's order)
+        bad = judge_tree(root, "main", lambda d: d.block or (), judged=lambda d: d.term[0] != 0)
+        if bad is not None:
+            d, msg = bad
+            misplaced = ParseError(msg, *d.term)  # nginx names the line of its ";" or "{"
+            doc.errors.append(misplaced)
+    # nginx stops at its first error: later ones are mostly its consequences (dkscan's recovery
+    # guesses the rest of the tree), so the file carries the one nginx reports
     refusals = [e for e in doc.errors if not e.message.startswith(_DKSCAN_LIMITS)]
     if len(refusals) > 1:
         first = min(refusals, key=lambda e: (e.line, e.col))
         doc.errors[:] = [e for e in doc.errors if e is first or e not in refusals]
-    doc.directives = root
+    if misplaced is not None and misplaced.line == d.line:  # shown at the directive's name on that line
+        doc.errors[:] = [replace(e, col=d.col) if e is misplaced else e for e in doc.errors]
     doc.secret_marks = list(_secret_marks(doc))
     # `if (...)` arguments: strip parentheses like crossplane does
     for d in doc.walk():
@@ -466,32 +562,3 @@ def secret_marks(text: str) -> list[tuple[int, int]]:
     if name is not None:
         out.extend(_directive_marks(text, name, args, spans))
     return out
-
-
-def context_errors(doc: NginxDocument) -> list[ParseError]:
-    """crossplane's context and argument-count analysis, for main configs only (fragments have no
-    context of their own). Unknown directives are allowed (third-party modules)."""
-    from crossplane.analyzer import analyze
-    from crossplane.errors import NgxParserDirectiveError
-
-    errors: list[ParseError] = []
-    skip = {"add_header", "limit_req", "limit_conn", "include"}  # judged by their own rules
-
-    def visit(directives: list[Directive], ctx: tuple) -> None:
-        from crossplane.analyzer import enter_block_ctx
-
-        for d in directives:
-            if d.name == "" or d.name in skip:
-                continue
-            stmt = {"directive": d.name, "args": list(d.args), "line": d.line}
-            term = "{" if d.is_block else ";"
-            try:
-                analyze(doc.path, stmt, term, ctx, strict=False, check_ctx=True, check_args=True)
-            except NgxParserDirectiveError as exc:
-                errors.append(ParseError(exc.strerror, d.line, d.col))
-                continue
-            if d.block is not None and d.name not in ("map", "geo", "types", "split_clients", "match", "charset_map"):
-                visit(d.block, enter_block_ctx(stmt, ctx))
-
-    visit(doc.directives, ())
-    return errors
