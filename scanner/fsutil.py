@@ -12,6 +12,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def shipped(*parts: str) -> Path:
+    """A data file shipped inside the package (``scanner/data/...``): what
+    ``importlib.resources.files("scanner").joinpath(...)`` gives for an installed package, without
+    importing importlib.resources (zipfile, tempfile...)."""
+    return Path(os.path.dirname(os.path.abspath(__file__)), "data", *parts)
+
+
 def atomic_write(path: Path | str, data: str | bytes, mode: int | None = None) -> None:
     """Write ``data`` (text as UTF-8) to ``path`` atomically, keeping its mode (or ``mode``)."""
     binary = not isinstance(data, str)

@@ -1155,6 +1155,8 @@ def _deployed_env_files(stack: Stack, projects: list[ComposeProject]) -> None:
     order, later ones winning — what ``docker compose --env-file a --env-file b up`` does: they
     replace ``.env``. Deploys that disagree, an env file named at run time or one kept on the server
     (not in the repository) leave compose's default (``.env``); OPS103 notes those. Said in a note."""
+    if not any(sf.kind == "script" for sf in stack.files.values()):
+        return  # no deploy script (and no import of the shell parser)
     from .config import DEFAULTS
     from .parsers.shell import ScriptDocument, deploys, script_compose_calls, word_value
 
@@ -1453,6 +1455,8 @@ def _kind_for_mount(svc, target: str, user_files: frozenset[str] = frozenset()) 
 
 
 def _link_nginx(stack: Stack) -> None:
+    if not any(sf.kind == "nginx" for sf in stack.files.values()):
+        return  # no nginx configuration (and no import of the nginx parser)
     from .parsers.nginx import NginxDocument, refused
 
     docs = [sf for sf in stack.files.values() if sf.kind == "nginx" and isinstance(sf.doc, NginxDocument)]

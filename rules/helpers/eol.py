@@ -40,9 +40,9 @@ NAMES = {"debian": "Debian", "ubuntu": "Ubuntu", "alpine": "Alpine", "python": "
 
 def shipped_path() -> Path:
     """The snapshot shipped inside the package (``scanner/data/eol.json``)."""
-    from importlib.resources import files
+    from scanner.fsutil import shipped
 
-    return Path(str(files("scanner") / "data" / "eol.json"))
+    return shipped("eol.json")
 
 
 class EolDataError(ValueError):

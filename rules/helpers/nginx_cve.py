@@ -17,7 +17,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib.resources import files
+
+from scanner.fsutil import shipped
 
 FEATURES = ("resolver", "http2", "http3", "mp4", "mail")
 FEATURE_NAMES = {"resolver": "the resolver", "http2": "HTTP/2", "http3": "HTTP/3 (QUIC)", "mp4": "the mp4 module",
@@ -78,7 +79,7 @@ def parse_table(raw: dict) -> Table:
 @lru_cache(maxsize=1)
 def table() -> Table:
     """The shipped table (``scanner/data/nginx_cves.json``)."""
-    return parse_table(json.loads((files("scanner") / "data" / "nginx_cves.json").read_text(encoding="utf-8")))
+    return parse_table(json.loads(shipped("nginx_cves.json").read_text(encoding="utf-8")))
 
 
 def exposed(v: Version, used: set[str] | None, tab: Table | None = None) -> list[Advisory]:

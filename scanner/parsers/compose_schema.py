@@ -49,11 +49,11 @@ class SchemaError:
 @lru_cache(maxsize=1)
 def validator():
     """The compiled Draft 7 validator of the shipped schema (once per process)."""
-    from importlib.resources import files
-
     import jsonschema
 
-    schema = json.loads((files("scanner") / "data" / "compose-spec" / "compose-spec.json").read_text(encoding="utf-8"))
+    from ..fsutil import shipped
+
+    schema = json.loads(shipped("compose-spec", "compose-spec.json").read_text(encoding="utf-8"))
     return jsonschema.Draft7Validator(schema)
 
 
