@@ -11,16 +11,15 @@ SQL never imports pglast.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from .parsers.base import Document
+from .plain import frozen_error as _frozen, recursive_repr as _recursive_repr
 
 # a file name is matched lower-cased
 Recognise = Callable[[str], bool]
 
 
-@dataclass(frozen=True)
 class FileKind:
     name: str
     recognise: Recognise  # from the lower-cased file name alone
@@ -36,6 +35,40 @@ class FileKind:
     # other kinds whose configuration a file of this kind can hold (a provisioning script's ufw,
     # sshd and fail2ban commands): the rules of those kinds run where such a file is (scanner.engine.runs_on)
     carries: tuple[str, ...] = ()
+
+    __match_args__ = ("name", "recognise", "parse", "comment", "secrets", "sniff", "block_end", "carries")
+
+    def __init__(self, name, recognise, parse, comment, secrets=None, sniff=None, block_end=None, carries=()):
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "recognise", recognise)
+        object.__setattr__(self, "parse", parse)
+        object.__setattr__(self, "comment", comment)
+        object.__setattr__(self, "secrets", secrets)
+        object.__setattr__(self, "sniff", sniff)
+        object.__setattr__(self, "block_end", block_end)
+        object.__setattr__(self, "carries", carries)
+
+    @_recursive_repr()
+    def __repr__(self):
+        return f"{self.__class__.__qualname__}(name={self.name!r}, recognise={self.recognise!r}, parse={self.parse!r}, comment={self.comment!r}, secrets={self.secrets!r}, sniff={self.sniff!r}, block_end={self.block_end!r}, carries={self.carries!r})"
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.name, self.recognise, self.parse, self.comment, self.secrets, self.sniff, self.block_end, self.carries) == (other.name, other.recognise, other.parse, other.comment, other.secrets, other.sniff, other.block_end, other.carries)
+        return NotImplemented
+
+    def __hash__(self):
+        return hash((self.name, self.recognise, self.parse, self.comment, self.secrets, self.sniff, self.block_end, self.carries))
+
+    def __setattr__(self, name, value):
+        if type(self) is FileKind or name in ("name", "recognise", "parse", "comment", "secrets", "sniff", "block_end", "carries"):
+            raise _frozen(f"cannot assign to field {name!r}")
+        super(FileKind, self).__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if type(self) is FileKind or name in ("name", "recognise", "parse", "comment", "secrets", "sniff", "block_end", "carries"):
+            raise _frozen(f"cannot delete field {name!r}")
+        super(FileKind, self).__delattr__(name)
 
 
 # -- recognition -------------------------------------------------------------------------------

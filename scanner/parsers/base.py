@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from bisect import bisect_right
 from functools import lru_cache
 
+from ..plain import frozen_error as _frozen
+
 
 # The line boundaries of ``str.splitlines()``, which numbers a Document's lines: offsets and line
 # numbers computed with this pattern agree with ``Document.lines``.
@@ -92,13 +94,37 @@ def newline_positions(text: str) -> NewlinePositions | None:
     return NewlinePositions(text) if _OTHER_BREAK.search(text) else None
 
 
-@dataclass(repr=False, frozen=True)
 class ParseError:
     """A parse error at a position of a file."""
 
     message: str
     line: int = 1
     col: int = 1
+
+    __match_args__ = ("message", "line", "col")
+
+    def __init__(self, message, line=1, col=1):
+        object.__setattr__(self, "message", message)
+        object.__setattr__(self, "line", line)
+        object.__setattr__(self, "col", col)
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.message, self.line, self.col) == (other.message, other.line, other.col)
+        return NotImplemented
+
+    def __hash__(self):
+        return hash((self.message, self.line, self.col))
+
+    def __setattr__(self, name, value):
+        if type(self) is ParseError or name in ("message", "line", "col"):
+            raise _frozen(f"cannot assign to field {name!r}")
+        super(ParseError, self).__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if type(self) is ParseError or name in ("message", "line", "col"):
+            raise _frozen(f"cannot delete field {name!r}")
+        super(ParseError, self).__delattr__(name)
 
 
 @dataclass(repr=False)

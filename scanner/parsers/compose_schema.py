@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from .yamlnodes import YMap, YNode, YScalar, YSeq
+from ..plain import frozen_error as _frozen, recursive_repr as _recursive_repr
 
 __all__ = ["SchemaError", "TooLarge", "validate", "validator", "MAX_VALUES"]
 
@@ -34,7 +34,6 @@ class TooLarge(ValueError):
     """The file expands (through YAML aliases) to more values than MAX_VALUES: it is not validated."""
 
 
-@dataclass(frozen=True)
 class SchemaError:
     """One place where a compose file breaks the specification."""
 
@@ -44,6 +43,37 @@ class SchemaError:
     # the broken node's span (findings of other rules inside it stand down)
     end_line: int
     end_col: int
+
+    __match_args__ = ("line", "col", "message", "end_line", "end_col")
+
+    def __init__(self, line, col, message, end_line, end_col):
+        object.__setattr__(self, "line", line)
+        object.__setattr__(self, "col", col)
+        object.__setattr__(self, "message", message)
+        object.__setattr__(self, "end_line", end_line)
+        object.__setattr__(self, "end_col", end_col)
+
+    @_recursive_repr()
+    def __repr__(self):
+        return f"{self.__class__.__qualname__}(line={self.line!r}, col={self.col!r}, message={self.message!r}, end_line={self.end_line!r}, end_col={self.end_col!r})"
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.line, self.col, self.message, self.end_line, self.end_col) == (other.line, other.col, other.message, other.end_line, other.end_col)
+        return NotImplemented
+
+    def __hash__(self):
+        return hash((self.line, self.col, self.message, self.end_line, self.end_col))
+
+    def __setattr__(self, name, value):
+        if type(self) is SchemaError or name in ("line", "col", "message", "end_line", "end_col"):
+            raise _frozen(f"cannot assign to field {name!r}")
+        super(SchemaError, self).__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if type(self) is SchemaError or name in ("line", "col", "message", "end_line", "end_col"):
+            raise _frozen(f"cannot delete field {name!r}")
+        super(SchemaError, self).__delattr__(name)
 
 
 @lru_cache(maxsize=1)

@@ -16,12 +16,12 @@ from typing import Iterator
 from ..model import Location
 from .base import Document, ParseError, newline_positions
 from ..lazyre import LazyRe
+from ..plain import FACTORY as _FACTORY
 
 MAX_TOKENS = 2_000_000
 MAX_DEPTH = 64  # nginx configs nest a handful of levels; deeper input is refused, not recursed into
 
 
-@dataclass(repr=False, eq=False)
 class Directive:
     """One nginx directive as written in its file (a block holds its children)."""
 
@@ -31,10 +31,24 @@ class Directive:
     col: int
     path: str
     block: list["Directive"] | None = None
-    parent: "Directive | None" = field(default=None, repr=False)
+    parent: "Directive | None"
     end_line: int = 0  # line of the closing brace for blocks, else the directive's own line
-    quoted: list[bool] = field(default_factory=list)
-    spans: list[tuple[int, int]] = field(default_factory=list)  # source (start, end) of each argument
+    quoted: list[bool]
+    spans: list[tuple[int, int]]  # source (start, end) of each argument
+
+    __match_args__ = ("name", "args", "line", "col", "path", "block", "parent", "end_line", "quoted", "spans")
+
+    def __init__(self, name, args, line, col, path, block=None, parent=None, end_line=0, quoted=_FACTORY, spans=_FACTORY):
+        self.name = name
+        self.args = args
+        self.line = line
+        self.col = col
+        self.path = path
+        self.block = block
+        self.parent = parent
+        self.end_line = end_line
+        self.quoted = list() if quoted is _FACTORY else quoted
+        self.spans = list() if spans is _FACTORY else spans
 
     @property
     def is_block(self) -> bool:

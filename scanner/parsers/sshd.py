@@ -57,7 +57,6 @@ _CHOICES = {
 }
 
 
-@dataclass(repr=False, eq=False)
 class Option:
     keyword: str  # canonical spelling
     args: list[str]
@@ -67,6 +66,18 @@ class Option:
     value_col: int  # column of the first argument
     match: str | None = None  # the Match criteria this option is under, or None (global)
     path: str = ""
+
+    __match_args__ = ("keyword", "args", "line", "col", "end_col", "value_col", "match", "path")
+
+    def __init__(self, keyword, args, line, col, end_col, value_col, match=None, path=""):
+        self.keyword = keyword
+        self.args = args
+        self.line = line
+        self.col = col
+        self.end_col = end_col
+        self.value_col = value_col
+        self.match = match
+        self.path = path
 
     @property
     def key(self) -> str:
