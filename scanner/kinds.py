@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 
 from .parsers.base import Document
 from .plain import frozen_error as _frozen, recursive_repr as _recursive_repr
+from .lazyre import LazyRe
 
 # a file name is matched lower-cased
 Recognise = Callable[[str], bool]
@@ -73,8 +74,8 @@ class FileKind:
 
 # -- recognition -------------------------------------------------------------------------------
 
-_COMPOSE = re.compile(r"(docker-)?compose([.\-_][\w.\-]*)?\.ya?ml")
-_COMPOSE_SUFFIX = re.compile(r"[\w.\-]*\.compose\.ya?ml")
+_COMPOSE = LazyRe(r"(docker-)?compose([.\-_][\w.\-]*)?\.ya?ml")
+_COMPOSE_SUFFIX = LazyRe(r"[\w.\-]*\.compose\.ya?ml")
 
 
 def _is_compose(low: str) -> bool:
@@ -125,7 +126,7 @@ def _doc_secrets(name: str) -> Callable[[object], Iterator[str]]:
 
 # Indentation only (``^`` finds every line): ``^\s*`` ran over every following blank line from each
 # line start (64 KiB of newlines took minutes).
-_NGINX_SNIFF = re.compile(r"^[ \t\r\f\v]*(?:if\s*\(\s*[$!-]|return\s+[1-5]\d\d\b|set\s+\$\w+\s|allow\s+[\d:a]|deny\s+all\b|(server|location|upstream|http|events|listen|proxy_pass|server_name|add_header|worker_processes|include|map|ssl_certificate|root|limit_req_zone|error_log|access_log|resolver|set_real_ip_from|real_ip_header|valid_referers|stub_status|autoindex|alias|proxy_set_header|rewrite|ssl_protocols|ssl_ciphers|client_max_body_size|limit_req|worker_rlimit_nofile|server_tokens|ssl_prefer_server_ciphers|ssl_session_cache|ssl_stapling|worker_connections|more_set_headers|add_header_inherit)\b)[^;{}\n]*(?:\n[^;{}\n]*){0,5}[;{]", re.M)
+_NGINX_SNIFF = LazyRe(r"^[ \t\r\f\v]*(?:if\s*\(\s*[$!-]|return\s+[1-5]\d\d\b|set\s+\$\w+\s|allow\s+[\d:a]|deny\s+all\b|(server|location|upstream|http|events|listen|proxy_pass|server_name|add_header|worker_processes|include|map|ssl_certificate|root|limit_req_zone|error_log|access_log|resolver|set_real_ip_from|real_ip_header|valid_referers|stub_status|autoindex|alias|proxy_set_header|rewrite|ssl_protocols|ssl_ciphers|client_max_body_size|limit_req|worker_rlimit_nofile|server_tokens|ssl_prefer_server_ciphers|ssl_session_cache|ssl_stapling|worker_connections|more_set_headers|add_header_inherit)\b)[^;{}\n]*(?:\n[^;{}\n]*){0,5}[;{]", re.M)
 
 
 def sniff_nginx(text: str) -> bool:

@@ -28,6 +28,7 @@ from .parsers.base import Document, decode
 from .parsers.compose import DEFAULT_NAMES as _DEFAULT_NAMES
 from .parsers.compose import OVERRIDE_NAMES as _OVERRIDE_NAMES
 from .plain import FACTORY as _FACTORY
+from .lazyre import LazyRe
 
 T = TypeVar("T")
 
@@ -617,7 +618,7 @@ class GitError(Exception):
     """REF cannot be read (not a repository, unknown revision): a usage error."""
 
 
-_REV = re.compile(r"^(?P<name>[^~^]+)(?P<steps>(?:[~^]\d*)*)$")
+_REV = LazyRe(r"^(?P<name>[^~^]+)(?P<steps>(?:[~^]\d*)*)$")
 
 
 class Change:

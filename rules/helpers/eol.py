@@ -29,6 +29,7 @@ from rules.helpers.locations import yloc
 from scanner.model import Edit, Fix, Location
 from scanner.parsers.yamlnodes import YScalar
 from scanner.plain import frozen_error as _frozen, recursive_repr as _recursive_repr
+from scanner.lazyre import LazyRe
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -251,7 +252,7 @@ class Running:
         super(Running, self).__delattr__(name)
 
 
-_VERSION = re.compile(r"v?(\d+(?:\.\d+)*)")
+_VERSION = LazyRe(r"v?(\d+(?:\.\d+)*)")
 
 
 def _match_cycle(data: EolData, product: str, version: str) -> Cycle | None:

@@ -17,6 +17,7 @@ from rules.helpers.locations import nloc
 from rules.helpers.nginx import PASS_DIRECTIVES, file_doc
 from rules.helpers.services import admin_ui, host_names, unauthenticated_reason
 from scanner.model import Edit, Fix, Location
+from scanner.lazyre import LazyRe
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -234,7 +235,7 @@ def protected(node) -> bool:
     return denies_all(node) or auth_on(node) or is_internal(node) or opaque_include(node.parent if node.name != "location" else node)
 
 
-_LOOPBACK_LISTEN = re.compile(r"^(unix:|127\.|\[::1\]|localhost[:]?|::1)")
+_LOOPBACK_LISTEN = LazyRe(r"^(unix:|127\.|\[::1\]|localhost[:]?|::1)")
 
 
 def server_public(server) -> bool:

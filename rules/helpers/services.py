@@ -1106,7 +1106,7 @@ def image_healthcheck_source(svc) -> str | None:
     return images_with_healthcheck().get(repo)
 
 
-_JOB_NAME = re.compile(r"(^|[-_])(init|migrate|migration|migrations|setup|seed|createbuckets?|bootstrap|provision)([-_]|$)", re.I)
+_JOB_NAME = LazyRe(r"(^|[-_])(init|migrate|migration|migrations|setup|seed|createbuckets?|bootstrap|provision)([-_]|$)", re.I)
 
 
 def one_shot(svc) -> bool:

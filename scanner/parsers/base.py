@@ -8,6 +8,7 @@ from bisect import bisect_right
 from functools import lru_cache
 
 from ..plain import frozen_error as _frozen
+from ..lazyre import LazyRe
 
 
 # The line boundaries of ``str.splitlines()``, which numbers a Document's lines: offsets and line
@@ -57,7 +58,7 @@ class LineIndex:
         return [self.text[a:b] for a, b in zip(self.starts, self.ends)]
 
 
-_OTHER_BREAK = re.compile("\r(?!\n)|[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_OTHER_BREAK = LazyRe("\r(?!\n)|[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 class NewlinePositions:
@@ -200,7 +201,7 @@ def decode(data: bytes) -> tuple[str | None, str | None]:
 
 
 _SHELL_SPECIAL = ("'", '"', "\\")
-_SHELL_WORD = re.compile(r"[^ \t\r\n]+")
+_SHELL_WORD = LazyRe(r"[^ \t\r\n]+")
 
 
 def shell_split(text: str) -> list[str]:

@@ -24,6 +24,7 @@ from typing import Any
 
 from .yamlnodes import YMap, YNode, YScalar, YSeq
 from ..plain import frozen_error as _frozen, recursive_repr as _recursive_repr
+from ..lazyre import LazyRe
 
 __all__ = ["SchemaError", "TooLarge", "validate", "validator", "MAX_VALUES"]
 
@@ -88,8 +89,8 @@ def validator():
 
 
 _RESOLVE = {"true": True, "false": False, "null": None, "~": None}
-_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
-_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_INT = LazyRe(r"[-+]?(0|[1-9][0-9]*)")
+_FLOAT = LazyRe(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 
 
 def _scalar(node: YScalar) -> Any:
@@ -255,7 +256,7 @@ def _errors_of(err, root: YNode) -> list[SchemaError]:
 # -- short syntax compose's loader parses -----------------------------------------------------------
 
 _PORT = r"\d{1,5}(?:-\d{1,5})?"
-_PORT_SPEC = re.compile(rf"(?:(?P<ip>\[[0-9A-Fa-f:.%a-z]*\]|\d{{1,3}}(?:\.\d{{1,3}}){{3}}|[0-9A-Fa-f]*::[0-9A-Fa-f:]*):)?(?:(?P<host>(?:{_PORT})?):)?"
+_PORT_SPEC = LazyRe(rf"(?:(?P<ip>\[[0-9A-Fa-f:.%a-z]*\]|\d{{1,3}}(?:\.\d{{1,3}}){{3}}|[0-9A-Fa-f]*::[0-9A-Fa-f:]*):)?(?:(?P<host>(?:{_PORT})?):)?"
                         rf"(?P<container>{_PORT})(?:/(?P<proto>[A-Za-z]+))?")
 _MODES = {"rw", "ro", "z", "Z", "consistent", "cached", "delegated", "nocopy", "shared", "slave", "private",
           "rshared", "rslave", "rprivate", "copy"}

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from .base import Document, ParseError, newline_positions
 from ..plain import FACTORY as _FACTORY
+from ..lazyre import LazyRe
 
 __all__ = ["Instruction", "Stage", "DockerfileDocument", "parse", "KNOWN_INSTRUCTIONS"]
 
@@ -30,8 +31,8 @@ KNOWN_INSTRUCTIONS = frozenset(
 )
 _HEREDOC_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
 _JSON_INSTRUCTIONS = frozenset({"RUN", "CMD", "ENTRYPOINT", "SHELL", "VOLUME", "COPY", "ADD"})
-_DIRECTIVE_RE = re.compile(r"#[ \t]*([A-Za-z][A-Za-z0-9_-]*)[ \t]*=[ \t]*(.*?)[ \t]*$")
-_HEREDOC_RE = re.compile(r"(?<!<)<<(-?)([\"']?)([A-Za-z0-9_.\-]+)\2")
+_DIRECTIVE_RE = LazyRe(r"#[ \t]*([A-Za-z][A-Za-z0-9_-]*)[ \t]*=[ \t]*(.*?)[ \t]*$")
+_HEREDOC_RE = LazyRe(r"(?<!<)<<(-?)([\"']?)([A-Za-z0-9_.\-]+)\2")
 _BLANK = " \t\ufeff"
 
 

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 
 from .base import Document, LineIndex, ParseError
 from ..plain import FACTORY as _FACTORY
+from ..lazyre import LazyRe
 
 __all__ = ["NatsEntry", "NatsBlock", "NatsDocument", "parse"]
 
 _WS = " \t"
 _BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
-_INT_RE = re.compile(r"-?[0-9]+([kKmMgGtTpPeE]([bB]|[iI][bB]?)?)?")
-_FLOAT_RE = re.compile(r"-?[0-9]+\.[0-9]+")
+_INT_RE = LazyRe(r"-?[0-9]+([kKmMgGtTpPeE]([bB]|[iI][bB]?)?)?")
+_FLOAT_RE = LazyRe(r"-?[0-9]+\.[0-9]+")
 _SCALE = {"k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4, "p": 1000**5, "e": 1000**6}
 _ESCAPES = {"t": "\t", "n": "\n", "r": "\r", '"': '"', "\\": "\\"}
 MAX_DEPTH = 200

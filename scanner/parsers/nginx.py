@@ -243,7 +243,7 @@ def refused(doc: Document) -> bool:
     return any(not e.message.startswith(_DKSCAN_LIMITS) for e in doc.errors)
 
 
-_MAIN_HINT = re.compile(r"^[ \t]*(?:events|http|stream|worker_processes)\b", re.M)
+_MAIN_HINT = LazyRe(r"^[ \t]*(?:events|http|stream|worker_processes)\b", re.M)
 
 
 def _masks(name: str, parent, main: bool) -> tuple:

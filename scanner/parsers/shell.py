@@ -28,13 +28,14 @@ from functools import lru_cache
 
 from .base import Document, ParseError
 from ..plain import FACTORY as _FACTORY
+from ..lazyre import LazyRe
 
 __all__ = ["Word", "Command", "Assignment", "ScriptDocument", "parse", "is_shell_shebang"]
 
 MAX_CALL_DEPTH = 8
 MAX_FLOW = 20_000  # commands in one script's flow (function calls inlined)
 
-_SHEBANG = re.compile(r"#![ \t]*(?:/usr)?(?:/local)?/bin/(?:env[ \t]+(?:-S[ \t]+)?)?(sh|bash|dash|zsh|ksh|ash)\b([^\n]*)")
+_SHEBANG = LazyRe(r"#![ \t]*(?:/usr)?(?:/local)?/bin/(?:env[ \t]+(?:-S[ \t]+)?)?(sh|bash|dash|zsh|ksh|ash)\b([^\n]*)")
 _WRAPPERS = {"sudo", "env", "command", "exec", "nohup", "time", "nice", "ionice", "doas", "stdbuf", "timeout"}
 _SUDO_OPTS_WITH_ARG = {"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "--user", "--group"}
 

@@ -13,11 +13,11 @@ argument, a yes/no keyword with another value, a bad ``Port``.
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass, field
 
 from .base import Document, ParseError
+from ..lazyre import LazyRe
 
 __all__ = ["Option", "SshdDocument", "parse", "KEYWORDS"]
 
@@ -98,7 +98,7 @@ class SshdDocument(Document):
         return [o for o in self.options if o.match is None]
 
 
-_LINE = re.compile(r"^([ \t]*)([A-Za-z0-9]+)(?:[ \t]*=[ \t]*|[ \t]+|$)(.*?)[ \t]*$")
+_LINE = LazyRe(r"^([ \t]*)([A-Za-z0-9]+)(?:[ \t]*=[ \t]*|[ \t]+|$)(.*?)[ \t]*$")
 
 
 def parse(text: str, rel: str) -> SshdDocument:

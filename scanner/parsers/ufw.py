@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from .base import Document, ParseError
+from ..lazyre import LazyRe
 
 __all__ = ["UfwEvent", "UfwDocument", "parse", "from_command", "SERVICES", "APP_PROFILES",
            "is_ufw_file"]
@@ -234,7 +235,7 @@ def from_command(words: list[str], path: str, line: int, col: int, end_line: int
     return [e]
 
 
-_TUPLE = re.compile(r"^### tuple ### (.*)$")
+_TUPLE = LazyRe(r"^### tuple ### (.*)$")
 
 
 def parse(text: str, rel: str) -> UfwDocument:

@@ -11,6 +11,7 @@ import re
 from typing import Any, Iterable, Iterator
 
 from .base import ParseError, line_col
+from ..lazyre import LazyRe
 
 
 class _LazyYaml:
@@ -236,7 +237,7 @@ class _TooBig(Exception):
         self.node = node
 
 
-_BRACKETS = re.compile(r"[\[\]{}]")
+_BRACKETS = LazyRe(r"[\[\]{}]")
 
 
 def _flow_depth_exceeded(text: str, limit: int) -> int | None:
@@ -328,7 +329,7 @@ def secret_marks(text: str, root: YNode | None | bool = False) -> list[tuple[int
     return [*_tree_marks(text, root), *_line_marks(text)]
 
 
-_YAML_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+_YAML_BREAK = LazyRe("\r\n|[\n\r\x85\u2028\u2029]")
 
 
 def _tree_marks(text: str, root: YNode | None) -> list[tuple[int, int]]:
@@ -435,7 +436,7 @@ def _tree_marks(text: str, root: YNode | None) -> list[tuple[int, int]]:
     return out
 
 
-_YAML_KEY_LINE = re.compile(r"""^(?P<ind>[ \t]*)(?:-[ \t]+)?(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:(?:[ \t]+(?P<val>\S.*?))?[ \t]*$""")
+_YAML_KEY_LINE = LazyRe(r"""^(?P<ind>[ \t]*)(?:-[ \t]+)?(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:(?:[ \t]+(?P<val>\S.*?))?[ \t]*$""")
 
 
 def _line_marks(text: str) -> list[tuple[int, int]]:
