@@ -7,9 +7,10 @@ Defaults are the seed's numbers (rules catalog, "Policy and capacity defaults").
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .plain import FACTORY as _FACTORY
 
 DEFAULTS: dict[str, Any] = {
     "host": {"cpus": 4, "memory": "8g"},
@@ -62,15 +63,28 @@ class ConfigError(Exception):
     pass
 
 
-@dataclass(repr=False)
 class Policy:
     """The effective policy: the defaults merged with the configuration file."""
 
-    data: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULTS))
+    data: dict[str, Any]
     source: str | None = None
     # the command line's layer of rule selection (select, extend-select, ignore, extend-ignore,
     # severity): applied over the file's by scanner.selection
-    cli: dict[str, Any] = field(default_factory=dict)
+    cli: dict[str, Any]
+
+    __match_args__ = ("data", "source", "cli")
+
+    def __init__(self, data=_FACTORY, source=None, cli=_FACTORY):
+        self.data = copy.deepcopy(DEFAULTS) if data is _FACTORY else data
+        self.source = source
+        self.cli = dict() if cli is _FACTORY else cli
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.data, self.source, self.cli) == (other.data, other.source, other.cli)
+        return NotImplemented
+
+    __hash__ = None  # eq without frozen: unhashable, as the dataclass was
 
     def get(self, dotted: str, default: Any = None) -> Any:
         cur: Any = self.data

@@ -18,12 +18,13 @@ serialisers); the two plain outputs need these:
 from __future__ import annotations
 
 import re
+from .lazyre import LazyRe
 
 # C0 (tab included: it would break the one-line format), DEL, C1, LS/PS, bidi embeddings/overrides
 # and isolates, the Arabic letter mark and the BOM/zero-width no-break space.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
+_UNSAFE = LazyRe("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_UNSAFE_DIFF = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
+_UNSAFE_DIFF = LazyRe("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 def _visible(m: re.Match) -> str:
@@ -49,7 +50,7 @@ def terminal_block(text: str) -> str:
     return _UNSAFE_DIFF.sub(_visible, text)
 
 
-_MD_PUNCT = re.compile(r"""[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]""")
+_MD_PUNCT = LazyRe(r"""[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]""")
 
 
 def markdown(text: object) -> str:

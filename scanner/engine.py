@@ -65,9 +65,10 @@ def collect_secrets(stack: Stack) -> Redactor:
                 candidates.add(ref.default if ref.has_default else None)
                 candidates.add(node.text if node.text != node.raw else None)
     # host shell scripts: secret-class variables given literals, password flags, URL passwords
-    from .parsers.shell import ScriptDocument, secret_literals
-
-    for doc in stack.docs("script"):
+    scripts = stack.docs("script")
+    if scripts:  # the shell parser is imported only for a stack that has a script
+        from .parsers.shell import ScriptDocument, secret_literals
+    for doc in scripts:
         if isinstance(doc, ScriptDocument):
             try:
                 candidates.update(secret_literals(doc, is_secret_key))

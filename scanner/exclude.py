@@ -32,8 +32,31 @@ DEFAULT_EXCLUDE = (
 )
 
 
+_DEFAULT_NAMES = frozenset(p for p in DEFAULT_EXCLUDE if "*" not in p)
+_DEFAULT_SUFFIXES = tuple(p[1:] for p in DEFAULT_EXCLUDE if p.startswith("*") and "*" not in p[1:])
+
+
+class _DefaultSpec:
+    """``pathspec.GitIgnoreSpec.from_lines(DEFAULT_EXCLUDE)`` without importing pathspec (its import is
+    most of a one-file audit's discovery cost). Every default pattern is a name without a slash (``build``)
+    or ``*`` and a suffix (``*.egg-info``): git matches such a pattern against each component of the path,
+    so a path matches when one of its components is a default name or ends with a default suffix.
+    ``tests/test_exclude.py`` checks the two agree on generated paths."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def match_file(rel: str) -> bool:
+        for part in rel.split("/"):
+            if part in _DEFAULT_NAMES or part.endswith(_DEFAULT_SUFFIXES):
+                return True
+        return False
+
+
 @lru_cache(maxsize=64)
 def _spec(patterns: tuple[str, ...]):
+    if patterns == DEFAULT_EXCLUDE:
+        return _DefaultSpec()
     import pathspec
 
     return pathspec.GitIgnoreSpec.from_lines(patterns)

@@ -4,9 +4,9 @@ and edits elsewhere in the file. Never built from a secret value (the snippet is
 from __future__ import annotations
 
 import hashlib
-import re
+from .lazyre import LazyRe
 
-_WS = re.compile(r"\s+")
+_WS = LazyRe(r"\s+")
 
 
 def snippet_key(finding, stack, redact=None) -> str:

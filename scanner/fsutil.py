@@ -12,6 +12,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def shipped(*parts: str) -> Path:
+    """A data file shipped inside the package (``scanner/data/...``): what
+    ``importlib.resources.files("scanner").joinpath(...)`` gives for an installed package, without
+    importing importlib.resources (zipfile, tempfile...)."""
+    return Path(os.path.dirname(os.path.abspath(__file__)), "data", *parts)
+
+
 def atomic_write(path: Path | str, data: str | bytes, mode: int | None = None) -> None:
     """Write ``data`` (text as UTF-8) to ``path`` atomically, keeping its mode (or ``mode``)."""
     binary = not isinstance(data, str)
@@ -28,6 +35,22 @@ def _special(path: Path) -> bool:
     return not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode)
 
 
+def _mkstemp(directory: str, prefix: str, suffix: str) -> tuple[int, str]:
+    """``tempfile.mkstemp(prefix=, suffix=, dir=)``: a new file only this process can read (0600),
+    created exclusively (never an existing file or a symlink followed), with a random name; without
+    importing tempfile (shutil, random, bz2, lzma), which a report write would otherwise be the only
+    user of."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) \
+        | getattr(os, "O_BINARY", 0)
+    for _ in range(10000):  # tempfile.TMP_MAX
+        name = os.path.join(directory, prefix + os.urandom(6).hex() + suffix)
+        try:
+            return os.open(name, flags, 0o600), os.path.abspath(name)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no usable temporary file name in {directory}")
+
+
 @contextmanager
 def atomic_open(path: Path | str, mode: int | None = None, binary: bool = False):
     """A file (text as UTF-8, or ``binary``) to write ``path`` piece by piece, atomically: it is a
@@ -41,8 +64,6 @@ def atomic_open(path: Path | str, mode: int | None = None, binary: bool = False)
         with open(path, "wb" if binary else "w", **text_args) as fh:
             yield fh
         return
-    import tempfile
-
     directory = path.parent if str(path.parent) else Path(".")
     keep_mode = mode
     if keep_mode is None:
@@ -50,7 +71,7 @@ def atomic_open(path: Path | str, mode: int | None = None, binary: bool = False)
             keep_mode = path.stat().st_mode & 0o7777
         except FileNotFoundError:
             keep_mode = None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    fd, tmp = _mkstemp(str(directory), f".{path.name}.", ".tmp")
     try:
         with os.fdopen(fd, "wb" if binary else "w", **text_args) as fh:
             yield fh

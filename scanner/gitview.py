@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from .plain import recursive_repr as _recursive_repr
 
 MAX_INDEX_BYTES = 256 * 1024 * 1024
 MAX_GITFILE_BYTES = 4096
 
 
-@dataclass
 class GitView:
     """A git work tree: its top, its git directory, the tracked paths (relative to the top)."""
 
@@ -42,7 +42,27 @@ class GitView:
     gitdir: Path
     tracked: frozenset[str]
     overlay: tuple[Path, Path] | None = None  # (original root, its private copy): read the copy's .gitignore files
-    _ignores: object | None = field(default=None, repr=False)
+    _ignores: object | None
+
+    __match_args__ = ("top", "gitdir", "tracked", "overlay", "_ignores")
+
+    def __init__(self, top, gitdir, tracked, overlay=None, _ignores=None):
+        self.top = top
+        self.gitdir = gitdir
+        self.tracked = tracked
+        self.overlay = overlay
+        self._ignores = _ignores
+
+    @_recursive_repr()
+    def __repr__(self):
+        return f"{self.__class__.__qualname__}(top={self.top!r}, gitdir={self.gitdir!r}, tracked={self.tracked!r}, overlay={self.overlay!r})"
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.top, self.gitdir, self.tracked, self.overlay, self._ignores) == (other.top, other.gitdir, other.tracked, other.overlay, other._ignores)
+        return NotImplemented
+
+    __hash__ = None  # eq without frozen: unhashable, as the dataclass was
 
     def rel(self, path: Path) -> str | None:
         """``path`` relative to the top of the work tree (posix), or None when it lies outside."""

@@ -11,16 +11,16 @@ SQL never imports pglast.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from .parsers.base import Document
+from .plain import frozen_error as _frozen, recursive_repr as _recursive_repr
+from .lazyre import LazyRe
 
 # a file name is matched lower-cased
 Recognise = Callable[[str], bool]
 
 
-@dataclass(frozen=True)
 class FileKind:
     name: str
     recognise: Recognise  # from the lower-cased file name alone
@@ -37,11 +37,45 @@ class FileKind:
     # sshd and fail2ban commands): the rules of those kinds run where such a file is (scanner.engine.runs_on)
     carries: tuple[str, ...] = ()
 
+    __match_args__ = ("name", "recognise", "parse", "comment", "secrets", "sniff", "block_end", "carries")
+
+    def __init__(self, name, recognise, parse, comment, secrets=None, sniff=None, block_end=None, carries=()):
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "recognise", recognise)
+        object.__setattr__(self, "parse", parse)
+        object.__setattr__(self, "comment", comment)
+        object.__setattr__(self, "secrets", secrets)
+        object.__setattr__(self, "sniff", sniff)
+        object.__setattr__(self, "block_end", block_end)
+        object.__setattr__(self, "carries", carries)
+
+    @_recursive_repr()
+    def __repr__(self):
+        return f"{self.__class__.__qualname__}(name={self.name!r}, recognise={self.recognise!r}, parse={self.parse!r}, comment={self.comment!r}, secrets={self.secrets!r}, sniff={self.sniff!r}, block_end={self.block_end!r}, carries={self.carries!r})"
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.name, self.recognise, self.parse, self.comment, self.secrets, self.sniff, self.block_end, self.carries) == (other.name, other.recognise, other.parse, other.comment, other.secrets, other.sniff, other.block_end, other.carries)
+        return NotImplemented
+
+    def __hash__(self):
+        return hash((self.name, self.recognise, self.parse, self.comment, self.secrets, self.sniff, self.block_end, self.carries))
+
+    def __setattr__(self, name, value):
+        if type(self) is FileKind or name in ("name", "recognise", "parse", "comment", "secrets", "sniff", "block_end", "carries"):
+            raise _frozen(f"cannot assign to field {name!r}")
+        super(FileKind, self).__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if type(self) is FileKind or name in ("name", "recognise", "parse", "comment", "secrets", "sniff", "block_end", "carries"):
+            raise _frozen(f"cannot delete field {name!r}")
+        super(FileKind, self).__delattr__(name)
+
 
 # -- recognition -------------------------------------------------------------------------------
 
-_COMPOSE = re.compile(r"(docker-)?compose([.\-_][\w.\-]*)?\.ya?ml")
-_COMPOSE_SUFFIX = re.compile(r"[\w.\-]*\.compose\.ya?ml")
+_COMPOSE = LazyRe(r"(docker-)?compose([.\-_][\w.\-]*)?\.ya?ml")
+_COMPOSE_SUFFIX = LazyRe(r"[\w.\-]*\.compose\.ya?ml")
 
 
 def _is_compose(low: str) -> bool:
@@ -92,7 +126,7 @@ def _doc_secrets(name: str) -> Callable[[object], Iterator[str]]:
 
 # Indentation only (``^`` finds every line): ``^\s*`` ran over every following blank line from each
 # line start (64 KiB of newlines took minutes).
-_NGINX_SNIFF = re.compile(r"^[ \t\r\f\v]*(?:if\s*\(\s*[$!-]|return\s+[1-5]\d\d\b|set\s+\$\w+\s|allow\s+[\d:a]|deny\s+all\b|(server|location|upstream|http|events|listen|proxy_pass|server_name|add_header|worker_processes|include|map|ssl_certificate|root|limit_req_zone|error_log|access_log|resolver|set_real_ip_from|real_ip_header|valid_referers|stub_status|autoindex|alias|proxy_set_header|rewrite|ssl_protocols|ssl_ciphers|client_max_body_size|limit_req|worker_rlimit_nofile|server_tokens|ssl_prefer_server_ciphers|ssl_session_cache|ssl_stapling|worker_connections|more_set_headers|add_header_inherit)\b)[^;{}\n]*(?:\n[^;{}\n]*){0,5}[;{]", re.M)
+_NGINX_SNIFF = LazyRe(r"^[ \t\r\f\v]*(?:if\s*\(\s*[$!-]|return\s+[1-5]\d\d\b|set\s+\$\w+\s|allow\s+[\d:a]|deny\s+all\b|(server|location|upstream|http|events|listen|proxy_pass|server_name|add_header|worker_processes|include|map|ssl_certificate|root|limit_req_zone|error_log|access_log|resolver|set_real_ip_from|real_ip_header|valid_referers|stub_status|autoindex|alias|proxy_set_header|rewrite|ssl_protocols|ssl_ciphers|client_max_body_size|limit_req|worker_rlimit_nofile|server_tokens|ssl_prefer_server_ciphers|ssl_session_cache|ssl_stapling|worker_connections|more_set_headers|add_header_inherit)\b)[^;{}\n]*(?:\n[^;{}\n]*){0,5}[;{]", re.M)
 
 
 def sniff_nginx(text: str) -> bool:

@@ -23,13 +23,13 @@ Hand-written because no library resolves ruff-style selectors over a registry of
 
 from __future__ import annotations
 
-import re
 from typing import Iterable
 
 from .config import ConfigError
+from .lazyre import LazyRe
 
 KEYS = ("select", "extend-select", "ignore", "extend-ignore")
-_ID = re.compile(r"([A-Z]+)(\d*)")
+_ID = LazyRe(r"([A-Z]+)(\d*)")
 _RULE_SPECIFICITY = 100
 
 

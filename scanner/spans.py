@@ -57,7 +57,7 @@ GENERATED = "<generated>"
 # ---------------------------------------------------------------------------------------------
 
 # object-store access key ids travel with their secret and are credentials too (masked, not judged)
-_ACCESS_KEY_ID = re.compile(r"(?i)(^|[_.-])(s3|minio|aws|storage|bucket|spaces|b2|r2)[_.-]?(root[_.-]?user|access[_.-]?key([_.-]?id)?)$")
+_ACCESS_KEY_ID = LazyRe(r"(?i)(^|[_.-])(s3|minio|aws|storage|bucket|spaces|b2|r2)[_.-]?(root[_.-]?user|access[_.-]?key([_.-]?id)?)$")
 FLAG_WORDS = frozenset({"requirepass", "masterauth", "password", "passwd", "pass", "pwd", "token", "secret", "api_key", "auth",
                         "apikey", "auth_token", "access_token", "secret_key", "client_secret"})
 _NOT_SECRET_VALUE = frozenset({"on", "off", "true", "false", "yes", "no", "none", "null", "~", "", "build", "required",
@@ -65,11 +65,11 @@ _NOT_SECRET_VALUE = frozenset({"on", "off", "true", "false", "yes", "no", "none"
 
 
 # NATS nkey seeds (``seed``, ``nkey_seed``, ``NATS_NKEY_SEED``): a private key by another name
-_SEED = re.compile(r"(?i)(^|[_.-])(n?key[_.-]?)?seed$")
+_SEED = LazyRe(r"(?i)(^|[_.-])(n?key[_.-]?)?seed$")
 # htpasswd lines in a setting (traefik's `...basicauth.users` label): `user:hash` pairs
-_USERS_KEY = re.compile(r"(?i)(basic|digest)[_.-]?auth[_.-]users$")
+_USERS_KEY = LazyRe(r"(?i)(basic|digest)[_.-]?auth[_.-]users$")
 # header names whose value is a credential without a secret word in them
-_CREDENTIAL_HEADER = re.compile(r"(?i)^(proxy-)?authorization$|cookie")
+_CREDENTIAL_HEADER = LazyRe(r"(?i)^(proxy-)?authorization$|cookie")
 
 
 @lru_cache(maxsize=8192)
@@ -106,7 +106,7 @@ def is_secret_flag(flag: str) -> bool:
     return name.lower() in FLAG_WORDS or (len(name) > 3 and is_secret_key(name))
 
 
-_BLOCK_HEADER = re.compile(r"[|>](?:[1-9]?[+-]?|[+-][1-9])")  # a YAML block scalar's header: the value is below
+_BLOCK_HEADER = LazyRe(r"[|>](?:[1-9]?[+-]?|[+-][1-9])")  # a YAML block scalar's header: the value is below
 
 
 def worth_masking(value: str) -> bool:
@@ -148,16 +148,16 @@ _ASSIGN_EQ = LazyRe(_ASSIGN_EQ_HEAD + _VALUE)
 _ASSIGN_COLON_HEAD = r"""(?<![\w.$\-])(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:(?:[ \t]+|(?<=["']:)|(?=["']))"""
 _ASSIGN_COLON = LazyRe(_ASSIGN_COLON_HEAD + _VALUE)
 _FLAG_EQ_H, _FLAG_SP_H, _ASSIGN_EQ_H, _ASSIGN_COLON_H = (
-    re.compile(h) for h in (_FLAG_EQ_HEAD, _FLAG_SP_HEAD, _ASSIGN_EQ_HEAD, _ASSIGN_COLON_HEAD))
+    LazyRe(h) for h in (_FLAG_EQ_HEAD, _FLAG_SP_HEAD, _ASSIGN_EQ_HEAD, _ASSIGN_COLON_HEAD))
 
-_SPACED = re.compile(r"""(?im)^[ \t]*(?:(?:ENV|ARG)[ \t]+(?P<key>[A-Za-z_]\w*)|(?P<rkey>requirepass|masterauth))[ \t]+(?P<val>"[^"\n]*"|'[^'\n]*'|[^\s"'](?:[^\n]*[^ \t\n])?)[ \t]*$""")
-_BASIC_BEARER = re.compile(r"(?i)\b(?:basic|bearer)[ \t]+(?P<val>[A-Za-z0-9+/=._~\-]{6,})")
-_AUTHZ = re.compile(r"""(?i)\b(?:authorization|x-api-key|x-auth-token|api-key)["']?(?:[ \t]*:[ \t]*|[ \t]+)["']?(?!(?:basic|bearer)\b)(?P<val>[A-Za-z0-9+/=_~.\-][^\n"';]*)""")
-_DEFAULT = re.compile(r"\$\{(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?::?[-=+])(?P<val>[^${}]+)\}")
+_SPACED = LazyRe(r"""(?im)^[ \t]*(?:(?:ENV|ARG)[ \t]+(?P<key>[A-Za-z_]\w*)|(?P<rkey>requirepass|masterauth))[ \t]+(?P<val>"[^"\n]*"|'[^'\n]*'|[^\s"'](?:[^\n]*[^ \t\n])?)[ \t]*$""")
+_BASIC_BEARER = LazyRe(r"(?i)\b(?:basic|bearer)[ \t]+(?P<val>[A-Za-z0-9+/=._~\-]{6,})")
+_AUTHZ = LazyRe(r"""(?i)\b(?:authorization|x-api-key|x-auth-token|api-key)["']?(?:[ \t]*:[ \t]*|[ \t]+)["']?(?!(?:basic|bearer)\b)(?P<val>[A-Za-z0-9+/=_~.\-][^\n"';]*)""")
+_DEFAULT = LazyRe(r"\$\{(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?::?[-=+])(?P<val>[^${}]+)\}")
 # connection strings (ODBC, ADO.NET, JDBC properties): `;Pwd=x;`, `Password={a;b}` (braces quote `;`)
-_CONN_BRACED = re.compile(r"(?i)(?<![\w.$\-])(?:pwd|password|passwd)[ \t]*=[ \t]*\{(?P<val>[^}\n]{1,4096})\}")
-_CONN_PWD = re.compile(r"""(?i)(?:(?<=;)|(?<=;[ \t]))pwd[ \t]*=[ \t]*(?P<val>[^;\s"'{}][^;\n"']*)|(?<![\w.$\-])pwd[ \t]*=[ \t]*(?P<v2>[^;\s"'{}]+)(?=;)""")
-_SQL_QUOTED = re.compile(r"(?i)\bPASSWORD\s+\\?(?P<val>E'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*')")
+_CONN_BRACED = LazyRe(r"(?i)(?<![\w.$\-])(?:pwd|password|passwd)[ \t]*=[ \t]*\{(?P<val>[^}\n]{1,4096})\}")
+_CONN_PWD = LazyRe(r"""(?i)(?:(?<=;)|(?<=;[ \t]))pwd[ \t]*=[ \t]*(?P<val>[^;\s"'{}][^;\n"']*)|(?<![\w.$\-])pwd[ \t]*=[ \t]*(?P<v2>[^;\s"'{}]+)(?=;)""")
+_SQL_QUOTED = LazyRe(r"(?i)\bPASSWORD\s+\\?(?P<val>E'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*')")
 
 
 def _flag_ok(h: re.Match) -> bool:
@@ -297,7 +297,7 @@ def _text_spans_big(text: str, prose: bool) -> tuple[Span, ...]:
 # a shell line continued on the next (`mysql -u root \\` then `-pX`, `curl -u \\` then `user:pw`): a
 # backslash, blanks, a line break, comment lines (a Dockerfile skips them inside an instruction), and
 # the next line's indentation
-_CONTINUATION = re.compile(r"\\[ \t]*(?:\r\n|\n|\r)(?:[ \t]*#[^\n\r]*(?:\r\n|\n|\r))*[ \t]*")
+_CONTINUATION = LazyRe(r"\\[ \t]*(?:\r\n|\n|\r)(?:[ \t]*#[^\n\r]*(?:\r\n|\n|\r))*[ \t]*")
 
 
 def _continued_spans(text: str, prose: bool) -> list[Span]:
@@ -609,7 +609,7 @@ def _moved(kept: list[tuple[int, int, str]], offset: int) -> int:
     return offset + shift
 
 
-_WORDS = re.compile(r"-{0,2}[A-Za-z_][\w.\-]*")
+_WORDS = LazyRe(r"-{0,2}[A-Za-z_][\w.\-]*")
 
 #: The most text around one fix edit that is searched to judge it (``_may_touch_secret``, the
 #: redactor's ``edit``, a report's fix diff): beyond it (a hostile line, a minified file) the edit's

@@ -17,7 +17,6 @@ import os
 import posixpath
 import re
 import stat
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
@@ -28,6 +27,8 @@ from .model import CoreRule, Location
 from .parsers.base import Document, decode
 from .parsers.compose import DEFAULT_NAMES as _DEFAULT_NAMES
 from .parsers.compose import OVERRIDE_NAMES as _OVERRIDE_NAMES
+from .plain import FACTORY as _FACTORY
+from .lazyre import LazyRe
 
 T = TypeVar("T")
 
@@ -93,7 +94,6 @@ def is_template(rel: str) -> bool:
     return low.endswith(TEMPLATE_SUFFIXES) or "example" in posixpath.basename(low) or "sample" in posixpath.basename(low)
 
 
-@dataclass(repr=False, eq=False)
 class SourceFile:
     """A file of the stack, its kind and its parsed document."""
 
@@ -104,20 +104,45 @@ class SourceFile:
     mode: int = 0
     size: int = 0
     template: bool = False
-    mounted_by: list = field(default_factory=list)  # (service, container target)
+    mounted_by: list  # (service, container target)
+
+    __match_args__ = ("path", "rel", "kind", "doc", "mode", "size", "template", "mounted_by")
+
+    def __init__(self, path, rel, kind, doc=None, mode=0, size=0, template=False, mounted_by=_FACTORY):
+        self.path = path
+        self.rel = rel
+        self.kind = kind
+        self.doc = doc
+        self.mode = mode
+        self.size = size
+        self.template = template
+        self.mounted_by = list() if mounted_by is _FACTORY else mounted_by
 
     @property
     def text(self) -> str:
         return self.doc.text if self.doc is not None else ""
 
 
-@dataclass(repr=False)
 class Problem:
     """A problem found while building the stack, reported as a finding of ``rule``."""
 
     rule: str
     location: Location
     message: str
+
+    __match_args__ = ("rule", "location", "message")
+
+    def __init__(self, rule, location, message):
+        self.rule = rule
+        self.location = location
+        self.message = message
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.rule, self.location, self.message) == (other.rule, other.location, other.message)
+        return NotImplemented
+
+    __hash__ = None  # eq without frozen: unhashable, as the dataclass was
 
 
 # --------------------------------------------------------------------------------------------
@@ -128,20 +153,29 @@ class Problem:
 _SMALL_LEVEL = 32  # a level with more children is looked up through its name index
 
 
-@dataclass(repr=False, eq=False)
 class Node:
     """A directive in the effective nginx configuration (includes spliced in)."""
 
     d: object  # parsers.nginx.Directive, or None for a synthetic root
     parent: "Node | None"
-    children: list["Node"] = field(default_factory=list)
+    children: list["Node"]
     root_name: str = ""  # for synthetic roots: "main", "http", "server"
     via: tuple = ()  # include directives this node was reached through
     # the directive's name (the root's name for a synthetic root): rules read it millions of times
     # in a monorepo, so it is an attribute, not a property
-    name: str = field(init=False, repr=False, default="")
-    _by_name: dict | None = field(init=False, repr=False, default=None)  # see _named
-    _by_name_len: int = field(init=False, repr=False, default=-1)
+    name: str = ""
+    _by_name: dict | None = None  # see _named
+    _by_name_len: int = -1
+
+    __match_args__ = ("d", "parent", "children", "root_name", "via")
+
+    def __init__(self, d, parent, children=_FACTORY, root_name="", via=()):
+        self.d = d
+        self.parent = parent
+        self.children = list() if children is _FACTORY else children
+        self.root_name = root_name
+        self.via = via
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         self.name = self.d.name if self.d is not None else self.root_name
@@ -250,14 +284,28 @@ class Node:
         return f"Node({self.name} {' '.join(self.args)} @{self.path}:{self.line})"
 
 
-@dataclass(repr=False)
 class NginxConfig:
     """One nginx configuration as a gateway would load it (a main file, or a fragment)."""
 
     doc: object  # the root NginxDocument
     root: Node
     service: object | None = None  # the compose Service whose container loads it
-    files: list[str] = field(default_factory=list)  # every file spliced in
+    files: list[str]  # every file spliced in
+
+    __match_args__ = ("doc", "root", "service", "files")
+
+    def __init__(self, doc, root, service=None, files=_FACTORY):
+        self.doc = doc
+        self.root = root
+        self.service = service
+        self.files = list() if files is _FACTORY else files
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.doc, self.root, self.service, self.files) == (other.doc, other.root, other.service, other.files)
+        return NotImplemented
+
+    __hash__ = None  # eq without frozen: unhashable, as the dataclass was
 
     def _index(self) -> tuple[list[Node], dict[str, list[Node]]]:
         idx = self.__dict__.get("_idx")
@@ -570,10 +618,9 @@ class GitError(Exception):
     """REF cannot be read (not a repository, unknown revision): a usage error."""
 
 
-_REV = re.compile(r"^(?P<name>[^~^]+)(?P<steps>(?:[~^]\d*)*)$")
+_REV = LazyRe(r"^(?P<name>[^~^]+)(?P<steps>(?:[~^]\d*)*)$")
 
 
-@dataclass(repr=False)
 class Change:
     """What changed in a work tree since a base commit: per changed file (relative to the work
     tree's top), the changed line numbers of the new version (None: every line, a new file)."""
@@ -583,6 +630,22 @@ class Change:
     lines: dict[str, set[int] | None]
     _store: object = None
     _repo: object = None
+
+    __match_args__ = ("top", "base", "lines", "_store", "_repo")
+
+    def __init__(self, top, base, lines, _store=None, _repo=None):
+        self.top = top
+        self.base = base
+        self.lines = lines
+        self._store = _store
+        self._repo = _repo
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.top, self.base, self.lines, self._store, self._repo) == (other.top, other.base, other.lines, other._store, other._repo)
+        return NotImplemented
+
+    __hash__ = None  # eq without frozen: unhashable, as the dataclass was
 
     def close(self) -> None:
         if self._repo is not None:
@@ -1050,7 +1113,6 @@ def _common_root(paths: list[Path]) -> Path:
     return common
 
 
-@dataclass(repr=False)
 class ComposeProject:
     """What ``docker compose`` reads for one deployment: its files, merged in order, the env files it
     interpolates them from (None: compose's default, ``.env`` of the project directory), the active
@@ -1064,7 +1126,25 @@ class ComposeProject:
     source: str = "default"  # "-f", "COMPOSE_FILE", "default"
     # what the deploy script exports before `up` (compose's shell environment wins over env files):
     # name -> (value, script path); a value the script computes at run time is kept as written
-    shell_env: dict = field(default_factory=dict)
+    shell_env: dict
+
+    __match_args__ = ("directory", "files", "env_files", "profiles", "name", "source", "shell_env")
+
+    def __init__(self, directory, files, env_files=None, profiles=None, name=None, source="default", shell_env=_FACTORY):
+        self.directory = directory
+        self.files = files
+        self.env_files = env_files
+        self.profiles = profiles
+        self.name = name
+        self.source = source
+        self.shell_env = dict() if shell_env is _FACTORY else shell_env
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.directory, self.files, self.env_files, self.profiles, self.name, self.source, self.shell_env) == (other.directory, other.files, other.env_files, other.profiles, other.name, other.source, other.shell_env)
+        return NotImplemented
+
+    __hash__ = None  # eq without frozen: unhashable, as the dataclass was
 
 
 
@@ -1155,6 +1235,8 @@ def _deployed_env_files(stack: Stack, projects: list[ComposeProject]) -> None:
     order, later ones winning — what ``docker compose --env-file a --env-file b up`` does: they
     replace ``.env``. Deploys that disagree, an env file named at run time or one kept on the server
     (not in the repository) leave compose's default (``.env``); OPS103 notes those. Said in a note."""
+    if not any(sf.kind == "script" for sf in stack.files.values()):
+        return  # no deploy script (and no import of the shell parser)
     from .config import DEFAULTS
     from .parsers.shell import ScriptDocument, deploys, script_compose_calls, word_value
 
@@ -1453,6 +1535,8 @@ def _kind_for_mount(svc, target: str, user_files: frozenset[str] = frozenset()) 
 
 
 def _link_nginx(stack: Stack) -> None:
+    if not any(sf.kind == "nginx" for sf in stack.files.values()):
+        return  # no nginx configuration (and no import of the nginx parser)
     from .parsers.nginx import NginxDocument, refused
 
     docs = [sf for sf in stack.files.values() if sf.kind == "nginx" and isinstance(sf.doc, NginxDocument)]

@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from dataclasses import dataclass, field
 
 from .kinds import ANY_COMMENT, KIND
 from .model import CoreRule, Finding, Location
 from .lazyre import LazyRe
+from .plain import FACTORY as _FACTORY
 
 _MARK = LazyRe(r"dkscan:\s*ignore\s*\[(?P<ids>[^\]]*)\](?P<rest>.*)$", re.I)
 _REASON = LazyRe(r"\breason:\s*(?P<reason>.*?)\s*(?=\buntil:|$)", re.I)
 _UNTIL = LazyRe(r"\buntil:\s*(?P<until>\S+)", re.I)
 
 
-@dataclass(repr=False)
 class Suppression:
     """An inline ``dkscan: ignore[...]`` comment and the lines it covers."""
 
@@ -36,7 +35,28 @@ class Suppression:
     until: _dt.date | None
     until_text: str | None
     used: bool = False
-    problems: list[str] = field(default_factory=list)
+    problems: list[str]
+
+    __match_args__ = ("path", "line", "start", "end", "rules", "reason", "until", "until_text", "used", "problems")
+
+    def __init__(self, path, line, start, end, rules, reason, until, until_text, used=False, problems=_FACTORY):
+        self.path = path
+        self.line = line
+        self.start = start
+        self.end = end
+        self.rules = rules
+        self.reason = reason
+        self.until = until
+        self.until_text = until_text
+        self.used = used
+        self.problems = list() if problems is _FACTORY else problems
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.path, self.line, self.start, self.end, self.rules, self.reason, self.until, self.until_text, self.used, self.problems) == (other.path, other.line, other.start, other.end, other.rules, other.reason, other.until, other.until_text, other.used, other.problems)
+        return NotImplemented
+
+    __hash__ = None  # eq without frozen: unhashable, as the dataclass was
 
 
 def _block_end(sf, line: int) -> int:

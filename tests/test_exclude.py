@@ -117,3 +117,22 @@ def test_nothing_to_audit_is_an_error_unless_allowed(tmp_path):
     r = _cli("audit", "stack", "docs", cwd=tmp_path)  # one empty path among others is still an error
     assert r.returncode == 2 and "nothing to audit in docs" in r.stderr
     assert _cli("audit", "stack", "--fail-on", "critical", cwd=tmp_path).returncode == 0
+
+
+_parts = st.sampled_from(list(DEFAULT_EXCLUDE) + ["x.egg-info", ".egg-info", "egg-info", "a.egg-infox", "Build", "buildx",
+                                                    "xbuild", "...", "*", "app", "a b", "node_modules.bak", "\\build"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_parts, st.text(alphabet="ab.*-_\\ ", min_size=1, max_size=6).filter(lambda p: p not in (".", ".."))),
+                max_size=5), st.booleans())
+def test_default_patterns_match_as_pathspec_matches_them(parts, is_dir):
+    """The built-in matcher of DEFAULT_EXCLUDE (no pathspec import) is git's matching of those patterns,
+    on the paths the Excluder matches (os.path.relpath's: no empty, ``.`` or ``..`` component; ``.`` alone)."""
+    import pathspec
+
+    from scanner.exclude import _spec
+
+    rel = "/".join(parts) or "."
+    rel += "/" if is_dir else ""
+    assert _spec(DEFAULT_EXCLUDE).match_file(rel) == pathspec.GitIgnoreSpec.from_lines(DEFAULT_EXCLUDE).match_file(rel)

@@ -21,7 +21,7 @@ imported_rules()
 print(" ".join(sorted(m for m in sys.modules)))
 """
 
-# tempfile (with shutil, random, bz2, lzma): imported by the atomic write itself, when a report is written;
+# tempfile (with shutil, random, bz2, lzma): not even the atomic write of a report imports it (see below);
 # subprocess: only a stack inside a git work tree runs git; secrets (with hmac): only a fix that
 # generates a new value.
 LAZY = ("tempfile", "subprocess", "secrets", "hmac")
@@ -41,6 +41,16 @@ def test_audit_imports_leave_rare_modules_out():
     assert "rules.gateway.tls" in loaded and "scanner.secretcheck" in loaded  # the probe did import the rules
     added = (loaded - at_start) & set(LAZY)
     assert not added, sorted(added)
+
+
+def test_writing_a_report_imports_no_tempfile(tmp_path):
+    """The atomic write makes its temp file itself (0600, exclusive, beside the target)."""
+    target = tmp_path / "r.json"
+    code = (f"import sys; from scanner.fsutil import atomic_write; atomic_write({str(target)!r}, 'x'); "
+            "print(' '.join(sys.modules))")
+    at_start = _loaded('import sys; print(" ".join(sys.modules))')
+    assert "tempfile" not in _loaded(code) - at_start
+    assert target.read_text() == "x" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
 def test_atomic_write_and_open(tmp_path):

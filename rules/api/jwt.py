@@ -95,7 +95,7 @@ def jwt_alg_none(stack: Stack):
                           fix=fix, snippet_key=e.key)
 
 
-_TTL_WORD = re.compile(r"(TTL|EXPIRY|EXPIRES?(_IN)?|EXPIRATION|LIFETIME|DURATION|MAX_AGE|VALIDITY|VALID_FOR)", re.I)
+_TTL_WORD = LazyRe(r"(TTL|EXPIRY|EXPIRES?(_IN)?|EXPIRATION|LIFETIME|DURATION|MAX_AGE|VALIDITY|VALID_FOR)", re.I)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1, "m": 60, "min": 60,
                  "mins": 60, "minute": 60, "minutes": 60, "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600,
                  "hours": 3600, "d": 86400, "day": 86400, "days": 86400, "w": 604800, "week": 604800,

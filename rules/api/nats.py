@@ -10,6 +10,7 @@ from rules.helpers.services import is_nats_included, nats_auth_problem, nats_blo
 from scanner.model import Edit, Fix, Location, hit
 from scanner.parsers.nats import NatsBlock
 from scanner.registry import rule
+from scanner.lazyre import LazyRe
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -142,7 +143,7 @@ def nats_user_unrestricted(stack: Stack):
                           snippet_key=f"user:{name}")
 
 
-_BCRYPT = re.compile(r"^\$2[abxy]?\$\d\d\$")
+_BCRYPT = LazyRe(r"^\$2[abxy]?\$\d\d\$")
 
 
 def _var_name(path: tuple, user: str | None, key: str) -> str:

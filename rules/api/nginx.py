@@ -21,12 +21,13 @@ from rules.helpers.nginx_proxy import (
 )
 from scanner.model import Location, hit
 from scanner.registry import rule
+from scanner.lazyre import LazyRe
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
 
-_ORIGIN_KEY = re.compile(r"^CORS_\w*ORIGIN", re.I)
-_STAR = re.compile(r"""(^|[\s,\[;"'])\*($|[\s,\];"'])""")
+_ORIGIN_KEY = LazyRe(r"^CORS_\w*ORIGIN", re.I)
+_STAR = LazyRe(r"""(^|[\s,\[;"'])\*($|[\s,\];"'])""")
 _TRUE = {"true", "1", "yes", "on"}
 
 
@@ -266,9 +267,9 @@ def _internal_path(mod: str, path: str) -> bool:
     return False
 
 
-_ALLOW_ALL_FLAG = re.compile(r"^(CORS_ALLOW_ALL_ORIGINS|CORS_ORIGIN_ALLOW_ALL|CORS_ALLOW_ALL|\w*_CORS_ALLOW_ALL\w*)$", re.I)
-_ORIGIN_REFLECT = re.compile(r"^CORS_ORIGINS?$", re.I)  # Express `cors` / Directus: `true` reflects any Origin
-_ORIGIN_LIST = re.compile(r"^(ALLOWED_ORIGINS|\w+_ALLOWED_ORIGINS|ACCESS_CONTROL_ALLOW_ORIGIN|CORS_ORIGINS)$", re.I)
+_ALLOW_ALL_FLAG = LazyRe(r"^(CORS_ALLOW_ALL_ORIGINS|CORS_ORIGIN_ALLOW_ALL|CORS_ALLOW_ALL|\w*_CORS_ALLOW_ALL\w*)$", re.I)
+_ORIGIN_REFLECT = LazyRe(r"^CORS_ORIGINS?$", re.I)  # Express `cors` / Directus: `true` reflects any Origin
+_ORIGIN_LIST = LazyRe(r"^(ALLOWED_ORIGINS|\w+_ALLOWED_ORIGINS|ACCESS_CONTROL_ALLOW_ORIGIN|CORS_ORIGINS)$", re.I)
 _ANY_ORIGIN = {"*", ".*", "^.*$", "/.*/", "^.*", ".*$"}
 
 

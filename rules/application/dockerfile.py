@@ -216,7 +216,7 @@ def add_remote_url(stack: Stack):
                               snippet_key=f"ADD {src}")
 
 
-_SHELL_SYNTAX = re.compile(r"[$&|;<>*?`()'\"\\{}\[\]~#]|\s-\s")
+_SHELL_SYNTAX = LazyRe(r"[$&|;<>*?`()'\"\\{}\[\]~#]|\s-\s")
 
 
 @rule("APP037", "shell-form-entrypoint", "low", files="dockerfile",

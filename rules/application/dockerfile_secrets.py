@@ -25,7 +25,7 @@ from scanner.secrets import is_reference, is_secret_key, url_password
 if TYPE_CHECKING:
     from scanner.stack import Stack
 
-_SECRET_FILE_RE = re.compile(r"(^|/)(\.env(\.[^/]*)?|[^/]*\.pem|[^/]*\.key|id_(rsa|dsa|ecdsa|ed25519)|[^/]*\.p12|[^/]*\.pfx)$", re.I)
+_SECRET_FILE_RE = LazyRe(r"(^|/)(\.env(\.[^/]*)?|[^/]*\.pem|[^/]*\.key|id_(rsa|dsa|ecdsa|ed25519)|[^/]*\.p12|[^/]*\.pfx)$", re.I)
 _TEMPLATE_RE = LazyRe(r"\.(example|sample|template|tpl|dist|defaults?)$|(^|[._-])(example|sample)([._-]|$)", re.I)
 
 

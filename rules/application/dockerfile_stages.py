@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from rules.helpers.compose import image_parts
@@ -11,6 +10,7 @@ from rules.helpers.locations import yloc
 from scanner.model import Edit, Fix, Location, hit
 from scanner.parsers.yamlnodes import YMap, YScalar
 from scanner.registry import rule
+from scanner.lazyre import LazyRe
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 _TOOLCHAIN_IMAGES = {"golang", "rust", "gcc", "maven", "gradle", "sbt", "buildpack-deps", "swift", "haskell", "crystal",
                      "elixir", "clojure", "dotnet-sdk", "sdk", "emscripten", "zig"}
 # Packages that install a compiler or an SDK (apt, apk, dnf/yum, zypper).
-_TOOLCHAIN_PACKAGES = re.compile(r"^(gcc|g\+\+|gcc-c\+\+|clang|build-essential|build-base|alpine-sdk|make|cmake|rust|rustc|cargo|"
+_TOOLCHAIN_PACKAGES = LazyRe(r"^(gcc|g\+\+|gcc-c\+\+|clang|build-essential|build-base|alpine-sdk|make|cmake|rust|rustc|cargo|"
                                  r"golang|golang-go|go|openjdk-\d+-jdk|default-jdk|musl-dev|libc6-dev|[a-z0-9.+-]+-sdk(-[0-9.]+)?)"
                                  r"(=.*)?$")
 _INSTALLERS = {"apt-get": "install", "apt": "install", "apk": "add", "yum": "install", "dnf": "install",

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING
 from rules.helpers.host import cmd_loc, host_scripts, word_loc
 from scanner.model import hit
 from scanner.registry import rule
+from scanner.lazyre import LazyRe
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
 
-_SHELLS = re.compile(r"^(sh|bash|zsh|dash|ksh|ash|python[\d.]*|perl|ruby|node)$")
+_SHELLS = LazyRe(r"^(sh|bash|zsh|dash|ksh|ash|python[\d.]*|perl|ruby|node)$")
 _FETCH = {"curl", "wget"}
 
 

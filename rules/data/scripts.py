@@ -10,6 +10,7 @@ from rules.helpers.host import cmd_loc, has_xtrace_shebang, host_scripts, script
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 from scanner.secrets import is_reference, url_password
+from scanner.lazyre import LazyRe
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -276,7 +277,7 @@ def script_backup_unencrypted(stack: Stack):
                       fix=fix, snippet_key=" ".join(cmd.argv[:3]))
 
 
-_OFFSITE = re.compile(r"^(rclone|gsutil|azcopy|s3cmd|mc|aws|az|scp|rsync|restic|borg|sftp|rsync)$")
+_OFFSITE = LazyRe(r"^(rclone|gsutil|azcopy|s3cmd|mc|aws|az|scp|rsync|restic|borg|sftp|rsync)$")
 
 
 def _offsite(cmd) -> bool:

@@ -31,18 +31,18 @@ if TYPE_CHECKING:
     from scanner.stack import Stack
 
 PASSWORD_RE = LazyRe(r"(password|passwd|passphrase|pwd|(^|_)pass($|_)|(^|_)pw($|_))")
-ADMIN_TABLE_RE = re.compile(r"^(\w+_)?(users?|admins?|accounts?|administrators?)$")
+ADMIN_TABLE_RE = LazyRe(r"^(\w+_)?(users?|admins?|accounts?|administrators?)$")
 ADMIN_ROLE_COLS = {"role", "user_role", "role_name", "account_type", "user_type", "type", "level"}
 ADMIN_FLAG_COLS = {"is_admin", "admin", "is_superuser", "is_superadmin", "superuser", "is_super_admin", "is_root"}
 ADMIN_VALUES = {"admin", "superadmin", "super_admin", "super-admin", "administrator", "root", "superuser"}
-TOKEN_COL_RE = re.compile(r"^(key|token|secret|api_key|apikey|\w+_token|\w+_secret|\w+_key)$")
-TOKEN_COL_EXEMPT = re.compile(r"(_hash|_digest|_id|_prefix|_type|_name|_hint|_last4|_preview|public_key|_url)$")
-SECRET_COL_RE = re.compile(
+TOKEN_COL_RE = LazyRe(r"^(key|token|secret|api_key|apikey|\w+_token|\w+_secret|\w+_key)$")
+TOKEN_COL_EXEMPT = LazyRe(r"(_hash|_digest|_id|_prefix|_type|_name|_hint|_last4|_preview|public_key|_url)$")
+SECRET_COL_RE = LazyRe(
     r"^(totp_secret|mfa_secret|otp_secret|two_factor_secret|2fa_secret|tfa_secret|webhook_secret|\w+_webhook_secret|"
     r"ssn|social_security(_number)?|card_number|credit_card(_number)?|cc_number|cvv|cvc|iban|bank_account(_number)?|"
     r"tax_id|national_id|passport_number|\w+_secret)$")
-SECRET_COL_EXEMPT = re.compile(r"(_enc|_encrypted|_hash|_digest|_ciphertext|_id)$")
-BCRYPT_RE = re.compile(r"^\$2[abxy]?\$(\d\d)\$")
+SECRET_COL_EXEMPT = LazyRe(r"(_enc|_encrypted|_hash|_digest|_ciphertext|_id)$")
+BCRYPT_RE = LazyRe(r"^\$2[abxy]?\$(\d\d)\$")
 ENCRYPT_FUNCS = {"pgp_sym_encrypt", "pgp_pub_encrypt", "pgp_sym_encrypt_bytea", "pgp_pub_encrypt_bytea", "encrypt", "encrypt_iv"}
 
 

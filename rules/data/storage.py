@@ -303,8 +303,8 @@ def stateful_service_no_volume(stack: Stack):
 # Backups
 # ---------------------------------------------------------------------------------------------
 
-_BACKUP_TOOLS = re.compile(r"\b(pg_dump|pg_dumpall|pg_basebackup|pgbackrest|wal-g|walg|restic|borg|borgmatic|barman)\b", re.I)
-_BACKUP_IMAGES = re.compile(r"(postgres-backup|pg-backup|pgbackup|db-backup|pgbackrest|wal-g|walg|restic|borg|"
+_BACKUP_TOOLS = LazyRe(r"\b(pg_dump|pg_dumpall|pg_basebackup|pgbackrest|wal-g|walg|restic|borg|borgmatic|barman)\b", re.I)
+_BACKUP_IMAGES = LazyRe(r"(postgres-backup|pg-backup|pgbackup|db-backup|pgbackrest|wal-g|walg|restic|borg|"
                             r"docker-volume-backup|barman|backup)", re.I)
 
 

@@ -39,6 +39,7 @@ from rules.helpers.nginx_proxy import (
 )
 from scanner.model import Edit, Location, hit
 from scanner.registry import rule
+from scanner.lazyre import LazyRe
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -64,7 +65,7 @@ def _minio_location(stack: Stack, node) -> bool:
     return False
 
 
-_SPOOF_VAR = re.compile(r"\$\{?(http_\w+|arg_\w+)\}?")
+_SPOOF_VAR = LazyRe(r"\$\{?(http_\w+|arg_\w+)\}?")
 
 
 @rule("GW060", "host-header-spoofable", "medium", files="nginx",

@@ -37,6 +37,7 @@ from rules.helpers.nginx import (
 from rules.helpers.tls import MOZ_INT_CIPHERS, NGINX_DEFAULT_CIPHERS, Suite, evaluate_ciphers, not_intermediate, weak_families
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
+from scanner.lazyre import LazyRe
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -425,7 +426,7 @@ def tls_session_cache_missing(stack: Stack):
                       snippet_key="ssl_session_cache-missing")
 
 
-ACME_RE = re.compile(r"\.well-known/acme-challenge|\.well-known/?$|acme-challenge", re.I)
+ACME_RE = LazyRe(r"\.well-known/acme-challenge|\.well-known/?$|acme-challenge", re.I)
 
 
 def _is_acme(loc) -> bool:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +28,8 @@ from rules.helpers.compose import image_parts
 from rules.helpers.locations import yloc
 from scanner.model import Edit, Fix, Location
 from scanner.parsers.yamlnodes import YScalar
+from scanner.plain import frozen_error as _frozen, recursive_repr as _recursive_repr
+from scanner.lazyre import LazyRe
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -40,16 +41,15 @@ NAMES = {"debian": "Debian", "ubuntu": "Ubuntu", "alpine": "Alpine", "python": "
 
 def shipped_path() -> Path:
     """The snapshot shipped inside the package (``scanner/data/eol.json``)."""
-    from importlib.resources import files
+    from scanner.fsutil import shipped
 
-    return Path(str(files("scanner") / "data" / "eol.json"))
+    return shipped("eol.json")
 
 
 class EolDataError(ValueError):
     """The EOL data file cannot be read or has the wrong shape."""
 
 
-@dataclass(frozen=True)
 class Cycle:
     product: str
     cycle: str
@@ -57,13 +57,73 @@ class Cycle:
     codename: str | None
     lts: _dt.date | None  # endoflife.date ``extendedSupport`` when a date
 
+    __match_args__ = ("product", "cycle", "eol", "codename", "lts")
 
-@dataclass(frozen=True)
+    def __init__(self, product, cycle, eol, codename, lts):
+        object.__setattr__(self, "product", product)
+        object.__setattr__(self, "cycle", cycle)
+        object.__setattr__(self, "eol", eol)
+        object.__setattr__(self, "codename", codename)
+        object.__setattr__(self, "lts", lts)
+
+    @_recursive_repr()
+    def __repr__(self):
+        return f"{self.__class__.__qualname__}(product={self.product!r}, cycle={self.cycle!r}, eol={self.eol!r}, codename={self.codename!r}, lts={self.lts!r})"
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.product, self.cycle, self.eol, self.codename, self.lts) == (other.product, other.cycle, other.eol, other.codename, other.lts)
+        return NotImplemented
+
+    def __hash__(self):
+        return hash((self.product, self.cycle, self.eol, self.codename, self.lts))
+
+    def __setattr__(self, name, value):
+        if type(self) is Cycle or name in ("product", "cycle", "eol", "codename", "lts"):
+            raise _frozen(f"cannot assign to field {name!r}")
+        super(Cycle, self).__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if type(self) is Cycle or name in ("product", "cycle", "eol", "codename", "lts"):
+            raise _frozen(f"cannot delete field {name!r}")
+        super(Cycle, self).__delattr__(name)
+
+
 class EolData:
     snapshot: str
     products: dict  # product -> {"images": [...], "judge": "eol"|"extendedSupport", "cycles": [Cycle]}
     by_image: dict  # repository base name -> product
     codenames: dict  # codename -> Cycle (debian, ubuntu)
+
+    __match_args__ = ("snapshot", "products", "by_image", "codenames")
+
+    def __init__(self, snapshot, products, by_image, codenames):
+        object.__setattr__(self, "snapshot", snapshot)
+        object.__setattr__(self, "products", products)
+        object.__setattr__(self, "by_image", by_image)
+        object.__setattr__(self, "codenames", codenames)
+
+    @_recursive_repr()
+    def __repr__(self):
+        return f"{self.__class__.__qualname__}(snapshot={self.snapshot!r}, products={self.products!r}, by_image={self.by_image!r}, codenames={self.codenames!r})"
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.snapshot, self.products, self.by_image, self.codenames) == (other.snapshot, other.products, other.by_image, other.codenames)
+        return NotImplemented
+
+    def __hash__(self):
+        return hash((self.snapshot, self.products, self.by_image, self.codenames))
+
+    def __setattr__(self, name, value):
+        if type(self) is EolData or name in ("snapshot", "products", "by_image", "codenames"):
+            raise _frozen(f"cannot assign to field {name!r}")
+        super(EolData, self).__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if type(self) is EolData or name in ("snapshot", "products", "by_image", "codenames"):
+            raise _frozen(f"cannot delete field {name!r}")
+        super(EolData, self).__delattr__(name)
 
     def until(self, c: Cycle) -> _dt.date | None:
         """The date images of the cycle stop receiving fixes: ``eol``, or the extended support the
@@ -153,7 +213,6 @@ def eol_data(stack: Stack) -> EolData | None:
     return stack.memo("eol_data", compute)
 
 
-@dataclass(frozen=True)
 class Running:
     """One product cycle an image reference runs, and where its version is written in the reference."""
 
@@ -162,8 +221,38 @@ class Running:
     end: int
     main: bool  # the image's own product (not an OS codename in its tag)
 
+    __match_args__ = ("cycle", "start", "end", "main")
 
-_VERSION = re.compile(r"v?(\d+(?:\.\d+)*)")
+    def __init__(self, cycle, start, end, main):
+        object.__setattr__(self, "cycle", cycle)
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+        object.__setattr__(self, "main", main)
+
+    @_recursive_repr()
+    def __repr__(self):
+        return f"{self.__class__.__qualname__}(cycle={self.cycle!r}, start={self.start!r}, end={self.end!r}, main={self.main!r})"
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.cycle, self.start, self.end, self.main) == (other.cycle, other.start, other.end, other.main)
+        return NotImplemented
+
+    def __hash__(self):
+        return hash((self.cycle, self.start, self.end, self.main))
+
+    def __setattr__(self, name, value):
+        if type(self) is Running or name in ("cycle", "start", "end", "main"):
+            raise _frozen(f"cannot assign to field {name!r}")
+        super(Running, self).__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if type(self) is Running or name in ("cycle", "start", "end", "main"):
+            raise _frozen(f"cannot delete field {name!r}")
+        super(Running, self).__delattr__(name)
+
+
+_VERSION = LazyRe(r"v?(\d+(?:\.\d+)*)")
 
 
 def _match_cycle(data: EolData, product: str, version: str) -> Cycle | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import ipaddress
 import posixpath
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rules.helpers.services import admin_ui, unauthenticated_reason
@@ -17,6 +16,7 @@ from scanner.parsers import fail2ban as f2b
 from scanner.parsers import ufw as ufwp
 from scanner.parsers.shell import Command, ComposeCall, ScriptDocument, Word, deploys, script_compose_calls
 from scanner.secrets import is_secret_key
+from scanner.plain import FACTORY as _FACTORY
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -257,12 +257,26 @@ def nginx_jail(jail: f2b.Jail) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(repr=False)
 class SshdView:
     options: dict[str, object]  # lower keyword -> Option (first wins, global only)
     unknown: bool  # an Include the repo does not ship: absent values are unknown
     main: object | None  # the main SshdDocument (or the first drop-in)
-    all_options: list = field(default_factory=list)
+    all_options: list
+
+    __match_args__ = ("options", "unknown", "main", "all_options")
+
+    def __init__(self, options, unknown, main, all_options=_FACTORY):
+        self.options = options
+        self.unknown = unknown
+        self.main = main
+        self.all_options = list() if all_options is _FACTORY else all_options
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.options, self.unknown, self.main, self.all_options) == (other.options, other.unknown, other.main, other.all_options)
+        return NotImplemented
+
+    __hash__ = None  # eq without frozen: unhashable, as the dataclass was
 
     def get(self, key: str):
         return self.options.get(key.lower())
@@ -483,7 +497,6 @@ def shellcheck(stack: Stack) -> dict[str, list[dict]]:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(repr=False, eq=False)
 class UfwBypass:
     svc: object
     port: object  # compose Port
@@ -491,6 +504,16 @@ class UfwBypass:
     believed: ufwp.UfwEvent  # the deny rule, or the default policy, the team relies on
     why: str
     container_port: int | None = None
+
+    __match_args__ = ("svc", "port", "host_port", "believed", "why", "container_port")
+
+    def __init__(self, svc, port, host_port, believed, why, container_port=None):
+        self.svc = svc
+        self.port = port
+        self.host_port = host_port
+        self.believed = believed
+        self.why = why
+        self.container_port = container_port
 
 
 def ufw_beliefs(stack: Stack) -> list[UfwBypass]:

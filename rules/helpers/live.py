@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from scanner.model import Location
+from scanner.lazyre import LazyRe
 
 MODERN = ("TLSv1.2", "TLSv1.3")
 ERROR_HEADERS = ("strict-transport-security", "content-security-policy", "x-content-type-options",
@@ -12,7 +13,7 @@ ERROR_HEADERS = ("strict-transport-security", "content-security-policy", "x-cont
 # add_header without `always` applies to these statuses only (ngx_http_headers_module)
 ADD_HEADER_STATUSES = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308}
 VERSIONED_SERVER = re.compile(r"^[A-Za-z][\w.+-]*/\d")
-STATUS_BODY = re.compile(r"Active connections:|^# (HELP|TYPE) |\"_links\"\s*:|/debug/pprof/|Types of profiles available|"
+STATUS_BODY = LazyRe(r"Active connections:|^# (HELP|TYPE) |\"_links\"\s*:|/debug/pprof/|Types of profiles available|"
                          r"Apache Server Status|Server Version:|Total Accesses:", re.M)
 
 

@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from rules.helpers.compose import image_ref
 from rules.helpers.services import host_names
 from scanner.config import parse_size
 from scanner.model import Edit, Location
+from scanner.plain import frozen_error as _frozen
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -112,7 +112,6 @@ def on(node) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(repr=False, eq=False, frozen=True)
 class ListenSpec:
     """One ``listen`` directive of a server: address, port and flags."""
 
@@ -122,6 +121,26 @@ class ListenSpec:
     ssl: bool
     quic: bool
     default_server: bool
+
+    __match_args__ = ("node", "address", "port", "ssl", "quic", "default_server")
+
+    def __init__(self, node, address, port, ssl, quic, default_server):
+        object.__setattr__(self, "node", node)
+        object.__setattr__(self, "address", address)
+        object.__setattr__(self, "port", port)
+        object.__setattr__(self, "ssl", ssl)
+        object.__setattr__(self, "quic", quic)
+        object.__setattr__(self, "default_server", default_server)
+
+    def __setattr__(self, name, value):
+        if type(self) is ListenSpec or name in ("node", "address", "port", "ssl", "quic", "default_server"):
+            raise _frozen(f"cannot assign to field {name!r}")
+        super(ListenSpec, self).__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if type(self) is ListenSpec or name in ("node", "address", "port", "ssl", "quic", "default_server"):
+            raise _frozen(f"cannot delete field {name!r}")
+        super(ListenSpec, self).__delattr__(name)
 
 
 def listen_specs(server) -> list[ListenSpec]:
@@ -185,7 +204,6 @@ ALWAYS_HEADERS = frozenset({
 })
 
 
-@dataclass(repr=False, eq=False, frozen=True)
 class Header:
     """One response header a level sends. ``source``: add_header, more_set_headers or security_headers."""
 
@@ -194,6 +212,25 @@ class Header:
     always: bool
     node: object  # the directive (None for module-generated headers)
     source: str
+
+    __match_args__ = ("name", "value", "always", "node", "source")
+
+    def __init__(self, name, value, always, node, source):
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "always", always)
+        object.__setattr__(self, "node", node)
+        object.__setattr__(self, "source", source)
+
+    def __setattr__(self, name, value):
+        if type(self) is Header or name in ("name", "value", "always", "node", "source"):
+            raise _frozen(f"cannot assign to field {name!r}")
+        super(Header, self).__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if type(self) is Header or name in ("name", "value", "always", "node", "source"):
+            raise _frozen(f"cannot delete field {name!r}")
+        super(Header, self).__delattr__(name)
 
     @property
     def lname(self) -> str:
@@ -661,7 +698,6 @@ def proxies_to_minio(stack: Stack, cfg, loc) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(repr=False, eq=False, frozen=True)
 class Zone:
     """A ``limit_req_zone`` or ``limit_conn_zone``: its name, key and rate."""
 
@@ -671,6 +707,26 @@ class Zone:
     rate: float | None  # requests per second (limit_req_zone)
     node: object
     cfg: object
+
+    __match_args__ = ("name", "kind", "key", "rate", "node", "cfg")
+
+    def __init__(self, name, kind, key, rate, node, cfg):
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "rate", rate)
+        object.__setattr__(self, "node", node)
+        object.__setattr__(self, "cfg", cfg)
+
+    def __setattr__(self, name, value):
+        if type(self) is Zone or name in ("name", "kind", "key", "rate", "node", "cfg"):
+            raise _frozen(f"cannot assign to field {name!r}")
+        super(Zone, self).__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if type(self) is Zone or name in ("name", "kind", "key", "rate", "node", "cfg"):
+            raise _frozen(f"cannot delete field {name!r}")
+        super(Zone, self).__delattr__(name)
 
 
 def zone_rate(text: str) -> float | None:
@@ -749,7 +805,6 @@ def zone_for(stack: Stack, cfg, node) -> Zone | None:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(repr=False, eq=False, frozen=True)
 class NginxVersion:
     """The gateway's nginx version as far as the stack says.
 
@@ -763,6 +818,24 @@ class NginxVersion:
     parts: tuple[int, ...] | None
     floating: bool
     flavour: str  # "alpine" | "debian" | ""
+
+    __match_args__ = ("text", "parts", "floating", "flavour")
+
+    def __init__(self, text, parts, floating, flavour):
+        object.__setattr__(self, "text", text)
+        object.__setattr__(self, "parts", parts)
+        object.__setattr__(self, "floating", floating)
+        object.__setattr__(self, "flavour", flavour)
+
+    def __setattr__(self, name, value):
+        if type(self) is NginxVersion or name in ("text", "parts", "floating", "flavour"):
+            raise _frozen(f"cannot assign to field {name!r}")
+        super(NginxVersion, self).__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if type(self) is NginxVersion or name in ("text", "parts", "floating", "flavour"):
+            raise _frozen(f"cannot delete field {name!r}")
+        super(NginxVersion, self).__delattr__(name)
 
     def at_least(self, *target: int) -> bool | None:
         """True/False, or None when the version is unknown."""
@@ -864,7 +937,6 @@ def effective_protocols(stack: Stack, cfg, level) -> tuple[list[str], object | N
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(repr=False, eq=False, frozen=True)
 class Token:
     """One argument of a directive as written in its file, with its span."""
 
@@ -874,6 +946,26 @@ class Token:
     col: int
     end_line: int
     end_col: int  # exclusive
+
+    __match_args__ = ("raw", "value", "line", "col", "end_line", "end_col")
+
+    def __init__(self, raw, value, line, col, end_line, end_col):
+        object.__setattr__(self, "raw", raw)
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "line", line)
+        object.__setattr__(self, "col", col)
+        object.__setattr__(self, "end_line", end_line)
+        object.__setattr__(self, "end_col", end_col)
+
+    def __setattr__(self, name, value):
+        if type(self) is Token or name in ("raw", "value", "line", "col", "end_line", "end_col"):
+            raise _frozen(f"cannot assign to field {name!r}")
+        super(Token, self).__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if type(self) is Token or name in ("raw", "value", "line", "col", "end_line", "end_col"):
+            raise _frozen(f"cannot delete field {name!r}")
+        super(Token, self).__delattr__(name)
 
     @property
     def location(self) -> Location:

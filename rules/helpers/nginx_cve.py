@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import lru_cache
-from importlib.resources import files
+
+from scanner.fsutil import shipped
+from scanner.plain import frozen_error as _frozen, recursive_repr as _recursive_repr
 
 FEATURES = ("resolver", "http2", "http3", "mp4", "mail")
 FEATURE_NAMES = {"resolver": "the resolver", "http2": "HTTP/2", "http3": "HTTP/3 (QUIC)", "mp4": "the mp4 module",
@@ -38,13 +39,43 @@ def _v(text: str) -> Version:
     return version3(int(x) for x in text.split("."))
 
 
-@dataclass(frozen=True)
 class Advisory:
     cves: tuple[str, ...]
     title: str
     ranges: tuple[tuple[Version, Version], ...]
     fixed: tuple[Version, ...]
     feature: str | None
+
+    __match_args__ = ("cves", "title", "ranges", "fixed", "feature")
+
+    def __init__(self, cves, title, ranges, fixed, feature):
+        object.__setattr__(self, "cves", cves)
+        object.__setattr__(self, "title", title)
+        object.__setattr__(self, "ranges", ranges)
+        object.__setattr__(self, "fixed", fixed)
+        object.__setattr__(self, "feature", feature)
+
+    @_recursive_repr()
+    def __repr__(self):
+        return f"{self.__class__.__qualname__}(cves={self.cves!r}, title={self.title!r}, ranges={self.ranges!r}, fixed={self.fixed!r}, feature={self.feature!r})"
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.cves, self.title, self.ranges, self.fixed, self.feature) == (other.cves, other.title, other.ranges, other.fixed, other.feature)
+        return NotImplemented
+
+    def __hash__(self):
+        return hash((self.cves, self.title, self.ranges, self.fixed, self.feature))
+
+    def __setattr__(self, name, value):
+        if type(self) is Advisory or name in ("cves", "title", "ranges", "fixed", "feature"):
+            raise _frozen(f"cannot assign to field {name!r}")
+        super(Advisory, self).__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if type(self) is Advisory or name in ("cves", "title", "ranges", "fixed", "feature"):
+            raise _frozen(f"cannot delete field {name!r}")
+        super(Advisory, self).__delattr__(name)
 
     def affects(self, v: Version) -> bool:
         """``v`` lies in a vulnerable range and its branch has no fixed release at or below it."""
@@ -57,11 +88,39 @@ class Advisory:
         return next((f for f in self.fixed if f[:2] == v[:2]), None)
 
 
-@dataclass(frozen=True)
 class Table:
     source: str
     snapshot: str
     advisories: tuple[Advisory, ...]
+
+    __match_args__ = ("source", "snapshot", "advisories")
+
+    def __init__(self, source, snapshot, advisories):
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "snapshot", snapshot)
+        object.__setattr__(self, "advisories", advisories)
+
+    @_recursive_repr()
+    def __repr__(self):
+        return f"{self.__class__.__qualname__}(source={self.source!r}, snapshot={self.snapshot!r}, advisories={self.advisories!r})"
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.source, self.snapshot, self.advisories) == (other.source, other.snapshot, other.advisories)
+        return NotImplemented
+
+    def __hash__(self):
+        return hash((self.source, self.snapshot, self.advisories))
+
+    def __setattr__(self, name, value):
+        if type(self) is Table or name in ("source", "snapshot", "advisories"):
+            raise _frozen(f"cannot assign to field {name!r}")
+        super(Table, self).__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if type(self) is Table or name in ("source", "snapshot", "advisories"):
+            raise _frozen(f"cannot delete field {name!r}")
+        super(Table, self).__delattr__(name)
 
 
 def parse_table(raw: dict) -> Table:
@@ -78,7 +137,7 @@ def parse_table(raw: dict) -> Table:
 @lru_cache(maxsize=1)
 def table() -> Table:
     """The shipped table (``scanner/data/nginx_cves.json``)."""
-    return parse_table(json.loads((files("scanner") / "data" / "nginx_cves.json").read_text(encoding="utf-8")))
+    return parse_table(json.loads(shipped("nginx_cves.json").read_text(encoding="utf-8")))
 
 
 def exposed(v: Version, used: set[str] | None, tab: Table | None = None) -> list[Advisory]:

@@ -11,13 +11,13 @@ import re
 import re._constants as _C  # Python 3.11+ (pyproject: requires-python >= 3.11)
 import re._parser as _P
 import string
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rules.helpers.locations import nloc
 from rules.helpers.nginx import PASS_DIRECTIVES, file_doc
 from rules.helpers.services import admin_ui, host_names, unauthenticated_reason
 from scanner.model import Edit, Fix, Location
+from scanner.lazyre import LazyRe
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -235,7 +235,7 @@ def protected(node) -> bool:
     return denies_all(node) or auth_on(node) or is_internal(node) or opaque_include(node.parent if node.name != "location" else node)
 
 
-_LOOPBACK_LISTEN = re.compile(r"^(unix:|127\.|\[::1\]|localhost[:]?|::1)")
+_LOOPBACK_LISTEN = LazyRe(r"^(unix:|127\.|\[::1\]|localhost[:]?|::1)")
 
 
 def server_public(server) -> bool:
@@ -414,7 +414,6 @@ def literal_alternatives(items) -> bool:
     return True
 
 
-@dataclass(repr=False, eq=False)
 class Group:
     """A capturing group of a regex: what it can contain and what stands right before it."""
 
@@ -423,6 +422,15 @@ class Group:
     items: list
     icase: bool
     before: tuple  # the item just before the group in its sequence, or ()
+
+    __match_args__ = ("index", "name", "items", "icase", "before")
+
+    def __init__(self, index, name, items, icase, before):
+        self.index = index
+        self.name = name
+        self.items = items
+        self.icase = icase
+        self.before = before
 
     @property
     def chars(self) -> frozenset:
@@ -486,7 +494,6 @@ _SLASH_VARS = {"uri", "document_uri", "request_uri", "fastcgi_script_name"}
 _DECODED_VARS = {"uri", "document_uri"}
 
 
-@dataclass(repr=False, eq=False)
 class Taint:
     """What a value built from nginx variables may contain."""
 
@@ -494,6 +501,14 @@ class Taint:
     lf: bool = False  # can contain a line feed
     cr: bool = False  # can contain a carriage return
     slash_start: bool = False  # always starts with "/"
+
+    __match_args__ = ("user", "lf", "cr", "slash_start")
+
+    def __init__(self, user=False, lf=False, cr=False, slash_start=False):
+        self.user = user
+        self.lf = lf
+        self.cr = cr
+        self.slash_start = slash_start
 
     def __or__(self, other: "Taint") -> "Taint":
         return Taint(self.user or other.user, self.lf or other.lf, self.cr or other.cr, False)
@@ -693,7 +708,6 @@ def networks_external(stack: Stack) -> bool:
 _networks_external = networks_external
 
 
-@dataclass(repr=False, eq=False)
 class PassTarget:
     """One address a ``*_pass`` directive sends requests to."""
 
@@ -702,6 +716,15 @@ class PassTarget:
     host: str
     port: int | None
     service: object | None  # the compose service of that name, if any
+
+    __match_args__ = ("pass_node", "node", "host", "port", "service")
+
+    def __init__(self, pass_node, node, host, port, service):
+        self.pass_node = pass_node
+        self.node = node
+        self.host = host
+        self.port = port
+        self.service = service
 
 
 def pass_targets(stack: Stack, cfg) -> list[PassTarget]:

@@ -4,7 +4,6 @@ location's path regexes, expanded to the hosts and paths they accept."""
 from __future__ import annotations
 
 import re._constants as _C  # Python 3.11+
-from dataclasses import dataclass
 
 from rules.helpers.nginx_proxy import (
     UNIVERSE,
@@ -13,6 +12,7 @@ from rules.helpers.nginx_proxy import (
     literal_alternatives,
     parse_regex,
 )
+from scanner.plain import frozen_error as _frozen
 
 
 def blocks_all(loc) -> bool:
@@ -35,13 +35,29 @@ _MULTI_SUFFIXES = {"co.uk", "org.uk", "ac.uk", "gov.uk", "com.au", "net.au", "or
                    "co.kr", "com.sg", "com.hk", "co.il", "com.pl", "com.ru"}
 
 
-@dataclass(repr=False, eq=False, frozen=True)
 class _Wild:
     """A regex unit that matches a set of characters (once, or repeated)."""
 
     chars: frozenset
     can_empty: bool
     single: bool = False  # one character (`.`, `[a-z]`), not a repetition
+
+    __match_args__ = ("chars", "can_empty", "single")
+
+    def __init__(self, chars, can_empty, single=False):
+        object.__setattr__(self, "chars", chars)
+        object.__setattr__(self, "can_empty", can_empty)
+        object.__setattr__(self, "single", single)
+
+    def __setattr__(self, name, value):
+        if type(self) is _Wild or name in ("chars", "can_empty", "single"):
+            raise _frozen(f"cannot assign to field {name!r}")
+        super(_Wild, self).__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if type(self) is _Wild or name in ("chars", "can_empty", "single"):
+            raise _frozen(f"cannot delete field {name!r}")
+        super(_Wild, self).__delattr__(name)
 
 
 def _expand(items, icase) -> list[list]:

@@ -28,6 +28,7 @@ from scanner.secretcheck import (
     weakness,
 )
 from scanner.secrets import is_reference, is_secret_key, url_password
+from scanner.lazyre import LazyRe
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -43,7 +44,7 @@ RULE_KINDS = {
 ORDER = ("DATA004", "DATA005", "DATA006", "API001", "DATA007")
 
 
-_WORD_CHARS = re.compile(r"\w*")
+_WORD_CHARS = LazyRe(r"\w*")
 
 
 def _mail_pass_prefix(key: str) -> str | None:
@@ -180,7 +181,7 @@ def same_credential(a: SecretValue, b: SecretValue) -> bool:
     return pa is None or pb is None or pa == pb
 
 
-_PROVIDER_ISSUED = re.compile(
+_PROVIDER_ISSUED = LazyRe(
     r"(^|_)(AWS|STRIPE|SENDGRID|MAILGUN|MAILCHIMP|MANDRILL|POSTMARK|SLACK|GITHUB|GITLAB|SENTRY|TWILIO|GOOGLE|GCP|FIREBASE|"
     r"AZURE|OPENAI|ANTHROPIC|PAYPAL|BRAINTREE|SQUARE|SHOPIFY|DATADOG|NEWRELIC|CLOUDFLARE|DIGITALOCEAN|HEROKU|"
     r"ALGOLIA|PUSHER|ONESIGNAL|RECAPTCHA|HCAPTCHA|MAPBOX|SMTP|SES|FACEBOOK|APPLE|MICROSOFT)(_|$)", re.I)

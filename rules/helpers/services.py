@@ -36,7 +36,6 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,6 +45,7 @@ from rules.helpers.compose import image_parts
 from rules.helpers.locations import svc_loc
 from scanner.model import Location
 from scanner.lazyre import LazyRe
+from scanner.plain import FACTORY as _FACTORY
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -229,7 +229,6 @@ def _pg_hba_files(stack: Stack, svc) -> list:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(repr=False, eq=False)
 class Setting:
     """One redis setting: its name, arguments, and where it is set."""
 
@@ -239,17 +238,34 @@ class Setting:
     source: str  # "command" or the redis.conf path
     unknown: bool = False  # a value came from an undefined variable
 
+    __match_args__ = ("name", "args", "location", "source", "unknown")
 
-@dataclass(repr=False, eq=False)
+    def __init__(self, name, args, location, source, unknown=False):
+        self.name = name
+        self.args = args
+        self.location = location
+        self.source = source
+        self.unknown = unknown
+
+
 class RedisConfig:
     """The settings a redis server runs with: command-line ``--name value`` options override the
     redis.conf the command loads (``redis-server /path/redis.conf --opt v``)."""
 
-    settings: list[Setting] = field(default_factory=list)
-    conf_files: list[str] = field(default_factory=list)  # host paths of loaded redis.conf files
-    unloaded_confs: list[str] = field(default_factory=list)  # mounted but not passed to redis-server
+    settings: list[Setting]
+    conf_files: list[str]  # host paths of loaded redis.conf files
+    unloaded_confs: list[str]  # mounted but not passed to redis-server
     conf_unknown: bool = False  # the command loads a config dkscan cannot read
     has_command: bool = False  # the service runs redis-server with an explicit command
+
+    __match_args__ = ("settings", "conf_files", "unloaded_confs", "conf_unknown", "has_command")
+
+    def __init__(self, settings=_FACTORY, conf_files=_FACTORY, unloaded_confs=_FACTORY, conf_unknown=False, has_command=False):
+        self.settings = list() if settings is _FACTORY else settings
+        self.conf_files = list() if conf_files is _FACTORY else conf_files
+        self.unloaded_confs = list() if unloaded_confs is _FACTORY else unloaded_confs
+        self.conf_unknown = conf_unknown
+        self.has_command = has_command
 
     def all(self, name: str) -> list[Setting]:
         name = name.lower()
@@ -1090,7 +1106,7 @@ def image_healthcheck_source(svc) -> str | None:
     return images_with_healthcheck().get(repo)
 
 
-_JOB_NAME = re.compile(r"(^|[-_])(init|migrate|migration|migrations|setup|seed|createbuckets?|bootstrap|provision)([-_]|$)", re.I)
+_JOB_NAME = LazyRe(r"(^|[-_])(init|migrate|migration|migrations|setup|seed|createbuckets?|bootstrap|provision)([-_]|$)", re.I)
 
 
 def one_shot(svc) -> bool:

@@ -4,8 +4,9 @@ evaluates to, which families are weak, what the Mozilla intermediate profile all
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+
+from scanner.plain import frozen_error as _frozen
 
 MOZ_INT_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
                    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
@@ -17,7 +18,6 @@ NGINX_DEFAULT_CIPHERS = "HIGH:!aNULL:!MD5"
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(repr=False, frozen=True)
 class Suite:
     """A TLS cipher suite with OpenSSL's attributes."""
 
@@ -28,6 +28,35 @@ class Suite:
     bits: int
     mac: str  # AEAD SHA1 SHA256 SHA384 MD5
     strength: str  # HIGH MEDIUM LOW EXPORT NONE
+
+    __match_args__ = ("name", "kx", "au", "enc", "bits", "mac", "strength")
+
+    def __init__(self, name, kx, au, enc, bits, mac, strength):
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "kx", kx)
+        object.__setattr__(self, "au", au)
+        object.__setattr__(self, "enc", enc)
+        object.__setattr__(self, "bits", bits)
+        object.__setattr__(self, "mac", mac)
+        object.__setattr__(self, "strength", strength)
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.name, self.kx, self.au, self.enc, self.bits, self.mac, self.strength) == (other.name, other.kx, other.au, other.enc, other.bits, other.mac, other.strength)
+        return NotImplemented
+
+    def __hash__(self):
+        return hash((self.name, self.kx, self.au, self.enc, self.bits, self.mac, self.strength))
+
+    def __setattr__(self, name, value):
+        if type(self) is Suite or name in ("name", "kx", "au", "enc", "bits", "mac", "strength"):
+            raise _frozen(f"cannot assign to field {name!r}")
+        super(Suite, self).__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if type(self) is Suite or name in ("name", "kx", "au", "enc", "bits", "mac", "strength"):
+            raise _frozen(f"cannot delete field {name!r}")
+        super(Suite, self).__delattr__(name)
 
     @property
     def aead(self) -> bool:
@@ -216,13 +245,19 @@ _ALIAS_NAMES = (
 """The OpenSSL cipher-string aliases the model knows (upper case)."""
 
 
-@dataclass(repr=False, eq=False)
 class CipherEval:
     """The result of evaluating an OpenSSL cipher list."""
 
     suites: list[Suite]  # enabled TLS <= 1.2 suites, in order
     explicit: set[str]  # weak families named by an enabling token (PSK, SRP need one)
     tokens: list[str]
+
+    __match_args__ = ("suites", "explicit", "tokens")
+
+    def __init__(self, suites, explicit, tokens):
+        self.suites = suites
+        self.explicit = explicit
+        self.tokens = tokens
 
 
 @lru_cache(maxsize=256)

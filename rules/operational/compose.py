@@ -20,6 +20,7 @@ from rules.helpers.services import (
 )
 from scanner.model import Fix, Location, hit
 from scanner.registry import rule
+from scanner.lazyre import LazyRe
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -60,7 +61,7 @@ def _undefined_refs(doc):
         yield node, ref
 
 
-_TEMPLATE_ENV = re.compile(r"^\.?(env|dotenv)([.\-_](example|sample|template|dist|tpl|defaults?))+$|"
+_TEMPLATE_ENV = LazyRe(r"^\.?(env|dotenv)([.\-_](example|sample|template|dist|tpl|defaults?))+$|"
                            r"^(example|sample|template)[.\-_]?\.env$|^\.env[.\-_].*(example|sample|template|dist)", re.I)
 
 

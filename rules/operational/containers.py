@@ -32,6 +32,7 @@ from rules.helpers.services import image_healthcheck_source, one_shot
 from scanner.model import Edit, Fix, Location, hit
 from scanner.parsers.yamlnodes import YMap, YScalar, YSeq
 from scanner.registry import rule
+from scanner.lazyre import LazyRe
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -287,7 +288,7 @@ def base_tools(image: str) -> set[str] | None:
     return None
 
 
-_INSTALL = re.compile(r"\b(apk\s+(--[\w-]+\s+)*add|apt-get\s+(-\S+\s+)*install|apt\s+install|yum\s+install|dnf\s+install|microdnf\s+install|zypper\s+(-\S+\s+)*(in|install))\b")
+_INSTALL = LazyRe(r"\b(apk\s+(--[\w-]+\s+)*add|apt-get\s+(-\S+\s+)*install|apt\s+install|yum\s+install|dnf\s+install|microdnf\s+install|zypper\s+(-\S+\s+)*(in|install))\b")
 
 
 def _installs(df, stage, tool: str) -> bool:

@@ -23,6 +23,7 @@ from scanner.model import Edit, Fix, Location, hit
 from scanner.parsers.compose import DEFAULT_NAMES as COMPOSE_DEFAULT_NAMES
 from scanner.parsers.shell import script_compose_calls, word_value
 from scanner.registry import rule
+from scanner.lazyre import LazyRe
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -553,7 +554,7 @@ def deploy_no_health_check(stack: Stack):
 # OPS105 deploy-unpinned-source
 # --------------------------------------------------------------------------------------------
 
-_TAG = re.compile(r"^(refs/tags/.+|v?\d+(\.\d+)+([-+.][\w.-]+)?|[0-9a-f]{7,40})$")
+_TAG = LazyRe(r"^(refs/tags/.+|v?\d+(\.\d+)+([-+.][\w.-]+)?|[0-9a-f]{7,40})$")
 
 
 def _pinned(w) -> bool:

@@ -12,6 +12,7 @@ from rules.helpers.locations import nloc, svc_loc
 from rules.helpers.services import mentions_nginx_reload
 from scanner.model import hit
 from scanner.registry import rule
+from scanner.lazyre import LazyRe
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -172,7 +173,7 @@ def include_glob_empty(stack: Stack):
             yield hit(nloc(d), msg, related=[svc_loc(svc)], snippet_key=f"include:{d.args[0]}")
 
 
-_HOOK = re.compile(r"--(deploy|post|renew)-hook\b")
+_HOOK = LazyRe(r"--(deploy|post|renew)-hook\b")
 
 
 def _mount_keys(stack: Stack, svc) -> set[str]:

@@ -11,12 +11,13 @@ from rules.helpers.locations import yloc
 from scanner.model import hit
 from scanner.parsers.yamlnodes import YMap, YScalar, YSeq
 from scanner.registry import rule
+from scanner.lazyre import LazyRe
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
 
 _TEMPLATE_SIBLINGS = (".example", ".sample", ".dist", ".template")
-_REMOTE = re.compile(r"^([a-z][a-z0-9+.-]*://|git@|github\.com/)", re.I)
+_REMOTE = LazyRe(r"^([a-z][a-z0-9+.-]*://|git@|github\.com/)", re.I)
 
 
 def _references(doc):

@@ -13,6 +13,7 @@ from rules.helpers.host import (
 )
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
+from scanner.lazyre import LazyRe
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -208,7 +209,7 @@ def ssh_max_auth_tries_high(stack: Stack):
                       fix=set_value_fix(o, str(limit), "safe"))
 
 
-_WEAK = re.compile(
+_WEAK = LazyRe(
     r"^(3des-cbc|arcfour\S*|blowfish-cbc|cast128-cbc|rijndael-cbc@lysator\.liu\.se|hmac-md5\S*|hmac-sha1-96\S*|"
     r"umac-64\S*|hmac-ripemd160\S*|diffie-hellman-group1-sha1|diffie-hellman-group14-sha1|"
     r"diffie-hellman-group-exchange-sha1|ssh-dss(-cert-v01@openssh\.com)?|ssh-rsa(-cert-v01@openssh\.com)?)$", re.I)

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from bisect import bisect_right
 from functools import lru_cache
 
+from ..plain import frozen_error as _frozen
+from ..lazyre import LazyRe
+
 
 # The line boundaries of ``str.splitlines()``, which numbers a Document's lines: offsets and line
 # numbers computed with this pattern agree with ``Document.lines``.
@@ -55,7 +58,7 @@ class LineIndex:
         return [self.text[a:b] for a, b in zip(self.starts, self.ends)]
 
 
-_OTHER_BREAK = re.compile("\r(?!\n)|[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_OTHER_BREAK = LazyRe("\r(?!\n)|[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 class NewlinePositions:
@@ -92,13 +95,37 @@ def newline_positions(text: str) -> NewlinePositions | None:
     return NewlinePositions(text) if _OTHER_BREAK.search(text) else None
 
 
-@dataclass(repr=False, frozen=True)
 class ParseError:
     """A parse error at a position of a file."""
 
     message: str
     line: int = 1
     col: int = 1
+
+    __match_args__ = ("message", "line", "col")
+
+    def __init__(self, message, line=1, col=1):
+        object.__setattr__(self, "message", message)
+        object.__setattr__(self, "line", line)
+        object.__setattr__(self, "col", col)
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.message, self.line, self.col) == (other.message, other.line, other.col)
+        return NotImplemented
+
+    def __hash__(self):
+        return hash((self.message, self.line, self.col))
+
+    def __setattr__(self, name, value):
+        if type(self) is ParseError or name in ("message", "line", "col"):
+            raise _frozen(f"cannot assign to field {name!r}")
+        super(ParseError, self).__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if type(self) is ParseError or name in ("message", "line", "col"):
+            raise _frozen(f"cannot delete field {name!r}")
+        super(ParseError, self).__delattr__(name)
 
 
 @dataclass(repr=False)
@@ -174,7 +201,7 @@ def decode(data: bytes) -> tuple[str | None, str | None]:
 
 
 _SHELL_SPECIAL = ("'", '"', "\\")
-_SHELL_WORD = re.compile(r"[^ \t\r\n]+")
+_SHELL_WORD = LazyRe(r"[^ \t\r\n]+")
 
 
 def shell_split(text: str) -> list[str]:

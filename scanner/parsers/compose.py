@@ -19,9 +19,9 @@ DEFAULT_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-c
 OVERRIDE_NAMES = ("compose.override.yaml", "compose.override.yml", "docker-compose.override.yaml",
                   "docker-compose.override.yml")
 from ..lazyre import LazyRe
+from ..plain import frozen_error as _frozen
 
 
-@dataclass(repr=False, frozen=True)
 class VarRef:
     """One ``${VAR}`` reference in a compose value."""
 
@@ -31,6 +31,34 @@ class VarRef:
     op: str  # "", ":-", "-", ":?", "?", ":+", "+"
     defined: bool
     source: str | None  # path of the file that defined it, or None
+
+    __match_args__ = ("name", "col", "default", "op", "defined", "source")
+
+    def __init__(self, name, col, default, op, defined, source):
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "col", col)
+        object.__setattr__(self, "default", default)
+        object.__setattr__(self, "op", op)
+        object.__setattr__(self, "defined", defined)
+        object.__setattr__(self, "source", source)
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.name, self.col, self.default, self.op, self.defined, self.source) == (other.name, other.col, other.default, other.op, other.defined, other.source)
+        return NotImplemented
+
+    def __hash__(self):
+        return hash((self.name, self.col, self.default, self.op, self.defined, self.source))
+
+    def __setattr__(self, name, value):
+        if type(self) is VarRef or name in ("name", "col", "default", "op", "defined", "source"):
+            raise _frozen(f"cannot assign to field {name!r}")
+        super(VarRef, self).__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if type(self) is VarRef or name in ("name", "col", "default", "op", "defined", "source"):
+            raise _frozen(f"cannot delete field {name!r}")
+        super(VarRef, self).__delattr__(name)
 
     @property
     def has_default(self) -> bool:
@@ -129,7 +157,6 @@ def _matching_brace(raw: str, open_idx: int) -> int:
     return -1
 
 
-@dataclass(repr=False)
 class Port:
     """One published or exposed port of a service."""
 
@@ -138,6 +165,22 @@ class Port:
     host: str | None  # published host port (None: container port only -> random host port)
     host_ip: str | None  # None = all interfaces
     protocol: str = "tcp"
+
+    __match_args__ = ("node", "container", "host", "host_ip", "protocol")
+
+    def __init__(self, node, container, host, host_ip, protocol="tcp"):
+        self.node = node
+        self.container = container
+        self.host = host
+        self.host_ip = host_ip
+        self.protocol = protocol
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.node, self.container, self.host, self.host_ip, self.protocol) == (other.node, other.container, other.host, other.host_ip, other.protocol)
+        return NotImplemented
+
+    __hash__ = None  # eq without frozen: unhashable, as the dataclass was
 
     @property
     def container_ports(self) -> list[int]:
@@ -166,7 +209,6 @@ def _expand_range(text: str | None) -> list[int]:
         return []
 
 
-@dataclass(repr=False)
 class Mount:
     """One volume, bind mount or tmpfs of a service."""
 
@@ -177,12 +219,28 @@ class Mount:
     read_only: bool
     propagation: str | None = None
 
+    __match_args__ = ("node", "type", "source", "target", "read_only", "propagation")
+
+    def __init__(self, node, type, source, target, read_only, propagation=None):
+        self.node = node
+        self.type = type
+        self.source = source
+        self.target = target
+        self.read_only = read_only
+        self.propagation = propagation
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.node, self.type, self.source, self.target, self.read_only, self.propagation) == (other.node, other.type, other.source, other.target, other.read_only, other.propagation)
+        return NotImplemented
+
+    __hash__ = None  # eq without frozen: unhashable, as the dataclass was
+
     @property
     def is_bind(self) -> bool:
         return self.type == "bind"
 
 
-@dataclass(repr=False)
 class EnvVar:
     """One environment variable of a service."""
 
@@ -192,8 +250,23 @@ class EnvVar:
     value_node: YNode | None
     raw: str | None  # before interpolation
 
+    __match_args__ = ("key", "value", "key_node", "value_node", "raw")
 
-@dataclass(repr=False)
+    def __init__(self, key, value, key_node, value_node, raw):
+        self.key = key
+        self.value = value
+        self.key_node = key_node
+        self.value_node = value_node
+        self.raw = raw
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.key, self.value, self.key_node, self.value_node, self.raw) == (other.key, other.value, other.key_node, other.value_node, other.raw)
+        return NotImplemented
+
+    __hash__ = None  # eq without frozen: unhashable, as the dataclass was
+
+
 class Service:
     """A compose service and its node."""
 
@@ -202,6 +275,22 @@ class Service:
     node: YMap
     doc: "ComposeDocument"
     role: str = "other"
+
+    __match_args__ = ("name", "key", "node", "doc", "role")
+
+    def __init__(self, name, key, node, doc, role="other"):
+        self.name = name
+        self.key = key
+        self.node = node
+        self.doc = doc
+        self.role = role
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.name, self.key, self.node, self.doc, self.role) == (other.name, other.key, other.node, other.doc, other.role)
+        return NotImplemented
+
+    __hash__ = None  # eq without frozen: unhashable, as the dataclass was
 
     # -- plain accessors ---------------------------------------------------------------
     def get(self, key: str) -> YNode | None:

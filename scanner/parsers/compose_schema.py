@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from .yamlnodes import YMap, YNode, YScalar, YSeq
+from ..plain import frozen_error as _frozen, recursive_repr as _recursive_repr
+from ..lazyre import LazyRe
 
 __all__ = ["SchemaError", "TooLarge", "validate", "validator", "MAX_VALUES"]
 
@@ -34,7 +35,6 @@ class TooLarge(ValueError):
     """The file expands (through YAML aliases) to more values than MAX_VALUES: it is not validated."""
 
 
-@dataclass(frozen=True)
 class SchemaError:
     """One place where a compose file breaks the specification."""
 
@@ -45,21 +45,52 @@ class SchemaError:
     end_line: int
     end_col: int
 
+    __match_args__ = ("line", "col", "message", "end_line", "end_col")
+
+    def __init__(self, line, col, message, end_line, end_col):
+        object.__setattr__(self, "line", line)
+        object.__setattr__(self, "col", col)
+        object.__setattr__(self, "message", message)
+        object.__setattr__(self, "end_line", end_line)
+        object.__setattr__(self, "end_col", end_col)
+
+    @_recursive_repr()
+    def __repr__(self):
+        return f"{self.__class__.__qualname__}(line={self.line!r}, col={self.col!r}, message={self.message!r}, end_line={self.end_line!r}, end_col={self.end_col!r})"
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.line, self.col, self.message, self.end_line, self.end_col) == (other.line, other.col, other.message, other.end_line, other.end_col)
+        return NotImplemented
+
+    def __hash__(self):
+        return hash((self.line, self.col, self.message, self.end_line, self.end_col))
+
+    def __setattr__(self, name, value):
+        if type(self) is SchemaError or name in ("line", "col", "message", "end_line", "end_col"):
+            raise _frozen(f"cannot assign to field {name!r}")
+        super(SchemaError, self).__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if type(self) is SchemaError or name in ("line", "col", "message", "end_line", "end_col"):
+            raise _frozen(f"cannot delete field {name!r}")
+        super(SchemaError, self).__delattr__(name)
+
 
 @lru_cache(maxsize=1)
 def validator():
     """The compiled Draft 7 validator of the shipped schema (once per process)."""
-    from importlib.resources import files
-
     import jsonschema
 
-    schema = json.loads((files("scanner") / "data" / "compose-spec" / "compose-spec.json").read_text(encoding="utf-8"))
+    from ..fsutil import shipped
+
+    schema = json.loads(shipped("compose-spec", "compose-spec.json").read_text(encoding="utf-8"))
     return jsonschema.Draft7Validator(schema)
 
 
 _RESOLVE = {"true": True, "false": False, "null": None, "~": None}
-_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
-_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_INT = LazyRe(r"[-+]?(0|[1-9][0-9]*)")
+_FLOAT = LazyRe(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 
 
 def _scalar(node: YScalar) -> Any:
@@ -225,7 +256,7 @@ def _errors_of(err, root: YNode) -> list[SchemaError]:
 # -- short syntax compose's loader parses -----------------------------------------------------------
 
 _PORT = r"\d{1,5}(?:-\d{1,5})?"
-_PORT_SPEC = re.compile(rf"(?:(?P<ip>\[[0-9A-Fa-f:.%a-z]*\]|\d{{1,3}}(?:\.\d{{1,3}}){{3}}|[0-9A-Fa-f]*::[0-9A-Fa-f:]*):)?(?:(?P<host>(?:{_PORT})?):)?"
+_PORT_SPEC = LazyRe(rf"(?:(?P<ip>\[[0-9A-Fa-f:.%a-z]*\]|\d{{1,3}}(?:\.\d{{1,3}}){{3}}|[0-9A-Fa-f]*::[0-9A-Fa-f:]*):)?(?:(?P<host>(?:{_PORT})?):)?"
                         rf"(?P<container>{_PORT})(?:/(?P<proto>[A-Za-z]+))?")
 _MODES = {"rw", "ro", "z", "Z", "consistent", "cached", "delegated", "nocopy", "shared", "slave", "private",
           "rshared", "rslave", "rprivate", "copy"}

@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass, field
 
 from .base import Document, ParseError, newline_positions
+from ..plain import FACTORY as _FACTORY
+from ..lazyre import LazyRe
 
 __all__ = ["Instruction", "Stage", "DockerfileDocument", "parse", "KNOWN_INSTRUCTIONS"]
 
@@ -29,12 +31,11 @@ KNOWN_INSTRUCTIONS = frozenset(
 )
 _HEREDOC_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
 _JSON_INSTRUCTIONS = frozenset({"RUN", "CMD", "ENTRYPOINT", "SHELL", "VOLUME", "COPY", "ADD"})
-_DIRECTIVE_RE = re.compile(r"#[ \t]*([A-Za-z][A-Za-z0-9_-]*)[ \t]*=[ \t]*(.*?)[ \t]*$")
-_HEREDOC_RE = re.compile(r"(?<!<)<<(-?)([\"']?)([A-Za-z0-9_.\-]+)\2")
+_DIRECTIVE_RE = LazyRe(r"#[ \t]*([A-Za-z][A-Za-z0-9_-]*)[ \t]*=[ \t]*(.*?)[ \t]*$")
+_HEREDOC_RE = LazyRe(r"(?<!<)<<(-?)([\"']?)([A-Za-z0-9_.\-]+)\2")
 _BLANK = " \t\ufeff"
 
 
-@dataclass(repr=False)
 class Instruction:
     """One Dockerfile instruction."""
 
@@ -44,12 +45,34 @@ class Instruction:
     col: int  # of the keyword
     original: str  # the physical lines ``line``..``end_line`` as written
     args: str  # arguments after the flags; continuation lines joined with one space
-    flags: dict[str, str] = field(default_factory=dict)  # a repeated flag's values are joined by ' '
+    flags: dict[str, str]  # a repeated flag's values are joined by ' '
     json: list[str] | None = None  # exec form
-    heredocs: list[str] = field(default_factory=list)  # bodies, one '\n'-terminated line each
+    heredocs: list[str]  # bodies, one '\n'-terminated line each
     # (line, col) of every character of ``args``; for env_pairs and precise locations
-    arg_positions: list[tuple[int, int]] = field(default_factory=list, repr=False, compare=False)
-    escape: str = field(default="\\", repr=False, compare=False)
+    arg_positions: list[tuple[int, int]]
+    escape: str
+
+    __match_args__ = ("cmd", "line", "end_line", "col", "original", "args", "flags", "json", "heredocs", "arg_positions", "escape")
+
+    def __init__(self, cmd, line, end_line, col, original, args, flags=_FACTORY, json=None, heredocs=_FACTORY, arg_positions=_FACTORY, escape="\\"):
+        self.cmd = cmd
+        self.line = line
+        self.end_line = end_line
+        self.col = col
+        self.original = original
+        self.args = args
+        self.flags = dict() if flags is _FACTORY else flags
+        self.json = json
+        self.heredocs = list() if heredocs is _FACTORY else heredocs
+        self.arg_positions = list() if arg_positions is _FACTORY else arg_positions
+        self.escape = escape
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.cmd, self.line, self.end_line, self.col, self.original, self.args, self.flags, self.json, self.heredocs) == (other.cmd, other.line, other.end_line, other.col, other.original, other.args, other.flags, other.json, other.heredocs)
+        return NotImplemented
+
+    __hash__ = None  # eq without frozen: unhashable, as the dataclass was
 
     def arg_pos(self, index: int) -> tuple[int, int]:
         """(line, col) of ``args[index]`` in the file."""
@@ -97,7 +120,6 @@ class Instruction:
         return pairs
 
 
-@dataclass(repr=False)
 class Stage:
     """One build stage (``FROM`` and the instructions up to the next one)."""
 
@@ -105,8 +127,25 @@ class Stage:
     image: str  # as written: "rust:1.75-alpine", "builder", "scratch", "${BASE}"
     name: str | None  # the ``AS`` name as written
     line: int
-    instructions: list[Instruction] = field(default_factory=list)  # FROM included
+    instructions: list[Instruction]  # FROM included
     platform: str | None = None
+
+    __match_args__ = ("index", "image", "name", "line", "instructions", "platform")
+
+    def __init__(self, index, image, name, line, instructions=_FACTORY, platform=None):
+        self.index = index
+        self.image = image
+        self.name = name
+        self.line = line
+        self.instructions = list() if instructions is _FACTORY else instructions
+        self.platform = platform
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.index, self.image, self.name, self.line, self.instructions, self.platform) == (other.index, other.image, other.name, other.line, other.instructions, other.platform)
+        return NotImplemented
+
+    __hash__ = None  # eq without frozen: unhashable, as the dataclass was
 
     @property
     def from_instruction(self) -> Instruction:

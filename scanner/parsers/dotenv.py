@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .base import Document, LineIndex, ParseError
+from ..plain import frozen_error as _frozen
 
 __all__ = ["EnvEntry", "DotenvDocument", "parse", "secret_marks"]
 
@@ -32,7 +33,6 @@ _KEY_PUNCT = "_.-[]"
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
 
 
-@dataclass(repr=False, frozen=True)
 class EnvEntry:
     """One ``KEY=value`` line of a dotenv file."""
 
@@ -49,6 +49,41 @@ class EnvEntry:
     export: bool
     has_equals: bool  # False for a bare ``KEY`` line (value inherited from the environment)
     comment: str  # inline comment text (after ``#``, stripped), or ''
+
+    __match_args__ = ("key", "value", "line", "col", "value_line", "value_col", "end_line", "end_col", "quote", "raw_value", "export", "has_equals", "comment")
+
+    def __init__(self, key, value, line, col, value_line, value_col, end_line, end_col, quote, raw_value, export, has_equals, comment):
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "line", line)
+        object.__setattr__(self, "col", col)
+        object.__setattr__(self, "value_line", value_line)
+        object.__setattr__(self, "value_col", value_col)
+        object.__setattr__(self, "end_line", end_line)
+        object.__setattr__(self, "end_col", end_col)
+        object.__setattr__(self, "quote", quote)
+        object.__setattr__(self, "raw_value", raw_value)
+        object.__setattr__(self, "export", export)
+        object.__setattr__(self, "has_equals", has_equals)
+        object.__setattr__(self, "comment", comment)
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.key, self.value, self.line, self.col, self.value_line, self.value_col, self.end_line, self.end_col, self.quote, self.raw_value, self.export, self.has_equals, self.comment) == (other.key, other.value, other.line, other.col, other.value_line, other.value_col, other.end_line, other.end_col, other.quote, other.raw_value, other.export, other.has_equals, other.comment)
+        return NotImplemented
+
+    def __hash__(self):
+        return hash((self.key, self.value, self.line, self.col, self.value_line, self.value_col, self.end_line, self.end_col, self.quote, self.raw_value, self.export, self.has_equals, self.comment))
+
+    def __setattr__(self, name, value):
+        if type(self) is EnvEntry or name in ("key", "value", "line", "col", "value_line", "value_col", "end_line", "end_col", "quote", "raw_value", "export", "has_equals", "comment"):
+            raise _frozen(f"cannot assign to field {name!r}")
+        super(EnvEntry, self).__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if type(self) is EnvEntry or name in ("key", "value", "line", "col", "value_line", "value_col", "end_line", "end_col", "quote", "raw_value", "export", "has_equals", "comment"):
+            raise _frozen(f"cannot delete field {name!r}")
+        super(EnvEntry, self).__delattr__(name)
 
 
 @dataclass(repr=False)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from .base import Document, ParseError
 from ..lazyre import LazyRe
+from ..plain import FACTORY as _FACTORY
 
 __all__ = ["Entry", "Fail2banDocument", "Jail", "parse", "merge", "order_key", "duration_seconds"]
 
@@ -27,7 +28,6 @@ _SECTION = LazyRe(r"^\[([^\]]+)\][ \t]*(?:[#;].*)?$")
 _KEY = LazyRe(r"^([^\s=:#;\[][^=:]*?)[ \t]*[=:][ \t]*(.*)$")
 
 
-@dataclass(repr=False, eq=False)
 class Entry:
     key: str
     value: str
@@ -38,12 +38,30 @@ class Entry:
     end_line: int
     end_col: int
 
+    __match_args__ = ("key", "value", "path", "line", "col", "value_col", "end_line", "end_col")
 
-@dataclass(repr=False, eq=False)
+    def __init__(self, key, value, path, line, col, value_col, end_line, end_col):
+        self.key = key
+        self.value = value
+        self.path = path
+        self.line = line
+        self.col = col
+        self.value_col = value_col
+        self.end_line = end_line
+        self.end_col = end_col
+
+
 class Section:
     name: str
     line: int
-    entries: dict[str, Entry] = field(default_factory=dict)
+    entries: dict[str, Entry]
+
+    __match_args__ = ("name", "line", "entries")
+
+    def __init__(self, name, line, entries=_FACTORY):
+        self.name = name
+        self.line = line
+        self.entries = dict() if entries is _FACTORY else entries
 
 
 @dataclass(repr=False)
@@ -123,7 +141,6 @@ def order_key(rel: str) -> tuple | None:
     return None
 
 
-@dataclass(repr=False, eq=False)
 class Jail:
     """An effective jail: [DEFAULT] merged under the jail's own settings, every file in order."""
 
@@ -131,6 +148,14 @@ class Jail:
     header: Entry  # where the jail's section starts (the last file that names it)
     values: dict[str, Entry]
     defaults: dict[str, Entry]
+
+    __match_args__ = ("name", "header", "values", "defaults")
+
+    def __init__(self, name, header, values, defaults):
+        self.name = name
+        self.header = header
+        self.values = values
+        self.defaults = defaults
 
     def get(self, key: str) -> Entry | None:
         return self.values.get(key) or self.defaults.get(key)

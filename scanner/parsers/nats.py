@@ -18,19 +18,20 @@ import re
 from dataclasses import dataclass, field
 
 from .base import Document, LineIndex, ParseError
+from ..plain import FACTORY as _FACTORY
+from ..lazyre import LazyRe
 
 __all__ = ["NatsEntry", "NatsBlock", "NatsDocument", "parse"]
 
 _WS = " \t"
 _BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
-_INT_RE = re.compile(r"-?[0-9]+([kKmMgGtTpPeE]([bB]|[iI][bB]?)?)?")
-_FLOAT_RE = re.compile(r"-?[0-9]+\.[0-9]+")
+_INT_RE = LazyRe(r"-?[0-9]+([kKmMgGtTpPeE]([bB]|[iI][bB]?)?)?")
+_FLOAT_RE = LazyRe(r"-?[0-9]+\.[0-9]+")
 _SCALE = {"k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4, "p": 1000**5, "e": 1000**6}
 _ESCAPES = {"t": "\t", "n": "\n", "r": "\r", '"': '"', "\\": "\\"}
 MAX_DEPTH = 200
 
 
-@dataclass(repr=False)
 class NatsEntry:
     """One ``key: value`` entry of a nats-server configuration."""
 
@@ -46,19 +47,54 @@ class NatsEntry:
     quoted: bool
     is_ref: bool  # value is a $VAR reference
 
+    __match_args__ = ("key", "value", "line", "col", "value_line", "value_col", "end_line", "end_col", "raw", "quoted", "is_ref")
+
+    def __init__(self, key, value, line, col, value_line, value_col, end_line, end_col, raw, quoted, is_ref):
+        self.key = key
+        self.value = value
+        self.line = line
+        self.col = col
+        self.value_line = value_line
+        self.value_col = value_col
+        self.end_line = end_line
+        self.end_col = end_col
+        self.raw = raw
+        self.quoted = quoted
+        self.is_ref = is_ref
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.key, self.value, self.line, self.col, self.value_line, self.value_col, self.end_line, self.end_col, self.raw, self.quoted, self.is_ref) == (other.key, other.value, other.line, other.col, other.value_line, other.value_col, other.end_line, other.end_col, other.raw, other.quoted, other.is_ref)
+        return NotImplemented
+
+    __hash__ = None  # eq without frozen: unhashable, as the dataclass was
+
     @property
     def ref_name(self) -> str | None:
         """``NAME`` for a ``$NAME`` reference."""
         return self.raw[1:] if self.is_ref else None
 
 
-@dataclass(repr=False)
 class NatsBlock:
     """A ``{ ... }`` block (or the top level) of a nats-server configuration."""
 
-    entries: list[NatsEntry] = field(default_factory=list)
+    entries: list[NatsEntry]
     line: int = 1
     col: int = 1
+
+    __match_args__ = ("entries", "line", "col")
+
+    def __init__(self, entries=_FACTORY, line=1, col=1):
+        self.entries = list() if entries is _FACTORY else entries
+        self.line = line
+        self.col = col
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.entries, self.line, self.col) == (other.entries, other.line, other.col)
+        return NotImplemented
+
+    __hash__ = None  # eq without frozen: unhashable, as the dataclass was
 
     def get(self, key: str) -> NatsEntry | None:
         """The last entry named ``key`` (case-insensitive, as nats-server matches option names)."""

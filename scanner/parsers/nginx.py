@@ -24,12 +24,12 @@ from typing import Iterator
 from ..model import Location
 from .base import Document, ParseError, newline_positions
 from ..lazyre import LazyRe
+from ..plain import FACTORY as _FACTORY
 
 MAX_TOKENS = 2_000_000
 MAX_DEPTH = 64  # nginx configs nest a handful of levels; deeper input is refused, not recursed into
 
 
-@dataclass(repr=False, eq=False)
 class Directive:
     """One nginx directive as written in its file (a block holds its children)."""
 
@@ -39,11 +39,27 @@ class Directive:
     col: int
     path: str
     block: list["Directive"] | None = None
-    parent: "Directive | None" = field(default=None, repr=False)
+    parent: "Directive | None"
     end_line: int = 0  # line of the closing brace for blocks, else the directive's own line
-    quoted: list[bool] = field(default_factory=list)
-    spans: list[tuple[int, int]] = field(default_factory=list)  # source (start, end) of each argument
-    term: tuple[int, int] = (0, 0)  # (line, col) of the ";" or "{" that ended it: where nginx judges it
+    quoted: list[bool]
+    spans: list[tuple[int, int]]  # source (start, end) of each argument
+    term: tuple[int, int]  # (line, col) of the ";" or "{" that ended it: where nginx judges it
+
+    __match_args__ = ("name", "args", "line", "col", "path", "block", "parent", "end_line", "quoted", "spans", "term")
+
+    def __init__(self, name, args, line, col, path, block=None, parent=None, end_line=0, quoted=_FACTORY, spans=_FACTORY,
+                 term=(0, 0)):
+        self.name = name
+        self.args = args
+        self.line = line
+        self.col = col
+        self.path = path
+        self.block = block
+        self.parent = parent
+        self.end_line = end_line
+        self.quoted = list() if quoted is _FACTORY else quoted
+        self.spans = list() if spans is _FACTORY else spans
+        self.term = term
 
     @property
     def is_block(self) -> bool:
@@ -236,7 +252,7 @@ def refused(doc: Document) -> bool:
     return any(not e.message.startswith(_DKSCAN_LIMITS) for e in doc.errors)
 
 
-_MAIN_HINT = re.compile(r"^[ \t]*(?:events|http|stream|worker_processes)\b", re.M)
+_MAIN_HINT = LazyRe(r"^[ \t]*(?:events|http|stream|worker_processes)\b", re.M)
 
 # ---------------------------------------------------------------------------------------------
 # where nginx's own modules allow a directive (scanner/data/nginx_directives.json)

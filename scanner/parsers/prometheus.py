@@ -9,7 +9,6 @@ from .compose import yaml_comments
 from .yamlnodes import YMap, YNode, YScalar, YSeq, parse_yaml, secret_marks
 
 
-@dataclass(repr=False)
 class Target:
     """One scrape target of a prometheus job."""
 
@@ -17,6 +16,21 @@ class Target:
     port: int | None
     node: YScalar
     job: str
+
+    __match_args__ = ("host", "port", "node", "job")
+
+    def __init__(self, host, port, node, job):
+        self.host = host
+        self.port = port
+        self.node = node
+        self.job = job
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.host, self.port, self.node, self.job) == (other.host, other.port, other.node, other.job)
+        return NotImplemented
+
+    __hash__ = None  # eq without frozen: unhashable, as the dataclass was
 
 
 @dataclass(repr=False)

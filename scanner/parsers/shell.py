@@ -27,13 +27,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .base import Document, ParseError
+from ..plain import FACTORY as _FACTORY
+from ..lazyre import LazyRe
 
 __all__ = ["Word", "Command", "Assignment", "ScriptDocument", "parse", "is_shell_shebang"]
 
 MAX_CALL_DEPTH = 8
 MAX_FLOW = 20_000  # commands in one script's flow (function calls inlined)
 
-_SHEBANG = re.compile(r"#![ \t]*(?:/usr)?(?:/local)?/bin/(?:env[ \t]+(?:-S[ \t]+)?)?(sh|bash|dash|zsh|ksh|ash)\b([^\n]*)")
+_SHEBANG = LazyRe(r"#![ \t]*(?:/usr)?(?:/local)?/bin/(?:env[ \t]+(?:-S[ \t]+)?)?(sh|bash|dash|zsh|ksh|ash)\b([^\n]*)")
 _WRAPPERS = {"sudo", "env", "command", "exec", "nohup", "time", "nice", "ionice", "doas", "stdbuf", "timeout"}
 _SUDO_OPTS_WITH_ARG = {"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "--user", "--group"}
 
@@ -87,7 +89,6 @@ def _parse_bounded(src: bytes):
         parser.reset()
 
 
-@dataclass(repr=False, eq=False)
 class Word:
     """One word of a command, as written."""
 
@@ -103,6 +104,21 @@ class Word:
     kind: str = "word"
     from_var: str | None = None  # resolved from this variable at its use site (not written here)
 
+    __match_args__ = ("text", "value", "line", "col", "end_line", "end_col", "vars", "subst", "quoted", "kind", "from_var")
+
+    def __init__(self, text, value, line, col, end_line, end_col, vars=(), subst=False, quoted=False, kind="word", from_var=None):
+        self.text = text
+        self.value = value
+        self.line = line
+        self.col = col
+        self.end_line = end_line
+        self.end_col = end_col
+        self.vars = vars
+        self.subst = subst
+        self.quoted = quoted
+        self.kind = kind
+        self.from_var = from_var
+
     @property
     def str(self) -> str:
         """Value when static, else the source text."""
@@ -112,7 +128,6 @@ class Word:
         return f"Word({self.text!r}@{self.line}:{self.col})"
 
 
-@dataclass(repr=False, eq=False)
 class Redirect:
     op: str  # '>', '>>', '<', '2>', '&>', '<<', ...
     target: Word | None
@@ -120,8 +135,16 @@ class Redirect:
     col: int
     body: str | None = None  # a heredoc's body
 
+    __match_args__ = ("op", "target", "line", "col", "body")
 
-@dataclass(repr=False, eq=False)
+    def __init__(self, op, target, line, col, body=None):
+        self.op = op
+        self.target = target
+        self.line = line
+        self.col = col
+        self.body = body
+
+
 class Assignment:
     """``NAME=value``, ``NAME=(a b)``, ``export NAME=value``, ``local NAME=value``."""
 
@@ -135,12 +158,24 @@ class Assignment:
     export: bool = False
     prefix_of: "Command | None" = None  # ``NAME=value cmd``: only for that command
 
+    __match_args__ = ("name", "words", "array", "line", "col", "end_line", "end_col", "export", "prefix_of")
+
+    def __init__(self, name, words, array, line, col, end_line, end_col, export=False, prefix_of=None):
+        self.name = name
+        self.words = words
+        self.array = array
+        self.line = line
+        self.col = col
+        self.end_line = end_line
+        self.end_col = end_col
+        self.export = export
+        self.prefix_of = prefix_of
+
     @property
     def value(self) -> Word | None:
         return self.words[0] if self.words and not self.array else None
 
 
-@dataclass(repr=False, eq=False)
 class Command:
     """A simple command (after variable resolution) at its place in the script."""
 
@@ -149,14 +184,31 @@ class Command:
     col: int
     end_line: int
     end_col: int
-    assigns: list[Assignment] = field(default_factory=list)
-    redirects: list[Redirect] = field(default_factory=list)
-    pipeline: list["Command"] = field(default_factory=list)  # the commands of its pipeline (itself included)
+    assigns: list[Assignment]
+    redirects: list[Redirect]
+    pipeline: list["Command"]  # the commands of its pipeline (itself included)
     function: str | None = None  # the function whose body holds it
     in_subst: bool = False  # inside ``$(...)``/backticks/``<(...)``
     subst_of: "Command | None" = None  # the command whose word holds that substitution
     negated: bool = False
     heredoc: str | None = None
+
+    __match_args__ = ("words", "line", "col", "end_line", "end_col", "assigns", "redirects", "pipeline", "function", "in_subst", "subst_of", "negated", "heredoc")
+
+    def __init__(self, words, line, col, end_line, end_col, assigns=_FACTORY, redirects=_FACTORY, pipeline=_FACTORY, function=None, in_subst=False, subst_of=None, negated=False, heredoc=None):
+        self.words = words
+        self.line = line
+        self.col = col
+        self.end_line = end_line
+        self.end_col = end_col
+        self.assigns = list() if assigns is _FACTORY else assigns
+        self.redirects = list() if redirects is _FACTORY else redirects
+        self.pipeline = list() if pipeline is _FACTORY else pipeline
+        self.function = function
+        self.in_subst = in_subst
+        self.subst_of = subst_of
+        self.negated = negated
+        self.heredoc = heredoc
 
     @property
     def argv(self) -> list[str]:
@@ -735,16 +787,27 @@ def secret_literals(doc: ScriptDocument, is_secret) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(repr=False, eq=False)
 class ComposeCall:
     cmd: Command
     v1: bool  # docker-compose (hyphen)
     stack_deploy: bool  # docker stack deploy
     sub: str  # up, pull, build, down, ps...
     sub_word: Word | None
-    files: list[Word] = field(default_factory=list)
-    env_files: list[Word] = field(default_factory=list)
-    sub_args: list[Word] = field(default_factory=list)
+    files: list[Word]
+    env_files: list[Word]
+    sub_args: list[Word]
+
+    __match_args__ = ("cmd", "v1", "stack_deploy", "sub", "sub_word", "files", "env_files", "sub_args")
+
+    def __init__(self, cmd, v1, stack_deploy, sub, sub_word, files=_FACTORY, env_files=_FACTORY, sub_args=_FACTORY):
+        self.cmd = cmd
+        self.v1 = v1
+        self.stack_deploy = stack_deploy
+        self.sub = sub
+        self.sub_word = sub_word
+        self.files = list() if files is _FACTORY else files
+        self.env_files = list() if env_files is _FACTORY else env_files
+        self.sub_args = list() if sub_args is _FACTORY else sub_args
 
 
 _COMPOSE_OPTS_WITH_ARG = {"-f", "--file", "--env-file", "-p", "--project-name", "--project-directory",

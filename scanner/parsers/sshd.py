@@ -13,11 +13,11 @@ argument, a yes/no keyword with another value, a bad ``Port``.
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass, field
 
 from .base import Document, ParseError
+from ..lazyre import LazyRe
 
 __all__ = ["Option", "SshdDocument", "parse", "KEYWORDS"]
 
@@ -57,7 +57,6 @@ _CHOICES = {
 }
 
 
-@dataclass(repr=False, eq=False)
 class Option:
     keyword: str  # canonical spelling
     args: list[str]
@@ -67,6 +66,18 @@ class Option:
     value_col: int  # column of the first argument
     match: str | None = None  # the Match criteria this option is under, or None (global)
     path: str = ""
+
+    __match_args__ = ("keyword", "args", "line", "col", "end_col", "value_col", "match", "path")
+
+    def __init__(self, keyword, args, line, col, end_col, value_col, match=None, path=""):
+        self.keyword = keyword
+        self.args = args
+        self.line = line
+        self.col = col
+        self.end_col = end_col
+        self.value_col = value_col
+        self.match = match
+        self.path = path
 
     @property
     def key(self) -> str:
@@ -87,7 +98,7 @@ class SshdDocument(Document):
         return [o for o in self.options if o.match is None]
 
 
-_LINE = re.compile(r"^([ \t]*)([A-Za-z0-9]+)(?:[ \t]*=[ \t]*|[ \t]+|$)(.*?)[ \t]*$")
+_LINE = LazyRe(r"^([ \t]*)([A-Za-z0-9]+)(?:[ \t]*=[ \t]*|[ \t]+|$)(.*?)[ \t]*$")
 
 
 def parse(text: str, rel: str) -> SshdDocument:

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from .base import Document, ParseError
+from ..lazyre import LazyRe
 
 __all__ = ["UfwEvent", "UfwDocument", "parse", "from_command", "SERVICES", "APP_PROFILES",
            "is_ufw_file"]
@@ -32,7 +33,6 @@ APP_PROFILES = {"openssh": [22], "nginx http": [80], "nginx https": [443], "ngin
 ACTIONS = ("allow", "deny", "reject", "limit")
 
 
-@dataclass(repr=False, eq=False)
 class UfwEvent:
     """One thing a UFW source does: a rule, a default policy, enable/disable/reset."""
 
@@ -56,6 +56,30 @@ class UfwEvent:
     origin: str = "command"  # "command" | "tuple" | "default-file" | "conf" | "systemctl"
     action_col: int = 0  # column of the action word (for the allow -> limit fix)
     sudo: bool = False  # a script command run through sudo
+
+    __match_args__ = ("kind", "path", "line", "col", "end_line", "end_col", "text", "action", "direction", "ports", "proto", "src", "dst", "iface", "route", "delete", "app", "origin", "action_col", "sudo")
+
+    def __init__(self, kind, path, line, col, end_line, end_col, text, action="", direction="in", ports=None, proto="any", src="any", dst="any", iface="", route=False, delete=False, app="", origin="command", action_col=0, sudo=False):
+        self.kind = kind
+        self.path = path
+        self.line = line
+        self.col = col
+        self.end_line = end_line
+        self.end_col = end_col
+        self.text = text
+        self.action = action
+        self.direction = direction
+        self.ports = ports
+        self.proto = proto
+        self.src = src
+        self.dst = dst
+        self.iface = iface
+        self.route = route
+        self.delete = delete
+        self.app = app
+        self.origin = origin
+        self.action_col = action_col
+        self.sudo = sudo
 
     def covers(self, port: int) -> bool:
         return self.ports is None or any(lo <= port <= hi for lo, hi in self.ports)
@@ -211,7 +235,7 @@ def from_command(words: list[str], path: str, line: int, col: int, end_line: int
     return [e]
 
 
-_TUPLE = re.compile(r"^### tuple ### (.*)$")
+_TUPLE = LazyRe(r"^### tuple ### (.*)$")
 
 
 def parse(text: str, rel: str) -> UfwDocument:

@@ -10,14 +10,28 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Iterator
 
-import yaml
-
 from .base import ParseError, line_col
+from ..lazyre import LazyRe
 
-try:  # the C loader composes ~10x faster
-    _Loader = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - libyaml missing
-    _Loader = yaml.SafeLoader
+
+class _LazyYaml:
+    """PyYAML, imported when a YAML file is first composed (``yaml`` then names the module itself):
+    the node classes below serve the rules of an audit that has no YAML file, without the import."""
+
+    def __getattr__(self, name: str):
+        global yaml, _Loader
+        import yaml as module
+
+        try:  # the C loader composes ~10x faster
+            _Loader = module.CSafeLoader
+        except AttributeError:  # pragma: no cover - libyaml missing
+            _Loader = module.SafeLoader
+        yaml = module
+        return getattr(module, name)
+
+
+yaml = _LazyYaml()
+_Loader = None  # yaml.CSafeLoader, set with the import
 
 MAX_NODES = 200_000
 MAX_DEPTH = 400
@@ -223,7 +237,7 @@ class _TooBig(Exception):
         self.node = node
 
 
-_BRACKETS = re.compile(r"[\[\]{}]")
+_BRACKETS = LazyRe(r"[\[\]{}]")
 
 
 def _flow_depth_exceeded(text: str, limit: int) -> int | None:
@@ -247,7 +261,8 @@ def parse_yaml(text: str) -> tuple[YNode | None, list[ParseError]]:
         line = line_col(text, too_deep)[0]
         return None, [ParseError(f"YAML nested deeper than {MAX_DEPTH} levels", line, 1)]
     try:
-        docs = yaml.compose_all(text, Loader=_Loader)
+        compose_all = yaml.compose_all  # imports PyYAML (and sets _Loader) on first use
+        docs = compose_all(text, Loader=_Loader)
         root = None
         for i, doc in enumerate(docs):
             if i == 0:
@@ -314,7 +329,7 @@ def secret_marks(text: str, root: YNode | None | bool = False) -> list[tuple[int
     return [*_tree_marks(text, root), *_line_marks(text)]
 
 
-_YAML_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+_YAML_BREAK = LazyRe("\r\n|[\n\r\x85\u2028\u2029]")
 
 
 def _tree_marks(text: str, root: YNode | None) -> list[tuple[int, int]]:
@@ -421,7 +436,7 @@ def _tree_marks(text: str, root: YNode | None) -> list[tuple[int, int]]:
     return out
 
 
-_YAML_KEY_LINE = re.compile(r"""^(?P<ind>[ \t]*)(?:-[ \t]+)?(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:(?:[ \t]+(?P<val>\S.*?))?[ \t]*$""")
+_YAML_KEY_LINE = LazyRe(r"""^(?P<ind>[ \t]*)(?:-[ \t]+)?(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:(?:[ \t]+(?P<val>\S.*?))?[ \t]*$""")
 
 
 def _line_marks(text: str) -> list[tuple[int, int]]:
