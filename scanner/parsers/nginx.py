@@ -18,7 +18,7 @@ the gateway's mounts and judges an included file in the context of its ``include
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Iterator
 
 from ..model import Location
@@ -496,7 +496,7 @@ def _build(doc: NginxDocument) -> None:
         first = min(refusals, key=lambda e: (e.line, e.col))
         doc.errors[:] = [e for e in doc.errors if e is first or e not in refusals]
     if misplaced is not None and misplaced.line == d.line:  # shown at the directive's name on that line
-        doc.errors[:] = [replace(e, col=d.col) if e is misplaced else e for e in doc.errors]
+        doc.errors[:] = [ParseError(e.message, e.line, d.col) if e is misplaced else e for e in doc.errors]
     doc.secret_marks = list(_secret_marks(doc))
     # `if (...)` arguments: strip parentheses like crossplane does
     for d in doc.walk():
