@@ -4,7 +4,8 @@
    a backslash token blanks to the end of its line (a statement-ending ``\\g``/``\\gexec`` becomes
    ``;``), ``:var``/``:'var'``/``:"var"`` become a same-length identifier or literal. Strings and
    ``$$`` bodies are single tokens, so a backslash inside them is never touched.
-2. Parse the whole masked script with ``pglast.parse_sql`` (fast path). When PostgreSQL's grammar
+2. Parse the whole masked script with libpg_query (``scanner.parsers.pgtree.parse_sql``: pglast's
+   JSON parse, as nodes shaped like ``pglast.ast``'s without importing it) (fast path). When PostgreSQL's grammar
    rejects it, split it into statements with sqlparse and parse each one, so every bad statement
    is reported at its own line and the good ones are still audited.
 3. What PostgreSQL checks when it creates a function or runs a DO block is checked too: PL/pgSQL
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .base import Document, ParseError, line_col
+from .pgtree import pglast_parser
 
 
 @dataclass(repr=False, eq=False)
@@ -32,7 +34,7 @@ class Statement:
     line: int
     col: int
     end_line: int
-    node: Any = None  # pglast.ast node (RawStmt.stmt), None when it failed to parse
+    node: Any = None  # parse node (RawStmt.stmt, see scanner.parsers.pgtree), None when it failed to parse
     error: str | None = None
     _plpgsql: Any = field(default=None, repr=False)
     base: int = 0  # file offset that the node's ``location`` attributes count from
@@ -44,8 +46,7 @@ class Statement:
     def plpgsql(self) -> tuple[list | None, str | None]:
         """(parsed PL/pgSQL JSON, error) for CREATE FUNCTION/PROCEDURE ... LANGUAGE plpgsql and DO."""
         if self._plpgsql is None:
-            from pglast import parser
-
+            parser = pglast_parser()
             try:
                 self._plpgsql = (json.loads(parser.parse_plpgsql_json(self.masked)), None)
             except Exception as exc:  # noqa: BLE001 - libpg_query errors come in several types
@@ -77,7 +78,7 @@ def _blank(s: str) -> str:
 
 def mask_psql(text: str) -> tuple[str, list[tuple[int, int, str]], list[tuple[int, str]]]:
     """Return (masked text, masked spans, comments)."""
-    from pglast import parser
+    parser = pglast_parser()
 
     chars = list(text)
     spans: list[tuple[int, int, str]] = []
@@ -188,14 +189,15 @@ def _make_stmt(doc: SqlDocument, start: int, end: int, node: Any, error: str | N
 
 
 def _parse(doc: SqlDocument) -> None:
-    import pglast
+    from .pgtree import parse_sql
 
+    parser = pglast_parser()
     doc.secret_marks = secret_marks(doc.text)
     masked, spans, comments = mask_psql(doc.text)
     doc.masked, doc.masked_spans, doc.comments = masked, spans, comments
     try:
-        raws = pglast.parse_sql(masked)
-    except pglast.parser.ParseError:
+        raws = parse_sql(masked)
+    except parser.ParseError:
         raws = None
     if raws is not None:
         for raw in raws:
@@ -217,8 +219,8 @@ def _parse(doc: SqlDocument) -> None:
         end = idx + len(piece)
         pos = end
         try:
-            parsed = pglast.parse_sql(piece)
-        except pglast.parser.ParseError as exc:
+            parsed = parse_sql(piece)
+        except parser.ParseError as exc:
             message = exc.args[0] if exc.args else "syntax error"
             where = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
             stmt = _make_stmt(doc, idx, end, None, str(message))
@@ -277,7 +279,7 @@ def secret_marks(text: str, base: int = 0, depth: int = 0) -> list[tuple[int, in
     ``pgp_sym_encrypt``/..., password hashes, psql ``\\set`` of a secret-named variable or of one a ``PASSWORD :'var'`` takes. Function
     bodies (``DO $$ ... $$``) are read too. A script the scanner cannot read (an unterminated
     literal) is read line by line; a line that still cannot be read is a secret from its PASSWORD on."""
-    from pglast import parser
+    parser = pglast_parser()
 
     try:
         tokens = list(parser.scan(text))
@@ -355,7 +357,7 @@ def _marks_by_line(text: str, base: int) -> list[tuple[int, int]]:
     """The marks of a script PostgreSQL's scanner refuses as a whole: each line scanned alone; a
     line it still refuses (``PASSWORD 12ab`` is "trailing junk", an unterminated quote) holds a
     secret from its PASSWORD on, up to the ``;`` or the next role option."""
-    from pglast import parser
+    parser = pglast_parser()
 
     out: list[tuple[int, int]] = []
     pos = 0
@@ -416,7 +418,7 @@ def body_language(node: Any) -> tuple[str | None, str | None]:
 def _check_bodies(doc: SqlDocument) -> None:
     """What PostgreSQL checks when it creates a function (``check_function_bodies``) or runs a DO
     block: the PL/pgSQL body compiles, a ``LANGUAGE sql`` body parses, a language is given."""
-    import pglast
+    parser = pglast_parser()
 
     for stmt in doc.statements:
         if stmt.node is None:
@@ -434,8 +436,8 @@ def _check_bodies(doc: SqlDocument) -> None:
                 message = f"PL/pgSQL body: {err}"
         elif lang == "sql" and body is not None:
             try:
-                pglast.parse_sql(body)
-            except pglast.parser.ParseError as exc:
+                parser.parse_sql_json(body)  # the same parse and errors as pglast.parse_sql, no tree built
+            except parser.ParseError as exc:
                 message = f"SQL function body: {exc.args[0] if exc.args else 'syntax error'}"
         if message:
             stmt.error = message

@@ -1,0 +1,266 @@
+"""PostgreSQL parse trees from libpg_query's JSON, shaped like pglast's AST without its classes.
+
+Why by hand: pglast's ``parse_sql`` builds its ``pglast.ast`` objects in Python (every attribute
+validated by ``Node.__setattr__``, every enum converted), ~10x the cost of libpg_query's own parse to
+JSON, and importing ``pglast`` imports ``pglast.ast`` and ``pglast.enums`` (~30 ms per process) even
+to scan tokens or parse to JSON. No library offers a light tree over that JSON; this module is one,
+small because the JSON already names every field as pglast does:
+
+- :func:`parse_sql` is ``pglast.parse_sql`` over ``pglast.parser.parse_sql_json``: the same
+  ``RawStmt`` nodes (``stmt``, ``stmt_location``, ``stmt_len``), the same node class names, field names
+  and values: lists are tuples, a ``List`` node is a tuple, ``A_Const.val`` is an ``Integer``/``Float``/
+  ``Boolean``/``String``/``BitString`` node (``None`` when ``isnull``), a field the JSON omits has the
+  value pglast gives it (``None``, ``False``, ``0``, ``'\\x00'`` for a ``char``), ``location``
+  attributes are character indices (pglast's ``Displacements``: libpg_query counts UTF-8 bytes) or
+  ``None`` out of range. Enums are their member names (``ename()`` of a pglast enum is the same
+  string). :data:`FIELDS` (generated from ``pglast.ast``, checked against it by tests/test_pgtree.py)
+  gives each node type's fields, in pglast's order, and which are typed structs (written untagged).
+- :data:`ast` stands for ``pglast.ast``: ``ast.A_Const`` is the class of this module's ``A_Const``
+  nodes (created on first use), so ``isinstance(node, ast.A_Const)`` reads as before; ``ast.Node``
+  is their base.
+- :func:`to_pglast` turns a node into pglast's own AST (importing ``pglast.ast``) for what needs
+  pglast's printer (``RawStream``): a message or a fix that prints SQL.
+- :func:`pglast_parser` imports ``pglast.parser`` with ``pglast.ast`` and ``pglast.enums`` deferred
+  until an attribute of theirs is first used (pglast's package and its C parser import both), so the
+  scanner, the JSON parser and PL/pgSQL never pay for them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import keyword
+import sys
+import types
+from typing import Any
+
+from .pgtree_fields import FIELDS
+
+_DEFERRED = ("pglast.enums", "pglast.ast")
+
+
+class _Deferred(types.ModuleType):
+    """A module executed when an attribute it does not have yet is first read."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        self.__class__ = types.ModuleType
+        self.__spec__.loader.exec_module(self)
+        return getattr(self, name)
+
+
+def pglast_parser():
+    """``pglast.parser`` (libpg_query: ``scan``, ``parse_sql_json``, ``parse_plpgsql_json``...),
+    imported without executing ``pglast.ast`` and ``pglast.enums`` until they are used."""
+    mod = sys.modules.get("pglast.parser")
+    if mod is not None:
+        return mod
+    if "pglast" not in sys.modules:
+        import importlib.machinery
+        import importlib.util
+
+        top = importlib.util.find_spec("pglast")
+        if top is not None and top.submodule_search_locations:
+            for name in _DEFERRED:
+                spec = importlib.machinery.PathFinder.find_spec(name, top.submodule_search_locations)
+                if spec is None or name in sys.modules:
+                    continue
+                deferred = importlib.util.module_from_spec(spec)
+                deferred.__class__ = _Deferred
+                sys.modules[name] = deferred
+    from pglast import parser
+
+    return parser
+
+
+# ------------------------------------------------------------------------------------------------
+# node classes
+# ------------------------------------------------------------------------------------------------
+
+
+class Node:
+    """Base of every parse node: attributes in ``__dict__`` (the JSON object, converted in place),
+    defaults of omitted fields as class attributes."""
+
+    _fields: tuple[str, ...] = ()
+    _fieldset: frozenset = frozenset()
+    _untagged: dict[str, str] = {}
+    _locs: frozenset = frozenset()
+    _sets: frozenset = frozenset()
+    _renamed: dict[str, str] = {}
+    _children: tuple[str, ...] = ()  # the fields that can hold a node or a tuple of them
+
+    def __repr__(self) -> str:
+        attrs = " ".join(f"{f}={getattr(self, f)!r}" for f in self._fields
+                         if f != "location" and getattr(self, f) is not None)
+        return f"<{type(self).__name__}{' ' + attrs if attrs else ''}>"
+
+
+_DEFAULTS = {"s": None, "b": False, "c": "\x00", "i": 0, "f": 0.0, "L": 0, "n": None, "S": None}
+_CLASSES: dict[str, type] = {}
+
+
+def node_class(tag: str) -> type:
+    """The class of ``tag`` nodes (``KeyError`` for a name that is no node type)."""
+    cls = _CLASSES.get(tag)
+    if cls is not None:
+        return cls
+    spec = FIELDS[tag]
+    ns: dict[str, Any] = {}
+    fields, untagged, locs, sets, children = [], {}, [], [], []
+    for item in spec.split():
+        name, code = item.split(":", 1)
+        fields.append(name)
+        kind = code[0]
+        if kind == "e":
+            ns[name] = code[1:] or None
+        elif kind == "@":
+            ns[name] = None
+            untagged[name] = code[1:]
+            children.append(name)
+        else:
+            if kind == "n":
+                children.append(name)
+            ns[name] = _DEFAULTS[kind]
+            if kind == "L":
+                locs.append(name)
+            elif kind == "S":
+                sets.append(name)
+    # pglast's name of a field named by a Python keyword ends with "_" (``AlterTableCmd.def_``)
+    renamed = {f[:-1]: f for f in fields if f.endswith("_") and keyword.iskeyword(f[:-1])}
+    ns.update(_fields=tuple(fields), _fieldset=frozenset(fields), _untagged=untagged, _locs=frozenset(locs),
+              _sets=frozenset(sets), _renamed=renamed, _children=tuple(children), __module__=__name__, __qualname__=tag)
+    cls = _CLASSES[tag] = type(tag, (Node,), ns)
+    return cls
+
+
+class _Namespace:
+    """``ast.X``: the node class named X; ``ast.Node``: their base."""
+
+    Node = Node
+
+    def __getattr__(self, name: str) -> type:
+        try:
+            cls = node_class(name)
+        except KeyError:
+            raise AttributeError(name) from None
+        setattr(self, name, cls)
+        return cls
+
+
+ast = _Namespace()
+
+# ------------------------------------------------------------------------------------------------
+# JSON -> nodes
+# ------------------------------------------------------------------------------------------------
+
+_VALUES = {"ival": "Integer", "fval": "Float", "boolval": "Boolean", "sval": "String", "bsval": "BitString"}
+
+
+class _Offsets:
+    """libpg_query's UTF-8 byte offsets as character indices, as pglast's ``Displacements``:
+    ``None`` out of the text's bytes."""
+
+    def __init__(self, text: str):
+        raw = text.encode("utf-8")
+        self.max = len(raw) - 1 if raw else sys.maxsize
+        self.ascii = len(raw) == len(text)
+        if not self.ascii:
+            # offset -> offset minus the UTF-8 continuation bytes at or before it
+            import re
+
+            self.ends: list[int] = []
+            self.counts: list[int] = []
+            total = 0
+            for m in re.finditer(rb"[\x80-\xbf]+", raw):
+                for k in range(m.start(), m.end()):
+                    total += 1
+                    self.ends.append(k)
+                    self.counts.append(total)
+
+    def __call__(self, offset: int) -> int | None:
+        if not 0 <= offset <= self.max:
+            return None
+        if self.ascii:
+            return offset
+        i = bisect.bisect_right(self.ends, offset)
+        return offset - (self.counts[i - 1] if i else 0)
+
+
+def _tagged(item: Any, conv: _Offsets) -> Any:
+    if not item:
+        return None  # a NULL element of a list
+    (tag, body), = item.items()
+    return _node(tag, body, conv)
+
+
+def _node(tag: str, d: dict, conv: _Offsets) -> Any:
+    if tag == "List":
+        return tuple([_tagged(x, conv) for x in d.get("items", ())])
+    if tag == "A_Const":
+        val = None
+        if not d.get("isnull"):
+            for key, vtag in _VALUES.items():
+                if key in d:
+                    val = _node(vtag, d[key], conv)
+                    break
+        obj = _new(_CONST)
+        obj.__dict__ = {"isnull": bool(d.get("isnull", False)), "val": val}
+        return obj
+    cls = _CLASSES.get(tag) or node_class(tag)
+    fieldset, untagged, locs = cls._fieldset, cls._untagged, cls._locs
+    for k in [k for k in d if k not in fieldset]:
+        v = d.pop(k)
+        if k in cls._renamed:
+            d[cls._renamed[k]] = v
+    for k, v in d.items():
+        t = type(v)
+        if t is dict:
+            sub = untagged.get(k)
+            d[k] = _node(sub, v, conv) if sub else _tagged(v, conv)
+        elif t is list:
+            d[k] = set(v) if k in cls._sets else tuple([_tagged(x, conv) for x in v])
+        elif k in locs:
+            d[k] = conv(v)
+    obj = _new(cls)
+    obj.__dict__ = d
+    return obj
+
+
+_new = object.__new__
+_CONST = node_class("A_Const")
+
+
+def parse_sql(text: str) -> tuple:
+    """``pglast.parse_sql(text)`` as this module's nodes (raises pglast's ``ParseError``)."""
+    parser = pglast_parser()
+    data = json.loads(parser.parse_sql_json(text))
+    conv = _Offsets(text)
+    out = []
+    raw_cls = node_class("RawStmt")
+    for raw in data.get("stmts", ()):
+        loc = raw.get("stmt_location", 0)
+        obj = _new(raw_cls)
+        obj.__dict__ = {"stmt": _tagged(raw.get("stmt"), conv), "stmt_location": conv(loc),
+                        "stmt_len": conv(loc + raw.get("stmt_len", 0)) - conv(loc)}
+        out.append(obj)
+    return tuple(out)
+
+
+# ------------------------------------------------------------------------------------------------
+# nodes -> pglast's AST (for its printer)
+# ------------------------------------------------------------------------------------------------
+
+
+def to_pglast(value: Any) -> Any:
+    """``value`` (a node, a tuple of them, a scalar) as pglast's own AST, for ``RawStream``."""
+    if isinstance(value, tuple):
+        return tuple(to_pglast(v) for v in value)
+    if not isinstance(value, Node):
+        return value
+    pglast_parser()
+    from pglast import ast as real
+
+    cls = getattr(real, type(value).__name__)
+    return cls(**{f: to_pglast(getattr(value, f)) for f in value._fields})
