@@ -224,7 +224,11 @@ def deparse(node: Any, limit: int = 120) -> str:
 
 
 def _print(node: Any) -> str:
-    """``RawStream()(node)``: pglast's printer (imported here, with pglast's AST, when first needed)."""
+    """``RawStream()(node)``: the simplest nodes printed here (type names, constants...), the others
+    by pglast's printer (imported, with pglast's AST, when first needed)."""
+    text = _pgtree.print_simple(node)
+    if text is not None:
+        return text
     from pglast.stream import RawStream
 
     return RawStream()(_pgtree.to_pglast(node))

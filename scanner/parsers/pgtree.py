@@ -34,9 +34,10 @@ import sys
 import types
 from typing import Any
 
-from .pgtree_fields import FIELDS
+from .pgtree_fields import FIELDS, SYSTEM_TYPES
 
 _DEFERRED = ("pglast.enums", "pglast.ast")
+_SIMPLE_NAME = __import__("re").compile(r"[a-z_][a-z0-9_]*$").match  # pglast.stream.is_simple_name
 
 
 class _Deferred(types.ModuleType):
@@ -264,3 +265,164 @@ def to_pglast(value: Any) -> Any:
 
     cls = getattr(real, type(value).__name__)
     return cls(**{f: to_pglast(getattr(value, f)) for f in value._fields})
+
+
+# ------------------------------------------------------------------------------------------------
+# printing the simplest nodes as pglast's RawStream does, without pglast's AST and printers
+# ------------------------------------------------------------------------------------------------
+
+
+class _Unsupported(Exception):
+    """A node outside what :func:`print_simple` prints: pglast's printer prints it."""
+
+
+class _Out:
+    """pglast's ``OutputStream`` spacing rules (``write``, ``separator``, ``maybe_write_space``)."""
+
+    _SPECIAL = frozenset("_*+/-\"'=<>$@")
+
+    def __init__(self):
+        self.parts: list[str] = []
+        self.pending = False
+        self.last = " "
+
+    def separator(self) -> None:
+        if not self.last.isspace():
+            self.pending = True
+
+    def maybe_space(self, nextc: str) -> None:
+        if not self.last.isspace() and self.last != "(" and (nextc.isalnum() or nextc in self._SPECIAL):
+            self.write(" ")
+
+    def write(self, s: str) -> None:
+        if s:
+            if self.pending:
+                if s != " ":
+                    self.maybe_space(s[0])
+                self.pending = False
+            self.parts.append(s)
+            self.last = s[-1]
+
+
+def _name(out: _Out, value: str) -> None:
+    from pglast.keywords import RESERVED_KEYWORDS, TYPE_FUNC_NAME_KEYWORDS
+
+    if not _SIMPLE_NAME(value) or value in RESERVED_KEYWORDS or value in TYPE_FUNC_NAME_KEYWORDS:
+        value = '"%s"' % value.replace('"', '""')
+    out.write(value)
+
+
+def _names(out: _Out, items: Any) -> None:
+    """``RawStream.print_name``: dotted names, each double-quoted when it must be."""
+    if not isinstance(items, tuple) or not items:
+        raise _Unsupported
+    for i, item in enumerate(items):
+        if i:
+            out.write(".")
+        if type(item).__name__ == "String" and isinstance(item.sval, str):
+            _name(out, item.sval)
+        elif type(item).__name__ == "A_Star":
+            out.write("*")
+        else:
+            raise _Unsupported
+    out.separator()
+
+
+def _print(out: _Out, node: Any) -> None:
+    kind = type(node).__name__
+    if kind == "A_Const":
+        if node.isnull:
+            out.write("NULL")
+            return
+        node, kind = node.val, type(node.val).__name__
+    if kind == "Integer":
+        out.write(str(node.ival))
+    elif kind == "Float":
+        out.write(node.fval)
+    elif kind == "Boolean":
+        out.write("TRUE" if node.boolval else "FALSE")
+    elif kind == "String":
+        out.write("'%s'" % node.sval.replace("'", "''"))
+    elif kind == "ColumnRef":
+        _names(out, node.fields)
+    elif kind == "NullTest" and type(node.arg).__name__ in ("A_Const", "ColumnRef", "FuncCall"):
+        _print(out, node.arg)  # an atom: no parentheses as the operand of IS
+        out.write(" IS")
+        if node.nulltesttype == "IS_NOT_NULL":
+            out.write(" NOT")
+        out.write(" NULL")
+    elif kind == "FuncCall":
+        from pglast.keywords import COL_NAME_KEYWORDS
+
+        names = node.funcname or ()
+        if (node.agg_order or node.agg_filter or node.over or node.agg_within_group or node.agg_star
+                or node.agg_distinct or node.func_variadic or node.funcformat != "COERCE_EXPLICIT_CALL"
+                or len(names) != 1 or type(names[0]).__name__ != "String" or names[0].sval in COL_NAME_KEYWORDS):
+            raise _Unsupported  # special syntax, decorations, qualified names: pglast's printer
+        _names(out, names)
+        out.write("(")
+        for i, arg in enumerate(node.args or ()):
+            if i:
+                out.write(",")
+                out.write(" ")
+            _print(out, arg)
+        out.write(")")
+    elif kind == "TypeName":
+        _type_name(out, node)
+    else:
+        raise _Unsupported
+
+
+def _type_name(out: _Out, node: Any) -> None:
+    """pglast's ``type_name`` printer, intervals' typmods and non-constant typmods left to it."""
+    if node.setof:
+        out.write("SETOF")
+        out.separator()
+    if not node.names or any(type(n).__name__ != "String" for n in node.names):
+        raise _Unsupported
+    name = ".".join(n.sval for n in node.names)
+    suffix = ""
+    if name in SYSTEM_TYPES:
+        prefix, suffix = SYSTEM_TYPES[name]
+        out.write(prefix)
+    elif name == "char":
+        out.write('"char"')
+    else:
+        _names(out, node.names)
+    if node.pct_type:
+        out.write("%TYPE")
+        return
+    if node.typmods:
+        if name == "pg_catalog.interval":
+            raise _Unsupported
+        mods = node.typmods
+        if any(type(m).__name__ != "A_Const" or type(m.val).__name__ != "Integer" for m in mods):
+            raise _Unsupported
+        if name != "pg_catalog.bpchar" or len(mods) > 1 or mods[0].val.ival != 1:
+            out.write("(")
+            for i, m in enumerate(mods):
+                if i:
+                    out.write(",")
+                    out.write(" ")
+                out.write(str(m.val.ival))
+            out.write(")")
+    out.write(suffix)
+    for ab in node.arrayBounds or ():
+        if type(ab).__name__ != "Integer":
+            raise _Unsupported
+        out.write("[")
+        if ab.ival >= 0:
+            out.write(str(ab.ival))
+        out.write("]")
+
+
+def print_simple(node: Any) -> str | None:
+    """``pglast.stream.RawStream()(node)`` for the simplest nodes (constants, column references,
+    plain function calls, ``IS [NOT] NULL`` of those, type names): None for any other node, which
+    pglast's printer prints (:func:`to_pglast`). tests/test_pgtree.py compares both."""
+    out = _Out()
+    try:
+        _print(out, node)
+    except _Unsupported:
+        return None
+    return "".join(out.parts)

@@ -268,3 +268,21 @@ FIELDS = {
     'XmlExpr': 'op:eIS_XMLCONCAT name:s named_args:n arg_names:n args:n xmloption:eXMLOPTION_DOCUMENT indent:b typmod:i location:L',
     'XmlSerialize': 'xmloption:eXMLOPTION_DOCUMENT expr:n typeName:@TypeName indent:b location:L',
 }
+# pglast.printers.dml.system_types: the SQL names pglast prints for pg_catalog's types
+SYSTEM_TYPES = {
+    'pg_catalog.bool': ('boolean', ''),
+    'pg_catalog.bpchar': ('char', ''),
+    'pg_catalog.float4': ('real', ''),
+    'pg_catalog.float8': ('double precision', ''),
+    'pg_catalog.int2': ('smallint', ''),
+    'pg_catalog.int4': ('integer', ''),
+    'pg_catalog.int8': ('bigint', ''),
+    'pg_catalog.interval': ('interval', ''),
+    'pg_catalog.numeric': ('numeric', ''),
+    'pg_catalog.time': ('time', ''),
+    'pg_catalog.timestamp': ('timestamp', ''),
+    'pg_catalog.timestamptz': ('timestamp', ' with time zone'),
+    'pg_catalog.timetz': ('time', ' with time zone'),
+    'pg_catalog.varbit': ('bit varying', ''),
+    'pg_catalog.varchar': ('varchar', ''),
+}
