@@ -189,16 +189,37 @@ class _Offsets:
         return offset - (self.counts[i - 1] if i else 0)
 
 
-def _tagged(item: Any, conv: _Offsets) -> Any:
-    if not item:
-        return None  # a NULL element of a list
-    (tag, body), = item.items()
-    return _node(tag, body, conv)
+_new = object.__new__
+_ACTIONS: dict[type, dict[str, Any]] = {}
+
+
+def _actions(cls: type) -> dict[str, Any]:
+    """What converting a JSON field of ``cls`` takes, by JSON key: None (a scalar, kept), 1 (a node or
+    list: tagged), a class name (a typed struct: untagged), 2 (a location), 3 (a set), 4 (a field
+    pglast renames); a key not there is no field of pglast's (dropped)."""
+    acts: dict[str, Any] = dict.fromkeys(cls._fields)
+    acts.update(dict.fromkeys(cls._children, 1))
+    acts.update(cls._untagged)
+    acts.update(dict.fromkeys(cls._locs, 2))
+    acts.update(dict.fromkeys(cls._sets, 3))
+    acts.update(dict.fromkeys(cls._renamed, 4))
+    _ACTIONS[cls] = acts
+    return acts
+
+
+def _tagged(value: Any, conv: _Offsets) -> Any:
+    """A node-holding field's JSON value: a list (a tuple of nodes), ``{Tag: {...}}``, ``{}`` (NULL)."""
+    if type(value) is list:
+        return tuple([_node(*x.popitem(), conv) if x else None for x in value])
+    if type(value) is dict:
+        return _node(*value.popitem(), conv) if value else None
+    return value
 
 
 def _node(tag: str, d: dict, conv: _Offsets) -> Any:
     if tag == "List":
-        return tuple([_tagged(x, conv) for x in d.get("items", ())])
+        items = d.get("items")
+        return tuple([_node(*x.popitem(), conv) if x else None for x in items]) if items else ()
     if tag == "A_Const":
         val = None
         if not d.get("isnull"):
@@ -210,26 +231,40 @@ def _node(tag: str, d: dict, conv: _Offsets) -> Any:
         obj.__dict__ = {"isnull": bool(d.get("isnull", False)), "val": val}
         return obj
     cls = _CLASSES.get(tag) or node_class(tag)
-    fieldset, untagged, locs = cls._fieldset, cls._untagged, cls._locs
-    for k in [k for k in d if k not in fieldset]:
-        v = d.pop(k)
-        if k in cls._renamed:
-            d[cls._renamed[k]] = v
-    for k, v in d.items():
-        t = type(v)
-        if t is dict:
-            sub = untagged.get(k)
-            d[k] = _node(sub, v, conv) if sub else _tagged(v, conv)
-        elif t is list:
-            d[k] = set(v) if k in cls._sets else tuple([_tagged(x, conv) for x in v])
-        elif k in locs:
+    acts = _ACTIONS.get(cls) or _actions(cls)
+    odd = False
+    for k, v in d.items():  # values replaced in place: the JSON object becomes the node's __dict__
+        a = acts.get(k, 0)
+        if a is None:
+            continue
+        if a == 1:
+            d[k] = _tagged(v, conv)
+        elif a == 2:
             d[k] = conv(v)
+        elif type(a) is str:
+            d[k] = _node(a, v, conv) if type(v) is dict else v
+        else:
+            odd = True
     obj = _new(cls)
-    obj.__dict__ = d
+    obj.__dict__ = _odd(cls, d, acts, conv) if odd else d
     return obj
 
 
-_new = object.__new__
+def _odd(cls: type, d: dict, acts: dict, conv: _Offsets) -> dict:
+    """``d`` with its sets, pglast's renamed fields (in their place) and no key pglast has not."""
+    out = {}
+    for k, v in d.items():
+        a = acts.get(k, 0)
+        if a == 3:
+            out[k] = set(v) if type(v) is list else v
+        elif a == 4:
+            k = cls._renamed[k]
+            out[k] = _tagged(v, conv) if acts.get(k) == 1 else v
+        elif a != 0:
+            out[k] = v
+    return out
+
+
 _CONST = node_class("A_Const")
 
 
@@ -243,7 +278,7 @@ def parse_sql(text: str) -> tuple:
     for raw in data.get("stmts", ()):
         loc = raw.get("stmt_location", 0)
         obj = _new(raw_cls)
-        obj.__dict__ = {"stmt": _tagged(raw.get("stmt"), conv), "stmt_location": conv(loc),
+        obj.__dict__ = {"stmt": _tagged(raw.get("stmt") or {}, conv), "stmt_location": conv(loc),
                         "stmt_len": conv(loc + raw.get("stmt_len", 0)) - conv(loc)}
         out.append(obj)
     return tuple(out)
@@ -426,3 +461,78 @@ def print_simple(node: Any) -> str | None:
     except _Unsupported:
         return None
     return "".join(out.parts)
+
+
+# ------------------------------------------------------------------------------------------------
+# the field table, generated from pglast (development time)
+# ------------------------------------------------------------------------------------------------
+
+
+def _field_code(real_ast: Any, enums: Any, ctype: str, ptype: Any) -> str:
+    """A field's kind in :data:`FIELDS` from pglast's slot type: ``s`` string, ``b`` bool, ``c`` char,
+    ``i``/``f`` number, ``L`` location, ``eNAME`` enum (NAME: its member 0, the default), ``n`` node
+    or list, ``@Class`` a typed struct (untagged in the JSON), ``S`` a set (Bitmapset)."""
+    if ctype == "char*":
+        return "s"
+    if ctype == "bool":
+        return "b"
+    if ctype == "char":
+        return "c"
+    if ctype == "ParseLoc":
+        return "L"
+    if ctype in ("Cost", "Cardinality"):
+        return "f"
+    if ctype in ("ValUnion", "List*", "Node*"):
+        return "n"
+    if hasattr(enums, ctype):
+        try:
+            return "e" + getattr(enums, ctype)(0).name
+        except ValueError:  # no member 0 (a char enum): always written
+            return "e"
+    types_ = ptype if isinstance(ptype, tuple) else (ptype,)
+    if set in types_:
+        return "S"
+    name = ctype.rstrip("*")
+    cls = getattr(real_ast, name, None)
+    if ctype.endswith("*") or isinstance(cls, type):
+        if isinstance(cls, type) and issubclass(cls, real_ast.Node) and dict in types_ and len(types_) == 2:
+            return "@" + name
+        return "n"
+    if int in types_:
+        return "i"
+    if float in types_:
+        return "f"
+    raise ValueError(f"unknown pglast slot type {ctype!r}")
+
+
+def generate_fields() -> str:
+    """The text of ``pgtree_fields.py`` for the installed pglast."""
+    import pglast
+    from pglast import ast as real_ast
+    from pglast import enums
+    from pglast.printers.dml import system_types
+
+    lines = []
+    for name in sorted(vars(real_ast)):
+        cls = getattr(real_ast, name)
+        if not (isinstance(cls, type) and issubclass(cls, real_ast.Node) and isinstance(cls.__slots__, dict)):
+            continue
+        if name == "ValUnion":
+            continue
+        parts = [f"{f}:{_field_code(real_ast, enums, info[0], info[1])}" for f, info in cls.__slots__.items()]
+        lines.append(f"    {name!r}: {' '.join(parts)!r},")
+    out = ['"""Generated by ``python -m scanner.parsers.pgtree --generate`` from pglast %s\'s ``pglast.ast``: the fields of'
+           % pglast.__version__,
+           "every PostgreSQL parse node, in pglast's order, each with its kind (see ``scanner.parsers.pgtree``).",
+           'tests/test_pgtree.py checks it against the installed pglast. Do not edit."""',
+           "", f"PGLAST = {pglast.__version__!r}", "", "FIELDS = {", *lines, "}",
+           "# pglast.printers.dml.system_types: the SQL names pglast prints for pg_catalog's types",
+           "SYSTEM_TYPES = {", *(f"    {k!r}: {v!r}," for k, v in system_types.items()), "}", ""]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":  # pragma: no cover - development tool
+    if sys.argv[1:] == ["--generate"]:
+        import pathlib
+
+        pathlib.Path(__file__).with_name("pgtree_fields.py").write_text(generate_fields(), encoding="utf-8")

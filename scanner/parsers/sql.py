@@ -76,17 +76,25 @@ def _blank(s: str) -> str:
     return "".join("\n" if c == "\n" else "x" for c in s)
 
 
-def mask_psql(text: str) -> tuple[str, list[tuple[int, int, str]], list[tuple[int, str]]]:
-    """Return (masked text, masked spans, comments)."""
-    parser = pglast_parser()
+_SCAN_FIRST = object()  # "scan the text yourself" (the parse scans once for the masking and the secrets)
 
+
+def _scanned(text: str) -> list | None:
+    """The scanner's tokens of ``text``, None when it refuses it (an unterminated literal...)."""
+    try:
+        return list(pglast_parser().scan(text))
+    except Exception:  # noqa: BLE001 - libpg_query's scanner error
+        return None
+
+
+def mask_psql(text: str, tokens: Any = _SCAN_FIRST) -> tuple[str, list[tuple[int, int, str]], list[tuple[int, str]]]:
+    """Return (masked text, masked spans, comments); ``tokens``: the scanner's tokens of ``text``
+    when already read (None: it refused the text)."""
     chars = list(text)
     spans: list[tuple[int, int, str]] = []
     comments: list[tuple[int, str]] = []
-    try:
-        tokens = list(parser.scan(text))
-    except Exception:  # noqa: BLE001 - unterminated literal etc.: fall back to lines
-        tokens = None
+    if tokens is _SCAN_FIRST:  # unterminated literal etc.: None, and masking falls back to lines
+        tokens = _scanned(text)
     if tokens is None:
         pos = 0
         for line in text.splitlines(keepends=True):
@@ -192,8 +200,9 @@ def _parse(doc: SqlDocument) -> None:
     from .pgtree import parse_sql
 
     parser = pglast_parser()
-    doc.secret_marks = secret_marks(doc.text)
-    masked, spans, comments = mask_psql(doc.text)
+    tokens = _scanned(doc.text)
+    doc.secret_marks = secret_marks(doc.text, tokens=tokens)
+    masked, spans, comments = mask_psql(doc.text, tokens)
     doc.masked, doc.masked_spans, doc.comments = masked, spans, comments
     try:
         raws = parse_sql(masked)
@@ -271,19 +280,18 @@ def _inside(text: str, a: int, b: int) -> tuple[int, int]:
 _PASSWORD_VAR = re.compile(r"(?i)\bPASSWORD[ \t]*=?[ \t]*:['\"]?([A-Za-z_]\w*)")
 
 
-def secret_marks(text: str, base: int = 0, depth: int = 0) -> list[tuple[int, int]]:
+def secret_marks(text: str, base: int = 0, depth: int = 0, tokens: Any = _SCAN_FIRST) -> list[tuple[int, int]]:
     """The source spans of the secrets an SQL script writes, read from PostgreSQL's own scanner
     (pglast): ``[ENCRYPTED] PASSWORD`` literals in every quoting (``'..''..'``, ``E'..\\'..'``,
     ``U&'..'``, ``$$..$$``, ``$tag$..$tag$``, ``"..."``, unquoted words in CREATE/ALTER ROLE|USER: the
     script is then unparseable, the word is still a password), string arguments of ``crypt``/
     ``pgp_sym_encrypt``/..., password hashes, psql ``\\set`` of a secret-named variable or of one a ``PASSWORD :'var'`` takes. Function
     bodies (``DO $$ ... $$``) are read too. A script the scanner cannot read (an unterminated
-    literal) is read line by line; a line that still cannot be read is a secret from its PASSWORD on."""
-    parser = pglast_parser()
-
-    try:
-        tokens = list(parser.scan(text))
-    except Exception:  # noqa: BLE001 - libpg_query's scanner error (unterminated literal...)
+    literal) is read line by line; a line that still cannot be read is a secret from its PASSWORD on.
+    ``tokens``: the scanner's tokens of ``text`` when already read (None: it refused the text)."""
+    if tokens is _SCAN_FIRST:
+        tokens = _scanned(text)
+    if tokens is None:  # libpg_query's scanner error (unterminated literal...)
         if depth:
             return []
         return _marks_by_line(text, base)
