@@ -108,7 +108,11 @@ def imported(paths: list[str]) -> dict:
     audit([Path(p) for p in paths], jobs=1)
     mods = sorted(m for m in sys.modules if m.count(".") == 2 and m.startswith("rules.")
                   and not m.startswith(("rules.helpers.", "rules.live.")))
-    return {"rule_modules": len(mods), "of": len(_index_modules()), "pglast": "pglast" in sys.modules}
+    ast_mod = sys.modules.get("pglast.ast")
+    return {"rule_modules": len(mods), "of": len(_index_modules()), "pglast": "pglast" in sys.modules,
+            # pglast's AST classes executed (scanner.parsers.pgtree defers them), its printer imported
+            "pglast_ast": ast_mod is not None and type(ast_mod).__name__ == "module",
+            "pglast_printer": "pglast.stream" in sys.modules}
 
 
 def units(path: Path, n: int) -> dict:

@@ -437,10 +437,35 @@ ISSUE17_NOTE = [
     "every file again to mask the fix diffs of the report.",
     "- **ShellCheck starts when the host scripts are first read** (if OPS106-OPS108 run) and works while the "
     "rules before them run: wall time, not CPU.",
-    "- Not done: the SQL model still walks pglast's syntax tree (not `parse_sql_json`'s dictionaries), so an "
-    "audit with SQL still imports pglast's AST and printer modules; the parent still holds every finding "
+    "- Not done: the parent still holds every finding "
     "until the report is written (no streaming report); the git index is still read by dulwich (~35 ms on "
     "this repository).",
+]
+
+
+SQL_TREE_NOTE = [
+    "## SQL without pglast's AST (measured by hand, paired, against 795d6cc)", "",
+    "Measured on 2026-12-07 with the load average at 15–21 on the two cores, each pair the tree before (795d6cc) and "
+    "after run in turn, CPU seconds (user + system) of whole processes or, per deployment, `time.process_time` of "
+    "one process auditing 20 deployments of the 100-stack monorepo warm (their Stacks kept):", "",
+    "| case | before | after | after / before |", "|---|---|---|---|",
+    "| bundled stack, all rules, cold (medians of 15 pairs) | 1.027 s CPU | 0.969 s CPU | 0.94 |",
+    "| its init-db.sql alone, cold (11 pairs) | 0.454 s CPU | 0.413 s CPU | 0.91 |",
+    "| SQL parse per deployment, warm (7 pairs) | 12.1 ms | 6.7 ms | 0.55 |",
+    "| the rules of SQL files per deployment, warm, collector on / off (7 pairs) | 22.5 / 16.2 ms | 21.2 / 14.4 ms "
+    "| 0.94 / 0.89 |", "",
+    "What changed (byte-identical on every fixture, both bundled stacks, the corpus and a monorepo: "
+    "`benchmarks/equivalence.py` against 795d6cc):", "",
+    "- **libpg_query's JSON as light nodes** (`scanner/parsers/pgtree.py`): `parse_sql_json`'s objects become the "
+    "`__dict__` of small classes named and shaped as pglast's (the same fields, defaults, tuples, `A_Const` values, "
+    "character locations; enums as their names), so the SQL model's code reads as before; the field table is "
+    "generated from `pglast.ast` and checked against it (tests/test_pgtree.py, with hypothesis).",
+    "- **pglast's AST, enums and printer are no longer imported to audit** (the table above): pglast's package and "
+    "C parser import `pglast.ast` and `pglast.enums` (~30 ms), now deferred until an attribute of theirs is read; "
+    "type names, constants, column references, plain calls and `IS NULL` are printed as pglast's `RawStream` "
+    "prints them (function labels, policy messages), anything else by pglast's printer over the node rebuilt as "
+    "pglast's AST.",
+    "- **One scan of a script** for the psql masking and the secret marks (it was scanned twice).",
 ]
 
 
@@ -545,9 +570,11 @@ def write_doc(rows, series, pairs, fix, runs, machine="", prof=None, load_end=""
         lines += ["", "The rule modules an audit imports (`benchmarks/profile.py imported`): only the families whose "
                   "file kinds are present; `dkscan rules`, `explain`, selectors and reports read every rule's "
                   "metadata from the generated index (`rules/_index.py`).", "",
-                  "| audit of | rule modules imported | pglast imported |", "|---|---|---|"]
+                  "| audit of | rule modules imported | pglast imported | pglast's AST / printer imported |",
+                  "|---|---|---|---|"]
         for name, r in imported.items():
-            lines.append(f"| {name} | {r['rule_modules']} of {r['of']} | {'yes' if r['pglast'] else 'no'} |")
+            lines.append(f"| {name} | {r['rule_modules']} of {r['of']} | {'yes' if r['pglast'] else 'no'} | "
+                         f"{'yes' if r.get('pglast_ast') else 'no'} / {'yes' if r.get('pglast_printer') else 'no'} |")
     if units:
         ph = units["phases"]
         lines += ["", f"One deployment of the 100-stack monorepo, warm (imports paid, as in a pool worker), mean of "
@@ -575,7 +602,7 @@ def write_doc(rows, series, pairs, fix, runs, machine="", prof=None, load_end=""
             b = (f"`{sampled['inclusive'][i][0]}` | {sampled['inclusive'][i][1] / tot:.1%}"
                  if i < len(sampled["inclusive"]) else " | ")
             lines.append(f"| {a} | | {b} |")
-    lines += ["", *ISSUE17_NOTE, "", *COLLECTOR_NOTE, "", "## Reading the misses", "", *notes(fix, series, prof, pairs), "", "## Reproduce", "", "```sh", "python benchmarks/run.py          # everything, peers included (~15 min; installs them into benchmarks/work/venv-*)",
+    lines += ["", *ISSUE17_NOTE, "", *SQL_TREE_NOTE, "", *COLLECTOR_NOTE, "", "## Reading the misses", "", *notes(fix, series, prof, pairs), "", "## Reproduce", "", "```sh", "python benchmarks/run.py          # everything, peers included (~15 min; installs them into benchmarks/work/venv-*)",
               "python benchmarks/run.py --quick  # 3 runs, no 1000-stack monorepo, peers included",
               "python benchmarks/run.py --no-peers  # dkscan only", "```", "",
               "Peers' virtualenvs are built under `benchmarks/work/` (ignored by git), the inputs under "
@@ -604,8 +631,8 @@ def notes(fix: dict, series: list, prof: dict, pairs: list) -> list[str]:
                 f"{cold['render_json'] * 1000:.0f} ms of report. The floor pays the parsers and nothing else. "
                 "Importing only the families a stack needs (the rule index) and compiling patterns on first use "
                 "cut the audits of a few files (below), not this one: the bundled stack needs every family. What "
-                "remains is dkscan's own work, each part measured above: the rules (the SQL model walks pglast's "
-                "Python syntax tree; walking libpg_query's JSON instead is not done), the secrets collection "
+                "remains is dkscan's own work, each part measured above: the rules (the SQL model walks "
+                "libpg_query's JSON as light nodes, see \"SQL without pglast's AST\"), the secrets collection "
                 f"and the regular expressions and dataclasses built per process ({cold.get('regex', 0):.0f} "
                 f"patterns, {cold.get('regex_s', 0) * 1000:.0f} ms; {cold.get('dataclasses', 0):.0f} dataclasses, "
                 f"{cold.get('dataclasses_s', 0) * 1000:.0f} ms).")
@@ -640,7 +667,7 @@ def notes(fix: dict, series: list, prof: dict, pairs: list) -> list[str]:
             f"warm (benchmarks/profile.py units), {per * 1000 / 2:.0f} s of two cores for 1000 before the report, "
             "plus one ShellCheck process per deployment (its deploy scripts), on a machine whose two cores were "
             "shared (load average above). 25 s allows 50 ms of CPU per deployment, report included: the "
-            "per-deployment parse (YAML nodes, pglast's syntax tree) and rules (the SQL model first) would have "
+            "per-deployment parse (YAML nodes, the SQL scripts) and rules (the SQL model first) would have "
             "to halve. Past one machine, `dkscan audit --shard K/N` and "
             "`dkscan merge` split the same audit over N runners (tests/test_shard.py proves the merged report "
             "byte-identical to one run).")

@@ -18,7 +18,6 @@ the app's environment) and the server settings (``-c key=value`` in the command,
 from __future__ import annotations
 
 import bisect
-import functools
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
@@ -27,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 from rules.helpers.compose import image_ref
 from rules.helpers.locations import LazyRe
 from scanner.model import Edit, Fix, Location
+from scanner.parsers import pgtree as _pgtree
 from scanner.parsers.sql import _skip_space as _skip_blank
 
 if TYPE_CHECKING:
@@ -117,65 +117,42 @@ def role_name(spec: Any) -> str:
     return kind.replace("ROLESPEC_", "").lower()
 
 
-_NODE_SLOTS: dict[type, tuple[str, ...]] = {}
-
-
-@functools.cache
 def pg_ast():
-    """``pglast.ast``, imported on first use (a stack without SQL never loads pglast). The model
-    walks call it for every node: a cached call costs a fraction of a ``from pglast import ast``
-    statement inside the function, which goes through importlib's Python code each time."""
-    from pglast import ast
-
-    return ast
+    """The parse node classes (``scanner.parsers.pgtree.ast``, named and shaped as ``pglast.ast``'s:
+    ``isinstance(node, pg_ast().A_Const)``) without importing pglast's AST."""
+    return _pgtree.ast
 
 
 def _node_slots(cls: type) -> tuple[str, ...]:
-    """The slots of a pglast node class that can hold a node or a list: pglast types every slot and
-    validates every assignment, so an ``int``/``str``/``bool``/enum slot never holds one. Walking the
-    model visits every node of every script: skipping the scalar slots halves the cost."""
-    slots = _NODE_SLOTS.get(cls)
-    if slots is None:
-        ast = pg_ast()
-        declared = cls.__slots__
-        if isinstance(declared, dict):
-            keep = []
-            for name, info in declared.items():
-                types = getattr(info, "py_type", None)
-                types = types if isinstance(types, tuple) else (types,)
-                if any(not isinstance(t, type) or issubclass(t, (ast.Node, list, tuple, set)) for t in types):
-                    keep.append(name)
-            slots = tuple(keep)
-        else:
-            slots = tuple(declared)
-        _NODE_SLOTS[cls] = slots
-    return slots
+    """The fields of a node class that can hold a node or a tuple of them (an ``int``/``str``/``bool``/
+    enum field never does): walking the model visits every node of every script."""
+    return cls._children
 
 
 def children(node: Any) -> Iterator[tuple[str, Any]]:
-    """(slot, child node) of a pglast node, lists flattened."""
-    ast = pg_ast()
-    for slot in _node_slots(type(node)):
-        value = getattr(node, slot, None)
-        if isinstance(value, ast.Node):
+    """(slot, child node) of a parse node, tuples flattened."""
+    node_cls = _pgtree.Node
+    for slot in node._children:
+        value = getattr(node, slot)
+        if isinstance(value, node_cls):
             yield slot, value
         elif isinstance(value, tuple):
             stack = list(reversed(value))
             while stack:
                 item = stack.pop()
-                if isinstance(item, ast.Node):
+                if isinstance(item, node_cls):
                     yield slot, item
                 elif isinstance(item, tuple):
                     stack.extend(reversed(item))
 
 
 def child_nodes(node: Any) -> list:
-    """The child nodes of a pglast node, in :func:`children`'s order, as a list: the walks below
+    """The child nodes of a parse node, in :func:`children`'s order, as a list: the walks below
     visit every node of every script, and a plain loop costs half a generator's resumptions."""
-    node_cls = pg_ast().Node
+    node_cls = _pgtree.Node
     out = []
-    for slot in _node_slots(type(node)):
-        value = getattr(node, slot, None)
+    for slot in node._children:
+        value = getattr(node, slot)
         if isinstance(value, node_cls):
             out.append(value)
         elif isinstance(value, tuple):
@@ -220,6 +197,7 @@ def parse_errors() -> tuple[type[Exception], ...]:
     """What pglast raises on text it cannot read: its ParseError (a ``pglast.Error``) and ValueError
     (text the C parser cannot take: lone surrogates). Anything else is a bug, which the engine reports
     (OPS082) instead of a silently wrong answer. A function: pglast is imported when first needed."""
+    _pgtree.pglast_parser()
     from pglast import Error
 
     return (Error, ValueError)
@@ -234,16 +212,26 @@ _STRING_LIT = re.compile(r"(?:[EeNn]|[Uu]&)?'(?:[^']|'')*'")
 
 
 def deparse(node: Any, limit: int = 120) -> str:
-    """SQL text of a node for a message, every string literal shown as ``'***'``."""
+    """SQL text of a node for a message, every string literal shown as ``'***'`` (pglast's printer,
+    over the node rebuilt as pglast's AST)."""
     try:
-        from pglast.stream import RawStream
-
-        text = RawStream()(node)
+        text = _print(node)
     except printer_errors():  # a node pglast cannot print: the message says "…"
         return "…"
     text = _STRING_LIT.sub("'***'", text)
     text = re.sub(r"\$([A-Za-z_]*)\$.*?\$\1\$", "$$***$$", text, flags=re.S)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _print(node: Any) -> str:
+    """``RawStream()(node)``: the simplest nodes printed here (type names, constants...), the others
+    by pglast's printer (imported, with pglast's AST, when first needed)."""
+    text = _pgtree.print_simple(node)
+    if text is not None:
+        return text
+    from pglast.stream import RawStream
+
+    return RawStream()(_pgtree.to_pglast(node))
 
 
 def quote_ident(name: str) -> str:
@@ -354,7 +342,7 @@ _DOLLAR = re.compile(r"\$([^\x00-\x40\x5b-\x5e\x60\x7b-\x7f\U00010000-\U0010ffff
 
 
 def _scan(text: str, base: int, out: list, depth: int) -> None:
-    from pglast import parser
+    parser = _pgtree.pglast_parser()
 
     try:
         toks = list(parser.scan(text))
@@ -818,10 +806,8 @@ def _replay_do(model: SqlModel, st: _State, doc, f: Function, order: int) -> int
         if kind == "execsql" and not isinstance(unit.node, (ast.SelectStmt,)):
             nodes.append((unit.node, unit.base))
         elif kind == "dynexecute" and is_const(unit.node) and isinstance(const_value(unit.node), str):
-            import pglast
-
             try:
-                raws = pglast.parse_sql(const_value(unit.node))
+                raws = _pgtree.parse_sql(const_value(unit.node))
             except parse_errors():
                 continue
             nodes.extend((r.stmt, unit.base + 8) for r in raws)  # past "SELECT '" (parse_expr's prefix and the quote)
@@ -1146,9 +1132,7 @@ def _function(node, doc, stmt, order: int, st: _State) -> Function:
         if mode in ("FUNC_PARAM_OUT", "FUNC_PARAM_TABLE"):
             continue
         try:
-            from pglast.stream import RawStream
-
-            f.argtypes.append(RawStream()(p.argType))
+            f.argtypes.append(_print(p.argType))
         except printer_errors():
             f.argtypes.append(type_name(p.argType))
     f.language = "sql" if node.sql_body is not None else ""
@@ -1205,10 +1189,8 @@ def _units(model: SqlModel) -> Iterator[Unit]:
 
 
 def _sql_body_units(f: Function) -> Iterator[Unit]:
-    import pglast
-
     try:
-        raws = pglast.parse_sql(f.body)
+        raws = _pgtree.parse_sql(f.body)
     except parse_errors():
         return
     for raw in raws:
@@ -1296,7 +1278,6 @@ def parse_expr(text: str, mode: int) -> tuple[Any, int] | None:
     """Parse the text of a PL/pgSQL expression (``parseMode`` 0: a statement, 2: an expression,
     3+: an assignment ``target := expr``). Returns (node, shift): a node location plus the
     expression text's file offset plus ``shift`` is the node's file offset."""
-    import pglast
     ast = pg_ast()
     if mode == 0:
         sql, shift = text, 0
@@ -1306,7 +1287,7 @@ def parse_expr(text: str, mode: int) -> tuple[Any, int] | None:
     else:
         sql, shift = "SELECT " + text, -7
     try:
-        raws = pglast.parse_sql(sql)
+        raws = _pgtree.parse_sql(sql)
     except parse_errors():
         return None
     if not raws:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rules.helpers.sql import add_command_flags, const_value, pg_settings, setting_on, sql_model, sql_server
+from rules.helpers.sql import add_command_flags, const_value, pg_ast, pg_settings, setting_on, sql_model, sql_server
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 
@@ -213,7 +213,7 @@ def _logged_passwords(stack: Stack, model, svc, s=None) -> list:
 
 def _quiet_spans(model) -> list[tuple[object, int, int]]:
     """(doc, from order, to order) where the script turned log_statement off for its session."""
-    from pglast import ast
+    ast = pg_ast()
 
     out = []
     start = None

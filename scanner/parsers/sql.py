@@ -4,7 +4,8 @@
    a backslash token blanks to the end of its line (a statement-ending ``\\g``/``\\gexec`` becomes
    ``;``), ``:var``/``:'var'``/``:"var"`` become a same-length identifier or literal. Strings and
    ``$$`` bodies are single tokens, so a backslash inside them is never touched.
-2. Parse the whole masked script with ``pglast.parse_sql`` (fast path). When PostgreSQL's grammar
+2. Parse the whole masked script with libpg_query (``scanner.parsers.pgtree.parse_sql``: pglast's
+   JSON parse, as nodes shaped like ``pglast.ast``'s without importing it) (fast path). When PostgreSQL's grammar
    rejects it, split it into statements with sqlparse and parse each one, so every bad statement
    is reported at its own line and the good ones are still audited.
 3. What PostgreSQL checks when it creates a function or runs a DO block is checked too: PL/pgSQL
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .base import Document, ParseError, line_col
+from .pgtree import pglast_parser
 
 
 @dataclass(repr=False, eq=False)
@@ -32,7 +34,7 @@ class Statement:
     line: int
     col: int
     end_line: int
-    node: Any = None  # pglast.ast node (RawStmt.stmt), None when it failed to parse
+    node: Any = None  # parse node (RawStmt.stmt, see scanner.parsers.pgtree), None when it failed to parse
     error: str | None = None
     _plpgsql: Any = field(default=None, repr=False)
     base: int = 0  # file offset that the node's ``location`` attributes count from
@@ -44,8 +46,7 @@ class Statement:
     def plpgsql(self) -> tuple[list | None, str | None]:
         """(parsed PL/pgSQL JSON, error) for CREATE FUNCTION/PROCEDURE ... LANGUAGE plpgsql and DO."""
         if self._plpgsql is None:
-            from pglast import parser
-
+            parser = pglast_parser()
             try:
                 self._plpgsql = (json.loads(parser.parse_plpgsql_json(self.masked)), None)
             except Exception as exc:  # noqa: BLE001 - libpg_query errors come in several types
@@ -75,17 +76,25 @@ def _blank(s: str) -> str:
     return "".join("\n" if c == "\n" else "x" for c in s)
 
 
-def mask_psql(text: str) -> tuple[str, list[tuple[int, int, str]], list[tuple[int, str]]]:
-    """Return (masked text, masked spans, comments)."""
-    from pglast import parser
+_SCAN_FIRST = object()  # "scan the text yourself" (the parse scans once for the masking and the secrets)
 
+
+def _scanned(text: str) -> list | None:
+    """The scanner's tokens of ``text``, None when it refuses it (an unterminated literal...)."""
+    try:
+        return list(pglast_parser().scan(text))
+    except Exception:  # noqa: BLE001 - libpg_query's scanner error
+        return None
+
+
+def mask_psql(text: str, tokens: Any = _SCAN_FIRST) -> tuple[str, list[tuple[int, int, str]], list[tuple[int, str]]]:
+    """Return (masked text, masked spans, comments); ``tokens``: the scanner's tokens of ``text``
+    when already read (None: it refused the text)."""
     chars = list(text)
     spans: list[tuple[int, int, str]] = []
     comments: list[tuple[int, str]] = []
-    try:
-        tokens = list(parser.scan(text))
-    except Exception:  # noqa: BLE001 - unterminated literal etc.: fall back to lines
-        tokens = None
+    if tokens is _SCAN_FIRST:  # unterminated literal etc.: None, and masking falls back to lines
+        tokens = _scanned(text)
     if tokens is None:
         pos = 0
         for line in text.splitlines(keepends=True):
@@ -188,14 +197,16 @@ def _make_stmt(doc: SqlDocument, start: int, end: int, node: Any, error: str | N
 
 
 def _parse(doc: SqlDocument) -> None:
-    import pglast
+    from .pgtree import parse_sql
 
-    doc.secret_marks = secret_marks(doc.text)
-    masked, spans, comments = mask_psql(doc.text)
+    parser = pglast_parser()
+    tokens = _scanned(doc.text)
+    doc.secret_marks = secret_marks(doc.text, tokens=tokens)
+    masked, spans, comments = mask_psql(doc.text, tokens)
     doc.masked, doc.masked_spans, doc.comments = masked, spans, comments
     try:
-        raws = pglast.parse_sql(masked)
-    except pglast.parser.ParseError:
+        raws = parse_sql(masked)
+    except parser.ParseError:
         raws = None
     if raws is not None:
         for raw in raws:
@@ -217,8 +228,8 @@ def _parse(doc: SqlDocument) -> None:
         end = idx + len(piece)
         pos = end
         try:
-            parsed = pglast.parse_sql(piece)
-        except pglast.parser.ParseError as exc:
+            parsed = parse_sql(piece)
+        except parser.ParseError as exc:
             message = exc.args[0] if exc.args else "syntax error"
             where = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
             stmt = _make_stmt(doc, idx, end, None, str(message))
@@ -269,19 +280,18 @@ def _inside(text: str, a: int, b: int) -> tuple[int, int]:
 _PASSWORD_VAR = re.compile(r"(?i)\bPASSWORD[ \t]*=?[ \t]*:['\"]?([A-Za-z_]\w*)")
 
 
-def secret_marks(text: str, base: int = 0, depth: int = 0) -> list[tuple[int, int]]:
+def secret_marks(text: str, base: int = 0, depth: int = 0, tokens: Any = _SCAN_FIRST) -> list[tuple[int, int]]:
     """The source spans of the secrets an SQL script writes, read from PostgreSQL's own scanner
     (pglast): ``[ENCRYPTED] PASSWORD`` literals in every quoting (``'..''..'``, ``E'..\\'..'``,
     ``U&'..'``, ``$$..$$``, ``$tag$..$tag$``, ``"..."``, unquoted words in CREATE/ALTER ROLE|USER: the
     script is then unparseable, the word is still a password), string arguments of ``crypt``/
     ``pgp_sym_encrypt``/..., password hashes, psql ``\\set`` of a secret-named variable or of one a ``PASSWORD :'var'`` takes. Function
     bodies (``DO $$ ... $$``) are read too. A script the scanner cannot read (an unterminated
-    literal) is read line by line; a line that still cannot be read is a secret from its PASSWORD on."""
-    from pglast import parser
-
-    try:
-        tokens = list(parser.scan(text))
-    except Exception:  # noqa: BLE001 - libpg_query's scanner error (unterminated literal...)
+    literal) is read line by line; a line that still cannot be read is a secret from its PASSWORD on.
+    ``tokens``: the scanner's tokens of ``text`` when already read (None: it refused the text)."""
+    if tokens is _SCAN_FIRST:
+        tokens = _scanned(text)
+    if tokens is None:  # libpg_query's scanner error (unterminated literal...)
         if depth:
             return []
         return _marks_by_line(text, base)
@@ -355,7 +365,7 @@ def _marks_by_line(text: str, base: int) -> list[tuple[int, int]]:
     """The marks of a script PostgreSQL's scanner refuses as a whole: each line scanned alone; a
     line it still refuses (``PASSWORD 12ab`` is "trailing junk", an unterminated quote) holds a
     secret from its PASSWORD on, up to the ``;`` or the next role option."""
-    from pglast import parser
+    parser = pglast_parser()
 
     out: list[tuple[int, int]] = []
     pos = 0
@@ -416,7 +426,7 @@ def body_language(node: Any) -> tuple[str | None, str | None]:
 def _check_bodies(doc: SqlDocument) -> None:
     """What PostgreSQL checks when it creates a function (``check_function_bodies``) or runs a DO
     block: the PL/pgSQL body compiles, a ``LANGUAGE sql`` body parses, a language is given."""
-    import pglast
+    parser = pglast_parser()
 
     for stmt in doc.statements:
         if stmt.node is None:
@@ -434,8 +444,8 @@ def _check_bodies(doc: SqlDocument) -> None:
                 message = f"PL/pgSQL body: {err}"
         elif lang == "sql" and body is not None:
             try:
-                pglast.parse_sql(body)
-            except pglast.parser.ParseError as exc:
+                parser.parse_sql_json(body)  # the same parse and errors as pglast.parse_sql, no tree built
+            except parser.ParseError as exc:
                 message = f"SQL function body: {exc.args[0] if exc.args else 'syntax error'}"
         if message:
             stmt.error = message
