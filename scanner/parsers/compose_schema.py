@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
+from ..encode import terminal
 from .yamlnodes import YMap, YNode, YScalar, YSeq
 
 __all__ = ["SchemaError", "TooLarge", "validate", "validator", "MAX_VALUES"]
@@ -323,5 +324,6 @@ def validate(root: YNode | None) -> list[SchemaError]:
     for e in sorted(out, key=lambda e: (e.line, e.col, e.message)):
         if (e.line, e.col, e.message) not in seen:
             seen.add((e.line, e.col, e.message))
-            unique.append(e)
+            # a message quotes the file's own keys: one line, whatever they hold (``encode.terminal``)
+            unique.append(e if terminal(e.message) == e.message else replace(e, message=terminal(e.message)))
     return unique
