@@ -5,7 +5,8 @@ name holding a line break (CR, LF, CR LF, VT, FF, the file/group/record separato
 followed by ``FILE:1:1  CRITICAL  RULE  ...`` or ``note: ...`` would, printed raw, show a line shaped
 like one of dkscan's findings or notes; ESC and the C1 controls would drive the terminal. Every
 report format is generated for stacks carrying such names in the places messages and notes quote
-them (an unknown compose key: OPS086's message; an env file a deploy script passes with
+them (an unknown compose key: OPS086's message; a service name: every finding about it; an env
+file a deploy script passes with
 ``--env-file``: the interpolation note and every finding's path) and read line by line, as any of
 those characters would split it: no line is forged, no control reaches a text output, and the
 structured formats (JSON, SARIF, JUnit XML) stay valid documents whose values keep the text.
@@ -59,7 +60,8 @@ def write_stack(d: Path, key: str, env_name: str) -> None:
     d.mkdir(parents=True, exist_ok=True)
     (d / "docker-compose.yml").write_text(
         "services:\n  web:\n    image: \"nginx:${NGINX_VERSION}\"\n"
-        f"    {_yaml_quoted(key)}: 1\n    ports:\n      - \"8080:80\"\n", encoding="utf-8")
+        f"    {_yaml_quoted(key)}: 1\n    ports:\n      - \"8080:80\"\n"
+        f"  {_yaml_quoted('db' + key)}:\n    image: postgres:16\n    privileged: true\n", encoding="utf-8")
     (d / env_name).write_text("NGINX_VERSION=1.28.0\n", encoding="utf-8")
     quoted = env_name.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("`", "\\`")
     (d / "deploy.sh").write_text(f'#!/bin/bash\nset -eu\ndocker compose --env-file "{quoted}" up -d\n', encoding="utf-8")
@@ -104,7 +106,7 @@ def test_hostile_keys_and_file_names_forge_no_line_in_any_format(tmp_path_factor
     assert any("interpolated from" in n for n in result.notes), "the deploy's env file is noted"
     outs = {fmt: render(fmt, result, include_suppressed=True) for fmt in FORMATS}
     check_outputs(outs)
-    # the structured formats keep the text (escaped by the serialiser or shown escaped), never lose it
+    # the structured formats keep the text (shown escaped: ``encode.terminal``), never lose it
     messages = [r["message"]["text"] for r in json.loads(outs["sarif"])["runs"][0]["results"]]
     assert any("FAKE.yml:1:1" in m for m in messages)
     notes = json.loads(outs["json"])["notes"]
