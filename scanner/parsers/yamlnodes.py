@@ -318,6 +318,10 @@ _YAML_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
 # secret keys whose collection holds names, not values (compose's `secrets: [db_password]` and
 # top-level definitions, Kubernetes' `secretKeyRef: {name: db, key: password}`, `secretNames`)
 _NAMES_OF_SECRETS = re.compile(r"(?i)^(x-)?secrets$|(ref|refs|name|names|file|files)$")
+# fields of a mapping that say where a secret comes from, not what it is (compose's top-level
+# `secrets: {db-password: {file: db/password.txt}}`, `{environment: DB_PASSWORD}`, `{external: true}`)
+_SOURCE_FIELDS = frozenset({"file", "name", "environment", "external", "driver", "driver_opts", "template_driver",
+                            "labels", "source", "target", "uid", "gid", "mode", "path"})
 
 
 def secret_collection(key: str) -> bool:
@@ -389,7 +393,7 @@ def _tree_marks(text: str, root: YNode | None) -> list[tuple[int, int]]:
                 if n.value is not None:
                     yield from scalar_marks(n)
             elif isinstance(n, YMap):
-                stack.extend(v for _k, v in n.items.values())
+                stack.extend(v for k, (_kn, v) in n.items.items() if str(k).lower() not in _SOURCE_FIELDS)
             elif isinstance(n, YSeq):
                 stack.extend(n.items)
 
@@ -468,6 +472,7 @@ def _flow_scalars(text: str, a: int, b: int) -> Iterable[tuple[int, int]]:
     from ..spans import secret_value_spans, strip_quotes
 
     pos = a
+    key = ""
     while pos < b:
         c = text[pos]
         if c in " \t[]{}," or (c == ":" and text[pos + 1:pos + 2] in ("", " ", "\t")):
@@ -483,8 +488,12 @@ def _flow_scalars(text: str, a: int, b: int) -> Iterable[tuple[int, int]]:
         while y > x and text[y - 1] in " \t":
             y -= 1
         after = text[m.end():b].lstrip(" \t")
-        if not (after.startswith(":") and after[1:2] in ("", " ", "\t")):  # a mapping key is a name
-            yield from secret_value_spans(*strip_quotes(x, y, text), text)
+        if after.startswith(":") and after[1:2] in ("", " ", "\t"):  # a mapping key is a name
+            key = text[x:y].strip("\"'").lower()
+        else:
+            if key not in _SOURCE_FIELDS:  # `{file: ./x}` says where the secret is
+                yield from secret_value_spans(*strip_quotes(x, y, text), text)
+            key = ""
         pos = m.end()
 
 
