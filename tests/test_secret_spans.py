@@ -1179,3 +1179,24 @@ def test_positional_and_stdin_secrets_of_commands_are_masked(v, user, pw_user, k
     assert leaks(masked, [v]) == [], masked
     if form not in ("read", "printf_v", "printf_v_fmt", "assoc", "subscript", "aws", "from_literal"):
         assert pw_user in masked, masked  # the user name is not the password
+
+
+@settings(max_examples=30, deadline=None)
+@given(values=st.lists(canary, min_size=4, max_size=4, unique=True), name=word, svc=word,
+       key=st.sampled_from(("db-password", "api_token", "DB_PASSWORD", "client_secret")))
+def test_secret_collections_mask_values_and_keep_where_secrets_come_from(values, name, svc, key):
+    """Every scalar of a collection under a secret key is masked (flow and block, nested), but the
+    names of secrets and the fields that say where a secret comes from stay readable: a service's
+    ``secrets:`` list, compose's top-level ``secrets: {NAME: {file: ...}}`` / ``{environment: VAR}``
+    (the corpus' ac-nginx-golang-postgres masked ``db`` from ``file: db/password.txt``)."""
+    v = values
+    text = (f"services:\n  {svc}:\n    image: ghcr.io/{svc}/app:1\n    secrets:\n      - {key}\n      - source: {name}\n"
+            f"x-creds:\n  {key}: [{v[0]}, {{primary: '{v[1]}', file: {name}/pw.txt}}]\n  api_token:\n    - {v[2]}\n"
+            f"    - nested: [\"{v[3]}\"]\n"
+            f"secrets:\n  {key}:\n    file: {name}/password.txt\n  {name}:\n    environment: {name.upper()}_VAR\n"
+            f"  other: {{file: {name}/other.txt}}\n")
+    masked = mask(text, spans_of("compose", text))
+    assert leaks(masked, v) == [], masked
+    for shown in (f"      - {key}\n", f"source: {name}\n", f"file: {name}/password.txt", f"environment: {name.upper()}_VAR",
+                  f"file: {name}/pw.txt", f"{{file: {name}/other.txt}}", f"ghcr.io/{svc}/app:1"):
+        assert shown in masked, (shown, masked)
