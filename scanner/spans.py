@@ -101,8 +101,8 @@ def is_secret_flag(flag: str) -> bool:
     if not flag.startswith("-"):
         return False
     name = flag.lstrip("-").replace("-", "_").replace(".", "_")
-    if not name:
-        return False
+    if not name or name.lower().endswith("_stdin"):
+        return False  # `--password-stdin`: a switch (the secret comes on standard input: ``stdin_spans``)
     return name.lower() in FLAG_WORDS or (len(name) > 3 and is_secret_key(name))
 
 
@@ -113,7 +113,11 @@ def worth_masking(value: str) -> bool:
     """Whether a value found at a secret-bearing position is one to mask: not empty, not a setting
     word (``on``, ``required``), not a reference or a path, not a placeholder, not a lone line
     continuation (``ENV DB_PASSWORD=\\``) nor a YAML block header (``KEY: >-``): the value is below."""
-    v = value.strip().strip("\"'")
+    v = value.strip()
+    if v[:2] in ("$'", '$"') and len(v) >= 3 and v[-1] == v[1]:
+        inner = v[2:-1]  # shell ANSI-C / locale quoting: `$'...'` is a literal, `$"..."` a double-quoted string
+        return bool(inner.strip()) and inner.lower() not in _NOT_SECRET_VALUE if v[1] == "'" else worth_masking(inner)
+    v = v.strip("\"'")
     if v in ("\\", "`") or _BLOCK_HEADER.fullmatch(v):
         return False
     if v.startswith("<") and not (v.startswith(GENERATED) and len(v) > len(GENERATED)):
@@ -127,7 +131,9 @@ def worth_masking(value: str) -> bool:
 # positions any text can hold
 # ---------------------------------------------------------------------------------------------
 
-_VALUE = r"""(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"';&,)}\]]+)"""
+# a value: double-quoted, single-quoted, shell ANSI-C/locale quoted (`$'...'`, `$"..."`), or a word
+# (a `${VAR:-default}` reference whole, its default is a literal: ``secret_value_spans``)
+_VALUE = r"""(?P<val>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|\$'(?:[^'\\\n]|\\.)*'|\$"(?:[^"\\\n]|\\.)*"|(?:\$\{[^{}\n]{0,4096}\}|[^\s"';&,)}\]])+)"""
 _URL_START = LazyRe(r"(?i)\b[a-z][a-z0-9+.\-]{0,30}://")
 _URL_END = LazyRe(r"""[\s"'`<>]""")
 _HOST = LazyRe(r"[A-Za-z0-9_\-\[\]]")
@@ -155,6 +161,7 @@ _BASIC_BEARER = LazyRe(r"(?i)\b(?:basic|bearer)[ \t]+(?P<val>[A-Za-z0-9+/=._~\-]
 _AUTHZ = LazyRe(r"""(?i)\b(?:authorization|x-api-key|x-auth-token|api-key)["']?(?:[ \t]*:[ \t]*|[ \t]+)["']?(?!(?:basic|bearer)\b)(?P<val>[A-Za-z0-9+/=_~.\-][^\n"';]*)""")
 _DEFAULT = LazyRe(r"\$\{(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?::?[-=+])(?P<val>[^${}]+)\}")
 # connection strings (ODBC, ADO.NET, JDBC properties): `;Pwd=x;`, `Password={a;b}` (braces quote `;`)
+_SUBSCRIPT_EQ = LazyRe(r"""(?<![\w$\]])(?:[A-Za-z_]\w{0,128})?\[[ \t]*(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]{0,128})(?P=q)[ \t]*\]\+?=""" + _VALUE)
 _CONN_BRACED = LazyRe(r"(?i)(?<![\w.$\-])(?:pwd|password|passwd)[ \t]*=[ \t]*\{(?P<val>[^}\n]{1,4096})\}")
 _CONN_PWD = LazyRe(r"""(?i)(?:(?<=;)|(?<=;[ \t]))pwd[ \t]*=[ \t]*(?P<val>[^;\s"'{}][^;\n"']*)|(?<![\w.$\-])pwd[ \t]*=[ \t]*(?P<v2>[^;\s"'{}]+)(?=;)""")
 _SQL_QUOTED = LazyRe(r"(?i)\bPASSWORD\s+\\?(?P<val>E'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*')")
@@ -168,21 +175,26 @@ def _key_ok(h: re.Match) -> bool:
     return is_secret_position_key(h.group("key"))
 
 
-_ANY_DEFAULT = LazyRe(r"(?<!\$)\$\{[A-Za-z_][A-Za-z0-9_]*:?[-=](?P<val>[^${}]+)\}")
+_ANY_DEFAULT = LazyRe(r"(?<!\$)\$\{[A-Za-z_][A-Za-z0-9_]*:?[-=+](?P<val>[^${}]+)\}")
 
 
 def secret_value_spans(a: int, b: int, text: str) -> list[Span]:
     """The spans of the value of a secret key written at [a, b): the whole value, or, for a
-    reference (``${VAR}``), the literal defaults it falls back to (``${VAR:-default}``)."""
+    reference (``${VAR}``), the literal defaults it falls back to (``${VAR:-default}``, ``${VAR-d}``,
+    ``${VAR:=d}``, ``${VAR:+alternative}``). A shell ``$'...'`` is a literal, not a reference."""
     value = text[a:b]
     if worth_masking(value):
+        if value[:2] in ("$'", '$"') and len(value) >= 3 and value[-1] == value[1]:
+            return [(a + 2, b - 1)]
         return [(a, b)]
     return [(a + m.start("val"), a + m.end("val")) for m in _ANY_DEFAULT.finditer(value) if worth_masking(m.group("val"))]
 
 
 def strip_quotes(a: int, b: int, text: str) -> Span:
-    if b - a >= 3 and text[a] in "Ee" and text[a + 1] == "'" and text[b - 1] == "'":
-        return a + 2, b - 1  # SQL E'...'
+    """The inside of a quoted value: ``'...'``, ``"..."``, SQL ``E'...'``, shell ``$'...'`` (ANSI-C,
+    a literal) and ``$"..."`` (locale-translated, a double-quoted string)."""
+    if b - a >= 3 and text[a] in "Ee$" and text[a + 1] == text[b - 1] and text[b - 1] in ("'" if text[a] != "$" else "'\""):
+        return a + 2, b - 1  # SQL E'...', shell $'...' / $"..."
     if b - a >= 2 and text[a] == text[b - 1] and text[a] in "'\"":
         return a + 1, b - 1
     return a, b
@@ -258,14 +270,144 @@ def _regex_spans(pattern: re.Pattern, text: str, accept=None, group: str = "val"
             if m is None:
                 return
         a, b = m.span(group)
-        if (accept is not None and not accept(m)) or a < 0 or not worth_masking(text[a:b]):
+        # the value (quotes excluded), or the literal defaults of a reference (`${X:-default}`)
+        found = secret_value_spans(*strip_quotes(a, b, text), text) if a >= 0 and (accept is None or accept(m)) else ()
+        if not found:
             if b - a > _RESCAN and text[a:a + 1] not in ("'", '"'):
                 pos = b  # a long rejected unquoted value is not searched again from inside (`-p/-p/-p/…`)
             else:
                 pos = max(m.start() + 1, a if a >= 0 and text[a:a + 1] not in "'\"" else a + 1)
             continue
-        yield strip_quotes(a, b, text)
+        yield from found
         pos = max(m.end(), m.start() + 1)
+
+
+# ---- secrets commands take as positional words or on standard input (deploy scripts, RUN, `sh -c`)
+# one shell word (bounded: a hostile line costs each attempt at most a few words)
+_W = r"""(?:"(?:[^"\\\n]|\\.){0,4096}"|'[^'\n]{0,4096}'|\$'(?:[^'\\\n]|\\.){0,4096}'|[^\s"'|;&<>()`]{1,4096})"""
+_WORD_RE = LazyRe(_W)
+# a command reading a secret on standard input: registry logins, `gh auth login --with-token`,
+# `chpasswd` (`user:password` lines), `passwd --stdin`, `sudo -S`, `docker secret create NAME -`
+_STDIN_SINK = LazyRe(r"""--password-stdin|--token-stdin|--with-token|\bchpasswd\b|\bpasswd\b[^\n|;&]{0,256}--stdin"""
+                     r"""|\bsudo\b[^\n|;&]{0,256}(?<![\w.\-])-[A-Za-z]*S\b|\bsecret[ \t]+create[ \t]+\S{1,256}[ \t]+-(?![\w-])""")
+# `echo x | SINK`, `printf '%s' x | SINK` (the pipe to a sink on the same line)
+_PIPED = LazyRe(r"""(?<![\w.\-])(?P<cmd>echo|printf)(?P<words>(?:[ \t]+""" + _W + r"""){1,16})[ \t]*\|(?!\|)[ \t]*(?P<sink>[^\n|;&]{0,512})""")
+# `SINK <<< x`; `read [-r] NAME... <<< x` (a secret variable read from a here-string)
+_HERE_VALUE = LazyRe(r"""[ \t]*(?P<val>""" + _W + ")")
+_SINK_START = LazyRe(r"[\n|;&<>(]")
+_READ_NAMES = LazyRe(r"""\bread(?:[ \t]+-[A-Za-z]+)*(?P<names>(?:[ \t]+[A-Za-z_]\w*){1,16})[ \t]*$""")
+# `printf -v NAME FORMAT [ARGS]` into a secret variable
+_PRINTF_V = LazyRe(r"""\bprintf[ \t]+-v[ \t]*(?P<key>[A-Za-z_]\w*)(?:\[[^\]\n]{0,256}\])?(?P<words>(?:[ \t]+""" + _W + r"""){1,16})""")
+_FORMAT_ONLY = LazyRe(r"""(?:%[-#0 +']*\d*(?:\.\d+)?[A-Za-z%]|\\[abefnrtv\\]|[ \t])*""")
+# `htpasswd -b[c...] FILE USER PASSWORD`, `htpasswd -nb USER PASSWORD`, `mosquitto_passwd -b FILE USER PASSWORD`
+_PW_POSITIONAL = LazyRe(r"""\b(?P<cmd>htpasswd|mosquitto_passwd)(?P<opts>(?:[ \t]+-[A-Za-z]{1,16}(?:[ \t]+\d{1,8}(?![^\s;&|]))?){1,8})"""
+                        r"""(?P<words>(?:[ \t]+""" + _W + r"""){1,3})""")
+# `rabbitmqctl add_user USER PASSWORD`, `... change_password USER PASSWORD`
+_RABBIT = LazyRe(r"""\brabbitmqctl\b[^\n|;&]{0,256}?[ \t](?:add_user|change_password|authenticate_user)[ \t]+""" + _W + r"""[ \t]+""" + _VALUE)
+# `docker login -p PASSWORD`, `podman login`, `helm registry login`, `buildah login`, `skopeo login`...
+_LOGIN_P = LazyRe(r"""\b(?:docker|podman|nerdctl|buildah|skopeo|oras|crane|finch|registry)[ \t]+login\b[^\n|;&]{0,256}?"""
+                  r"""(?<![\w.\-])-p(?:[ \t]+|=)""" + _VALUE)
+# `aws configure set aws_secret_access_key VALUE`
+_AWS_SET = LazyRe(r"""\baws[ \t]+configure[ \t]+set[ \t]+(?P<key>[\w.\-]{1,128})[ \t]+""" + _VALUE)
+# `kubectl create secret generic NAME --from-literal=KEY=VALUE`: every literal of a Secret
+_FROM_LITERAL = LazyRe(r"""\bsecret\b[^\n|;&]{0,512}?--from-literal[= ][\w.\-]{1,128}=""" + _VALUE)
+# `smbclient -U user%password`, `zip -P password`, `7z -pPASSWORD`, `openssl enc -k password`
+_SMB_U = LazyRe(r"""\b(?:smbclient|rpcclient|smbmap|smbget|net)\b[^\n|;&]{0,256}?(?<![\w.\-])-U[ \t]*["']?[^\s%"']{1,256}%(?P<val>[^\s"']+)""")
+_ZIP_P = LazyRe(r"""\b(?:zip|unzip|zipcloak)\b[^\n|;&]{0,256}?(?<![\w.\-])-P[ \t]+""" + _VALUE)
+_7Z_P = LazyRe(r"""\b7z[ar]?\b[^\n|;&]{0,256}?(?<![\w.\-])-p(?P<val>[^\s"'-][^\s"']*|"[^"\n]*"|'[^'\n]*')""")
+_OPENSSL_K = LazyRe(r"""\bopenssl\b[^\n|;&]{0,256}?(?<![\w.\-])-k[ \t]+""" + _VALUE)
+
+
+def _word_spans(text: str, a: int, b: int) -> list[Span]:
+    """The words of text[a:b] as (start, end) spans."""
+    return [m.span() for m in _WORD_RE.finditer(text, a, b)]
+
+
+def _literal(text: str, a: int, b: int, after_colon: bool = False) -> list[Span]:
+    """A word given as a secret: its value (quotes excluded, a reference by its defaults); with
+    ``after_colon`` the part after the first ``:`` (chpasswd's ``user:password``)."""
+    x, y = strip_quotes(a, b, text)
+    if after_colon:
+        c = text.find(":", x, y)
+        if c < 0:
+            return []
+        x = c + 1
+    return secret_value_spans(x, y, text) if y > x else []
+
+
+def _printed(text: str, words: list[Span], after_colon: bool = False) -> list[Span]:
+    """What ``echo`` / ``printf`` words print: echo's words (options aside); printf's arguments, and
+    its format when that holds more than ``%`` directives and escapes."""
+    out: list[Span] = []
+    cmd, rest = words[0], words[1:]
+    if text[cmd[0]:cmd[1]] == "echo":
+        while rest and re.fullmatch(r"-[neE]+", text[rest[0][0]:rest[0][1]]):
+            rest = rest[1:]
+        for a, b in rest:
+            out += _literal(text, a, b, after_colon)
+        return out
+    if rest:
+        fx, fy = strip_quotes(*rest[0], text)
+        if _FORMAT_ONLY.fullmatch(text, fx, fy) is None or len(rest) == 1 and after_colon:
+            out += _literal(text, *rest[0], after_colon)
+        for a, b in rest[1:]:
+            out += _literal(text, a, b, after_colon)
+    return out
+
+
+def command_spans(text: str) -> list[Span]:
+    """Secrets commands take as positional words or on standard input: ``echo x | docker login
+    --password-stdin``, ``printf x | ...``, ``SINK <<< x``, ``echo user:pw | chpasswd``, ``read -r
+    DB_PASSWORD <<< x``, ``printf -v DB_PASSWORD %s x``, ``htpasswd -b FILE USER PASSWORD``,
+    ``mosquitto_passwd -b``, ``rabbitmqctl add_user USER PASSWORD``, ``docker login -p x``, ``aws
+    configure set KEY VALUE``, ``kubectl create secret --from-literal=K=V``, ``smbclient -U u%pw``,
+    ``zip -P``, ``7z -p``, ``openssl -k``. Every bound is a few words, so a hostile line stays linear."""
+    out: list[Span] = []
+    low = text.lower()
+    if "|" in text and ("echo" in low or "printf" in low):
+        pos = 0
+        while True:
+            m = _PIPED.search(text, pos)
+            if m is None:
+                break
+            sink = _STDIN_SINK.search(m.group("sink"))
+            if sink is not None:
+                words = [m.span("cmd"), *_word_spans(text, *m.span("words"))]
+                out += _printed(text, words, after_colon="chpasswd" in sink.group(0))
+            pos = m.end("words")
+    i, done = text.find("<<<"), 0
+    while i >= 0:  # each here-string: the command before it (back to the line's or pipeline's start)
+        lo = max(done, i - 512)  # never before the last here-string: linear on `<<<<<<…`
+        starts = [m.end() for m in _SINK_START.finditer(text, lo, i)]
+        head = text[starts[-1] if starts else lo:i]
+        sink = _STDIN_SINK.search(head)
+        read = _READ_NAMES.search(head)
+        m = _HERE_VALUE.match(text, i + 3)
+        if m is not None and (sink is not None or (read is not None and any(
+                is_secret_position_key(n) for n in read.group("names").split()))):
+            out += _literal(text, *m.span("val"), after_colon=sink is not None and "chpasswd" in sink.group(0))
+        done = i + 3
+        i = text.find("<<<", done)
+    if "printf" in low and "-v" in text:
+        for m in _PRINTF_V.finditer(text):
+            if is_secret_position_key(m.group("key")):
+                out += _printed(text, [(m.start(), m.start() + 6), *_word_spans(text, *m.span("words"))])
+    if "passwd" in low:
+        for m in _PW_POSITIONAL.finditer(text):
+            letters = "".join(w.lstrip("-") for w in m.group("opts").split() if w.startswith("-"))
+            if "b" not in letters:
+                continue
+            words = _word_spans(text, *m.span("words"))
+            n = 2 if m.group("cmd") == "htpasswd" and "n" in letters else 3
+            if len(words) >= n:
+                out += _literal(text, *words[n - 1])
+    for word, pattern, ok in (("rabbitmqctl", _RABBIT, None), ("login", _LOGIN_P, lambda m: not m.group("val").startswith("-")),
+                              ("aws", _AWS_SET, lambda m: is_secret_position_key(m.group("key"))),
+                              ("--from-literal", _FROM_LITERAL, None), ("-u", _SMB_U, None), ("-p", _ZIP_P, None),
+                              ("7z", _7Z_P, None), ("openssl", _OPENSSL_K, None)):
+        if word in low:
+            out += _regex_spans(pattern, text, ok)
+    return out
 
 
 def _line_has(text: str, pos: int, words: tuple[str, ...]) -> bool:
@@ -300,9 +442,17 @@ def _text_spans_big(text: str, prose: bool) -> tuple[Span, ...]:
 _CONTINUATION = LazyRe(r"\\[ \t]*(?:\r\n|\n|\r)(?:[ \t]*#[^\n\r]*(?:\r\n|\n|\r))*[ \t]*")
 
 
-def _continued_spans(text: str, prose: bool) -> list[Span]:
-    """The spans of ``text`` read with its continued lines joined (one space for each continuation),
-    mapped back to the source: a flag and its value, or a command and its option, on two lines."""
+def _glues(text: str, m: re.Match) -> bool:
+    """A continuation with no blank before the backslash nor after the line break: the shell (and
+    BuildKit) join the two lines into one word (``API_KEY=a\\`` then ``bc`` is ``API_KEY=abc``)."""
+    return m.start() > 0 and text[m.start() - 1] not in " \t\n\r" and text[m.end() - 1] in "\n\r" and \
+        m.end() < len(text) and text[m.end()] not in " \t\n\r"
+
+
+def _continued_spans(text: str, prose: bool, glue: bool = False) -> list[Span]:
+    """The spans of ``text`` read with its continued lines joined (one space for each continuation;
+    with ``glue``, none where the lines are glued into one word), mapped back to the source: a flag
+    and its value, or a command and its option, on two lines; a value continued mid-word."""
     pieces: list[str] = []
     starts: list[tuple[int, int]] = []  # (offset in joined, offset in text) where each piece starts
     pos = joined_len = 0
@@ -310,9 +460,10 @@ def _continued_spans(text: str, prose: bool) -> list[Span]:
         pieces.append(text[pos:m.start()])
         starts.append((joined_len, pos))
         joined_len += m.start() - pos
-        pieces.append(" ")
-        starts.append((joined_len, m.start()))  # the joining space stands for the backslash
-        joined_len += 1
+        if not (glue and _glues(text, m)):
+            pieces.append(" ")
+            starts.append((joined_len, m.start()))  # the joining space stands for the backslash
+            joined_len += 1
         pos = m.end()
     pieces.append(text[pos:])
     starts.append((joined_len, pos))
@@ -329,7 +480,9 @@ def _continued_spans(text: str, prose: bool) -> list[Span]:
 
 def _text_spans(text: str, prose: bool) -> list[Span]:
     if "\\" in text and _CONTINUATION.search(text):
-        return [*_text_spans_plain(text, prose), *_continued_spans(text, prose)]
+        glued = any(_glues(text, m) for m in _CONTINUATION.finditer(text))
+        return [*_text_spans_plain(text, prose), *_continued_spans(text, prose),
+                *(_continued_spans(text, prose, glue=True) if glued else ())]
     return _text_spans_plain(text, prose)
 
 
@@ -355,6 +508,9 @@ def _text_spans_plain(text: str, prose: bool) -> list[Span]:
         out += _regex_spans(_ASSIGN_EQ, text, lambda m: not m.group("val").endswith("("), head=_ASSIGN_EQ_H, key_ok=_key_ok)
     if "${" in text:
         out += _regex_spans(_DEFAULT, text, lambda m: is_secret_position_key(m.group("key")))
+    if "]=" in text or "]+=" in text:  # `c[password]=x`, `declare -A c=([api_token]=x)`
+        out += _regex_spans(_SUBSCRIPT_EQ, text, lambda m: is_secret_position_key(m.group("key")))
+    out += command_spans(text)
     if "basic" in low or "bearer" in low:
         out += _regex_spans(_BASIC_BEARER, text, lambda m: not (m.group("val").isalpha() and m.group("val").islower()))
     if "password" in low:
@@ -368,8 +524,9 @@ def _text_spans_plain(text: str, prose: bool) -> list[Span]:
     if not prose:
         if ":" in text:
             # `KEY: value`, not `PASSWORD :'pw'` (a psql variable) nor `KEY : value` unquoted
-            out += _regex_spans(_ASSIGN_COLON, text, head=_ASSIGN_COLON_H, key_ok=lambda h: _key_ok(h) and (
-                bool(h.group("q")) or text[h.end("key")] == ":"))
+            # (a flow collection `KEY: [a, b]` is the YAML parser's: each scalar at its own span)
+            out += _regex_spans(_ASSIGN_COLON, text, lambda m: m.group("val")[:1] not in "[{", head=_ASSIGN_COLON_H,
+                                key_ok=lambda h: _key_ok(h) and (bool(h.group("q")) or text[h.end("key")] == ":"))
         if any(w in low for w in ("env", "arg", "requirepass", "masterauth")):
             out += _regex_spans(_SPACED, text, lambda m: m.group("rkey") is not None or is_secret_position_key(m.group("key")))
         if any(w in low for w in ("authorization", "api-key", "auth-token")):

@@ -376,7 +376,11 @@ class Stack:
 
     def note(self, text: str) -> None:
         """Record a note for the report: something a rule could not judge (a tool missing), or a
-        choice the audit made, that is no finding. Each text once; reports show them sorted."""
+        choice the audit made, that is no finding. Each text once; reports show them sorted. A note
+        is one line (``encode.terminal``): the names it quotes cannot start a line of their own."""
+        from .encode import terminal
+
+        text = terminal(text)
         if text not in self.notes:
             self.notes.append(text)
 

@@ -41,8 +41,12 @@ DIGITS = "23456789"
 _GARBLED = re.compile(r"(?<!-p)(?<!:-)(?<![\s=:'\"`(,>$;\[{])\*\*\*|\*\*\*(?![\s'\"`@;,)<\]}$&\\]|$)")
 
 
+_MASKED_DEFAULT = re.compile(r"\$\{\w+:?[-=+]\*\*\*\}")  # `${X-***}`, `${X:+***}`: a masked default
+
+
 def garbled(text: str) -> list[str]:
     """``***`` inside a name or a path (``/var/lib/***ql``, ``ghcr.io/***/x``, ``***-dashboard``)."""
+    text = _MASKED_DEFAULT.sub("${X}", text)
     return [text[max(0, m.start() - 30):m.end() + 30] for m in _GARBLED.finditer(text)]
 
 
@@ -343,7 +347,14 @@ FORMS = ("env_plain", "env_dq", "env_sq", "env_multi", "env_url", "env_opts", "e
          "env_export", "nats_auth_flag", "sql_psql_var", "docker_legacy_cont", "docker_run_url", "nginx_proxy_authz",
          "traefik_users", "env_url_at", "cmd_folded", "script_multiline", "script_cont", "yml_block_script_cont",
          # malformed files: the parse error is reported, the secret stays masked in it and in the snippets
-         "env_unterminated", "env_after_quote", "nats_unterminated", "sql_conninfo", "redis_cmd")
+         "env_unterminated", "env_after_quote", "nats_unterminated", "sql_conninfo", "redis_cmd",
+         # a secret key's collection (every scalar in it, every style), continued values glued mid-word,
+         # the literal defaults of references, shell ANSI-C/locale quoting
+         "yml_flow_seq", "yml_flow_map", "yml_block_seq", "docker_glued", "docker_default", "script_glued",
+         "script_ansi", "script_locale", "script_defaults", "env_default", "yml_default",
+         # secrets commands take as positional words or on standard input (shell and Dockerfile RUN)
+         "script_htpasswd", "script_read", "script_declare", "script_printf_v", "script_login_stdin",
+         "script_chpasswd", "script_positional", "docker_run_stdin")
 
 
 def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[list[str], list[str]]:
@@ -549,6 +560,76 @@ def build(d: Path, forms: list[str], c: dict[str, str], combo: dict) -> tuple[li
         elif f == "yml_block_script_cont":  # a shell script in a block scalar, continued
             extra["scripted"] = ["    image: alpine:3.19", "    command:", "      - sh", "      - -c", "      - |",
                                  "        exec app --db-password \\", f"          {v} --verbose"]
+        elif f == "yml_flow_seq":
+            top.append(f'x-flowseq: {{db_password: ["{a}", {b}]}}')
+            secrets += [a, b]
+            continue
+        elif f == "yml_flow_map":
+            top.append(f"x-flowmap:\n  api_token: {{primary: '{a}', backup: [\"{b}\"]}}")
+            secrets += [a, b]
+            continue
+        elif f == "yml_block_seq":
+            top.append(f"x-blockseq:\n  secret_key:\n    - {a}\n    - |\n      {b}")
+            secrets += [a, b]
+            continue
+        elif f == "docker_glued":  # BuildKit glues `KEY=a\` and `bc` into `KEY=abc`
+            docker.append(f"ENV GLUED_API_KEY={a}\\\n{b}")
+            secrets += [a, b]
+            continue
+        elif f == "docker_default":
+            docker.append(f"ARG X\nENV DEF_PASSWORD=${{X:-{a}}} DEF_TOKEN=${{X-{b}}}")
+            secrets += [a, b]
+            continue
+        elif f == "script_glued":
+            script.append(f"export GLUED_SECRET={a}\\\n{b}")
+            secrets += [a, b]
+            continue
+        elif f == "script_ansi":  # `$'...'` is a literal, escapes and all
+            script.append(f"export ANSI_PASSWORD=$'{a}\\x41{b}'")
+            secrets += [a, b]
+            continue
+        elif f == "script_locale":
+            script.append(f'export LOCALE_TOKEN=$"{v}"')
+        elif f == "script_defaults":
+            script.append(f': "${{ADMIN_PASSWORD:={a}}}"\nALT_SECRET=${{X:+{b}}}')
+            secrets += [a, b]
+            continue
+        elif f == "env_default":
+            env.append(f"DEFAULT_PASSWORD=${{X:-{v}}}")
+        elif f == "yml_default":
+            envs.append(f"      DEFAULTED_TOKEN: ${{X-{v}}}")
+        elif f == "script_htpasswd":
+            script.append(f"htpasswd -bc ./nginx/.htpasswd admin {a}\nhtpasswd -nbB admin '{b}' > ./nginx/.htpasswd")
+            secrets += [a, b]
+            continue
+        elif f == "script_read":
+            script.append(f'read -r DB_PASSWORD <<< "{v}"')
+        elif f == "script_declare":
+            script.append(f'declare -A creds=([password]={a} [user]=deploy)\ncreds["api_token"]="{b}"')
+            secrets += [a, b]
+            continue
+        elif f == "script_printf_v":
+            script.append(f"printf -v DB_SECRET %s {a}\nprintf -v API_TOKEN '{b}'")
+            secrets += [a, b]
+            continue
+        elif f == "script_login_stdin":
+            script.append(f"echo {a} | docker login --password-stdin -u deploy registry.example.com\n"
+                          f"printf '%s' \"{b}\" | docker login -u deploy --password-stdin registry.example.com")
+            secrets += [a, b]
+            continue
+        elif f == "script_chpasswd":
+            script.append(f'chpasswd <<< "deploy:{a}"\necho "deploy:{b}" | chpasswd')
+            secrets += [a, b]
+            continue
+        elif f == "script_positional":
+            script.append(f"rabbitmqctl add_user deploy {a}\ndocker login -u deploy -p {b} registry.example.com")
+            secrets += [a, b]
+            continue
+        elif f == "docker_run_stdin":
+            docker.append(f"RUN echo {a} | docker login --password-stdin -u deploy registry.example.com && \\\n"
+                          f"    htpasswd -bc /etc/nginx/.htpasswd admin {b}")
+            secrets += [a, b]
+            continue
         elif f == "cmd_folded":  # a folded command: the flag and its value on different lines
             extra["folded"] = ["    image: alpine:3.19", "    command: >", "      app --db-password", f"      {v} --verbose"]
         secrets.append(v)
@@ -1017,3 +1098,105 @@ def test_shell_parser_marks_values_assigned_to_secret_keys(values, user):
     masked = mask(text, sorted(doc.secret_marks))  # the parser's marks alone
     assert leaks(masked, v) == [], (masked, text)
     assert f"pg_dump -U {user} app" in masked and f"echo {user}" in masked and "${TOKEN:-" in masked
+
+
+# ---------------------------------------------------------------------------------------------
+# secrets commands take as positional words or on standard input, in every file a command is
+# written in (a deploy script, a Dockerfile RUN, a compose command run by a shell)
+# ---------------------------------------------------------------------------------------------
+
+_SINKS = ("docker login --password-stdin -u {user} registry.example.com", "podman login -u {user} --password-stdin r.example.com",
+          "helm registry login r.example.com --username {user} --password-stdin", "gh auth login --with-token",
+          "passwd --stdin {user}", "sudo -S true", "docker secret create {user}_pw -")
+_FEEDERS = ("echo {v}", "echo -n {v}", "printf {v}", "printf '%s' {v}", 'printf "%s\\n" {v}')
+_QUOTES = ("", "'", '"', "$'")
+
+
+def _quoted(v: str, q: str) -> str:
+    return v if not q else f"{q}{v}{q[-1]}"
+
+
+def _in_file(kind: str, line: str, user: str) -> str:
+    if kind == "script":
+        return f"#!/bin/sh\nset -eu\n{line}\necho {user}\n"
+    if kind == "dockerfile":
+        return f"FROM alpine:3.19\nRUN {line}\nUSER {user}\n"
+    esc = line.replace("\\", "\\\\").replace('"', '\\"')
+    return f'services:\n  {user}:\n    image: alpine:3.19\n    command: ["sh", "-c", "{esc}"]\n'
+
+
+_CONTEXTS = ("script", "dockerfile", "compose")
+
+
+@settings(max_examples=60, deadline=None)
+@given(v=canary, user=word, sink=st.sampled_from(_SINKS), feeder=st.sampled_from(_FEEDERS), q=st.sampled_from(_QUOTES),
+       here=st.booleans(), kind=st.sampled_from(_CONTEXTS))
+def test_a_literal_piped_or_here_string_into_a_secret_reader_is_masked(v, user, sink, feeder, q, here, kind):
+    """``echo x | docker login --password-stdin`` and every feeder (``echo -n``, ``printf``, ``printf
+    '%s'``), quoting (none, ``'``, ``"``, ``$'``) and reader (registry logins, ``gh auth login
+    --with-token``, ``passwd --stdin``, ``sudo -S``, ``docker secret create NAME -``), piped or as a
+    here-string, in a script, a Dockerfile RUN and a compose command."""
+    s = sink.format(user=user)
+    line = f"{s} <<< {_quoted(v, q)}" if here else f"{feeder.format(v=_quoted(v, q))} | {s}"
+    text = _in_file(kind, line, user)
+    masked = mask(text, spans_of(kind, text))
+    assert leaks(masked, [v]) == [], masked
+    assert s.split(" ")[0] in masked and (kind == "compose" or f"{user}\n" in masked), masked
+
+
+@settings(max_examples=60, deadline=None)
+@given(v=canary, user=word, pw_user=word, kind=st.sampled_from(_CONTEXTS), q=st.sampled_from(_QUOTES),
+       form=st.sampled_from(("chpasswd_pipe", "chpasswd_here", "read", "printf_v", "printf_v_fmt", "assoc", "subscript",
+                             "htpasswd", "htpasswd_n", "mosquitto", "rabbitmq", "login_p", "aws", "from_literal")),
+       letters=st.lists(st.sampled_from("cBmsdpDi"), max_size=3, unique=True), split=st.booleans(),
+       key=st.sampled_from(("DB_PASSWORD", "API_TOKEN", "password", "client_secret", "SESSION_SECRET")))
+def test_positional_and_stdin_secrets_of_commands_are_masked(v, user, pw_user, kind, q, form, letters, split, key):
+    """Positional passwords (``htpasswd -b[flags] FILE USER PW`` with its flags clustered or apart,
+    ``htpasswd -nb USER PW``, ``mosquitto_passwd -b``, ``rabbitmqctl add_user``, ``docker login -p``,
+    ``aws configure set KEY VALUE``, ``kubectl create secret --from-literal``) and values given to a
+    secret variable by ``read <<<``, ``printf -v``, associative arrays and subscripts, and
+    ``user:password`` lines for ``chpasswd``: masked, the user and the command readable."""
+    val = _quoted(v, q)
+    flags = ("-b" + "".join(letters)) if not split else " ".join(["-b", *(f"-{x}" for x in letters)])
+    line = {
+        "chpasswd_pipe": f"echo {_quoted(pw_user + ':' + v, q)} | chpasswd",
+        "chpasswd_here": f"chpasswd <<< {_quoted(pw_user + ':' + v, q)}",
+        "read": f"read -r {key} <<< {val}",
+        "printf_v": f"printf -v {key} %s {val}",
+        "printf_v_fmt": f"printf -v {key} {val}",
+        "assoc": f"declare -A creds=([{key}]={val} [user]={pw_user})",
+        "subscript": f'creds["{key}"]={val}',
+        "htpasswd": f"htpasswd {flags} ./nginx/.htpasswd {pw_user} {val}",
+        "htpasswd_n": f"htpasswd -n{flags[1:]} {pw_user} {val} > ./nginx/.htpasswd",
+        "mosquitto": f"mosquitto_passwd -b ./mosquitto/passwd {pw_user} {val}",
+        "rabbitmq": f"rabbitmqctl add_user {pw_user} {val}",
+        "login_p": f"docker login -u {pw_user} -p {val} registry.example.com",
+        "aws": f"aws configure set aws_secret_access_key {val}",
+        "from_literal": f"kubectl create secret generic app --from-literal=DB={val}",
+    }[form]
+    text = _in_file(kind, line, user)
+    masked = mask(text, spans_of(kind, text))
+    assert leaks(masked, [v]) == [], masked
+    if form not in ("read", "printf_v", "printf_v_fmt", "assoc", "subscript", "aws", "from_literal"):
+        assert pw_user in masked, masked  # the user name is not the password
+
+
+@settings(max_examples=30, deadline=None)
+@given(values=st.lists(canary, min_size=4, max_size=4, unique=True), name=word, svc=word,
+       key=st.sampled_from(("db-password", "api_token", "DB_PASSWORD", "client_secret")))
+def test_secret_collections_mask_values_and_keep_where_secrets_come_from(values, name, svc, key):
+    """Every scalar of a collection under a secret key is masked (flow and block, nested), but the
+    names of secrets and the fields that say where a secret comes from stay readable: a service's
+    ``secrets:`` list, compose's top-level ``secrets: {NAME: {file: ...}}`` / ``{environment: VAR}``
+    (the corpus' ac-nginx-golang-postgres masked ``db`` from ``file: db/password.txt``)."""
+    v = values
+    text = (f"services:\n  {svc}:\n    image: ghcr.io/{svc}/app:1\n    secrets:\n      - {key}\n      - source: {name}\n"
+            f"x-creds:\n  {key}: [{v[0]}, {{primary: '{v[1]}', file: {name}/pw.txt}}]\n  api_token:\n    - {v[2]}\n"
+            f"    - nested: [\"{v[3]}\"]\n"
+            f"secrets:\n  {key}:\n    file: {name}/password.txt\n  {name}:\n    environment: {name.upper()}_VAR\n"
+            f"  other: {{file: {name}/other.txt}}\n")
+    masked = mask(text, spans_of("compose", text))
+    assert leaks(masked, v) == [], masked
+    for shown in (f"      - {key}\n", f"source: {name}\n", f"file: {name}/password.txt", f"environment: {name.upper()}_VAR",
+                  f"file: {name}/pw.txt", f"{{file: {name}/other.txt}}", f"ghcr.io/{svc}/app:1"):
+        assert shown in masked, (shown, masked)

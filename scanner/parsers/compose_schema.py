@@ -22,6 +22,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from ..encode import terminal
 from .yamlnodes import YMap, YNode, YScalar, YSeq
 from ..plain import frozen_error as _frozen, recursive_repr as _recursive_repr
 from ..lazyre import LazyRe
@@ -354,5 +355,6 @@ def validate(root: YNode | None) -> list[SchemaError]:
     for e in sorted(out, key=lambda e: (e.line, e.col, e.message)):
         if (e.line, e.col, e.message) not in seen:
             seen.add((e.line, e.col, e.message))
-            unique.append(e)
+            # a message quotes the file's own keys: one line, whatever they hold (``encode.terminal``)
+            unique.append(e if terminal(e.message) == e.message else SchemaError(e.line, e.col, terminal(e.message), e.end_line, e.end_col))
     return unique

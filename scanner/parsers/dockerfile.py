@@ -366,6 +366,8 @@ class _Parser:
         # gather the logical line: (text, positions)
         chars: list[str] = []
         positions: list[tuple[int, int]] = []
+        glued: list[int] = []  # joining spaces where BuildKit glues the lines (`KEY=a\` then `bc`: `KEY=abc`)
+        trail = [True]  # whether the piece before ended with a blank
 
         def add_piece(piece: str, line_no: int, start_col: int) -> None:
             # trim, then join to what we have with one space
@@ -374,8 +376,11 @@ class _Parser:
             if not piece_stripped:
                 return
             if chars:
+                if left == 0 and not trail[0]:
+                    glued.append(len(chars))
                 chars.append(" ")
                 positions.append(positions[-1])
+            trail[0] = piece[-1:] in (" ", "\t")
             for k, ch in enumerate(piece_stripped):
                 chars.append(ch)
                 positions.append((line_no, start_col + left + k))
@@ -406,7 +411,7 @@ class _Parser:
             j += 1
             last_line = j
         logical = "".join(chars)
-        self.mark(keyword, start_line, col, logical, positions)
+        self.mark(keyword, start_line, col, logical, positions, glued)
         # flags
         flags: dict[str, str] = {}
         k = 0
@@ -479,13 +484,16 @@ class _Parser:
         self.doc.instructions.append(ins)
         return j
 
-    def mark(self, keyword: str, line: int, col: int, logical: str, positions: list[tuple[int, int]]) -> None:
+    def mark(self, keyword: str, line: int, col: int, logical: str, positions: list[tuple[int, int]],
+             glued: list[int] = ()) -> None:
         """Record the source spans of the secrets an instruction writes, read as BuildKit reads it:
         its continued lines joined (``ENV DB_PASSWORD=\\`` then the value on the next line,
         ``RUN curl -u \\`` then ``admin:pw``) and searched for every secret-bearing position
         (``scanner.spans.text_spans``: values of secret keys, ``ENV KEY value``, ``--password=``,
         ``-u user:pw``, URL passwords, tokens); each found span is mapped back to the characters
-        it was joined from. Heredoc bodies are lines of their own (found in the whole text)."""
+        it was joined from. Heredoc bodies are lines of their own (found in the whole text). Lines
+        continued with no blank on either side of the break (``ENV API_KEY=a\\`` then ``bc``) are
+        read both ways: BuildKit glues them (the value is ``abc``), this parser joins with a space."""
         from ..spans import text_spans
 
         if not logical:
@@ -497,9 +505,15 @@ class _Parser:
         def offset(pos: tuple[int, int]) -> int:
             return starts[min(pos[0], len(starts)) - 1] + pos[1] - 1
 
-        for a, b in text_spans(whole):
-            if a < b <= len(where):
-                self.doc.secret_marks.append((offset(where[a]), offset(where[b - 1]) + 1))
+        readings = [(whole, where)]
+        if glued:
+            drop = {len(keyword) + 1 + g for g in glued}
+            readings.append(("".join(c for k, c in enumerate(whole) if k not in drop),
+                             [w for k, w in enumerate(where) if k not in drop]))
+        for text, at in readings:
+            for a, b in text_spans(text):
+                if a < b <= len(at):
+                    self.doc.secret_marks.append((offset(at[a]), offset(at[b - 1]) + 1))
 
     def heredoc_markers(self, args: str) -> list[re.Match[str]]:
         """``<<WORD`` markers in unquoted words (``<<<`` here-strings excluded)."""

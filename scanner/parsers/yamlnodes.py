@@ -330,6 +330,21 @@ def secret_marks(text: str, root: YNode | None | bool = False) -> list[tuple[int
 
 
 _YAML_BREAK = LazyRe("\r\n|[\n\r\x85\u2028\u2029]")
+# secret keys whose collection holds names, not values (compose's `secrets: [db_password]` and
+# top-level definitions, Kubernetes' `secretKeyRef: {name: db, key: password}`, `secretNames`)
+_NAMES_OF_SECRETS = LazyRe(r"(?i)^(x-)?secrets$|(ref|refs|name|names|file|files)$")
+# fields of a mapping that say where a secret comes from, not what it is (compose's top-level
+# `secrets: {db-password: {file: db/password.txt}}`, `{environment: DB_PASSWORD}`, `{external: true}`)
+_SOURCE_FIELDS = frozenset({"file", "name", "environment", "external", "driver", "driver_opts", "template_driver",
+                            "labels", "source", "target", "uid", "gid", "mode", "path"})
+
+
+def secret_collection(key: str) -> bool:
+    """Whether every scalar of a sequence or mapping written under ``key`` is a secret: the key is a
+    secret key (``scanner.spans.is_secret_position_key``) that does not list names of secrets."""
+    from ..spans import is_secret_position_key
+
+    return is_secret_position_key(key) and not _NAMES_OF_SECRETS.search(key.strip().strip("\"'"))
 
 
 def _tree_marks(text: str, root: YNode | None) -> list[tuple[int, int]]:
@@ -373,6 +388,30 @@ def _tree_marks(text: str, root: YNode | None) -> list[tuple[int, int]]:
             else:
                 yield a, b
 
+    def scalar_marks(v) -> list[tuple[int, int]]:
+        raw = v.raw if isinstance(v.raw, str) else str(v.value)
+        x, y = node_span(v)
+        return secret_value_spans(x, y, text) if text[x:y] == raw else ([(x, y)] if worth_masking(raw) else [])
+
+    def collection_marks(c) -> Iterable[tuple[int, int]]:
+        """Every scalar of a collection written under a secret key (`API_TOKEN: [a, b]`,
+        `db_password: {x: [a]}`): values in every style, each at its own span (mapping keys are
+        names, not values)."""
+        stack, seen_here, left = [c], set(), 200_000
+        while stack and left > 0:
+            n = stack.pop()
+            left -= 1
+            if id(n) in seen_here:
+                continue
+            seen_here.add(id(n))
+            if isinstance(n, YScalar):
+                if n.value is not None:
+                    yield from scalar_marks(n)
+            elif isinstance(n, YMap):
+                stack.extend(v for k, (_kn, v) in n.items.items() if str(k).lower() not in _SOURCE_FIELDS)
+            elif isinstance(n, YSeq):
+                stack.extend(n.items)
+
     out: list[tuple[int, int]] = []
     seen: set[int] = set()
     todo = [root]
@@ -390,14 +429,14 @@ def _tree_marks(text: str, root: YNode | None) -> list[tuple[int, int]]:
                         continue
                     raw = v.raw if isinstance(v.raw, str) else str(v.value)
                     if is_secret_position_key(str(k)):
-                        x, y = node_span(v)
-                        found = secret_value_spans(x, y, text) if text[x:y] == raw else \
-                            ([(x, y)] if worth_masking(raw) else [])
+                        found = scalar_marks(v)
                         out.extend(found)
                         if found:
                             continue
                     todo.append(v)
                 else:
+                    if secret_collection(str(k)):
+                        out.extend(collection_marks(v))
                     todo.append(v)
         elif isinstance(node, YSeq):
             # a command array: the words joined as one command line, its spans mapped to the items
@@ -439,6 +478,40 @@ def _tree_marks(text: str, root: YNode | None) -> list[tuple[int, int]]:
 _YAML_KEY_LINE = LazyRe(r"""^(?P<ind>[ \t]*)(?:-[ \t]+)?(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:(?:[ \t]+(?P<val>\S.*?))?[ \t]*$""")
 
 
+_FLOW_TOKEN = LazyRe(r""""(?:[^"\\\n]|\\.)*"|'(?:[^'\n]|'')*'|(?:\$\{[^{}\n]*\}|[^\s\[\]{},"'#])(?:\$\{[^{}\n]*\}|[^\[\]{},:\n]|:(?![ \t]|$))*""")
+
+
+def _flow_scalars(text: str, a: int, b: int) -> Iterable[tuple[int, int]]:
+    """The value scalars of a flow collection written on text[a:b] (mapping keys, written before a
+    ``:``, are names): each at its own span, quotes excluded, references by their defaults."""
+    from ..spans import secret_value_spans, strip_quotes
+
+    pos = a
+    key = ""
+    while pos < b:
+        c = text[pos]
+        if c in " \t[]{}," or (c == ":" and text[pos + 1:pos + 2] in ("", " ", "\t")):
+            pos += 1
+            continue
+        if c == "#" and text[pos - 1] in " \t":
+            break  # a comment ends the line
+        m = _FLOW_TOKEN.match(text, pos, b)
+        if m is None or m.end() == pos:
+            pos += 1
+            continue
+        x, y = m.start(), m.end()
+        while y > x and text[y - 1] in " \t":
+            y -= 1
+        after = text[m.end():b].lstrip(" \t")
+        if after.startswith(":") and after[1:2] in ("", " ", "\t"):  # a mapping key is a name
+            key = text[x:y].strip("\"'").lower()
+        else:
+            if key not in _SOURCE_FIELDS:  # `{file: ./x}` says where the secret is
+                yield from secret_value_spans(*strip_quotes(x, y, text), text)
+            key = ""
+        pos = m.end()
+
+
 def _line_marks(text: str) -> list[tuple[int, int]]:
     """YAML read by indentation, for what the node tree cannot show: a file that does not parse, a
     duplicated key (the tree keeps the last). The value of a secret key and every line indented
@@ -456,6 +529,8 @@ def _line_marks(text: str) -> list[tuple[int, int]]:
             continue
         indent = len(m.group("ind"))
         val = m.group("val") or ""
+        if val[:1] in ("[", "{") and secret_collection(m.group("key")):  # a flow collection: each scalar on the line
+            out.extend(_flow_scalars(text, starts[i] + m.start("val"), starts[i] + m.end("val")))
         if val and not val.startswith(("#", "{", "[", "&", "*", "|", ">")):  # not a block header (`|`, `>-`)
             a = starts[i] + m.start("val")
             out.extend(secret_value_spans(*(strip_quotes(a, a + len(val), text) if val[0] in "'\""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from markupsafe import Markup, escape
 
-from ..encode import terminal_block
+from ..encode import terminal, terminal_block
 from ..model import LAYER_ORDER, Severity
 from . import matrix
 from .common import (BASELINED, SUPPRESSED, by_severity, counts, fingerprint, fix_diff, iso, reference_links,
@@ -209,14 +209,14 @@ def _finding(result, f, n: int, docs: dict, status: str = "open") -> dict:
         "layer": rule.layer.value,
         "layer_title": LAYER_TITLES[rule.layer.value],
         "severity": sev,
-        "message": result.redact(f.message),
-        "path": f.location.path,
+        "message": terminal(result.redact(f.message)),  # tree text: one line (scanner.encode)
+        "path": terminal(f.location.path),
         "line": f.location.start_line,
         "col": f.location.start_col,
         "snippet": snippet(result, f.location),
-        "related": [{"path": r.path, "line": None if r.is_url else r.start_line} for r in f.related],
+        "related": [{"path": terminal(r.path), "line": None if r.is_url else r.start_line} for r in f.related],
         "fix": None if f.fix is None else {
-            "description": result.redact(f.fix.description),
+            "description": terminal(result.redact(f.fix.description)),
             "applicability": f.fix.applicability,
             "diff": _diff_lines(diff),
         },
@@ -224,7 +224,7 @@ def _finding(result, f, n: int, docs: dict, status: str = "open") -> dict:
         "help_uri": rule_help_uri(f.rule),
         "fingerprint": fingerprint(result, f),
         "status": status,
-        "reason": result.redact(f.suppressed or ("accepted in the baseline" if status == BASELINED else "")),
+        "reason": terminal(result.redact(f.suppressed or ("accepted in the baseline" if status == BASELINED else ""))),
     }
 
 
@@ -270,7 +270,7 @@ def build_context(result, threshold: Severity = Severity.LOW, *, when=None, labe
         "findings": findings,
         "suppressed": hidden,
         "baselined": baselined,
-        "notes": [result.redact(n) for n in (getattr(result, "notes", None) or [])],
+        "notes": [terminal(result.redact(n)) for n in (getattr(result, "notes", None) or [])],
         "filter_files": files,
         "filter_rules": rules,
     }

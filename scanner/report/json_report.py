@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from ..encode import terminal
 from ..model import Severity
 from . import matrix
 from .common import (counts, display_edit, fingerprint, iso, report_time, root_label, rule_help_uri,
@@ -36,7 +37,7 @@ def finding_dict(result, f) -> dict:
         "title": result.redact(rule.title),
         "layer": rule.layer.value,
         "severity": result.severity(f).label,
-        "message": result.redact(f.message),
+        "message": terminal(result.redact(f.message)),  # one line (scanner.encode)
         "path": loc.path,
         "line": loc.start_line,
         "column": loc.start_col,

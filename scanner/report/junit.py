@@ -4,6 +4,12 @@ A testcase exists for every file a rule reads (by the rule's ``files`` kinds) an
 rule reported on; it fails with one ``<failure>`` listing the rule's open findings in that file, is
 ``<skipped>`` when its only findings are suppressed or baselined, and passes otherwise. Test suites
 are the seven layers.
+
+Every text from the scanned tree (paths, messages quoting keys and names, suppression reasons,
+notes) is one line: ``scanner.encode.terminal`` shows its line breaks and other controls as visible
+escapes (as the text report does), so a hostile name cannot start a line of the failure text or of
+``<system-out>`` that looks like a finding or a note of dkscan's own. The lines dkscan joins are
+the only line breaks.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+from ..encode import terminal
 from ..model import LAYER_ORDER, Severity
 from .common import BASELINED, SUPPRESSED, entries, iso, report_time, rule_help_uri, stack_name
 
@@ -20,6 +27,11 @@ _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 def _x(text: str) -> str:
     return _XML_BAD.sub("\ufffd", str(text))
+
+
+def _line(text: object) -> str:
+    """Tree text as one line (``encode.terminal``), valid in XML."""
+    return _x(terminal(text))
 
 
 def rule_kinds(rule) -> set[str]:
@@ -47,7 +59,7 @@ def render_junit(result, threshold: Severity = Severity.LOW, *, when=None, **_: 
         cases.setdefault((f.rule, f.location.path), []).append((f, status))
 
     stamp = iso(report_time(when))
-    root = ET.Element("testsuites", name=_x(f"dkscan {stack_name(result)}"))
+    root = ET.Element("testsuites", name=_line(f"dkscan {stack_name(result)}"))
     totals = {"tests": 0, "failures": 0, "skipped": 0}
     for layer in LAYER_ORDER:
         ids = {r.id: i for i, r in enumerate(r for r in result.rules.values() if r.layer == layer)}
@@ -57,27 +69,27 @@ def render_junit(result, threshold: Severity = Severity.LOW, *, when=None, **_: 
         for rule_id, path in keys:
             rule = result.rules[rule_id]
             case = ET.SubElement(suite, "testcase", classname=f"dkscan.{layer.value}.{rule_id}",
-                                 name=_x(f"{rule_id} {rule.name} · {path}"), file=_x(path), time="0")
+                                 name=_line(f"{rule_id} {rule.name} · {path}"), file=_line(path), time="0")
             items = cases[(rule_id, path)]
             open_ = [f for f, s in items if s not in (SUPPRESSED, BASELINED)]
             hidden = [(f, s) for f, s in items if s in (SUPPRESSED, BASELINED)]
             if open_:
                 n_fail += 1
                 worst = max(result.severity(f) for f in open_)
-                first = result.redact(open_[0].message)
+                first = _line(result.redact(open_[0].message))
                 msg = first if len(open_) == 1 else f"{len(open_)} findings; first: {first}"
-                body = [f"{path}:{f.location.start_line}:{f.location.start_col} {result.severity(f).label.upper()} "
-                        f"{f.rule} {result.redact(f.message)}" for f in open_]
+                body = [f"{_line(path)}:{f.location.start_line}:{f.location.start_col} {result.severity(f).label.upper()} "
+                        f"{f.rule} {_line(result.redact(f.message))}" for f in open_]
                 body.append(f"{result.redact(rule.title)}. See {rule_help_uri(rule_id)}")
                 failure = ET.SubElement(case, "failure", message=_x(msg), type=worst.label)
-                failure.text = _x("\n".join(body))
+                failure.text = _x("\n".join(body))  # each line's tree text made one line above
             elif hidden:
                 n_skip += 1
                 reasons = sorted({(f.suppressed or "suppressed") if s == SUPPRESSED else "baselined" for f, s in hidden})
-                ET.SubElement(case, "skipped", message=_x(result.redact("; ".join(reasons))))
+                ET.SubElement(case, "skipped", message=_line(result.redact("; ".join(reasons))))
         notes = list(getattr(result, "notes", None) or [])
         if notes and layer.value == "operational":  # what the audit could not judge: the operational suite's output
-            ET.SubElement(suite, "system-out").text = _x("\n".join(f"note: {result.redact(n)}" for n in notes))
+            ET.SubElement(suite, "system-out").text = "\n".join(f"note: {_line(result.redact(n))}" for n in notes)
         suite.set("tests", str(len(keys)))
         suite.set("failures", str(n_fail))
         suite.set("errors", "0")

@@ -32,6 +32,7 @@ import attr
 import sarif_om as om
 
 from .. import __version__
+from ..encode import terminal
 from ..model import Finding, Severity
 from .common import (BASELINED, GENERATED, SHOWN, FINGERPRINT_KEY, INFO_URL, by_severity,
                      cwe_tags, display_edit, doc_sections, entries, fingerprint, plain_text, rule_help_uri,
@@ -235,7 +236,7 @@ def result_object(result, f: Finding, status: str, rule_index: dict[str, int], p
         rule_id=f.rule,
         rule_index=rule_index[f.rule],
         level=sev.sarif_level,
-        message=om.Message(text=result.redact(f.message or rule.title)),
+        message=om.Message(text=terminal(result.redact(f.message or rule.title))),  # one line (scanner.encode)
         locations=[_location(f.location, prefix)],
         partial_fingerprints={FINGERPRINT_KEY: fingerprint(result, f)},
     )
