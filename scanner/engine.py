@@ -372,6 +372,10 @@ def _audit_unit(paths: list[Path], root: Path, policy: Policy, select: list[str]
                        sf.doc.secret_spans if sf.doc is not None else None)
                  for rel, sf in stack.files.items()}
     notes = [red.message(n) for n in stack.notes]
+    if not keep_stack:  # nothing may keep this deployment alive past the next young collection
+        from .caches import forget
+
+        forget()
     return _Unit(result.findings, result.suppressed, files, set(red._values), stack if keep_stack else None, notes)
 
 

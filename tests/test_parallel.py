@@ -112,3 +112,34 @@ def test_same_with_a_selection(monorepo):
     two = audit([monorepo], select=select, jobs=2)
     assert _comparable(one.findings) == _comparable(two.findings)
     assert {f.rule for f in one.findings} <= set(select) | {"OPS080", "OPS081", "OPS082"}
+
+
+def test_a_worker_keeps_no_deployment_alive(monorepo):
+    """What a pool worker does per deployment (``_unit_worker``: a young collection, then the
+    audit without keeping the Stack) leaves no Stack alive once the next young collection ran:
+    a helper's cache keyed by ``id(stack)`` must be a ``scanner.caches.per_stack`` one."""
+    import gc
+
+    from scanner.config import Policy
+    from scanner.engine import _audit_unit
+    from scanner.exclude import Excluder
+    from scanner.stack import Stack, deployment_groups
+
+    root = monorepo.resolve()
+    groups, _rest, _units = deployment_groups([root], Excluder(Policy(), root))
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        for g in groups[:3]:
+            gc.collect(0)
+            unit = _audit_unit(g, root, Policy(), None, True, [], keep_stack=False)
+            assert unit.findings
+            del unit
+        gc.collect(0)
+        alive = [o for o in gc.get_objects(0) if isinstance(o, Stack)]
+        # and none promoted past the young generation by a cache that held it at a collection
+        older = [o for o in gc.get_objects() if isinstance(o, Stack)]
+    finally:
+        if was:
+            gc.enable()
+    assert alive == [] and older == []
