@@ -68,7 +68,11 @@ def format_for(filename: str) -> str:
 
 
 def matrix(result) -> dict[str, dict[str, int]]:
-    counts = Counter((result.rules[f.rule].layer.value, result.severity(f).label) for f in result.findings)
+    from .common import severity_tally
+
+    counts: Counter = Counter()
+    for (rule, sev), n in severity_tally(result).items():
+        counts[(result.rules[rule].layer.value, sev.label)] += n
     return {layer.value: {s.label: counts.get((layer.value, s.label), 0) for s in reversed(Severity)} for layer in LAYER_ORDER}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..encode import markdown
 from ..model import LAYER_ORDER, Severity
 from . import matrix
-from .common import (by_severity, counts, iso, report_time, root_label, rule_help_uri, ruleset_hash,
+from .common import (by_severity, counts, failing_count, iso, report_time, root_label, rule_help_uri, ruleset_hash,
                      stack_name, tool_info)
 
 MAX_CHARS = 60_000
@@ -27,7 +27,7 @@ def _cell(text: str, limit: int = 300) -> str:
 
 def render_markdown(result, threshold: Severity = Severity.LOW, *, when=None, label: str | None = None,
                     top: int = TOP, **_: object) -> str:
-    failing = result.failing(threshold)
+    failing = failing_count(result, threshold)
     verdict = "FAIL" if failing else "PASS"
     sev_labels = [s.label for s in reversed(Severity)]
     total = len(result.findings)
@@ -35,7 +35,7 @@ def render_markdown(result, threshold: Severity = Severity.LOW, *, when=None, la
     mark = "❌" if failing else "✅"
     out.append(f"## {mark} dkscan: {verdict} — {_cell(stack_name(result))}")
     out.append("")
-    detail = f"**{total}** finding{'s' if total != 1 else ''}, **{len(failing)}** at or above **{threshold.label}**"
+    detail = f"**{total}** finding{'s' if total != 1 else ''}, **{failing}** at or above **{threshold.label}**"
     extra = []
     if result.suppressed:
         extra.append(f"{len(result.suppressed)} suppressed")
