@@ -482,7 +482,7 @@ def _write_reports(result, formats, outputs, paths, threshold, *, quiet: int = 0
         if to_stdout:
             if quiet >= 2:
                 continue
-            if fmt == "json":
+            if fmt in ("json", "sarif"):  # streamed (a monorepo's findings are never all held)
                 write_report(fmt, result, click.get_text_stream("stdout"), **opts)
             else:  # click strips ANSI codes off a non-terminal unless told: --color always means it
                 click.echo((preface if fmt == "text" else "") + render(fmt, result, **opts), nl=False,

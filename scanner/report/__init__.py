@@ -44,7 +44,7 @@ class ReportFormat:
 REPORT_FORMATS: tuple[ReportFormat, ...] = (
     ReportFormat("text", ".txt", (), "text:render_text"),
     ReportFormat("json", ".json", (".json",), "json_report:render_json", writer="json_report:write_json"),
-    ReportFormat("sarif", ".sarif", (".sarif", ".sarif.json"), "sarif:render_sarif"),
+    ReportFormat("sarif", ".sarif", (".sarif", ".sarif.json"), "sarif:render_sarif", writer="sarif:write_sarif"),
     ReportFormat("html", ".html", (".html", ".htm"), "html:render_html"),
     ReportFormat("markdown", ".md", (".md", ".markdown"), "markdown:render_markdown"),
     ReportFormat("junit", ".junit.xml", (".xml",), "junit:render_junit"),
