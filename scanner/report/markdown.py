@@ -60,8 +60,15 @@ def render_markdown(result, threshold: Severity = Severity.LOW, *, when=None, la
     out.append("")
 
     if result.findings:
-        ordered = by_severity(result, result.findings)
-        shown = ordered[:top]
+        if hasattr(result.findings, "tally"):  # spilled (a monorepo's): only the shown ones held
+            import heapq
+
+            # by_severity's order (most severe, then file order: the findings come in file order)
+            shown = [f for _k, f in heapq.nsmallest(top, ((((-int(result.severity(f)), i), f)
+                                                          for i, f in enumerate(result.findings))),
+                                                    key=lambda kf: kf[0])]
+        else:
+            shown = by_severity(result, result.findings)[:top]
         title = "Findings" if len(shown) == total else f"Top {len(shown)} of {total} findings (most severe first)"
         out.append(f"### {title}")
         out.append("")
