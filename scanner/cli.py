@@ -191,11 +191,21 @@ def _files_layer(exclude=(), extend_exclude=(), respect_gitignore=None, force_ex
             "respect_gitignore": respect_gitignore, "force_exclude": force_exclude}
 
 
+def _finding_paths(result) -> set[str]:
+    """The files the findings (open and suppressed) are in; spilled findings (a monorepo's,
+    ``scanner.findingstore``) answer from their index without being read."""
+    out: set[str] = set()
+    for findings in (result.findings, result.suppressed):
+        paths = getattr(findings, "paths", None)
+        out.update(paths() if paths is not None else (f.location.path for f in findings))
+    return out
+
+
 def _empty_paths(paths, result) -> list:
     """The named paths under which the audit found nothing to read: no file of a kind dkscan
     audits, no finding (an unreadable file is a finding)."""
     root = result.stack.root
-    seen = [root / rel for rel in result.stack.files] + [root / f.location.path for f in result.findings + result.suppressed]
+    seen = [root / rel for rel in result.stack.files] + [root / rel for rel in _finding_paths(result)]
     empty = []
     for p in paths:
         ap = Path(os.path.abspath(p))
@@ -413,7 +423,13 @@ def audit(paths, formats, outputs, fail_on, config_path, select, extend_select, 
         _write_reports(result, formats, outputs, paths, threshold, quiet=quiet,
                        colour_mode="never" if no_color else color, statistics=statistics,
                        show_fixes=show_fixes, sarif_category=sarif_category, include_suppressed=include_suppressed)
-    sys.exit(EXIT_FINDINGS if result.failing(threshold) else EXIT_OK)
+    sys.exit(EXIT_FINDINGS if _failing(result, threshold) else EXIT_OK)
+
+
+def _failing(result, threshold) -> bool:
+    from .report.common import failing_count
+
+    return failing_count(result, threshold) > 0
 
 
 def _report_targets(formats, outputs, quiet: int) -> tuple[list, list]:
@@ -466,7 +482,7 @@ def _write_reports(result, formats, outputs, paths, threshold, *, quiet: int = 0
         if to_stdout:
             if quiet >= 2:
                 continue
-            if fmt == "json":
+            if fmt in ("json", "sarif"):  # streamed (a monorepo's findings are never all held)
                 write_report(fmt, result, click.get_text_stream("stdout"), **opts)
             else:  # click strips ANSI codes off a non-terminal unless told: --color always means it
                 click.echo((preface if fmt == "text" else "") + render(fmt, result, **opts), nl=False,
@@ -595,7 +611,7 @@ def probe(url, paths, formats, outputs, fail_on, config_path, select, baseline_p
         click.echo(summary, err=True, nl=False)
     _write_reports(result, formats, outputs, [url, *paths], threshold, sarif_category=sarif_category,
                    include_suppressed=include_suppressed, preface=summary)
-    sys.exit(EXIT_FINDINGS if result.failing(threshold) else EXIT_OK)
+    sys.exit(EXIT_FINDINGS if _failing(result, threshold) else EXIT_OK)
 
 
 @main.command()
@@ -802,7 +818,7 @@ def hook(files, fail_on, config_path, select, extend_select, ignore, extend_igno
     result = _audit_around(files, root, policy, baseline=baseline)
     threshold = Severity.parse(fail_on or policy.get("fail-on", "low"))
     click.echo(render("text", result, colour=_use_colour(None), threshold=threshold), nl=False)
-    sys.exit(EXIT_FINDINGS if result.failing(threshold) else EXIT_OK)
+    sys.exit(EXIT_FINDINGS if _failing(result, threshold) else EXIT_OK)
 
 
 def _common_dir(paths) -> Path:

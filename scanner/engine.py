@@ -36,6 +36,15 @@ class Result:
     def failing(self, threshold: Severity) -> list[Finding]:
         return [f for f in self.findings if self.severity(f) >= threshold]
 
+    def failing_count(self, threshold: Severity) -> int:
+        """``len(self.failing(threshold))``, from the counts when the findings are spilled
+        (``findingstore.FindingRuns.tally``) instead of reading them all."""
+        tally = getattr(self.findings, "tally", None)
+        if tally is None:
+            return len(self.failing(threshold))
+        return sum(n for (rule, sev), n in tally.items()
+                   if (sev if sev is not None else self.rules[rule].severity) >= threshold)
+
 
 def collect_secrets(stack: Stack) -> Redactor:
     """The stack's redactor: masks every file's secret spans (``scanner.spans``) and, as a safety
@@ -336,6 +345,11 @@ class _Unit:
     secrets: set[str]
     stack: Stack | None = None  # the real Stack, when audited in this process
     notes: list[str] = field(default_factory=list)
+    # a light unit's findings and suppressed findings, packed per file (``findingstore.pack_runs``:
+    # the parent spills them as bytes, never unpickling them into objects); ``findings`` and
+    # ``suppressed`` are then empty
+    runs: list = field(default_factory=list)
+    hidden_runs: list = field(default_factory=list)
 
 
 def _audit_unit(paths: list[Path], root: Path, policy: Policy, select: list[str] | None,
@@ -373,7 +387,14 @@ def _audit_unit(paths: list[Path], root: Path, policy: Policy, select: list[str]
                        sf.doc.secret_spans if sf.doc is not None else None)
                  for rel, sf in stack.files.items()}
     notes = [red.message(n) for n in stack.notes]
-    return _Unit(result.findings, result.suppressed, files, set(red._values), stack if keep_stack else None, notes)
+    if not keep_stack:  # nothing may keep this deployment alive past the next young collection
+        from .caches import forget
+        from .findingstore import pack_runs
+
+        forget()
+        return _Unit([], [], files, set(red._values), None, notes, pack_runs(result.findings),
+                     pack_runs(result.suppressed))
+    return _Unit(result.findings, result.suppressed, files, set(red._values), stack, notes)
 
 
 def _unit_worker(args):
@@ -420,7 +441,8 @@ class _collector_paused:
 class LightDocument(Document):
     """A Document for a file a pool worker parsed, held compressed: reports of a monorepo need its
     text only for a few lines (fingerprints, HTML snippets) and a fix for the files it edits. The
-    text is kept zlib-compressed (a 1000-stack monorepo's 47 MB of text take 14 MB) and unpacked on
+    text is kept zlib-compressed (a 1000-stack monorepo's 47 MB of text take 14 MB), in the audit's
+    spill file when the parent collects a pool's deployments (``_Spilled``), and unpacked on
     demand; the last few unpacked files are cached with their line index, and findings come sorted
     by file, so each file is unpacked about once per report. ``line_text`` answers from the text's ``LineIndex``
     instead of ``text.splitlines()``. Same text, same lines (tested)."""
@@ -472,7 +494,11 @@ def _unpacked(doc: LightDocument) -> list:
         return entry
     import zlib
 
-    entry = [zlib.decompress(doc.__dict__["_packed"]).decode("utf-8"), None, None, doc]
+    packed = doc.__dict__.get("_packed")
+    if packed is None:  # spilled (``_light_files``): read back from the audit's spill file
+        spill, at, length = doc.__dict__["_spilled"]
+        packed = spill.get(at, length)
+    entry = [zlib.decompress(packed).decode("utf-8"), None, None, doc]
     if len(_UNPACKED) >= _UNPACKED_MAX:
         _UNPACKED.pop(next(iter(_UNPACKED)))
     _UNPACKED[id(doc)] = entry
@@ -493,13 +519,27 @@ def _merge_stacks(root: Path, policy: Policy, units: list[_Unit]) -> Stack:
             merged.problems.extend(u.stack.problems)
             merged.explicit |= u.stack.explicit
         else:
-            for rel, (kind, text, template, mode, spans) in u.files.items():
-                doc = LightDocument(rel, text)
-                doc.kind = kind
-                if spans is not None:
-                    doc.__dict__["_spans"] = spans
-                merged.files[rel] = SourceFile(root / rel, rel, kind, doc, mode=mode, template=template)
+            _light_files(merged, u.files)
     return merged
+
+
+def _light_files(stack: Stack, files: dict, spill=None) -> None:
+    """A light unit's files (``_Unit.files``) added to ``stack`` as ``LightDocument``s; with
+    ``spill``, their compressed texts go to the spill file and only where they are stays here."""
+    from .stack import SourceFile
+
+    root = stack.root
+    for rel, (kind, text, template, mode, spans) in files.items():
+        if spill is None:
+            doc = LightDocument(rel, text)
+        else:
+            doc = LightDocument(rel, "")
+            del doc.__dict__["_packed"]
+            doc.__dict__["_spilled"] = (spill, *spill.put(text))
+        doc.kind = kind
+        if spans is not None:
+            doc.__dict__["_spans"] = spans
+        stack.files[rel] = SourceFile(root / rel, rel, kind, doc, mode=mode, template=template)
 
 
 def _shard_groups(groups: list[list[Path]], root: Path, shard: tuple[int, int]) -> list[list[Path]]:
@@ -521,10 +561,11 @@ def _shard_groups(groups: list[list[Path]], root: Path, shard: tuple[int, int]) 
     return [g for g in groups if shard_of(where(g), n) == k]
 
 
-def _run_units(work: list, jobs: int, light: bool = False) -> list[_Unit]:
+def _run_units(work: list, jobs: int, light: bool = False):
     """Each work item audited (``_audit_unit``), in a pool of forked processes when there are
-    many. ``light``: the units' Stacks are not kept (as the pool's are not), so that a shard's
-    report is a slice of the monorepo's whatever its number of deployments."""
+    many, yielded in work order as they are done. ``light``: the units' Stacks are not kept (as
+    the pool's are not), so that a shard's report is a slice of the monorepo's whatever its
+    number of deployments."""
     import gc
 
     if jobs > 1 and len(work) >= PARALLEL_MIN_UNITS:
@@ -546,15 +587,17 @@ def _run_units(work: list, jobs: int, light: bool = False) -> list[_Unit]:
             with ctx.Pool(min(jobs, len(rest)), initializer=_worker_start) as pool:
                 # small chunks: with a few big ones a worker could sit idle while the other finishes
                 # the last (125 deployments of ~0.1 s each at 1000 deployments and jobs * 4 chunks)
-                return [first, *pool.imap(_unit_worker, rest, chunksize=max(1, min(8, len(rest) // (jobs * 8))))]
+                yield first
+                del first
+                # each unit as it comes: the parent spills it (``_Collector``) and holds none
+                yield from pool.imap(_unit_worker, rest, chunksize=max(1, min(8, len(rest) // (jobs * 8))))
         finally:
             gc.unfreeze()
-    done = []
+        return
     for i, w in enumerate(work):
         if i:
             gc.collect(0)
-        done.append(_audit_unit(*w, keep_stack=not light))
-    return done
+        yield _audit_unit(*w, keep_stack=not light)
 
 
 def default_jobs() -> int:
@@ -611,18 +654,29 @@ def _audit(paths, policy, select, root, inline_suppressions, baseline, report_pa
         if with_rest and (rest or not groups):
             work.append((rest, root, policy, select_list, inline, units))
     jobs = default_jobs() if jobs is None else max(1, jobs)
-    done = _run_units(work, jobs, light)
-    stack = _merge_stacks(root, policy, done)
-    red = Redactor(stack=stack)
-    for u in done:
-        for v in u.secrets:
-            red.add(v)
-    findings = [f for u in done for f in u.findings]
-    if len(done) > 1 and not _disjoint(done):  # each unit's own findings are deduplicated already
-        findings = _dedupe(findings)
-    result = Result(stack, audit_rules(), findings, redact=red)
-    result.suppressed = [f for u in done for f in u.suppressed]
-    result.notes = sorted({n for u in done for n in u.notes})
+    done: list[_Unit] = []
+    spilled = None
+    for u in _run_units(work, jobs, light):
+        if u.stack is None:  # a light unit (the pool's, a shard's): spilled as it comes
+            spilled = spilled or _Spilled(root, policy)
+            spilled.add(u)
+        else:
+            done.append(u)
+    if spilled is not None:
+        assert not done, "a pool's units are all light"
+        result = spilled.result()
+    else:
+        stack = _merge_stacks(root, policy, done)
+        red = Redactor(stack=stack)
+        for u in done:
+            for v in u.secrets:
+                red.add(v)
+        findings = [f for u in done for f in u.findings]
+        if len(done) > 1 and not _disjoint(done):  # each unit's own findings are deduplicated already
+            findings = _dedupe(findings)
+        result = Result(stack, audit_rules(), findings, redact=red)
+        result.suppressed = [f for u in done for f in u.suppressed]
+        result.notes = sorted({n for u in done for n in u.notes})
     if baseline is not None:
         from .baseline import split
 
@@ -632,6 +686,44 @@ def _audit(paths, policy, select, root, inline_suppressions, baseline, report_pa
         result.findings = [f for f in result.findings if f.location.path in keep]
         result.suppressed = [f for f in result.suppressed if f.location.path in keep]
         result.baselined = [f for f in result.baselined if f.location.path in keep]
-    result.findings.sort(key=Finding.sort_key)
-    result.suppressed.sort(key=Finding.sort_key)
+    if isinstance(result.findings, list):  # spilled findings are in report order already
+        result.findings.sort(key=Finding.sort_key)
+    if isinstance(result.suppressed, list):
+        result.suppressed.sort(key=Finding.sort_key)
     return result
+
+
+class _Spilled:
+    """The parent's side of an audit of light units: each unit's findings and file texts written
+    to a private spill file as it arrives (``scanner.findingstore``), so the parent holds no
+    deployment's findings; what it keeps is the index, the file list, the secret values (the
+    report's safety net masks every deployment's in every message) and the notes. The result is
+    the in-memory audit's, finding for finding, in the same order (``FindingRuns.finish``)."""
+
+    def __init__(self, root: Path, policy: Policy) -> None:
+        from .findingstore import FindingRuns, SpillFile
+
+        self.spill = SpillFile()
+        self.stack = Stack(root, policy)
+        self.found = FindingRuns(self.spill, dedupe=True)
+        self.hidden = FindingRuns(self.spill, dedupe=False)
+        self.secrets: set[str] = set()
+        self.notes: set[str] = set()
+
+    def add(self, u: _Unit) -> None:
+        self.found.add(u.runs)
+        self.hidden.add(u.hidden_runs)
+        _light_files(self.stack, u.files, self.spill)
+        self.secrets |= u.secrets
+        self.notes.update(u.notes)
+
+    def result(self) -> Result:
+        self.found.finish()
+        self.hidden.finish()
+        red = Redactor(stack=self.stack)
+        for v in self.secrets:
+            red.add(v)
+        result = Result(self.stack, audit_rules(), self.found, redact=red)
+        result.suppressed = self.hidden
+        result.notes = sorted(self.notes)
+        return result

@@ -33,6 +33,7 @@ from .parsers.base import LINE_BREAK
 from .secrets import is_reference, is_secret_key, url_password
 from .spans import FLAG_WORDS, is_secret_flag, spans_of
 from .lazyre import LazyRe
+from .caches import per_stack
 
 __all__ = [
     "provider_token", "find_provider_tokens", "generic_api_keys", "may_hold_generic_key", "entropy", "decoded_bytes",
@@ -742,7 +743,7 @@ def _interpolated(raw_word: str) -> tuple[str, ...]:
     return tuple(m.group(1) or m.group(2) for m in _INTERP.finditer(raw_word))
 
 
-_COMMAND_CACHE: dict[int, tuple[object, list[CommandSecret]]] = {}
+_COMMAND_CACHE: dict[int, tuple[object, list[CommandSecret]]] = per_stack()
 
 
 def command_secrets(svc) -> list[CommandSecret]:
@@ -914,7 +915,7 @@ def _prometheus_values(stack) -> Iterator[SecretValue]:
                               _scalar_span(doc, node), f"job '{job}'" if job else "", None, doc, field_name)
 
 
-_CACHE: dict[int, tuple[object, list[SecretValue]]] = {}
+_CACHE: dict[int, tuple[object, list[SecretValue]]] = per_stack()
 
 
 def secret_values(stack) -> list[SecretValue]:

@@ -112,3 +112,92 @@ def test_same_with_a_selection(monorepo):
     two = audit([monorepo], select=select, jobs=2)
     assert _comparable(one.findings) == _comparable(two.findings)
     assert {f.rule for f in one.findings} <= set(select) | {"OPS080", "OPS081", "OPS082"}
+
+
+def test_a_worker_keeps_no_deployment_alive(monorepo):
+    """What a pool worker does per deployment (``_unit_worker``: a young collection, then the
+    audit without keeping the Stack) leaves no Stack alive once the next young collection ran:
+    a helper's cache keyed by ``id(stack)`` must be a ``scanner.caches.per_stack`` one."""
+    import gc
+
+    from scanner.config import Policy
+    from scanner.engine import _audit_unit
+    from scanner.exclude import Excluder
+    from scanner.stack import Stack, deployment_groups
+
+    root = monorepo.resolve()
+    groups, _rest, _units = deployment_groups([root], Excluder(Policy(), root))
+    gc.collect()
+    before = [o for o in gc.get_objects() if isinstance(o, Stack)]  # other tests' results (held)
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        for g in groups[:3]:
+            gc.collect(0)
+            unit = _audit_unit(g, root, Policy(), None, True, [], keep_stack=False)
+            assert unit.runs
+            del unit
+        gc.collect(0)
+        held = {id(o) for o in before}
+        alive = [o for o in gc.get_objects(0) if isinstance(o, Stack) and id(o) not in held]
+        # and none promoted past the young generation by a cache that held it at a collection
+        older = [o for o in gc.get_objects() if isinstance(o, Stack) and id(o) not in held]
+    finally:
+        if was:
+            gc.enable()
+    assert alive == [] and older == []
+
+
+@pytest.mark.parametrize("limit", [None, 700, 1])
+def test_streamed_sarif_is_the_rendered_one(results, monkeypatch, limit):
+    """A pool's findings are spilled (``scanner.findingstore``) and SARIF is written a result at
+    a time, GitHub's results limit decided from the counts per severity: the same bytes and the
+    same warnings as the log built whole, with the limit cutting inside a severity level too."""
+    import io
+
+    from scanner.findingstore import FindingRuns
+    from scanner.report import sarif, write
+
+    two = results[2]
+    assert isinstance(two.findings, FindingRuns)
+    if limit is not None:
+        monkeypatch.setattr(sarif, "MAX_RESULTS", limit)
+    said, told = [], []
+    whole = render("sarif", two, when=WHEN, warn=said.append)
+    buf = io.StringIO()
+    write("sarif", two, buf, when=WHEN, warn=told.append)
+    assert buf.getvalue() == whole and told == said
+    assert (limit is not None) == bool(said)
+    assert whole == render("sarif", results[1], when=WHEN, warn=[].append)  # the in-memory audit's
+
+
+def test_streamed_sarif_over_the_size_limit_is_cut_as_before(results, monkeypatch):
+    import io
+
+    from scanner.report import sarif, write
+
+    monkeypatch.setattr(sarif, "MAX_GZIP_BYTES", 20_000)
+    said, told = [], []
+    whole = render("sarif", results[2], when=WHEN, warn=said.append)
+    buf = io.StringIO()
+    write("sarif", results[2], buf, when=WHEN, warn=told.append)
+    assert buf.getvalue() == whole and told == said and any("gzipped" in w for w in said)
+
+
+def test_spilled_findings_are_the_listed_ones(results):
+    """The spill's reading side: iteration, length, counts, files and indexing agree with the
+    in-memory audit's lists."""
+    from collections import Counter
+
+    from scanner.report.common import counts, failing_count
+    from scanner.model import Severity
+
+    one, two = results[1], results[2]
+    assert len(two.findings) == len(one.findings) and bool(two.findings)
+    assert _comparable(list(two.findings)) == _comparable(one.findings)
+    assert two.findings.paths() == sorted({f.location.path for f in one.findings})
+    assert two.findings.tally == Counter((f.rule, f.severity) for f in one.findings)
+    assert counts(two) == counts(one)
+    for t in Severity:
+        assert failing_count(two, t) == len(one.failing(t)) == two.failing_count(t)
+    assert _comparable([two.findings[0], two.findings[-1]]) == _comparable([one.findings[0], one.findings[-1]])

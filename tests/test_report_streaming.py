@@ -107,8 +107,9 @@ def test_light_document_text_and_lines_are_the_files(text):
 
 
 def test_monorepo_texts_stay_compressed_in_the_parent(tmp_path):
-    """In a pooled audit the parent's documents hold their text compressed; a report that reads
-    every file (HTML snippets) keeps only a few of them unpacked at a time."""
+    """In a pooled audit the parent's documents hold no text: it is compressed in the audit's
+    spill file (``engine._Spilled``); a report that reads every file (HTML snippets) keeps only a
+    few of them unpacked at a time."""
     from scanner.engine import _UNPACKED, _UNPACKED_MAX, LightDocument
 
     for i in range(max(engine.PARALLEL_MIN_UNITS, _UNPACKED_MAX + 4)):
@@ -118,7 +119,8 @@ def test_monorepo_texts_stay_compressed_in_the_parent(tmp_path):
     result = engine.audit([tmp_path], jobs=2)
     docs = [sf.doc for sf in result.stack.files.values()]
     assert len(docs) > _UNPACKED_MAX
-    assert all(isinstance(d, LightDocument) and isinstance(d.__dict__["_packed"], bytes) for d in docs)
+    assert all(isinstance(d, LightDocument) and "_packed" not in d.__dict__ for d in docs)
+    assert all(isinstance(d.__dict__["_spilled"][1], int) for d in docs)  # (spill file, offset, length)
     assert all("text" not in d.__dict__ and "_lines" not in d.__dict__ for d in docs)
     from scanner.report import render
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import bisect
 from typing import TYPE_CHECKING
 
+from scanner.caches import per_stack
 from scanner.model import Location, hit
 from scanner.parsers.base import LINE_BREAK
 from scanner.registry import rule
@@ -26,7 +27,7 @@ DATA009_KINDS = ("compose", "dockerfile", "nginx", "sql", "prometheus", "nats")
 GENERIC_KINDS = ("nginx", "sql")
 
 
-_MATCHES: dict[int, tuple[object, list]] = {}
+_MATCHES: dict[int, tuple[object, list]] = per_stack()
 
 
 def _token_matches(stack: Stack, kinds):

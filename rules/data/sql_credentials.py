@@ -24,6 +24,7 @@ from rules.helpers.sql import (
     stmt_loc,
     unit_loc,
 )
+from scanner.caches import per_stack
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 
@@ -186,7 +187,7 @@ def _env_value_fix(stack: Stack, svc, key: str, value: str) -> Fix | None:
 # DATA056 - DATA060: seeded admins, passwords and tokens
 # ---------------------------------------------------------------------------------------------
 
-_HARDCODED: dict[int, tuple] = {}
+_HARDCODED: dict[int, tuple] = per_stack()
 
 
 def hardcoded_passwords(stack: Stack) -> list[tuple[Location, str, str, object, object]]:

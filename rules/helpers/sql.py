@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 from rules.helpers.compose import image_ref
 from rules.helpers.locations import LazyRe
+from scanner.caches import per_stack
 from scanner.model import Edit, Fix, Location
 from scanner.parsers import pgtree as _pgtree
 from scanner.parsers.sql import _skip_space as _skip_blank
@@ -257,7 +258,7 @@ class Lines:
         return self.starts[min(max(line, 1), len(self.starts)) - 1]
 
 
-_LINES: dict[int, tuple[Any, Lines]] = {}
+_LINES: dict[int, tuple[Any, Lines]] = per_stack()
 
 
 def lines_of(doc) -> Lines:
@@ -334,7 +335,7 @@ def near_token(doc, start: int, pred, limit: int = 4000) -> tuple[int, int] | No
 # tokens (string literals, including those inside $$ bodies)
 # ---------------------------------------------------------------------------------------------
 
-_TOKENS: dict[int, tuple[Any, list]] = {}
+_TOKENS: dict[int, tuple[Any, list]] = per_stack()
 # ``$tag$``: a tag is [A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*, written as the complement of that
 # set, which compiles in a tenth of the time (a 64K-character range costs `re` ~8 ms at every start)
 _DOLLAR = re.compile(r"\$([^\x00-\x40\x5b-\x5e\x60\x7b-\x7f\U00010000-\U0010ffff]"

@@ -44,7 +44,7 @@ class ReportFormat:
 REPORT_FORMATS: tuple[ReportFormat, ...] = (
     ReportFormat("text", ".txt", (), "text:render_text"),
     ReportFormat("json", ".json", (".json",), "json_report:render_json", writer="json_report:write_json"),
-    ReportFormat("sarif", ".sarif", (".sarif", ".sarif.json"), "sarif:render_sarif"),
+    ReportFormat("sarif", ".sarif", (".sarif", ".sarif.json"), "sarif:render_sarif", writer="sarif:write_sarif"),
     ReportFormat("html", ".html", (".html", ".htm"), "html:render_html"),
     ReportFormat("markdown", ".md", (".md", ".markdown"), "markdown:render_markdown"),
     ReportFormat("junit", ".junit.xml", (".xml",), "junit:render_junit"),
@@ -68,7 +68,11 @@ def format_for(filename: str) -> str:
 
 
 def matrix(result) -> dict[str, dict[str, int]]:
-    counts = Counter((result.rules[f.rule].layer.value, result.severity(f).label) for f in result.findings)
+    from .common import severity_tally
+
+    counts: Counter = Counter()
+    for (rule, sev), n in severity_tally(result).items():
+        counts[(result.rules[rule].layer.value, sev.label)] += n
     return {layer.value: {s.label: counts.get((layer.value, s.label), 0) for s in reversed(Severity)} for layer in LAYER_ORDER}
 
 

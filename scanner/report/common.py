@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+from collections import Counter
 from datetime import datetime, timezone
 from functools import lru_cache
 
@@ -113,20 +114,37 @@ def by_severity(result, findings: list[Finding]) -> list[Finding]:
 
 
 def verdict(result, threshold: Severity) -> str:
-    return "FAIL" if result.failing(threshold) else "PASS"
+    return "FAIL" if failing_count(result, threshold) else "PASS"
+
+
+def severity_tally(result) -> Counter:
+    """How many open findings each (rule id, severity) has: from the spilled findings' counts
+    (``scanner.findingstore``) without reading them, else counted."""
+    tally = getattr(result.findings, "tally", None)
+    if tally is None:
+        return Counter((f.rule, result.severity(f)) for f in result.findings)
+    out: Counter = Counter()
+    for (rule, sev), n in tally.items():
+        out[(rule, sev if sev is not None else result.rules[rule].severity)] += n
+    return out
+
+
+def failing_count(result, threshold: Severity) -> int:
+    """``len(result.failing(threshold))``, without listing them."""
+    return sum(n for (_rule, sev), n in severity_tally(result).items() if sev >= threshold)
 
 
 def counts(result) -> dict[str, int]:
     sev = {s.label: 0 for s in reversed(Severity)}
-    for f in result.findings:
-        sev[result.severity(f).label] += 1
+    for (_rule, s), n in severity_tally(result).items():
+        sev[s.label] += n
     return sev
 
 
 def layer_counts(result) -> dict[str, int]:
     out = {layer.value: 0 for layer in LAYER_ORDER}
-    for f in result.findings:
-        out[result.rules[f.rule].layer.value] += 1
+    for (rule, _sev), n in severity_tally(result).items():
+        out[result.rules[rule].layer.value] += n
     return out
 
 

@@ -22,7 +22,7 @@ from markupsafe import Markup, escape
 from ..encode import terminal, terminal_block
 from ..model import LAYER_ORDER, Severity
 from . import matrix
-from .common import (BASELINED, SUPPRESSED, by_severity, counts, fingerprint, fix_diff, iso, reference_links,
+from .common import (BASELINED, SUPPRESSED, by_severity, counts, failing_count, fingerprint, fix_diff, iso, reference_links,
                      report_time, root_label, rule_help_uri, ruleset_hash, section, snippet, stack_name,
                      tool_info)
 
@@ -243,7 +243,7 @@ def build_context(result, threshold: Severity = Severity.LOW, *, when=None, labe
     hidden = [_finding(result, f, n0 + i + 1, docs, SUPPRESSED) for i, f in enumerate(result.suppressed)]
     n1 = n0 + len(hidden)
     baselined = [_finding(result, f, n1 + i + 1, docs, BASELINED) for i, f in enumerate(result.baselined)]
-    failing = result.failing(threshold)
+    failing = failing_count(result, threshold)
     dt = report_time(when)
     by_sev = counts(result)
     files = sorted({x["path"] for x in findings})
@@ -260,7 +260,7 @@ def build_context(result, threshold: Severity = Severity.LOW, *, when=None, labe
         "digest": findings_digest(result),
         "verdict": "FAIL" if failing else "PASS",
         "threshold": threshold.label,
-        "failing": len(failing),
+        "failing": failing,
         "total": len(result.findings),
         "by_sev": by_sev,
         "severities": SEVERITIES,

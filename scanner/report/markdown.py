@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..encode import markdown
 from ..model import LAYER_ORDER, Severity
 from . import matrix
-from .common import (by_severity, counts, iso, report_time, root_label, rule_help_uri, ruleset_hash,
+from .common import (by_severity, counts, failing_count, iso, report_time, root_label, rule_help_uri, ruleset_hash,
                      stack_name, tool_info)
 
 MAX_CHARS = 60_000
@@ -27,7 +27,7 @@ def _cell(text: str, limit: int = 300) -> str:
 
 def render_markdown(result, threshold: Severity = Severity.LOW, *, when=None, label: str | None = None,
                     top: int = TOP, **_: object) -> str:
-    failing = result.failing(threshold)
+    failing = failing_count(result, threshold)
     verdict = "FAIL" if failing else "PASS"
     sev_labels = [s.label for s in reversed(Severity)]
     total = len(result.findings)
@@ -35,7 +35,7 @@ def render_markdown(result, threshold: Severity = Severity.LOW, *, when=None, la
     mark = "❌" if failing else "✅"
     out.append(f"## {mark} dkscan: {verdict} — {_cell(stack_name(result))}")
     out.append("")
-    detail = f"**{total}** finding{'s' if total != 1 else ''}, **{len(failing)}** at or above **{threshold.label}**"
+    detail = f"**{total}** finding{'s' if total != 1 else ''}, **{failing}** at or above **{threshold.label}**"
     extra = []
     if result.suppressed:
         extra.append(f"{len(result.suppressed)} suppressed")
@@ -60,8 +60,15 @@ def render_markdown(result, threshold: Severity = Severity.LOW, *, when=None, la
     out.append("")
 
     if result.findings:
-        ordered = by_severity(result, result.findings)
-        shown = ordered[:top]
+        if hasattr(result.findings, "tally"):  # spilled (a monorepo's): only the shown ones held
+            import heapq
+
+            # by_severity's order (most severe, then file order: the findings come in file order)
+            shown = [f for _k, f in heapq.nsmallest(top, ((((-int(result.severity(f)), i), f)
+                                                          for i, f in enumerate(result.findings))),
+                                                    key=lambda kf: kf[0])]
+        else:
+            shown = by_severity(result, result.findings)[:top]
         title = "Findings" if len(shown) == total else f"Top {len(shown)} of {total} findings (most severe first)"
         out.append(f"### {title}")
         out.append("")

@@ -342,6 +342,99 @@ def render_sarif(result, *, sarif_category: str | None = None, include_suppresse
     return text
 
 
+_MARK = "\x00dkscan-results\x00"
+
+
+def write_sarif(result, out, *, sarif_category: str | None = None, include_suppressed: bool = False,
+                uri_prefix: str | None = None, warn=_warn, **_: object) -> None:
+    """``render_sarif``'s text written to ``out``. A monorepo's spilled findings
+    (``scanner.findingstore``) are streamed: the log around the results is built once with a
+    marker in place of the results, each result is built, written and dropped in turn, and which
+    results GitHub's 25,000 limit keeps is decided from the counts per severity (the most severe
+    levels whole, then the first of the cut level in file order: ``_most_severe``'s choice). The
+    text goes through a spill file first, its gzipped size measured on the way: over GitHub's
+    10 MB the whole log is built again the old way. Byte for byte ``render_sarif``'s text."""
+    findings = result.findings
+    hidden = include_suppressed and (result.suppressed or result.baselined)
+    if not hasattr(findings, "tally") or not findings or hidden:
+        out.write(render_sarif(result, sarif_category=sarif_category, include_suppressed=include_suppressed,
+                               uri_prefix=uri_prefix, warn=warn))
+        return
+    import shutil
+    import tempfile
+    import zlib
+
+    from .common import severity_tally
+    from .json_report import dumps
+
+    total = len(findings)
+    keep = _kept_levels(result, severity_tally(result), MAX_RESULTS) if total > MAX_RESULTS else None
+    prefix = git_prefix(result) if uri_prefix is None else uri_prefix
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    log = build_log(result, category=sarif_category, include_suppressed=include_suppressed, uri_prefix=prefix,
+                    findings=[])
+    log.runs[0].results = [_MARK]
+    text = to_json(log)
+    at = text.index(json.dumps(_MARK))
+    head, tail = text[:at], text[at + len(json.dumps(_MARK)):]
+    rule_index = {r.id: i for i, r in enumerate(result.rules.values())}
+    baseline_active = bool(result.baselined)
+    gz = zlib.compressobj(6, zlib.DEFLATED, 31)  # gzip.compress(text, 6)'s deflate stream and header
+    size = 0
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as tmp:
+        def put(piece: str) -> None:
+            nonlocal size
+            tmp.write(piece)
+            size += len(gz.compress(piece.encode("utf-8")))
+
+        put(head)
+        first, seen = True, {}
+        for f in findings:
+            if keep is not None:
+                sev = result.severity(f)
+                limit = keep.get(sev, 0)
+                if limit is not None:  # None: the whole level is kept
+                    n = seen.get(sev, 0)
+                    seen[sev] = n + 1
+                    if n >= limit:
+                        continue
+            obj = result_object(result, f, SHOWN, rule_index, prefix, baseline_active)
+            put(("" if first else ",\n        ") + dumps(to_data(obj), 4))
+            first = False
+        put(tail)
+        size += len(gz.flush())
+        if size > MAX_GZIP_BYTES:  # rare: the old way, which cuts by size
+            out.write(render_sarif(result, sarif_category=sarif_category, include_suppressed=include_suppressed,
+                                   uri_prefix=uri_prefix, warn=warn))
+            return
+        if keep is not None:
+            warn(f"SARIF: {total} results exceed GitHub's limit of {MAX_RESULTS:,} per run; "
+                 f"kept the {MAX_RESULTS:,} most severe, dropped {total - MAX_RESULTS}")
+        tmp.seek(0)
+        shutil.copyfileobj(tmp, out)
+
+
+def _kept_levels(result, tally, n: int) -> dict:
+    """Which open findings of each severity the ``n`` most severe are (``_most_severe``: most
+    severe first, ties in file order): None for a level kept whole, the number of its first
+    findings for the level cut, 0 below it."""
+    per_level: dict = {}
+    for (_rule, sev), count in tally.items():
+        per_level[sev] = per_level.get(sev, 0) + count
+    out: dict = {}
+    left = n
+    for sev in sorted(per_level, reverse=True):
+        count = per_level[sev]
+        if count <= left:
+            out[sev] = None
+            left -= count
+        else:
+            out[sev] = left
+            left = 0
+    return out
+
+
 def _most_severe(result, items: list[tuple[Finding, str]], n: int) -> list[tuple[Finding, str]]:
     """The ``n`` most severe (open before hidden), back in the original order."""
     rank = {id(f): i for i, f in enumerate(by_severity(result, [f for f, _ in items]))}

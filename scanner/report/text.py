@@ -7,6 +7,7 @@ import os
 from ..encode import terminal
 from ..model import LAYER_ORDER, Severity
 from . import matrix
+from .common import failing_count
 
 _COLOURS = {"critical": "\033[1;35m", "high": "\033[1;31m", "medium": "\033[33m", "low": "\033[36m", "info": "\033[2m"}
 _RESET = "\033[0m"
@@ -78,7 +79,7 @@ def render_text(result, colour: bool = False, threshold: Severity = Severity.LOW
 
 
 def _verdict(result, threshold: Severity) -> str:
-    failing = len(result.failing(threshold))
+    failing = failing_count(result, threshold)
     extra = []
     if result.suppressed:
         extra.append(f"{len(result.suppressed)} suppressed")
