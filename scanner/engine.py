@@ -506,7 +506,6 @@ def _unpacked(doc: LightDocument) -> list:
 
 
 def _merge_stacks(root: Path, policy: Policy, units: list[_Unit]) -> Stack:
-    from .stack import SourceFile
 
     if len(units) == 1 and units[0].stack is not None:
         return units[0].stack
