@@ -29,7 +29,7 @@ MODULES = {
     'rules.gateway.versions': 8400,
     'rules.api.jwt': 7616,
     'rules.api.nats': 17034,
-    'rules.api.nginx': 19340,
+    'rules.api.nginx': 19574,
     'rules.application.compose_runtime': 30557,
     'rules.application.dockerfile': 20792,
     'rules.application.dockerfile_hygiene': 23802,
