@@ -39,7 +39,7 @@ MODULES = {
     'rules.application.eol': 9573,
     'rules.application.scripts': 5712,
     'rules.application.sql': 13901,
-    'rules.data.provider_tokens': 6172,
+    'rules.data.provider_tokens': 6411,
     'rules.data.scripts': 14212,
     'rules.data.secret_files': 7161,
     'rules.data.secrets': 23790,

@@ -432,12 +432,34 @@ def _provider_spans(text: str, prose: bool) -> list[Span]:
 
     out = [(a, b) for _name, a, b in find_provider_tokens(text)]
     if not prose and may_hold_generic_key(text):
-        pos = 0
-        for line in text.split("\n"):
-            for a, b in generic_api_keys(line):
-                out.append((pos + a, pos + b))
-            pos += len(line) + 1
+        if "\u0130" in text:  # the one character lower-casing lengthens: offsets of ``low`` would move
+            pos = 0
+            for line in text.split("\n"):
+                for a, b in generic_api_keys(line):
+                    out.append((pos + a, pos + b))
+                pos += len(line) + 1
+            return out
+        # only a line holding a key-like word can hold a generic key (``generic_api_keys`` looks for
+        # one first): those lines are found in the lower-cased text at once, in order
+        low = text.lower()
+        lines = set()
+        for w in _GENERIC_HINTS:
+            i = low.find(w)
+            while i >= 0:
+                start = text.rfind("\n", 0, i) + 1
+                lines.add(start)
+                end = text.find("\n", i)
+                if end < 0:
+                    break
+                i = low.find(w, end)
+        for start in sorted(lines):
+            end = text.find("\n", start)
+            for a, b in generic_api_keys(text[start:] if end < 0 else text[start:end]):
+                out.append((start + a, start + b))
     return out
+
+
+_GENERIC_HINTS = ("key", "secret", "token", "credential")  # scanner.secretcheck._GENERIC_WORDS_HINT
 
 
 # ---------------------------------------------------------------------------------------------
