@@ -1009,12 +1009,17 @@ def secret_strings(stack) -> Iterator[str]:
     for svc in getattr(stack, "services", []):
         yield from guarded(c.value for c in command_secrets(svc))
         yield from guarded(_build_arg_strings(svc))
+    walked = set()  # the YAML trees read already: a compose file's tree is one of the compose documents'
     for doc in getattr(stack, "compose_docs", []):
-        yield from guarded(_yaml_secret_scalars(getattr(doc, "root", None)))
+        root = getattr(doc, "root", None)
+        walked.add(id(root))
+        yield from guarded(_yaml_secret_scalars(root))
     files = list(getattr(stack, "files", {}).values())
     for sf in files:  # the values each kind's parsed documents hold (scanner.kinds: FileKind.secrets)
         kind = KIND.get(sf.kind)
         if kind is not None and kind.secrets is not None and sf.doc is not None:
+            if sf.kind in ("compose", "prometheus") and id(getattr(sf.doc, "root", None)) in walked:  # compose_strings
+                continue  # the same walk of the same tree: the same strings
             yield from guarded(kind.secrets(sf))
     # every secret span of every file, as written (SQL, redis.conf, nginx headers, provider tokens,
     # URL passwords, option strings...), each line of a multi-line one, and SQL's '' undoubled
