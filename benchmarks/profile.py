@@ -121,13 +121,22 @@ def units(path: Path, n: int) -> dict:
     from scanner.engine import _audit_unit, _redacted, collect_secrets
     from scanner.registry import load_rules
 
+    import gc
+
     rules = load_rules()
     root = path.resolve()
     todo = stk.stack_units([root])[: n + 1]
     _audit_unit([todo[0]], root, Policy(), None, True, [], keep_stack=False)  # lazy imports
     todo = todo[1:]
+    # as a pool worker runs (scanner.engine._worker_start, _unit_worker): the automatic collector
+    # off, one young-generation collection before each deployment (else its pauses land in
+    # whichever phase happens to allocate when they strike)
+    was = gc.isenabled()
+    gc.disable()
+    gc.collect(0)
     t = time.process_time()
     for u in todo:
+        gc.collect(0)
         _audit_unit([u], root, Policy(), None, True, [], keep_stack=False)
     whole = (time.process_time() - t) / len(todo)
 
@@ -146,6 +155,7 @@ def units(path: Path, n: int) -> dict:
     by_module: Counter = Counter()
     try:
         for u in todo:
+            gc.collect(0)
             a = time.process_time()
             stack = stk.build_stack([u], Policy(), root=root)
             b = time.process_time()
@@ -169,6 +179,8 @@ def units(path: Path, n: int) -> dict:
             phase["redact"] += g - e
     finally:
         stk._parse_text = original
+        if was:
+            gc.enable()
     k = len(todo)
     return {"units": k, "per_unit": whole,
             "phases": {p: v / k for p, v in phase.items()},

@@ -7,12 +7,12 @@ true of the stack; policy, suppressions and baselines decide what is shown.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 from .config import Policy
+from .lazyre import LazyRe
 from .model import CoreRule, Finding, Location, Rule, Severity
 from .parsers.base import Document, LineIndex
 from .registry import audit_rules, load_rules
@@ -107,20 +107,51 @@ def _rule_words() -> str:
     return _RULE_WORDS[0]
 
 
+_WORD_RUN = LazyRe(r"[A-Za-z0-9_]+")
+_WORD_CHAR = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_").__contains__
+_RULE_WORD_SET: list = [0, None]  # [values asked, the set of the rule documentation's words once built]
+_RULE_WORD_SET_AFTER = 64  # values: the set (~10 ms to build) pays only in a process that asks many
+
+
+def _not_a_rule_word(value: str) -> bool:
+    """``value`` is surely not written in the rule documentation as a whole token (``_public``): a
+    run of word characters of it is no word of that text. A whole-token occurrence of ``value`` puts
+    each of its runs of word characters between non-word characters (its own, or the token
+    pattern's look-arounds), so each would be a word there. Checked by substring search (~0.2 ms in
+    that text) until a process has asked for many values; then by the set of its words."""
+    state = _RULE_WORD_SET
+    if state[1] is None:
+        state[0] += 1
+        if state[0] <= _RULE_WORD_SET_AFTER:
+            return False
+        state[1] = frozenset(_WORD_RUN.findall(_RULE_WORDS[0]))
+    words = state[1]
+    return any(run not in words for run in _WORD_RUN.findall(value))
+
+
 def _public(value: str, files: list) -> bool:
     """``value`` is written somewhere in the stack outside every secret span (a service, image,
-    path or user name): masking it as a string would garble that name."""
-    from .secrets import _token_pattern
-
-    pattern = None
+    path or user name): masking it as a string would garble that name. Written as a whole token
+    (``scanner.secrets._token_pattern``: not inside a longer word), found as ``finditer`` of that
+    pattern finds it -- leftmost, each search on from the end of the last match -- by substring
+    search (no pattern compiled per value: a deployment brings new values)."""
+    n = len(value)
+    if not n:
+        return False
+    head, tail = _WORD_CHAR(value[0]), _WORD_CHAR(value[-1])
+    docs = _RULE_WORDS[0] if _RULE_WORDS else None
     for text, spans in files:
-        if value not in text:
+        if text is docs and _not_a_rule_word(value):
             continue
-        pattern = pattern or re.compile(_token_pattern(value))
-        for m in pattern.finditer(text):
-            a, b = m.span()
-            if not any(x <= a and b <= y for x, y in spans):
+        i = text.find(value)
+        while i >= 0:
+            b = i + n
+            if (head and i and _WORD_CHAR(text[i - 1])) or (tail and b < len(text) and _WORD_CHAR(text[b])):
+                i = text.find(value, i + 1)
+                continue
+            if not any(x <= i and b <= y for x, y in spans):
                 return True
+            i = text.find(value, b)
     return False
 
 

@@ -1010,12 +1010,17 @@ def secret_strings(stack) -> Iterator[str]:
     for svc in getattr(stack, "services", []):
         yield from guarded(c.value for c in command_secrets(svc))
         yield from guarded(_build_arg_strings(svc))
+    walked = set()  # the YAML trees read already: a compose file's tree is one of the compose documents'
     for doc in getattr(stack, "compose_docs", []):
-        yield from guarded(_yaml_secret_scalars(getattr(doc, "root", None)))
+        root = getattr(doc, "root", None)
+        walked.add(id(root))
+        yield from guarded(_yaml_secret_scalars(root))
     files = list(getattr(stack, "files", {}).values())
     for sf in files:  # the values each kind's parsed documents hold (scanner.kinds: FileKind.secrets)
         kind = KIND.get(sf.kind)
         if kind is not None and kind.secrets is not None and sf.doc is not None:
+            if sf.kind in ("compose", "prometheus") and id(getattr(sf.doc, "root", None)) in walked:  # compose_strings
+                continue  # the same walk of the same tree: the same strings
             yield from guarded(kind.secrets(sf))
     # every secret span of every file, as written (SQL, redis.conf, nginx headers, provider tokens,
     # URL passwords, option strings...), each line of a multi-line one, and SQL's '' undoubled
@@ -1042,11 +1047,32 @@ def _run_assigned_secrets(args: str) -> Iterator[str]:
             pos = m.end()
 
 
+# kinds whose document's ``secret_marks`` are those their parser module's ``secret_marks(text)``
+# gives: the same parse (path unused), or the same marking of the same tree (compose, prometheus:
+# marked before the rest of the parse can fail), or the same function of the text (SQL)
+_MARKED_ALIKE = frozenset({"env", "nats", "redis", "htpasswd", "dockerfile", "script", "sql", "compose", "prometheus"})
+
+
+def _script_alone_max() -> int:
+    from .parsers.shell import MAX_MARKED_ALONE
+
+    return MAX_MARKED_ALONE
+
+
 def _span_strings(sf) -> Iterator[str]:
     if sf.doc is None:
         return
     text = sf.text
-    for a, b in spans_of(sf.kind, text):
+    # the stack's own parse of the file holds its parser's marks: handed to ``spans_of`` (which
+    # remembers them) where they are, by construction, what that parser marks in the text alone
+    # (``scanner.spans.parser_marks``), so that the file is not parsed a second time for them.
+    # Not nginx (its marks alone come from the lexer, not the tree), not a script over the size
+    # tree-sitter reads alone, not a compose file whose parse broke before it marked.
+    doc, kind = sf.doc, sf.kind
+    same = (kind in _MARKED_ALIKE and getattr(doc, "text", None) == text and getattr(doc, "kind", None) == kind
+            and not (kind == "script" and len(text) > _script_alone_max())
+            and not (kind == "compose" and any(e.message.startswith("internal parser error") for e in doc.errors)))
+    for a, b in spans_of(kind, text, doc=doc if same else None):
         for piece in LINE_BREAK.split(text[a:b]):
             piece = piece.strip()
             yield piece

@@ -241,8 +241,37 @@ def url_password_spans(text: str) -> Iterable[Span]:
 _RESCAN = 64  # characters: a rejected value up to this long is searched again from inside
 
 
+# Every key ``is_secret_position_key`` takes holds one of these (lower-cased: ``_SECRET_NAME``'s
+# words, an access key id's ``user``/``key``, a ``seed``), and every flag ``is_secret_flag`` takes one
+# of the others (``FLAG_WORDS`` and the secret keys' words): a line without one holds no head a
+# ``key_ok`` accepts (see ``_regex_spans``' ``hits``).
+KEY_TRIGGERS = ("pass", "pwd", "secret", "token", "key", "credential", "user", "seed")
+FLAG_TRIGGERS = ("pass", "pwd", "secret", "token", "key", "credential", "auth")
+
+
+# the characters a case-insensitive pattern takes for an ASCII letter (``re.I``: ``ı``/``İ`` for ``i``,
+# ``ſ`` for ``s``, the Kelvin sign for ``k``), as that letter: ``İ`` is also the one character whose
+# ``lower()`` is longer, so once they are replaced lower-casing keeps every offset
+_FOLD = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
+
+
+def _trigger_hits(text: str, low: str, words: tuple[str, ...]) -> list[int]:
+    """Sorted offsets of every place ``text`` writes one of ``words`` (lower-case ASCII) as a
+    case-insensitive pattern or ``str.lower`` would read it (``low``: ``text.lower()``)."""
+    if not text.isascii() and any(chr(c) in text for c in _FOLD):
+        low = text.translate(_FOLD).lower()
+    out: list[int] = []
+    for w in words:
+        i = low.find(w)
+        while i >= 0:
+            out.append(i)
+            i = low.find(w, i + 1)
+    out.sort()
+    return out
+
+
 def _regex_spans(pattern: re.Pattern, text: str, accept=None, group: str = "val", head: re.Pattern | None = None,
-                 key_ok=None) -> Iterable[Span]:
+                 key_ok=None, hits: list[int] | None = None) -> Iterable[Span]:
     """Spans of ``group`` in matches ``accept`` takes. A rejected match is searched again one
     character on: ``CONN='Server=db;Password=x'`` holds a secret inside a value that is none.
 
@@ -250,11 +279,25 @@ def _regex_spans(pattern: re.Pattern, text: str, accept=None, group: str = "val"
     judged before the value is matched: ``x=x=x=…`` on a 1 MB line would otherwise match a 1 MB value
     for each of its 500k keys (quadratic); each rejected key now costs only its own length. For the
     same reason a rejected unquoted value longer than ``_RESCAN`` is not searched again from inside
-    (the other patterns still read it); a quoted one always is, its closing quote bounds the work."""
+    (the other patterns still read it); a quoted one always is, its closing quote bounds the work.
+
+    ``hits`` (with ``head``): the sorted offsets of the words one of which every key ``key_ok``
+    accepts holds (``_trigger_hits``). A head never spans a line break and never starts inside
+    another, so the heads before the line of the next hit are all rejected and the search skips
+    them: it resumes at that line's start, exactly where the head-by-head search would find its next
+    head; with no hit left no head can be accepted."""
     pos = 0
     n = len(text)
+    k = 0
     while pos <= n:
         if head is not None:
+            if hits is not None:
+                k = bisect.bisect_left(hits, pos, k)
+                if k == len(hits):
+                    return
+                t = hits[k]
+                if t > pos:
+                    pos = text.rfind("\n", pos, t) + 1 or pos
             h = head.search(text, pos)
             if h is None:
                 return
@@ -490,8 +533,10 @@ def _text_spans_plain(text: str, prose: bool) -> list[Span]:
     low = text.lower()
     out: list[Span] = list(url_password_spans(text)) if "://" in text else []
     if "-" in text:
-        out += _regex_spans(_FLAG_EQ, text, head=_FLAG_EQ_H, key_ok=_flag_ok)
-        out += _regex_spans(_FLAG_SP, text, lambda m: not m.group("val").startswith("-"), head=_FLAG_SP_H, key_ok=_flag_ok)
+        flag_hits = _trigger_hits(text, low, FLAG_TRIGGERS)
+        out += _regex_spans(_FLAG_EQ, text, head=_FLAG_EQ_H, key_ok=_flag_ok, hits=flag_hits)
+        out += _regex_spans(_FLAG_SP, text, lambda m: not m.group("val").startswith("-"), head=_FLAG_SP_H, key_ok=_flag_ok,
+                            hits=flag_hits)
         if "-u" in text or "--user" in text or "--proxy-user" in text or "--basic-auth" in text:
             out += _regex_spans(_USER_PW, text, lambda m: not _UID_GID.search(m.group(0)))
         if "-a" in text and "-cli" in low:
@@ -505,7 +550,9 @@ def _text_spans_plain(text: str, prose: bool) -> list[Span]:
         out += _regex_spans(_MC_ALIAS, text, group="key")  # the access key travels with its secret
     if "=" in text:
         # `password = crypt(...)`: a call, not a value (its string argument is a span of its own)
-        out += _regex_spans(_ASSIGN_EQ, text, lambda m: not m.group("val").endswith("("), head=_ASSIGN_EQ_H, key_ok=_key_ok)
+        key_hits = _trigger_hits(text, low, KEY_TRIGGERS)
+        out += _regex_spans(_ASSIGN_EQ, text, lambda m: not m.group("val").endswith("("), head=_ASSIGN_EQ_H, key_ok=_key_ok,
+                            hits=key_hits)
     if "${" in text:
         out += _regex_spans(_DEFAULT, text, lambda m: is_secret_position_key(m.group("key")))
     if "]=" in text or "]+=" in text:  # `c[password]=x`, `declare -A c=([api_token]=x)`
@@ -524,9 +571,12 @@ def _text_spans_plain(text: str, prose: bool) -> list[Span]:
     if not prose:
         if ":" in text:
             # `KEY: value`, not `PASSWORD :'pw'` (a psql variable) nor `KEY : value` unquoted
+            if "=" not in text:
+                key_hits = _trigger_hits(text, low, KEY_TRIGGERS)
             # (a flow collection `KEY: [a, b]` is the YAML parser's: each scalar at its own span)
             out += _regex_spans(_ASSIGN_COLON, text, lambda m: m.group("val")[:1] not in "[{", head=_ASSIGN_COLON_H,
-                                key_ok=lambda h: _key_ok(h) and (bool(h.group("q")) or text[h.end("key")] == ":"))
+                                key_ok=lambda h: _key_ok(h) and (bool(h.group("q")) or text[h.end("key")] == ":"),
+                                hits=key_hits)
         if any(w in low for w in ("env", "arg", "requirepass", "masterauth")):
             out += _regex_spans(_SPACED, text, lambda m: m.group("rkey") is not None or is_secret_position_key(m.group("key")))
         if any(w in low for w in ("authorization", "api-key", "auth-token")):
@@ -540,12 +590,34 @@ def _provider_spans(text: str, prose: bool) -> list[Span]:
 
     out = [(a, b) for _name, a, b in find_provider_tokens(text)]
     if not prose and may_hold_generic_key(text):
-        pos = 0
-        for line in text.split("\n"):
-            for a, b in generic_api_keys(line):
-                out.append((pos + a, pos + b))
-            pos += len(line) + 1
+        if "\u0130" in text:  # the one character lower-casing lengthens: offsets of ``low`` would move
+            pos = 0
+            for line in text.split("\n"):
+                for a, b in generic_api_keys(line):
+                    out.append((pos + a, pos + b))
+                pos += len(line) + 1
+            return out
+        # only a line holding a key-like word can hold a generic key (``generic_api_keys`` looks for
+        # one first): those lines are found in the lower-cased text at once, in order
+        low = text.lower()
+        lines = set()
+        for w in _GENERIC_HINTS:
+            i = low.find(w)
+            while i >= 0:
+                start = text.rfind("\n", 0, i) + 1
+                lines.add(start)
+                end = text.find("\n", i)
+                if end < 0:
+                    break
+                i = low.find(w, end)
+        for start in sorted(lines):
+            end = text.find("\n", start)
+            for a, b in generic_api_keys(text[start:] if end < 0 else text[start:end]):
+                out.append((start + a, start + b))
     return out
+
+
+_GENERIC_HINTS = ("key", "secret", "token", "credential")  # scanner.secretcheck._GENERIC_WORDS_HINT
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,6 +31,23 @@ _STAR = LazyRe(r"""(^|[\s,\[;"'])\*($|[\s,\];"'])""")
 _TRUE = {"true", "1", "yes", "on"}
 
 
+def _env_groups(stack: Stack):
+    """Each ``_env_sources`` group as (last, creds): every key's last definition (compose semantics:
+    the later one wins) as key -> (value, Location), and the credential switches it turns on
+    (key, Location). Once per stack: API020/API021 and API024/API025 read the same groups."""
+    def compute():
+        out = []
+        for entries in _env_sources(stack):
+            last: dict[str, tuple] = {}
+            for key, value, loc in entries:
+                last[key] = (value, loc)
+            creds = [(k, loc) for k, (v, loc) in last.items()
+                     if is_cors_credentials_key(k) and str(v).strip().strip("'\"").lower() in _TRUE]
+            out.append((last, creds))
+        return out
+    return stack.memo("api_env_groups", compute)
+
+
 def _env_sources(stack: Stack):
     """(path, entries) groups: each service's environment (env files + ``environment:``), then each
     dotenv file no service loads. An entry is (key, value, Location)."""
@@ -77,11 +94,7 @@ def _env_cors(stack: Stack):
 
 def _env_cors_compute(stack: Stack):
     seen = set()
-    for entries in _env_sources(stack):
-        last: dict[str, tuple] = {}
-        for key, value, loc in entries:
-            last[key] = (value, loc)  # the later definition wins (compose semantics)
-        creds = [(k, loc) for k, (v, loc) in last.items() if is_cors_credentials_key(k) and str(v).strip().strip("'\"").lower() in _TRUE]
+    for last, creds in _env_groups(stack):
         for key, (value, loc) in last.items():
             if not _ORIGIN_KEY.match(key) or not _STAR.search(str(value)):
                 continue
@@ -292,11 +305,7 @@ def _allow_all_flags(stack: Stack):
     """(rule, location, message, related, key) of API024/API025: one per flag definition."""
     def compute():
         out, seen = [], set()
-        for entries in _env_sources(stack):
-            last: dict[str, tuple] = {}
-            for key, value, loc in entries:
-                last[key] = (value, loc)
-            creds = [(k, loc) for k, (v, loc) in last.items() if is_cors_credentials_key(k) and str(v).strip().strip("'\"").lower() in _TRUE]
+        for last, creds in _env_groups(stack):
             for key, (value, loc) in last.items():
                 why = _allow_all_reason(key, value)
                 if why is None or (loc.path, loc.start_line) in seen:

@@ -49,13 +49,19 @@ def _all_token_matches(stack: Stack):
         text = sf.text
         if not text:
             continue
-        starts = [0]
-        # line numbers as Document.lines counts them (``splitlines``: a lone CR ends a line too)
-        starts.extend(m.end() for m in LINE_BREAK.finditer(text))  # a C loop, not one per character
+        starts: list[int] = []  # line start offsets, found when a token needs them (most files hold none)
+
+        def line_starts() -> list[int]:
+            if not starts:
+                starts.append(0)
+                # line numbers as Document.lines counts them (``splitlines``: a lone CR ends a line too)
+                starts.extend(m.end() for m in LINE_BREAK.finditer(text))
+            return starts
 
         def at(offset: int) -> tuple[int, int]:
-            idx = bisect.bisect_right(starts, offset) - 1
-            return idx + 1, offset - starts[idx] + 1
+            starts_ = line_starts()
+            idx = bisect.bisect_right(starts_, offset) - 1
+            return idx + 1, offset - starts_[idx] + 1
 
         found = []
         for name, a, b in find_provider_tokens(text):
@@ -67,7 +73,7 @@ def _all_token_matches(stack: Stack):
                 for a, b in generic_api_keys(line):
                     if any(tl == no and a + 1 <= tc <= b for tl, tc in taken):
                         continue
-                    found.append((starts[no - 1] + a, "generic API key", Location(rel, no, a + 1, no, b + 1)))
+                    found.append((line_starts()[no - 1] + a, "generic API key", Location(rel, no, a + 1, no, b + 1)))
         counts: dict[str, int] = {}
         for _off, name, loc in sorted(found, key=lambda t: t[0]):
             counts[name] = counts.get(name, 0) + 1
