@@ -357,12 +357,14 @@ def parse_size(text: Any) -> int | None:
     """'512m', '1g', '1.5GB', 1073741824 -> bytes."""
     if text is None:
         return None
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return int(text)
-    s = str(text).strip().lower().replace(" ", "")
-    num = s.rstrip("abcdefghijklmnopqrstuvwxyz")
-    unit = s[len(num):] or "b"
-    try:
+    try:  # .inf, 1e999 and 5,000-digit numbers are no size (OverflowError, ValueError), not a crash
+        if isinstance(text, (int, float)) and not isinstance(text, bool):
+            return int(text)
+        s = str(text).strip().lower().replace(" ", "")
+        num = s.rstrip("abcdefghijklmnopqrstuvwxyz")
+        unit = s[len(num):] or "b"
+        if not num.isascii() or len(num) > 30:
+            return None
         return int(float(num) * _UNITS[unit])
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, OverflowError):
         return None

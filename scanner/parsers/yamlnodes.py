@@ -421,7 +421,7 @@ def _tree_marks(text: str, root: YNode | None) -> list[tuple[int, int]]:
     return out
 
 
-_YAML_KEY_LINE = re.compile(r"""^(?P<ind>[ \t]*)(?:-[ \t]+)?(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:(?:[ \t]+(?P<val>\S.*?))?[ \t]*$""")
+_YAML_KEY_LINE = re.compile(r"""^(?P<ind>[ \t]*)(?:-[ \t]+)?(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:(?:[ \t]+(?P<val>\S.*))?[ \t]*$""")  # val's blanks stripped in code
 
 
 def _line_marks(text: str) -> list[tuple[int, int]]:
@@ -440,7 +440,7 @@ def _line_marks(text: str) -> list[tuple[int, int]]:
             i += 1
             continue
         indent = len(m.group("ind"))
-        val = m.group("val") or ""
+        val = (m.group("val") or "").rstrip(" \t")
         if val and not val.startswith(("#", "{", "[", "&", "*", "|", ">")):  # not a block header (`|`, `>-`)
             a = starts[i] + m.start("val")
             out.extend(secret_value_spans(*(strip_quotes(a, a + len(val), text) if val[0] in "'\""
