@@ -243,7 +243,7 @@ def _witness(parsed, groups=None) -> str:
 
 def _runs(pattern: str, flags: int):
     w = _witness(_sre_parse.parse(pattern, flags))[:200]
-    cuts = sorted({round(k * len(w) / 11) for k in range(12)})
+    cuts = sorted({round(k * len(w) / 5) for k in range(6)})
     for i in cuts:
         for fill in dict.fromkeys((" ", "\t", w[i - 1] if i else "a")):
             yield w[:i], fill, w[i:] + "\x00"
