@@ -29,7 +29,8 @@ DEFAULTS: dict[str, Any] = {
     "nginx": {"version": None},
     "clock": {"today": None},  # ISO date; None = the scan date (tests pin it)
     # end of life (APP013, APP014, APP046): the endoflife.date snapshot (None: the one shipped in
-    # scanner/data/eol.json; a path is read relative to the configuration file) and the warning window
+    # scanner/data/eol.json; a path is read relative to the configuration file and must stay inside
+    # its directory: a repository's configuration cannot name /etc/passwd) and the warning window
     "eol": {"data": None, "warn_days": 90},
     # `dkscan probe`: service ports tried on the target (--ports replaces); the burst is --burst only
     "probe": {"ports": [5432, 6379, 9000, 9001, 4222, 6222, 8222, 9090, 9093, 9100, 3000, 8025, 16686]},

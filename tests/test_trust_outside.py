@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import os
+import posixpath
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Direct filesystem calls a rule module may not make on a scanned path: each allowed one is named
 # with the reason (dkscan's own packaged data, or a walk of a directory checked to be inside).
 _CALLS = {"open", "read_text", "read_bytes", "is_file", "exists", "iterdir", "glob", "rglob", "listdir",
-          "scandir", "isfile", "isdir", "stat", "lstat", "walk", "is_dir", "read_limited"}
+          "scandir", "isfile", "isdir", "stat", "lstat", "walk", "is_dir", "read_limited", "lexists"}
 ALLOWED = {
     ("rules/helpers/services.py", "read_text"): "HEALTHCHECK_TABLE: dkscan's packaged data",
     ("rules/helpers/nginx_cve.py", "read_text"): "the packaged nginx advisories table",
@@ -32,6 +33,9 @@ ALLOWED = {
     ("rules/helpers/eol.py", "read_limited"): "eol.data: checked inside the configuration's directory first",
     ("rules/helpers/host.py", "isfile"): "finds the shellcheck executable on PATH, not a scanned file",
     ("rules/application/dockerfile_secrets.py", "walk"): "walks a build context Stack.local resolved inside the root",
+    ("rules/operational/containers.py", "lexists"): "the bind source is an entry of the repository (as OPS067)",
+    ("rules/operational/references.py", "lexists"): "OPS067: is there an entry (a link counts, its target unasked) "
+                                                    "in a directory Stack.local resolved inside the root",
 }
 
 
@@ -112,8 +116,11 @@ def _write(root: Path, files: dict[str, str]) -> None:
 
 
 def _key(result, skip: str):
+    # OPS080 at the path itself; OPS067 asks whether the repository holds an entry there (lexists, a
+    # link is one whatever it points at), which is no question about the outside
     return sorted((f.rule, str(f.location), f.message) for f in result.findings
-                  if not (f.rule == "OPS080" and f.location.path == skip))
+                  if not (f.rule == "OPS080" and f.location.path == skip)
+                  and not (skip and f.rule == "OPS067" and posixpath.basename(skip) in f.message))
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
@@ -147,7 +154,12 @@ def test_outside_link_fifo_or_device_is_absent(tmp_path_factory, rel, placement)
     assert _key(placed, rel) == _key(absent, rel)
 
 
-@pytest.mark.parametrize("rel", sorted(READ_PATHS))
+# the paths of READ_PATHS whose content, inside the repository, changes this stack's report (the
+# others are read too, but their effect needs more of a stack than BASE has)
+SHOWN = ["app/.env.local", "nats/auth.conf", "nginx/conf.d/b.conf", "nginx/extra.conf", "secrets/db_password.txt", "site/.env"]
+
+
+@pytest.mark.parametrize("rel", SHOWN)
 def test_each_read_path_is_read_when_inside(tmp_path, rel):
     """The paths above are really read: the file inside the repository changes the report (so the
     property above compares something)."""
@@ -156,3 +168,68 @@ def test_each_read_path_is_read_when_inside(tmp_path, rel):
     without, _ = run_bounded([tmp_path / "a"], 300)
     with_, _ = run_bounded([tmp_path / "b"], 300)
     assert _key(without, "") != _key(with_, "")
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(target=st.sampled_from(["fifo", "/dev/null", "/dev/zero", "file", "missing", "dir"]), binary=st.booleans())
+def test_a_link_at_an_output_path_is_replaced_never_written_through(tmp_path_factory, target, binary):
+    from scanner.fsutil import atomic_write
+
+    d = tmp_path_factory.mktemp("out")
+    dest = d / "elsewhere"
+    if target == "fifo":
+        os.mkfifo(dest)
+    elif target == "file":
+        dest.write_text("keep")
+    elif target == "dir":
+        dest.mkdir()
+    link = d / "report.json"
+    link.symlink_to(dest if target in ("fifo", "file", "missing", "dir") else target)
+    data = b"{}\n" if binary else "{}\n"
+    run_bounded_write = __import__("tests.test_hostile", fromlist=["guarded"]).guarded
+    run_bounded_write(lambda: atomic_write(link, data), 20)
+    assert not link.is_symlink() and link.read_bytes() == b"{}\n"
+    if target == "file":
+        assert dest.read_text() == "keep"
+
+
+def test_a_device_or_fifo_named_directly_is_written(tmp_path):
+    import threading
+
+    from scanner.fsutil import atomic_write
+
+    atomic_write("/dev/null", "x")  # a device: written as it is, never replaced
+    assert Path("/dev/null").is_char_device()
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError):  # nobody reads it: an error (exit 2), not a hang
+        atomic_write(fifo, "x")
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()))
+    reader.start()
+    import time
+
+    for _ in range(100):  # wait for the reader to open its end
+        try:
+            atomic_write(fifo, "hello")
+            break
+        except OSError:
+            time.sleep(0.05)
+    reader.join(10)
+    assert got == [b"hello"] and fifo.is_fifo()
+
+
+def test_eol_data_outside_the_configuration_directory_is_refused_alike(tmp_path):
+    """eol.data naming /etc/passwd, a missing file or a link out: one note, no read, no oracle."""
+    notes = set()
+    for i, data in enumerate(["/etc/passwd", "/nonexistent/x", "../outside.json", "link.json"]):
+        root = tmp_path / f"r{i}"
+        _write(root, {"docker-compose.yml": "services:\n  db:\n    image: postgres:12\n",
+                      ".dkscan.yaml": f"eol:\n  data: {data}\n"})
+        (root / "link.json").symlink_to("/etc/passwd")
+        from scanner.config import load_policy
+
+        result, _ = run_bounded([root], 120, policy=load_policy(root / ".dkscan.yaml"))
+        assert not [f for f in result.findings if f.rule in ("APP013",)]
+        notes |= {n.replace(data, "X") for n in result.notes if "end-of-life data" in n}
+    assert len(notes) == 1 and "refused" in notes.pop()
