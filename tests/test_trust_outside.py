@@ -116,11 +116,12 @@ def _write(root: Path, files: dict[str, str]) -> None:
 
 
 def _key(result, skip: str):
-    # OPS080 at the path itself; OPS067 asks whether the repository holds an entry there (lexists, a
-    # link is one whatever it points at), which is no question about the outside
+    # OPS080 at the path itself; and a finding naming the entry (OPS067: is there an entry; GW092: a
+    # served directory holds a `.env` entry) is about the repository's directory listing, where a
+    # link is an entry whatever it points at: no question about the outside
     return sorted((f.rule, str(f.location), f.message) for f in result.findings
                   if not (f.rule == "OPS080" and f.location.path == skip)
-                  and not (skip and f.rule == "OPS067" and posixpath.basename(skip) in f.message))
+                  and not (skip and f.rule in ("OPS067", "GW092") and posixpath.basename(skip) in f.message))
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
