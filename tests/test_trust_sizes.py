@@ -209,17 +209,10 @@ def test_real_scripts_stay_far_inside_the_shell_parse_budget():
         shell.PARSE_ACTIONS_PER_BYTE = old
 
 
-def test_shell_fast_pass_is_the_counted_parse_and_big_scripts_are_not_analysed():
-    """The first pass (no per-step log) gives the very tree the counted pass gives for every real
-    script, and a script over MAX_SCRIPT_BYTES is an error "not analysed" (OPS081), not minutes."""
+def test_big_shell_scripts_are_not_analysed():
+    """A script over MAX_SCRIPT_BYTES is an error "not analysed" (OPS081), not minutes."""
     from scanner.parsers import shell
 
-    root = Path(__file__).resolve().parent.parent
-    scripts = [p for base in (root / "fixtures", root.parent / "shared" / "corpus") for p in base.rglob("*.sh")]
-    assert len(scripts) > 40
-    for p in scripts:
-        src = p.read_bytes()
-        assert str(shell._parse_bounded(src).root_node) == str(shell._parse_counted(src).root_node), p
     big = "#!/bin/sh\n" + "echo a b c\n" * (shell.MAX_SCRIPT_BYTES // 11 + 1)
     doc, _took = guarded(lambda: shell.parse(big, "deploy.sh"), _SPAN_GUARD)
     assert [e.message for e in doc.errors if "not analysed" in e.message]

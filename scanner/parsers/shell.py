@@ -64,35 +64,12 @@ class _OverBudget(Exception):
     pass
 
 
-# The step count above is the parser's log: one Python call per step, ~10 times the parse itself
-# (a benign 4 MB script took 121 s). Error recovery is the only quadratic part, so a script is first
-# parsed with no log, tree-sitter's progress callback (every 100 operations) cancelling it at the
-# first error or past FAST_OPS_PER_BYTE operations per byte; only then is it parsed again with the
-# counted log. Both passes are deterministic: a script gets the same answer on any machine.
-# A deploy or host script is kilobytes; one over this is not analysed (OPS081): even a linear read of
-# the tree costs ~4 s of CPU per megabyte, and a pull request can hold many.
+# A deploy or host script is kilobytes; one over this is not analysed (OPS081): the counted parse
+# below and the tree's reading cost ~9 s of CPU per megabyte here, and a pull request can hold many.
 MAX_SCRIPT_BYTES = 1_000_000
-FAST_OPS_PER_BYTE = 8  # real scripts take at most ~1 operation per byte (fixtures and corpus)
 
 
 def _parse_bounded(src: bytes):
-    parser = _parser()
-    ops_budget = (PARSE_ACTIONS_BASE + FAST_OPS_PER_BYTE * len(src)) // 100
-    calls = 0
-
-    def progress(_offset, has_error) -> bool:
-        nonlocal calls
-        calls += 1
-        return has_error or calls > ops_budget
-
-    try:
-        tree = parser.parse(lambda offset, _point: src[offset:offset + 65536], progress_callback=progress)
-    except ValueError:  # cancelled: an error to recover from, or unusually many operations
-        tree = None
-    finally:
-        parser.reset()
-    if tree is not None and not tree.root_node.has_error:
-        return tree
     return _parse_counted(src)
 
 
