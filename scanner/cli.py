@@ -371,7 +371,8 @@ def _unreadable(path: Path) -> str | None:
 @click.option("--shard", default=None, metavar="K/N",
               help="Audit only shard K of N of the deployments (a stable hash of each deployment's directory; "
                    "files outside every deployment go with shard 1); `dkscan merge` combines the shards' "
-                   "JSON or SARIF reports into the report of one run.")
+                   "JSON or SARIF reports into the report of one run. Each shard's report records K/N and a "
+                   "digest of the audit's deployment list, so the merge refuses a duplicate or missing shard.")
 def audit(paths, formats, outputs, fail_on, config_path, select, extend_select, ignore, extend_ignore,
           severity_overrides, compose_files, env_files, profiles, project_name, exclude, extend_exclude,
           respect_gitignore, force_exclude, allow_empty, baseline_path, diff_base,
@@ -770,8 +771,9 @@ def baseline_cmd(paths, output, reason, config_path, select, extend_select, igno
               help="Write the merged report to FILE (atomically) instead of stdout.")
 def merge_cmd(reports, output) -> None:
     """Merge the JSON (or SARIF) reports of `dkscan audit --shard K/N` runs into the report one
-    audit of every shard would write (same bytes). Exit 0, or 2 when the reports are not shards of
-    one audit in one format."""
+    audit of every shard would write (same bytes). Exit 0, or 2 when the reports are not shards
+    1..N of one audit in one format (a shard given twice or missing, another audit's shard, a report
+    that is not dkscan's)."""
     from .fsutil import atomic_write
     from .merge import MergeError, merge_texts
 

@@ -30,7 +30,8 @@ DEFAULTS: dict[str, Any] = {
     "nginx": {"version": None},
     "clock": {"today": None},  # ISO date; None = the scan date (tests pin it)
     # end of life (APP013, APP014, APP046): the endoflife.date snapshot (None: the one shipped in
-    # scanner/data/eol.json; a path is read relative to the configuration file) and the warning window
+    # scanner/data/eol.json; a path is read relative to the configuration file and must stay inside
+    # its directory: a repository's configuration cannot name /etc/passwd) and the warning window
     "eol": {"data": None, "warn_days": 90},
     # `dkscan probe`: service ports tried on the target (--ports replaces); the burst is --burst only
     "probe": {"ports": [5432, 6379, 9000, 9001, 4222, 6222, 8222, 9090, 9093, 9100, 3000, 8025, 16686]},
@@ -371,12 +372,14 @@ def parse_size(text: Any) -> int | None:
     """'512m', '1g', '1.5GB', 1073741824 -> bytes."""
     if text is None:
         return None
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return int(text)
-    s = str(text).strip().lower().replace(" ", "")
-    num = s.rstrip("abcdefghijklmnopqrstuvwxyz")
-    unit = s[len(num):] or "b"
-    try:
+    try:  # .inf, 1e999 and 5,000-digit numbers are no size (OverflowError, ValueError), not a crash
+        if isinstance(text, (int, float)) and not isinstance(text, bool):
+            return int(text)
+        s = str(text).strip().lower().replace(" ", "")
+        num = s.rstrip("abcdefghijklmnopqrstuvwxyz")
+        unit = s[len(num):] or "b"
+        if not num.isascii() or len(num) > 30:
+            return None
         return int(float(num) * _UNITS[unit])
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, OverflowError):
         return None

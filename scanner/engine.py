@@ -29,6 +29,9 @@ class Result:
     baselined: list[Finding] = field(default_factory=list)
     redact: Redactor = field(default_factory=Redactor)
     notes: list[str] = field(default_factory=list)  # Stack.note texts, redacted, sorted, each once
+    # ``audit --shard K/N``: (K, N, digest of the whole audit's deployment list), written into the
+    # shard's report for ``dkscan merge`` to refuse a duplicate, a missing shard or another audit's
+    shard: tuple | None = None
 
     def severity(self, f: Finding) -> Severity:
         return f.severity if f.severity is not None else self.rules[f.rule].severity
@@ -575,20 +578,21 @@ def _light_files(stack: Stack, files: dict, spill=None) -> None:
 def _shard_groups(groups: list[list[Path]], root: Path, shard: tuple[int, int]) -> list[list[Path]]:
     """The deployments of shard K of N, by ``shard_of`` their directory relative to the root (a
     group of named files: their compose file's directory). One deployment alone is shard 1's."""
-    import os
-
     from .merge import shard_of
 
     k, n = shard
     if len(groups) <= 1:
         return groups if k == 1 else []
+    return [g for g in groups if shard_of(_group_dir(g, root), n) == k]
 
-    def where(group: list[Path]) -> str:
-        first = group[0]
-        d = first if first.is_dir() else first.parent
-        return Path(os.path.relpath(d.resolve(), root)).as_posix()
 
-    return [g for g in groups if shard_of(where(g), n) == k]
+def _group_dir(group: list[Path], root: Path) -> str:
+    """A deployment's directory relative to the root (a group of named files: their first's)."""
+    import os
+
+    first = group[0]
+    d = first if first.is_dir() else first.parent
+    return Path(os.path.relpath(d.resolve(), root)).as_posix()
 
 
 def _run_units(work: list, jobs: int, light: bool = False):
@@ -673,6 +677,11 @@ def _audit(paths, policy, select, root, inline_suppressions, baseline, report_pa
 
     groups, rest, units = deployment_groups(paths, Excluder(policy, root))
     light, with_rest = False, True
+    shard_mark = None
+    if shard is not None:
+        from .merge import deployments_digest
+
+        shard_mark = (shard[0], shard[1], deployments_digest([_group_dir(g, root) for g in groups], bool(rest)))
     if shard is not None:  # the files outside every deployment go with shard 1
         groups, light, with_rest = _shard_groups(groups, root, shard), len(units) > 1, shard[0] == 1
     if len(groups) == 1 and not rest:
@@ -707,6 +716,7 @@ def _audit(paths, policy, select, root, inline_suppressions, baseline, report_pa
         result = Result(stack, audit_rules(), findings, redact=red)
         result.suppressed = [f for u in done for f in u.suppressed]
         result.notes = sorted({n for u in done for n in u.notes})
+    result.shard = shard_mark
     if baseline is not None:
         from .baseline import split
 

@@ -63,7 +63,7 @@ _PROVIDERS: list[tuple[str, tuple[str, ...], "LazyRe"]] = [
     ("Sentry auth token", ("sntrys_", "sntryu_"), LazyRe(r"\b(sntry[su]_[A-Za-z0-9+/=_]{40,})")),
     ("Google API key", ("AIza",), LazyRe(r"\b(AIza[0-9A-Za-z_\-]{35})\b")),
     ("OpenAI API key", ("T3BlbkFJ",),
-     LazyRe(r"\b(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,})\b")),
+     LazyRe(r"\b(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,400}T3BlbkFJ[A-Za-z0-9_\-]{20,})\b")),
     ("Anthropic API key", ("sk-ant-",), LazyRe(r"\b(sk-ant-(?:api03|admin01)-[A-Za-z0-9_\-]{80,})")),
     ("npm token", ("npm_",), LazyRe(r"\b(npm_[A-Za-z0-9]{36})\b")),
     ("DigitalOcean token", ("_v1_",), LazyRe(r"\b(do[opr]_v1_[a-f0-9]{64})\b")),

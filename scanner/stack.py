@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
 
 from .config import Policy
+from .fsutil import NotRegular, TooLarge, read_limited
 from .kinds import FILE_KINDS, KIND, KINDS, sniff_nginx  # noqa: F401 - re-exported: the kind names, the nginx sniff
 from .model import CoreRule, Location
 from .parsers.base import Document, decode
@@ -503,6 +504,74 @@ class Stack:
     def abs(self, rel: str) -> Path:
         return self.root / rel
 
+    # The one way a rule or helper touches a file of the repository that is not a parsed stack file
+    # (a ``.dockerignore``, an env template, ``daemon.json``): inside the root once symbolic links
+    # are resolved, a regular file (never a FIFO or device), size-bounded. A path failing that is
+    # absent to the rules — a link out of the repository is neither read nor an existence oracle.
+    def local(self, rel: str | Path) -> Path | None:
+        """The resolved path of ``rel`` (root-relative, or absolute) if it lies inside the root."""
+        path = rel if isinstance(rel, Path) and rel.is_absolute() else self.root / rel
+        try:
+            real = path.resolve()
+            real.relative_to(self.root)
+        except (ValueError, OSError, RuntimeError):
+            return None
+        return real
+
+    def is_file(self, rel: str | Path) -> bool:
+        """``rel`` is a regular file inside the root (symbolic links resolved)."""
+        real = self.local(rel)
+        try:
+            return real is not None and stat.S_ISREG(os.stat(real).st_mode)
+        except OSError:
+            return False
+
+    def exists(self, rel: str | Path) -> bool:
+        """``rel`` exists inside the root (symbolic links resolved; a link out of it is absent)."""
+        real = self.local(rel)
+        return real is not None and real.exists()
+
+    def is_dir(self, rel: str | Path) -> bool:
+        """``rel`` is a directory inside the root (symbolic links resolved)."""
+        real = self.local(rel)
+        return real is not None and real.is_dir()
+
+    def listdir(self, rel: str | Path) -> list[str]:
+        """The sorted entry names of directory ``rel`` inside the root ([] otherwise)."""
+        real = self.local(rel)
+        try:
+            return sorted(os.listdir(real)) if real is not None and real.is_dir() else []
+        except OSError:
+            return []
+
+    def glob_files(self, pattern: str) -> list[str]:
+        """The root-relative paths of the regular files inside the root matching ``pattern``
+        (root-relative; ``..`` and absolute patterns match nothing), at most 1000."""
+        if not pattern or pattern.startswith("/") or ".." in pattern.split("/"):
+            return []
+        out = []
+        try:
+            for p in self.root.glob(pattern):
+                if self.is_file(p):
+                    out.append(p.relative_to(self.root).as_posix())
+                if len(out) >= 1000:
+                    break
+        except (OSError, ValueError, RuntimeError):
+            pass
+        return sorted(out)
+
+    def read_text(self, rel: str | Path, limit: int = 0) -> str | None:
+        """The text (UTF-8, undecodable bytes replaced) of regular file ``rel`` inside the root, of at
+        most ``limit`` bytes (default: the stack file limit); None if it is not one or unreadable."""
+        real = self.local(rel)
+        if real is None:
+            return None
+        try:
+            data = read_limited(real, limit or MAX_FILE_BYTES)
+        except (OSError, ValueError):
+            return None
+        return data.decode("utf-8", errors="replace")
+
     def problem(self, rule: str, rel: str, line: int, col: int, message: str) -> None:
         self.problems.append(Problem(rule, Location(rel, max(1, line), max(1, col)), message))
 
@@ -815,9 +884,11 @@ def changed_since(root: Path, rev: str) -> Change:
                 if full.is_symlink() or classify(name) is None and rel not in base_files:
                     continue  # only files dkscan reads (or that the base had) can change a finding
                 try:
-                    data = full.read_bytes() if full.stat().st_size <= MAX_FILE_BYTES else None
-                except OSError:
-                    continue
+                    data = read_limited(full, MAX_FILE_BYTES)
+                except TooLarge:
+                    data = None
+                except (OSError, ValueError):
+                    continue  # a FIFO or device is never read
                 old = base_files.get(rel)
                 if data is None:
                     continue
@@ -853,15 +924,14 @@ def _read(stack: Stack, path: Path, rel: str) -> tuple[str | None, os.stat_resul
     except OSError as exc:
         stack.problem(CoreRule.UNREADABLE, rel, 1, 1, f"cannot stat file: {exc.strerror or exc.__class__.__name__}")
         return None, None
-    if not stat.S_ISREG(st.st_mode):
+    try:
+        data = read_limited(path, MAX_FILE_BYTES)
+    except NotRegular:
         stack.problem(CoreRule.UNREADABLE, rel, 1, 1, "not a regular file (FIFO, socket or device): skipped")
         return None, None
-    if st.st_size > MAX_FILE_BYTES:
-        stack.problem(CoreRule.UNREADABLE, rel, 1, 1, f"file is {st.st_size} bytes, over the {MAX_FILE_BYTES}-byte limit: skipped")
+    except TooLarge as exc:
+        stack.problem(CoreRule.UNREADABLE, rel, 1, 1, f"file is {exc.size} bytes, over the {MAX_FILE_BYTES}-byte limit: skipped")
         return None, None
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         stack.problem(CoreRule.UNREADABLE, rel, 1, 1, f"cannot read file: {exc.strerror or exc.__class__.__name__}")
         return None, None
@@ -953,7 +1023,12 @@ def _parse_file(stack: Stack, path: Path, rel: str, kind: str, env: dict | None 
             kind = "compose"
     sf = SourceFile(path, rel, kind, mode=st.st_mode if st else 0, size=st.st_size if st else 0,
                     template=is_template(rel))
-    sf.doc = _parse_text(kind, text, rel, env)
+    try:
+        sf.doc = _parse_text(kind, text, rel, env)
+    except Exception as exc:  # noqa: BLE001 - a parser bug costs this file, never the audit
+        stack.problem(CoreRule.RULE_FAILED, rel, 1, 1, f"the {kind} parser raised {exc.__class__.__name__}: this file "
+                      f"was not analysed and its findings are missing from this report")
+        return None
     sf.doc.kind = kind  # the document knows its kind: its secret spans depend on it
     for err in sf.doc.errors:
         stack.problem(CoreRule.REJECTED, rel, err.line, err.col, err.message)

@@ -19,7 +19,8 @@ from .lazyre import LazyRe
 from .plain import FACTORY as _FACTORY
 
 _MARK = LazyRe(r"dkscan:\s*ignore\s*\[(?P<ids>[^\]]*)\](?P<rest>.*)$", re.I)
-_REASON = LazyRe(r"\breason:\s*(?P<reason>.*?)\s*(?=\buntil:|$)", re.I)
+# up to ``until:`` or the end; trailing blanks stripped in code (a lazy ``.*?\s*(?=…)`` is quadratic on blanks)
+_REASON = LazyRe(r"\breason:\s*(?P<reason>(?:(?!\buntil:).)*)", re.I)
 _UNTIL = LazyRe(r"\buntil:\s*(?P<until>\S+)", re.I)
 
 

@@ -119,3 +119,71 @@ def test_shards_partition_the_deployments_stably(tmp_path_factory, names, more, 
     for k in range(1, n + 1):
         assert [d for d in after[k] if d in old] == before[k]
     assert all(shard_of(d, n) == shard_of(d, n) and 1 <= shard_of(d, n) <= n for d in names)
+
+
+def _shard_docs(mono, n, ext):
+    return [(mono / f"s{k}of{n}.{ext}").read_text() for k in range(1, n + 1)]
+
+
+@pytest.mark.parametrize("ext", ["json", "sarif"])
+def test_merge_refuses_a_duplicate_a_missing_or_another_audits_shard(mono, ext, tmp_path):
+    """Shards record K/N and the audit's deployment list: an incomplete merge never says "pass"."""
+    n = 3
+    if not (mono / f"s1of{n}.{ext}").exists():
+        test_merged_shards_are_the_single_run(mono, n)
+    docs = _shard_docs(mono, n, ext)
+    assert merge_texts(docs)[1] == (mono / f"full.{ext}").read_text()
+    assert "dkscan/shard" not in merge_texts(docs)[1] and '"shard"' not in merge_texts(docs)[1]
+    bad = {"duplicate": [docs[0], docs[1], docs[1]], "missing": [docs[0], docs[2]], "lone": [docs[1]],
+           "twice": [docs[0], docs[0], docs[1], docs[2]]}
+    for why, texts in bad.items():
+        with pytest.raises(MergeError):
+            merge_texts(texts)
+    # a shard of an audit of other deployments (one fewer): same N, another deployment list
+    r = _cli("audit", "mono", "--exclude", "stack-0001", "--shard", f"2/{n}", "--format", ext, "-o",
+             str(tmp_path / f"other.{ext}"), "--include-suppressed", cwd=mono)
+    assert r.returncode in (0, 1), r.stderr
+    with pytest.raises(MergeError, match="another audit"):
+        merge_texts([docs[0], (tmp_path / f"other.{ext}").read_text(), docs[2]])
+    # the full report itself is no shard
+    with pytest.raises(MergeError, match="not a shard"):
+        merge_texts([(mono / f"full.{ext}").read_text()])
+    r = _cli("merge", f"s1of{n}.{ext}", f"s1of{n}.{ext}", cwd=mono)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "shard" in r.stderr
+
+
+_json_value = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+                           max_leaves=10)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_merge_of_malformed_shapes_is_a_merge_error(mono, data):
+    """Any JSON value in place of any part of a real shard report: a MergeError (exit 2), never
+    another exception (exit 4)."""
+    n = 2
+    if not (mono / f"s1of{n}.json").exists():
+        test_merged_shards_are_the_single_run(mono, n)
+    ext = data.draw(st.sampled_from(["json", "sarif"]))
+    docs = [json.loads(t) for t in _shard_docs(mono, n, ext)]
+    target = docs[data.draw(st.integers(0, n - 1))]
+    # walk down a random path and replace what is there
+    node, key = None, None
+    cur = target
+    for _ in range(data.draw(st.integers(0, 6))):
+        if isinstance(cur, dict) and cur:
+            k = data.draw(st.sampled_from(sorted(cur)))
+        elif isinstance(cur, list) and cur:
+            k = data.draw(st.integers(0, len(cur) - 1))
+        else:
+            break
+        node, key, cur = cur, k, cur[k]
+    if node is None:
+        docs[0] = data.draw(_json_value)
+    else:
+        node[key] = data.draw(_json_value)
+    try:
+        merge_texts([json.dumps(d) for d in docs])
+    except MergeError:
+        pass

@@ -176,3 +176,107 @@ def _took(rx: re.Pattern, mode: str, token: str, size: int) -> float:
     start = time.perf_counter()
     _run(rx, mode, text)
     return time.perf_counter() - start
+
+
+# --------------------------------------------------------------------------------------------
+# A run inside a line: ``Banner a`` + 200,000 blanks + ``b``. An ambiguous pattern such as
+# ``(.*?)[ \t]*$`` is linear on a run that ends the text (``$`` matches at once) and quadratic on one
+# that something follows, which the repeated tokens above never build. So for every pattern, a
+# string it (nearly) matches is built from its own syntax tree, and a long run of blanks, or of the
+# character before the cut, is put at points across it, followed by the rest and an unmatched byte.
+# --------------------------------------------------------------------------------------------
+
+try:
+    from re import _parser as _sre_parse  # Python 3.11+
+    from re import _constants as _sre_c
+except ImportError:  # pragma: no cover
+    import sre_constants as _sre_c
+    import sre_parse as _sre_parse
+
+RUN = 3_000  # characters of a run: a quadratic pattern takes ~0.5 s here, a linear one ~0.1 ms
+
+
+def _pick(items) -> str:
+    """A character an ``IN`` set allows (a printable one where possible)."""
+    neg = any(op == _sre_c.NEGATE for op, _ in items)
+    allowed: list[int] = []
+    for op, av in items:
+        if op == _sre_c.LITERAL:
+            allowed.append(av)
+        elif op == _sre_c.RANGE:
+            allowed.append(av[0])
+        elif op == _sre_c.CATEGORY:
+            allowed.append({_sre_c.CATEGORY_DIGIT: 49, _sre_c.CATEGORY_SPACE: 32, _sre_c.CATEGORY_WORD: 97}.get(av, 98))
+    if neg:
+        return next(c for c in "ab1 _-" if ord(c) not in allowed)
+    return chr(allowed[0]) if allowed else "a"
+
+
+def _witness(parsed, groups=None) -> str:
+    groups = {} if groups is None else groups
+    out = []
+    for op, av in parsed:
+        if op == _sre_c.LITERAL:
+            out.append(chr(av))
+        elif op == _sre_c.NOT_LITERAL:
+            out.append("a" if av != ord("a") else "b")
+        elif op == _sre_c.ANY:
+            out.append("a")
+        elif op == _sre_c.IN:
+            out.append(_pick(av))
+        elif op in (_sre_c.MAX_REPEAT, _sre_c.MIN_REPEAT, getattr(_sre_c, "POSSESSIVE_REPEAT", None)):
+            lo, hi, sub = av
+            out.append(_witness(sub, groups) * max(lo, min(1, hi)))
+        elif op == _sre_c.SUBPATTERN:
+            text = _witness(av[-1], groups)
+            if av[0] is not None:
+                groups[av[0]] = text
+            out.append(text)
+        elif op == _sre_c.BRANCH:
+            out.append(_witness(av[1][0], groups))
+        elif op == _sre_c.GROUPREF:
+            out.append(groups.get(av, ""))
+        elif op == _sre_c.ATOMIC_GROUP if hasattr(_sre_c, "ATOMIC_GROUP") else False:
+            out.append(_witness(av, groups))
+    return "".join(out)
+
+
+def _runs(pattern: str, flags: int):
+    w = _witness(_sre_parse.parse(pattern, flags))[:200]
+    cuts = sorted({round(k * len(w) / 5) for k in range(6)})
+    for i in cuts:
+        for fill in dict.fromkeys((" ", "\t", w[i - 1] if i else "a")):
+            yield w[:i], fill, w[i:] + "\x00"
+
+
+@pytest.mark.parametrize("where,pattern,flags,modes", PATTERNS, ids=[p[0] for p in PATTERNS])
+def test_pattern_is_linear_on_a_run_inside_a_line(where, pattern, flags, modes):
+    rx = re.compile(pattern, flags)
+    for head, fill, tail in _runs(pattern, flags):
+        for mode in modes:
+            took = _took_text(rx, mode, head + fill * RUN + tail)
+            if took < SUSPECT:
+                continue
+            bigger = _took_text(rx, mode, head + fill * (4 * RUN) + tail)
+            assert not (bigger > 0.5 and bigger / took > 9), (
+                f"{where}: {mode} on {head[:30]!r} + {fill!r} * n + {tail[:30]!r}: {took:.2f}s at n={RUN}, {bigger:.2f}s at {4 * RUN}")
+            assert bigger < BOUND, f"{where}: {mode} on a run of {fill!r} took {bigger:.1f}s"
+
+
+def test_the_run_test_sees_the_named_quadratic_shapes():
+    """The witness and run construction reaches the shapes of the reported hangs (so the test above
+    is not vacuous): each of these old patterns is quadratic on one of the texts it builds."""
+    old = [(r"^([ \t]*)([A-Za-z0-9]+)(?:[ \t]*=[ \t]*|[ \t]+|$)(.*?)[ \t]*$", "match"),  # sshd _LINE
+           (r"^([^\s=:#;\[][^=:]*?)[ \t]*[=:][ \t]*(.*)$", "match"),  # fail2ban _KEY
+           (r"\breason:\s*(?P<reason>.*?)\s*(?=\buntil:|$)", "finditer"),  # suppress _REASON
+           (r"#[ \t]*([A-Za-z][A-Za-z0-9_-]*)[ \t]*=[ \t]*(.*?)[ \t]*$", "fullmatch")]  # Dockerfile directive
+    for pattern, mode in old:
+        rx = re.compile(pattern)
+        worst = max(_took_text(rx, mode, h + f * RUN + t) for h, f, t in _runs(pattern, 0))
+        assert worst > 20 * _took_text(rx, mode, "a" * RUN), pattern
+
+
+def _took_text(rx: re.Pattern, mode: str, text: str) -> float:
+    start = time.perf_counter()
+    _run(rx, mode, text)
+    return time.perf_counter() - start

@@ -208,3 +208,14 @@ def test_real_scripts_stay_far_inside_the_shell_parse_budget():
             assert not [e for e in doc.errors if "not analysed" in e.message], p
     finally:
         shell.PARSE_ACTIONS_PER_BYTE = old
+
+
+def test_big_shell_scripts_are_not_analysed():
+    """A script over MAX_SCRIPT_BYTES is an error "not analysed" (OPS081), not minutes."""
+    from scanner.parsers import shell
+
+    big = "#!/bin/sh\n" + "echo a b c\n" * (shell.MAX_SCRIPT_BYTES // 11 + 1)
+    doc, _took = guarded(lambda: shell.parse(big, "deploy.sh"), _SPAN_GUARD)
+    assert [e.message for e in doc.errors if "not analysed" in e.message]
+    small = "#!/bin/sh\n" + "echo a b c\n" * 1000
+    assert not shell.parse(small, "deploy.sh").errors

@@ -11,6 +11,7 @@ from scanner.model import Edit, Fix, Location, hit
 from scanner.parsers.nats import NatsBlock
 from scanner.registry import rule
 from scanner.lazyre import LazyRe
+from scanner.parsers.base import small_int
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -271,7 +272,7 @@ def _listeners(stack: Stack, svc, doc):
         port = _port_of(listen.value, port)
     for i, w in enumerate(words):
         if w in ("-p", "--port") and i + 1 < len(words):
-            port = _port_of(int(words[i + 1]) if words[i + 1].isdigit() else None, port)
+            port = _port_of(small_int(words[i + 1]), port)
     tls_flag = any(w.startswith("--tls") for w in words)
     client_tls = tls_flag or (blocks and nats_get(blocks, "tls") is not None)
     out.append(("client", port, None, bool(client_tls)))

@@ -228,7 +228,7 @@ def capabilities_not_dropped(stack: Stack):
         yield hit(loc, msg, snippet_key=f"{svc.name}:cap_drop")
 
 
-_NNP_RE = LazyRe(r"^\s*no-new-privileges\s*(?:[:=]\s*(?P<v>\S+))?\s*$", re.I)
+_NNP_RE = LazyRe(r"^\s*no-new-privileges(?:\s*[:=]\s*(?P<v>\S+))?\s*$", re.I)
 
 
 @rule("APP004", "no-new-privileges-missing", "medium", files="compose",

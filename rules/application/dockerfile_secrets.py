@@ -162,14 +162,12 @@ _CONTEXT_SKIP = {".git", "node_modules", "target", "__pycache__", ".venv", "venv
 _MAX_CONTEXT_ENTRIES = 5000
 
 
-def _dockerignore(root: str) -> list[tuple[bool, re.Pattern]]:
+def _dockerignore(stack: Stack, ctx_rel: str) -> list[tuple[bool, re.Pattern]]:
     """(negated, regex) of each ``.dockerignore`` pattern (Go filepath.Match plus ``**``)."""
-    path = os.path.join(root, ".dockerignore")
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            lines = fh.read().splitlines()
-    except OSError:
+    text = stack.read_text(posixpath.join(ctx_rel, ".dockerignore"))
+    if text is None:
         return []
+    lines = text.splitlines()
     out = []
     for line in lines:
         s = line.strip()
@@ -224,10 +222,11 @@ def _ignored(rel: str, patterns: list[tuple[bool, re.Pattern]]) -> bool:
 
 def _context_secrets(stack: Stack, ctx_rel: str) -> list[str]:
     """Dotenv/key files in the build context that ``.dockerignore`` does not exclude (relative to it)."""
-    root = os.path.join(str(stack.root), ctx_rel)
-    if not os.path.isdir(root):
-        return []
-    patterns = _dockerignore(root)
+    real = stack.local(ctx_rel)
+    if real is None or not stack.is_dir(ctx_rel):
+        return []  # a context outside the repository is not walked
+    root = str(real)
+    patterns = _dockerignore(stack, ctx_rel)
     found: list[str] = []
     seen = 0
     for dirpath, dirnames, filenames in os.walk(root):
@@ -329,13 +328,7 @@ def build_context_leaks_secrets(stack: Stack):
             shown = ", ".join(leaked[:3]) + (f" and {len(leaked) - 3} more" if len(leaked) > 3 else "")
             ctx_shown = ctx if ctx != "." else "the stack root"
             ignore_rel = posixpath.normpath(posixpath.join(ctx, ".dockerignore"))
-            ignore_path = os.path.join(str(stack.root), ignore_rel)
-            existing = ""
-            try:
-                with open(ignore_path, encoding="utf-8", errors="replace") as fh:
-                    existing = fh.read()
-            except OSError:
-                existing = None
+            existing = stack.read_text(ignore_rel)
             fix = None
             if existing is None:
                 fix = Fix("create .dockerignore excluding secrets", (Edit(Location(ignore_rel, 1, 1), "".join(p + "\n" for p in _IGNORE_PATTERNS)),))

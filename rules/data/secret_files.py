@@ -64,12 +64,8 @@ def _file_holds_secret(stack: Stack, section: str, rel: str) -> bool:
     sf = stack.files.get(rel)
     if sf is not None and sf.kind == "env" and sf.doc is not None:
         return bool(real_secret_entries(sf.doc))
-    path = stack.root / rel
-    try:
-        if not path.is_file() or path.stat().st_size > 1_000_000:
-            return False
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+    text = stack.read_text(rel, 1_000_000)
+    if text is None:
         return False
     if section == "configs":
         return provider_token(text) is not None

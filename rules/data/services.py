@@ -81,7 +81,7 @@ DANGEROUS = ("FLUSHALL", "FLUSHDB", "CONFIG", "DEBUG", "KEYS")
 
 def _redis_major(svc) -> int | None:
     base, tag = service_image(svc)
-    m = re.match(r"(\d+)", tag or "")
+    m = re.match(r"([0-9]{1,9})(?![0-9])", tag or "")
     if m:
         return int(m.group(1))
     if base in ("valkey", "redis-stack", "redis-stack-server") or tag in ("", "latest", "alpine", "bookworm"):

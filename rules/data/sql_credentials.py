@@ -27,6 +27,7 @@ from rules.helpers.sql import (
 from scanner.caches import per_stack
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
+from scanner.parsers.base import small_int
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -444,14 +445,14 @@ def weak_bcrypt_cost(stack: Stack):
         if sf.template and not any(sf.rel in str(p) for s in stack.services for p, _r, _n in s.env_files):
             continue
         for e in sf.doc.entries:
-            if key_re.match(e.key) and e.value.strip().isdigit() and int(e.value) < min_cost:
+            if key_re.match(e.key) and small_int(e.value.strip()) is not None and small_int(e.value.strip()) < min_cost:
                 seen.add((sf.rel, e.key))
                 loc = Location(sf.rel, e.value_line, e.value_col, e.end_line, e.end_col)
                 yield hit(loc, f"{e.key}={e.value.strip()} < {min_cost}", fix=Fix(f"set {e.key}={min_cost}", (Edit(loc, str(min_cost)),)),
                           snippet_key=e.key)
     for svc in stack.services:
         for var in svc.environment:
-            if key_re.match(var.key) and var.value and var.value.strip().isdigit() and int(var.value) < min_cost and var.value_node is not None:
+            if key_re.match(var.key) and var.value and small_int(var.value.strip()) is not None and small_int(var.value.strip()) < min_cost and var.value_node is not None:
                 n = var.value_node
                 if n is var.key_node:
                     continue
@@ -663,8 +664,8 @@ def pg_no_tls_off_host(stack: Stack):
         if ssl is not None and _sql.setting_on(ssl.value):
             continue
         port = 5432
-        if settings.get("port") is not None and settings["port"].value.isdigit():
-            port = int(settings["port"].value)
+        if settings.get("port") is not None and small_int(settings["port"].value) is not None:
+            port = small_int(settings["port"].value)
         for p in svc.ports:
             if port not in p.container_ports:
                 continue

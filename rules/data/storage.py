@@ -39,7 +39,7 @@ def _pg_major(svc) -> int | None:
     raw = svc.get("image")
     if raw is not None and getattr(raw, "raw", "") and "$" in raw.raw.split(":")[-1]:
         return None
-    m = re.match(r"(\d+)", tag or "")
+    m = re.match(r"([0-9]{1,9})(?![0-9])", tag or "")
     if m:
         return int(m.group(1))
     if tag in ("", "latest", "alpine") or re.fullmatch(r"alpine[\d.]*|bookworm|trixie|bullseye", tag or ""):

@@ -31,6 +31,7 @@ from rules.helpers.nginx_proxy import (
 from rules.helpers.nginx_regex import blocks_all, origin_regex_flaw
 from scanner.model import Edit, Location, hit
 from scanner.registry import rule
+from scanner.parsers.base import small_int
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -82,7 +83,7 @@ def _alias_regex(loc, node, regex: str, icase: bool, alias: str):
         return
     for m in VAR_RE.finditer(alias):
         name = m.group(1) or m.group(2)
-        key = int(name) if name.isdigit() else name
+        key = small_int(name) if small_int(name) is not None else name
         g = groups.get(key)
         if g is None:
             continue
@@ -626,15 +627,9 @@ def autoindex_on(stack: Stack):
 _COMPOSE_NAME = LazyRe(r"^(docker-)?compose([.\-_][\w.\-]*)?\.ya?ml$", re.I)
 
 
-def _sensitive_entries(root, host_rel: str) -> list[str]:
-    """Names in a host directory (top level) that must never be served."""
-    import os
-
-    full = root / host_rel
-    try:
-        names = sorted(os.listdir(full))
-    except OSError:
-        return []
+def _sensitive_entries(stack: Stack, host_rel: str) -> list[str]:
+    """Names in a host directory (top level, inside the repository) that must never be served."""
+    names = stack.listdir(host_rel)
     out = []
     for n in names[:2000]:
         low = n.lower()
@@ -712,7 +707,7 @@ def webroot_exposes_repo(stack: Stack):
             host = stack.host_path(svc, cpath)
             if host is None or host.startswith(".."):
                 continue
-            entries = _sensitive_entries(stack.root, host)
+            entries = _sensitive_entries(stack, host)
             if not entries:
                 continue
             server = enclosing(node, "server")

@@ -37,6 +37,7 @@ from rules.helpers.nginx import (
     serves_content,
     walk_blocks,
 )
+from scanner.parsers.base import small_int
 from scanner.model import UNSAFE, Edit, Fix, Location, hit
 from scanner.registry import rule
 
@@ -143,8 +144,8 @@ def hsts_missing(stack: Stack):
 
 
 def _max_age(value: str) -> int | None:
-    m = re.search(r"max-age\s*=\s*\"?(\d+)", value, re.I)
-    return int(m.group(1)) if m else None
+    m = re.search(r"max-age\s*=\s*\"?([0-9]+)", value, re.I)
+    return small_int(m.group(1)) if m else None
 
 
 def _header_directives(cfg, lname: str):

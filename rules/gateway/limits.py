@@ -32,6 +32,7 @@ from rules.helpers.nginx import (
 )
 from scanner.model import Edit, Fix, hit
 from scanner.registry import rule
+from scanner.parsers.base import small_int
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -262,8 +263,8 @@ def _per_ip_conns(stack: Stack, cfg, level) -> list[tuple[int, object, object]]:
     out = []
     for d in level.inherited("limit_conn"):
         z = zone_for(stack, cfg, d)
-        if z is not None and is_per_ip_key(z.key) and len(d.args) >= 2 and d.args[1].isdigit():
-            out.append((int(d.args[1]), z, d))
+        if z is not None and is_per_ip_key(z.key) and len(d.args) >= 2 and small_int(d.args[1]) is not None:
+            out.append((small_int(d.args[1]), z, d))
     return out
 
 
@@ -361,10 +362,10 @@ def conn_limit_above_policy(stack: Stack):
     seen: set = set()
     for cfg in stack.nginx_configs:
         for d in cfg.nodes("limit_conn"):
-            if len(d.args) < 2 or not d.args[1].isdigit() or not once(seen, d):
+            if len(d.args) < 2 or small_int(d.args[1]) is None or not once(seen, d):
                 continue
             z = zone_for(stack, cfg, d)
-            if z is None or not is_per_ip_key(z.key) or int(d.args[1]) <= limit:
+            if z is None or not is_per_ip_key(z.key) or small_int(d.args[1]) <= limit:
                 continue
             yield hit(nloc(d), f"limit_conn {d.args[0]} {d.args[1]}: {d.args[1]} connections per client IP, above gateway.conn_per_ip {limit}",
                       snippet_key=f"conn-above:{d.args[0]}:{d.args[1]}")

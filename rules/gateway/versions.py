@@ -28,6 +28,7 @@ from rules.helpers.nginx_cve import (
 )
 from scanner.model import Edit, Fix, hit
 from scanner.registry import rule
+from scanner.parsers.base import small_int
 
 NGINX_IMAGES = ("nginx", "nginx-unprivileged")
 
@@ -135,7 +136,7 @@ def nginx_known_cve(stack: Stack):
                 if until is not None and until <= today:
                     eol_text = f"the {cycle.cycle} branch reached end of life on {when(until)} (endoflife.date snapshot of {data.snapshot})"
             else:
-                known = [tuple(int(p) for p in c.cycle.split(".") if p.isdigit()) for c in data.products["nginx"]["cycles"]]
+                known = [tuple(n for p in c.cycle.split(".") if (n := small_int(p)) is not None) for c in data.products["nginx"]["cycles"]]
                 oldest = min(known) if known else None
                 if oldest is not None and tuple(v.parts[:2]) < oldest:
                     eol_text = (f"the {v.parts[0]}.{v.parts[1]} branch is older than every nginx branch the endoflife.date snapshot "

@@ -30,6 +30,7 @@ from scanner.model import Edit, Fix, Location
 from scanner.parsers.yamlnodes import YScalar
 from scanner.plain import frozen_error as _frozen, recursive_repr as _recursive_repr
 from scanner.lazyre import LazyRe
+from scanner.parsers.base import small_int
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -193,13 +194,24 @@ def _load_version(path: str, _mtime: int, _size: int) -> EolData:
 
 def eol_data(stack: Stack) -> EolData | None:
     """The EOL snapshot the policy names (``eol.data``, relative to the configuration file), else the
-    shipped one; None (with a note) when it cannot be read."""
+    shipped one; None (with a note) when it cannot be read.
+
+    The configuration may come from the scanned repository, so ``eol.data`` names a file inside
+    the configuration file's directory (symbolic links resolved), like ruff resolves paths relative
+    to its configuration: an absolute path or one leaving that directory is refused before the
+    filesystem is asked, so the note says the same whether such a file exists or not."""
     def compute():
         configured = stack.policy.get("eol.data")
         path = shipped_path()
         if configured:
-            src = Path(stack.policy.source).parent if stack.policy.source else stack.root
-            path = (src / str(configured)).resolve()
+            src = (Path(stack.policy.source).parent if stack.policy.source else stack.root).resolve()
+            try:
+                path = (src / str(configured)).resolve()
+                path.relative_to(src)
+            except (ValueError, OSError, RuntimeError):
+                stack.note(f"end-of-life data '{configured}' is not a path inside the configuration file's directory: "
+                           f"refused; APP013, APP014 and APP046 did not run")
+                return None
         try:
             data = _load(str(path))
         except EolDataError as exc:
@@ -323,7 +335,7 @@ def lts_note(data: EolData, c: Cycle) -> str:
 def successor(data: EolData, c: Cycle, after: _dt.date) -> Cycle | None:
     """The oldest later cycle of the product still supported after ``after`` (the smallest bump)."""
     def key(x: Cycle):
-        return tuple(int(p) for p in x.cycle.split(".") if p.isdigit())
+        return tuple(n for p in x.cycle.split(".") if (n := small_int(p)) is not None)
 
     later = [x for x in data.products[c.product]["cycles"] if key(x) > key(c)]
     ok = [x for x in later if (data.until(x) is None or data.until(x) > after)]

@@ -17,6 +17,7 @@ from scanner.parsers import ufw as ufwp
 from scanner.parsers.shell import Command, ComposeCall, ScriptDocument, Word, deploys, script_compose_calls
 from scanner.secrets import is_secret_key
 from scanner.plain import FACTORY as _FACTORY
+from scanner.parsers.base import small_int
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -171,16 +172,14 @@ def ufw_docker_aware(stack: Stack) -> bool:
 def _daemon_iptables_off(stack: Stack) -> bool:
     import json
 
-    p = stack.root
     for cand in ("daemon.json", "docker/daemon.json", "etc/docker/daemon.json"):
-        f = p / cand
+        text = stack.read_text(cand, 65535)
         try:
-            if f.is_file() and f.stat().st_size < 65536:
-                data = json.loads(f.read_text())
-                if isinstance(data, dict) and data.get("iptables") is False:
-                    return True
-        except (OSError, ValueError):
+            data = json.loads(text) if text is not None else None
+        except (ValueError, RecursionError):
             continue
+        if isinstance(data, dict) and data.get("iptables") is False:
+            return True
     return False
 
 
@@ -351,7 +350,7 @@ def ssh_ports(stack: Stack) -> list[int]:
     v = sshd_view(stack)
     if v is None:
         return [22]
-    ports = [int(o.args[0]) for o in v.all_options if o.key == "port" and o.match is None and o.args[0].isdigit()]
+    ports = [n for o in v.all_options if o.key == "port" and o.match is None and (n := small_int(o.args[0])) is not None]
     return ports or [22]
 
 

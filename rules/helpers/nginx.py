@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 from rules.helpers.compose import image_ref
 from rules.helpers.services import host_names
+from scanner.parsers.base import small_int
 from scanner.config import parse_size
 from scanner.model import Edit, Location
 from scanner.plain import frozen_error as _frozen
@@ -155,7 +156,7 @@ def listen_specs(server) -> list[ListenSpec]:
         if spec.startswith("unix:"):
             addr = spec
         else:
-            m = re.fullmatch(r"(?:(\[[^\]]*\]|[^:]*):)?(\d+)", spec)
+            m = re.fullmatch(r"(?:(\[[^\]]*\]|[^:]*):)?([0-9]{1,9})", spec)
             if m:
                 addr, port = m.group(1), int(m.group(2))
             else:
@@ -514,8 +515,7 @@ def _include_known(stack: Stack, cfg, pattern: str) -> bool:
     if best is None:
         return True  # the image's own file
     if best.is_bind and best.source and not best.source.startswith(("/", "~", "$")):
-        host = stack.root / posixpath.normpath(posixpath.join(posixpath.dirname(svc.doc.path), best.source))
-        return host.exists()
+        return stack.exists(posixpath.normpath(posixpath.join(posixpath.dirname(svc.doc.path), best.source)))
     return False
 
 
@@ -619,7 +619,7 @@ def pass_host(node) -> tuple[str | None, int | None]:
     hostport = re.split(r"[/?]", rest, maxsplit=1)[0]
     if "$" in hostport or not hostport:
         return None, None
-    m = re.fullmatch(r"(\[[^\]]+\]|[^:]+)(?::(\d+))?", hostport)
+    m = re.fullmatch(r"(\[[^\]]+\]|[^:]+)(?::([0-9]{1,9}))?", hostport)
     if not m:
         return None, None
     return m.group(1), (int(m.group(2)) if m.group(2) else None)
@@ -877,11 +877,13 @@ def parse_nginx_version(tag: str | None, image: str = "") -> NginxVersion:
         flavour = "debian"
     if "/" in t or t in ("", "nginx"):
         return NginxVersion(tag, None, True, flavour)
-    m = re.match(r"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?", t)
+    m = re.match(r"v?([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?", t)
     if not m:
         floating = any(w in t for w in ("latest", "stable", "mainline", "alpine", "bookworm", "trixie", "bullseye", "perl", "otel", "slim"))
         return NginxVersion(tag, None, floating, flavour)
-    parts = tuple(int(g) for g in m.groups() if g is not None)
+    parts = tuple(small_int(g) for g in m.groups() if g is not None)
+    if None in parts:  # a component no real version has (over 18 digits): not a version dkscan can judge
+        return NginxVersion(tag, None, False, flavour)
     return NginxVersion(tag, parts, False, flavour)
 
 

@@ -18,6 +18,7 @@ from rules.helpers.nginx import PASS_DIRECTIVES, file_doc
 from rules.helpers.services import admin_ui, host_names, unauthenticated_reason
 from scanner.model import Edit, Fix, Location
 from scanner.lazyre import LazyRe
+from scanner.parsers.base import small_int
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -570,7 +571,7 @@ def capture_taint(regex: str, icase: bool, source: str, ref: str) -> Taint | Non
     groups = regex_groups(regex, icase)
     if groups is None:
         return None
-    key = int(ref) if ref.isdigit() else ref
+    key = small_int(ref) if small_int(ref) is not None else ref
     g = groups.get(key)
     if g is None:
         return None
@@ -681,7 +682,7 @@ def pass_target(url: str) -> tuple[str | None, int | None, str]:
     """(host, port, scheme) of a ``*_pass`` URL; host None for variables and unix sockets."""
     if url.startswith("unix:") or "://unix:" in url:
         return None, None, ""
-    m = re.match(r"^(?:(?P<scheme>[a-z][a-z0-9+.-]*)://)?(?P<host>\[[0-9a-fA-F:.]+\]|[^/:$?#]+)(?::(?P<port>\d+))?(?P<rest>.*)$", url, re.I)
+    m = re.match(r"^(?:(?P<scheme>[a-z][a-z0-9+.-]*)://)?(?P<host>\[[0-9a-fA-F:.]+\]|[^/:$?#]+)(?::(?P<port>[0-9]{1,9}))?(?P<rest>.*)$", url, re.I)
     if not m or (m.group("rest") and m.group("rest")[0] not in "/?#" and not m.group("rest").startswith("$")):
         return None, None, ""
     if "$" in url.split("/")[2 if "://" in url else 0]:
@@ -746,7 +747,7 @@ def _pass_targets(stack: Stack, cfg):
                 if not srv.args or srv.args[0].startswith("unix:"):
                     continue
                 h, _, p = srv.args[0].rpartition(":") if re.search(r":\d+$", srv.args[0]) else (srv.args[0], "", "")
-                yield PassTarget(node, srv, h, int(p) if p.isdigit() else 80, names.get(h))
+                yield PassTarget(node, srv, h, small_int(p) if small_int(p) is not None else 80, names.get(h))
             continue
         yield PassTarget(node, node, host, port, names.get(host))
 

@@ -255,15 +255,11 @@ def gitignore_fix(stack: Stack, rel: str) -> Fix:
     """Append ``/rel`` to the ``.gitignore`` at the scanned root (created when missing)."""
     pattern = "/" + rel.lstrip("/")
     sf = stack.files.get(".gitignore")
-    path = stack.root / ".gitignore"
     text = None
     if sf is not None and sf.doc is not None:
         text = sf.text
-    elif path.is_file():
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            text = None
+    else:
+        text = stack.read_text(".gitignore")
     if not text:
         return Fix(f"append {pattern} to .gitignore", (Edit(Location(".gitignore", 1, 1), pattern + "\n"),))
     lines = text.split("\n")

@@ -46,6 +46,7 @@ from rules.helpers.locations import svc_loc
 from scanner.model import Location
 from scanner.lazyre import LazyRe
 from scanner.plain import FACTORY as _FACTORY
+from scanner.parsers.base import small_int
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -566,14 +567,8 @@ def _read_nats_fragment(stack: Stack, rel: str):
 
         if rel.startswith("..") or rel.startswith("/"):
             return None
-        path = stack.root / rel
-        try:
-            if not path.is_file() or path.stat().st_size > 1_000_000:
-                return None
-            path.resolve().relative_to(stack.root.resolve())
-            return nats.parse(path.read_text(encoding="utf-8", errors="replace"), rel)
-        except (OSError, ValueError):
-            return None
+        text = stack.read_text(rel, 1_000_000)
+        return nats.parse(text, rel) if text is not None else None
 
     return stack.memo(("natsfrag", rel), compute)
 
@@ -1196,8 +1191,8 @@ def _admin_ui(stack: Stack, svc) -> tuple[str, int, str] | None:
             return None  # server mode (the default) asks for a login
         port = 443 if _env_set(stack, svc, "PGADMIN_ENABLE_TLS") else 80
         listen = env_var(stack, svc, "PGADMIN_LISTEN_PORT")
-        if listen is not None and str(listen[0] or "").isdigit():
-            port = int(listen[0])
+        if listen is not None and small_int(str(listen[0] or "")) is not None:
+            port = small_int(str(listen[0]))
         return "pgAdmin", port, "pgAdmin with PGADMIN_CONFIG_SERVER_MODE=False (desktop mode): no login, anyone uses its saved database connections"
     if base == "traefik":
         value = _flag_value(svc, "--api.insecure")

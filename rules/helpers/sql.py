@@ -1346,7 +1346,7 @@ def pg_major(stack: Stack, svc=None) -> int | None:
     name, sep, tag = image.rpartition(":")
     if not sep or "/" in tag:
         tag = "latest"
-    m = re.search(r"pg(\d{2})", tag) or re.match(r"(\d+)(?:\.\d+)?", tag)
+    m = re.search(r"pg([0-9]{2})", tag) or re.match(r"([0-9]{1,9})(?![0-9])(?:\.[0-9]+)?", tag)
     if m:
         return int(m.group(1))
     if tag in ("latest", "alpine", "bookworm", "trixie", "bullseye") or tag.startswith(("alpine", "bookworm", "trixie")):

@@ -77,20 +77,13 @@ def _templates(stack: Stack, directory: str) -> list:
             if sf.template and posixpath.dirname(sf.rel) == directory:
                 out.append(sf.doc)
         seen = {d.path for d in out}
-        try:
-            entries = sorted((stack.root / directory).iterdir()) if (stack.root / directory).is_dir() else []
-        except OSError:
-            entries = []
-        for p in entries[:500]:
-            rel = posixpath.join(directory, p.name) if directory else p.name
-            if rel in seen or not _TEMPLATE_ENV.search(p.name) or not p.is_file():
+        for name in stack.listdir(directory)[:500]:
+            rel = posixpath.join(directory, name) if directory else name
+            if rel in seen or not _TEMPLATE_ENV.search(name):
                 continue
-            try:
-                if p.stat().st_size > 1_000_000:
-                    continue
-                out.append(dotenv.parse(p.read_text(encoding="utf-8", errors="replace"), rel))
-            except OSError:
-                continue
+            text = stack.read_text(rel, 1_000_000)
+            if text is not None:
+                out.append(dotenv.parse(text, rel))
         return out
 
     return stack.memo(("envtemplates", directory), compute)

@@ -678,10 +678,10 @@ def mount_source_missing(stack: Stack):
             if unknown_vars(node):
                 continue
             rel = posixpath.normpath(posixpath.join(base, src))
-            if rel.startswith("../") or rel == "..":
-                full = os.path.normpath(os.path.join(str(stack.root), rel))
-            else:
-                full = os.path.join(str(stack.root), rel)
+            if rel.startswith("../") or rel == ".." or (posixpath.dirname(rel) and stack.local(posixpath.dirname(rel)) is None):
+                continue  # outside the repository: never looked at (its existence would be an oracle)
+            full = os.path.join(str(stack.root), rel)
+            # an entry of the repository, a link included (lexists: its target is not asked)
             if os.path.lexists(full):
                 continue
             if _runtime_populated(svc, rel, m.target):

@@ -255,7 +255,7 @@ def _exists(stack: Stack, base: str, rel: str) -> bool:
     p = posixpath.normpath(posixpath.join(base, rel))
     if p.startswith(".."):
         return False
-    return (stack.root / p).is_file()
+    return stack.is_file(p)
 
 
 @rule("OPS103", "deploy-stack-mismatch", "medium", files="script+compose+config", refs="Compose interpolation docs")

@@ -94,14 +94,13 @@ def _compute_includes(stack: Stack):
             host = stack.host_path(svc, cpath)
             if host is None or host.startswith(".."):
                 continue
-            full = stack.root / host
             if is_glob:
-                if any(p.is_file() for p in (stack.root.glob(host) if not host.startswith("/") else [])):
+                if stack.glob_files(host):
                     continue
                 if stack.git_ignored(posixpath.dirname(host)) is True:  # a subprocess: asked last
                     continue
                 yield ("OPS064", d, f"`include {pattern}` matches no file: {host} is empty on the host (the servers meant to be there are not loaded)", host, svc)
-            elif not full.exists():
+            elif not stack.exists(host):
                 if stack.git_ignored(host) is True:
                     continue
                 yield ("OPS063", d, f"`include {pattern}` resolves through service '{svc.name}''s mounts to {host}, which does not exist (nginx -t fails)", host, svc)
@@ -255,7 +254,7 @@ def certificate_renewal_no_reload(stack: Stack):
             for m in cb.volumes:
                 if (m.target or "").rstrip("/") == "/etc/letsencrypt" and m.is_bind and m.source and not m.source.startswith(("/", "~", "$")):
                     host = posixpath.normpath(posixpath.join(posixpath.dirname(cb.doc.path), m.source, "renewal-hooks"))
-                    if any(p.is_file() for p in (stack.root / host).glob("*/*")):
+                    if not host.startswith("..") and stack.glob_files(posixpath.join(host, "*/*")):
                         reloads = True
         if renew and reloads:
             continue

@@ -110,11 +110,14 @@ def compose_reference_missing(stack: Stack):
             if not path or "$" in path or path.startswith(("/", "~")) or re.match(r"^[A-Za-z]:[\\/]", path):
                 continue
             rel = posixpath.normpath(posixpath.join(base, path))
+            if rel.startswith("..") or (posixpath.dirname(rel) and stack.local(posixpath.dirname(rel)) is None):
+                continue  # outside the repository: never looked at (its existence would be an oracle)
             full = os.path.normpath(os.path.join(str(stack.root), rel))
+            # an entry of the repository, a link included (lexists: its target is not asked)
             if os.path.lexists(full) or (what, rel) in seen:
                 continue
             seen.add((what, rel))
-            if not rel.startswith("..") and _ignored(stack, rel):
+            if _ignored(stack, rel):
                 continue
             if is_env and any(os.path.lexists(full + s) for s in _TEMPLATE_SIBLINGS):
                 continue

@@ -26,6 +26,7 @@ from rules.helpers.nginx import (
 )
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
+from scanner.parsers.base import small_int
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -59,10 +60,10 @@ def _cpuset_size(svc) -> int | None:
     n = 0
     for part in str(text).split(","):
         part = part.strip()
-        m = re.fullmatch(r"(\d+)-(\d+)", part)
+        m = re.fullmatch(r"([0-9]{1,9})-([0-9]{1,9})", part)
         if m:
             n += max(0, int(m.group(2)) - int(m.group(1)) + 1)
-        elif part.isdigit():
+        elif small_int(part) is not None:
             n += 1
     return n or None
 

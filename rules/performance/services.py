@@ -248,7 +248,7 @@ _REDIS_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**
 
 def redis_bytes(text: str) -> int | None:
     """A redis memory value (``256mb``, ``1gb``, ``2g``, ``1000000``) in bytes."""
-    m = re.fullmatch(r"\s*(\d+)\s*([kmg]b?|b)?\s*", (text or "").lower())
+    m = re.fullmatch(r"\s*([0-9]{1,18})(?:\s*([kmg]b?|b))?\s*", (text or "").lower())
     if not m:
         return None
     return int(m.group(1)) * _REDIS_UNITS[m.group(2) or ""]

@@ -20,6 +20,7 @@ from rules.helpers.locations import nloc, yloc
 from scanner.model import Edit, Fix, Location, hit
 from scanner.parsers.fail2ban import duration_seconds
 from scanner.registry import rule
+from scanner.parsers.base import small_int
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -159,7 +160,7 @@ def f2b_threshold_weak(stack: Stack):
             continue
         checks = []
         e = j.get("maxretry")
-        if e is not None and j.value("maxretry", "").strip().isdigit() and int(j.value("maxretry")) > max_retry:
+        if e is not None and (small_int(j.value("maxretry", "").strip()) or 0) > max_retry:
             checks.append((e, f"maxretry = {j.value('maxretry')} > {max_retry}", str(max_retry)))
         e = j.get("findtime")
         ft = duration_seconds(j.value("findtime"))

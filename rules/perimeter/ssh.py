@@ -14,6 +14,7 @@ from rules.helpers.host import (
 from scanner.model import Edit, Fix, Location, hit
 from scanner.registry import rule
 from scanner.lazyre import LazyRe
+from scanner.parsers.base import small_int
 
 if TYPE_CHECKING:
     from scanner.stack import Stack
@@ -204,7 +205,7 @@ def ssh_max_auth_tries_high(stack: Stack):
     """
     limit = int(stack.policy.get("ssh.max_auth_tries") or 4)
     for o in explicit_option(stack, "maxauthtries"):
-        if o.args[0].isdigit() and int(o.args[0]) > limit:
+        if (small_int(o.args[0]) or 0) > limit:
             yield hit(option_loc(o), f"MaxAuthTries {o.args[0]} > {limit}", snippet_key="MaxAuthTries",
                       fix=set_value_fix(o, str(limit), "safe"))
 

@@ -233,3 +233,13 @@ def _shell_split_cached(text: str) -> tuple[str, ...]:
 def line_col(text: str, offset: int) -> tuple[int, int]:
     """1-based line and column of a character offset (``LineIndex`` boundaries)."""
     return LineIndex(text).line_col(offset)
+
+
+def small_int(text) -> int | None:
+    """``text`` as a non-negative integer when it is 1 to 18 ASCII digits (no sign, no blank), else
+    None: the one reading of a number a scanned file writes. ``str.isdigit()`` is true for ``²`` (which
+    ``int()`` rejects) and for ``٣`` (which it reads as 3, where nginx or sshd would refuse it), and
+    ``int()`` raises on more than 4,300 digits."""
+    if not isinstance(text, str) or not 0 < len(text) <= 18 or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from .base import Document, ParseError, newline_positions
 from ..plain import FACTORY as _FACTORY
 from ..lazyre import LazyRe
+from .base import small_int
 
 __all__ = ["Instruction", "Stage", "DockerfileDocument", "parse", "KNOWN_INSTRUCTIONS"]
 
@@ -31,7 +32,7 @@ KNOWN_INSTRUCTIONS = frozenset(
 )
 _HEREDOC_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
 _JSON_INSTRUCTIONS = frozenset({"RUN", "CMD", "ENTRYPOINT", "SHELL", "VOLUME", "COPY", "ADD"})
-_DIRECTIVE_RE = LazyRe(r"#[ \t]*([A-Za-z][A-Za-z0-9_-]*)[ \t]*=[ \t]*(.*?)[ \t]*$")
+_DIRECTIVE_RE = LazyRe(r"#[ \t]*([A-Za-z][A-Za-z0-9_-]*)[ \t]*=[ \t]*(.*)")  # value's blanks stripped in code
 _HEREDOC_RE = LazyRe(r"(?<!<)<<(-?)([\"']?)([A-Za-z0-9_.\-]+)\2")
 _BLANK = " \t\ufeff"
 
@@ -187,8 +188,8 @@ class DockerfileDocument(Document):
         for stage in self.stages:
             if stage.name is not None and stage.name.lower() == wanted:
                 return stage
-        if name_or_index.isdigit() and int(name_or_index) < len(self.stages):
-            return self.stages[int(name_or_index)]
+        if (index := small_int(name_or_index)) is not None and index < len(self.stages):
+            return self.stages[index]
         return None
 
 
@@ -337,7 +338,7 @@ class _Parser:
             m = _DIRECTIVE_RE.fullmatch(self.lines[i].lstrip(_BLANK))
             if not m:
                 break
-            name, value = m.group(1).lower(), m.group(2)
+            name, value = m.group(1).lower(), m.group(2).rstrip(" \t")
             if name not in ("syntax", "escape", "check") or name in self.doc.directives:
                 break  # a repeated directive is a comment (BuildKit)
             self.doc.directives[name] = value

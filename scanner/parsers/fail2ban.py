@@ -25,7 +25,7 @@ from ..plain import FACTORY as _FACTORY
 __all__ = ["Entry", "Fail2banDocument", "Jail", "parse", "merge", "order_key", "duration_seconds"]
 
 _SECTION = LazyRe(r"^\[([^\]]+)\][ \t]*(?:[#;].*)?$")
-_KEY = LazyRe(r"^([^\s=:#;\[][^=:]*?)[ \t]*[=:][ \t]*(.*)$")
+_KEY = LazyRe(r"^([^\s=:#;\[][^=:]*)[=:][ \t]*(.*)$")  # the key's blanks stripped in code (linear)
 
 
 class Entry:
@@ -211,7 +211,7 @@ def duration_seconds(text: str | None) -> int | None:
     if text is None:
         return None
     t = text.strip().lower()
-    if re.fullmatch(r"-?\d+", t):
+    if re.fullmatch(r"-?[0-9]{1,18}", t):
         return int(t)
     total = 0
     pos = 0
@@ -223,6 +223,9 @@ def duration_seconds(text: str | None) -> int | None:
         mult = next((v for k, v in sorted(_UNITS.items(), key=lambda kv: -len(kv[0])) if unit.startswith(k)), None)
         if mult is None:
             return None
-        total += int(float(m.group(1)) * mult)
+        try:
+            total += int(float(m.group(1)) * mult)
+        except (OverflowError, ValueError):  # 1e999 seconds, 5,000 digits: no duration
+            return None
         pos = m.end()
     return total if pos == len(t) and pos else None

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from .base import Document, ParseError
 from ..lazyre import LazyRe
+from .base import small_int
 
 __all__ = ["Option", "SshdDocument", "parse", "KEYWORDS"]
 
@@ -98,7 +99,8 @@ class SshdDocument(Document):
         return [o for o in self.options if o.match is None]
 
 
-_LINE = LazyRe(r"^([ \t]*)([A-Za-z0-9]+)(?:[ \t]*=[ \t]*|[ \t]+|$)(.*?)[ \t]*$")
+# the value's trailing blanks are stripped in code: a lazy ``(.*?)[ \t]*$`` rescans a blank run per character
+_LINE = LazyRe(r"^([ \t]*)([A-Za-z0-9]+)(?:[ \t]*=[ \t]*|[ \t]+|$)(.*)$")
 
 
 def parse(text: str, rel: str) -> SshdDocument:
@@ -115,6 +117,7 @@ def parse(text: str, rel: str) -> SshdDocument:
             doc.errors.append(ParseError(f"sshd_config: cannot read line: {stripped[:40]!r}", n, len(raw) - len(raw.lstrip()) + 1))
             continue
         indent, kw, rest = m.groups()
+        rest = rest.rstrip(" \t")
         col = len(indent) + 1
         canon = KEYWORDS.get(kw.lower())
         if canon is None:
@@ -137,10 +140,10 @@ def parse(text: str, rel: str) -> SshdDocument:
         if low in _CHOICES and args[0].lower() not in _CHOICES[low]:
             doc.errors.append(ParseError(f"sshd_config: unsupported {canon} value {args[0]!r}", n, value_col))
             continue
-        if low == "port" and not (args[0].isdigit() and 0 < int(args[0]) < 65536):
+        if low == "port" and not 0 < (small_int(args[0]) or 0) < 65536:
             doc.errors.append(ParseError(f"sshd_config: bad port number {args[0]!r}", n, value_col))
             continue
-        if low in ("maxauthtries", "maxsessions", "clientalivecountmax") and not args[0].isdigit():
+        if low in ("maxauthtries", "maxsessions", "clientalivecountmax") and small_int(args[0]) is None:
             doc.errors.append(ParseError(f"sshd_config: {canon} needs an integer, not {args[0]!r}", n, value_col))
             continue
         if canon == "Match":

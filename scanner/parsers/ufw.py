@@ -111,9 +111,9 @@ def _ports(spec: str) -> list[tuple[int, int]] | None:
     out = []
     for part in spec.split(","):
         part = part.strip().lower()
-        if re.fullmatch(r"\d+", part):
+        if re.fullmatch(r"[0-9]{1,9}", part):
             out.append((int(part), int(part)))
-        elif re.fullmatch(r"\d+:\d+", part):
+        elif re.fullmatch(r"[0-9]{1,9}:[0-9]{1,9}", part):
             a, b = part.split(":")
             out.append((int(a), int(b)))
         elif part in SERVICES:

@@ -475,7 +475,7 @@ def _tree_marks(text: str, root: YNode | None) -> list[tuple[int, int]]:
     return out
 
 
-_YAML_KEY_LINE = LazyRe(r"""^(?P<ind>[ \t]*)(?:-[ \t]+)?(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:(?:[ \t]+(?P<val>\S.*?))?[ \t]*$""")
+_YAML_KEY_LINE = LazyRe(r"""^(?P<ind>[ \t]*)(?:-[ \t]+)?(?P<q>["']?)(?P<key>[A-Za-z_][\w.\-]*)(?P=q)[ \t]*:(?:[ \t]+(?P<val>\S.*))?[ \t]*$""")  # val's blanks stripped in code
 
 
 _FLOW_TOKEN = LazyRe(r""""(?:[^"\\\n]|\\.)*"|'(?:[^'\n]|'')*'|(?:\$\{[^{}\n]*\}|[^\s\[\]{},"'#])(?:\$\{[^{}\n]*\}|[^\[\]{},:\n]|:(?![ \t]|$))*""")
@@ -528,7 +528,7 @@ def _line_marks(text: str) -> list[tuple[int, int]]:
             i += 1
             continue
         indent = len(m.group("ind"))
-        val = m.group("val") or ""
+        val = (m.group("val") or "").rstrip(" \t")
         if val[:1] in ("[", "{") and secret_collection(m.group("key")):  # a flow collection: each scalar on the line
             out.extend(_flow_scalars(text, starts[i] + m.start("val"), starts[i] + m.end("val")))
         if val and not val.startswith(("#", "{", "[", "&", "*", "|", ">")):  # not a block header (`|`, `>-`)

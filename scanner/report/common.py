@@ -366,7 +366,7 @@ def fix_diff(result, fix: Fix | None, context: int = 2) -> str:
         sf = result.stack.files.get(path)
         text = sf.text if sf is not None and sf.doc is not None else None
         if text is None:
-            if (result.stack.root / path).exists():
+            if result.stack.exists(path):
                 continue
             text = ""  # the fix creates the file
         kind = sf.kind if sf is not None else (redact.kind_of(path) if hasattr(redact, "kind_of") else "")

@@ -104,6 +104,9 @@ def write_json(result, out, threshold: Severity = Severity.LOW, *, when=None, la
         "files": sorted(result.stack.files),
         "notes": list(getattr(result, "notes", None) or []),
     }
+    if getattr(result, "shard", None):  # a shard's report: what `dkscan merge` checks, then drops
+        k, n, digest = result.shard
+        head["shard"] = {"index": k, "of": n, "deployments": digest}
     w = out.write
     w("{")
     for key, value in head.items():

@@ -302,9 +302,15 @@ def build_log(result, *, category: str | None = None, include_suppressed: bool =
     if notes:  # what the audit could not judge: SARIF's tool execution notifications, level "note"
         run.invocations = [om.Invocation(execution_successful=True, tool_execution_notifications=[
             om.Notification(message=om.Message(text=n), level="note") for n in notes])]
+    if getattr(result, "shard", None):  # a shard's log: what `dkscan merge` checks, then drops
+        k, n, digest = result.shard
+        run.properties = {SHARD_PROPERTY: {"index": k, "of": n, "deployments": digest}}
     if category:
         run.automation_details = om.RunAutomationDetails(id=category if category.endswith("/") else category + "/")
     return om.SarifLog(version="2.1.0", schema_uri=SCHEMA_URI, runs=[run])
+
+
+SHARD_PROPERTY = "dkscan/shard"
 
 
 def selected(result, include_suppressed: bool) -> list[tuple[Finding, str]]:
