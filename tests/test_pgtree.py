@@ -156,7 +156,7 @@ def expr(draw, depth=0):
     if form == 8:
         return f"current_setting({draw(STRING)}, {draw(st.sampled_from(['true', 'false']))})"
     if form == 9:
-        return f"count(*)"
+        return "count(*)"
     if form == 10:
         return f"CASE WHEN {draw(sub)} THEN {draw(sub)} ELSE {draw(sub)} END"
     return f"{draw(sub)} IN ({draw(sub)}, {draw(sub)})"
