@@ -34,7 +34,7 @@ MODULES = {
     'rules.application.dockerfile': 20788,
     'rules.application.dockerfile_hygiene': 23802,
     'rules.application.dockerfile_packages': 8042,
-    'rules.application.dockerfile_secrets': 14694,
+    'rules.application.dockerfile_secrets': 14851,
     'rules.application.dockerfile_stages': 7323,
     'rules.application.eol': 9573,
     'rules.application.scripts': 5742,

@@ -238,7 +238,8 @@ def _context_secrets(stack: Stack, ctx_rel: str) -> list[str]:
             if seen > _MAX_CONTEXT_ENTRIES:
                 return found
             rel = rel_dir + name
-            if secret_file_name(rel) and not _ignored(rel, patterns):
+            # a link out of the repository is copied as a link, its target never: not a secret of the context
+            if secret_file_name(rel) and not _ignored(rel, patterns) and stack.is_file(os.path.join(dirpath, name)):
                 found.append(rel)
     return found
 
