@@ -437,9 +437,8 @@ ISSUE17_NOTE = [
     "every file again to mask the fix diffs of the report.",
     "- **ShellCheck starts when the host scripts are first read** (if OPS106-OPS108 run) and works while the "
     "rules before them run: wall time, not CPU.",
-    "- Not done: the parent still holds every finding "
-    "until the report is written (no streaming report); the git index is still read by dulwich (~35 ms on "
-    "this repository).",
+    "- Not done then (done since, see below: the parent's spill file): the parent held every finding until the "
+    "report was written. Still not done: the git index is read by dulwich (~35 ms on this repository).",
 ]
 
 
@@ -466,6 +465,43 @@ SQL_TREE_NOTE = [
     "prints them (function labels, policy messages), anything else by pglast's printer over the node rebuilt as "
     "pglast's AST.",
     "- **One scan of a script** for the psql masking and the secret marks (it was scanned twice).",
+]
+
+
+START_MEMORY_NOTE = [
+    "## Start-up, per-deployment CPU and the pool's memory (measured by hand, paired, against 795d6cc)", "",
+    "Measured on 2026-12-07 with the load average at 15–21 (three engineers measuring at once), CPU seconds (user + "
+    "system) of whole processes, medians of paired runs (before, after, in turn), both trees `pip install`ed into "
+    "virtualenvs of their own; per deployment, `benchmarks/profile.py units` (warm, as a pool worker runs); the "
+    "monorepo rows sampled as in the series below (PSS summed over the process tree):", "",
+    "| case | before | after | after / before |", "|---|---|---|---|",
+    "| one Dockerfile, cold (11 pairs) | 178 ms CPU | 134 ms CPU | 0.75 |",
+    "| the nginx files, cold (11 pairs) | 234 ms CPU | 160 ms CPU | 0.69 |",
+    "| bundled stack, all rules, cold (11 pairs; before the SQL change) | 569 ms CPU | 533 ms CPU | 0.94 |",
+    "| one deployment, warm (7 pairs of 30 deployments) | 148 ms CPU | 116 ms CPU | 0.78 |",
+    "| of which the secrets collection | 28.0 ms | 4.7 ms | 0.17 |",
+    "| 100 stacks, JSON: PSS summed / largest process (3 runs each) | 205–210 / 76 MB | 113–132 / 45–47 MB | ~0.6 |",
+    "| 100 stacks, SARIF: PSS summed / largest process | 372 / 372 MB | 116 / 49 MB | 0.31 |",
+    "| 1000 stacks, JSON: PSS summed / largest process | 784 / 293 MB | 172 / 66 MB | 0.22 |",
+    "| 1000 stacks, JSON: CPU | 233.6 s | 235.4 s | 1.01 |", "",
+    "What changed, all kept (each byte-identical on every fixture, both bundled stacks, the corpus and a monorepo: "
+    "`benchmarks/equivalence.py` against 795d6cc, 8,087 outputs):", "",
+    "- **Start-up**: the default excludes matched without importing pathspec; PyYAML, the shell and nginx parsers, "
+    "`importlib.resources` and `tempfile` imported only when a file needs them; 54 dataclasses built at import "
+    "written out as plain classes (`scanner/plain.py`; a test keeps their fields, `__init__` and `__match_args__` "
+    "in agreement); ~70 more module-level patterns compiled on first use.",
+    "- **Per deployment**: the secrets collection reuses the marks the stack's parse made (it parsed every file a "
+    "second time), looks candidate values up by substring search (a regex compiled per value before), and reads "
+    "only the lines holding a word every secret key or flag must contain; API020/021/024/025 share one reading "
+    "of the environment groups.",
+    "- **The pool**: six per-stack caches keyed by `id(stack)` kept up to 16 deployments alive in each worker "
+    "(past its young collection, never freed): they are `scanner.caches.per_stack` dicts emptied after each "
+    "deployment. The parent no longer holds findings: each worker's deployment arrives pickled per file and is "
+    "written, unread, to a private unnamed temporary file (`scanner/findingstore.py`); JSON, SARIF and Markdown "
+    "render from it file by file (HTML, JUnit and text still hold their items while rendering).",
+    "- **Measured and not kept**: a precompiled fastjsonschema validator for the compose schema (918 KB of "
+    "generated code); ShellCheck batched over several deployments (~10 ms of CPU per deployment saved, ~4 %, for "
+    "a restructured worker loop).",
 ]
 
 
@@ -602,7 +638,7 @@ def write_doc(rows, series, pairs, fix, runs, machine="", prof=None, load_end=""
             b = (f"`{sampled['inclusive'][i][0]}` | {sampled['inclusive'][i][1] / tot:.1%}"
                  if i < len(sampled["inclusive"]) else " | ")
             lines.append(f"| {a} | | {b} |")
-    lines += ["", *ISSUE17_NOTE, "", *SQL_TREE_NOTE, "", *COLLECTOR_NOTE, "", "## Reading the misses", "", *notes(fix, series, prof, pairs), "", "## Reproduce", "", "```sh", "python benchmarks/run.py          # everything, peers included (~15 min; installs them into benchmarks/work/venv-*)",
+    lines += ["", *ISSUE17_NOTE, "", *SQL_TREE_NOTE, "", *START_MEMORY_NOTE, "", *COLLECTOR_NOTE, "", "## Reading the misses", "", *notes(fix, series, prof, pairs), "", "## Reproduce", "", "```sh", "python benchmarks/run.py          # everything, peers included (~15 min; installs them into benchmarks/work/venv-*)",
               "python benchmarks/run.py --quick  # 3 runs, no 1000-stack monorepo, peers included",
               "python benchmarks/run.py --no-peers  # dkscan only", "```", "",
               "Peers' virtualenvs are built under `benchmarks/work/` (ignored by git), the inputs under "
@@ -666,17 +702,18 @@ def notes(fix: dict, series: list, prof: dict, pairs: list) -> list[str]:
             f"- **1000 stacks: {big['median']:.1f} s (goal 25 s).** One deployment costs {per * 1000:.0f} ms of CPU "
             f"warm (benchmarks/profile.py units), {per * 1000 / 2:.0f} s of two cores for 1000 before the report, "
             "plus one ShellCheck process per deployment (its deploy scripts), on a machine whose two cores were "
-            "shared (load average above). 25 s allows 50 ms of CPU per deployment, report included: the "
-            "per-deployment parse (YAML nodes, the SQL scripts) and rules (the SQL model first) would have "
-            "to halve. Past one machine, `dkscan audit --shard K/N` and "
+            "shared (load average above). ShellCheck alone costs ~30 ms of CPU per deployment here (two scripts; "
+            "~39 ms run one deployment at a time, ~29 ms batched), more than half of a 50 ms budget. 25 s allows "
+            "50 ms of CPU per deployment, report included: the per-deployment parse (YAML nodes, the SQL scripts, "
+            "the compose schema check) and rules would have to come down by more than half again. Past one machine, `dkscan audit --shard K/N` and "
             "`dkscan merge` split the same audit over N runners (tests/test_shard.py proves the merged report "
             "byte-identical to one run).")
     if big is not None and big["pss_sum_mb"] > 200:
         out.append(f"- **Memory at 1000 stacks: {big['pss_sum_mb']:.0f} MB summed PSS** "
                    f"(largest process {big['pss_max_mb']:.0f} MB): the workers share what the parent imported "
-                   "(forked after the parent audited the first deployment, collector frozen), but the parent keeps "
-                   "every finding and every file (compressed) until the report is written: the report formats "
-                   "sort and count over all findings, and streaming them per deployment is not done.")
+                   "(forked after the parent audited the first deployment, collector frozen) and the parent spills "
+                   "findings and texts to its temporary file; what remains grows with the files (one SourceFile per "
+                   "file and the union of the secret values, kept for masking).")
     return out or ["- Every target is met."]
 
 
