@@ -118,7 +118,9 @@ def _provider_tokens(text: str) -> Iterator[tuple[str, int, int]]:
 
 _GENERIC = LazyRe(
     r"(?i)(?<![A-Za-z0-9])[\w.-]{0,40}?(?:api[_-]?key|apikey|secret|token|auth[_-]?key|access[_-]?key|credentials?)"
-    r"[\w.-]{0,20}[\"']?[ \t]*(?:=>|:=|[:=]|[ \t])[ \t]*[\"'`]?(?:bearer[ \t]+|token[ \t]+)?([A-Za-z0-9+/_.=-]{16,200})"
+    # the separator: an operator between optional blanks, or blanks alone (blanks around a blank made a
+    # run of blanks quadratic)
+    r"[\w.-]{0,20}[\"']?(?:[ \t]*(?:=>|:=|[:=])[ \t]*|[ \t]+)[\"'`]?(?:bearer[ \t]+|token[ \t]+)?([A-Za-z0-9+/_.=-]{16,200})"
 )
 
 

@@ -254,9 +254,14 @@ def test_pattern_is_linear_on_a_run_inside_a_line(where, pattern, flags, modes):
     rx = re.compile(pattern, flags)
     for head, fill, tail in _runs(pattern, flags):
         for mode in modes:
+            # a quarter run first, and no 4x run of a pattern already slow: a cubic pattern would spend
+            # minutes on the bigger texts before the guard below could fail it
+            small = _took_text(rx, mode, head + fill * (RUN // 4) + tail)
+            assert small < BOUND / 100, f"{where}: {mode} on a run of {fill!r} * {RUN // 4} took {small:.2f}s"
             took = _took_text(rx, mode, head + fill * RUN + tail)
             if took < SUSPECT:
                 continue
+            assert took < BOUND / 16, f"{where}: {mode} on a run of {fill!r} * {RUN} took {took:.2f}s"
             bigger = _took_text(rx, mode, head + fill * (4 * RUN) + tail)
             assert not (bigger > 0.5 and bigger / took > 9), (
                 f"{where}: {mode} on {head[:30]!r} + {fill!r} * n + {tail[:30]!r}: {took:.2f}s at n={RUN}, {bigger:.2f}s at {4 * RUN}")

@@ -431,7 +431,14 @@ def display_edit(result, e: Edit) -> Edit:
 
 # -- rule documentation ------------------------------------------------------------------------
 
-_HEADING = LazyRe(r"^#{1,6}\s+(.*?)\s*#*\s*$")
+# the closing `#`s and blanks are stripped by _heading: a lazy `(.*?)\s*#*\s*$` is cubic on a blank run
+_HEADING = LazyRe(r"^#{1,6}\s+(.*)$")
+
+
+def _heading(line: str) -> str | None:
+    """The text of a Markdown ATX heading line (``## Title ##`` -> ``Title``), None when it is none."""
+    m = _HEADING.match(line)
+    return None if m is None else m.group(1).rstrip().rstrip("#").rstrip()
 
 
 def doc_sections(doc: str) -> dict[str, str]:
@@ -444,9 +451,9 @@ def doc_sections(doc: str) -> dict[str, str]:
     for i, line in enumerate(lines):
         if line.lstrip().startswith("```"):
             fenced = not fenced
-        m = None if fenced else _HEADING.match(line)
-        if m and not line.startswith("    "):
-            current = m.group(1).strip()
+        m = None if fenced else _heading(line)
+        if m is not None and not line.startswith("    "):
+            current = m.strip()
             sections.setdefault(current, [])
             continue
         if i == 0 and current == "summary":
@@ -478,9 +485,8 @@ def plain_text(markdown: str) -> str:
     for line in (markdown or "").splitlines():
         if line.lstrip().startswith("```"):
             continue
-        m = _HEADING.match(line)
-        if m:
-            head = m.group(1)
+        head = _heading(line)
+        if head is not None:
             line = head if head.endswith(("?", ":", ".")) else head + ":"
         for pat, rep in _MD_INLINE:
             line = pat.sub(rep, line)
