@@ -234,3 +234,20 @@ def test_eol_data_outside_the_configuration_directory_is_refused_alike(tmp_path)
         assert not [f for f in result.findings if f.rule in ("APP013",)]
         notes |= {n.replace(data, "X") for n in result.notes if "end-of-life data" in n}
     assert len(notes) == 1 and "refused" in notes.pop()
+
+
+@pytest.mark.parametrize("name", ["/dev/stdout", "/proc/self/fd/1", "/dev/fd/1"])
+def test_the_process_own_stdout_is_written_through_and_never_replaced(tmp_path, name):
+    """``--output /dev/stdout`` (a system link to the process's own descriptor) writes the report to
+    the command's standard output, whatever stdout is (here a pipe), and leaves the link as it was."""
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    before = os.readlink("/dev/stdout") if os.path.islink("/dev/stdout") else None
+    r = subprocess.run([sys.executable, "-m", "scanner.cli", "audit", str(root / "fixtures" / "studios-dk-compliant"),
+                        "--format", "json", "--output", name], cwd=root, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["findings"] == []
+    assert (os.readlink("/dev/stdout") if os.path.islink("/dev/stdout") else None) == before
