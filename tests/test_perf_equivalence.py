@@ -88,17 +88,19 @@ def test_sql_line_index_same_as_line_col():
 
 
 def _all_slot_children(node):
-    from pglast import ast
+    """Every child node of ``node`` in every one of its fields (``scanner.parsers.pgtree``'s nodes
+    carry pglast's fields, in pglast's order)."""
+    from scanner.parsers.pgtree import Node
 
-    for slot in type(node).__slots__:
+    for slot in type(node)._fields:
         value = getattr(node, slot, None)
-        if isinstance(value, ast.Node):
+        if isinstance(value, Node):
             yield slot, value
         elif isinstance(value, tuple):
             todo = list(reversed(value))
             while todo:
                 item = todo.pop()
-                if isinstance(item, ast.Node):
+                if isinstance(item, Node):
                     yield slot, item
                 elif isinstance(item, tuple):
                     todo.extend(reversed(item))
